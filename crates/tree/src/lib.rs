@@ -5,7 +5,9 @@
 //! Pure: no I/O, no threads, and no clock is read here. Callers pass the time in.
 
 pub mod acl;
+pub mod core;
 pub mod path;
+pub mod prep;
 pub mod session;
 pub mod tree;
 pub mod watch;

@@ -1,0 +1,376 @@
+//! Request → txn: the checks ZooKeeper's `PrepRequestProcessor` makes, in its exact order
+//! (reference §3.2–3.4), against a view of the tree plus the changes already prepared in the
+//! same multi. A failed check is an `ErrorCode`; the caller turns it into an error txn.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use corral_proto::records::{perms, Acl, Data, Id, StatPersisted};
+use corral_proto::txn::*;
+use corral_proto::ErrorCode;
+
+use crate::acl::AclPolicy;
+use crate::path;
+use crate::tree::{DataTree, NodeKind, CONTAINER_OWNER};
+
+/// What prep needs to know about a node: its persisted stat, ACL and child count.
+#[derive(Debug, Clone)]
+pub struct Rec {
+    pub stat: StatPersisted,
+    pub acl: Arc<Vec<Acl>>,
+    pub child_count: i32,
+}
+
+/// The tree as seen by prep: committed state overlaid with this request's own changes.
+pub struct View<'a> {
+    tree: &'a DataTree,
+    over: HashMap<String, Option<Rec>>,
+}
+
+/// Who is asking, and under which rules.
+pub struct Ctx<'a> {
+    pub session: i64,
+    pub ids: &'a [Id],
+    pub policy: &'a AclPolicy,
+    pub extended_types: bool,
+    pub zxid: i64,
+    pub time: i64,
+}
+
+type Res<T> = Result<T, ErrorCode>;
+
+/// CreateMode flags (§2.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreateMode {
+    pub ephemeral: bool,
+    pub sequential: bool,
+    pub container: bool,
+    pub ttl: bool,
+}
+
+impl CreateMode {
+    pub fn from_flag(flags: i32) -> Option<CreateMode> {
+        let m = |e, s, c, t| CreateMode { ephemeral: e, sequential: s, container: c, ttl: t };
+        Some(match flags {
+            0 => m(false, false, false, false),
+            1 => m(true, false, false, false),
+            2 => m(false, true, false, false),
+            3 => m(true, true, false, false),
+            4 => m(false, false, true, false),
+            5 => m(false, false, false, true),
+            6 => m(false, true, false, true),
+            _ => return None,
+        })
+    }
+}
+
+/// Largest TTL ZooKeeper accepts (40 bits of milliseconds).
+pub const TTL_MAX_MS: i64 = 0xff_ffff_ffff;
+
+/// Which txn kind a create produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateKind {
+    Plain,
+    Container,
+    Ttl,
+}
+
+fn check_version(current: i32, expected: i32) -> Res<i32> {
+    if expected != -1 && expected != current {
+        return Err(ErrorCode::BadVersion);
+    }
+    Ok(current.wrapping_add(1))
+}
+
+fn is_special(p: &str) -> bool {
+    matches!(p, "/" | "/zookeeper" | "/zookeeper/quota" | "/zookeeper/config")
+}
+
+impl<'a> View<'a> {
+    pub fn new(tree: &'a DataTree) -> View<'a> {
+        View { tree, over: HashMap::new() }
+    }
+
+    pub fn get(&self, p: &str) -> Option<Rec> {
+        if let Some(r) = self.over.get(p) {
+            return r.clone();
+        }
+        self.tree.get(p).map(|n| Rec {
+            stat: n.stat.clone(),
+            acl: n.acl.clone(),
+            child_count: n.children.len() as i32,
+        })
+    }
+
+    fn need(&self, p: &str) -> Res<Rec> {
+        self.get(p).ok_or(ErrorCode::NoNode)
+    }
+
+    fn check_acl(&self, ctx: &Ctx<'_>, acl: &[Acl], perm: i32) -> Res<()> {
+        if ctx.policy.allows(acl, perm, ctx.ids) {
+            Ok(())
+        } else {
+            Err(ErrorCode::NoAuth)
+        }
+    }
+
+    /// create / create2 / createContainer / createTTL. `kind` comes from the opcode.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create(
+        &mut self,
+        ctx: &Ctx<'_>,
+        kind: CreateKind,
+        path_in: &str,
+        data: &Data,
+        acl: &[Acl],
+        flags: i32,
+        ttl: i64,
+    ) -> Res<(TxnBody, String)> {
+        let mode = CreateMode::from_flag(flags).ok_or(ErrorCode::BadArguments)?;
+        if mode.ttl && !ctx.extended_types {
+            return Err(ErrorCode::Unimplemented);
+        }
+        if mode.ttl {
+            if ttl <= 0 || ttl > TTL_MAX_MS {
+                return Err(ErrorCode::BadArguments);
+            }
+        } else if ttl >= 0 {
+            return Err(ErrorCode::BadArguments);
+        }
+        if !path::has_slash_no_nul(path_in) {
+            return Err(ErrorCode::BadArguments);
+        }
+        let parent_path = path::parent(path_in).expect("has a slash").to_string();
+        let acl = ctx.policy.fixup(acl, ctx.ids).ok_or(ErrorCode::InvalidAcl)?;
+        let parent = self.need(&parent_path)?;
+        self.check_acl(ctx, &parent.acl, perms::CREATE)?;
+        let mut full = path_in.to_string();
+        if mode.sequential {
+            full.push_str(&format!("{:010}", parent.stat.cversion));
+        }
+        path::validate(&full).map_err(|_| ErrorCode::BadArguments)?;
+        if self.get(&full).is_some() {
+            return Err(ErrorCode::NodeExists);
+        }
+        if matches!(NodeKind::from_owner(parent.stat.ephemeral_owner), NodeKind::Ephemeral(_)) {
+            return Err(ErrorCode::NoChildrenForEphemerals);
+        }
+        let new_cversion = parent.stat.cversion.wrapping_add(1);
+        let (body, owner) = match kind {
+            CreateKind::Container => (
+                TxnBody::CreateContainer(CreateContainerTxn {
+                    path: full.clone(),
+                    data: data.clone(),
+                    acl: acl.clone(),
+                    parent_cversion: new_cversion,
+                }),
+                CONTAINER_OWNER,
+            ),
+            CreateKind::Ttl => (
+                TxnBody::CreateTtl(CreateTtlTxn {
+                    path: full.clone(),
+                    data: data.clone(),
+                    acl: acl.clone(),
+                    parent_cversion: new_cversion,
+                    ttl,
+                }),
+                NodeKind::ttl_owner(ttl),
+            ),
+            CreateKind::Plain => (
+                TxnBody::Create(CreateTxn {
+                    path: full.clone(),
+                    data: data.clone(),
+                    acl: acl.clone(),
+                    ephemeral: mode.ephemeral,
+                    parent_cversion: new_cversion,
+                }),
+                if mode.container {
+                    // A plain create with container flags makes a container in the stat
+                    // ZooKeeper precomputes, but the txn says persistent; the txn wins.
+                    0
+                } else if mode.ttl {
+                    NodeKind::ttl_owner(ttl)
+                } else if mode.ephemeral {
+                    ctx.session
+                } else {
+                    0
+                },
+            ),
+        };
+        let mut p = parent;
+        p.child_count += 1;
+        p.stat.cversion = new_cversion;
+        p.stat.pzxid = ctx.zxid;
+        self.over.insert(parent_path, Some(p));
+        let stat = StatPersisted {
+            czxid: ctx.zxid,
+            mzxid: ctx.zxid,
+            ctime: ctx.time,
+            mtime: ctx.time,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner: owner,
+            pzxid: ctx.zxid,
+        };
+        self.over.insert(full.clone(), Some(Rec { stat, acl: Arc::new(acl), child_count: 0 }));
+        Ok((body, full))
+    }
+
+    pub fn delete(&mut self, ctx: &Ctx<'_>, p: &str, version: i32) -> Res<TxnBody> {
+        if !path::has_slash_no_nul(p) || is_special(p) {
+            return Err(ErrorCode::BadArguments);
+        }
+        let parent_path = path::parent(p).expect("has a slash").to_string();
+        let parent = self.need(&parent_path)?;
+        self.check_acl(ctx, &parent.acl, perms::DELETE)?;
+        let node = self.need(p)?;
+        check_version(node.stat.version, version)?;
+        if node.child_count > 0 {
+            return Err(ErrorCode::NotEmpty);
+        }
+        let mut pr = parent;
+        pr.child_count -= 1;
+        pr.stat.pzxid = ctx.zxid;
+        self.over.insert(parent_path, Some(pr));
+        self.over.insert(p.to_string(), None);
+        Ok(TxnBody::Delete(DeleteTxn { path: p.to_string() }))
+    }
+
+    /// The container/TTL reaper's delete (`deleteContainer`, opcode 20).
+    pub fn delete_container(&mut self, ctx: &Ctx<'_>, p: &str) -> Res<TxnBody> {
+        if !path::has_slash_no_nul(p) || is_special(p) {
+            return Err(ErrorCode::BadArguments);
+        }
+        let parent_path = path::parent(p).expect("has a slash").to_string();
+        let node = self.need(p)?;
+        if node.child_count > 0 {
+            return Err(ErrorCode::NotEmpty);
+        }
+        if matches!(NodeKind::from_owner(node.stat.ephemeral_owner), NodeKind::Ephemeral(_)) {
+            return Err(ErrorCode::BadVersion);
+        }
+        let mut pr = self.need(&parent_path)?;
+        pr.child_count -= 1;
+        pr.stat.pzxid = ctx.zxid;
+        self.over.insert(parent_path, Some(pr));
+        self.over.insert(p.to_string(), None);
+        Ok(TxnBody::DeleteContainer(DeleteTxn { path: p.to_string() }))
+    }
+
+    pub fn set_data(&mut self, ctx: &Ctx<'_>, p: &str, data: &Data, version: i32) -> Res<TxnBody> {
+        path::validate(p).map_err(|_| ErrorCode::BadArguments)?;
+        let mut node = self.need(p)?;
+        self.check_acl(ctx, &node.acl, perms::WRITE)?;
+        let new_version = check_version(node.stat.version, version)?;
+        node.stat.version = new_version;
+        node.stat.mzxid = ctx.zxid;
+        node.stat.mtime = ctx.time;
+        self.over.insert(p.to_string(), Some(node));
+        Ok(TxnBody::SetData(SetDataTxn { path: p.to_string(), data: data.clone(), version: new_version }))
+    }
+
+    pub fn set_acl(&mut self, ctx: &Ctx<'_>, p: &str, acl: &[Acl], version: i32) -> Res<TxnBody> {
+        path::validate(p).map_err(|_| ErrorCode::BadArguments)?;
+        let acl = ctx.policy.fixup(acl, ctx.ids).ok_or(ErrorCode::InvalidAcl)?;
+        let mut node = self.need(p)?;
+        self.check_acl(ctx, &node.acl, perms::ADMIN)?;
+        let new_version = check_version(node.stat.aversion, version)?;
+        node.stat.aversion = new_version;
+        node.acl = Arc::new(acl.clone());
+        self.over.insert(p.to_string(), Some(node));
+        Ok(TxnBody::SetAcl(SetAclTxn { path: p.to_string(), acl, version: new_version }))
+    }
+
+    pub fn check(&mut self, ctx: &Ctx<'_>, p: &str, version: i32) -> Res<TxnBody> {
+        path::validate(p).map_err(|_| ErrorCode::BadArguments)?;
+        let node = self.need(p)?;
+        self.check_acl(ctx, &node.acl, perms::READ)?;
+        let v = check_version(node.stat.version, version)?;
+        Ok(TxnBody::Check(CheckVersionTxn { path: p.to_string(), version: v }))
+    }
+
+    /// Ephemerals a closing session owns, including those created earlier in flight.
+    pub fn close_session(&mut self, ctx: &Ctx<'_>) -> Vec<String> {
+        let paths = self.tree.ephemerals_of(ctx.session);
+        for p in &paths {
+            if let Some(parent) = path::parent(p) {
+                if let Some(mut pr) = self.get(parent) {
+                    pr.stat.pzxid = ctx.zxid;
+                    pr.child_count -= 1;
+                    self.over.insert(parent.to_string(), Some(pr));
+                }
+            }
+            self.over.insert(p.clone(), None);
+        }
+        paths
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use corral_proto::records::Acl;
+
+    fn open() -> Vec<Acl> {
+        vec![Acl::new(perms::ALL, "world", "anyone")]
+    }
+
+    fn ctx<'a>(policy: &'a AclPolicy, ids: &'a [Id]) -> Ctx<'a> {
+        Ctx { session: 0x100, ids, policy, extended_types: false, zxid: 5, time: 1000 }
+    }
+
+    // create checks run in ZooKeeper's order: flags, TTL, path shape, ACL, parent, sequence,
+    // full path, existence, ephemeral parent (§3.2).
+    #[test]
+    fn create_error_order() {
+        let t = DataTree::new();
+        let p = AclPolicy::default();
+        let c = ctx(&p, &[]);
+        let mut v = View::new(&t);
+        let mk = |v: &mut View, path: &str, acl: &[Acl], flags: i32| {
+            v.create(&c, CreateKind::Plain, path, &None, acl, flags, -1).map(|x| x.1)
+        };
+        assert_eq!(mk(&mut v, "/a", &open(), 9), Err(ErrorCode::BadArguments));
+        assert_eq!(mk(&mut v, "/a", &open(), 5), Err(ErrorCode::Unimplemented));
+        assert_eq!(mk(&mut v, "a", &open(), 0), Err(ErrorCode::BadArguments));
+        assert_eq!(mk(&mut v, "/a", &[], 0), Err(ErrorCode::InvalidAcl));
+        assert_eq!(mk(&mut v, "/x/", &open(), 0), Err(ErrorCode::NoNode));
+        assert_eq!(mk(&mut v, "/a/", &[], 0), Err(ErrorCode::InvalidAcl));
+        assert_eq!(mk(&mut v, "/a/../b", &open(), 0), Err(ErrorCode::NoNode));
+        assert_eq!(mk(&mut v, "/.", &open(), 0), Err(ErrorCode::BadArguments));
+        assert_eq!(mk(&mut v, "/zookeeper", &open(), 0), Err(ErrorCode::NodeExists));
+        assert_eq!(mk(&mut v, "/e", &open(), 1), Ok("/e".to_string()));
+        assert_eq!(mk(&mut v, "/e/c", &open(), 0), Err(ErrorCode::NoChildrenForEphemerals));
+    }
+
+    // Sequential names use the parent's persisted cversion, which the view advances.
+    #[test]
+    fn sequential_names_advance_within_a_view() {
+        let t = DataTree::new();
+        let p = AclPolicy::default();
+        let c = ctx(&p, &[]);
+        let mut v = View::new(&t);
+        let a = v.create(&c, CreateKind::Plain, "/s-", &None, &open(), 2, -1).unwrap().1;
+        let b = v.create(&c, CreateKind::Plain, "/s-", &None, &open(), 2, -1).unwrap().1;
+        assert_eq!((a.as_str(), b.as_str()), ("/s-0000000000", "/s-0000000001"));
+    }
+
+    // delete refuses special paths, checks version before emptiness.
+    #[test]
+    fn delete_rules() {
+        let t = DataTree::new();
+        let p = AclPolicy::default();
+        let c = ctx(&p, &[]);
+        let mut v = View::new(&t);
+        assert_eq!(v.delete(&c, "/zookeeper", -1), Err(ErrorCode::BadArguments));
+        assert_eq!(v.delete(&c, "/", -1), Err(ErrorCode::BadArguments));
+        assert_eq!(v.delete(&c, "/nope", -1), Err(ErrorCode::NoNode));
+        v.create(&c, CreateKind::Plain, "/d", &None, &open(), 0, -1).unwrap();
+        v.create(&c, CreateKind::Plain, "/d/c", &None, &open(), 0, -1).unwrap();
+        assert_eq!(v.delete(&c, "/d", 3), Err(ErrorCode::BadVersion));
+        assert_eq!(v.delete(&c, "/d", 0), Err(ErrorCode::NotEmpty));
+        assert!(v.delete(&c, "/d/c", -1).is_ok());
+        assert!(v.delete(&c, "/d", -1).is_ok());
+    }
+}
