@@ -1,1 +1,100 @@
-fn main() {}
+//! The `corral` binary. `corral server [--config zoo.cfg] [-Dname=value ...]` runs a server with
+//! ZooKeeper's zoo.cfg and system properties; without a config it runs the embedded default
+//! (one node, client port 2181, data under ./data).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use corral_server::config::ServerConfig;
+use corral_server::storage::MemoryStorage;
+use corral_server::Server;
+use tracing::{info, warn};
+
+#[derive(Parser)]
+#[command(name = "corral", version, about = "A drop-in replacement for Apache ZooKeeper 3.8")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a server. Java-style `-Dname=value` properties may follow (as for ZooKeeper's JVM).
+    Server {
+        /// zoo.cfg to use; without it the embedded default runs.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// zoo.cfg given positionally, as to ZooKeeper's QuorumPeerMain.
+        #[arg(conflicts_with = "config")]
+        config_file: Option<PathBuf>,
+    },
+}
+
+/// Split `-Dname=value` arguments (which clap cannot express) from the rest.
+fn split_defines(args: Vec<String>) -> anyhow::Result<(Vec<String>, Vec<(String, String)>)> {
+    let mut rest = Vec::new();
+    let mut defines = Vec::new();
+    for a in args {
+        if let Some(d) = a.strip_prefix("-D") {
+            let (k, v) = d.split_once('=').unwrap_or((d, ""));
+            anyhow::ensure!(!k.is_empty(), "invalid property argument '{a}': expected -Dname=value");
+            defines.push((k.to_string(), v.to_string()));
+        } else {
+            rest.push(a);
+        }
+    }
+    Ok((rest, defines))
+}
+
+fn main() -> anyhow::Result<()> {
+    let (args, defines) = split_defines(std::env::args().collect())?;
+    let cli = Cli::parse_from(args);
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CORRAL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.cmd {
+        Cmd::Server { config, config_file } => server(config.or(config_file), defines),
+    }
+}
+
+fn server(config: Option<PathBuf>, defines: Vec<(String, String)>) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let text = match &config {
+        Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?),
+        None => None,
+    };
+    let file = config.as_deref().zip(text.as_deref());
+    let (cfg, warnings) = ServerConfig::load(file, &defines).map_err(|e| match &config {
+        Some(p) => anyhow::anyhow!("{}: {e}", p.display()),
+        None => anyhow::anyhow!("{e}"),
+    })?;
+    match &config {
+        Some(p) => info!("corral {} starting with {}", env!("CARGO_PKG_VERSION"), p.display()),
+        None => info!("corral {} starting with the embedded default configuration", env!("CARGO_PKG_VERSION")),
+    }
+    for w in &warnings {
+        warn!("{w}");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let server = Server::bind(cfg, Box::new(MemoryStorage::default())).await?;
+        info!("ready in {} ms", started.elapsed().as_millis());
+        server.run(shutdown_signal()).await?;
+        info!("stopped");
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
+    }
+}

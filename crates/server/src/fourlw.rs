@@ -1,0 +1,243 @@
+//! Four-letter words on the client port, with the output formats of ZooKeeper 3.8.0 (captured
+//! from the Debian package on loopback; see docs/compatibility.md). Tools parse `mntr` (tab
+//! separated `key value` lines), `srvr` and `stat`, so those match line for line.
+
+use std::fmt::Write;
+use std::net::SocketAddr;
+
+use crate::server::State;
+
+/// Every word ZooKeeper 3.8 knows; others are treated as a frame length.
+pub const FOUR_LETTER_WORDS: &[&str] = &[
+    "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "ruok", "stmk", "srvr", "srst", "stat",
+    "wchc", "wchp", "wchs", "mntr", "isro", "hash",
+];
+
+/// What `srvr`/`mntr` report as the version. Tools match the `3.8.0` prefix.
+pub const VERSION: &str = concat!("3.8.0-corral-", env!("CARGO_PKG_VERSION"), ", built on 1970-01-01 00:00 UTC");
+
+pub(crate) fn run(st: &mut State, word: &str, peer: SocketAddr) -> String {
+    let mut o = String::new();
+    match word {
+        "ruok" => o.push_str("imok"),
+        "isro" => o.push_str("rw"),
+        "srvr" => server_summary(st, &mut o, false),
+        "stat" => server_summary(st, &mut o, true),
+        "cons" => {
+            for line in connection_lines(st, true) {
+                let _ = writeln!(o, "{line}");
+            }
+            // The four-letter connection itself shows up in ZooKeeper's list too.
+            let _ = writeln!(o, " /{peer}[0](queued=0,recved=1,sent=0)");
+            o.push('\n');
+        }
+        "crst" => {
+            for (_, cs) in st.conns.values_mut() {
+                cs.reset();
+            }
+            o.push_str("Connection stats reset.\n");
+        }
+        "srst" => {
+            st.stats = Default::default();
+            o.push_str("Server stats reset.\n");
+        }
+        "conf" => conf(st, &mut o),
+        "envi" => envi(&mut o),
+        "mntr" => mntr(st, &mut o),
+        "wchs" => {
+            let w = st.core.data_watches();
+            let _ = write!(o, "{} connections watching {} paths\nTotal watches:{}", w.conn_count(), w.path_count(), w.watch_count());
+        }
+        "wchc" => {
+            let core = &st.core;
+            for (conn, paths) in core.data_watches().by_conn() {
+                let sid = core.conn(conn).map_or(0, |c| c.session);
+                let _ = writeln!(o, "0x{sid:x}");
+                for p in paths {
+                    let _ = writeln!(o, "\t{p}");
+                }
+            }
+            o.push('\n');
+        }
+        "wchp" => {
+            let core = &st.core;
+            for (path, conns) in core.data_watches().by_path() {
+                let _ = writeln!(o, "{path}");
+                for c in conns {
+                    let _ = writeln!(o, "\t0x{:x}", core.conn(c).map_or(0, |c| c.session));
+                }
+            }
+            o.push('\n');
+        }
+        "dump" => dump(st, &mut o),
+        "dirs" => {
+            let _ = writeln!(o, "datadir_size: 0");
+            let _ = writeln!(o, "logdir_size: 0");
+        }
+        "gtmk" => o.push_str("306"),
+        "stmk" => o.push_str("306"),
+        "hash" => {}
+        _ => {}
+    }
+    o
+}
+
+fn mode() -> &'static str {
+    "standalone"
+}
+
+/// ZooKeeper counts the root twice (it is stored under "" and "/").
+fn node_count(st: &State) -> usize {
+    st.core.tree().node_count() + 1
+}
+
+fn server_summary(st: &State, o: &mut String, with_clients: bool) {
+    let _ = writeln!(o, "Zookeeper version: {VERSION}");
+    if with_clients {
+        let _ = writeln!(o, "Clients:");
+        for line in connection_lines(st, false) {
+            let _ = writeln!(o, "{line}");
+        }
+        o.push('\n');
+    }
+    let l = &st.stats.latency;
+    let _ = writeln!(o, "Latency min/avg/max: {}/{:.1}/{}", l.min(), l.avg(), l.max_ms);
+    let _ = writeln!(o, "Received: {}", st.stats.packets_received);
+    let _ = writeln!(o, "Sent: {}", st.stats.packets_sent);
+    let _ = writeln!(o, "Connections: {}", st.conns.len());
+    let _ = writeln!(o, "Outstanding: 0");
+    let _ = writeln!(o, "Zxid: 0x{:x}", st.core.last_zxid());
+    let _ = writeln!(o, "Mode: {}", mode());
+    let _ = writeln!(o, "Node count: {}", node_count(st));
+}
+
+fn connection_lines(st: &State, full: bool) -> Vec<String> {
+    let mut conns: Vec<_> = st.conns.iter().collect();
+    conns.sort_by_key(|(id, _)| **id);
+    conns
+        .into_iter()
+        .map(|(id, (_, cs))| {
+            let mut s = format!(" /{}[1](queued=0,recved={},sent={}", cs.peer, cs.received, cs.sent);
+            if full {
+                if let Some(c) = st.core.conn(*id) {
+                    let to = st.core.sessions().get(c.session).map_or(0, |s| s.timeout_ms);
+                    let _ = write!(
+                        s,
+                        ",sid=0x{:x},lop={},est={},to={},lcxid=0x{:x},lzxid=0x{:x},lresp={},llat={},minlat={},avglat={:.0},maxlat={}",
+                        c.session,
+                        c.last_op,
+                        cs.established_wall_ms,
+                        to,
+                        c.last_cxid,
+                        c.last_zxid,
+                        cs.last_response_wall_ms,
+                        cs.last_latency_ms,
+                        cs.latency.min(),
+                        cs.latency.avg(),
+                        cs.latency.max_ms
+                    );
+                }
+            }
+            s.push(')');
+            s
+        })
+        .collect()
+}
+
+fn conf(st: &State, o: &mut String) {
+    let c = &st.cfg;
+    let _ = writeln!(o, "clientPort={}", c.client_port.map_or(-1, |p| p as i32));
+    let _ = writeln!(o, "secureClientPort={}", c.secure_client_port.map_or(-1, |p| p as i32));
+    let data = c.data_dir.as_ref().map(|d| d.join("version-2").display().to_string()).unwrap_or_default();
+    let log = c.data_log_dir.as_ref().or(c.data_dir.as_ref()).map(|d| d.join("version-2").display().to_string()).unwrap_or_default();
+    let _ = writeln!(o, "dataDir={data}");
+    let _ = writeln!(o, "dataDirSize=0");
+    let _ = writeln!(o, "dataLogDir={log}");
+    let _ = writeln!(o, "dataLogSize=0");
+    let _ = writeln!(o, "tickTime={}", c.tick_time_ms);
+    let _ = writeln!(o, "maxClientCnxns={}", c.max_client_cnxns);
+    let _ = writeln!(o, "minSessionTimeout={}", c.min_session_timeout_ms);
+    let _ = writeln!(o, "maxSessionTimeout={}", c.max_session_timeout_ms);
+    let _ = writeln!(o, "clientPortListenBacklog=-1");
+    let _ = writeln!(o, "serverId=0");
+}
+
+fn envi(o: &mut String) {
+    let _ = writeln!(o, "Environment:");
+    let _ = writeln!(o, "zookeeper.version={VERSION}");
+    let host = std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "localhost".into());
+    let _ = writeln!(o, "host.name={host}");
+    let _ = writeln!(o, "corral.version={}", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(o, "os.name={}", std::env::consts::OS);
+    let _ = writeln!(o, "os.arch={}", std::env::consts::ARCH);
+    if let Ok(u) = std::env::var("USER") {
+        let _ = writeln!(o, "user.name={u}");
+    }
+    if let Ok(d) = std::env::current_dir() {
+        let _ = writeln!(o, "user.dir={}", d.display());
+    }
+}
+
+fn mntr(st: &State, o: &mut String) {
+    let s = &st.stats;
+    let core = &st.core;
+    let tree = core.tree();
+    let fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
+    let rows: Vec<(&str, String)> = vec![
+        ("zk_version", VERSION.to_string()),
+        ("zk_server_state", mode().to_string()),
+        ("zk_ephemerals_count", tree.ephemeral_count().to_string()),
+        ("zk_num_alive_connections", st.conns.len().to_string()),
+        ("zk_avg_latency", format!("{:.1}", s.latency.avg())),
+        ("zk_outstanding_requests", "0".into()),
+        ("zk_znode_count", node_count(st).to_string()),
+        ("zk_global_sessions", core.sessions().len().to_string()),
+        ("zk_packets_sent", s.packets_sent.to_string()),
+        ("zk_packets_received", s.packets_received.to_string()),
+        ("zk_watch_count", (core.data_watches().watch_count() + core.child_watches().watch_count()).to_string()),
+        ("zk_auth_failed_count", s.auth_failed.to_string()),
+        ("zk_min_latency", s.latency.min().to_string()),
+        ("zk_max_latency", s.latency.max_ms.to_string()),
+        ("zk_open_file_descriptor_count", fds.to_string()),
+        ("zk_approximate_data_size", tree.approximate_data_size().to_string()),
+        ("zk_local_sessions", "0".into()),
+        ("zk_uptime", st.started.elapsed().as_millis().to_string()),
+        ("zk_bytes_received_count", s.bytes_received.to_string()),
+        ("zk_large_requests_rejected", s.large_requests_rejected.to_string()),
+        ("zk_connection_rejected", s.connections_rejected.to_string()),
+        ("zk_proposal_count", "0".into()),
+        ("zk_commit_count", s.txns.to_string()),
+        ("zk_digest_mismatches_count", "0".into()),
+    ];
+    for (k, v) in rows {
+        let _ = writeln!(o, "{k}\t{v}");
+    }
+}
+
+fn dump(st: &State, o: &mut String) {
+    let core = &st.core;
+    let mut sessions: Vec<_> = core.sessions().iter().map(|s| (s.expire_at_ms, s.id)).collect();
+    sessions.sort();
+    let _ = writeln!(o, "SessionTracker dump:");
+    let _ = writeln!(o, "Session Sets ({})/({}):", sessions.len(), sessions.len());
+    for (at, id) in &sessions {
+        let _ = writeln!(o, "1 expire at {at}:");
+        let _ = writeln!(o, "\t0x{id:x}");
+    }
+    let _ = writeln!(o, "ephemeral nodes dump:");
+    let mut eph: Vec<_> = core.tree().ephemerals().collect();
+    eph.sort_by_key(|(id, _)| **id);
+    let _ = writeln!(o, "Sessions with Ephemerals ({}):", eph.len());
+    for (id, paths) in eph {
+        let _ = writeln!(o, "0x{id:x}:");
+        for p in paths {
+            let _ = writeln!(o, "\t{p}");
+        }
+    }
+    let _ = writeln!(o, "Connections dump:");
+    let _ = writeln!(o, "Connections Sets (1)/({}):", st.conns.len());
+    for (id, (_, cs)) in &st.conns {
+        let sid = core.conn(*id).map_or(0, |c| c.session);
+        let _ = writeln!(o, "\tip: /{} sessionId: 0x{sid:x}", cs.peer);
+    }
+}

@@ -1,0 +1,450 @@
+//! Tokio glue for a standalone server: the client listener, one reader and one writer task per
+//! connection, and one task that owns the sans-IO `Core` and feeds it events in arrival order.
+//! All protocol decisions live in `corral_tree::core`; this file only moves bytes and time.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use corral_proto::jute::{Jute, Reader};
+use corral_proto::records::RequestHeader;
+use corral_proto::request::{reply_frame, Connect, Request};
+use corral_proto::DecodeError;
+use corral_tree::core::{Core, CoreConfig, Now, Output};
+use corral_tree::ConnId;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use crate::config::ServerConfig;
+use crate::fourlw::{self, FOUR_LETTER_WORDS};
+use crate::stats::{ConnStats, ServerStats};
+use crate::storage::Storage;
+
+/// Bound of the queue from connection readers to the core task; readers wait when it is full,
+/// which pushes back on clients instead of growing memory.
+const EVENT_QUEUE_BOUND: usize = 4096;
+/// A connection that has not sent its ConnectRequest within this time is closed
+/// (`zookeeper.nio.sessionlessCnxnTimeout` default).
+const SESSIONLESS_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("storage: {0}")]
+    Storage(std::io::Error),
+}
+
+pub(crate) enum WriterMsg {
+    Frame(Vec<u8>),
+    Close,
+}
+
+enum Event {
+    Open { conn: ConnId, peer: SocketAddr, tx: mpsc::UnboundedSender<WriterMsg> },
+    Connect { conn: ConnId, connect: Connect },
+    Request { conn: ConnId, xid: i32, req: Request, at: Instant, len: usize },
+    Unimplemented { conn: ConnId, xid: i32 },
+    Closed { conn: ConnId },
+    FourLetter { word: String, peer: SocketAddr, reply: oneshot::Sender<String> },
+}
+
+/// The clocks handed to the core. The monotonic clock is anchored at the wall clock at start-up
+/// so session ids (which embed it) differ across restarts, like ZooKeeper's do in practice.
+#[derive(Clone, Copy)]
+pub(crate) struct Clock {
+    start: Instant,
+    start_ms: u64,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        let start_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        Clock { start: Instant::now(), start_ms }
+    }
+
+    pub(crate) fn now(&self) -> Now {
+        let wall_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        Now { mono_ms: self.start_ms + self.start.elapsed().as_millis() as u64, wall_ms }
+    }
+}
+
+/// What the core task needs besides the core itself; the 4lw formatter reads it too.
+pub(crate) struct State {
+    pub core: Core,
+    pub cfg: ServerConfig,
+    pub stats: ServerStats,
+    pub conns: HashMap<ConnId, (mpsc::UnboundedSender<WriterMsg>, ConnStats)>,
+    pub storage: Box<dyn Storage>,
+    pub started: Instant,
+    pub clock: Clock,
+}
+
+pub struct Server {
+    listener: TcpListener,
+    state: State,
+}
+
+pub fn core_config(cfg: &ServerConfig) -> CoreConfig {
+    CoreConfig {
+        server_id: 1,
+        tick_ms: cfg.tick_time_ms,
+        session_timeout_ms_min: cfg.min_session_timeout_ms,
+        session_timeout_ms_max: cfg.max_session_timeout_ms,
+        acl: corral_tree::acl::AclPolicy {
+            skip_acl: cfg.skip_acl,
+            super_digest: cfg.super_digest.clone(),
+            digest_enabled: cfg.digest_auth_enabled,
+        },
+        extended_types: cfg.extended_types_enabled,
+        reconfig_enabled: cfg.reconfig_enabled,
+        close_session_txn_enabled: cfg.close_session_txn_enabled,
+        container_check_interval_ms: cfg.container_check_interval_ms.max(1),
+        container_max_per_minute: cfg.container_max_per_minute,
+        container_max_never_used_interval_ms: cfg.container_max_never_used_interval_ms,
+    }
+}
+
+impl Server {
+    /// Load the data, then bind the client port: the port only opens once reads can be served.
+    pub async fn bind(cfg: ServerConfig, mut storage: Box<dyn Storage>) -> Result<Server, ServerError> {
+        if cfg.is_distributed() {
+            return Err(ServerError::Unsupported(
+                "ensembles (more than one server.N line) are not supported yet; corral runs standalone".into(),
+            ));
+        }
+        if let Some(p) = cfg.secure_client_port {
+            warn!("secureClientPort={p} ignored: TLS is not supported yet");
+        }
+        for (name, class) in &cfg.auth_providers {
+            warn!("authProvider {name}={class} ignored: only the built-in digest and ip providers are supported");
+        }
+        let t0 = Instant::now();
+        let (tree, what) = storage.load().map_err(ServerError::Storage)?;
+        let nodes = tree.node_count();
+        let clock = Clock::new();
+        let core = Core::with_tree(core_config(&cfg), clock.now(), tree);
+        info!("loaded {what}: {nodes} znodes, zxid 0x{:x}, in {} ms", core.last_zxid(), t0.elapsed().as_millis());
+        let addr = cfg
+            .client_address()
+            .ok_or_else(|| ServerError::Unsupported("no clientPort configured".into()))?;
+        let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
+        info!("serving clients on {}", listener.local_addr().map_err(ServerError::Storage)?);
+        Ok(Server {
+            listener,
+            state: State {
+                core,
+                cfg,
+                stats: ServerStats::default(),
+                conns: HashMap::new(),
+                storage,
+                started: Instant::now(),
+                clock,
+            },
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    /// Serve until `shutdown` completes; then close every connection and return.
+    pub async fn run<F: std::future::Future<Output = ()>>(self, shutdown: F) -> Result<(), ServerError> {
+        let Server { listener, state } = self;
+        let max_per_ip = state.cfg.max_client_cnxns as usize;
+        let max_frame = state.cfg.jute_max_buffer;
+        let whitelist = state.cfg.four_letter_whitelist.clone();
+        let (ev_tx, ev_rx) = mpsc::channel::<Event>(EVENT_QUEUE_BOUND);
+        let core_task = tokio::spawn(core_loop(state, ev_rx));
+        let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+        let mut next_conn: ConnId = 1;
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = listener.accept() => {
+                    let (sock, peer) = match accepted {
+                        Ok(x) => x,
+                        Err(e) => { warn!("accept failed: {e}"); tokio::time::sleep(Duration::from_millis(10)).await; continue; }
+                    };
+                    {
+                        let mut m = per_ip.lock().expect("per-ip map lock");
+                        let n = m.entry(peer.ip()).or_insert(0);
+                        if max_per_ip != 0 && *n >= max_per_ip {
+                            warn!("too many connections from {} - max is {max_per_ip}", peer.ip());
+                            drop(sock);
+                            continue;
+                        }
+                        *n += 1;
+                    }
+                    let _ = sock.set_nodelay(true);
+                    let conn = next_conn;
+                    next_conn += 1;
+                    let ev_tx = ev_tx.clone();
+                    let per_ip = per_ip.clone();
+                    let whitelist = whitelist.clone();
+                    tokio::spawn(async move {
+                        connection(conn, sock, peer, ev_tx, max_frame, whitelist).await;
+                        let mut m = per_ip.lock().expect("per-ip map lock");
+                        if let Some(n) = m.get_mut(&peer.ip()) {
+                            *n -= 1;
+                            if *n == 0 { m.remove(&peer.ip()); }
+                        }
+                    });
+                }
+            }
+        }
+        info!("shutting down");
+        drop(listener);
+        drop(ev_tx);
+        core_task.abort();
+        let _ = core_task.await;
+        Ok(())
+    }
+}
+
+async fn core_loop(mut st: State, mut rx: mpsc::Receiver<Event>) {
+    loop {
+        let wake = st.core.next_wakeup_ms();
+        let now_ms = st.clock.now().mono_ms;
+        let sleep = Duration::from_millis(wake.saturating_sub(now_ms).min(60_000));
+        tokio::select! {
+            ev = rx.recv() => {
+                let Some(ev) = ev else { return };
+                handle_event(&mut st, ev);
+                // Drain whatever else is queued before sleeping again.
+                while let Ok(ev) = rx.try_recv() {
+                    handle_event(&mut st, ev);
+                }
+            }
+            _ = tokio::time::sleep(sleep) => {
+                let now = st.clock.now();
+                st.core.handle_tick(now);
+                flush_outputs(&mut st, None);
+            }
+        }
+    }
+}
+
+fn handle_event(st: &mut State, ev: Event) {
+    let now = st.clock.now();
+    match ev {
+        Event::Open { conn, peer, tx } => {
+            st.core.handle_open(conn, peer.ip().to_string());
+            st.conns.insert(conn, (tx, ConnStats::new(peer, now.wall_ms)));
+        }
+        Event::Connect { conn, connect } => {
+            st.stats.packets_received += 1;
+            if let Some((_, cs)) = st.conns.get_mut(&conn) {
+                cs.received += 1;
+            }
+            st.core.handle_connect(now, conn, &connect);
+            flush_outputs(st, None);
+        }
+        Event::Request { conn, xid, req, at, len } => {
+            st.stats.packets_received += 1;
+            st.stats.bytes_received += len as u64 + 4;
+            if let Some((_, cs)) = st.conns.get_mut(&conn) {
+                cs.received += 1;
+            }
+            st.core.handle_request(now, conn, xid, req);
+            flush_outputs(st, Some((conn, at)));
+        }
+        Event::Unimplemented { conn, xid } => {
+            st.stats.packets_received += 1;
+            warn!("closing connection {conn}: unknown request type (xid {xid})");
+            send(st, conn, reply_frame(xid, -1, corral_proto::ErrorCode::Unimplemented.code(), &[]));
+            close(st, conn);
+        }
+        Event::Closed { conn } => {
+            st.core.handle_closed(conn);
+            st.conns.remove(&conn);
+        }
+        Event::FourLetter { word, peer, reply } => {
+            let text = fourlw::run(st, &word, peer);
+            let _ = reply.send(text);
+        }
+    }
+}
+
+fn send(st: &mut State, conn: ConnId, frame: Vec<u8>) {
+    if let Some((tx, cs)) = st.conns.get_mut(&conn) {
+        st.stats.packets_sent += 1;
+        cs.sent += 1;
+        let _ = tx.send(WriterMsg::Frame(frame));
+    }
+}
+
+fn close(st: &mut State, conn: ConnId) {
+    if let Some((tx, _)) = st.conns.get(&conn) {
+        let _ = tx.send(WriterMsg::Close);
+    }
+}
+
+/// Execute the core's outputs in order. Sends that follow an `Append` wait for `sync`.
+fn flush_outputs(st: &mut State, latency_of: Option<(ConnId, Instant)>) {
+    let mut pending: Vec<(ConnId, Option<Vec<u8>>)> = Vec::new();
+    let mut unsynced = false;
+    while let Some(o) = st.core.poll_output() {
+        match o {
+            Output::Append(txn) => {
+                st.stats.txns += 1;
+                if let Err(e) = st.storage.append(&txn) {
+                    tracing::error!("cannot persist txn 0x{:x}: {e}; stopping", txn.zxid());
+                    std::process::exit(2);
+                }
+                unsynced = true;
+            }
+            Output::Send { conn, frame } => pending.push((conn, Some(frame))),
+            Output::Close { conn } => pending.push((conn, None)),
+        }
+        // Replies only leave once the txns before them are durable.
+        if unsynced && !pending.is_empty() {
+            // Keep collecting: sync once for the whole batch below.
+        }
+    }
+    if unsynced {
+        if let Err(e) = st.storage.sync() {
+            tracing::error!("cannot sync the txn log: {e}; stopping");
+            std::process::exit(2);
+        }
+    }
+    let mut replied = false;
+    for (conn, frame) in pending {
+        match frame {
+            Some(f) => {
+                if let Some((c, at)) = latency_of {
+                    if c == conn && !replied && f.len() >= 8 && f[4..8] != [0xff, 0xff, 0xff, 0xff] {
+                        replied = true;
+                        let ms = at.elapsed().as_millis() as u64;
+                        st.stats.latency.add(ms);
+                        if let Some((_, cs)) = st.conns.get_mut(&conn) {
+                            cs.latency.add(ms);
+                            cs.last_latency_ms = ms;
+                            cs.last_response_wall_ms = st.clock.now().wall_ms;
+                        }
+                    }
+                }
+                send(st, conn, f)
+            }
+            None => close(st, conn),
+        }
+    }
+}
+
+/// One client connection: the reader runs here, the writer in its own task.
+async fn connection(
+    conn: ConnId,
+    sock: TcpStream,
+    peer: SocketAddr,
+    ev: mpsc::Sender<Event>,
+    max_frame: usize,
+    whitelist: crate::config::FourLetterWhitelist,
+) {
+    let (mut rd, wr) = sock.into_split();
+    // First four bytes: a four-letter word or the length of the ConnectRequest.
+    let mut head = [0u8; 4];
+    match tokio::time::timeout(SESSIONLESS_TIMEOUT, rd.read_exact(&mut head)).await {
+        Ok(Ok(_)) => {}
+        _ => return,
+    }
+    if let Some(word) = FOUR_LETTER_WORDS.iter().find(|w| w.as_bytes() == head) {
+        let text = if whitelist.allows(word) {
+            let (tx, rx) = oneshot::channel();
+            if ev.send(Event::FourLetter { word: word.to_string(), peer, reply: tx }).await.is_err() {
+                return;
+            }
+            rx.await.unwrap_or_default()
+        } else {
+            format!("{word} is not executed because it is not in the whitelist.\n")
+        };
+        let mut wr = wr;
+        let _ = wr.write_all(text.as_bytes()).await;
+        let _ = wr.shutdown().await;
+        return;
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel::<WriterMsg>();
+    if ev.send(Event::Open { conn, peer, tx }).await.is_err() {
+        return;
+    }
+    let writer = tokio::spawn(async move {
+        let mut w = BufWriter::with_capacity(64 * 1024, wr);
+        while let Some(m) = rx.recv().await {
+            match m {
+                WriterMsg::Frame(f) => {
+                    if w.write_all(&f).await.is_err() {
+                        break;
+                    }
+                    if rx.is_empty() && w.flush().await.is_err() {
+                        break;
+                    }
+                }
+                WriterMsg::Close => break,
+            }
+        }
+        let _ = w.flush().await;
+        let _ = w.shutdown().await;
+    });
+    let reason = read_frames(conn, &mut rd, head, &ev, max_frame, peer).await;
+    match reason {
+        Ok(()) => debug!("connection {conn} from {peer} closed by client"),
+        Err(why) => warn!("closing connection {conn} from {peer}: {why}"),
+    }
+    let _ = ev.send(Event::Closed { conn }).await;
+    // Let the writer finish what the core queued (e.g. an error reply) unless it is stuck.
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+}
+
+async fn read_frames(
+    conn: ConnId,
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    mut head: [u8; 4],
+    ev: &mpsc::Sender<Event>,
+    max_frame: usize,
+    peer: SocketAddr,
+) -> Result<(), String> {
+    let mut first = true;
+    let mut buf = Vec::new();
+    loop {
+        if !first {
+            match rd.read_exact(&mut head).await {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(format!("read error: {e}")),
+            }
+        }
+        let len = i32::from_be_bytes(head);
+        if len < 0 || len as usize > max_frame {
+            return Err(format!("packet length {len} is out of range (jute.maxbuffer is {max_frame})"));
+        }
+        buf.resize(len as usize, 0);
+        rd.read_exact(&mut buf).await.map_err(|e| format!("read error: {e}"))?;
+        if first {
+            first = false;
+            let connect = Connect::read(&buf).map_err(|e| format!("malformed ConnectRequest: {e}"))?;
+            debug!("connection {conn} from {peer}: connect session 0x{:x}", connect.req.session_id);
+            ev.send(Event::Connect { conn, connect }).await.map_err(|_| "server stopping".to_string())?;
+            continue;
+        }
+        let at = Instant::now();
+        let mut r = Reader::with_max_len(&buf, max_frame);
+        let h = RequestHeader::read(&mut r).map_err(|e| format!("malformed request header: {e}"))?;
+        match Request::read(h.r#type, &mut r) {
+            Ok(req) => {
+                ev.send(Event::Request { conn, xid: h.xid, req, at, len: buf.len() })
+                    .await
+                    .map_err(|_| "server stopping".to_string())?;
+            }
+            Err(DecodeError::UnknownOpCode(_)) => {
+                let _ = ev.send(Event::Unimplemented { conn, xid: h.xid }).await;
+                return Err(format!("unknown request type {}", h.r#type));
+            }
+            Err(e) => return Err(format!("malformed request (type {}): {e}", h.r#type)),
+        }
+    }
+}
