@@ -287,26 +287,44 @@ impl Core {
         applied
     }
 
+    /// Deliver the events of applied txns. Like Debian's ZooKeeper 3.8.0 (which carries the
+    /// CVE-2024-23944 fix of 3.8.4), a connection is told only if it may READ the node (the
+    /// parent for NodeChildrenChanged), so persistent watches cannot reveal hidden paths.
     fn fire(&mut self, triggers: &[Trigger]) {
         for t in triggers {
-            let (path, mut notify) = match t {
-                Trigger::Created(p) => (p, vec![(event_type::NODE_CREATED, self.data_watches.trigger(p, event_type::NODE_CREATED))]),
-                Trigger::DataChanged(p) => (p, vec![(event_type::NODE_DATA_CHANGED, self.data_watches.trigger(p, event_type::NODE_DATA_CHANGED))]),
-                Trigger::ChildrenChanged(p) => (p, vec![(event_type::NODE_CHILDREN_CHANGED, self.child_watches.trigger(p, event_type::NODE_CHILDREN_CHANGED))]),
-                Trigger::Deleted(p) => {
+            let (path, acl, notify) = match t {
+                Trigger::Created(p, acl) => {
+                    (p, acl, vec![(event_type::NODE_CREATED, self.data_watches.trigger(p, event_type::NODE_CREATED))])
+                }
+                Trigger::DataChanged(p, acl) => (
+                    p,
+                    acl,
+                    vec![(event_type::NODE_DATA_CHANGED, self.data_watches.trigger(p, event_type::NODE_DATA_CHANGED))],
+                ),
+                Trigger::ChildrenChanged(p, acl) => (
+                    p,
+                    acl,
+                    vec![(
+                        event_type::NODE_CHILDREN_CHANGED,
+                        self.child_watches.trigger(p, event_type::NODE_CHILDREN_CHANGED),
+                    )],
+                ),
+                Trigger::Deleted(p, acl) => {
                     let data = self.data_watches.trigger(p, event_type::NODE_DELETED);
                     let mut child = self.child_watches.trigger(p, event_type::NODE_DELETED);
                     child.retain(|c| !data.contains(c));
-                    (p, vec![(event_type::NODE_DELETED, data), (event_type::NODE_DELETED, child)])
+                    (p, acl, vec![(event_type::NODE_DELETED, data), (event_type::NODE_DELETED, child)])
                 }
             };
-            for (ty, conns) in notify.drain(..) {
+            for (ty, conns) in notify {
                 let ev = WatcherEvent { r#type: ty, state: keeper_state::SYNC_CONNECTED, path: path.clone() };
                 let frame = notification_frame(&ev);
                 for c in conns {
-                    if self.conns.contains_key(&c) {
-                        self.send(c, frame.clone());
+                    let Some(info) = self.conns.get(&c) else { continue };
+                    if !self.cfg.acl.allows(acl, perms::READ, &info.auth) {
+                        continue;
                     }
+                    self.send(c, frame.clone());
                 }
             }
         }
@@ -589,6 +607,10 @@ impl Core {
                     SubKindP::Other => MultiResult::Error(0),
                 });
             }
+            // An empty multi applies nothing but still consumes its zxid.
+            if header.zxid > self.tree.last_processed_zxid() {
+                self.tree.set_last_processed_zxid(header.zxid);
+            }
             self.fire(&triggers);
             txn.body = TxnBody::Multi(subs);
             txn.digest = Some(TxnDigest { version: DIGEST_VERSION, tree_digest: self.tree.digest() as i64 });
@@ -741,11 +763,20 @@ impl Core {
             _ => return Err(ErrorCode::MarshallingError),
         };
         let mut found = false;
+        let marshalling = |_| ErrorCode::MarshallingError;
         if child {
-            found |= if remove { self.child_watches.remove(&r.path, conn) } else { self.child_watches.contains(&r.path, conn) };
+            found |= if remove {
+                self.child_watches.remove(&r.path, conn)
+            } else {
+                self.child_watches.contains(&r.path, conn).map_err(marshalling)?
+            };
         }
         if data {
-            found |= if remove { self.data_watches.remove(&r.path, conn) } else { self.data_watches.contains(&r.path, conn) };
+            found |= if remove {
+                self.data_watches.remove(&r.path, conn)
+            } else {
+                self.data_watches.contains(&r.path, conn).map_err(marshalling)?
+            };
         }
         if found {
             Ok(Vec::new())

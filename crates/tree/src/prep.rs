@@ -134,7 +134,9 @@ impl<'a> View<'a> {
             if ttl <= 0 || ttl > TTL_MAX_MS {
                 return Err(ErrorCode::BadArguments);
             }
-        } else if ttl >= 0 {
+        } else if ttl >= 0 || kind == CreateKind::Ttl {
+            // ZooKeeper 3.8.0 accepts createTTL with non-TTL flags and a negative ttl here, then
+            // fails applying the txn and shuts down; corral refuses the request instead.
             return Err(ErrorCode::BadArguments);
         }
         if !path::has_slash_no_nul(path_in) {

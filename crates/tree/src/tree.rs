@@ -80,13 +80,14 @@ impl Node {
     }
 }
 
-/// A change applied to the tree that watches may care about.
+/// A change applied to the tree that watches may care about, with the ACL a watcher needs READ
+/// on to be told (the node's own, or the parent's for NodeChildrenChanged).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
-    Created(String),
-    Deleted(String),
-    DataChanged(String),
-    ChildrenChanged(String),
+    Created(String, Arc<Vec<Acl>>),
+    Deleted(String, Arc<Vec<Acl>>),
+    DataChanged(String, Arc<Vec<Acl>>),
+    ChildrenChanged(String, Arc<Vec<Acl>>),
 }
 
 /// Result of applying one txn: its error code (0 on success) and the watch triggers in order.
@@ -350,14 +351,16 @@ impl DataTree {
                 out.err = self.delete_node(&t.path, h.zxid, &mut out.triggers);
             }
             TxnBody::SetData(t) | TxnBody::Reconfig(t) => {
+                let mut acl = None;
                 let ok = self.update(&t.path, |n| {
                     n.data = t.data.clone();
                     n.stat.version = t.version;
                     n.stat.mzxid = h.zxid;
                     n.stat.mtime = h.time;
+                    acl = Some(n.acl.clone());
                 });
-                if ok {
-                    out.triggers.push(Trigger::DataChanged(t.path.clone()));
+                if let (true, Some(acl)) = (ok, acl) {
+                    out.triggers.push(Trigger::DataChanged(t.path.clone(), acl));
                 } else {
                     out.err = corral_proto::ErrorCode::NoNode.code();
                 }
@@ -427,7 +430,9 @@ impl DataTree {
             return ErrorCode::NodeExists.code();
         }
         let name = path::name(p).to_string();
+        let mut parent_acl = Arc::default();
         self.update(&parent, |pn| {
+            parent_acl = pn.acl.clone();
             // -1 means "one more than now" (CreateTxnV0); a smaller value than the current one
             // can only come from replaying an older txn, which must not move it backwards.
             let cv = if parent_cversion == -1 { pn.stat.cversion + 1 } else { parent_cversion };
@@ -455,9 +460,10 @@ impl DataTree {
         };
         self.index(p, &node);
         self.digest = self.digest.wrapping_add(node_digest(p, &node));
+        let acl = node.acl.clone();
         self.nodes.insert(p.to_string(), node);
-        triggers.push(Trigger::Created(p.to_string()));
-        triggers.push(Trigger::ChildrenChanged(parent));
+        triggers.push(Trigger::Created(p.to_string(), acl));
+        triggers.push(Trigger::ChildrenChanged(parent, parent_acl));
         0
     }
 
@@ -468,12 +474,14 @@ impl DataTree {
         self.unindex(p, node.kind());
         let parent = path::parent(p).expect("stored paths are absolute").to_string();
         let name = path::name(p);
+        let mut parent_acl = Arc::default();
         self.update(&parent, |pn| {
             pn.children.remove(name);
             pn.stat.pzxid = zxid;
+            parent_acl = pn.acl.clone();
         });
-        triggers.push(Trigger::Deleted(p.to_string()));
-        triggers.push(Trigger::ChildrenChanged(parent));
+        triggers.push(Trigger::Deleted(p.to_string(), node.acl.clone()));
+        triggers.push(Trigger::ChildrenChanged(parent, parent_acl));
         0
     }
 }

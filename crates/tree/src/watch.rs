@@ -68,9 +68,30 @@ impl WatchManager {
 
     /// 3.8.0's `containsWatcher`: true when *any* connection watches exactly `path` (ZooKeeper
     /// does not look at which connection), or when this connection's own watch there is
-    /// recursive.
-    pub fn contains(&self, path: &str, conn: ConnId) -> bool {
-        self.table.get(path).is_some_and(|s| !s.is_empty() || s.contains_key(&conn))
+    /// recursive. `Err` where ZooKeeper's parent walk fails on a path that is not absolute (it
+    /// then answers MarshallingError): always for a non-empty path without '/', and for paths
+    /// like "a/b" when recursive watches exist.
+    pub fn contains(&self, path: &str, conn: ConnId) -> Result<bool, ()> {
+        if path.is_empty() {
+            return Ok(false);
+        }
+        let step = |p: &str| -> Result<String, ()> {
+            if p == "/" {
+                return Ok(String::new());
+            }
+            let i = p.rfind('/').ok_or(())?;
+            Ok(if i == 0 { "/".to_string() } else { p[..i].to_string() })
+        };
+        let mut next = step(path)?;
+        if self.table.get(path).is_some_and(|s| !s.is_empty() || s.contains_key(&conn)) {
+            return Ok(true);
+        }
+        if self.recursive > 0 {
+            while !next.is_empty() {
+                next = step(&next)?;
+            }
+        }
+        Ok(false)
     }
 
     /// Forget every watch of a closed connection.
