@@ -29,6 +29,7 @@ struct Raw {
     s: TcpStream,
     xid: i32,
     session: i64,
+    passwd: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -41,28 +42,29 @@ struct Reply {
 
 impl Raw {
     fn connect(addr: SocketAddr) -> Raw {
+        let r = Raw::resume(addr, 0, vec![0; 16], 0).expect("new session");
+        assert!(r.session != 0);
+        r
+    }
+
+    /// Handshake with `session` (0 = new); `None` when the server closes without a response.
+    fn resume(addr: SocketAddr, session: i64, passwd: Vec<u8>, last_zxid_seen: i64) -> Option<Raw> {
         let s = TcpStream::connect(addr).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         s.set_nodelay(true).unwrap();
-        let mut r = Raw { s, xid: 0, session: 0 };
+        let mut r = Raw { s, xid: 0, session: 0, passwd: Vec::new() };
         let mut body = Vec::new();
         Connect {
-            req: ConnectRequest {
-                protocol_version: 0,
-                last_zxid_seen: 0,
-                time_out: 30000,
-                session_id: 0,
-                passwd: Some(vec![0; 16]),
-            },
+            req: ConnectRequest { protocol_version: 0, last_zxid_seen, time_out: 30000, session_id: session, passwd: Some(passwd) },
             read_only: Some(false),
         }
         .write(&mut body);
         r.s.write_all(&frame(&body)).unwrap();
-        let resp = r.read_frame().expect("connect response");
+        let resp = r.read_frame()?;
         let c = ConnectResponse::read(&mut Reader::new(&resp)).unwrap();
-        assert!(c.session_id != 0 && c.time_out == 30000, "{c:?}");
         r.session = c.session_id;
-        r
+        r.passwd = c.passwd.unwrap_or_default();
+        Some(r)
     }
 
     fn read_frame(&mut self) -> Option<Vec<u8>> {
@@ -562,4 +564,128 @@ fn shrink() {
         eprintln!("s{s}: {r:?}");
     }
     with_servers("shrink", |zk, corral| eprintln!("{:?}", try_steps("shrink", &steps, zk, corral)));
+}
+
+/// Run `f` against both servers and require the same transcript.
+fn same_transcript(test: &str, f: impl Fn(SocketAddr) -> String) {
+    with_servers(test, |zk, corral| {
+        let a = f(zk);
+        let b = f(corral);
+        if std::env::var_os("CORRAL_DIFF_TRACE").is_some() {
+            eprintln!("{test}:\n{a}");
+        }
+        assert_eq!(a, b, "{test}: zookeeper transcript (left) differs from corral's (right)");
+    });
+}
+
+fn show(rep: &Reply) -> String {
+    format!("err={} events={:?} body={}B\n", rep.err, rep.events, rep.body.len())
+}
+
+// After a reconnect the client re-sends its watches with the last zxid it saw: missed changes
+// fire at once (before the SetWatches reply), the rest are re-registered (reference §2.7).
+#[test]
+fn scenario_set_watches_after_reconnect() {
+    same_transcript("scenario_set_watches_after_reconnect", |addr| {
+        let mut t = String::new();
+        let mut a = Raw::connect(addr);
+        let mut b = Raw::connect(addr);
+        for p in ["/sw", "/sw/data", "/sw/gone", "/sw/kids", "/sw/same"] {
+            t += &show(&b.call(&mk(p, 0)));
+        }
+        let seen = a.call(&Request::Exists(pw("/sw/same", false))).zxid;
+        // a's socket goes away; b changes things while a is disconnected.
+        let (session, passwd) = (a.session, a.passwd.clone());
+        drop(a);
+        let set = |p: &str| Request::SetData(SetDataRequest { path: p.into(), data: Some(b"x".to_vec()), version: -1 });
+        t += &show(&b.call(&set("/sw/data")));
+        t += &show(&b.call(&Request::Delete(DeleteRequest { path: "/sw/gone".into(), version: -1 })));
+        t += &show(&b.call(&mk("/sw/kids/k", 0)));
+        t += &show(&b.call(&mk("/sw/born", 0)));
+        let mut a = Raw::resume(addr, session, passwd, seen).expect("resume");
+        assert_eq!(a.session, session);
+        let sw = Request::SetWatches2(SetWatches2 {
+            relative_zxid: seen,
+            data_watches: vec!["/sw/data".into(), "/sw/gone".into(), "/sw/same".into()],
+            exist_watches: vec!["/sw/born".into(), "/sw/unborn".into()],
+            child_watches: vec!["/sw/kids".into(), "/sw/same".into()],
+            persistent_watches: vec!["/sw/p".into()],
+            persistent_recursive_watches: vec!["/sw/r".into()],
+        });
+        t += &show(&a.call(&sw));
+        // The re-registered watches fire later.
+        t += &show(&b.call(&set("/sw/same")));
+        t += &show(&b.call(&mk("/sw/same/c", 0)));
+        t += &show(&b.call(&mk("/sw/unborn", 0)));
+        t += &show(&b.call(&mk("/sw/p", 0)));
+        t += &show(&b.call(&mk("/sw/r", 0)));
+        t += &show(&b.call(&mk("/sw/r/deep", 0)));
+        t += &format!("a after: {}", show(&a.call(&Request::Ping)));
+        t
+    });
+}
+
+// Pipelined requests on one connection are answered in order, with each reply reflecting every
+// earlier request, and a watch event precedes the reply that shows its change.
+#[test]
+fn scenario_pipelined_requests() {
+    same_transcript("scenario_pipelined_requests", |addr| {
+        let mut a = Raw::connect(addr);
+        let mut sent = Vec::new();
+        let reqs: Vec<Request> = (0..50)
+            .flat_map(|i| {
+                vec![
+                    mk(&format!("/pipe{}", i % 7), 0),
+                    Request::GetData(pw(&format!("/pipe{}", i % 7), true)),
+                    Request::SetData(SetDataRequest { path: format!("/pipe{}", i % 7), data: Some(vec![i as u8]), version: -1 }),
+                    Request::Delete(DeleteRequest { path: format!("/pipe{}", (i + 3) % 7), version: -1 }),
+                ]
+            })
+            .collect();
+        for r in &reqs {
+            a.xid += 1;
+            a.send(a.xid, r.op_code(), r);
+            sent.push(a.xid);
+        }
+        let mut t = String::new();
+        let mut frames = 0;
+        while frames < sent.len() {
+            let f = a.read_frame().expect("reply");
+            let mut r = Reader::new(&f);
+            let h = ReplyHeader::read(&mut r).unwrap();
+            if h.xid == xid::NOTIFICATION {
+                let e = WatcherEvent::read(&mut r).unwrap();
+                t += &format!("event {} {}\n", e.r#type, e.path);
+            } else {
+                assert_eq!(h.xid, sent[frames], "replies in request order");
+                frames += 1;
+                t += &format!("reply {} err={} zxid={:x}\n", h.xid, h.err, h.zxid);
+            }
+        }
+        t
+    });
+}
+
+// Resume with a wrong password, a lastZxidSeen from the future, and after closeSession.
+#[test]
+fn scenario_session_resume_edges() {
+    same_transcript("scenario_session_resume_edges", |addr| {
+        let mut t = String::new();
+        let mut a = Raw::connect(addr);
+        let z = a.call(&Request::Ping).zxid;
+        let (session, passwd) = (a.session, a.passwd.clone());
+        let bad = Raw::resume(addr, session, vec![7; 16], 0).map(|r| (r.session, r.passwd));
+        t += &format!("wrong password: {bad:?}\n");
+        let future = Raw::resume(addr, session, passwd.clone(), z + 1000).map(|r| r.session);
+        t += &format!("future zxid: {future:?}\n");
+        let ok = Raw::resume(addr, session, passwd.clone(), z).map(|r| r.session == session);
+        t += &format!("resume: {ok:?}\n");
+        // The old connection was closed by the server when the session moved.
+        t += &format!("old connection: {}", show(&a.call(&Request::Ping)));
+        let mut c = Raw::resume(addr, session, passwd.clone(), z).expect("resume again");
+        t += &show(&c.call(&Request::CloseSession));
+        let after = Raw::resume(addr, session, passwd, z).map(|r| (r.session, r.passwd));
+        t += &format!("after close: {after:?}\n");
+        t
+    });
 }
