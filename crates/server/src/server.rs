@@ -390,14 +390,23 @@ async fn connection(
         let _ = w.flush().await;
         let _ = w.shutdown().await;
     });
-    let reason = read_frames(conn, &mut rd, head, &ev, max_frame, peer).await;
-    match reason {
-        Ok(()) => debug!("connection {conn} from {peer} closed by client"),
-        Err(why) => warn!("closing connection {conn} from {peer}: {why}"),
+    let mut writer = writer;
+    // The connection ends when the client goes away, when its input is bad, or when the core
+    // closes it (the writer then stops after flushing what was queued before the close).
+    let reason = tokio::select! {
+        r = read_frames(conn, &mut rd, head, &ev, max_frame, peer) => Some(r),
+        _ = &mut writer => None,
+    };
+    match &reason {
+        Some(Ok(())) => debug!("connection {conn} from {peer} closed by client"),
+        Some(Err(why)) => warn!("closing connection {conn} from {peer}: {why}"),
+        None => debug!("connection {conn} from {peer} closed by server"),
     }
     let _ = ev.send(Event::Closed { conn }).await;
-    // Let the writer finish what the core queued (e.g. an error reply) unless it is stuck.
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    if reason.is_some() {
+        // Let the writer finish what the core queued (e.g. an error reply) unless it is stuck.
+        let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    }
 }
 
 async fn read_frames(

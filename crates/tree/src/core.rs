@@ -78,6 +78,8 @@ pub struct ConnInfo {
     pub last_cxid: i32,
     pub last_zxid: i64,
     pub last_op: &'static str,
+    /// The core asked for this connection to be closed; later requests are ignored.
+    pub closing: bool,
 }
 
 pub struct Core {
@@ -164,6 +166,9 @@ impl Core {
     }
 
     fn close(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.closing = true;
+        }
         self.out.push_back(Output::Close { conn });
     }
 
@@ -172,7 +177,15 @@ impl Core {
         let auth = vec![Id::new("ip", &remote_ip)];
         self.conns.insert(
             conn,
-            ConnInfo { session: 0, remote_ip, auth, last_cxid: 0, last_zxid: 0, last_op: "NA" },
+            ConnInfo {
+                session: 0,
+                remote_ip,
+                auth,
+                last_cxid: 0,
+                last_zxid: 0,
+                last_op: "NA",
+                closing: false,
+            },
         );
     }
 
@@ -410,6 +423,9 @@ impl Core {
     /// A request on an established connection.
     pub fn handle_request(&mut self, now: Now, conn: ConnId, xid: i32, req: Request) {
         let Some(info) = self.conns.get(&conn) else { return };
+        if info.closing {
+            return;
+        }
         let session = info.session;
         if session == 0 {
             self.close(conn);
