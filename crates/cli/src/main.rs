@@ -47,7 +47,18 @@ fn split_defines(args: Vec<String>) -> anyhow::Result<(Vec<String>, Vec<(String,
     Ok((rest, defines))
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    // Operators get one clear line, not a backtrace.
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("corral: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let (args, defines) = split_defines(std::env::args().collect())?;
     let cli = Cli::parse_from(args);
     tracing_subscriber::fmt()
@@ -56,6 +67,7 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli.cmd {
         Cmd::Server { config, config_file } => server(config.or(config_file), defines),
@@ -69,16 +81,24 @@ fn server(config: Option<PathBuf>, defines: Vec<(String, String)>) -> anyhow::Re
         None => None,
     };
     let file = config.as_deref().zip(text.as_deref());
-    let (cfg, warnings) = ServerConfig::load(file, &defines).map_err(|e| match &config {
-        Some(p) => anyhow::anyhow!("{}: {e}", p.display()),
-        None => anyhow::anyhow!("{e}"),
+    // The parser's messages say "zoo.cfg"; name the file actually given.
+    let (cfg, warnings) = ServerConfig::load(file, &defines).map_err(|e| {
+        let msg = e.to_string();
+        match (&config, msg.strip_prefix("zoo.cfg")) {
+            (Some(p), Some(rest)) => anyhow::anyhow!("{}{rest}", p.display()),
+            _ => anyhow::anyhow!("{msg}"),
+        }
     })?;
     match &config {
         Some(p) => info!("corral {} starting with {}", env!("CARGO_PKG_VERSION"), p.display()),
         None => info!("corral {} starting with the embedded default configuration", env!("CARGO_PKG_VERSION")),
     }
     for w in &warnings {
-        warn!("{w}");
+        let msg = w.to_string();
+        match (&config, msg.strip_prefix("zoo.cfg")) {
+            (Some(p), Some(rest)) => warn!("{}{rest}", p.display()),
+            _ => warn!("{msg}"),
+        }
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
