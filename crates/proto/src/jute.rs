@@ -242,13 +242,20 @@ impl<T: Jute> Jute for Vec<T> {
     }
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let n = r.read_count()?.unwrap_or(0);
-        let mut v = Vec::with_capacity(n);
+        // The count is only bounded by the remaining bytes, but an element in memory can be
+        // far larger than its smallest encoding (an Acl is 56 bytes, encoded in as few as 12;
+        // a count is only checked against one byte per element): pre-allocating `n` would let
+        // a 1 MB frame with a hostile count reserve ~56 MB before the first element fails.
+        let mut v = Vec::with_capacity(n.min(MAX_PREALLOC));
         for _ in 0..n {
             v.push(T::read(r)?);
         }
         Ok(v)
     }
 }
+
+/// The most vector elements reserved up front; longer vectors grow as they decode.
+const MAX_PREALLOC: usize = 1024;
 
 /// Declare a jute record: a struct whose fields are encoded in declaration order.
 #[macro_export]

@@ -44,6 +44,19 @@ record! {
 /// The digest version ZooKeeper 3.8 writes.
 pub const DIGEST_VERSION: i32 = 2;
 
+/// The txn types that may appear inside a MultiTxn (`DataTree.processTxn`).
+pub const MULTI_SUB_TXN_TYPES: &[i32] = &[
+    op::CREATE,
+    op::CREATE2,
+    op::CREATE_CONTAINER,
+    op::CREATE_TTL,
+    op::DELETE,
+    op::DELETE_CONTAINER,
+    op::SET_DATA,
+    op::CHECK,
+    op::ERROR,
+];
+
 /// A decoded txn body, chosen by `TxnHeader.type`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TxnBody {
@@ -140,6 +153,15 @@ impl TxnBody {
                 let subs = Vec::<RawSubTxn>::read(r)?;
                 let mut out = Vec::with_capacity(subs.len());
                 for s in subs {
+                    // ZooKeeper's DataTree accepts only these sub-txn types (15 since 3.8.2).
+                    // Refusing the rest also bounds the recursion: a multi nested in a multi
+                    // nested in ... would otherwise recurse once per 12 hostile bytes.
+                    if !MULTI_SUB_TXN_TYPES.contains(&s.r#type) {
+                        return Err(DecodeError::Invalid {
+                            what: "multi sub-txn type",
+                            value: s.r#type as i64,
+                        });
+                    }
                     let data = s.data.unwrap_or_default();
                     out.push(TxnBody::read(s.r#type, &mut Reader::new(&data))?);
                 }
@@ -191,11 +213,26 @@ impl Txn {
     pub fn from_bytes(b: &[u8]) -> Result<Txn, DecodeError> {
         let mut r = Reader::new(b);
         let header = TxnHeader::read(&mut r)?;
-        let body = TxnBody::read(header.r#type, &mut r)?;
+        let body = if header.r#type == op::CLOSE_SESSION && close_session_is_bare_digest(&r) {
+            TxnBody::CloseSession(None)
+        } else {
+            TxnBody::read(header.r#type, &mut r)?
+        };
         // The digest is optional: its absence shows as end of input.
         let digest = if r.remaining() >= 12 { Some(TxnDigest::read(&mut r)?) } else { None };
         Ok(Txn { header, body, digest })
     }
+}
+
+/// Whether what follows a closeSession header is a TxnDigest alone (no CloseSessionTxn record,
+/// as written with `zookeeper.closeSessionTxn.enabled=false`) rather than a record. ZooKeeper
+/// decides this from its own configuration; we decide from the bytes: exactly 12 bytes left
+/// starting with the digest version. Read as a record, those 12 bytes would be a vector of two
+/// paths, and a 12-byte record with two paths can only hold two empty paths, which no session
+/// owns; a real record followed by a digest is always longer than 12 bytes.
+fn close_session_is_bare_digest(r: &Reader<'_>) -> bool {
+    let rest = r.rest();
+    rest.len() == 12 && rest[..4] == DIGEST_VERSION.to_be_bytes()
 }
 
 #[cfg(test)]
