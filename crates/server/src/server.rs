@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use corral_proto::jute::{Jute, Reader};
-use corral_proto::records::RequestHeader;
+use corral_proto::records::{op, RequestHeader};
 use corral_proto::request::{reply_frame, Connect, Request};
 use corral_proto::DecodeError;
 use corral_tree::core::{Core, CoreConfig, Now, Output};
@@ -50,6 +50,7 @@ enum Event {
     Connect { conn: ConnId, connect: Connect },
     Request { conn: ConnId, xid: i32, req: Request, at: Instant, len: usize },
     Unimplemented { conn: ConnId, xid: i32 },
+    Malformed { conn: ConnId, xid: i32, op_type: i32 },
     Closed { conn: ConnId },
     FourLetter { word: String, peer: SocketAddr, reply: oneshot::Sender<String> },
 }
@@ -261,6 +262,12 @@ fn handle_event(st: &mut State, ev: Event) {
             send(st, conn, reply_frame(xid, -1, corral_proto::ErrorCode::Unimplemented.code(), &[]));
             close(st, conn);
         }
+        Event::Malformed { conn, xid, op_type } => {
+            st.stats.packets_received += 1;
+            warn!("connection {conn}: malformed request of type {op_type} (xid {xid}), answering MarshallingError");
+            st.core.handle_malformed(now, conn, xid, op_type);
+            flush_outputs(st, None);
+        }
         Event::Closed { conn } => {
             st.core.handle_closed(conn);
             st.conns.remove(&conn);
@@ -453,7 +460,16 @@ async fn read_frames(
                 let _ = ev.send(Event::Unimplemented { conn, xid: h.xid }).await;
                 return Err(format!("unknown request type {}", h.r#type));
             }
-            Err(e) => return Err(format!("malformed request (type {}): {e}", h.r#type)),
+            // Auth and SASL packets are handled before ZooKeeper's pipeline: a bad one closes
+            // the connection. Anything else is answered with MarshallingError.
+            Err(e) if matches!(h.r#type, op::AUTH | op::SASL) => {
+                return Err(format!("malformed request (type {}): {e}", h.r#type))
+            }
+            Err(_) => {
+                ev.send(Event::Malformed { conn, xid: h.xid, op_type: h.r#type })
+                    .await
+                    .map_err(|_| "server stopping".to_string())?;
+            }
         }
     }
 }

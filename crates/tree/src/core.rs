@@ -234,6 +234,16 @@ impl Core {
             return;
         }
         let id = req.session_id;
+        // Like ZooKeeper, drop the session's current connection before the password is even
+        // checked (a client that reconnects has given up on the old socket).
+        if let Some(&old) = self.session_conn.get(&id) {
+            if old != conn {
+                self.close(old);
+                self.data_watches.remove_conn(old);
+                self.child_watches.remove_conn(old);
+                self.session_conn.remove(&id);
+            }
+        }
         let valid = self.sessions.get(id).is_some_and(|s| !s.closing)
             && req.passwd.as_deref() == Some(&session_password(id)[..]);
         if !valid {
@@ -241,13 +251,6 @@ impl Core {
             self.connect_reply(conn, 0, 0, &[0u8; 16], c.read_only);
             self.close(conn);
             return;
-        }
-        if let Some(&old) = self.session_conn.get(&id) {
-            if old != conn {
-                self.close(old);
-                self.data_watches.remove_conn(old);
-                self.child_watches.remove_conn(old);
-            }
         }
         self.sessions.set_timeout(id, timeout);
         self.sessions.touch(id, now.mono_ms);
@@ -448,6 +451,31 @@ impl Core {
         let z = self.tree.last_processed_zxid();
         if let Some(c) = self.conns.get_mut(&conn) {
             c.last_zxid = z;
+        }
+    }
+
+    /// A request whose header was fine but whose record did not decode: ZooKeeper answers
+    /// MarshallingError, and a write consumes a zxid for its error txn.
+    pub fn handle_malformed(&mut self, now: Now, conn: ConnId, xid: i32, op_type: i32) {
+        let Some(info) = self.conns.get(&conn) else { return };
+        if info.closing {
+            return;
+        }
+        let session = info.session;
+        if session == 0 || !self.sessions.touch(session, now.mono_ms) {
+            self.close(conn);
+            return;
+        }
+        let code = ErrorCode::MarshallingError.code();
+        if is_write_op(op_type) {
+            let mut txn = self.make_txn(session, xid, now, op::ERROR);
+            txn.body = TxnBody::Error(ErrorTxn { err: code });
+            let zxid = txn.header.zxid;
+            self.commit(txn);
+            self.reply(conn, xid, zxid, code, &[]);
+        } else {
+            let zxid = self.tree.last_processed_zxid();
+            self.reply(conn, xid, zxid, code, &[]);
         }
     }
 
@@ -898,6 +926,23 @@ fn kind_with_path(k: SubKind, p: Option<String>) -> SubKindP {
         SubKind::SetData => SubKindP::SetData(p),
         SubKind::Check => SubKindP::Check,
     }
+}
+
+/// Opcodes that go through prep as writes (and so get a txn even when they fail).
+pub fn is_write_op(op_type: i32) -> bool {
+    matches!(
+        op_type,
+        op::CREATE
+            | op::CREATE2
+            | op::CREATE_CONTAINER
+            | op::CREATE_TTL
+            | op::DELETE
+            | op::SET_DATA
+            | op::SET_ACL
+            | op::CHECK
+            | op::MULTI
+            | op::RECONFIG
+    )
 }
 
 /// ZooKeeper's short op names, as `cons` shows them.
