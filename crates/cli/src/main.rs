@@ -31,8 +31,11 @@ enum Cmd {
     },
 }
 
+/// `-Dname=value` pairs in the order given.
+type Defines = Vec<(String, String)>;
+
 /// Split `-Dname=value` arguments (which clap cannot express) from the rest.
-fn split_defines(args: Vec<String>) -> anyhow::Result<(Vec<String>, Vec<(String, String)>)> {
+fn split_defines(args: Vec<String>) -> anyhow::Result<(Vec<String>, Defines)> {
     let mut rest = Vec::new();
     let mut defines = Vec::new();
     for a in args {

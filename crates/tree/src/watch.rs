@@ -18,6 +18,10 @@ pub enum WatchMode {
     PersistentRecursive,
 }
 
+/// A path ZooKeeper's parent walk cannot handle (no '/' where one is needed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotAbsolute;
+
 /// One registry (data or child watches).
 #[derive(Debug, Default)]
 pub struct WatchManager {
@@ -71,15 +75,15 @@ impl WatchManager {
     /// recursive. `Err` where ZooKeeper's parent walk fails on a path that is not absolute (it
     /// then answers MarshallingError): always for a non-empty path without '/', and for paths
     /// like "a/b" when recursive watches exist.
-    pub fn contains(&self, path: &str, conn: ConnId) -> Result<bool, ()> {
+    pub fn contains(&self, path: &str, conn: ConnId) -> Result<bool, NotAbsolute> {
         if path.is_empty() {
             return Ok(false);
         }
-        let step = |p: &str| -> Result<String, ()> {
+        let step = |p: &str| -> Result<String, NotAbsolute> {
             if p == "/" {
                 return Ok(String::new());
             }
-            let i = p.rfind('/').ok_or(())?;
+            let i = p.rfind('/').ok_or(NotAbsolute)?;
             Ok(if i == 0 { "/".to_string() } else { p[..i].to_string() })
         };
         let mut next = step(path)?;
@@ -115,10 +119,8 @@ impl WatchManager {
                 let mut fired_once = Vec::new();
                 for (&conn, &mode) in set.iter() {
                     match mode {
-                        WatchMode::PersistentRecursive => {
-                            if event != event_type::NODE_CHILDREN_CHANGED {
-                                matched.insert(conn);
-                            }
+                        WatchMode::PersistentRecursive if event != event_type::NODE_CHILDREN_CHANGED => {
+                            matched.insert(conn);
                         }
                         WatchMode::Persistent if !at_parent => {
                             matched.insert(conn);
