@@ -684,11 +684,11 @@ impl Core {
                                 }
                             }
                         }
-                        self.reply(conn, xid::AUTH, 0, 0, &[]);
+                        self.reply(conn, xid, 0, 0, &[]);
                     }
                     AuthOutcome::Failed => {
                         tracing::warn!("auth failed for scheme {:?}, closing connection", a.scheme);
-                        self.reply(conn, xid::AUTH, 0, ErrorCode::AuthFailed.code(), &[]);
+                        self.reply(conn, xid, 0, ErrorCode::AuthFailed.code(), &[]);
                         self.close(conn);
                     }
                 }
