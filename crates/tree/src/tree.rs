@@ -107,6 +107,8 @@ pub struct DataTree {
     ttls: BTreeSet<String>,
     digest: u64,
     last_processed_zxid: i64,
+    /// One shared copy of each distinct ACL list (most nodes share a handful of lists).
+    acls: HashMap<Vec<Acl>, Arc<Vec<Acl>>>,
 }
 
 impl Default for DataTree {
@@ -148,15 +150,8 @@ impl DataTree {
     /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config` as a
     /// standalone ZooKeeper 3.8 presents them.
     pub fn new() -> DataTree {
-        let mut t = DataTree {
-            nodes: HashMap::new(),
-            ephemerals: HashMap::new(),
-            containers: BTreeSet::new(),
-            ttls: BTreeSet::new(),
-            digest: 0,
-            last_processed_zxid: 0,
-        };
-        let open = Arc::new(crate::acl::open_acl());
+        let mut t = DataTree::empty();
+        let open = t.intern_acl(&crate::acl::open_acl());
         let mk = |data: Data, acl: &Arc<Vec<Acl>>| Node {
             data,
             acl: acl.clone(),
@@ -168,11 +163,52 @@ impl DataTree {
         t.insert_raw("/zookeeper/quota", mk(Some(Vec::new()), &open));
         // /zookeeper/config is world-readable only, and its ACL was set with version -1 at
         // init, which leaves aversion -1 (§2.11).
-        let read = Arc::new(vec![Acl::new(corral_proto::records::perms::READ, "world", "anyone")]);
+        let read = t.intern_acl(&[Acl::new(corral_proto::records::perms::READ, "world", "anyone")]);
         let mut cfg = mk(Some(Vec::new()), &read);
         cfg.stat.aversion = -1;
         t.insert_raw("/zookeeper/config", cfg);
         t
+    }
+
+    /// A tree without any node, to be filled from a snapshot with `insert_raw`.
+    pub fn empty() -> DataTree {
+        DataTree {
+            nodes: HashMap::new(),
+            ephemerals: HashMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            digest: 0,
+            last_processed_zxid: 0,
+            acls: HashMap::new(),
+        }
+    }
+
+    /// The shared copy of an ACL list.
+    pub fn intern_acl(&mut self, acl: &[Acl]) -> Arc<Vec<Acl>> {
+        if let Some(a) = self.acls.get(acl) {
+            return a.clone();
+        }
+        let a = Arc::new(acl.to_vec());
+        self.acls.insert(acl.to_vec(), a.clone());
+        a
+    }
+
+    /// Paths in pre-order (a parent before its children, siblings sorted so the output is
+    /// reproducible), the order snapshots use.
+    pub fn paths_preorder(&self) -> Vec<String> {
+        let mut out = Vec::with_capacity(self.nodes.len());
+        let mut stack = vec!["/".to_string()];
+        while let Some(p) = stack.pop() {
+            if let Some(n) = self.nodes.get(&p) {
+                let mut kids: Vec<&String> = n.children.iter().collect();
+                kids.sort_unstable_by(|a, b| b.cmp(a));
+                for c in kids {
+                    stack.push(path::join(&p, c));
+                }
+                out.push(p);
+            }
+        }
+        out
     }
 
     /// Insert a node and link it into its parent's child set without touching stats; used to
@@ -366,7 +402,7 @@ impl DataTree {
                 }
             }
             TxnBody::SetAcl(t) => {
-                let acl = Arc::new(t.acl.clone());
+                let acl = self.intern_acl(&t.acl);
                 if !self.update(&t.path, |n| {
                     n.acl = acl;
                     n.stat.aversion = t.version;
@@ -444,7 +480,7 @@ impl DataTree {
         });
         let node = Node {
             data,
-            acl: Arc::new(acl.to_vec()),
+            acl: self.intern_acl(acl),
             stat: StatPersisted {
                 czxid: zxid,
                 mzxid: zxid,

@@ -1,0 +1,14 @@
+//! ZooKeeper 3.8's on-disk formats and data directory rules: txn logs, snapshots, epoch files,
+//! and restoring a tree from them (reference §5–6). The formats are pure functions over bytes;
+//! the directory logic reads and writes through the small `Disk` trait so tests can inject
+//! faults.
+
+pub mod snapshot;
+pub mod txnlog;
+
+use corral_proto::records::{perms, Acl};
+
+/// ZooKeeper's OPEN_ACL_UNSAFE.
+pub fn open_acl() -> Vec<Acl> {
+    vec![Acl::new(perms::ALL, "world", "anyone")]
+}
