@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use corral_server::config::ServerConfig;
-use corral_server::storage::MemoryStorage;
+use corral_server::storage::FileStorage;
+use corral_storage::snapshot::Compression;
+use corral_storage::store::StoreOptions;
 use corral_server::Server;
 use tracing::{info, warn};
 
@@ -103,9 +105,36 @@ fn server(config: Option<PathBuf>, defines: Vec<(String, String)>) -> anyhow::Re
             _ => warn!("{msg}"),
         }
     }
+    let data_dir = cfg.data_dir.clone().context("dataDir is not set")?;
+    let truthy = |name: &str| cfg.property(name).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let opts = StoreOptions {
+        data_log_dir: cfg.data_log_dir.clone().unwrap_or_else(|| data_dir.clone()),
+        data_dir,
+        force_sync: cfg.force_sync,
+        prealloc_bytes: cfg.pre_alloc_size_kb * 1024,
+        compression: Compression::from_method(&cfg.snapshot_compression_method),
+        max_txn_len: cfg.jute_max_buffer.max(1 << 20) + 1024,
+        trust_empty_snapshot: truthy("zookeeper.snapshot.trust.empty"),
+        truncate_corrupt_log: truthy("corral.truncateCorruptLog"),
+    };
+    info!(
+        "data in {} (txn logs in {}), forceSync={}, snapCount={}",
+        opts.data_dir.display(),
+        opts.data_log_dir.display(),
+        if opts.force_sync { "yes" } else { "no" },
+        cfg.snap_count
+    );
+    let storage = FileStorage::open(
+        opts,
+        cfg.snap_count,
+        cfg.autopurge_snap_retain_count as usize,
+        cfg.autopurge_purge_interval_hours,
+        cfg.fsync_warning_threshold_ms,
+    )
+    .context("cannot open the data directory")?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
-        let server = Server::bind(cfg, Box::new(MemoryStorage::default())).await?;
+        let server = Server::bind(cfg, Box::new(storage)).await?;
         info!("ready in {} ms", started.elapsed().as_millis());
         server.run(shutdown_signal()).await?;
         info!("stopped");

@@ -126,11 +126,10 @@ impl Server {
             warn!("authProvider {name}={class} ignored: only the built-in digest and ip providers are supported");
         }
         let t0 = Instant::now();
-        let (tree, what) = storage.load().map_err(ServerError::Storage)?;
-        let nodes = tree.node_count();
+        let loaded = storage.load().map_err(ServerError::Storage)?;
         let clock = Clock::new();
-        let core = Core::with_tree(core_config(&cfg), clock.now(), tree);
-        info!("loaded {what}: {nodes} znodes, zxid 0x{:x}, in {} ms", core.last_zxid(), t0.elapsed().as_millis());
+        let core = Core::with_state(core_config(&cfg), clock.now(), loaded.tree, &loaded.sessions);
+        info!("loaded {} (start-up took {} ms)", loaded.summary, t0.elapsed().as_millis());
         let addr = cfg
             .client_address()
             .ok_or_else(|| ServerError::Unsupported("no clientPort configured".into()))?;
@@ -209,6 +208,10 @@ impl Server {
     }
 }
 
+/// Most events handled before their outputs are flushed together (group commit: one fsync
+/// covers every write in the batch).
+const EVENT_BATCH_MAX: usize = 1024;
+
 async fn core_loop(mut st: State, mut rx: mpsc::Receiver<Event>) {
     loop {
         let wake = st.core.next_wakeup_ms();
@@ -218,15 +221,18 @@ async fn core_loop(mut st: State, mut rx: mpsc::Receiver<Event>) {
             ev = rx.recv() => {
                 let Some(ev) = ev else { return };
                 handle_event(&mut st, ev);
-                // Drain whatever else is queued before sleeping again.
-                while let Ok(ev) = rx.try_recv() {
+                let mut n = 1;
+                while n < EVENT_BATCH_MAX {
+                    let Ok(ev) = rx.try_recv() else { break };
                     handle_event(&mut st, ev);
+                    n += 1;
                 }
+                flush_outputs(&mut st);
             }
             _ = tokio::time::sleep(sleep) => {
                 let now = st.clock.now();
                 st.core.handle_tick(now);
-                flush_outputs(&mut st, None);
+                flush_outputs(&mut st);
             }
         }
     }
@@ -245,20 +251,21 @@ fn handle_event(st: &mut State, ev: Event) {
                 cs.received += 1;
             }
             st.core.handle_connect(now, conn, &connect);
-            flush_outputs(st, None);
         }
         Event::Request { conn, xid, req, at, len } => {
             st.stats.packets_received += 1;
             st.stats.bytes_received += len as u64 + 4;
             if let Some((_, cs)) = st.conns.get_mut(&conn) {
                 cs.received += 1;
+                cs.in_flight.push_back(at);
             }
             st.core.handle_request(now, conn, xid, req);
-            flush_outputs(st, Some((conn, at)));
         }
         Event::Unimplemented { conn, xid } => {
             st.stats.packets_received += 1;
             warn!("closing connection {conn}: unknown request type (xid {xid})");
+            // Queue behind whatever the core has pending for this connection.
+            flush_outputs(st);
             send(st, conn, reply_frame(xid, -1, corral_proto::ErrorCode::Unimplemented.code(), &[]));
             close(st, conn);
         }
@@ -266,13 +273,13 @@ fn handle_event(st: &mut State, ev: Event) {
             st.stats.packets_received += 1;
             warn!("connection {conn}: malformed request of type {op_type} (xid {xid}), answering MarshallingError");
             st.core.handle_malformed(now, conn, xid, op_type);
-            flush_outputs(st, None);
         }
         Event::Closed { conn } => {
             st.core.handle_closed(conn);
             st.conns.remove(&conn);
         }
         Event::FourLetter { word, peer, reply } => {
+            flush_outputs(st);
             let text = fourlw::run(st, &word, peer);
             let _ = reply.send(text);
         }
@@ -283,6 +290,16 @@ fn send(st: &mut State, conn: ConnId, frame: Vec<u8>) {
     if let Some((tx, cs)) = st.conns.get_mut(&conn) {
         st.stats.packets_sent += 1;
         cs.sent += 1;
+        // A reply (not a watch event) completes the oldest request in flight on the connection.
+        if frame.len() >= 8 && frame[4..8] != [0xff, 0xff, 0xff, 0xff] {
+            if let Some(at) = cs.in_flight.pop_front() {
+                let ms = at.elapsed().as_millis() as u64;
+                st.stats.latency.add(ms);
+                cs.latency.add(ms);
+                cs.last_latency_ms = ms;
+                cs.last_response_wall_ms = st.clock.now().wall_ms;
+            }
+        }
         let _ = tx.send(WriterMsg::Frame(frame));
     }
 }
@@ -293,8 +310,9 @@ fn close(st: &mut State, conn: ConnId) {
     }
 }
 
-/// Execute the core's outputs in order. Sends that follow an `Append` wait for `sync`.
-fn flush_outputs(st: &mut State, latency_of: Option<(ConnId, Instant)>) {
+/// Execute the core's outputs in order. Frames wait until every txn appended before them is
+/// durable: all appends of the batch are written and synced once, then the frames go out.
+fn flush_outputs(st: &mut State) {
     let mut pending: Vec<(ConnId, Option<Vec<u8>>)> = Vec::new();
     let mut unsynced = false;
     while let Some(o) = st.core.poll_output() {
@@ -302,7 +320,7 @@ fn flush_outputs(st: &mut State, latency_of: Option<(ConnId, Instant)>) {
             Output::Append(txn) => {
                 st.stats.txns += 1;
                 if let Err(e) = st.storage.append(&txn) {
-                    tracing::error!("cannot persist txn 0x{:x}: {e}; stopping", txn.zxid());
+                    tracing::error!("cannot persist txn 0x{:x}: {e}; stopping without acknowledging", txn.zxid());
                     std::process::exit(2);
                 }
                 unsynced = true;
@@ -310,35 +328,23 @@ fn flush_outputs(st: &mut State, latency_of: Option<(ConnId, Instant)>) {
             Output::Send { conn, frame } => pending.push((conn, Some(frame))),
             Output::Close { conn } => pending.push((conn, None)),
         }
-        // Replies only leave once the txns before them are durable.
-        if unsynced && !pending.is_empty() {
-            // Keep collecting: sync once for the whole batch below.
-        }
     }
     if unsynced {
-        if let Err(e) = st.storage.sync() {
-            tracing::error!("cannot sync the txn log: {e}; stopping");
+        // Never acknowledge what could not be made durable: stop instead (ZooKeeper exits too).
+        let storage = &mut st.storage;
+        if let Err(e) = tokio::task::block_in_place(|| storage.sync()) {
+            tracing::error!("cannot write the txn log: {e}; stopping without acknowledging");
+            std::process::exit(2);
+        }
+        let sessions: Vec<(i64, i32)> = st.core.sessions().iter().map(|s| (s.id, s.timeout_ms as i32)).collect();
+        if let Err(e) = st.storage.after_sync(st.core.tree(), &sessions) {
+            tracing::error!("cannot write a snapshot: {e}; stopping");
             std::process::exit(2);
         }
     }
-    let mut replied = false;
     for (conn, frame) in pending {
         match frame {
-            Some(f) => {
-                if let Some((c, at)) = latency_of {
-                    if c == conn && !replied && f.len() >= 8 && f[4..8] != [0xff, 0xff, 0xff, 0xff] {
-                        replied = true;
-                        let ms = at.elapsed().as_millis() as u64;
-                        st.stats.latency.add(ms);
-                        if let Some((_, cs)) = st.conns.get_mut(&conn) {
-                            cs.latency.add(ms);
-                            cs.last_latency_ms = ms;
-                            cs.last_response_wall_ms = st.clock.now().wall_ms;
-                        }
-                    }
-                }
-                send(st, conn, f)
-            }
+            Some(f) => send(st, conn, f),
             None => close(st, conn),
         }
     }

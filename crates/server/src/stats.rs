@@ -64,6 +64,8 @@ pub struct ConnStats {
     pub latency: Latency,
     pub last_latency_ms: u64,
     pub last_response_wall_ms: i64,
+    /// Arrival times of requests not yet answered, oldest first.
+    pub in_flight: std::collections::VecDeque<Instant>,
 }
 
 impl ConnStats {
@@ -77,6 +79,7 @@ impl ConnStats {
             latency: Latency::default(),
             last_latency_ms: 0,
             last_response_wall_ms: 0,
+            in_flight: Default::default(),
         }
     }
 

@@ -1,37 +1,189 @@
-//! The narrow interface between the server and durable storage. The core hands over every
-//! applied txn in order; the server calls `sync` before it releases any reply that follows
-//! those txns. This issue keeps the data in memory; the durability issue puts ZooKeeper's txn
-//! log and snapshots behind the same trait.
+//! The interface between the server and durable storage, and its two implementations. The core
+//! hands over every applied txn in order; the server calls `sync` before it releases any reply
+//! that follows those txns, so nothing is acknowledged before it is durable.
+
+use std::io;
+use std::time::Instant;
 
 use corral_proto::txn::Txn;
+use corral_storage::disk::RealDisk;
+use corral_storage::snapshot::{self, Meta};
+use corral_storage::store::{FileStore, StoreOptions};
 use corral_tree::DataTree;
+use tracing::{info, warn};
+
+/// What start-up loaded: the tree, the sessions, and a line for the log.
+pub struct Loaded {
+    pub tree: DataTree,
+    pub sessions: Vec<(i64, i32)>,
+    pub summary: String,
+}
 
 pub trait Storage: Send {
-    /// The tree to start from (and a description for the start-up log line).
-    fn load(&mut self) -> std::io::Result<(DataTree, String)>;
+    fn load(&mut self) -> io::Result<Loaded>;
     /// Queue a txn (already applied in memory) for persistence, in zxid order.
-    fn append(&mut self, txn: &Txn) -> std::io::Result<()>;
+    fn append(&mut self, txn: &Txn) -> io::Result<()>;
     /// Make every appended txn durable.
-    fn sync(&mut self) -> std::io::Result<()>;
+    fn sync(&mut self) -> io::Result<()>;
+    /// Called after each sync with the current state; may roll the log and start a snapshot.
+    fn after_sync(&mut self, _tree: &DataTree, _sessions: &[(i64, i32)]) -> io::Result<()> {
+        Ok(())
+    }
 }
 
-/// Keeps nothing: a restart starts from an empty tree. Counts txns for `mntr`.
+/// Keeps nothing: a restart starts from an empty tree.
 #[derive(Default)]
-pub struct MemoryStorage {
-    pub appended: u64,
-}
+pub struct MemoryStorage;
 
 impl Storage for MemoryStorage {
-    fn load(&mut self) -> std::io::Result<(DataTree, String)> {
-        Ok((DataTree::new(), "in-memory storage (nothing persisted yet)".to_string()))
+    fn load(&mut self) -> io::Result<Loaded> {
+        Ok(Loaded { tree: DataTree::new(), sessions: vec![], summary: "in-memory storage (nothing persisted)".into() })
     }
 
-    fn append(&mut self, _txn: &Txn) -> std::io::Result<()> {
-        self.appended += 1;
+    fn append(&mut self, _txn: &Txn) -> io::Result<()> {
         Ok(())
     }
 
-    fn sync(&mut self) -> std::io::Result<()> {
+    fn sync(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// ZooKeeper's data directory: txn logs with group commit, snapshots every ~snapCount txns
+/// (randomised like ZooKeeper so an ensemble does not snapshot in lockstep), autopurge.
+pub struct FileStorage {
+    store: FileStore<RealDisk>,
+    opts: StoreOptions,
+    snap_count: u64,
+    next_snapshot_after: u64,
+    since_snapshot: u64,
+    retain: usize,
+    purge_every: Option<std::time::Duration>,
+    last_purge: Instant,
+    fsync_warn_ms: u64,
+    /// The snapshot being written in the background, if any.
+    writer: Option<std::thread::JoinHandle<io::Result<()>>>,
+    rng: u64,
+}
+
+fn other(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+impl FileStorage {
+    pub fn open(
+        opts: StoreOptions,
+        snap_count: u64,
+        retain: usize,
+        purge_interval_hours: u32,
+        fsync_warn_ms: u64,
+    ) -> io::Result<FileStorage> {
+        let store = FileStore::new(RealDisk::default(), opts.clone()).map_err(other)?;
+        let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+        let mut s = FileStorage {
+            store,
+            opts,
+            snap_count: snap_count.max(2),
+            next_snapshot_after: 0,
+            since_snapshot: 0,
+            retain: retain.max(3),
+            purge_every: (purge_interval_hours > 0).then(|| std::time::Duration::from_secs(purge_interval_hours as u64 * 3600)),
+            last_purge: Instant::now(),
+            fsync_warn_ms,
+            writer: None,
+            rng: seed | 1,
+        };
+        s.pick_next_snapshot();
+        Ok(s)
+    }
+
+    fn pick_next_snapshot(&mut self) {
+        // xorshift: the spread only has to differ between servers.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let half = self.snap_count / 2;
+        self.next_snapshot_after = half + self.rng % half.max(1);
+    }
+
+    fn snapshot_now(&mut self, tree: &DataTree, sessions: &[(i64, i32)], background: bool) -> io::Result<()> {
+        if let Some(w) = self.writer.take() {
+            if !w.is_finished() {
+                self.writer = Some(w);
+                return Ok(());
+            }
+            w.join().map_err(|_| other("snapshot thread panicked"))??;
+        }
+        self.store.roll().map_err(other)?;
+        let zxid = tree.last_processed_zxid();
+        let t0 = Instant::now();
+        let raw = snapshot::serialize(
+            tree,
+            &Meta { sessions: sessions.to_vec(), digest: Some((zxid, tree.digest() as i64)) },
+        );
+        let serialize_ms = t0.elapsed().as_millis();
+        let opts = self.opts.clone();
+        let retain = self.retain;
+        let purge = self.purge_every.is_some() && self.last_purge.elapsed() >= self.purge_every.unwrap_or_default();
+        if purge {
+            self.last_purge = Instant::now();
+        }
+        let job = move || -> io::Result<()> {
+            let t1 = Instant::now();
+            let mut store = FileStore::new(RealDisk::default(), opts).map_err(other)?;
+            let path = store.write_snapshot(zxid, &raw).map_err(other)?;
+            info!(
+                "snapshot {} written: {} bytes uncompressed, serialized in {serialize_ms} ms, written in {} ms",
+                path.display(),
+                raw.len(),
+                t1.elapsed().as_millis()
+            );
+            if purge {
+                let n = store.purge(retain).map_err(other)?;
+                info!("autopurge removed {n} old file(s), keeping {retain} snapshots");
+            }
+            Ok(())
+        };
+        if background {
+            self.writer = Some(std::thread::spawn(job));
+            Ok(())
+        } else {
+            job()
+        }
+    }
+}
+
+impl Storage for FileStorage {
+    fn load(&mut self) -> io::Result<Loaded> {
+        let r = self.store.restore().map_err(other)?;
+        // A standalone start always writes a snapshot of what it loaded (as ZooKeeper does),
+        // so the next start does not replay the same logs again.
+        self.snapshot_now(&r.tree, &r.sessions, false)?;
+        Ok(Loaded { tree: r.tree, sessions: r.sessions, summary: r.summary })
+    }
+
+    fn append(&mut self, txn: &Txn) -> io::Result<()> {
+        self.store.append(txn);
+        self.since_snapshot += 1;
+        Ok(())
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        let t0 = Instant::now();
+        self.store.sync().map_err(other)?;
+        let ms = t0.elapsed().as_millis() as u64;
+        if ms > self.fsync_warn_ms {
+            warn!("fsync of the txn log took {ms} ms, above fsync.warningthresholdms={}", self.fsync_warn_ms);
+        }
+        Ok(())
+    }
+
+    fn after_sync(&mut self, tree: &DataTree, sessions: &[(i64, i32)]) -> io::Result<()> {
+        if self.since_snapshot >= self.next_snapshot_after {
+            self.since_snapshot = 0;
+            self.pick_next_snapshot();
+            self.snapshot_now(tree, sessions, true)?;
+        }
         Ok(())
     }
 }

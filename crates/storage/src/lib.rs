@@ -3,7 +3,9 @@
 //! the directory logic reads and writes through the small `Disk` trait so tests can inject
 //! faults.
 
+pub mod disk;
 pub mod snapshot;
+pub mod store;
 pub mod txnlog;
 
 use corral_proto::records::{perms, Acl};

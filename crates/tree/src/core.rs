@@ -103,9 +103,18 @@ impl Core {
         Core::with_tree(cfg, now, DataTree::new())
     }
 
-    /// Start from a loaded tree (the next issue restores it from disk).
+    /// Start from a loaded tree.
     pub fn with_tree(cfg: CoreConfig, now: Now, tree: DataTree) -> Core {
-        let sessions = SessionTable::new(cfg.server_id, cfg.tick_ms, now.mono_ms);
+        Core::with_state(cfg, now, tree, &[])
+    }
+
+    /// Start from a restored tree and session table; restored sessions expire after their
+    /// timeout from now unless their clients come back (as after a ZooKeeper restart).
+    pub fn with_state(cfg: CoreConfig, now: Now, tree: DataTree, restored: &[(i64, i32)]) -> Core {
+        let mut sessions = SessionTable::new(cfg.server_id, cfg.tick_ms, now.mono_ms);
+        for &(id, timeout) in restored {
+            sessions.add(id, timeout.max(0) as u32, now.mono_ms);
+        }
         Core {
             cfg,
             tree,

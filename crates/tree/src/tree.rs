@@ -323,6 +323,28 @@ impl DataTree {
         count
     }
 
+    /// `setCversionPzxid`: after a replayed create hit NodeExists (fuzzy snapshot), move the
+    /// parent's cversion/pzxid forward to what the txn says, never backward.
+    pub fn raise_cversion(&mut self, p: &str, cversion: i32, zxid: i64) {
+        self.update(p, |n| {
+            let cv = if cversion == -1 { n.stat.cversion + 1 } else { cversion };
+            if cv > n.stat.cversion {
+                n.stat.cversion = cv;
+                n.stat.pzxid = zxid;
+            }
+        });
+    }
+
+    /// Delete every ephemeral of `session` without a txn (start-up cleanup of sessions that no
+    /// longer exist).
+    pub fn kill_session(&mut self, session: i64, zxid: i64) {
+        for p in self.ephemerals_of(session) {
+            let mut ignored = Vec::new();
+            self.delete_node(&p, zxid, &mut ignored);
+        }
+        self.ephemerals.remove(&session);
+    }
+
     /// Mutate a node keeping the digest in step.
     fn update<F: FnOnce(&mut Node)>(&mut self, p: &str, f: F) -> bool {
         let Some(n) = self.nodes.get_mut(p) else { return false };

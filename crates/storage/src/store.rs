@@ -1,0 +1,357 @@
+//! A data directory in ZooKeeper's layout: restoring the tree at start-up
+//! (`FileTxnSnapLog.restore`, reference §6.5), appending txns with group commit, rolling logs,
+//! writing snapshots and purging old files. All file access goes through `Disk`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use corral_proto::records::op;
+use corral_proto::txn::{Txn, TxnBody};
+use corral_tree::DataTree;
+use tracing::{info, warn};
+
+use crate::disk::Disk;
+use crate::snapshot::{self, Compression, Meta};
+use crate::txnlog::{self, End};
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub data_dir: PathBuf,
+    pub data_log_dir: PathBuf,
+    pub force_sync: bool,
+    pub prealloc_bytes: u64,
+    pub compression: Compression,
+    pub max_txn_len: usize,
+    /// `zookeeper.snapshot.trust.empty`: start with no snapshot even though logs exist.
+    pub trust_empty_snapshot: bool,
+    /// Operator override (`corral.truncateCorruptLog=true`): cut the logs at a corrupt entry
+    /// and start with what comes before it, instead of refusing to start.
+    pub truncate_corrupt_log: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: corrupt txn log at offset {offset}: {reason}; refusing to start (the entries after it would be lost). Set -Dcorral.truncateCorruptLog=true to cut the log there and start anyway")]
+    CorruptLog { path: PathBuf, offset: usize, reason: String },
+    #[error("{path}: {reason}")]
+    BadFile { path: PathBuf, reason: String },
+    #[error("{path}: txn at offset {offset} does not decode: {reason}")]
+    BadTxn { path: PathBuf, offset: usize, reason: String },
+    #[error("no valid snapshot in {dir} but txn logs exist; refusing to start (set -Dzookeeper.snapshot.trust.empty=true to replay the logs onto an empty tree)")]
+    NoSnapshot { dir: PathBuf },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io { path: path.to_path_buf(), source }
+}
+
+/// What start-up loaded.
+pub struct Restored {
+    pub tree: DataTree,
+    pub sessions: Vec<(i64, i32)>,
+    pub summary: String,
+}
+
+struct OpenLog {
+    path: PathBuf,
+    /// Bytes durable or written so far.
+    position: u64,
+    /// Size the file has been extended to.
+    size: u64,
+}
+
+pub struct FileStore<D: Disk> {
+    disk: D,
+    opts: StoreOptions,
+    snap_dir: PathBuf,
+    log_dir: PathBuf,
+    log: Option<OpenLog>,
+    pending: Vec<u8>,
+    pending_first_zxid: Option<i64>,
+    last_logged_zxid: i64,
+}
+
+impl<D: Disk> FileStore<D> {
+    pub fn new(mut disk: D, opts: StoreOptions) -> Result<FileStore<D>, StoreError> {
+        let snap_dir = opts.data_dir.join("version-2");
+        let log_dir = opts.data_log_dir.join("version-2");
+        disk.create_dir_all(&snap_dir).map_err(io(&snap_dir))?;
+        disk.create_dir_all(&log_dir).map_err(io(&log_dir))?;
+        Ok(FileStore {
+            disk,
+            opts,
+            snap_dir,
+            log_dir,
+            log: None,
+            pending: Vec::new(),
+            pending_first_zxid: None,
+            last_logged_zxid: 0,
+        })
+    }
+
+    pub fn snap_dir(&self) -> &Path {
+        &self.snap_dir
+    }
+
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
+    }
+
+    fn logs(&mut self) -> Result<Vec<(i64, PathBuf)>, StoreError> {
+        let dir = self.log_dir.clone();
+        let mut v: Vec<(i64, PathBuf)> = self
+            .disk
+            .list(&dir)
+            .map_err(io(&dir))?
+            .into_iter()
+            .filter_map(|n| txnlog::parse_name(&n).map(|z| (z, dir.join(n))))
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+
+    fn snapshots(&mut self) -> Result<Vec<(i64, Compression, PathBuf)>, StoreError> {
+        let dir = self.snap_dir.clone();
+        let mut v: Vec<(i64, Compression, PathBuf)> = self
+            .disk
+            .list(&dir)
+            .map_err(io(&dir))?
+            .into_iter()
+            .filter_map(|n| snapshot::parse_name(&n).map(|(z, c)| (z, c, dir.join(n))))
+            .collect();
+        v.sort_by(|a, b| b.0.cmp(&a.0));
+        Ok(v)
+    }
+
+    /// Load the newest valid snapshot and replay the logs after it.
+    pub fn restore(&mut self) -> Result<Restored, StoreError> {
+        let t0 = Instant::now();
+        let mut loaded: Option<(DataTree, Meta, i64, PathBuf)> = None;
+        for (zxid, c, path) in self.snapshots()?.into_iter().take(100) {
+            let file = self.disk.read(&path).map_err(io(&path))?;
+            if !snapshot::looks_valid(&file, c) {
+                warn!("{}: not a complete snapshot, skipping", path.display());
+                continue;
+            }
+            let raw = match snapshot::decompress(&file, c) {
+                Ok(r) => r,
+                Err(e) => {
+                    warn!("{}: {e}; trying an older snapshot", path.display());
+                    continue;
+                }
+            };
+            match snapshot::deserialize(&raw, usize::MAX) {
+                Ok((tree, meta)) => {
+                    info!("loaded snapshot {} ({} znodes, {} sessions)", path.display(), tree.node_count(), meta.sessions.len());
+                    loaded = Some((tree, meta, zxid, path));
+                    break;
+                }
+                Err(e) => warn!("{}: {e}; trying an older snapshot", path.display()),
+            }
+        }
+        let logs = self.logs()?;
+        let (mut tree, meta, snap_zxid, from) = match loaded {
+            Some((t, m, z, p)) => (t, m, z, p.display().to_string()),
+            None => {
+                if !logs.is_empty() && !self.opts.trust_empty_snapshot {
+                    return Err(StoreError::NoSnapshot { dir: self.snap_dir.clone() });
+                }
+                (DataTree::new(), Meta::default(), 0, "an empty tree".to_string())
+            }
+        };
+        tree.set_last_processed_zxid(snap_zxid);
+        let mut sessions: std::collections::BTreeMap<i64, i32> = meta.sessions.iter().copied().collect();
+        // Replay: every log starting after the snapshot, plus the newest one starting at or before.
+        let start = snap_zxid + 1;
+        let first = logs.iter().rposition(|(z, _)| *z <= start).unwrap_or(0);
+        let chosen: Vec<(i64, PathBuf)> = logs[first..].to_vec();
+        let mut replayed = 0u64;
+        let newest = chosen.last().map(|(_, p)| p.clone());
+        let mut last_progress = Instant::now();
+        'files: for (i, (_, path)) in chosen.iter().enumerate() {
+            let bytes = self.disk.read(path).map_err(io(path))?;
+            if bytes.is_empty() {
+                continue;
+            }
+            txnlog::check_header(&bytes).map_err(|e| StoreError::BadFile { path: path.clone(), reason: e.to_string() })?;
+            let (entries, end) = txnlog::walk(&bytes, self.opts.max_txn_len);
+            for e in &entries {
+                let txn = txnlog::decode(e).map_err(|x| StoreError::BadTxn {
+                    path: path.clone(),
+                    offset: e.offset,
+                    reason: x.to_string(),
+                })?;
+                let zxid = txn.zxid();
+                if zxid < start {
+                    continue;
+                }
+                apply_replayed(&mut tree, &mut sessions, &txn);
+                self.last_logged_zxid = zxid;
+                replayed += 1;
+                if last_progress.elapsed().as_secs() >= 5 {
+                    info!("replaying {}: {replayed} txns so far, at zxid 0x{zxid:x}", path.display());
+                    last_progress = Instant::now();
+                }
+            }
+            let is_newest = Some(path) == newest.as_ref();
+            match end {
+                End::Clean { .. } => {}
+                End::Torn { offset, reason } if is_newest => {
+                    warn!("{}: torn last entry at offset {offset} ({reason}); cutting the log back to the last complete entry", path.display());
+                    self.disk.set_len(path, offset as u64).map_err(io(path))?;
+                    self.disk.sync(path).map_err(io(path))?;
+                }
+                End::Torn { offset, reason } | End::Corrupt { offset, reason } => {
+                    if !self.opts.truncate_corrupt_log {
+                        return Err(StoreError::CorruptLog { path: path.clone(), offset, reason });
+                    }
+                    warn!("{}: corrupt entry at offset {offset} ({reason}); cutting the log there as requested by corral.truncateCorruptLog", path.display());
+                    self.disk.set_len(path, offset as u64).map_err(io(path))?;
+                    self.disk.sync(path).map_err(io(path))?;
+                    for (_, later) in &chosen[i + 1..] {
+                        warn!("removing later log {} after the cut", later.display());
+                        self.disk.remove(later).map_err(io(later))?;
+                    }
+                    break 'files;
+                }
+            }
+        }
+        if let Some((dz, dd)) = meta.digest {
+            if dz == tree.last_processed_zxid() && dd != tree.digest() as i64 {
+                warn!("tree digest 0x{:x} differs from the snapshot's recorded 0x{dd:x} at zxid 0x{dz:x}", tree.digest());
+            }
+        }
+        // Ephemerals whose session is gone will never be cleaned up by an expiry: drop them now
+        // (ZooKeeper does this on a standalone start, without a txn; the next snapshot has it).
+        let dead: Vec<i64> = tree.ephemerals().map(|(s, _)| *s).filter(|s| !sessions.contains_key(s)).collect();
+        for s in dead {
+            tree.kill_session(s, tree.last_processed_zxid());
+        }
+        if self.last_logged_zxid < tree.last_processed_zxid() {
+            self.last_logged_zxid = tree.last_processed_zxid();
+        }
+        let summary = format!(
+            "{from} + {replayed} txns from {} log file(s): {} znodes, {} sessions, zxid 0x{:x}, in {} ms",
+            chosen.len(),
+            tree.node_count(),
+            sessions.len(),
+            tree.last_processed_zxid(),
+            t0.elapsed().as_millis()
+        );
+        Ok(Restored { tree, sessions: sessions.into_iter().collect(), summary })
+    }
+
+    /// Queue a txn for the log; it is durable after the next `sync`.
+    pub fn append(&mut self, txn: &Txn) {
+        let zxid = txn.zxid();
+        assert!(zxid > self.last_logged_zxid, "txn 0x{zxid:x} does not follow 0x{:x}", self.last_logged_zxid);
+        self.last_logged_zxid = zxid;
+        if self.pending_first_zxid.is_none() {
+            self.pending_first_zxid = Some(zxid);
+        }
+        txnlog::encode_entry(&txn.to_bytes(), &mut self.pending);
+    }
+
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Write everything appended since the last sync and make it durable.
+    pub fn sync(&mut self) -> Result<(), StoreError> {
+        let Some(first) = self.pending_first_zxid.take() else { return Ok(()) };
+        if self.log.is_none() {
+            let path = self.log_dir.join(txnlog::file_name(first));
+            self.disk.write_at(&path, 0, &txnlog::file_header()).map_err(io(&path))?;
+            self.log = Some(OpenLog { path, position: txnlog::HEADER_LEN as u64, size: txnlog::HEADER_LEN as u64 });
+        }
+        let log = self.log.as_mut().expect("opened above");
+        let end = log.position + self.pending.len() as u64;
+        // Like FilePadding: judged from the position before this write, so a fresh log is
+        // header + 64 MiB exactly.
+        let want = txnlog::padded_size(log.position, log.size, self.opts.prealloc_bytes).max(end);
+        if want > log.size {
+            self.disk.set_len(&log.path, want).map_err(io(&log.path))?;
+            log.size = want;
+        }
+        self.disk.write_at(&log.path, log.position, &self.pending).map_err(io(&log.path))?;
+        log.position = end;
+        self.pending.clear();
+        if self.opts.force_sync {
+            self.disk.sync(&log.path).map_err(io(&log.path))?;
+        }
+        Ok(())
+    }
+
+    /// Start a new log file with the next txn (before a snapshot).
+    pub fn roll(&mut self) -> Result<(), StoreError> {
+        self.sync()?;
+        self.log = None;
+        Ok(())
+    }
+
+    pub fn last_logged_zxid(&self) -> i64 {
+        self.last_logged_zxid
+    }
+
+    /// Write a snapshot (already serialized, uncompressed) taken at `zxid`.
+    pub fn write_snapshot(&mut self, zxid: i64, raw: &[u8]) -> Result<PathBuf, StoreError> {
+        let c = self.opts.compression;
+        let path = self.snap_dir.join(snapshot::file_name(zxid, c));
+        let bytes = snapshot::compress(raw, c);
+        self.disk.write_atomic(&path, &bytes).map_err(io(&path))?;
+        Ok(path)
+    }
+
+    /// Keep the newest `retain` snapshots and the logs needed to replay from the oldest kept
+    /// (`PurgeTxnLog`).
+    pub fn purge(&mut self, retain: usize) -> Result<usize, StoreError> {
+        let snaps = self.snapshots()?;
+        if snaps.len() <= retain || retain == 0 {
+            return Ok(0);
+        }
+        let oldest_kept = snaps[retain - 1].0;
+        let mut removed = 0;
+        for (_, _, p) in &snaps[retain..] {
+            self.disk.remove(p).map_err(io(p))?;
+            removed += 1;
+        }
+        let logs = self.logs()?;
+        // Keep the newest log that starts at or before the oldest kept snapshot, and all later.
+        let keep_from = logs.iter().rposition(|(z, _)| *z <= oldest_kept).unwrap_or(0);
+        for (_, p) in &logs[..keep_from] {
+            if self.log.as_ref().map(|l| &l.path) != Some(p) {
+                self.disk.remove(p).map_err(io(p))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    pub fn disk(&mut self) -> &mut D {
+        &mut self.disk
+    }
+}
+
+/// Apply one replayed txn with ZooKeeper's tolerance for fuzzy snapshots: NodeExists on a
+/// create only raises the parent's cversion/pzxid, NoNode is ignored.
+fn apply_replayed(tree: &mut DataTree, sessions: &mut std::collections::BTreeMap<i64, i32>, txn: &Txn) {
+    match &txn.body {
+        TxnBody::CreateSession(c) => {
+            sessions.insert(txn.header.client_id, c.time_out);
+        }
+        TxnBody::CloseSession(_) => {
+            sessions.remove(&txn.header.client_id);
+        }
+        _ => {}
+    }
+    let r = tree.apply(&txn.header, &txn.body);
+    if txn.header.r#type == op::CREATE && r.err == corral_proto::ErrorCode::NodeExists.code() {
+        if let TxnBody::Create(c) = &txn.body {
+            if let Some(parent) = corral_tree::path::parent(&c.path) {
+                tree.raise_cversion(parent, c.parent_cversion, txn.header.zxid);
+            }
+        }
+    }
+}
