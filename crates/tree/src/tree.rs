@@ -527,17 +527,25 @@ impl DataTree {
 
     fn delete_node(&mut self, p: &str, zxid: i64, triggers: &mut Vec<Trigger>) -> i32 {
         use corral_proto::ErrorCode;
+        let Some(parent) = path::parent(p) else { return ErrorCode::NoNode.code() };
+        let parent = parent.to_string();
+        let name = path::name(p);
+        // As ZooKeeper's deleteNode: the parent's pzxid moves forward even when the child is
+        // already gone, which happens when replaying a log over a fuzzy snapshot.
+        let mut parent_acl = Arc::default();
+        let parent_found = self.update(&parent, |pn| {
+            pn.children.remove(name);
+            if zxid > pn.stat.pzxid {
+                pn.stat.pzxid = zxid;
+            }
+            parent_acl = pn.acl.clone();
+        });
+        if !parent_found {
+            return ErrorCode::NoNode.code();
+        }
         let Some(node) = self.nodes.remove(p) else { return ErrorCode::NoNode.code() };
         self.digest = self.digest.wrapping_sub(node_digest(p, &node));
         self.unindex(p, node.kind());
-        let parent = path::parent(p).expect("stored paths are absolute").to_string();
-        let name = path::name(p);
-        let mut parent_acl = Arc::default();
-        self.update(&parent, |pn| {
-            pn.children.remove(name);
-            pn.stat.pzxid = zxid;
-            parent_acl = pn.acl.clone();
-        });
         triggers.push(Trigger::Deleted(p.to_string(), node.acl.clone()));
         triggers.push(Trigger::ChildrenChanged(parent, parent_acl));
         0
@@ -583,6 +591,18 @@ mod tests {
         assert_eq!(t.get("/zookeeper").unwrap().client_stat().cversion, -2);
         assert_eq!(t.get("/zookeeper/config").unwrap().client_stat().aversion, -1);
         assert_eq!(t.all_children_number("/"), 3);
+    }
+
+    // Replaying a delete whose node a fuzzy snapshot already lacks still moves the parent's
+    // pzxid forward (ZooKeeper's deleteNode does the same), so restored stats match.
+    #[test]
+    fn replayed_delete_of_missing_node_raises_parent_pzxid() {
+        use corral_proto::txn::DeleteTxn;
+        let mut t = DataTree::new();
+        let h = TxnHeader { client_id: 1, cxid: 1, zxid: 9, time: 1, r#type: 2 };
+        let r = t.apply(&h, &TxnBody::Delete(DeleteTxn { path: "/gone".into() }));
+        assert_eq!(r.err, corral_proto::ErrorCode::NoNode.code());
+        assert_eq!(t.get("/").unwrap().stat.pzxid, 9);
     }
 
     // Owner markers decode to kinds and are masked in client stats.
