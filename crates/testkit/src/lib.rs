@@ -8,7 +8,8 @@
 //!
 //! ```text
 //! <tmp>/zoo.cfg          the configuration the server was started with
-//! <tmp>/data/            dataDir (ServerProcess::data_dir)
+//! <tmp>/data/            dataDir (ServerProcess::data_dir), unless an existing dataDir was
+//!                        given to start_zookeeper_in / start_corral_in
 //! <tmp>/server.log       the server's stdout and stderr (ServerProcess::log)
 //! <tmp>/log4j.properties ZooKeeper only: console logging
 //! ```
@@ -344,7 +345,8 @@ fn partial(e: io::Error, word: &str, got: &[u8]) -> io::Error {
 pub struct ServerProcess {
     /// The client port, on 127.0.0.1.
     pub port: u16,
-    /// The server's dataDir, `<tmp>/data`; lives as long as this value.
+    /// The server's dataDir: `<tmp>/data`, which lives as long as this value, or the existing
+    /// directory given to [`start_zookeeper_in`] / [`start_corral_in`].
     pub data_dir: PathBuf,
     tmp: tempfile::TempDir,
     name: &'static str,
@@ -590,6 +592,7 @@ fn props(extra_props: &[(&str, &str)]) -> Vec<OsString> {
 /// port (up to 3 times) if the port turned out to be taken.
 fn start(
     name: &'static str,
+    existing_data_dir: Option<&Path>,
     extra_cfg: &[&str],
     command: impl Fn(&Path, &Path) -> anyhow::Result<(PathBuf, Vec<OsString>)>,
 ) -> anyhow::Result<ServerProcess> {
@@ -599,8 +602,19 @@ fn start(
             .prefix(&format!("corral-testkit-{name}-"))
             .tempdir()
             .context("creating the server's temporary directory")?;
-        let data_dir = tmp.path().join("data");
-        fs::create_dir(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+        let data_dir = match existing_data_dir {
+            Some(dir) => {
+                if !dir.is_dir() {
+                    bail!("data directory {} does not exist", dir.display());
+                }
+                dir.to_path_buf()
+            }
+            None => {
+                let dir = tmp.path().join("data");
+                fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+                dir
+            }
+        };
         let port = free_port();
         let cfg_path = tmp.path().join("zoo.cfg");
         fs::write(&cfg_path, zoo_cfg(&data_dir, port, extra_cfg))
@@ -645,13 +659,35 @@ pub fn start_zookeeper(
     extra_cfg: &[&str],
     extra_props: &[(&str, &str)],
 ) -> anyhow::Result<ServerProcess> {
+    zookeeper(None, extra_cfg, extra_props)
+}
+
+/// Like [`start_zookeeper`], but on an existing dataDir instead of a fresh one, e.g. one that
+/// corral wrote: `data_dir` goes into the zoo.cfg as is and is used in place (not copied). The
+/// new [`ServerProcess`] gets its own temporary directory for `zoo.cfg` and `server.log`, and
+/// [`ServerProcess::data_dir`] is `data_dir`, which the caller must keep alive (if it belongs to
+/// another `ServerProcess`, stop that one first and keep it until this one is done: dropping it
+/// removes the directory). Call [`require_real_zookeeper`] first.
+pub fn start_zookeeper_in(
+    data_dir: &Path,
+    extra_cfg: &[&str],
+    extra_props: &[(&str, &str)],
+) -> anyhow::Result<ServerProcess> {
+    zookeeper(Some(data_dir), extra_cfg, extra_props)
+}
+
+fn zookeeper(
+    data_dir: Option<&Path>,
+    extra_cfg: &[&str],
+    extra_props: &[(&str, &str)],
+) -> anyhow::Result<ServerProcess> {
     if let Some(detail) = real_zookeeper_missing() {
         bail!(
             "real ZooKeeper not installed ({detail}): apt-get install {ZOOKEEPER_PACKAGES} \
              (and call require_real_zookeeper first)"
         );
     }
-    start("zookeeper", extra_cfg, |dir, cfg| {
+    start("zookeeper", data_dir, extra_cfg, |dir, cfg| {
         let log4j = dir.join("log4j.properties");
         fs::write(&log4j, LOG4J_PROPERTIES)
             .with_context(|| format!("writing {}", log4j.display()))?;
@@ -687,11 +723,31 @@ pub fn start_corral(
     extra_cfg: &[&str],
     extra_props: &[(&str, &str)],
 ) -> anyhow::Result<ServerProcess> {
+    corral(bin, None, extra_cfg, extra_props)
+}
+
+/// Like [`start_corral`], but on an existing dataDir (e.g. one the real ZooKeeper wrote), used
+/// in place; the same rules as for [`start_zookeeper_in`] apply.
+pub fn start_corral_in(
+    bin: &Path,
+    data_dir: &Path,
+    extra_cfg: &[&str],
+    extra_props: &[(&str, &str)],
+) -> anyhow::Result<ServerProcess> {
+    corral(bin, Some(data_dir), extra_cfg, extra_props)
+}
+
+fn corral(
+    bin: &Path,
+    data_dir: Option<&Path>,
+    extra_cfg: &[&str],
+    extra_props: &[(&str, &str)],
+) -> anyhow::Result<ServerProcess> {
     let bin = corral_bin(bin);
     if !bin.is_file() {
         bail!("corral binary {} does not exist", bin.display());
     }
-    start("corral", extra_cfg, |_dir, cfg| {
+    start("corral", data_dir, extra_cfg, |_dir, cfg| {
         let mut args: Vec<OsString> = vec!["server".into(), "--config".into(), cfg.into()];
         args.extend(props(extra_props));
         Ok((bin.clone(), args))
@@ -896,6 +952,24 @@ mod tests {
         assert!(msg.contains("fake says: server --config /"), "{msg}");
         assert!(msg.contains("zoo.cfg -Dk=v"), "{msg}");
         assert!(msg.contains("oops"), "{msg}");
+    }
+
+    #[test]
+    fn start_in_uses_the_given_data_dir() {
+        if std::env::var_os("CORRAL_BIN").is_some_and(|b| !b.is_empty()) {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let bin = fake_bin(dir.path(), "cat \"$3\"; exit 3");
+        let data = dir.path().join("existing");
+        let err = start_corral_in(&bin, &data, &[], &[]).unwrap_err();
+        assert!(format!("{err:#}").contains("does not exist"), "{err:#}");
+        fs::create_dir(&data).unwrap();
+        fs::write(data.join("keep"), "x").unwrap();
+        let msg = format!("{:#}", start_corral_in(&bin, &data, &["x=y"], &[]).unwrap_err());
+        assert!(msg.contains(&format!("dataDir={}\n", data.display())), "{msg}");
+        assert!(msg.contains("x=y"), "{msg}");
+        assert!(data.join("keep").exists(), "the existing dataDir is used in place");
     }
 
     fn sleeper(script: &str) -> ServerProcess {
