@@ -213,10 +213,13 @@ impl Server {
 const EVENT_BATCH_MAX: usize = 1024;
 
 async fn core_loop(mut st: State, mut rx: mpsc::Receiver<Event>) {
+    let mut busy = false;
     loop {
         let wake = st.core.next_wakeup_ms();
         let now_ms = st.clock.now().mono_ms;
-        let sleep = Duration::from_millis(wake.saturating_sub(now_ms).min(60_000));
+        // With background work (a snapshot walk) pending, only poll for events before the next
+        // slice of it.
+        let sleep = if busy { Duration::ZERO } else { Duration::from_millis(wake.saturating_sub(now_ms).min(60_000)) };
         tokio::select! {
             ev = rx.recv() => {
                 let Some(ev) = ev else { return };
@@ -235,6 +238,13 @@ async fn core_loop(mut st: State, mut rx: mpsc::Receiver<Event>) {
                 flush_outputs(&mut st);
             }
         }
+        busy = match st.storage.work(st.core.tree()) {
+            Ok(more) => more,
+            Err(e) => {
+                tracing::error!("cannot write a snapshot: {e}; stopping");
+                std::process::exit(2);
+            }
+        };
     }
 }
 

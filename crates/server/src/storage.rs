@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use corral_proto::txn::Txn;
 use corral_storage::disk::RealDisk;
-use corral_storage::snapshot::{self, Meta};
+use corral_storage::snapshot::Fuzzy;
 use corral_storage::store::{FileStore, StoreOptions};
 use corral_tree::DataTree;
 use tracing::{info, warn};
@@ -28,6 +28,12 @@ pub trait Storage: Send {
     /// Called after each sync with the current state; may roll the log and start a snapshot.
     fn after_sync(&mut self, _tree: &DataTree, _sessions: &[(i64, i32)]) -> io::Result<()> {
         Ok(())
+    }
+
+    /// Do a bounded slice of background work (a fuzzy snapshot walks a few thousand nodes per
+    /// call between batches of requests). Returns true while more work is pending.
+    fn work(&mut self, _tree: &DataTree) -> io::Result<bool> {
+        Ok(false)
     }
 }
 
@@ -61,6 +67,8 @@ pub struct FileStorage {
     purge_every: Option<std::time::Duration>,
     last_purge: Instant,
     fsync_warn_ms: u64,
+    /// The snapshot being walked between request batches, if any.
+    walking: Option<(Fuzzy, Instant)>,
     /// The snapshot being written in the background, if any.
     writer: Option<std::thread::JoinHandle<io::Result<()>>>,
     rng: u64,
@@ -90,6 +98,7 @@ impl FileStorage {
             purge_every: (purge_interval_hours > 0).then(|| std::time::Duration::from_secs(purge_interval_hours as u64 * 3600)),
             last_purge: Instant::now(),
             fsync_warn_ms,
+            walking: None,
             writer: None,
             rng: seed | 1,
         };
@@ -106,7 +115,14 @@ impl FileStorage {
         self.next_snapshot_after = half + self.rng % half.max(1);
     }
 
-    fn snapshot_now(&mut self, tree: &DataTree, sessions: &[(i64, i32)], background: bool) -> io::Result<()> {
+    /// Nodes serialized per `work` call: small enough to keep request latency low.
+    const NODES_PER_STEP: usize = 20_000;
+
+    /// Roll the log and begin a fuzzy snapshot at the current zxid.
+    fn start_snapshot(&mut self, tree: &DataTree, sessions: &[(i64, i32)]) -> io::Result<()> {
+        if self.walking.is_some() {
+            return Ok(());
+        }
         if let Some(w) = self.writer.take() {
             if !w.is_finished() {
                 self.writer = Some(w);
@@ -115,13 +131,16 @@ impl FileStorage {
             w.join().map_err(|_| other("snapshot thread panicked"))??;
         }
         self.store.roll().map_err(other)?;
-        let zxid = tree.last_processed_zxid();
-        let t0 = Instant::now();
-        let raw = snapshot::serialize(
-            tree,
-            &Meta { sessions: sessions.to_vec(), digest: Some((zxid, tree.digest() as i64)) },
-        );
-        let serialize_ms = t0.elapsed().as_millis();
+        self.walking = Some((Fuzzy::start(tree, sessions.to_vec()), Instant::now()));
+        Ok(())
+    }
+
+    /// Hand a finished walk to a background thread: compress, write atomically, purge.
+    fn write_in_background(&mut self, f: Fuzzy, tree: &DataTree, started: Instant, background: bool) -> io::Result<()> {
+        let zxid = f.zxid();
+        let nodes = f.nodes_written();
+        let raw = f.finish(Some((tree.last_processed_zxid(), tree.digest() as i64)));
+        let walk_ms = started.elapsed().as_millis();
         let opts = self.opts.clone();
         let retain = self.retain;
         let purge = self.purge_every.is_some() && self.last_purge.elapsed() >= self.purge_every.unwrap_or_default();
@@ -133,7 +152,7 @@ impl FileStorage {
             let mut store = FileStore::new(RealDisk::default(), opts).map_err(other)?;
             let path = store.write_snapshot(zxid, &raw).map_err(other)?;
             info!(
-                "snapshot {} written: {} bytes uncompressed, serialized in {serialize_ms} ms, written in {} ms",
+                "snapshot {} written: {nodes} znodes, {} bytes uncompressed, walked in {walk_ms} ms, written in {} ms",
                 path.display(),
                 raw.len(),
                 t1.elapsed().as_millis()
@@ -157,8 +176,12 @@ impl Storage for FileStorage {
     fn load(&mut self) -> io::Result<Loaded> {
         let r = self.store.restore().map_err(other)?;
         // A standalone start always writes a snapshot of what it loaded (as ZooKeeper does),
-        // so the next start does not replay the same logs again.
-        self.snapshot_now(&r.tree, &r.sessions, false)?;
+        // so the next start does not replay the same logs again. Nothing runs yet: not fuzzy.
+        let t0 = Instant::now();
+        let mut f = Fuzzy::start(&r.tree, r.sessions.clone());
+        while !f.step(&r.tree, usize::MAX) {}
+        self.store.roll().map_err(other)?;
+        self.write_in_background(f, &r.tree, t0, false)?;
         Ok(Loaded { tree: r.tree, sessions: r.sessions, summary: r.summary })
     }
 
@@ -182,8 +205,18 @@ impl Storage for FileStorage {
         if self.since_snapshot >= self.next_snapshot_after {
             self.since_snapshot = 0;
             self.pick_next_snapshot();
-            self.snapshot_now(tree, sessions, true)?;
+            self.start_snapshot(tree, sessions)?;
         }
         Ok(())
+    }
+
+    fn work(&mut self, tree: &DataTree) -> io::Result<bool> {
+        let Some((f, _)) = self.walking.as_mut() else { return Ok(false) };
+        if !f.step(tree, Self::NODES_PER_STEP) {
+            return Ok(true);
+        }
+        let (f, started) = self.walking.take().expect("checked above");
+        self.write_in_background(f, tree, started, true)?;
+        Ok(false)
     }
 }

@@ -96,51 +96,115 @@ fn is_open(acl: &[Acl]) -> bool {
     acl.len() == 1 && acl[0] == Acl::new(perms::ALL, "world", "anyone")
 }
 
-/// Serialize `tree` (uncompressed stream).
+/// Serialize `tree` (uncompressed stream) in one go.
 pub fn serialize(tree: &DataTree, meta: &Meta) -> Vec<u8> {
-    let mut c = Checked { buf: Vec::with_capacity(tree.node_count() * 128 + 64) };
-    let b = &mut c.buf;
-    b.put_i32(MAGIC);
-    b.put_i32(VERSION);
-    b.put_i64(-1);
-    b.put_i32(meta.sessions.len() as i32);
-    for (id, to) in &meta.sessions {
-        b.put_i64(*id);
-        b.put_i32(*to);
-    }
-    let paths = tree.paths_preorder();
-    // ACL cache: one ref per shared list, numbered from 1 in order of first use.
-    let mut refs: HashMap<*const Vec<Acl>, i64> = HashMap::new();
-    let mut lists: Vec<&Arc<Vec<Acl>>> = Vec::new();
-    for p in &paths {
-        let n = tree.get(p).expect("listed paths exist");
-        if !is_open(&n.acl) && !refs.contains_key(&Arc::as_ptr(&n.acl)) {
-            refs.insert(Arc::as_ptr(&n.acl), lists.len() as i64 + 1);
-            lists.push(&n.acl);
+    let mut f = Fuzzy::start(tree, meta.sessions.clone());
+    while !f.step(tree, usize::MAX) {}
+    f.finish(meta.digest)
+}
+
+/// A snapshot taken a few nodes at a time while txns keep being applied in between, like
+/// ZooKeeper's fuzzy snapshots: each node is written as it is when visited, its children as
+/// they are then; nodes created later are missed and nodes deleted before their visit are
+/// skipped. Replaying the log from the snapshot's zxid + 1 repairs both (reference §6.3).
+pub struct Fuzzy {
+    zxid: i64,
+    sessions: Vec<(i64, i32)>,
+    stack: Vec<String>,
+    nodes: Vec<u8>,
+    // Keyed by the shared list's address; `lists` keeps each alive so addresses stay unique.
+    refs: HashMap<usize, i64>,
+    lists: Vec<Arc<Vec<Acl>>>,
+    written: usize,
+}
+
+impl Fuzzy {
+    /// Begin at the tree's current zxid (the file's name).
+    pub fn start(tree: &DataTree, sessions: Vec<(i64, i32)>) -> Fuzzy {
+        Fuzzy {
+            zxid: tree.last_processed_zxid(),
+            sessions,
+            stack: vec!["/".to_string()],
+            nodes: Vec::with_capacity(tree.node_count() * 128),
+            refs: HashMap::new(),
+            lists: Vec::new(),
+            written: 0,
         }
     }
-    b.put_i32(lists.len() as i32);
-    for (i, l) in lists.iter().enumerate() {
-        b.put_i64(i as i64 + 1);
-        l.as_ref().write(b);
+
+    pub fn zxid(&self) -> i64 {
+        self.zxid
     }
-    for p in &paths {
-        let n = tree.get(p).expect("listed paths exist");
-        b.put_ustring(Some(if p == "/" { "" } else { p }));
-        n.data.write(b);
-        let r = if is_open(&n.acl) { OPEN_ACL_REF } else { refs[&Arc::as_ptr(&n.acl)] };
-        b.put_i64(r);
-        n.stat.write(b);
+
+    pub fn nodes_written(&self) -> usize {
+        self.written
     }
-    b.put_ustring(Some("/"));
-    c.seal();
-    if let Some((zxid, digest)) = meta.digest {
-        c.buf.put_i64(zxid);
-        c.buf.put_i32(corral_proto::txn::DIGEST_VERSION);
-        c.buf.put_i64(digest);
+
+    /// Write up to `max_nodes` more nodes; true when the whole tree has been visited.
+    pub fn step(&mut self, tree: &DataTree, max_nodes: usize) -> bool {
+        let mut n = 0;
+        while n < max_nodes {
+            let Some(p) = self.stack.pop() else { return true };
+            let Some(node) = tree.get(&p) else { continue };
+            let mut kids: Vec<&String> = node.children.iter().collect();
+            kids.sort_unstable_by(|a, b| b.cmp(a));
+            for c in kids {
+                self.stack.push(corral_tree::path::join(&p, c));
+            }
+            let b = &mut self.nodes;
+            b.put_ustring(Some(if p == "/" { "" } else { &p }));
+            node.data.write(b);
+            let r = if is_open(&node.acl) {
+                OPEN_ACL_REF
+            } else {
+                let key = Arc::as_ptr(&node.acl) as usize;
+                match self.refs.get(&key) {
+                    Some(r) => *r,
+                    None => {
+                        let r = self.lists.len() as i64 + 1;
+                        self.refs.insert(key, r);
+                        self.lists.push(node.acl.clone());
+                        r
+                    }
+                }
+            };
+            b.put_i64(r);
+            node.stat.write(b);
+            n += 1;
+            self.written += 1;
+        }
+        self.stack.is_empty()
+    }
+
+    /// Assemble the file: header, sessions, ACL cache, nodes, seals, and `digest` as
+    /// (zxid, tree digest) of the last txn applied when the walk finished.
+    pub fn finish(self, digest: Option<(i64, i64)>) -> Vec<u8> {
+        let mut c = Checked { buf: Vec::with_capacity(self.nodes.len() + 1024) };
+        let b = &mut c.buf;
+        b.put_i32(MAGIC);
+        b.put_i32(VERSION);
+        b.put_i64(-1);
+        b.put_i32(self.sessions.len() as i32);
+        for (id, to) in &self.sessions {
+            b.put_i64(*id);
+            b.put_i32(*to);
+        }
+        b.put_i32(self.lists.len() as i32);
+        for (i, l) in self.lists.iter().enumerate() {
+            b.put_i64(i as i64 + 1);
+            l.as_ref().write(b);
+        }
+        b.extend_from_slice(&self.nodes);
+        b.put_ustring(Some("/"));
         c.seal();
+        if let Some((zxid, digest)) = digest {
+            c.buf.put_i64(zxid);
+            c.buf.put_i32(corral_proto::txn::DIGEST_VERSION);
+            c.buf.put_i64(digest);
+            c.seal();
+        }
+        c.buf
     }
-    c.buf
 }
 
 /// Why a snapshot could not be loaded; `offset` is in the uncompressed stream.

@@ -336,7 +336,7 @@ impl<D: Disk> FileStore<D> {
 
 /// Apply one replayed txn with ZooKeeper's tolerance for fuzzy snapshots: NodeExists on a
 /// create only raises the parent's cversion/pzxid, NoNode is ignored.
-fn apply_replayed(tree: &mut DataTree, sessions: &mut std::collections::BTreeMap<i64, i32>, txn: &Txn) {
+pub fn apply_replayed(tree: &mut DataTree, sessions: &mut std::collections::BTreeMap<i64, i32>, txn: &Txn) {
     match &txn.body {
         TxnBody::CreateSession(c) => {
             sessions.insert(txn.header.client_id, c.time_out);
