@@ -4,6 +4,7 @@
 //! faults.
 
 pub mod disk;
+pub mod faultdisk;
 pub mod epoch;
 pub mod snapshot;
 pub mod store;
