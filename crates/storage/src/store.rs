@@ -39,6 +39,8 @@ pub enum StoreError {
     BadFile { path: PathBuf, reason: String },
     #[error("{path}: txn at offset {offset} does not decode: {reason}")]
     BadTxn { path: PathBuf, offset: usize, reason: String },
+    #[error("{path}: an earlier write or fsync failed ({first}); the log cannot be trusted, so nothing more is acknowledged until a restart")]
+    Failed { path: PathBuf, first: String },
     #[error("no valid snapshot in {dir} but txn logs exist; refusing to start (set -Dzookeeper.snapshot.trust.empty=true to replay the logs onto an empty tree)")]
     NoSnapshot { dir: PathBuf },
 }
@@ -71,6 +73,10 @@ pub struct FileStore<D: Disk> {
     pending: Vec<u8>,
     pending_first_zxid: Option<i64>,
     last_logged_zxid: i64,
+    /// The first write or fsync error. After one, the file's contents and what the kernel will
+    /// flush are unknown (a failed fsync may drop the dirty pages), so every later `sync` fails:
+    /// a retry that returned Ok would acknowledge txns that were never written.
+    failed: Option<String>,
 }
 
 impl<D: Disk> FileStore<D> {
@@ -88,6 +94,7 @@ impl<D: Disk> FileStore<D> {
             pending: Vec::new(),
             pending_first_zxid: None,
             last_logged_zxid: 0,
+            failed: None,
         })
     }
 
@@ -121,7 +128,7 @@ impl<D: Disk> FileStore<D> {
             .into_iter()
             .filter_map(|n| snapshot::parse_name(&n).map(|(z, c)| (z, c, dir.join(n))))
             .collect();
-        v.sort_by(|a, b| b.0.cmp(&a.0));
+        v.sort_by_key(|s| std::cmp::Reverse(s.0));
         Ok(v)
     }
 
@@ -172,7 +179,12 @@ impl<D: Disk> FileStore<D> {
         let mut last_progress = Instant::now();
         'files: for (i, (_, path)) in chosen.iter().enumerate() {
             let bytes = self.disk.read(path).map_err(io(path))?;
-            if bytes.is_empty() {
+            // Empty, or a header cut short: a log whose creation a crash interrupted before
+            // any entry was written. It holds nothing to replay, wherever it is in the list.
+            if bytes.len() < txnlog::HEADER_LEN && txnlog::file_header().starts_with(&bytes) {
+                if !bytes.is_empty() {
+                    warn!("{}: only {} bytes of the header were written; no entries", path.display(), bytes.len());
+                }
                 continue;
             }
             txnlog::check_header(&bytes).map_err(|e| StoreError::BadFile { path: path.clone(), reason: e.to_string() })?;
@@ -197,7 +209,10 @@ impl<D: Disk> FileStore<D> {
             }
             let is_newest = Some(path) == newest.as_ref();
             match end {
-                End::Clean { .. } => {}
+                // What start-up loads must stay: after a process crash the tail of the log may
+                // still be only in the page cache, and the next power loss would take away txns
+                // the new process has already built on.
+                End::Clean { .. } => self.disk.sync(path).map_err(io(path))?,
                 End::Torn { offset, reason } if is_newest => {
                     warn!("{}: torn last entry at offset {offset} ({reason}); cutting the log back to the last complete entry", path.display());
                     self.disk.set_len(path, offset as u64).map_err(io(path))?;
@@ -259,7 +274,20 @@ impl<D: Disk> FileStore<D> {
     }
 
     /// Write everything appended since the last sync and make it durable.
+    /// Once a write or fsync has failed, this fails every time (`StoreError::Failed`).
     pub fn sync(&mut self) -> Result<(), StoreError> {
+        if let Some(first) = &self.failed {
+            let path = self.log.as_ref().map_or_else(|| self.log_dir.clone(), |l| l.path.clone());
+            return Err(StoreError::Failed { path, first: first.clone() });
+        }
+        let r = self.write_pending();
+        if let Err(e) = &r {
+            self.failed = Some(e.to_string());
+        }
+        r
+    }
+
+    fn write_pending(&mut self) -> Result<(), StoreError> {
         let Some(first) = self.pending_first_zxid.take() else { return Ok(()) };
         if self.log.is_none() {
             let path = self.log_dir.join(txnlog::file_name(first));

@@ -99,7 +99,10 @@ pub fn walk(bytes: &[u8], max_txn_len: usize) -> (Vec<Entry<'_>>, End) {
             return (entries, End::Clean { offset: off });
         }
         let bad = |reason: String, claimed_end: usize| {
-            if claimed_end >= bytes.len() || all_zero(&bytes[claimed_end..]) {
+            // A torn write leaves a prefix of the entry and zeros. A damaged length field can
+            // also point into the zeros, over entries that are fine: those make it corruption.
+            let torn = claimed_end >= bytes.len() || all_zero(&bytes[claimed_end..]);
+            if torn && valid_entry_after(bytes, off, max_txn_len).is_none() {
                 End::Torn { offset: off, reason }
             } else {
                 End::Corrupt { offset: off, reason }
@@ -133,6 +136,27 @@ pub fn walk(bytes: &[u8], max_txn_len: usize) -> (Vec<Entry<'_>>, End) {
         entries.push(Entry { offset: off, txn });
         off = claimed_end;
     }
+}
+
+/// The offset of the first complete, checksummed entry that starts after `from`, if any.
+/// Only used on a bad entry, to tell a torn tail (nothing valid after it) from corruption.
+fn valid_entry_after(bytes: &[u8], from: usize, max_txn_len: usize) -> Option<usize> {
+    // An entry ends with the non-zero EOR byte, so none starts after the last non-zero byte.
+    let last = bytes.iter().rposition(|&b| b != 0)?;
+    let stop = (last + 1).saturating_sub(ENTRY_OVERHEAD);
+    (from + 1..=stop).find(|&o| {
+        // The checksum is an Adler-32 zero-extended to 64 bits: its first 4 bytes are zero.
+        if bytes[o..o + 4] != [0, 0, 0, 0] {
+            return false;
+        }
+        let len = i32::from_be_bytes(bytes[o + 8..o + 12].try_into().expect("4 bytes"));
+        if len <= 0 || len as usize > max_txn_len || o + ENTRY_OVERHEAD + len as usize > last + 1 {
+            return false;
+        }
+        let end = o + ENTRY_OVERHEAD + len as usize;
+        let sum = u32::from_be_bytes(bytes[o + 4..o + 8].try_into().expect("4 bytes"));
+        bytes[end - 1] == EOR && adler32(&bytes[o + 12..end - 1]) == sum
+    })
 }
 
 /// Decode an entry's txn; the zxid is in its header.
@@ -223,6 +247,25 @@ mod tests {
         let (e, end) = walk(&f, 1 << 20);
         assert_eq!(e.len(), 1);
         assert!(matches!(end, End::Corrupt { offset, .. } if offset == second), "{end:?}");
+    }
+
+    // Regression: a damaged length field that points past the data (into the preallocated
+    // zeros or past the end of the file) looked like a torn last entry, so start-up cut the log
+    // there and silently dropped the acknowledged entries after it (faults.rs seed 235 of
+    // corruption_is_refused_with_file_and_offset). A valid entry after the bad one now makes it
+    // corruption.
+    #[test]
+    fn a_damaged_length_is_corruption_not_a_torn_tail() {
+        let good = file(&[b"first entry", b"second entry", b"third entry"]);
+        let second = HEADER_LEN + ENTRY_OVERHEAD + 11;
+        for (byte, padding) in [(9, 0), (9, 100_000), (10, 4096), (8, 0)] {
+            let mut f = good.clone();
+            f[second + byte] ^= 0x01;
+            f.resize(f.len() + padding, 0);
+            let (e, end) = walk(&f, 1 << 24);
+            assert_eq!(e.len(), 1);
+            assert!(matches!(end, End::Corrupt { offset, .. } if offset == second), "byte {byte}: {end:?}");
+        }
     }
 
     // Names carry the first zxid in lowercase hex without padding.
