@@ -67,7 +67,13 @@ impl OpKind {
         OpKind::Remove,
     ];
     /// The operations that change the disk.
-    pub const MUTATING: [OpKind; 5] = [OpKind::Write, OpKind::SetLen, OpKind::Sync, OpKind::WriteAtomic, OpKind::Remove];
+    pub const MUTATING: [OpKind; 5] = [
+        OpKind::Write,
+        OpKind::SetLen,
+        OpKind::Sync,
+        OpKind::WriteAtomic,
+        OpKind::Remove,
+    ];
 }
 
 /// The error an injected fault returns.
@@ -98,7 +104,13 @@ pub struct FaultPlan {
 
 impl Default for FaultPlan {
     fn default() -> Self {
-        FaultPlan { ops: BTreeSet::new(), fail_at: None, probability: 0.0, fault: Fault::Either, sticky: false }
+        FaultPlan {
+            ops: BTreeSet::new(),
+            fail_at: None,
+            probability: 0.0,
+            fault: Fault::Either,
+            sticky: false,
+        }
     }
 }
 
@@ -110,12 +122,22 @@ impl FaultPlan {
 
     /// Fail the `n`-th (from 0) of the given operations from now.
     pub fn at(n: u64, ops: &[OpKind], fault: Fault) -> FaultPlan {
-        FaultPlan { ops: ops.iter().copied().collect(), fail_at: Some(n), fault, ..FaultPlan::default() }
+        FaultPlan {
+            ops: ops.iter().copied().collect(),
+            fail_at: Some(n),
+            fault,
+            ..FaultPlan::default()
+        }
     }
 
     /// Fail each of the given operations with probability `p`.
     pub fn random(p: f64, ops: &[OpKind], fault: Fault) -> FaultPlan {
-        FaultPlan { ops: ops.iter().copied().collect(), probability: p, fault, ..FaultPlan::default() }
+        FaultPlan {
+            ops: ops.iter().copied().collect(),
+            probability: p,
+            fault,
+            ..FaultPlan::default()
+        }
     }
 }
 
@@ -198,7 +220,10 @@ pub struct FaultDisk {
 }
 
 fn not_found(path: &Path) -> io::Error {
-    io::Error::new(io::ErrorKind::NotFound, format!("{}: no such file or directory", path.display()))
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{}: no such file or directory", path.display()),
+    )
 }
 
 impl FaultDisk {
@@ -261,12 +286,20 @@ impl FaultDisk {
 
     /// Whether `path` has operations not yet made durable.
     pub fn has_unsynced(&self, path: &Path) -> bool {
-        self.lock().files.get(path).is_some_and(|f| !f.pending.is_empty())
+        self.lock()
+            .files
+            .get(path)
+            .is_some_and(|f| !f.pending.is_empty())
     }
 
     /// Paths of the files that exist now.
     pub fn files(&self) -> Vec<PathBuf> {
-        self.lock().files.iter().filter(|(_, f)| f.exists()).map(|(p, _)| p.clone()).collect()
+        self.lock()
+            .files
+            .iter()
+            .filter(|(_, f)| f.exists())
+            .map(|(p, _)| p.clone())
+            .collect()
     }
 
     /// Replace a file's contents durably, bypassing faults: for planting corruption.
@@ -307,11 +340,23 @@ impl FaultDisk {
             if keep < n && rng.gen_bool(0.5) {
                 if let Pending::Write { offset, bytes } = &f.pending[keep] {
                     let cut = rng.gen_range(0..=bytes.len());
-                    apply(&mut c, &Pending::Write { offset: *offset, bytes: bytes[..cut].to_vec() });
-                    torn = format!(", write at {offset} torn after {cut} of {} bytes", bytes.len());
+                    apply(
+                        &mut c,
+                        &Pending::Write {
+                            offset: *offset,
+                            bytes: bytes[..cut].to_vec(),
+                        },
+                    );
+                    torn = format!(
+                        ", write at {offset} torn after {cut} of {} bytes",
+                        bytes.len()
+                    );
                 }
             }
-            report.push(format!("{}: kept {keep} of {n} unsynced ops{torn}", path.display()));
+            report.push(format!(
+                "{}: kept {keep} of {n} unsynced ops{torn}",
+                path.display()
+            ));
             f.durable = c;
             f.pending.clear();
         }
@@ -352,7 +397,11 @@ impl Inner {
                 }
             }
         };
-        self.injected.push(Injected { op, path: path.to_path_buf(), errno });
+        self.injected.push(Injected {
+            op,
+            path: path.to_path_buf(),
+            errno,
+        });
         Err(io::Error::from_raw_os_error(errno))
     }
 
@@ -371,11 +420,15 @@ impl Inner {
                 f.pending.clear();
             }
         }
-        self.files.retain(|_, f| f.durable.is_some() || !f.pending.is_empty());
+        self.files
+            .retain(|_, f| f.durable.is_some() || !f.pending.is_empty());
     }
 
     fn existing(&self, path: &Path) -> io::Result<&FileState> {
-        self.files.get(path).filter(|f| f.exists()).ok_or_else(|| not_found(path))
+        self.files
+            .get(path)
+            .filter(|f| f.exists())
+            .ok_or_else(|| not_found(path))
     }
 }
 
@@ -427,7 +480,13 @@ impl Disk for FaultDisk {
             // Created: durable but empty, and the directory fsync makes removals durable.
             let dir = path.parent().expect("checked above").to_path_buf();
             g.sync_dir(&dir);
-            g.files.insert(path.to_path_buf(), FileState { durable: Some(Vec::new()), pending: Vec::new() });
+            g.files.insert(
+                path.to_path_buf(),
+                FileState {
+                    durable: Some(Vec::new()),
+                    pending: Vec::new(),
+                },
+            );
         }
         let bytes = match &failed {
             // A failed write may still have written a prefix (a short write).
@@ -439,7 +498,10 @@ impl Disk for FaultDisk {
         };
         if !bytes.is_empty() {
             let f = g.files.get_mut(path).expect("exists or created above");
-            f.pending.push(Pending::Write { offset, bytes: bytes.to_vec() });
+            f.pending.push(Pending::Write {
+                offset,
+                bytes: bytes.to_vec(),
+            });
         }
         failed
     }
@@ -451,9 +513,19 @@ impl Disk for FaultDisk {
         if !g.files.get(path).is_some_and(FileState::exists) {
             let dir = path.parent().expect("checked above").to_path_buf();
             g.sync_dir(&dir);
-            g.files.insert(path.to_path_buf(), FileState { durable: Some(Vec::new()), pending: Vec::new() });
+            g.files.insert(
+                path.to_path_buf(),
+                FileState {
+                    durable: Some(Vec::new()),
+                    pending: Vec::new(),
+                },
+            );
         }
-        g.files.get_mut(path).expect("exists").pending.push(Pending::SetLen(len));
+        g.files
+            .get_mut(path)
+            .expect("exists")
+            .pending
+            .push(Pending::SetLen(len));
         Ok(())
     }
 
@@ -484,7 +556,10 @@ impl Disk for FaultDisk {
                     tmp,
                     FileState {
                         durable: Some(Vec::new()),
-                        pending: vec![Pending::Write { offset: 0, bytes: bytes[..cut].to_vec() }],
+                        pending: vec![Pending::Write {
+                            offset: 0,
+                            bytes: bytes[..cut].to_vec(),
+                        }],
                     },
                 );
             }
@@ -492,7 +567,13 @@ impl Disk for FaultDisk {
         }
         let dir = path.parent().expect("checked above").to_path_buf();
         g.sync_dir(&dir);
-        g.files.insert(path.to_path_buf(), FileState { durable: Some(bytes.to_vec()), pending: Vec::new() });
+        g.files.insert(
+            path.to_path_buf(),
+            FileState {
+                durable: Some(bytes.to_vec()),
+                pending: Vec::new(),
+            },
+        );
         g.syncs += 1;
         Ok(())
     }
@@ -501,7 +582,11 @@ impl Disk for FaultDisk {
         let mut g = self.lock();
         g.check(OpKind::Remove, path)?;
         g.existing(path)?;
-        g.files.get_mut(path).expect("exists").pending.push(Pending::Remove);
+        g.files
+            .get_mut(path)
+            .expect("exists")
+            .pending
+            .push(Pending::Remove);
         Ok(())
     }
 }
@@ -584,9 +669,15 @@ mod tests {
     #[test]
     fn sticky_faults_keep_failing() {
         let mut d = disk();
-        d.set_plan(FaultPlan { sticky: true, ..FaultPlan::at(0, &[OpKind::Write], Fault::Io) });
+        d.set_plan(FaultPlan {
+            sticky: true,
+            ..FaultPlan::at(0, &[OpKind::Write], Fault::Io)
+        });
         for _ in 0..3 {
-            assert_eq!(d.write_at(&p("/d/f"), 0, b"x").unwrap_err().raw_os_error(), Some(EIO));
+            assert_eq!(
+                d.write_at(&p("/d/f"), 0, b"x").unwrap_err().raw_os_error(),
+                Some(EIO)
+            );
         }
     }
 }
