@@ -20,6 +20,7 @@ pub trait Disk: Send {
     fn sync(&mut self, path: &Path) -> io::Result<()>;
     /// Replace `path` with `bytes` atomically and durably (temp file, fsync, rename, dir fsync).
     fn write_atomic(&mut self, path: &Path, bytes: &[u8]) -> io::Result<()>;
+    /// Remove `path` durably (unlink, then fsync the directory).
     fn remove(&mut self, path: &Path) -> io::Result<()>;
 }
 
@@ -99,6 +100,10 @@ impl Disk for RealDisk {
 
     fn remove(&mut self, path: &Path) -> io::Result<()> {
         self.open.remove(path);
-        std::fs::remove_file(path)
+        std::fs::remove_file(path)?;
+        if let Some(d) = path.parent() {
+            sync_dir(d)?;
+        }
+        Ok(())
     }
 }

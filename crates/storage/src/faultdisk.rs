@@ -14,8 +14,7 @@
 //!   directory's pending removals durable.
 //! - `write_atomic` replaces the file durably and atomically (temp file, fsync, rename, dir
 //!   fsync); if it fails, a partial, unsynced `<name>.tmp` may be left behind.
-//! - `remove` is pending until a directory fsync (a later create or `write_atomic` in the same
-//!   directory), so a power loss may bring a removed file back.
+//! - `remove` is durable (`RealDisk` fsyncs the directory after the unlink).
 //! - `set_len` is pending like a write.
 //!
 //! `crash()` simulates a power loss: for each file it keeps, as the seed decides, none, all, or
@@ -587,6 +586,11 @@ impl Disk for FaultDisk {
             .expect("exists")
             .pending
             .push(Pending::Remove);
+        let dir = path
+            .parent()
+            .expect("an existing file has a parent")
+            .to_path_buf();
+        g.sync_dir(&dir);
         Ok(())
     }
 }
@@ -634,17 +638,16 @@ mod tests {
         }
     }
 
-    // A removal is undone by a crash until a directory fsync (a create in the same directory).
+    // A removal is durable at once, like RealDisk's unlink + directory fsync.
     #[test]
-    fn removals_need_a_directory_sync() {
+    fn removals_are_durable() {
         let mut d = disk();
         d.write_at(&p("/d/a"), 0, b"a").unwrap();
         d.sync(&p("/d/a")).unwrap();
+        d.write_at(&p("/d/a"), 1, b"b").unwrap();
         d.remove(&p("/d/a")).unwrap();
-        assert!(d.list(Path::new("/d")).unwrap().is_empty());
-        d.write_at(&p("/d/b"), 0, b"b").unwrap();
         d.crash();
-        assert_eq!(d.list(Path::new("/d")).unwrap(), vec!["b".to_string()]);
+        assert!(d.list(Path::new("/d")).unwrap().is_empty());
     }
 
     // The n-th eligible operation fails with the chosen errno, and a failed sync keeps the

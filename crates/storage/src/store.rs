@@ -223,12 +223,14 @@ impl<D: Disk> FileStore<D> {
                         return Err(StoreError::CorruptLog { path: path.clone(), offset, reason });
                     }
                     warn!("{}: corrupt entry at offset {offset} ({reason}); cutting the log there as requested by corral.truncateCorruptLog", path.display());
-                    self.disk.set_len(path, offset as u64).map_err(io(path))?;
-                    self.disk.sync(path).map_err(io(path))?;
+                    // Later logs go first, durably: were the cut made first, a crash before the
+                    // removals would leave a gap that the next start replays across.
                     for (_, later) in &chosen[i + 1..] {
                         warn!("removing later log {} after the cut", later.display());
                         self.disk.remove(later).map_err(io(later))?;
                     }
+                    self.disk.set_len(path, offset as u64).map_err(io(path))?;
+                    self.disk.sync(path).map_err(io(path))?;
                     break 'files;
                 }
             }

@@ -710,6 +710,9 @@ fn corruption_is_refused_with_file_and_offset() {
             run.sync();
             if run.rng.gen_ratio(1, 4) {
                 run.snapshot(true);
+            } else if run.rng.gen_ratio(1, 3) {
+                // A roll without a snapshot, so that start-up reads several logs.
+                run.store.roll().expect("no faults here");
             }
         }
         run.sync();
@@ -766,7 +769,7 @@ fn corruption_is_refused_with_file_and_offset() {
         // The operator override starts with what comes before the damage.
         let mut opts = run.opts.clone();
         opts.truncate_corrupt_log = true;
-        match open(&run.disk, &opts) {
+        let cut_at = match open(&run.disk, &opts) {
             Ok((_, r)) => {
                 let z = r.tree.last_processed_zxid();
                 let k = run.log.partition_point(|t| t.zxid() <= z);
@@ -776,8 +779,27 @@ fn corruption_is_refused_with_file_and_offset() {
                         "seed {seed}: after cutting at the damage the tree is not a prefix: {d}"
                     );
                 }
+                z
             }
             Err(e) => panic!("seed {seed}: truncateCorruptLog did not start: {e}"),
+        };
+        // The cut must be durable, and so must the removal of the later logs: after a power
+        // loss the next start (without the override) finds the same prefix, not a gap.
+        run.disk.crash();
+        match open(&run.disk, &run.opts) {
+            Ok((_, r)) => {
+                let z = r.tree.last_processed_zxid();
+                assert_eq!(
+                    z, cut_at,
+                    "seed {seed}: the start after the cut loaded 0x{z:x}"
+                );
+                let k = run.log.partition_point(|t| t.zxid() <= z);
+                let (tree, _) = model(&run.log[..k]);
+                if let Err(d) = compare(&tree, &r.tree) {
+                    panic!("seed {seed}: the start after the cut is not a prefix: {d}");
+                }
+            }
+            Err(e) => panic!("seed {seed}: the start after the cut refused: {e}"),
         }
     }
 }
@@ -905,4 +927,53 @@ fn regression_start_up_makes_what_it_loaded_durable() {
     disk.crash();
     let (_, r) = open(&disk, &plain_options()).unwrap();
     assert_eq!(r.tree.last_processed_zxid(), 3);
+}
+
+/// Bug: with corral.truncateCorruptLog, start-up cut the damaged log and then removed the later
+/// logs without a directory fsync; after a power loss the later logs came back and the next
+/// start replayed across the gap (seed 10 of corruption_is_refused_with_file_and_offset). Fix:
+/// `Disk::remove` is durable (RealDisk fsyncs the directory) and the later logs go before the
+/// cut, so a crash in between leaves the damage in place for the next start to find.
+#[test]
+fn regression_truncating_a_corrupt_log_leaves_no_gap() {
+    let disk = FaultDisk::new(5);
+    let mut s = fresh(&disk);
+    for (first, count) in [(1, 3), (4, 3), (7, 3)] {
+        for t in session_txns(first, count) {
+            s.append(&t);
+        }
+        s.roll().unwrap();
+    }
+    let damaged = s.log_dir().join("log.1");
+    let mut bytes = disk.contents(&damaged).unwrap();
+    let second = txnlog::walk(&bytes, 1 << 20).0[1].offset;
+    bytes[second + 20] ^= 0xff;
+    disk.overwrite_durably(&damaged, bytes);
+    let mut opts = plain_options();
+    opts.truncate_corrupt_log = true;
+    // Start-up dies half-way: the second removal fails, then the power goes.
+    disk.set_plan(FaultPlan::at(1, &[OpKind::Remove], Fault::Io));
+    assert!(matches!(open(&disk, &opts), Err(StoreError::Io { .. })));
+    disk.set_plan(FaultPlan::none());
+    disk.crash();
+    // The damage is still there to be found, not hidden by a cut with a later log after it.
+    match open(&disk, &plain_options()) {
+        Err(StoreError::CorruptLog { path, offset, .. }) => {
+            assert_eq!((path, offset), (damaged, second))
+        }
+        Err(e) => panic!("unexpected error {e}"),
+        Ok((_, r)) => panic!(
+            "started at 0x{:x} across a gap",
+            r.tree.last_processed_zxid()
+        ),
+    }
+    let (_, r) = open(&disk, &opts).unwrap();
+    assert_eq!(r.tree.last_processed_zxid(), 1);
+    disk.crash();
+    let (_, r) = open(&disk, &plain_options()).unwrap();
+    assert_eq!(
+        r.tree.last_processed_zxid(),
+        1,
+        "a later log came back after the cut"
+    );
 }
