@@ -107,3 +107,134 @@ impl Disk for RealDisk {
         Ok(())
     }
 }
+
+/// A disk that reads through to `inner` and keeps every change in memory, never touching
+/// `inner`: runs start-up's logic as a dry run (`corral data show`). Later reads see the
+/// changes, so the logic behaves as it would for real; `changes` lists what it would have done.
+pub struct DryRunDisk<D: Disk> {
+    inner: D,
+    /// Files as changed here; `None`: removed.
+    overlay: HashMap<PathBuf, Option<Vec<u8>>>,
+    changes: Vec<String>,
+}
+
+impl<D: Disk> DryRunDisk<D> {
+    pub fn new(inner: D) -> DryRunDisk<D> {
+        DryRunDisk { inner, overlay: HashMap::new(), changes: Vec::new() }
+    }
+
+    /// What would have been written, one line per change, in order (syncs are not listed).
+    pub fn changes(&self) -> &[String] {
+        &self.changes
+    }
+
+    fn load(&mut self, path: &Path) -> io::Result<&mut Vec<u8>> {
+        if !self.overlay.contains_key(path) {
+            let bytes = match self.inner.read(path) {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            self.overlay.insert(path.to_path_buf(), Some(bytes));
+        }
+        Ok(self.overlay.get_mut(path).expect("inserted above").get_or_insert_with(Vec::new))
+    }
+}
+
+impl<D: Disk> Disk for DryRunDisk<D> {
+    fn create_dir_all(&mut self, dir: &Path) -> io::Result<()> {
+        if !dir.is_dir() {
+            self.changes.push(format!("create directory {}", dir.display()));
+        }
+        Ok(())
+    }
+
+    fn list(&mut self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut names = self.inner.list(dir)?;
+        for (p, state) in &self.overlay {
+            if p.parent() != Some(dir) {
+                continue;
+            }
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            names.retain(|n| *n != name);
+            if state.is_some() {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
+    fn read(&mut self, path: &Path) -> io::Result<Vec<u8>> {
+        match self.overlay.get(path) {
+            Some(Some(b)) => Ok(b.clone()),
+            Some(None) => Err(io::Error::new(io::ErrorKind::NotFound, "removed (dry run)")),
+            None => self.inner.read(path),
+        }
+    }
+
+    fn len(&mut self, path: &Path) -> io::Result<u64> {
+        match self.overlay.get(path) {
+            Some(Some(b)) => Ok(b.len() as u64),
+            Some(None) => Err(io::Error::new(io::ErrorKind::NotFound, "removed (dry run)")),
+            None => self.inner.len(path),
+        }
+    }
+
+    fn write_at(&mut self, path: &Path, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        self.changes.push(format!("write {} bytes to {} at offset {offset}", bytes.len(), path.display()));
+        let f = self.load(path)?;
+        let end = offset as usize + bytes.len();
+        if f.len() < end {
+            f.resize(end, 0);
+        }
+        f[offset as usize..end].copy_from_slice(bytes);
+        Ok(())
+    }
+
+    fn set_len(&mut self, path: &Path, len: u64) -> io::Result<()> {
+        self.changes.push(format!("set the length of {} to {len}", path.display()));
+        self.load(path)?.resize(len as usize, 0);
+        Ok(())
+    }
+
+    fn sync(&mut self, _path: &Path) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn write_atomic(&mut self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        self.changes.push(format!("write {} ({} bytes)", path.display(), bytes.len()));
+        self.overlay.insert(path.to_path_buf(), Some(bytes.to_vec()));
+        Ok(())
+    }
+
+    fn remove(&mut self, path: &Path) -> io::Result<()> {
+        self.changes.push(format!("remove {}", path.display()));
+        self.overlay.insert(path.to_path_buf(), None);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A dry run sees its own changes but leaves the real files alone.
+    #[test]
+    fn dry_run_changes_nothing_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, b"hello world").unwrap();
+        let mut d = DryRunDisk::new(RealDisk::default());
+        d.set_len(&f, 5).unwrap();
+        d.sync(&f).unwrap();
+        assert_eq!(d.read(&f).unwrap(), b"hello");
+        d.write_at(&dir.path().join("g"), 0, b"new").unwrap();
+        d.remove(&f).unwrap();
+        let mut names = d.list(dir.path()).unwrap();
+        names.sort();
+        assert_eq!(names, vec!["g".to_string()]);
+        assert_eq!(std::fs::read(&f).unwrap(), b"hello world");
+        assert!(!dir.path().join("g").exists());
+        assert_eq!(d.changes().len(), 3);
+    }
+}

@@ -54,6 +54,25 @@ pub struct Restored {
     pub tree: DataTree,
     pub sessions: Vec<(i64, i32)>,
     pub summary: String,
+    pub report: RestoreReport,
+}
+
+/// Which files start-up used and what it did to them (for `corral data show` and logs).
+#[derive(Debug, Clone, Default)]
+pub struct RestoreReport {
+    /// The snapshot loaded and the zxid in its name; `None`: started from an empty tree.
+    pub snapshot: Option<(PathBuf, i64)>,
+    /// Newer snapshots passed over, with the reason.
+    pub skipped_snapshots: Vec<(PathBuf, String)>,
+    /// The logs read, oldest first.
+    pub logs: Vec<PathBuf>,
+    pub replayed: u64,
+    /// zxids of the first and the last txn replayed.
+    pub replayed_range: Option<(i64, i64)>,
+    /// Logs cut back: (file, new length, why).
+    pub cut: Vec<(PathBuf, u64, String)>,
+    /// Logs removed after a cut.
+    pub removed: Vec<PathBuf>,
 }
 
 struct OpenLog {
@@ -135,27 +154,34 @@ impl<D: Disk> FileStore<D> {
     /// Load the newest valid snapshot and replay the logs after it.
     pub fn restore(&mut self) -> Result<Restored, StoreError> {
         let t0 = Instant::now();
+        let mut report = RestoreReport::default();
         let mut loaded: Option<(DataTree, Meta, i64, PathBuf)> = None;
         for (zxid, c, path) in self.snapshots()?.into_iter().take(100) {
             let file = self.disk.read(&path).map_err(io(&path))?;
             if !snapshot::looks_valid(&file, c) {
                 warn!("{}: not a complete snapshot, skipping", path.display());
+                report.skipped_snapshots.push((path, "not a complete snapshot".into()));
                 continue;
             }
             let raw = match snapshot::decompress(&file, c) {
                 Ok(r) => r,
                 Err(e) => {
                     warn!("{}: {e}; trying an older snapshot", path.display());
+                    report.skipped_snapshots.push((path, e.to_string()));
                     continue;
                 }
             };
             match snapshot::deserialize(&raw, usize::MAX) {
                 Ok((tree, meta)) => {
                     info!("loaded snapshot {} ({} znodes, {} sessions)", path.display(), tree.node_count(), meta.sessions.len());
+                    report.snapshot = Some((path.clone(), zxid));
                     loaded = Some((tree, meta, zxid, path));
                     break;
                 }
-                Err(e) => warn!("{}: {e}; trying an older snapshot", path.display()),
+                Err(e) => {
+                    warn!("{}: {e}; trying an older snapshot", path.display());
+                    report.skipped_snapshots.push((path, e.to_string()));
+                }
             }
         }
         let logs = self.logs()?;
@@ -174,6 +200,7 @@ impl<D: Disk> FileStore<D> {
         let start = snap_zxid + 1;
         let first = logs.iter().rposition(|(z, _)| *z <= start).unwrap_or(0);
         let chosen: Vec<(i64, PathBuf)> = logs[first..].to_vec();
+        report.logs = chosen.iter().map(|(_, p)| p.clone()).collect();
         let mut replayed = 0u64;
         let newest = chosen.last().map(|(_, p)| p.clone());
         let mut last_progress = Instant::now();
@@ -200,6 +227,7 @@ impl<D: Disk> FileStore<D> {
                     continue;
                 }
                 apply_replayed(&mut tree, &mut sessions, &txn);
+                report.replayed_range = Some((report.replayed_range.map_or(zxid, |r| r.0), zxid));
                 self.last_logged_zxid = zxid;
                 replayed += 1;
                 if last_progress.elapsed().as_secs() >= 5 {
@@ -217,6 +245,7 @@ impl<D: Disk> FileStore<D> {
                     warn!("{}: torn last entry at offset {offset} ({reason}); cutting the log back to the last complete entry", path.display());
                     self.disk.set_len(path, offset as u64).map_err(io(path))?;
                     self.disk.sync(path).map_err(io(path))?;
+                    report.cut.push((path.clone(), offset as u64, format!("torn last entry: {reason}")));
                 }
                 End::Torn { offset, reason } | End::Corrupt { offset, reason } => {
                     if !self.opts.truncate_corrupt_log {
@@ -228,9 +257,11 @@ impl<D: Disk> FileStore<D> {
                     for (_, later) in &chosen[i + 1..] {
                         warn!("removing later log {} after the cut", later.display());
                         self.disk.remove(later).map_err(io(later))?;
+                        report.removed.push(later.clone());
                     }
                     self.disk.set_len(path, offset as u64).map_err(io(path))?;
                     self.disk.sync(path).map_err(io(path))?;
+                    report.cut.push((path.clone(), offset as u64, format!("corrupt entry: {reason}")));
                     break 'files;
                 }
             }
@@ -257,7 +288,8 @@ impl<D: Disk> FileStore<D> {
             tree.last_processed_zxid(),
             t0.elapsed().as_millis()
         );
-        Ok(Restored { tree, sessions: sessions.into_iter().collect(), summary })
+        report.replayed = replayed;
+        Ok(Restored { tree, sessions: sessions.into_iter().collect(), summary, report })
     }
 
     /// Queue a txn for the log; it is durable after the next `sync`.

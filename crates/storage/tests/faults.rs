@@ -959,7 +959,7 @@ fn regression_truncating_a_corrupt_log_leaves_no_gap() {
     // The damage is still there to be found, not hidden by a cut with a later log after it.
     match open(&disk, &plain_options()) {
         Err(StoreError::CorruptLog { path, offset, .. }) => {
-            assert_eq!((path, offset), (damaged, second))
+            assert_eq!((path, offset), (damaged.clone(), second))
         }
         Err(e) => panic!("unexpected error {e}"),
         Ok((_, r)) => panic!(
@@ -969,6 +969,17 @@ fn regression_truncating_a_corrupt_log_leaves_no_gap() {
     }
     let (_, r) = open(&disk, &opts).unwrap();
     assert_eq!(r.tree.last_processed_zxid(), 1);
+    assert_eq!(r.report.cut.len(), 1, "{:?}", r.report);
+    assert_eq!(
+        (&r.report.cut[0].0, r.report.cut[0].1),
+        (&damaged, second as u64)
+    );
+    assert_eq!(
+        r.report.removed.len(),
+        1,
+        "log.4 went in the failed attempt: {:?}",
+        r.report
+    );
     disk.crash();
     let (_, r) = open(&disk, &plain_options()).unwrap();
     assert_eq!(
