@@ -1,6 +1,8 @@
 //! The `corral` binary. `corral server [--config zoo.cfg] [-Dname=value ...]` runs a server with
 //! ZooKeeper's zoo.cfg and system properties; without a config it runs the embedded default
-//! (one node, client port 2181, data under ./data).
+//! (one node, client port 2181, data under ./data). `corral data ...` inspects a data directory.
+
+mod data;
 
 use std::path::PathBuf;
 
@@ -30,6 +32,11 @@ enum Cmd {
         /// zoo.cfg given positionally, as to ZooKeeper's QuorumPeerMain.
         #[arg(conflicts_with = "config")]
         config_file: Option<PathBuf>,
+    },
+    /// Inspect and check a data directory (txn logs, snapshots) without changing it.
+    Data {
+        #[command(subcommand)]
+        cmd: data::DataCmd,
     },
 }
 
@@ -76,6 +83,7 @@ fn run() -> anyhow::Result<()> {
         .init();
     match cli.cmd {
         Cmd::Server { config, config_file } => server(config.or(config_file), defines),
+        Cmd::Data { cmd } => data::run(cmd),
     }
 }
 
