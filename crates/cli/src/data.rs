@@ -77,14 +77,25 @@ pub fn run(cmd: DataCmd) -> anyhow::Result<()> {
         DataCmd::Log { file, json } => log(&mut out, &file, json),
         DataCmd::Snapshot { file, json } => snapshot_cmd(&mut out, &file, json),
         DataCmd::Verify { data_dir, log_dir } => verify(&mut out, &data_dir, log_dir.as_deref()),
-        DataCmd::Show { data_dir, log_dir, trust_empty_snapshot, truncate_corrupt_log } => {
-            show(&mut out, &data_dir, log_dir.as_deref(), trust_empty_snapshot, truncate_corrupt_log)
-        }
+        DataCmd::Show {
+            data_dir,
+            log_dir,
+            trust_empty_snapshot,
+            truncate_corrupt_log,
+        } => show(
+            &mut out,
+            &data_dir,
+            log_dir.as_deref(),
+            trust_empty_snapshot,
+            truncate_corrupt_log,
+        ),
     };
     let flushed = out.flush();
     // Output piped into `head` is not an error worth a message.
-    let broken_pipe =
-        |e: &anyhow::Error| e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe);
+    let broken_pipe = |e: &anyhow::Error| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    };
     match (r, flushed) {
         (Err(e), _) if broken_pipe(&e) => Ok(()),
         (Err(e), _) => Err(e),
@@ -200,7 +211,12 @@ fn iso_time(ms: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", sod / 3600, sod % 3600 / 60, sod % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
 }
 
 fn printable(b: &[u8]) -> bool {
@@ -242,13 +258,20 @@ fn data_json(o: &mut Obj, data: &Option<Vec<u8>>) {
 }
 
 fn acl_text(acl: &[Acl]) -> String {
-    let parts: Vec<String> = acl.iter().map(|a| format!("{} {}:{}", a.perms, a.id.scheme, a.id.id)).collect();
+    let parts: Vec<String> = acl
+        .iter()
+        .map(|a| format!("{} {}:{}", a.perms, a.id.scheme, a.id.id))
+        .collect();
     format!("[{}]", parts.join(", "))
 }
 
 fn acl_json(acl: &[Acl]) -> String {
     json_array(acl.iter().map(|a| {
-        Obj::bare().num("perms", a.perms).str("scheme", &a.id.scheme).str("id", &a.id.id).finish()
+        Obj::bare()
+            .num("perms", a.perms)
+            .str("scheme", &a.id.scheme)
+            .str("id", &a.id.id)
+            .finish()
     }))
 }
 
@@ -292,7 +315,13 @@ fn body_text(b: &TxnBody) -> String {
             t.parent_cversion
         ),
         TxnBody::CreateContainer(t) => {
-            format!("{} data={} acl={} parentCVersion={}", t.path, preview(&t.data), acl_text(&t.acl), t.parent_cversion)
+            format!(
+                "{} data={} acl={} parentCVersion={}",
+                t.path,
+                preview(&t.data),
+                acl_text(&t.acl),
+                t.parent_cversion
+            )
         }
         TxnBody::CreateTtl(t) => format!(
             "{} data={} acl={} parentCVersion={} ttl={}",
@@ -303,11 +332,16 @@ fn body_text(b: &TxnBody) -> String {
             t.ttl
         ),
         TxnBody::Delete(t) | TxnBody::DeleteContainer(t) => t.path.clone(),
-        TxnBody::SetData(t) | TxnBody::Reconfig(t) => format!("{} data={} version={}", t.path, preview(&t.data), t.version),
+        TxnBody::SetData(t) | TxnBody::Reconfig(t) => {
+            format!("{} data={} version={}", t.path, preview(&t.data), t.version)
+        }
         TxnBody::SetAcl(t) => format!("{} acl={} version={}", t.path, acl_text(&t.acl), t.version),
         TxnBody::Check(t) => format!("{} version={}", t.path, t.version),
         TxnBody::Multi(subs) => {
-            let parts: Vec<String> = subs.iter().map(|s| format!("{} {}", type_name(s.type_code()), body_text(s))).collect();
+            let parts: Vec<String> = subs
+                .iter()
+                .map(|s| format!("{} {}", type_name(s.type_code()), body_text(s)))
+                .collect();
             format!("{} ops: {}", subs.len(), parts.join("; "))
         }
         TxnBody::CreateSession(t) => format!("timeout={}", t.time_out),
@@ -323,17 +357,22 @@ fn body_json(b: &TxnBody) -> String {
         TxnBody::Create(t) => {
             o.str("path", &t.path);
             data_json(&mut o, &t.data);
-            o.raw("acl", &acl_json(&t.acl)).bool("ephemeral", t.ephemeral).num("parent_cversion", t.parent_cversion);
+            o.raw("acl", &acl_json(&t.acl))
+                .bool("ephemeral", t.ephemeral)
+                .num("parent_cversion", t.parent_cversion);
         }
         TxnBody::CreateContainer(t) => {
             o.str("path", &t.path);
             data_json(&mut o, &t.data);
-            o.raw("acl", &acl_json(&t.acl)).num("parent_cversion", t.parent_cversion);
+            o.raw("acl", &acl_json(&t.acl))
+                .num("parent_cversion", t.parent_cversion);
         }
         TxnBody::CreateTtl(t) => {
             o.str("path", &t.path);
             data_json(&mut o, &t.data);
-            o.raw("acl", &acl_json(&t.acl)).num("parent_cversion", t.parent_cversion).num("ttl", t.ttl);
+            o.raw("acl", &acl_json(&t.acl))
+                .num("parent_cversion", t.parent_cversion)
+                .num("ttl", t.ttl);
         }
         TxnBody::Delete(t) | TxnBody::DeleteContainer(t) => {
             o.str("path", &t.path);
@@ -344,7 +383,9 @@ fn body_json(b: &TxnBody) -> String {
             o.num("version", t.version);
         }
         TxnBody::SetAcl(t) => {
-            o.str("path", &t.path).raw("acl", &acl_json(&t.acl)).num("version", t.version);
+            o.str("path", &t.path)
+                .raw("acl", &acl_json(&t.acl))
+                .num("version", t.version);
         }
         TxnBody::Check(t) => {
             o.str("path", &t.path).num("version", t.version);
@@ -355,7 +396,10 @@ fn body_json(b: &TxnBody) -> String {
                 // {"type":..., <the sub-record's fields>}
                 let fields = &inner[1..inner.len() - 1];
                 let sep = if fields.is_empty() { "" } else { "," };
-                format!("{{\"type\":{}{sep}{fields}}}", json_str(&type_name(s.type_code())))
+                format!(
+                    "{{\"type\":{}{sep}{fields}}}",
+                    json_str(&type_name(s.type_code()))
+                )
             }));
             o.raw("ops", &ops);
         }
@@ -364,7 +408,10 @@ fn body_json(b: &TxnBody) -> String {
         }
         TxnBody::CloseSession(None) => {}
         TxnBody::CloseSession(Some(t)) => {
-            o.raw("ephemerals", &json_array(t.paths_to_delete.iter().map(|p| json_str(p))));
+            o.raw(
+                "ephemerals",
+                &json_array(t.paths_to_delete.iter().map(|p| json_str(p))),
+            );
         }
         TxnBody::Error(t) => {
             o.num("err", t.err);
@@ -423,7 +470,8 @@ fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 fn log(out: &mut Out<'_>, path: &Path, json: bool) -> anyhow::Result<()> {
     let bytes = read_file(path)?;
-    txnlog::check_header(&bytes).map_err(|e| anyhow::anyhow!("{}: not a txn log: {e}", path.display()))?;
+    txnlog::check_header(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: not a txn log: {e}", path.display()))?;
     let dbid = i64::from_be_bytes(bytes[8..16].try_into().expect("checked header"));
     if json {
         let h = Obj::new("header")
@@ -435,7 +483,13 @@ fn log(out: &mut Out<'_>, path: &Path, json: bool) -> anyhow::Result<()> {
             .finish();
         writeln!(out, "{h}")?;
     } else {
-        writeln!(out, "# {}: ZKLG version {} dbid {dbid}, {} bytes", path.display(), txnlog::VERSION, bytes.len())?;
+        writeln!(
+            out,
+            "# {}: ZKLG version {} dbid {dbid}, {} bytes",
+            path.display(),
+            txnlog::VERSION,
+            bytes.len()
+        )?;
     }
     let (entries, end) = txnlog::walk(&bytes, MAX_TXN_LEN);
     let mut undecodable = 0;
@@ -444,7 +498,15 @@ fn log(out: &mut Out<'_>, path: &Path, json: bool) -> anyhow::Result<()> {
         match txnlog::decode(e) {
             Ok(t) => {
                 range = Some((range.map_or(t.zxid(), |r| r.0), t.zxid()));
-                writeln!(out, "{}", if json { txn_json(e.offset, &t) } else { txn_text(&t) })?;
+                writeln!(
+                    out,
+                    "{}",
+                    if json {
+                        txn_json(e.offset, &t)
+                    } else {
+                        txn_text(&t)
+                    }
+                )?;
             }
             Err(err) => {
                 undecodable += 1;
@@ -466,16 +528,27 @@ fn log(out: &mut Out<'_>, path: &Path, json: bool) -> anyhow::Result<()> {
         o.num("txns", entries.len() as i64);
         match &end {
             End::Clean { offset } => o.str("end", "clean").num("offset", *offset as i64),
-            End::Torn { offset, reason } => o.str("end", "torn").num("offset", *offset as i64).str("reason", reason),
-            End::Corrupt { offset, reason } => o.str("end", "corrupt").num("offset", *offset as i64).str("reason", reason),
+            End::Torn { offset, reason } => o
+                .str("end", "torn")
+                .num("offset", *offset as i64)
+                .str("reason", reason),
+            End::Corrupt { offset, reason } => o
+                .str("end", "corrupt")
+                .num("offset", *offset as i64)
+                .str("reason", reason),
         };
         writeln!(out, "{}", o.finish())?;
     } else {
-        let zxids = range.map_or(String::new(), |(a, b)| format!(", zxid {}..{}", hex(a), hex(b)));
+        let zxids = range.map_or(String::new(), |(a, b)| {
+            format!(", zxid {}..{}", hex(a), hex(b))
+        });
         writeln!(out, "# {} txns{zxids}; {}", entries.len(), end_text(&end))?;
     }
     if let End::Corrupt { offset, reason } = &end {
-        bail!("{}: corrupt txn log at offset {offset}: {reason}", path.display());
+        bail!(
+            "{}: corrupt txn log at offset {offset}: {reason}",
+            path.display()
+        );
     }
     if undecodable > 0 {
         bail!("{}: {undecodable} txn(s) do not decode", path.display());
@@ -485,7 +558,10 @@ fn log(out: &mut Out<'_>, path: &Path, json: bool) -> anyhow::Result<()> {
 
 fn txn_text(t: &Txn) -> String {
     let h = &t.header;
-    let digest = t.digest.as_ref().map_or("-".to_string(), |d| hex(d.tree_digest));
+    let digest = t
+        .digest
+        .as_ref()
+        .map_or("-".to_string(), |d| hex(d.tree_digest));
     format!(
         "{} {} session {} cxid {} {} {} digest {digest}",
         hex(h.zxid),
@@ -510,7 +586,13 @@ fn txn_json(offset: usize, t: &Txn) -> String {
         .num("type_code", h.r#type)
         .raw("record", &body_json(&t.body));
     match &t.digest {
-        Some(d) => o.raw("digest", &Obj::bare().num("version", d.version).str("tree", &hex(d.tree_digest)).finish()),
+        Some(d) => o.raw(
+            "digest",
+            &Obj::bare()
+                .num("version", d.version)
+                .str("tree", &hex(d.tree_digest))
+                .finish(),
+        ),
         None => o.raw("digest", "null"),
     };
     o.finish()
@@ -522,7 +604,10 @@ fn txn_json(offset: usize, t: &Txn) -> String {
 
 /// The compression of a snapshot file: from its name, else from its first bytes.
 fn compression_of(path: &Path, bytes: &[u8]) -> Compression {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if let Some((_, c)) = snapshot::parse_name(&name) {
         return c;
     }
@@ -545,17 +630,43 @@ fn compression_name(c: Compression) -> &'static str {
 
 /// Everything in a snapshot stream, in file order, as it is decoded.
 enum Item {
-    Header { magic: i32, version: i32, dbid: i64 },
-    Session { id: i64, timeout: i32 },
-    AclList { aref: i64, acl: Vec<Acl> },
-    Node { path: String, data: Option<Vec<u8>>, aref: i64, stat: StatPersisted },
-    Seal { offset: usize, stored: i64, computed: i64 },
-    Digest { zxid: i64, version: i32, digest: i64 },
+    Header {
+        magic: i32,
+        version: i32,
+        dbid: i64,
+    },
+    Session {
+        id: i64,
+        timeout: i32,
+    },
+    AclList {
+        aref: i64,
+        acl: Vec<Acl>,
+    },
+    Node {
+        path: String,
+        data: Option<Vec<u8>>,
+        aref: i64,
+        stat: StatPersisted,
+    },
+    Seal {
+        offset: usize,
+        stored: i64,
+        computed: i64,
+    },
+    Digest {
+        zxid: i64,
+        version: i32,
+        digest: i64,
+    },
 }
 
 /// Decode a snapshot stream item by item, calling `emit` for each; stops at the first
 /// problem with its offset (in the uncompressed stream).
-fn walk_snapshot(raw: &[u8], mut emit: impl FnMut(Item) -> anyhow::Result<()>) -> anyhow::Result<Result<(), (usize, String)>> {
+fn walk_snapshot(
+    raw: &[u8],
+    mut emit: impl FnMut(Item) -> anyhow::Result<()>,
+) -> anyhow::Result<Result<(), (usize, String)>> {
     let mut r = Reader::with_max_len(raw, raw.len());
     macro_rules! get {
         ($e:expr) => {
@@ -568,13 +679,23 @@ fn walk_snapshot(raw: &[u8], mut emit: impl FnMut(Item) -> anyhow::Result<()>) -
     let magic = get!(r.read_i32());
     let version = get!(r.read_i32());
     let dbid = get!(r.read_i64());
-    emit(Item::Header { magic, version, dbid })?;
+    emit(Item::Header {
+        magic,
+        version,
+        dbid,
+    })?;
     if magic != snapshot::MAGIC {
-        return Ok(Err((0, format!("bad magic 0x{magic:08x} (expected 0x5a4b534e \"ZKSN\")"))));
+        return Ok(Err((
+            0,
+            format!("bad magic 0x{magic:08x} (expected 0x5a4b534e \"ZKSN\")"),
+        )));
     }
     let n = get!(r.read_i32());
     if n < 0 {
-        return Ok(Err((r.position() - 4, format!("negative session count {n}"))));
+        return Ok(Err((
+            r.position() - 4,
+            format!("negative session count {n}"),
+        )));
     }
     for _ in 0..n {
         let id = get!(r.read_i64());
@@ -583,7 +704,10 @@ fn walk_snapshot(raw: &[u8], mut emit: impl FnMut(Item) -> anyhow::Result<()>) -
     }
     let n = get!(r.read_i32());
     if n < 0 {
-        return Ok(Err((r.position() - 4, format!("negative ACL cache size {n}"))));
+        return Ok(Err((
+            r.position() - 4,
+            format!("negative ACL cache size {n}"),
+        )));
     }
     for _ in 0..n {
         let aref = get!(r.read_i64());
@@ -598,16 +722,30 @@ fn walk_snapshot(raw: &[u8], mut emit: impl FnMut(Item) -> anyhow::Result<()>) -
         let data = get!(Option::<Vec<u8>>::read(&mut r));
         let aref = get!(r.read_i64());
         let stat = get!(StatPersisted::read(&mut r));
-        emit(Item::Node { path, data, aref, stat })?;
+        emit(Item::Node {
+            path,
+            data,
+            aref,
+            stat,
+        })?;
     }
     for seal in 1..=2 {
         let offset = r.position();
         let stored = get!(r.read_i64());
         let slash = get!(String::read(&mut r));
         let computed = txnlog::adler32(&raw[..offset]) as i64;
-        emit(Item::Seal { offset, stored, computed })?;
+        emit(Item::Seal {
+            offset,
+            stored,
+            computed,
+        })?;
         if stored != computed || slash != "/" {
-            return Ok(Err((offset, format!("seal {seal}: checksum mismatch: stored 0x{stored:x}, computed 0x{computed:x}"))));
+            return Ok(Err((
+                offset,
+                format!(
+                    "seal {seal}: checksum mismatch: stored 0x{stored:x}, computed 0x{computed:x}"
+                ),
+            )));
         }
         if seal == 2 || r.is_empty() {
             break;
@@ -615,10 +753,17 @@ fn walk_snapshot(raw: &[u8], mut emit: impl FnMut(Item) -> anyhow::Result<()>) -
         let zxid = get!(r.read_i64());
         let version = get!(r.read_i32());
         let digest = get!(r.read_i64());
-        emit(Item::Digest { zxid, version, digest })?;
+        emit(Item::Digest {
+            zxid,
+            version,
+            digest,
+        })?;
     }
     if !r.is_empty() {
-        return Ok(Err((r.position(), format!("{} unexpected bytes after the last seal", r.remaining()))));
+        return Ok(Err((
+            r.position(),
+            format!("{} unexpected bytes after the last seal", r.remaining()),
+        )));
     }
     Ok(Ok(()))
 }
@@ -626,12 +771,22 @@ fn walk_snapshot(raw: &[u8], mut emit: impl FnMut(Item) -> anyhow::Result<()>) -
 fn snapshot_cmd(out: &mut Out<'_>, path: &Path, json: bool) -> anyhow::Result<()> {
     let file = read_file(path)?;
     let c = compression_of(path, &file);
-    let raw = snapshot::decompress(&file, c).map_err(|e| anyhow::anyhow!("{}: cannot decompress ({}): {e}", path.display(), compression_name(c)))?;
+    let raw = snapshot::decompress(&file, c).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: cannot decompress ({}): {e}",
+            path.display(),
+            compression_name(c)
+        )
+    })?;
     let mut acls: std::collections::HashMap<i64, Vec<Acl>> = std::collections::HashMap::new();
     let (mut sessions, mut acl_lists, mut nodes) = (0usize, 0usize, 0usize);
     let result = walk_snapshot(&raw, |item| {
         match item {
-            Item::Header { magic, version, dbid } => {
+            Item::Header {
+                magic,
+                version,
+                dbid,
+            } => {
                 if json {
                     let o = Obj::new("header")
                         .str("file", &path.display().to_string())
@@ -657,7 +812,14 @@ fn snapshot_cmd(out: &mut Out<'_>, path: &Path, json: bool) -> anyhow::Result<()
             Item::Session { id, timeout } => {
                 sessions += 1;
                 if json {
-                    writeln!(out, "{}", Obj::new("session").str("id", &hex(id)).num("timeout", timeout).finish())?;
+                    writeln!(
+                        out,
+                        "{}",
+                        Obj::new("session")
+                            .str("id", &hex(id))
+                            .num("timeout", timeout)
+                            .finish()
+                    )?;
                 } else {
                     writeln!(out, "session {} timeout {timeout}", hex(id))?;
                 }
@@ -665,27 +827,55 @@ fn snapshot_cmd(out: &mut Out<'_>, path: &Path, json: bool) -> anyhow::Result<()
             Item::AclList { aref, acl } => {
                 acl_lists += 1;
                 if json {
-                    writeln!(out, "{}", Obj::new("acl").num("ref", aref).raw("acl", &acl_json(&acl)).finish())?;
+                    writeln!(
+                        out,
+                        "{}",
+                        Obj::new("acl")
+                            .num("ref", aref)
+                            .raw("acl", &acl_json(&acl))
+                            .finish()
+                    )?;
                 } else {
                     writeln!(out, "acl {aref} {}", acl_text(&acl))?;
                 }
                 acls.insert(aref, acl);
             }
-            Item::Node { path: p, data, aref, stat } => {
+            Item::Node {
+                path: p,
+                data,
+                aref,
+                stat,
+            } => {
                 nodes += 1;
                 let p = if p.is_empty() { "/".to_string() } else { p };
-                let acl = if aref == -1 { corral_storage::open_acl() } else { acls.get(&aref).cloned().unwrap_or_default() };
+                let acl = if aref == -1 {
+                    corral_storage::open_acl()
+                } else {
+                    acls.get(&aref).cloned().unwrap_or_default()
+                };
                 if json {
                     let mut o = Obj::new("node");
                     o.str("path", &p);
                     data_json(&mut o, &data);
-                    o.num("acl_ref", aref).raw("acl", &acl_json(&acl)).raw("stat", &stat_json(&stat));
+                    o.num("acl_ref", aref)
+                        .raw("acl", &acl_json(&acl))
+                        .raw("stat", &stat_json(&stat));
                     writeln!(out, "{}", o.finish())?;
                 } else {
-                    writeln!(out, "node {p} data={} acl={aref} {} {}", preview(&data), acl_text(&acl), stat_text(&stat))?;
+                    writeln!(
+                        out,
+                        "node {p} data={} acl={aref} {} {}",
+                        preview(&data),
+                        acl_text(&acl),
+                        stat_text(&stat)
+                    )?;
                 }
             }
-            Item::Seal { offset, stored, computed } => {
+            Item::Seal {
+                offset,
+                stored,
+                computed,
+            } => {
                 if json {
                     let o = Obj::new("seal")
                         .num("offset", offset as i64)
@@ -699,12 +889,25 @@ fn snapshot_cmd(out: &mut Out<'_>, path: &Path, json: bool) -> anyhow::Result<()
                     writeln!(out, "seal at offset {offset}: stored 0x{stored:x} computed 0x{computed:x} {verdict}")?;
                 }
             }
-            Item::Digest { zxid, version, digest } => {
+            Item::Digest {
+                zxid,
+                version,
+                digest,
+            } => {
                 if json {
-                    let o = Obj::new("digest").str("zxid", &hex(zxid)).num("version", version).str("digest", &hex(digest)).finish();
+                    let o = Obj::new("digest")
+                        .str("zxid", &hex(zxid))
+                        .num("version", version)
+                        .str("digest", &hex(digest))
+                        .finish();
                     writeln!(out, "{o}")?;
                 } else {
-                    writeln!(out, "digest zxid {} version {version} tree digest {}", hex(zxid), hex(digest))?;
+                    writeln!(
+                        out,
+                        "digest zxid {} version {version} tree digest {}",
+                        hex(zxid),
+                        hex(digest)
+                    )?;
                 }
             }
         }
@@ -712,17 +915,28 @@ fn snapshot_cmd(out: &mut Out<'_>, path: &Path, json: bool) -> anyhow::Result<()
     })?;
     if json {
         let mut o = Obj::new("end");
-        o.num("sessions", sessions as i64).num("acl_lists", acl_lists as i64).num("nodes", nodes as i64);
+        o.num("sessions", sessions as i64)
+            .num("acl_lists", acl_lists as i64)
+            .num("nodes", nodes as i64);
         match &result {
             Ok(()) => o.bool("ok", true),
-            Err((offset, reason)) => o.bool("ok", false).num("offset", *offset as i64).str("error", reason),
+            Err((offset, reason)) => o
+                .bool("ok", false)
+                .num("offset", *offset as i64)
+                .str("error", reason),
         };
         writeln!(out, "{}", o.finish())?;
     } else {
-        writeln!(out, "# {sessions} sessions, {acl_lists} ACL lists, {nodes} nodes")?;
+        writeln!(
+            out,
+            "# {sessions} sessions, {acl_lists} ACL lists, {nodes} nodes"
+        )?;
     }
     if let Err((offset, reason)) = result {
-        bail!("{}: corrupt snapshot at offset {offset} of the uncompressed stream: {reason}", path.display());
+        bail!(
+            "{}: corrupt snapshot at offset {offset} of the uncompressed stream: {reason}",
+            path.display()
+        );
     }
     Ok(())
 }
@@ -740,7 +954,10 @@ fn version2(dir: &Path) -> anyhow::Result<PathBuf> {
     if dir.file_name().is_some_and(|n| n == "version-2") && dir.is_dir() {
         return Ok(dir.to_path_buf());
     }
-    bail!("{}: no version-2 directory (is this a dataDir?)", dir.display())
+    bail!(
+        "{}: no version-2 directory (is this a dataDir?)",
+        dir.display()
+    )
 }
 
 /// The parent of a version-2 directory given instead of the dataDir.
@@ -776,8 +993,10 @@ fn verify(out: &mut Out<'_>, data_dir: &Path, log_dir: Option<&Path>) -> anyhow:
         None => snap_dir.clone(),
     };
     let mut t = Tally::default();
-    let mut logs: Vec<(i64, String)> =
-        sorted_names(&log_dir)?.into_iter().filter_map(|n| txnlog::parse_name(&n).map(|z| (z, n))).collect();
+    let mut logs: Vec<(i64, String)> = sorted_names(&log_dir)?
+        .into_iter()
+        .filter_map(|n| txnlog::parse_name(&n).map(|z| (z, n)))
+        .collect();
     logs.sort();
     let newest = logs.last().map(|l| l.1.clone());
     let mut last_zxid: Option<i64> = None;
@@ -804,17 +1023,35 @@ fn verify(out: &mut Out<'_>, data_dir: &Path, log_dir: Option<&Path>) -> anyhow:
                 Ok(txn) => {
                     let z = txn.zxid();
                     if range.is_none() && z != *name_zxid {
-                        problems.push((false, format!("first txn has zxid {} but the name says {}", hex(z), hex(*name_zxid))));
+                        problems.push((
+                            false,
+                            format!(
+                                "first txn has zxid {} but the name says {}",
+                                hex(z),
+                                hex(*name_zxid)
+                            ),
+                        ));
                     }
                     if let Some(prev) = last_zxid {
                         if z <= prev {
-                            problems.push((false, format!("zxid {} at offset {} does not follow {}", hex(z), e.offset, hex(prev))));
+                            problems.push((
+                                false,
+                                format!(
+                                    "zxid {} at offset {} does not follow {}",
+                                    hex(z),
+                                    e.offset,
+                                    hex(prev)
+                                ),
+                            ));
                         }
                     }
                     last_zxid = Some(z);
                     range = Some((range.map_or(z, |r| r.0), z));
                 }
-                Err(x) => problems.push((true, format!("txn at offset {} does not decode: {x}", e.offset))),
+                Err(x) => problems.push((
+                    true,
+                    format!("txn at offset {} does not decode: {x}", e.offset),
+                )),
             }
         }
         match &end {
@@ -831,7 +1068,9 @@ fn verify(out: &mut Out<'_>, data_dir: &Path, log_dir: Option<&Path>) -> anyhow:
                 problems.push((true, format!("corrupt entry at offset {offset}: {reason}; start-up refuses")))
             }
         }
-        let zxids = range.map_or("no txns".to_string(), |(a, b)| format!("zxid {}..{}", hex(a), hex(b)));
+        let zxids = range.map_or("no txns".to_string(), |(a, b)| {
+            format!("zxid {}..{}", hex(a), hex(b))
+        });
         let corrupt = problems.iter().any(|p| p.0);
         let verdict = if corrupt {
             t.corrupt += 1;
@@ -842,7 +1081,12 @@ fn verify(out: &mut Out<'_>, data_dir: &Path, log_dir: Option<&Path>) -> anyhow:
             t.warnings += 1;
             "WARNING"
         };
-        writeln!(out, "{}: {verdict}, {} txns, {zxids}", path.display(), entries.len())?;
+        writeln!(
+            out,
+            "{}: {verdict}, {} txns, {zxids}",
+            path.display(),
+            entries.len()
+        )?;
         for (bad, p) in problems {
             writeln!(out, "  {}: {p}", if bad { "error" } else { "warning" })?;
         }
@@ -858,10 +1102,15 @@ fn verify(out: &mut Out<'_>, data_dir: &Path, log_dir: Option<&Path>) -> anyhow:
         let file = read_file(&path)?;
         if !snapshot::looks_valid(&file, *c) {
             t.warnings += 1;
-            writeln!(out, "{}: WARNING: not a complete snapshot (a write cut short); start-up skips it", path.display())?;
+            writeln!(
+                out,
+                "{}: WARNING: not a complete snapshot (a write cut short); start-up skips it",
+                path.display()
+            )?;
             continue;
         }
-        let loaded = snapshot::decompress(&file, *c).and_then(|raw| snapshot::deserialize(&raw, usize::MAX));
+        let loaded =
+            snapshot::decompress(&file, *c).and_then(|raw| snapshot::deserialize(&raw, usize::MAX));
         match loaded {
             Err(e) => {
                 t.corrupt += 1;
@@ -883,11 +1132,21 @@ fn verify(out: &mut Out<'_>, data_dir: &Path, log_dir: Option<&Path>) -> anyhow:
                     Some((dz, dd)) => format!(", digest {} at zxid {}", hex(dd), hex(dz)),
                     None => ", no digest section".into(),
                 };
-                writeln!(out, "{}: ok, {} nodes, {} sessions{digest}", path.display(), tree.node_count(), meta.sessions.len())?;
+                writeln!(
+                    out,
+                    "{}: ok, {} nodes, {} sessions{digest}",
+                    path.display(),
+                    tree.node_count(),
+                    meta.sessions.len()
+                )?;
             }
         }
     }
-    writeln!(out, "verified {} file(s): {} corrupt, {} with warnings", t.files, t.corrupt, t.warnings)?;
+    writeln!(
+        out,
+        "verified {} file(s): {} corrupt, {} with warnings",
+        t.files, t.corrupt, t.warnings
+    )?;
     if t.corrupt > 0 {
         bail!("corruption found in {} file(s)", t.corrupt);
     }
@@ -899,10 +1158,19 @@ fn verify(out: &mut Out<'_>, data_dir: &Path, log_dir: Option<&Path>) -> anyhow:
 // ---------------------------------------------------------------------------------------------
 
 fn file_name(p: &Path) -> String {
-    p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
-fn show(out: &mut Out<'_>, data_dir: &Path, log_dir: Option<&Path>, trust_empty: bool, truncate: bool) -> anyhow::Result<()> {
+fn show(
+    out: &mut Out<'_>,
+    data_dir: &Path,
+    log_dir: Option<&Path>,
+    trust_empty: bool,
+    truncate: bool,
+) -> anyhow::Result<()> {
     let data_dir = data_dir_of(data_dir);
     version2(&data_dir)?;
     let data_log_dir = match log_dir {
@@ -942,9 +1210,23 @@ fn show(out: &mut Out<'_>, data_dir: &Path, log_dir: Option<&Path>, trust_empty:
         None => writeln!(out, "snapshot:     none; starting from an empty tree")?,
     }
     let logs: Vec<String> = rep.logs.iter().map(|p| file_name(p)).collect();
-    writeln!(out, "logs:         {}", if logs.is_empty() { "none".to_string() } else { logs.join(", ") })?;
+    writeln!(
+        out,
+        "logs:         {}",
+        if logs.is_empty() {
+            "none".to_string()
+        } else {
+            logs.join(", ")
+        }
+    )?;
     match rep.replayed_range {
-        Some((a, b)) => writeln!(out, "replay:       {} txns, zxid {}..{}", rep.replayed, hex(a), hex(b))?,
+        Some((a, b)) => writeln!(
+            out,
+            "replay:       {} txns, zxid {}..{}",
+            rep.replayed,
+            hex(a),
+            hex(b)
+        )?,
         None => writeln!(out, "replay:       0 txns")?,
     }
     for (p, len, why) in &rep.cut {
@@ -964,7 +1246,10 @@ fn show(out: &mut Out<'_>, data_dir: &Path, log_dir: Option<&Path>, trust_empty:
         hex(tree.digest() as i64)
     )?;
     let writes = store.disk().changes().len();
-    writeln!(out, "(dry run: {writes} change(s) start-up would make were not written)")?;
+    writeln!(
+        out,
+        "(dry run: {writes} change(s) start-up would make were not written)"
+    )?;
     Ok(())
 }
 
