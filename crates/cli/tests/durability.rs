@@ -62,6 +62,8 @@ struct Conn {
     session: i64,
     passwd: Vec<u8>,
     timeout: i32,
+    /// The highest zxid in a reply so far (what a client sends as lastZxidSeen on resume).
+    last_zxid: i64,
 }
 
 fn other(e: impl std::fmt::Display) -> io::Error {
@@ -83,16 +85,35 @@ fn read_frame(s: &mut TcpStream) -> io::Result<Vec<u8>> {
 impl Conn {
     /// A new session.
     fn connect(addr: SocketAddr, timeout_ms: i32) -> io::Result<Conn> {
-        Conn::handshake(addr, 0, &[0; 16], timeout_ms)?
+        Conn::handshake(addr, 0, &[0; 16], 0, timeout_ms)?
             .ok_or_else(|| other("the server refused a new session"))
     }
 
-    /// Handshake for `session` (0 = new). `None` when the server refuses it (expired or unknown
-    /// session: ZooKeeper answers timeout 0 / session 0 and closes, or just closes).
+    /// Resumes `session` as a client does after losing its connection, telling the server the
+    /// last zxid it saw (a server that has not got that far must refuse). `None` when the server
+    /// refuses (expired or unknown session, or behind the client).
+    fn resume(
+        addr: SocketAddr,
+        session: i64,
+        passwd: &[u8],
+        last_zxid_seen: i64,
+        timeout_ms: i32,
+    ) -> Option<Conn> {
+        let c =
+            Conn::handshake(addr, session, passwd, last_zxid_seen, timeout_ms).expect("handshake");
+        if let Some(c) = &c {
+            assert_eq!(c.session, session, "resumed the same session");
+        }
+        c
+    }
+
+    /// Handshake for `session` (0 = new). `None` when the server refuses it (ZooKeeper answers
+    /// timeout 0 / session 0 and closes, or just closes).
     fn handshake(
         addr: SocketAddr,
         session: i64,
         passwd: &[u8],
+        last_zxid_seen: i64,
         timeout_ms: i32,
     ) -> io::Result<Option<Conn>> {
         let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
@@ -103,7 +124,7 @@ impl Conn {
         Connect {
             req: ConnectRequest {
                 protocol_version: 0,
-                last_zxid_seen: 0,
+                last_zxid_seen,
                 time_out: timeout_ms,
                 session_id: session,
                 passwd: Some(passwd.to_vec()),
@@ -136,6 +157,7 @@ impl Conn {
             session: c.session_id,
             passwd: c.passwd.unwrap_or_default(),
             timeout: c.time_out,
+            last_zxid: last_zxid_seen,
         }))
     }
 
@@ -175,6 +197,7 @@ impl Conn {
             if h.xid == xid::NOTIFICATION {
                 continue;
             }
+            self.last_zxid = self.last_zxid.max(h.zxid);
             return Ok(Reply {
                 xid: h.xid,
                 zxid: h.zxid,
@@ -544,8 +567,8 @@ struct Model {
     containers: Vec<String>,
     /// Ephemerals of the live session.
     ephemerals: Vec<String>,
-    /// Session id and password of the session kept alive from server to server.
-    live: (i64, Vec<u8>),
+    /// Session id, password and last zxid seen of the session kept alive from server to server.
+    live: (i64, Vec<u8>, i64),
 }
 
 fn random_data(rng: &mut StdRng, i: usize) -> Option<Vec<u8>> {
@@ -944,17 +967,40 @@ const REAPER_OFF: (&str, &str) = ("znode.container.checkIntervalMs", "3600000");
 /// Starts `kind` with `snapCount=100`, the given snapshot compression ("" = none), super
 /// digest auth, on `data_dir` (or a fresh one).
 fn start_kind(kind: Kind, data_dir: Option<&Path>, compression: &str) -> ServerProcess {
-    let cfg = ["snapCount=100"];
-    let mut props = vec![
-        (
-            "zookeeper.DigestAuthenticationProvider.superDigest",
-            SUPER_DIGEST,
-        ),
-        REAPER_OFF,
-    ];
+    start_kind_logs_in(kind, data_dir, compression, None)
+}
+
+/// [`start_kind`] with the txn logs in `log_dir` (`dataLogDir`) if given.
+fn start_kind_logs_in(
+    kind: Kind,
+    data_dir: Option<&Path>,
+    compression: &str,
+    log_dir: Option<&Path>,
+) -> ServerProcess {
+    let mut cfg = vec!["snapCount=100".to_string()];
+    if let Some(d) = log_dir {
+        cfg.push(format!("dataLogDir={}", d.display()));
+    }
+    let mut props = vec![REAPER_OFF];
     if !compression.is_empty() {
         props.push(("zookeeper.snapshot.compression.method", compression));
     }
+    start_with(kind, data_dir, &cfg, &props)
+}
+
+/// Starts `kind` with the super digest and the given zoo.cfg lines and properties.
+fn start_with(
+    kind: Kind,
+    data_dir: Option<&Path>,
+    cfg: &[String],
+    props: &[(&str, &str)],
+) -> ServerProcess {
+    let cfg: Vec<&str> = cfg.iter().map(String::as_str).collect();
+    let mut props = props.to_vec();
+    props.push((
+        "zookeeper.DigestAuthenticationProvider.superDigest",
+        SUPER_DIGEST,
+    ));
     let r = match (kind, data_dir) {
         (Kind::Corral, None) => corral_testkit::start_corral(corral_bin(), &cfg, &props),
         (Kind::Corral, Some(d)) => corral_testkit::start_corral_in(corral_bin(), d, &cfg, &props),
@@ -981,9 +1027,9 @@ fn suffix(compression: &str) -> &'static str {
 }
 
 /// Both servers rolled logs and wrote snapshots in the configured compression.
-fn assert_rolled(who: Kind, data_dir: &Path, compression: &str) {
+fn assert_rolled(who: Kind, data_dir: &Path, log_dir: &Path, compression: &str) {
     let snaps = files(data_dir, "snapshot");
-    let logs = files(data_dir, "log");
+    let logs = files(log_dir, "log");
     let want = suffix(compression);
     let matching = snaps.iter().filter(|(_, n)| name_suffix(n) == want).count();
     assert!(
@@ -1085,77 +1131,110 @@ fn assert_loaded(
     }
 }
 
-/// Resumes the live session on `server`: same id, valid.
+/// Leaves the live session without closing it, remembering what a client would to resume it:
+/// its id, password and the last zxid it saw (a ping reply carries the server's current zxid).
+fn leave_live(mut live: Conn, model: &mut Model) {
+    live.ping().expect("ping");
+    model.live = (live.session, live.passwd.clone(), live.last_zxid);
+}
+
+/// Resumes the live session on `server` with the last zxid it saw: same id, valid.
 fn resume_live(server: &ServerProcess, model: &Model, what: &str) -> Conn {
-    let (id, pw) = &model.live;
-    let mut c = Conn::handshake(server.addr(), *id, pw, 30_000)
-        .expect("handshake")
-        .unwrap_or_else(|| panic!("{what}: session 0x{id:x} was not resumed"));
-    assert_eq!(c.session, *id, "{what}");
+    let (id, pw, seen) = &model.live;
+    let mut c = Conn::resume(server.addr(), *id, pw, *seen, 30_000).unwrap_or_else(|| {
+        panic!("{what}: session 0x{id:x} (last zxid seen 0x{seen:x}) was not resumed")
+    });
     c.ping().expect("ping the resumed session");
     c
 }
 
+/// A scratch directory removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let p = std::env::temp_dir().join(format!(
+            "corral-durability-{name}-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        Scratch(p)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// first → other → first, each server adding a phase of the workload; after each switch the
-/// new server must serve exactly the tree the old one served.
-fn three_servers_deep(test: &str, first: Kind, compression: &str, seed: u64) {
+/// new server must serve exactly the tree the old one served. With `separate_logs` the txn
+/// logs go to a `dataLogDir` of their own.
+fn three_servers_deep(test: &str, first: Kind, compression: &str, seed: u64, separate_logs: bool) {
     if !corral_testkit::require_real_zookeeper(test) {
         return;
     }
     let t0 = Instant::now();
     let mut rng = StdRng::seed_from_u64(seed);
     let mut model = Model::default();
+    let log_scratch = separate_logs.then(|| Scratch::new(test));
+    let log_dir = log_scratch.as_ref().map(|s| s.0.as_path());
+    let start = |kind, data: Option<&Path>| start_kind_logs_in(kind, data, compression, log_dir);
 
-    let mut s1 = start_kind(first, None, compression);
+    let mut s1 = start(first, None);
     let mut live = Conn::connect(s1.addr(), 30_000).expect("connect");
-    model.live = (live.session, live.passwd.clone());
     populate(s1.addr(), 1, &mut rng, &mut model, &mut live);
     let t1 = walk(s1.addr());
     assert!(t1.len() > 2000, "a few thousand nodes: {}", t1.len());
-    drop(live);
+    leave_live(live, &mut model);
     s1.stop();
-    assert_rolled(first, &s1.data_dir, compression);
     let data = s1.data_dir.clone();
+    let logs = log_dir.unwrap_or(&data);
+    assert_rolled(first, &data, logs, compression);
+    if separate_logs {
+        assert!(
+            files(&data, "log").is_empty(),
+            "{first:?} wrote logs into dataDir"
+        );
+    }
 
     let second = first.other();
-    let s2 = start_kind(second, Some(&data), compression);
-    assert_loaded(
-        &s2,
-        second,
-        &t1,
-        &model,
-        compression,
-        &format!("{first:?} -> {second:?}"),
-    );
+    let mut s2 = start(second, Some(&data));
+    let what = format!("{first:?} -> {second:?}");
+    assert_loaded(&s2, second, &t1, &model, compression, &what);
     let mut live = resume_live(&s2, &model, "on the second server");
     populate(s2.addr(), 2, &mut rng, &mut model, &mut live);
     let t2 = walk(s2.addr());
-    drop(live);
-    let mut s2 = s2;
+    leave_live(live, &mut model);
     s2.stop();
-    assert_rolled(second, &data, compression);
-
+    assert_rolled(second, &data, logs, compression);
+    if separate_logs {
+        assert!(
+            files(&data, "log").is_empty(),
+            "{second:?} wrote logs into dataDir"
+        );
+    }
     if std::env::var_os("DURABILITY_SHOW_LOGS").is_some() {
         for (n, s) in [("s1", &s1), ("s2", &s2)] {
-            for l in s.log().lines().filter(|l| {
-                l.contains("WARN")
-                    || l.contains("ERROR")
-                    || l.contains("txns")
-                    || l.contains("loaded")
-            }) {
+            let interesting = |l: &&str| {
+                ["WARN", "ERROR", "txns", "loaded"]
+                    .iter()
+                    .any(|w| l.contains(w))
+            };
+            for l in s.log().lines().filter(interesting) {
                 eprintln!("{n}: {l}");
             }
         }
     }
-    let mut s3 = start_kind(first, Some(&data), compression);
-    assert_loaded(
-        &s3,
-        first,
-        &t2,
-        &model,
-        compression,
-        &format!("{first:?} -> {second:?} -> {first:?}"),
-    );
+
+    let mut s3 = start(first, Some(&data));
+    let what = format!("{first:?} -> {second:?} -> {first:?}");
+    assert_loaded(&s3, first, &t2, &model, compression, &what);
     let live = resume_live(&s3, &model, "on the third server");
     assert!(live.timeout > 0);
     live.close();
@@ -1164,18 +1243,25 @@ fn three_servers_deep(test: &str, first: Kind, compression: &str, seed: u64) {
 }
 
 #[test]
-fn corral_to_zookeeper_to_corral_uncompressed() {
+fn corral_to_zookeeper_to_corral_uncompressed_separate_log_dir() {
     three_servers_deep(
-        "corral_to_zookeeper_to_corral_uncompressed",
+        "corral_to_zookeeper_to_corral_uncompressed_separate_log_dir",
         Kind::Corral,
         "",
         1,
+        true,
     );
 }
 
 #[test]
 fn corral_to_zookeeper_to_corral_gz() {
-    three_servers_deep("corral_to_zookeeper_to_corral_gz", Kind::Corral, "gz", 2);
+    three_servers_deep(
+        "corral_to_zookeeper_to_corral_gz",
+        Kind::Corral,
+        "gz",
+        2,
+        false,
+    );
 }
 
 #[test]
@@ -1185,16 +1271,18 @@ fn corral_to_zookeeper_to_corral_snappy() {
         Kind::Corral,
         "snappy",
         3,
+        false,
     );
 }
 
 #[test]
-fn zookeeper_to_corral_to_zookeeper_uncompressed() {
+fn zookeeper_to_corral_to_zookeeper_uncompressed_separate_log_dir() {
     three_servers_deep(
-        "zookeeper_to_corral_to_zookeeper_uncompressed",
+        "zookeeper_to_corral_to_zookeeper_uncompressed_separate_log_dir",
         Kind::ZooKeeper,
         "",
         4,
+        true,
     );
 }
 
@@ -1205,6 +1293,7 @@ fn zookeeper_to_corral_to_zookeeper_gz() {
         Kind::ZooKeeper,
         "gz",
         5,
+        false,
     );
 }
 
@@ -1215,6 +1304,7 @@ fn zookeeper_to_corral_to_zookeeper_snappy() {
         Kind::ZooKeeper,
         "snappy",
         6,
+        false,
     );
 }
 
@@ -1686,17 +1776,18 @@ fn sessions_survive_a_restart_and_the_abandoned_ones_expire() {
             (create("/s/b2", None, acl_open(), 1), 0),
         ],
     );
-    let (a_id, a_pw) = (a.session, a.passwd.clone());
+    a.ping().unwrap();
+    let (a_id, a_pw, a_seen) = (a.session, a.passwd.clone(), a.last_zxid);
     let (b_id, b_pw) = (b.session, b.passwd.clone());
     drop((a, b));
 
     // Clean stop (SIGTERM): sessions are not closed by a server shutdown.
     srv.restart().expect("restart");
     let restarted = Instant::now();
-    let mut a = Conn::handshake(addr, a_id, &a_pw, 10_000)
-        .unwrap()
+    // A client that saw more than the server has is refused (so the next check means something).
+    assert!(Conn::resume(addr, a_id, &a_pw, a_seen + 1000, 10_000).is_none());
+    let mut a = Conn::resume(addr, a_id, &a_pw, a_seen, 10_000)
         .expect("session a resumes after the restart");
-    assert_eq!(a.session, a_id);
     run_expect(
         &mut a,
         "a after restart",
@@ -1742,17 +1833,18 @@ fn sessions_survive_a_restart_and_the_abandoned_ones_expire() {
         restarted.elapsed()
     );
     assert!(
-        Conn::handshake(addr, b_id, &b_pw, 4_000).unwrap().is_none(),
+        Conn::resume(addr, b_id, &b_pw, 0, 4_000).is_none(),
         "the expired session b cannot resume"
     );
 
     // kill -9 instead of a clean stop: the same.
+    a.ping().unwrap();
+    let a_seen = a.last_zxid;
     drop(a);
     srv.kill9();
     srv.restart().expect("restart after kill -9");
-    let mut a = Conn::handshake(addr, a_id, &a_pw, 10_000)
-        .unwrap()
-        .expect("session a resumes after kill -9");
+    let mut a =
+        Conn::resume(addr, a_id, &a_pw, a_seen, 10_000).expect("session a resumes after kill -9");
     a.ping().unwrap();
     assert_eq!(children(addr, "/s"), ["a1", "a2", "a3"]);
     a.close();
@@ -1766,4 +1858,298 @@ fn sessions_survive_a_restart_and_the_abandoned_ones_expire() {
         "sessions_survive_a_restart_and_the_abandoned_ones_expire: {:?}",
         t0.elapsed()
     );
+}
+
+/// kill -9 of either server under pipelined writes, then the *other* server starts on its data:
+/// every write the killed server acknowledged is there (ZooKeeper's log may end in a torn entry,
+/// which corral must cut, not refuse).
+#[test]
+fn acknowledged_writes_survive_kill_9_across_servers() {
+    const ROUNDS: usize = 4;
+    if !corral_testkit::require_real_zookeeper("acknowledged_writes_survive_kill_9_across_servers")
+    {
+        return;
+    }
+    let t0 = Instant::now();
+    let mut kind = Kind::ZooKeeper;
+    let mut srv = start_kind(kind, None, "snappy");
+    let data = srv.data_dir.clone();
+    let mut c = Conn::connect(srv.addr(), 30_000).expect("connect");
+    run_expect(
+        &mut c,
+        "root",
+        vec![(create("/crash", None, acl_open(), 0), 0)],
+    );
+    drop(c);
+    // Stopped servers are kept: the first one owns the data directory.
+    let mut stopped = Vec::new();
+    let mut rng = StdRng::seed_from_u64(0xDEAD);
+    let mut acked: HashMap<String, (i32, Vec<u8>)> = HashMap::new();
+    let mut max_zxid = 0i64;
+    let mut cuts = 0;
+    for round in 0..ROUNDS {
+        let addr = srv.addr();
+        let writers: Vec<_> = (0..4)
+            .map(|k| {
+                let seed = rng.gen();
+                std::thread::spawn(move || {
+                    crash_writer(addr, seed, format!("r{round}c{k}"), 32, 100_000)
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(rng.gen_range(300..800)));
+        srv.kill9();
+        let mut got = 0;
+        for w in writers {
+            let (acks, _) = w.join().expect("writer thread");
+            got += acks.len();
+            for a in acks {
+                max_zxid = max_zxid.max(a.zxid);
+                let e = acked.entry(a.path).or_insert((-1, Vec::new()));
+                if a.version > e.0 {
+                    *e = (a.version, a.data);
+                }
+            }
+        }
+        assert!(
+            got > 0,
+            "round {round}: {kind:?} acknowledged nothing before the kill"
+        );
+        let killed = kind;
+        kind = kind.other();
+        let next = start_kind(kind, Some(&data), "snappy");
+        stopped.push(std::mem::replace(&mut srv, next));
+        if srv.log().contains("torn last entry") {
+            cuts += 1;
+        }
+        let all: Vec<&String> = acked.keys().collect();
+        verify_acked(
+            srv.addr(),
+            &acked,
+            &all,
+            max_zxid,
+            &format!("round {round}: {kind:?} after {killed:?} was killed"),
+        );
+    }
+    srv.stop();
+    eprintln!(
+        "acknowledged_writes_survive_kill_9_across_servers: {ROUNDS} kills, {} nodes verified, {cuts} torn tail(s) cut, {:?}",
+        acked.len(),
+        t0.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reaped containers and TTL nodes; ephemerals of sessions that are gone
+// ---------------------------------------------------------------------------------------------
+
+/// Under `base`: 20 containers with a child, 12 of which lose it (and get reaped), 10 TTL nodes
+/// with a 200 ms TTL (reaped), 5 such with a child (kept), 5 with a 1 h TTL (kept). Waits for
+/// the server's reaper (`checkIntervalMs=300`) to delete exactly the reapable ones.
+fn reapable_nodes(addr: SocketAddr, base: &str, model: &mut Model) {
+    let mut c = Conn::connect(addr, 30_000).expect("connect");
+    c.auth("super:pw");
+    let mut batch = vec![(create(base, None, acl_open(), 0), 0)];
+    let mut kept = Vec::new();
+    for i in 0..20 {
+        let p = format!("{base}/ctr{i}");
+        batch.push((container(&p, Some(b"c"), acl_open()), 0));
+        batch.push((create(&format!("{p}/x"), None, acl_open(), 0), 0));
+        model.owners.insert(p.clone(), CONTAINER_OWNER);
+        if i >= 12 {
+            kept.push(format!("ctr{i}"));
+        }
+    }
+    for i in 0..20 {
+        let p = format!("{base}/ttl{i}");
+        let ttl = if i < 15 { 200 } else { 3_600_000 };
+        batch.push((ttl_node(&p, Some(b"t"), acl_open(), 5, ttl), 0));
+        model.owners.insert(p.clone(), ttl_owner(ttl));
+        if (10..15).contains(&i) {
+            batch.push((create(&format!("{p}/x"), None, acl_open(), 0), 0));
+        }
+        if i >= 10 {
+            kept.push(format!("ttl{i}"));
+        }
+    }
+    for i in 0..12 {
+        batch.push((delete(&format!("{base}/ctr{i}/x"), -1), 0));
+    }
+    run_expect(&mut c, "reapable nodes", batch);
+    c.close();
+    kept.sort();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = children(addr, base);
+        if now == kept {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reaper did not delete exactly the reapable nodes under {base}: {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// How many deleteContainer txns (type 20, what the reaper writes) the logs in `dir` hold.
+fn delete_container_txns(dir: &Path) -> usize {
+    let mut n = 0;
+    for (_, name) in files(dir, "log") {
+        let bytes = std::fs::read(version2(dir).join(name)).unwrap();
+        let (entries, _) = corral_storage::txnlog::walk(&bytes, 1 << 20);
+        for e in &entries {
+            let txn = corral_storage::txnlog::decode(e).expect("txn decodes");
+            if matches!(txn.body, corral_proto::txn::TxnBody::DeleteContainer(_)) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// Containers and TTL nodes deleted by one server's reaper (deleteContainer txns in its log)
+/// load the same on the other, both ways. The default snapCount keeps every txn in the logs, so
+/// the loading server replays the reaper's txns rather than reading their result from a snapshot.
+#[test]
+fn reaped_containers_and_ttl_nodes_load_both_ways() {
+    if !corral_testkit::require_real_zookeeper("reaped_containers_and_ttl_nodes_load_both_ways") {
+        return;
+    }
+    let props = [("znode.container.checkIntervalMs", "300")];
+    let mut model = Model::default();
+    let mut s1 = start_with(Kind::Corral, None, &[], &props);
+    reapable_nodes(s1.addr(), "/r1", &mut model);
+    let t1 = walk(s1.addr());
+    s1.stop();
+    let data = s1.data_dir.clone();
+    assert_eq!(delete_container_txns(&data), 22, "corral's reaper txns");
+
+    let mut s2 = start_with(Kind::ZooKeeper, Some(&data), &[], &props);
+    assert_loaded(
+        &s2,
+        Kind::ZooKeeper,
+        &t1,
+        &model,
+        "",
+        "reaped by corral, loaded by ZooKeeper",
+    );
+    reapable_nodes(s2.addr(), "/r2", &mut model);
+    let t2 = walk(s2.addr());
+    s2.stop();
+    assert_eq!(
+        delete_container_txns(&data),
+        44,
+        "plus ZooKeeper's reaper txns"
+    );
+
+    let mut s3 = start_with(Kind::Corral, Some(&data), &[], &props);
+    assert_loaded(
+        &s3,
+        Kind::Corral,
+        &t2,
+        &model,
+        "",
+        "reaped by ZooKeeper, loaded by corral",
+    );
+    // Nothing more to reap: the tree stays as loaded.
+    std::thread::sleep(Duration::from_millis(800));
+    assert_same_tree("after another reaper pass", &t2, &walk(s3.addr()));
+    s3.stop();
+}
+
+/// Copies a directory tree.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A snapshot whose tree holds ephemerals of a session that is not in its session table (and
+/// not in the logs after it): ZooKeeper removes them at start-up, and so must corral, with the
+/// same resulting tree.
+#[test]
+fn ephemerals_of_sessions_that_are_gone_are_removed_at_startup_as_zookeeper_does() {
+    if !corral_testkit::require_real_zookeeper(
+        "ephemerals_of_sessions_that_are_gone_are_removed_at_startup_as_zookeeper_does",
+    ) {
+        return;
+    }
+    let mut srv = start_with(Kind::Corral, None, &[], &[]);
+    let mut gone = Conn::connect(srv.addr(), 30_000).expect("connect");
+    let mut kept = Conn::connect(srv.addr(), 30_000).expect("connect");
+    run_expect(
+        &mut gone,
+        "dir",
+        vec![
+            (create("/dead", None, acl_open(), 0), 0),
+            (create("/dead/p", Some(b"p"), acl_open(), 0), 0),
+        ],
+    );
+    run_expect(
+        &mut gone,
+        "gone",
+        vec![
+            (create("/dead/g1", Some(b"g"), acl_open(), 1), 0),
+            (create("/dead/g2", None, acl_open(), 1), 0),
+        ],
+    );
+    run_expect(
+        &mut kept,
+        "kept",
+        vec![(create("/dead/k1", Some(b"k"), acl_open(), 1), 0)],
+    );
+    let gone_id = gone.session;
+    drop((gone, kept));
+    // The restart's snapshot holds both sessions and all nodes; the logs after it only the
+    // readiness probe's session.
+    srv.restart().expect("restart");
+    srv.stop();
+
+    let v2 = version2(&srv.data_dir);
+    let (_, name) = files(&srv.data_dir, "snapshot").pop().unwrap();
+    let (_, c) = corral_storage::snapshot::parse_name(&name).unwrap();
+    let raw =
+        corral_storage::snapshot::decompress(&std::fs::read(v2.join(&name)).unwrap(), c).unwrap();
+    let (tree, mut meta) = corral_storage::snapshot::deserialize(&raw, usize::MAX).unwrap();
+    let before = meta.sessions.len();
+    meta.sessions.retain(|(id, _)| *id != gone_id);
+    assert_eq!(
+        meta.sessions.len(),
+        before - 1,
+        "the snapshot held the session"
+    );
+    let raw = corral_storage::snapshot::serialize(&tree, &meta);
+    std::fs::write(v2.join(&name), corral_storage::snapshot::compress(&raw, c)).unwrap();
+
+    let zk_copy = Scratch::new("gone-zk");
+    let corral_copy = Scratch::new("gone-corral");
+    copy_dir(&srv.data_dir, &zk_copy.0);
+    copy_dir(&srv.data_dir, &corral_copy.0);
+    let mut zk = start_with(Kind::ZooKeeper, Some(&zk_copy.0), &[], &[]);
+    let zk_tree = walk(zk.addr());
+    zk.stop();
+    let mut co = start_with(Kind::Corral, Some(&corral_copy.0), &[], &[]);
+    let corral_tree = walk(co.addr());
+    assert_eq!(
+        zk_tree["/dead"].children,
+        ["k1", "p"],
+        "ZooKeeper removed the ephemerals of the gone session"
+    );
+    assert_same_tree(
+        "corral after start-up vs ZooKeeper after start-up",
+        &zk_tree,
+        &corral_tree,
+    );
+    // And it is final: corral's restart snapshot has it, a second start agrees.
+    co.restart().expect("restart");
+    assert_same_tree("corral after a second start", &zk_tree, &walk(co.addr()));
+    co.stop();
 }
