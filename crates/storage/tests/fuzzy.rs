@@ -77,7 +77,7 @@ fn fuzzy_snapshot_plus_replay_equals_the_live_tree() {
             let k = rng.gen_range(0..conns.len());
             let req = random_request(&mut rng);
             let closing = matches!(req, Request::CloseSession);
-            core.handle_request(now, conns[k], i as i32 + 1, req);
+            core.handle_request(now, conns[k], i + 1, req);
             if closing {
                 core.handle_closed(conns[k]);
                 conns[k] = connect(&mut core, now);
