@@ -286,6 +286,24 @@ public final class Check {
         killSession(victim.getZookeeperClient().getZooKeeper());
     }
 
+    public interface Call {
+        void run() throws Exception;
+    }
+
+    /** Retries a call that fails with ConnectionLoss (the client is reconnecting), bounded. */
+    public static void retry(String what, Call call) throws Exception {
+        long end = System.nanoTime() + WAIT_MS * 1_000_000;
+        while (true) {
+            try {
+                call.run();
+                return;
+            } catch (org.apache.zookeeper.KeeperException.ConnectionLossException e) {
+                that(System.nanoTime() < end, "%s: still ConnectionLoss after %d ms", what, WAIT_MS);
+                Thread.sleep(100);
+            }
+        }
+    }
+
     // ------------------------------------------------------------------ runner control
 
     /** Asks the runner to "restart", "stop" or "start" the server and waits until it has. */
@@ -330,6 +348,13 @@ public final class Check {
             that(e != null, "%s: no event, expected %s %s", name, type, path);
             that(e.getType() == type && Objects.equals(e.getPath(), path),
                     "%s: expected event %s %s, got %s %s", name, type, path, e.getType(), e.getPath());
+            return e;
+        }
+
+        /** The next node event, whatever it is. */
+        public WatchedEvent next() throws InterruptedException {
+            WatchedEvent e = queue.poll(WAIT_MS, TimeUnit.MILLISECONDS);
+            that(e != null, "%s: no event", name);
             return e;
         }
 

@@ -92,6 +92,13 @@ const SCENARIOS: &[Scenario] = &[
     java("curator_nodes", "CuratorNodes", 90),
     java("curator_discovery", "CuratorDiscovery", 90),
     java("curator_transactions", "CuratorTxn", 90),
+    java("fail_conn_drop_mid_lock", "FailLockDrop", 90),
+    java("fail_restart_mid_lock", "FailLockRestart", 120),
+    java("fail_session_expiry", "FailExpiry", 90),
+    java("fail_crashed_client_session_timeout", "FailCrash", 120),
+    java("fail_watches_after_conn_drop", "FailWatchesDrop", 90),
+    java("fail_watches_after_restart", "FailWatchesRestart", 120),
+    java("fail_stopped_then_started", "FailStopped", 120),
 ];
 
 /// Scenarios that pass on ZooKeeper and are known to fail on corral, with the reason. A listed
