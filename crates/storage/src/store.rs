@@ -204,7 +204,7 @@ impl<D: Disk> FileStore<D> {
         let mut replayed = 0u64;
         let newest = chosen.last().map(|(_, p)| p.clone());
         let mut last_progress = Instant::now();
-        'files: for (i, (_, path)) in chosen.iter().enumerate() {
+        'files: for (i, (file_zxid, path)) in chosen.iter().enumerate() {
             let bytes = self.disk.read(path).map_err(io(path))?;
             // Empty, or a header cut short: a log whose creation a crash interrupted before
             // any entry was written. It holds nothing to replay, wherever it is in the list.
@@ -216,6 +216,8 @@ impl<D: Disk> FileStore<D> {
             }
             txnlog::check_header(&bytes).map_err(|e| StoreError::BadFile { path: path.clone(), reason: e.to_string() })?;
             let (entries, end) = txnlog::walk(&bytes, self.opts.max_txn_len);
+            // The zxid of the last complete entry of this file (a file is named by its first).
+            let mut file_last = file_zxid - 1;
             for e in &entries {
                 let txn = txnlog::decode(e).map_err(|x| StoreError::BadTxn {
                     path: path.clone(),
@@ -223,6 +225,7 @@ impl<D: Disk> FileStore<D> {
                     reason: x.to_string(),
                 })?;
                 let zxid = txn.zxid();
+                file_last = zxid;
                 if zxid < start {
                     continue;
                 }
@@ -246,6 +249,18 @@ impl<D: Disk> FileStore<D> {
                     self.disk.set_len(path, offset as u64).map_err(io(path))?;
                     self.disk.sync(path).map_err(io(path))?;
                     report.cut.push((path.clone(), offset as u64, format!("torn last entry: {reason}")));
+                }
+                // A torn last entry in an older log, with the next log starting right after the
+                // last complete entry: the server crashed in that write, restarted without it
+                // and carried on in a new log, reusing the zxid. ZooKeeper does not cut such an
+                // entry (its reader treats it as the end of the file), so its data directories
+                // can hold one; nothing is missing, so read on.
+                End::Torn { offset, reason } if chosen.get(i + 1).is_some_and(|(next, _)| *next == file_last + 1) => {
+                    warn!(
+                        "{}: torn last entry at offset {offset} ({reason}), never applied: the next log starts at zxid 0x{:x}, right after the last complete entry; reading on",
+                        path.display(),
+                        file_last + 1
+                    );
                 }
                 End::Torn { offset, reason } | End::Corrupt { offset, reason } => {
                     if !self.opts.truncate_corrupt_log {
