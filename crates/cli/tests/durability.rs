@@ -1023,17 +1023,19 @@ const REAPER_OFF: (&str, &str) = ("znode.container.checkIntervalMs", "3600000");
 /// Starts `kind` with `snapCount=100`, the given snapshot compression ("" = none), super
 /// digest auth, on `data_dir` (or a fresh one).
 fn start_kind(kind: Kind, data_dir: Option<&Path>, compression: &str) -> ServerProcess {
-    start_kind_logs_in(kind, data_dir, compression, None)
+    start_kind_logs_in(kind, data_dir, compression, None, &[])
 }
 
-/// [`start_kind`] with the txn logs in `log_dir` (`dataLogDir`) if given.
+/// [`start_kind`] with the txn logs in `log_dir` (`dataLogDir`) if given, and more zoo.cfg lines.
 fn start_kind_logs_in(
     kind: Kind,
     data_dir: Option<&Path>,
     compression: &str,
     log_dir: Option<&Path>,
+    extra_cfg: &[&str],
 ) -> ServerProcess {
     let mut cfg = vec!["snapCount=100".to_string()];
+    cfg.extend(extra_cfg.iter().map(|l| l.to_string()));
     if let Some(d) = log_dir {
         cfg.push(format!("dataLogDir={}", d.display()));
     }
@@ -1092,6 +1094,22 @@ fn assert_rolled(who: Kind, data_dir: &Path, log_dir: &Path, compression: &str) 
         matching >= 5 && logs.len() >= 5,
         "{who:?} with snapCount=100 should have rolled logs and written {compression:?} snapshots \
          often: snapshots {snaps:?}, logs {logs:?}"
+    );
+}
+
+/// With `preAllocSize=16` the logs grew in small steps, several of them.
+fn assert_small_preallocation(who: Kind, log_dir: &Path, extra_cfg: &[&str]) {
+    if !extra_cfg.contains(&"preAllocSize=16") {
+        return;
+    }
+    let sizes: Vec<u64> = files(log_dir, "log")
+        .iter()
+        .map(|(_, n)| std::fs::metadata(version2(log_dir).join(n)).unwrap().len())
+        .collect();
+    let max = sizes.iter().max().copied().unwrap_or(0);
+    assert!(
+        max > 2 * 16 * 1024 && max < 1 << 20,
+        "{who:?}'s logs should have grown in 16 KiB steps: sizes {sizes:?}"
     );
 }
 
@@ -1230,8 +1248,15 @@ impl Drop for Scratch {
 
 /// first → other → first, each server adding a phase of the workload; after each switch the
 /// new server must serve exactly the tree the old one served. With `separate_logs` the txn
-/// logs go to a `dataLogDir` of their own.
-fn three_servers_deep(test: &str, first: Kind, compression: &str, seed: u64, separate_logs: bool) {
+/// logs go to a `dataLogDir` of their own; `extra_cfg` goes into every server's zoo.cfg.
+fn three_servers_deep(
+    test: &str,
+    first: Kind,
+    compression: &str,
+    seed: u64,
+    separate_logs: bool,
+    extra_cfg: &[&str],
+) {
     if !corral_testkit::require_real_zookeeper(test) {
         return;
     }
@@ -1240,7 +1265,8 @@ fn three_servers_deep(test: &str, first: Kind, compression: &str, seed: u64, sep
     let mut model = Model::default();
     let log_scratch = separate_logs.then(|| Scratch::new(test));
     let log_dir = log_scratch.as_ref().map(|s| s.0.as_path());
-    let start = |kind, data: Option<&Path>| start_kind_logs_in(kind, data, compression, log_dir);
+    let start =
+        |kind, data: Option<&Path>| start_kind_logs_in(kind, data, compression, log_dir, extra_cfg);
 
     let mut s1 = start(first, None);
     let mut live = Conn::connect(s1.addr(), 30_000).expect("connect");
@@ -1252,6 +1278,7 @@ fn three_servers_deep(test: &str, first: Kind, compression: &str, seed: u64, sep
     let data = s1.data_dir.clone();
     let logs = log_dir.unwrap_or(&data);
     assert_rolled(first, &data, logs, compression);
+    assert_small_preallocation(first, logs, extra_cfg);
     if separate_logs {
         assert!(
             files(&data, "log").is_empty(),
@@ -1269,6 +1296,7 @@ fn three_servers_deep(test: &str, first: Kind, compression: &str, seed: u64, sep
     leave_live(live, &mut model);
     s2.stop();
     assert_rolled(second, &data, logs, compression);
+    assert_small_preallocation(second, logs, extra_cfg);
     if separate_logs {
         assert!(
             files(&data, "log").is_empty(),
@@ -1306,6 +1334,7 @@ fn corral_to_zookeeper_to_corral_uncompressed_separate_log_dir() {
         "",
         1,
         true,
+        &[],
     );
 }
 
@@ -1317,6 +1346,8 @@ fn corral_to_zookeeper_to_corral_gz() {
         "gz",
         2,
         false,
+        // Log files grow in 16 KiB steps (ZooKeeper's FilePadding) instead of 64 MiB.
+        &["preAllocSize=16"],
     );
 }
 
@@ -1328,6 +1359,7 @@ fn corral_to_zookeeper_to_corral_snappy() {
         "snappy",
         3,
         false,
+        &[],
     );
 }
 
@@ -1339,6 +1371,7 @@ fn zookeeper_to_corral_to_zookeeper_uncompressed_separate_log_dir() {
         "",
         4,
         true,
+        &[],
     );
 }
 
@@ -1350,6 +1383,8 @@ fn zookeeper_to_corral_to_zookeeper_gz() {
         "gz",
         5,
         false,
+        // Log files grow in 16 KiB steps (ZooKeeper's FilePadding) instead of 64 MiB.
+        &["preAllocSize=16"],
     );
 }
 
@@ -1361,6 +1396,7 @@ fn zookeeper_to_corral_to_zookeeper_snappy() {
         "snappy",
         6,
         false,
+        &[],
     );
 }
 
