@@ -1521,6 +1521,7 @@ fn acknowledged_writes_survive_kill_9() {
     const ITERATIONS: usize = 20;
     const CONNECTIONS: usize = 4;
     const WINDOW: usize = 32;
+    const STARTUP_KILLS: usize = 8;
     let t0 = Instant::now();
     // A small snapCount so that kills also land during log rolls and snapshot writes.
     let mut srv =
@@ -1587,8 +1588,43 @@ fn acknowledged_writes_survive_kill_9() {
         total_acked > 1000 && total_unknown > 0,
         "the kills should land under load: {total_acked} acknowledged, {total_unknown} unknown"
     );
+
+    // kill -9 during start-up too (restore, cutting, the start-up snapshot): spawn the same
+    // command by hand and kill it at random points before and around "ready".
+    srv.stop();
+    let ready_ms: u64 = srv
+        .log()
+        .lines()
+        .rev()
+        .find_map(|l| l.split("ready in ").nth(1)?.split(' ').next()?.parse().ok())
+        .expect("a 'ready in' line");
+    let bin = corral_testkit::corral_bin(corral_bin());
+    for _ in 0..STARTUP_KILLS {
+        let mut child = std::process::Command::new(&bin)
+            .arg("server")
+            .arg("--config")
+            .arg(srv.config_path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn corral");
+        std::thread::sleep(Duration::from_millis(rng.gen_range(0..ready_ms + 50)));
+        child.kill().expect("SIGKILL");
+        child.wait().unwrap();
+    }
+    srv.restart()
+        .unwrap_or_else(|e| panic!("restart after kills during start-up: {e:#}"));
+    let all: Vec<&String> = acked.keys().collect();
+    verify_acked(
+        srv.addr(),
+        &acked,
+        &all,
+        max_zxid,
+        "after kills during start-up",
+    );
     eprintln!(
-        "acknowledged_writes_survive_kill_9: {ITERATIONS} kills, {total_acked} acknowledged writes ({} nodes) all present, {total_unknown} without reply, {:?}",
+        "acknowledged_writes_survive_kill_9: {ITERATIONS} kills under load, {STARTUP_KILLS} during start-up (~{ready_ms} ms), {total_acked} acknowledged writes ({} nodes) all present, {total_unknown} without reply, {:?}",
         acked.len(),
         t0.elapsed()
     );
