@@ -113,6 +113,8 @@ const SCENARIOS: &[Scenario] = &[
     zkcli("zkcli_quota", "quota.zk"),
     zkcli("zkcli_restart", "restart.zk"),
     climt("cli_mt_basic", "basic.cli"),
+    Scenario { name: "c_client", lang: Lang::C, file: "zkc", cfg: &[], deadline_s: 60 },
+    Scenario { name: "go_client", lang: Lang::Go, file: "gozk", cfg: &[], deadline_s: 90 },
 ];
 
 /// Scenarios that pass on ZooKeeper and are known to fail on corral, with the reason. A listed
