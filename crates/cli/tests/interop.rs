@@ -115,6 +115,7 @@ const SCENARIOS: &[Scenario] = &[
     climt("cli_mt_basic", "basic.cli"),
     Scenario { name: "c_client", lang: Lang::C, file: "zkc", cfg: &[], deadline_s: 60 },
     Scenario { name: "go_client", lang: Lang::Go, file: "gozk", cfg: &[], deadline_s: 90 },
+    Scenario { name: "go_restart", lang: Lang::Go, file: "gorestart", cfg: &[], deadline_s: 90 },
 ];
 
 /// Scenarios that pass on ZooKeeper and are known to fail on corral, with the reason. A listed
@@ -125,7 +126,7 @@ const KNOWN_CORRAL_FAILURES: &[(&str, &str)] = &[(
 )];
 
 /// Expectations of script scenarios wait at most this long for their output.
-const EXPECT_WAIT: Duration = Duration::from_secs(20);
+const EXPECT_WAIT: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------------------------
 // Paths, peers, compilation
