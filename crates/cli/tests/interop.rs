@@ -120,10 +120,7 @@ const SCENARIOS: &[Scenario] = &[
 
 /// Scenarios that pass on ZooKeeper and are known to fail on corral, with the reason. A listed
 /// scenario that passes on corral fails the suite: remove it from here when corral is fixed.
-const KNOWN_CORRAL_FAILURES: &[(&str, &str)] = &[(
-    "zkcli_quota",
-    "quota stats: corral never updates /zookeeper/quota/<path>/zookeeper_stats (stays count=0,bytes=0)",
-)];
+const KNOWN_CORRAL_FAILURES: &[(&str, &str)] = &[];
 
 /// Expectations of script scenarios wait at most this long for their output.
 const EXPECT_WAIT: Duration = Duration::from_secs(10);

@@ -277,6 +277,8 @@ pub fn deserialize(bytes: &[u8], max_len: usize) -> Result<(DataTree, Meta), Sna
         }
         tree.insert_raw(&p, Node { data, acl, stat, children: Default::default() });
     }
+    // As ZooKeeper's setupQuota after loading: find the quotas and recount them.
+    tree.setup_quotas();
     let sealed_len = r.position();
     let sum = r.read_i64().map_err(|x| e(&r, x))?;
     let slash = String::read(&mut r).map_err(|x| e(&r, x))?;

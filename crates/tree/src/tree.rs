@@ -2,7 +2,7 @@
 //! container/TTL indexes and the rolling tree digest (reference §2.11, §5.3). Txns are applied
 //! here; deciding whether a request may become a txn is `prep`'s job.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use corral_proto::records::{Acl, Data, Stat, StatPersisted};
@@ -109,6 +109,39 @@ pub struct DataTree {
     last_processed_zxid: i64,
     /// One shared copy of each distinct ACL list (most nodes share a handful of lists).
     acls: HashMap<Vec<Acl>, Arc<Vec<Acl>>>,
+    /// Paths with a quota (a `/zookeeper/quota/<path>/zookeeper_limits` node exists).
+    quotas: BTreeSet<String>,
+}
+
+const QUOTA_ROOT: &str = "/zookeeper/quota";
+const QUOTA_LIMITS: &str = "zookeeper_limits";
+const QUOTA_STATS: &str = "zookeeper_stats";
+
+/// ZooKeeper's `StatsTrack` text (`count=N,bytes=M[=;key=value...]`), kept as ordered pairs.
+fn parse_stats(data: &[u8]) -> BTreeMap<String, i64> {
+    let text = String::from_utf8_lossy(data);
+    let mut m = BTreeMap::new();
+    for pair in text.split([',', ';']).filter(|p| !p.is_empty()) {
+        let mut kv = pair.split('=');
+        let k = kv.next().unwrap_or("").to_string();
+        let v = kv.next().filter(|v| !v.is_empty()).and_then(|v| v.parse().ok()).unwrap_or(-1);
+        m.insert(k, v);
+    }
+    m
+}
+
+fn format_stats(m: &BTreeMap<String, i64>) -> Vec<u8> {
+    let get = |k: &str| m.get(k).copied().unwrap_or(-1);
+    let mut out = format!("count={},bytes={}", get("count"), get("bytes"));
+    let rest: Vec<_> = m.iter().filter(|(k, _)| *k != "count" && *k != "bytes").collect();
+    if !rest.is_empty() {
+        // ZooKeeper adds '=' so old parsers ignore the new keys.
+        out.push('=');
+        for (k, v) in rest {
+            out.push_str(&format!(";{k}={v}"));
+        }
+    }
+    out.into_bytes()
 }
 
 impl Default for DataTree {
@@ -180,6 +213,73 @@ impl DataTree {
             digest: 0,
             last_processed_zxid: 0,
             acls: HashMap::new(),
+            quotas: BTreeSet::new(),
+        }
+    }
+
+    /// The deepest quota path at or above `p` (`getMaxPrefixWithQuota`).
+    fn quota_prefix(&self, p: &str) -> Option<String> {
+        if self.quotas.is_empty() {
+            return None;
+        }
+        let mut best = None;
+        let mut cur = String::new();
+        for comp in p.split('/').filter(|c| !c.is_empty()) {
+            cur.push('/');
+            cur.push_str(comp);
+            if self.quotas.contains(&cur) {
+                best = Some(cur.clone());
+            }
+        }
+        best
+    }
+
+    /// Adjust a quota's `zookeeper_stats` node in place (no txn, no stat change: ZooKeeper's
+    /// `updateQuotaStat`; the node is outside the digest).
+    fn update_quota_stat(&mut self, prefix: &str, bytes: i64, count: i64) {
+        let stat_path = format!("{QUOTA_ROOT}{prefix}/{QUOTA_STATS}");
+        self.update(&stat_path, |n| {
+            let mut m = parse_stats(n.data.as_deref().unwrap_or(&[]));
+            let c = m.get("count").copied().unwrap_or(-1);
+            let b = m.get("bytes").copied().unwrap_or(-1);
+            m.insert("count".into(), c + count);
+            m.insert("bytes".into(), b + bytes);
+            n.data = Some(format_stats(&m));
+        });
+    }
+
+    /// Recount a quota subtree into its stats node (`updateQuotaForPath`).
+    fn update_quota_for_path(&mut self, p: &str) {
+        let (mut count, mut bytes) = (0i64, 0i64);
+        let mut stack = vec![p.to_string()];
+        while let Some(cur) = stack.pop() {
+            if let Some(n) = self.nodes.get(&cur) {
+                count += 1;
+                bytes += n.data.as_ref().map_or(0, |d| d.len() as i64);
+                for c in &n.children {
+                    stack.push(path::join(&cur, c));
+                }
+            }
+        }
+        let stat_path = format!("{QUOTA_ROOT}{p}/{QUOTA_STATS}");
+        let mut m = BTreeMap::new();
+        m.insert("count".to_string(), count);
+        m.insert("bytes".to_string(), bytes);
+        self.update(&stat_path, |n| n.data = Some(format_stats(&m)));
+    }
+
+    /// After loading a snapshot: find every quota and recount it (`setupQuota`).
+    pub fn setup_quotas(&mut self) {
+        let limits: Vec<String> = self
+            .nodes
+            .keys()
+            .filter(|k| k.starts_with("/zookeeper/quota/") && k.ends_with("/zookeeper_limits"))
+            .cloned()
+            .collect();
+        for l in limits {
+            let real = l[QUOTA_ROOT.len()..l.len() - QUOTA_LIMITS.len() - 1].to_string();
+            self.update_quota_for_path(&real);
+            self.quotas.insert(real);
         }
     }
 
@@ -410,7 +510,9 @@ impl DataTree {
             }
             TxnBody::SetData(t) | TxnBody::Reconfig(t) => {
                 let mut acl = None;
+                let mut before = 0i64;
                 let ok = self.update(&t.path, |n| {
+                    before = n.data.as_ref().map_or(0, |d| d.len() as i64);
                     n.data = t.data.clone();
                     n.stat.version = t.version;
                     n.stat.mzxid = h.zxid;
@@ -418,6 +520,10 @@ impl DataTree {
                     acl = Some(n.acl.clone());
                 });
                 if let (true, Some(acl)) = (ok, acl) {
+                    if let Some(q) = self.quota_prefix(&t.path) {
+                        let after = t.data.as_ref().map_or(0, |d| d.len() as i64);
+                        self.update_quota_stat(&q, after - before, 0);
+                    }
                     out.triggers.push(Trigger::DataChanged(t.path.clone(), acl));
                 } else {
                     out.err = corral_proto::ErrorCode::NoNode.code();
@@ -519,7 +625,20 @@ impl DataTree {
         self.index(p, &node);
         self.digest = self.digest.wrapping_add(node_digest(p, &node));
         let acl = node.acl.clone();
+        let bytes = node.data.as_ref().map_or(0, |d| d.len() as i64);
         self.nodes.insert(p.to_string(), node);
+        if parent.starts_with(QUOTA_ROOT) {
+            let real = parent[QUOTA_ROOT.len()..].to_string();
+            if path::name(p) == QUOTA_LIMITS {
+                self.quotas.insert(real.clone());
+            }
+            if path::name(p) == QUOTA_STATS {
+                self.update_quota_for_path(&real);
+            }
+        }
+        if let Some(q) = self.quota_prefix(p) {
+            self.update_quota_stat(&q, bytes, 1);
+        }
         triggers.push(Trigger::Created(p.to_string(), acl));
         triggers.push(Trigger::ChildrenChanged(parent, parent_acl));
         0
@@ -546,6 +665,12 @@ impl DataTree {
         let Some(node) = self.nodes.remove(p) else { return ErrorCode::NoNode.code() };
         self.digest = self.digest.wrapping_sub(node_digest(p, &node));
         self.unindex(p, node.kind());
+        if parent.starts_with("/zookeeper") && name == QUOTA_LIMITS {
+            self.quotas.remove(parent.get(QUOTA_ROOT.len()..).unwrap_or(""));
+        }
+        if let Some(q) = self.quota_prefix(p) {
+            self.update_quota_stat(&q, -(node.data.as_ref().map_or(0, |d| d.len() as i64)), -1);
+        }
         triggers.push(Trigger::Deleted(p.to_string(), node.acl.clone()));
         triggers.push(Trigger::ChildrenChanged(parent, parent_acl));
         0
@@ -603,6 +728,43 @@ mod tests {
         let r = t.apply(&h, &TxnBody::Delete(DeleteTxn { path: "/gone".into() }));
         assert_eq!(r.err, corral_proto::ErrorCode::NoNode.code());
         assert_eq!(t.get("/").unwrap().stat.pzxid, 9);
+    }
+
+    // Quota stats follow creates, data changes and deletes below a quota, as ZooKeeper keeps
+    // them (zookeeper_stats data "count=N,bytes=M"), and are recounted when set up.
+    #[test]
+    fn quota_stats() {
+        use corral_proto::txn::{DeleteTxn, SetDataTxn};
+        let mut t = DataTree::new();
+        let mut z = 0;
+        let mut mk = |t: &mut DataTree, p: &str, d: &[u8]| {
+            z += 1;
+            let h = TxnHeader { client_id: 1, cxid: 1, zxid: z, time: 1, r#type: 1 };
+            let body = TxnBody::Create(CreateTxn {
+                path: p.into(),
+                data: Some(d.to_vec()),
+                acl: crate::acl::open_acl(),
+                ephemeral: false,
+                parent_cversion: -1,
+            });
+            assert_eq!(t.apply(&h, &body).err, 0, "{p}");
+        };
+        mk(&mut t, "/q", b"12");
+        mk(&mut t, "/q/a", b"345");
+        mk(&mut t, "/zookeeper/quota/q", b"");
+        mk(&mut t, "/zookeeper/quota/q/zookeeper_limits", b"count=10,bytes=-1");
+        mk(&mut t, "/zookeeper/quota/q/zookeeper_stats", b"count=0,bytes=0");
+        let stats = |t: &DataTree| t.get("/zookeeper/quota/q/zookeeper_stats").unwrap().data.clone().unwrap();
+        assert_eq!(stats(&t), b"count=2,bytes=5");
+        mk(&mut t, "/q/b", b"6789");
+        assert_eq!(stats(&t), b"count=3,bytes=9");
+        let h = TxnHeader { client_id: 1, cxid: 1, zxid: 50, time: 1, r#type: 5 };
+        t.apply(&h, &TxnBody::SetData(SetDataTxn { path: "/q/a".into(), data: None, version: 1 }));
+        assert_eq!(stats(&t), b"count=3,bytes=6");
+        let h = TxnHeader { client_id: 1, cxid: 1, zxid: 51, time: 1, r#type: 2 };
+        t.apply(&h, &TxnBody::Delete(DeleteTxn { path: "/q/b".into() }));
+        assert_eq!(stats(&t), b"count=2,bytes=2");
+        assert_eq!(format_stats(&parse_stats(b"count=1,bytes=2=;countHardLimit=5")), b"count=1,bytes=2=;countHardLimit=5");
     }
 
     // Owner markers decode to kinds and are masked in client stats.
