@@ -14,9 +14,14 @@
 //!   valid ones stops start-up naming the file and offset, unless `corral.truncateCorruptLog`.
 //! * Sessions across a restart: resumed within the timeout they keep their ephemerals; those of
 //!   a session that does not come back go after its timeout.
+//! * More both-way cases: a separate dataLogDir, `preAllocSize=16`, kill -9 of either server with
+//!   the other one starting on the data, containers/TTL nodes removed by either reaper,
+//!   ephemerals of a session missing from the snapshot, a torn entry ZooKeeper left behind.
 //!
 //! Everything talks to the servers through the small raw jute client below (built on
-//! corral-proto), which gives exact control over null vs empty data and full stats.
+//! corral-proto), which gives exact control over null vs empty data and full stats. Tests that
+//! need the real ZooKeeper skip loudly without it (and fail under CI=true).
+//! `DURABILITY_SHOW_LOGS=1` prints the first two servers' warnings of each compatibility run.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{self, Read, Write};
