@@ -235,6 +235,18 @@ public final class Check {
         return cs;
     }
 
+    /**
+     * The number of children of a node, 0 if it is gone. Recipes create their parents as
+     * containers, which the server reaps (every 500 ms in this suite) once they are empty.
+     */
+    public static int childCount(CuratorFramework c, String path) throws Exception {
+        try {
+            return c.getChildren().forPath(path).size();
+        } catch (org.apache.zookeeper.KeeperException.NoNodeException reaped) {
+            return 0;
+        }
+    }
+
     /** A raw ZooKeeper client (session timeout 15 s) whose events are recorded in {@code events}. */
     public static ZooKeeper zk(Events events) throws Exception {
         return zk(connect, 15_000, events);

@@ -64,7 +64,7 @@ public final class CuratorBarriers {
                     Check.that(b.leave(Check.WAIT_MS, TimeUnit.MILLISECONDS), "member %d: leave timed out", i);
                     Check.eq(N, leaving.get(), "members leaving when member " + i + " left");
                 });
-                Check.eq(0, cs[0].getChildren().forPath("/barrier/double").size(), "barrier nodes left behind");
+                Check.eq(0, Check.childCount(cs[0], "/barrier/double"), "barrier nodes left behind");
             });
         });
     }

@@ -86,7 +86,7 @@ public final class CuratorQueues {
                 }
                 Check.await("queue drained", () -> {
                     try {
-                        return cs[0].getChildren().forPath("/queue/dq").isEmpty();
+                        return Check.childCount(cs[0], "/queue/dq") == 0;
                     } catch (Exception e) {
                         throw new RuntimeException(e);
                     }
