@@ -1000,7 +1000,8 @@ fn verify(out: &mut Out<'_>, data_dir: &Path, log_dir: Option<&Path>) -> anyhow:
     logs.sort();
     let newest = logs.last().map(|l| l.1.clone());
     let mut last_zxid: Option<i64> = None;
-    for (name_zxid, name) in &logs {
+    for (i, (name_zxid, name)) in logs.iter().enumerate() {
+        let next_start = logs.get(i + 1).map(|l| l.0);
         t.files += 1;
         let path = log_dir.join(name);
         let bytes = read_file(&path)?;
@@ -1059,6 +1060,12 @@ fn verify(out: &mut Out<'_>, data_dir: &Path, log_dir: Option<&Path>) -> anyhow:
             End::Torn { offset, reason } if is_newest => problems.push((
                 false,
                 format!("torn last entry at offset {offset} ({reason}): a write cut short by a crash; start-up cuts the log there"),
+            )),
+            // As start-up: a torn end of an older log is harmless when the next log carries on
+            // right after its last complete entry (ZooKeeper restarted after a crash).
+            End::Torn { offset, reason } if next_start.is_some() && next_start == last_zxid.map(|z| z + 1) => problems.push((
+                false,
+                format!("torn last entry at offset {offset} ({reason}), never applied: the next log continues right after it; start-up reads on"),
             )),
             End::Torn { offset, reason } => problems.push((
                 true,
