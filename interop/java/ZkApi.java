@@ -398,6 +398,17 @@ public final class ZkApi {
                 a.create("/api/cw", null, Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT);
                 evr.expect(NodeCreated, "/cw");
             });
+
+            Check.step("a request over jute.maxbuffer costs the connection, not the session", () -> {
+                long sid = a.getSessionId();
+                byte[] huge = new byte[1024 * 1024 + 100];
+                Check.raises(KeeperException.ConnectionLossException.class, "create with 1 MiB + 100 bytes",
+                        () -> a.create("/api/huge", huge, Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT));
+                Check.retry("exists after reconnect", () ->
+                        Check.that(a.exists("/api/huge", false) == null, "the oversized create was applied"));
+                Check.eq(sid, a.getSessionId(), "session after the dropped connection");
+                Check.that(a.exists("/api/eph", false) != null, "ephemeral after the dropped connection");
+            });
         });
     }
 }

@@ -112,6 +112,7 @@ const SCENARIOS: &[Scenario] = &[
     zkcli("zkcli_watch", "watch.zk"),
     zkcli("zkcli_quota", "quota.zk"),
     zkcli("zkcli_restart", "restart.zk"),
+    zkcli("zkcli_edge", "edge.zk"),
     climt("cli_mt_basic", "basic.cli"),
     Scenario { name: "c_client", lang: Lang::C, file: "zkc", cfg: &[], deadline_s: 60 },
     Scenario { name: "go_client", lang: Lang::Go, file: "gozk", cfg: &[], deadline_s: 90 },
