@@ -84,8 +84,21 @@ public final class ZkApi {
                 Check.that(a.exists("/api/c1", false) == null, "deleted");
             });
 
-            Check.step("session timeout negotiated", () ->
-                    Check.eq(15_000, a.getSessionTimeout(), "negotiated session timeout"));
+            Check.step("session timeout negotiated within [2, 20] ticks; canBeReadOnly client", () -> {
+                Check.eq(15_000, a.getSessionTimeout(), "negotiated session timeout");
+                Check.eq(40_000, Check.zk(Check.connect, 100_000, new Check.Events("long")).getSessionTimeout(),
+                        "a 100 s request is capped at maxSessionTimeout (20 ticks)");
+                Check.eq(4_000, Check.zk(Check.connect, 1_000, new Check.Events("short")).getSessionTimeout(),
+                        "a 1 s request is raised to minSessionTimeout (2 ticks)");
+                Check.Events ro = new Check.Events("read-only capable");
+                ZooKeeper r = new ZooKeeper(Check.connect, 15_000, ro, true);
+                try {
+                    ro.awaitState(Watcher.Event.KeeperState.SyncConnected);
+                    r.create("/rw-ok", null, Ids.OPEN_ACL_UNSAFE, CreateMode.EPHEMERAL);
+                } finally {
+                    r.close();
+                }
+            });
 
             Check.step("children, cversion, pzxid, getAllChildrenNumber", () -> {
                 for (String k : new String[] {"k3", "k1", "k2"}) {

@@ -107,6 +107,7 @@ const SCENARIOS: &[Scenario] = &[
     java("fail_watches_after_conn_drop", "FailWatchesDrop", 90),
     java("fail_watches_after_restart", "FailWatchesRestart", 120),
     java("fail_stopped_then_started", "FailStopped", 120),
+    java("fail_long_outage_session_survives", "FailLongOutage", 120),
     zkcli("zkcli_basic", "basic.zk"),
     zkcli("zkcli_acl", "acl.zk"),
     zkcli("zkcli_watch", "watch.zk"),
