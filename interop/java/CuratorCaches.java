@@ -60,6 +60,40 @@ public final class CuratorCaches {
                 cache.close();
             });
 
+            Check.step("PathChildrenCache and NodeCache (deprecated, still widely used)", () -> {
+                writer.create().forPath("/pcc");
+                BlockingQueue<String> events = new LinkedBlockingQueue<>();
+                @SuppressWarnings("deprecation")
+                org.apache.curator.framework.recipes.cache.PathChildrenCache pcc =
+                        new org.apache.curator.framework.recipes.cache.PathChildrenCache(reader, "/pcc", true);
+                pcc.getListenable().addListener((c, e) -> events.add(e.getType() + (e.getData() == null ? ""
+                        : " " + e.getData().getPath() + " " + data(e.getData()))));
+                pcc.start(org.apache.curator.framework.recipes.cache.PathChildrenCache.StartMode.POST_INITIALIZED_EVENT);
+                Check.eq("INITIALIZED", next(events), "initialized");
+                writer.create().forPath("/pcc/a", "1".getBytes());
+                Check.eq("CHILD_ADDED /pcc/a 1", next(events), "child added");
+                writer.setData().forPath("/pcc/a", "2".getBytes());
+                Check.eq("CHILD_UPDATED /pcc/a 2", next(events), "child updated");
+                writer.delete().forPath("/pcc/a");
+                Check.eq("CHILD_REMOVED /pcc/a 2", next(events), "child removed");
+                pcc.close();
+
+                BlockingQueue<String> nodeEvents = new LinkedBlockingQueue<>();
+                @SuppressWarnings("deprecation")
+                org.apache.curator.framework.recipes.cache.NodeCache nc =
+                        new org.apache.curator.framework.recipes.cache.NodeCache(reader, "/nc");
+                nc.getListenable().addListener(() -> nodeEvents.add(nc.getCurrentData() == null ? "gone"
+                        : data(nc.getCurrentData())));
+                nc.start(true);
+                writer.create().forPath("/nc", "x".getBytes());
+                Check.eq("x", next(nodeEvents), "NodeCache sees the create");
+                writer.setData().forPath("/nc", "y".getBytes());
+                Check.eq("y", next(nodeEvents), "NodeCache sees the change");
+                writer.delete().forPath("/nc");
+                Check.eq("gone", next(nodeEvents), "NodeCache sees the delete");
+                nc.close();
+            });
+
             Check.step("TreeCache: events and current children", () -> {
                 BlockingQueue<String> events = new LinkedBlockingQueue<>();
                 TreeCache tc = TreeCache.newBuilder(reader, "/tree").setCacheData(true).build();

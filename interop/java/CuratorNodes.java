@@ -60,6 +60,22 @@ public final class CuratorNodes {
                 Check.await("TTL node expires after close", () -> stat(other, "/nodes/ttl") == null);
             });
 
+            Check.step("GroupMember: membership follows sessions", () -> {
+                org.apache.curator.framework.recipes.nodes.GroupMember m1 =
+                        new org.apache.curator.framework.recipes.nodes.GroupMember(owner, "/nodes/group", "m1", "one".getBytes());
+                org.apache.curator.framework.recipes.nodes.GroupMember m2 =
+                        new org.apache.curator.framework.recipes.nodes.GroupMember(other, "/nodes/group", "m2", "two".getBytes());
+                m1.start();
+                m2.start();
+                Check.await("both members seen by both", () ->
+                        m1.getCurrentMembers().keySet().equals(java.util.Set.of("m1", "m2"))
+                                && m2.getCurrentMembers().keySet().equals(java.util.Set.of("m1", "m2")));
+                Check.eq("two", new String(m1.getCurrentMembers().get("m2")), "member data");
+                m2.close();
+                Check.await("m2 leaves", () -> m1.getCurrentMembers().keySet().equals(java.util.Set.of("m1")));
+                m1.close();
+            });
+
             Check.step("create().withTtl() and containers", () -> {
                 owner.create().withTtl(500).creatingParentContainersIfNeeded()
                         .withMode(CreateMode.PERSISTENT_WITH_TTL).forPath("/nodes/ctr/ttl", "x".getBytes());

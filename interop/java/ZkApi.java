@@ -353,6 +353,35 @@ public final class ZkApi {
                         "transaction applied");
             });
 
+            Check.step("multi: TTL, container, ephemeral and sequential creates, watches", () -> {
+                a.create("/api/mx", null, Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT);
+                a.getChildren("/api/mx", true);
+                List<OpResult> rs = a.multi(Arrays.asList(
+                        Op.create("/api/mx/ttl", b("t"), Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT_WITH_TTL, 60_000),
+                        Op.create("/api/mx/cont", null, Ids.OPEN_ACL_UNSAFE, CreateMode.CONTAINER),
+                        Op.create("/api/mx/eph", null, Ids.OPEN_ACL_UNSAFE, CreateMode.EPHEMERAL),
+                        Op.create("/api/mx/s-", null, Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT_SEQUENTIAL),
+                        Op.create("/api/mx/s-", null, Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT_SEQUENTIAL),
+                        Op.create("/api/mx/tmp", null, Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT),
+                        Op.delete("/api/mx/tmp", 0)));
+                Check.eq(7, rs.size(), "results");
+                Check.eq("/api/mx/s-0000000003", ((OpResult.CreateResult) rs.get(3)).getPath(), "first sequential");
+                Check.eq("/api/mx/s-0000000004", ((OpResult.CreateResult) rs.get(4)).getPath(), "second sequential");
+                ev.expect(NodeChildrenChanged, "/api/mx"); // one event for the whole multi
+                Check.eq(a.getSessionId(), a.exists("/api/mx/eph", false).getEphemeralOwner(), "ephemeral from a multi");
+                Check.that(a.exists("/api/mx/tmp", false) == null, "created and deleted in one multi");
+                Check.that(a.exists("/api/mx/ttl", false) != null && a.exists("/api/mx/cont", false) != null,
+                        "TTL and container nodes from a multi");
+                Check.eq(Code.NONODE, Check.raises(KeeperException.class, "check a missing node",
+                        () -> a.multi(Arrays.asList(Op.check("/api/mx/none", -1)))).code(), "check of a missing node");
+                a.getData("/api/mx/ttl", true, null);
+                a.multi(Arrays.asList(Op.setData("/api/mx/ttl", b("1"), -1), Op.setData("/api/mx/ttl", b("2"), -1)));
+                ev.expect(NodeDataChanged, "/api/mx/ttl");
+                a.exists("/api/mx/marker", true);
+                a.create("/api/mx/marker", null, Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT);
+                ev.expect(NodeCreated, "/api/mx/marker"); // and no second NodeDataChanged before it
+            });
+
             Check.step("async calls complete in submission order", () -> {
                 a.create("/api/async", null, Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT);
                 List<Integer> order = Collections.synchronizedList(new ArrayList<>());
