@@ -441,6 +441,17 @@ public final class ZkApi {
                 evr.expect(NodeCreated, "/cw");
             });
 
+            Check.step("failed authentication: AuthFailed, then AUTHFAILED on every call", () -> {
+                for (String[] bad : new String[][] {{"nosuchscheme", "x"}}) {
+                    Check.Events evf = new Check.Events("auth " + bad[0]);
+                    ZooKeeper f = Check.zk(evf);
+                    f.addAuthInfo(bad[0], b(bad[1]));
+                    evf.awaitState(Watcher.Event.KeeperState.AuthFailed);
+                    Check.eq(Code.AUTHFAILED, Check.raises(KeeperException.class, "a call after failed auth (" + bad[0] + ")",
+                            () -> f.exists("/api", false)).code(), "a call after failed auth (" + bad[0] + ")");
+                }
+            });
+
             Check.step("a request over jute.maxbuffer costs the connection, not the session", () -> {
                 long sid = a.getSessionId();
                 byte[] huge = new byte[1024 * 1024 + 100];
