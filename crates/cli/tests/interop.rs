@@ -72,7 +72,13 @@ struct Scenario {
 }
 
 const fn java(name: &'static str, class: &'static str, deadline_s: u64) -> Scenario {
-    Scenario { name, lang: Lang::Java, file: class, cfg: &[], deadline_s }
+    Scenario {
+        name,
+        lang: Lang::Java,
+        file: class,
+        cfg: &[],
+        deadline_s,
+    }
 }
 
 /// zoo.cfg lines every scenario's servers get (after testkit's defaults).
@@ -82,11 +88,23 @@ const BASE_CFG: &[&str] = &["maxClientCnxns=0"];
 const BASE_PROPS: &[(&str, &str)] = &[("znode.container.checkIntervalMs", "500")];
 
 const fn zkcli(name: &'static str, file: &'static str) -> Scenario {
-    Scenario { name, lang: Lang::ZkCli, file, cfg: &[], deadline_s: 90 }
+    Scenario {
+        name,
+        lang: Lang::ZkCli,
+        file,
+        cfg: &[],
+        deadline_s: 90,
+    }
 }
 
 const fn climt(name: &'static str, file: &'static str) -> Scenario {
-    Scenario { name, lang: Lang::CliMt, file, cfg: &[], deadline_s: 60 }
+    Scenario {
+        name,
+        lang: Lang::CliMt,
+        file,
+        cfg: &[],
+        deadline_s: 60,
+    }
 }
 
 const SCENARIOS: &[Scenario] = &[
@@ -115,9 +133,27 @@ const SCENARIOS: &[Scenario] = &[
     zkcli("zkcli_restart", "restart.zk"),
     zkcli("zkcli_edge", "edge.zk"),
     climt("cli_mt_basic", "basic.cli"),
-    Scenario { name: "c_client", lang: Lang::C, file: "zkc", cfg: &[], deadline_s: 60 },
-    Scenario { name: "go_client", lang: Lang::Go, file: "gozk", cfg: &[], deadline_s: 90 },
-    Scenario { name: "go_restart", lang: Lang::Go, file: "gorestart", cfg: &[], deadline_s: 90 },
+    Scenario {
+        name: "c_client",
+        lang: Lang::C,
+        file: "zkc",
+        cfg: &[],
+        deadline_s: 60,
+    },
+    Scenario {
+        name: "go_client",
+        lang: Lang::Go,
+        file: "gozk",
+        cfg: &[],
+        deadline_s: 90,
+    },
+    Scenario {
+        name: "go_restart",
+        lang: Lang::Go,
+        file: "gorestart",
+        cfg: &[],
+        deadline_s: 90,
+    },
 ];
 
 /// Scenarios that pass on ZooKeeper and are known to fail on corral, with the reason. A listed
@@ -136,10 +172,22 @@ const TEST: &str = "interop";
 /// Jars the Java scenarios compile against (the Class-Path entries of their manifests bring in
 /// the rest: jackson for discovery, commons, netty).
 const JAVA_JARS: &[(&str, &str)] = &[
-    ("/usr/share/java/curator-recipes.jar", "libcurator-recipes-java"),
-    ("/usr/share/java/curator-x-discovery.jar", "libcurator-discovery-java"),
-    ("/usr/share/java/curator-framework.jar", "libcurator-framework-java"),
-    ("/usr/share/java/curator-client.jar", "libcurator-framework-java"),
+    (
+        "/usr/share/java/curator-recipes.jar",
+        "libcurator-recipes-java",
+    ),
+    (
+        "/usr/share/java/curator-x-discovery.jar",
+        "libcurator-discovery-java",
+    ),
+    (
+        "/usr/share/java/curator-framework.jar",
+        "libcurator-framework-java",
+    ),
+    (
+        "/usr/share/java/curator-client.jar",
+        "libcurator-framework-java",
+    ),
     ("/usr/share/java/zookeeper.jar", "zookeeper"),
     ("/usr/share/java/zookeeper-jute.jar", "zookeeper"),
     ("/usr/share/java/guava.jar", "libguava-java"),
@@ -173,10 +221,15 @@ fn say(text: &str) {
 /// Which languages can run here. Missing peers skip loudly (panic under CI, via testkit).
 fn available_langs() -> BTreeSet<Lang> {
     let mut langs = BTreeSet::new();
-    let java_ok = [(JAVAC, "default-jdk-headless"), (SLF4J_SIMPLE, "libslf4j-java")]
-        .iter()
-        .chain(JAVA_JARS.iter())
-        .fold(true, |ok, (path, pkg)| corral_testkit::require_tool(TEST, path, pkg) && ok);
+    let java_ok = [
+        (JAVAC, "default-jdk-headless"),
+        (SLF4J_SIMPLE, "libslf4j-java"),
+    ]
+    .iter()
+    .chain(JAVA_JARS.iter())
+    .fold(true, |ok, (path, pkg)| {
+        corral_testkit::require_tool(TEST, path, pkg) && ok
+    });
     if java_ok {
         langs.insert(Lang::Java);
     }
@@ -204,7 +257,10 @@ fn build(what: &str, cmd: &mut Command, limit: Duration) {
     let started = Instant::now();
     let out = run_bounded(cmd, limit).unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(out.0, "{what} failed:\n{}", out.1);
-    say(&format!("interop: {what} in {:.1} s", started.elapsed().as_secs_f64()));
+    say(&format!(
+        "interop: {what} in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
 }
 
 /// Runs a command to completion with a time limit; returns (success, stdout+stderr).
@@ -316,7 +372,10 @@ fn compile(langs: &BTreeSet<Lang>, scenarios: &[&Scenario], out: &Path) -> Built
     let mut cp = vec![classes.display().to_string()];
     cp.extend(jars.iter().map(|j| j.to_string()));
     cp.push(SLF4J_SIMPLE.to_string());
-    Built { java_cp: cp.join(":"), bin_dir }
+    Built {
+        java_cp: cp.join(":"),
+        bin_dir,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -384,7 +443,12 @@ impl Driven {
                 }
             }
         });
-        Ok(Driven { child, stdin, lines: rx, transcript })
+        Ok(Driven {
+            child,
+            stdin,
+            lines: rx,
+            transcript,
+        })
     }
 
     fn note(&self, text: &str) {
@@ -409,7 +473,9 @@ impl Driven {
         loop {
             match self.child.try_wait() {
                 Ok(Some(status)) => return Ok(status),
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
                 Ok(None) => {
                     let _ = self.child.kill();
                     let _ = self.child.wait();
@@ -460,7 +526,13 @@ fn run_program(
 ) -> (bool, String, String) {
     let mut d = match Driven::spawn(program, args, &[]) {
         Ok(d) => d,
-        Err(e) => return (false, format!("cannot start {}: {e}", program.display()), String::new()),
+        Err(e) => {
+            return (
+                false,
+                format!("cannot start {}: {e}", program.display()),
+                String::new(),
+            )
+        }
     };
     let mut failure = None;
     loop {
@@ -541,7 +613,9 @@ fn parse_script(text: &str) -> Vec<Step> {
         } else if let Some(t) = line.strip_prefix('!') {
             steps.push(Step::Never(t.trim().to_string()));
         } else if let Some(ms) = line.strip_prefix("@sleep ") {
-            steps.push(Step::Sleep(ms.trim().parse().expect("@sleep takes milliseconds")));
+            steps.push(Step::Sleep(
+                ms.trim().parse().expect("@sleep takes milliseconds"),
+            ));
         } else if let Some(a) = line.strip_prefix('@') {
             steps.push(Step::Action(a.trim().to_string()));
         } else {
@@ -564,7 +638,13 @@ fn run_script(
 ) -> (bool, String, String) {
     let mut d = match Driven::spawn(program, args, env) {
         Ok(d) => d,
-        Err(e) => return (false, format!("cannot start {}: {e}", program.display()), String::new()),
+        Err(e) => {
+            return (
+                false,
+                format!("cannot start {}: {e}", program.display()),
+                String::new(),
+            )
+        }
     };
     let mut lines: Vec<String> = Vec::new();
     let mut cursor = 0; // index of the first line an ordered expectation may match
@@ -598,7 +678,9 @@ fn run_script(
                     match d.lines.recv_timeout(left) {
                         Ok(l) => lines.push(l),
                         Err(_) => {
-                            failure = Some(format!("after `{last_cmd}`: expected a line containing {text:?}"));
+                            failure = Some(format!(
+                                "after `{last_cmd}`: expected a line containing {text:?}"
+                            ));
                             break;
                         }
                     }
@@ -627,7 +709,10 @@ fn run_script(
     }
     if failure.is_none() {
         for text in &nevers {
-            if let Some(l) = transcript.lines().find(|l| l.contains(text.as_str()) && !l.starts_with("[runner]")) {
+            if let Some(l) = transcript
+                .lines()
+                .find(|l| l.contains(text.as_str()) && !l.starts_with("[runner]"))
+            {
                 failure = Some(format!("unexpected output line: {l}"));
                 break;
             }
@@ -685,21 +770,53 @@ fn run_side(zookeeper: bool, s: &Scenario, built: &Built) -> Outcome {
             ];
             run_program(Path::new("java"), &args, &mut server, deadline)
         }
-        Lang::C | Lang::Go => run_program(&built.bin_dir.join(s.file), &[connect], &mut server, deadline),
+        Lang::C | Lang::Go => run_program(
+            &built.bin_dir.join(s.file),
+            &[connect],
+            &mut server,
+            deadline,
+        ),
         Lang::ZkCli => {
             let script = parse_script(&fs::read_to_string(dir.join("zkcli").join(s.file)).unwrap());
             let args = vec!["-server".to_string(), connect];
-            let env = [("CLIENT_JVMFLAGS", "-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1")];
-            run_script(Path::new(ZKCLI), &args, &env, &script, &mut server, deadline)
+            let env = [(
+                "CLIENT_JVMFLAGS",
+                "-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1",
+            )];
+            run_script(
+                Path::new(ZKCLI),
+                &args,
+                &env,
+                &script,
+                &mut server,
+                deadline,
+            )
         }
         Lang::CliMt => {
             let script = parse_script(&fs::read_to_string(dir.join("climt").join(s.file)).unwrap());
-            run_script(Path::new(CLI_MT), &[connect], &[], &script, &mut server, deadline)
+            run_script(
+                Path::new(CLI_MT),
+                &[connect],
+                &[],
+                &script,
+                &mut server,
+                deadline,
+            )
         }
     };
-    let server_log = if passed { String::new() } else { log_tail(&server.log(), 40) };
+    let server_log = if passed {
+        String::new()
+    } else {
+        log_tail(&server.log(), 40)
+    };
     server.stop();
-    Outcome { passed, secs: started.elapsed().as_secs_f64(), reason, transcript, server_log }
+    Outcome {
+        passed,
+        secs: started.elapsed().as_secs_f64(),
+        reason,
+        transcript,
+        server_log,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -708,7 +825,11 @@ fn run_side(zookeeper: bool, s: &Scenario, built: &Built) -> Outcome {
 
 fn selected() -> Vec<&'static Scenario> {
     let filter = std::env::var("CORRAL_INTEROP").unwrap_or_default();
-    let words: Vec<&str> = filter.split(',').map(str::trim).filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> = filter
+        .split(',')
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .collect();
     SCENARIOS
         .iter()
         .filter(|s| words.is_empty() || words.iter().any(|w| s.name.contains(w)))
@@ -731,7 +852,10 @@ fn interop_suite() {
     let suite_started = Instant::now();
     let langs = available_langs();
     let scenarios = selected();
-    let work = tempfile::Builder::new().prefix("corral-interop-").tempdir().unwrap();
+    let work = tempfile::Builder::new()
+        .prefix("corral-interop-")
+        .tempdir()
+        .unwrap();
     let built = compile(&langs, &scenarios, work.path());
     let jobs: usize = std::env::var("CORRAL_INTEROP_JOBS")
         .ok()
@@ -741,7 +865,11 @@ fn interop_suite() {
     let mut results: Vec<(&Scenario, Option<Outcome>, Option<Outcome>)> = Vec::new();
     for s in &scenarios {
         if !langs.contains(&s.lang) {
-            say(&format!("SKIPPED interop {}: {} not available", s.name, s.lang.label()));
+            say(&format!(
+                "SKIPPED interop {}: {} not available",
+                s.name,
+                s.lang.label()
+            ));
             results.push((s, None, None));
             continue;
         }
@@ -765,19 +893,28 @@ fn interop_suite() {
 
     // The side-by-side table.
     let mut table = String::new();
-    let _ = writeln!(table, "| scenario | client | zookeeper 3.8 | corral | note |");
+    let _ = writeln!(
+        table,
+        "| scenario | client | zookeeper 3.8 | corral | note |"
+    );
     let _ = writeln!(table, "|---|---|---|---|---|");
     let mut problems = Vec::new();
     let (mut zk_pass, mut corral_pass, mut ran, mut known_failed) = (0, 0, 0, 0);
     for (s, zk, corral) in &results {
-        let known = KNOWN_CORRAL_FAILURES.iter().find(|(n, _)| n == &s.name).map(|(_, r)| *r);
+        let known = KNOWN_CORRAL_FAILURES
+            .iter()
+            .find(|(n, _)| n == &s.name)
+            .map(|(_, r)| *r);
         let mut note = String::new();
         if let (Some(zk), Some(corral)) = (zk, corral) {
             ran += 1;
             zk_pass += zk.passed as usize;
             corral_pass += corral.passed as usize;
             if !zk.passed {
-                problems.push(format!("{}: fails on ZooKeeper (broken scenario): {}", s.name, zk.reason));
+                problems.push(format!(
+                    "{}: fails on ZooKeeper (broken scenario): {}",
+                    s.name, zk.reason
+                ));
             }
             match (corral.passed, known) {
                 (false, None) => {
@@ -816,7 +953,10 @@ fn interop_suite() {
     );
     let report = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-report.md");
     let _ = fs::write(&report, &table);
-    say(&format!("\ninterop side by side (also in {}):\n{table}", report.display()));
+    say(&format!(
+        "\ninterop side by side (also in {}):\n{table}",
+        report.display()
+    ));
 
     // Details of every failure, ZooKeeper's and corral's, expected or not.
     for (s, zk, corral) in &results {
@@ -832,7 +972,11 @@ fn interop_suite() {
             }
         }
     }
-    assert!(problems.is_empty(), "interop problems:\n  {}", problems.join("\n  "));
+    assert!(
+        problems.is_empty(),
+        "interop problems:\n  {}",
+        problems.join("\n  ")
+    );
 }
 
 /// Every scenario file under interop/ is in the table, names are unique, and every known
@@ -845,7 +989,10 @@ fn scenario_table_is_complete() {
         assert!(names.insert(s.name), "duplicate scenario name {}", s.name);
     }
     for (name, reason) in KNOWN_CORRAL_FAILURES {
-        assert!(names.contains(name), "KNOWN_CORRAL_FAILURES names unknown scenario {name}");
+        assert!(
+            names.contains(name),
+            "KNOWN_CORRAL_FAILURES names unknown scenario {name}"
+        );
         assert!(!reason.is_empty(), "{name}: give a reason");
     }
     let files = [
@@ -856,10 +1003,12 @@ fn scenario_table_is_complete() {
         (Lang::Go, "go", "go"),
     ];
     for (lang, sub, ext) in files {
-        let Ok(entries) = fs::read_dir(dir.join(sub)) else { continue };
+        let Ok(entries) = fs::read_dir(dir.join(sub)) else {
+            continue;
+        };
         for e in entries {
             let path = e.unwrap().path();
-            if path.extension().map_or(true, |x| x != ext) {
+            if path.extension() != Some(std::ffi::OsStr::new(ext)) {
                 continue;
             }
             let stem = path.file_stem().unwrap().to_string_lossy().to_string();
@@ -874,7 +1023,11 @@ fn scenario_table_is_complete() {
                 );
                 continue;
             }
-            let key = if matches!(lang, Lang::ZkCli | Lang::CliMt) { file } else { stem };
+            let key = if matches!(lang, Lang::ZkCli | Lang::CliMt) {
+                file
+            } else {
+                stem
+            };
             assert!(
                 SCENARIOS.iter().any(|s| s.lang == lang && s.file == key),
                 "{} is not in SCENARIOS",
@@ -886,7 +1039,9 @@ fn scenario_table_is_complete() {
 
 #[test]
 fn script_parser() {
-    let steps = parse_script("# c\n\ncreate /a x\n> Created /a\n>* event\n!Exception\n@restart\n@sleep 5\n");
+    let steps = parse_script(
+        "# c\n\ncreate /a x\n> Created /a\n>* event\n!Exception\n@restart\n@sleep 5\n",
+    );
     assert_eq!(
         steps,
         vec![
