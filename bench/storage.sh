@@ -45,7 +45,11 @@ start() { # kind dir -> pid on stdout
     echo $!
 }
 
-stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
+stop() { # SIGTERM, then wait (bounded) until the process is really gone: it is not our child
+    kill "$1" 2>/dev/null || true
+    for _ in $(seq 1 600); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+    kill -9 "$1" 2>/dev/null || true
+}
 
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p"; }
 
@@ -56,6 +60,8 @@ for kind in zookeeper corral; do
 done
 
 echo "# cases: rounds=$ROUNDS, machine: $(nproc) cores, $(free -g | awk '/Mem/{print $2}') GiB" >&2
+# SKIP_CASES=1 runs only the restart part.
+[ "${SKIP_CASES:-0}" = 1 ] && ROUNDS=0
 for round in $(seq 1 "$ROUNDS"); do
     for kind in zookeeper corral; do
         dir="$WORK/$kind"; port=$(cat "$dir/port")
@@ -74,9 +80,9 @@ done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-echo "| case (zkbench, fsync on) | ZooKeeper ops/s | corral ops/s | ratio | ZooKeeper p99 µs | corral p99 µs |"
-echo "|---|---|---|---|---|---|"
-for c in "create 20000 8 64 100" "set 20000 8 64 100" "create 2000 1 1 100" "set 2000 1 1 100"; do
+[ "$ROUNDS" -gt 0 ] && echo "| case (zkbench, fsync on) | ZooKeeper ops/s | corral ops/s | ratio | ZooKeeper p99 µs | corral p99 µs |"
+[ "$ROUNDS" -gt 0 ] && echo "|---|---|---|---|---|---|"
+[ "$ROUNDS" -gt 0 ] && for c in "create 20000 8 64 100" "set 20000 8 64 100" "create 2000 1 1 100" "set 2000 1 1 100"; do
     zo=$(echo "${RES["zookeeper|$c|ops"]}" | median); co=$(echo "${RES["corral|$c|ops"]}" | median)
     zp=$(echo "${RES["zookeeper|$c|p99"]}" | median); cp=$(echo "${RES["corral|$c|p99"]}" | median)
     ratio=$(python3 -c "print(f'{$co/$zo:.2f}x')")
