@@ -25,6 +25,8 @@ use corral_tree::{DataTree, Node};
 pub const MAGIC: i32 = 0x5A4B_534E;
 pub const VERSION: i32 = 2;
 const OPEN_ACL_REF: i64 = -1;
+/// Sibling sets up to this size are written in sorted order.
+const SORTED_SIBLINGS_MAX: usize = 1024;
 /// xerial snappy-java stream magic ("\x82SNAPPY\0").
 pub const SNAPPY_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
 const SNAPPY_BLOCK: usize = 32 * 1024;
@@ -147,7 +149,12 @@ impl Fuzzy {
             let Some(p) = self.stack.pop() else { return true };
             let Some(node) = tree.get(&p) else { continue };
             let mut kids: Vec<&String> = node.children.iter().collect();
-            kids.sort_unstable_by(|a, b| b.cmp(a));
+            // Small sibling sets are sorted so typical snapshots are reproducible byte for byte;
+            // huge ones keep hash order, as ZooKeeper's do, to keep the walk linear.
+            if kids.len() <= SORTED_SIBLINGS_MAX {
+                kids.sort_unstable_by(|a, b| b.cmp(a));
+            }
+            self.stack.reserve(kids.len());
             for c in kids {
                 self.stack.push(corral_tree::path::join(&p, c));
             }

@@ -2,7 +2,13 @@
 //! container/TTL indexes and the rolling tree digest (reference §2.11, §5.3). Txns are applied
 //! here; deciding whether a request may become a txn is `prep`'s job.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+// aHash instead of std's SipHash for the per-node maps: hashing paths was the largest single cost
+// of loading and walking a large tree, and aHash keeps per-process random keys (paths come from
+// clients, so a fixed-key hash would invite collision attacks).
+type HashMap<K, V> = ahash::HashMap<K, V>;
+type HashSet<T> = ahash::HashSet<T>;
 use std::sync::Arc;
 
 use corral_proto::records::{Acl, Data, Stat, StatPersisted};
@@ -189,7 +195,7 @@ impl DataTree {
             data,
             acl: acl.clone(),
             stat: empty_stat(),
-            children: HashSet::new(),
+            children: HashSet::default(),
         };
         t.insert_raw("/", mk(Some(Vec::new()), &open));
         t.insert_raw("/zookeeper", mk(Some(Vec::new()), &open));
@@ -206,13 +212,13 @@ impl DataTree {
     /// A tree without any node, to be filled from a snapshot with `insert_raw`.
     pub fn empty() -> DataTree {
         DataTree {
-            nodes: HashMap::new(),
-            ephemerals: HashMap::new(),
+            nodes: HashMap::default(),
+            ephemerals: HashMap::default(),
             containers: BTreeSet::new(),
             ttls: BTreeSet::new(),
             digest: 0,
             last_processed_zxid: 0,
-            acls: HashMap::new(),
+            acls: HashMap::default(),
             quotas: BTreeSet::new(),
         }
     }
@@ -620,7 +626,7 @@ impl DataTree {
                 ephemeral_owner: owner,
                 pzxid: zxid,
             },
-            children: HashSet::new(),
+            children: HashSet::default(),
         };
         self.index(p, &node);
         self.digest = self.digest.wrapping_add(node_digest(p, &node));
