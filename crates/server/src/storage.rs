@@ -211,6 +211,26 @@ impl Storage for FileStorage {
     }
 
     fn work(&mut self, tree: &DataTree) -> io::Result<bool> {
+        // autopurge.purgeInterval runs on its own clock, like ZooKeeper's PurgeTask, not only when
+        // a snapshot happens to be written.
+        if self.walking.is_none() && self.writer.as_ref().is_none_or(|w| w.is_finished()) {
+            if let Some(every) = self.purge_every {
+                if self.last_purge.elapsed() >= every {
+                    if let Some(w) = self.writer.take() {
+                        w.join().map_err(|_| other("snapshot thread panicked"))??;
+                    }
+                    self.last_purge = Instant::now();
+                    let opts = self.opts.clone();
+                    let retain = self.retain;
+                    self.writer = Some(std::thread::spawn(move || {
+                        let mut store = FileStore::new(RealDisk::default(), opts).map_err(other)?;
+                        let n = store.purge(retain).map_err(other)?;
+                        info!("autopurge removed {n} old file(s), keeping {retain} snapshots");
+                        Ok(())
+                    }));
+                }
+            }
+        }
         let Some((f, _)) = self.walking.as_mut() else { return Ok(false) };
         if !f.step(tree, Self::NODES_PER_STEP) {
             return Ok(true);
