@@ -849,7 +849,7 @@ fn snapshot_cmd(out: &mut Out<'_>, path: &Path, json: bool) -> anyhow::Result<()
                 nodes += 1;
                 let p = if p.is_empty() { "/".to_string() } else { p };
                 let acl = if aref == -1 {
-                    corral_storage::open_acl()
+                    corral_tree::acl::open_acl()
                 } else {
                     acls.get(&aref).cloned().unwrap_or_default()
                 };

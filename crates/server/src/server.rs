@@ -346,8 +346,8 @@ fn flush_outputs(st: &mut State) {
             tracing::error!("cannot write the txn log: {e}; stopping without acknowledging");
             std::process::exit(2);
         }
-        let sessions: Vec<(i64, i32)> = st.core.sessions().iter().map(|s| (s.id, s.timeout_ms as i32)).collect();
-        if let Err(e) = st.storage.after_sync(st.core.tree(), &sessions) {
+        // The session list is only built when a snapshot actually starts, not on every flush.
+        if let Err(e) = st.storage.after_sync(st.core.tree(), st.core.sessions()) {
             tracing::error!("cannot write a snapshot: {e}; stopping");
             std::process::exit(2);
         }

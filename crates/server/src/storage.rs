@@ -9,6 +9,7 @@ use corral_proto::txn::Txn;
 use corral_storage::disk::RealDisk;
 use corral_storage::snapshot::Fuzzy;
 use corral_storage::store::{FileStore, StoreOptions};
+use corral_tree::session::SessionTable;
 use corral_tree::DataTree;
 use tracing::{info, warn};
 
@@ -26,7 +27,7 @@ pub trait Storage: Send {
     /// Make every appended txn durable.
     fn sync(&mut self) -> io::Result<()>;
     /// Called after each sync with the current state; may roll the log and start a snapshot.
-    fn after_sync(&mut self, _tree: &DataTree, _sessions: &[(i64, i32)]) -> io::Result<()> {
+    fn after_sync(&mut self, _tree: &DataTree, _sessions: &SessionTable) -> io::Result<()> {
         Ok(())
     }
 
@@ -119,7 +120,7 @@ impl FileStorage {
     const NODES_PER_STEP: usize = 20_000;
 
     /// Roll the log and begin a fuzzy snapshot at the current zxid.
-    fn start_snapshot(&mut self, tree: &DataTree, sessions: &[(i64, i32)]) -> io::Result<()> {
+    fn start_snapshot(&mut self, tree: &DataTree, sessions: &SessionTable) -> io::Result<()> {
         if self.walking.is_some() {
             return Ok(());
         }
@@ -131,22 +132,18 @@ impl FileStorage {
             w.join().map_err(|_| other("snapshot thread panicked"))??;
         }
         self.store.roll().map_err(other)?;
-        self.walking = Some((Fuzzy::start(tree, sessions.to_vec()), Instant::now()));
+        let sessions = sessions.iter().map(|s| (s.id, s.timeout_ms as i32)).collect();
+        self.walking = Some((Fuzzy::start(tree, sessions), Instant::now()));
         Ok(())
     }
 
-    /// Hand a finished walk to a background thread: compress, write atomically, purge.
+    /// Hand a finished walk to a background thread: compress and write atomically.
     fn write_in_background(&mut self, f: Fuzzy, tree: &DataTree, started: Instant, background: bool) -> io::Result<()> {
         let zxid = f.zxid();
         let nodes = f.nodes_written();
         let raw = f.finish(Some((tree.last_processed_zxid(), tree.digest() as i64)));
         let walk_ms = started.elapsed().as_millis();
         let opts = self.opts.clone();
-        let retain = self.retain;
-        let purge = self.purge_every.is_some() && self.last_purge.elapsed() >= self.purge_every.unwrap_or_default();
-        if purge {
-            self.last_purge = Instant::now();
-        }
         let job = move || -> io::Result<()> {
             let t1 = Instant::now();
             let mut store = FileStore::new(RealDisk::default(), opts).map_err(other)?;
@@ -157,10 +154,6 @@ impl FileStorage {
                 raw.len(),
                 t1.elapsed().as_millis()
             );
-            if purge {
-                let n = store.purge(retain).map_err(other)?;
-                info!("autopurge removed {n} old file(s), keeping {retain} snapshots");
-            }
             Ok(())
         };
         if background {
@@ -201,7 +194,7 @@ impl Storage for FileStorage {
         Ok(())
     }
 
-    fn after_sync(&mut self, tree: &DataTree, sessions: &[(i64, i32)]) -> io::Result<()> {
+    fn after_sync(&mut self, tree: &DataTree, sessions: &SessionTable) -> io::Result<()> {
         if self.since_snapshot >= self.next_snapshot_after {
             self.since_snapshot = 0;
             self.pick_next_snapshot();

@@ -9,10 +9,3 @@ pub mod epoch;
 pub mod snapshot;
 pub mod store;
 pub mod txnlog;
-
-use corral_proto::records::{perms, Acl};
-
-/// ZooKeeper's OPEN_ACL_UNSAFE.
-pub fn open_acl() -> Vec<Acl> {
-    vec![Acl::new(perms::ALL, "world", "anyone")]
-}

@@ -260,7 +260,7 @@ pub fn deserialize(bytes: &[u8], max_len: usize) -> Result<(DataTree, Meta), Sna
         let acl = Vec::<Acl>::read(&mut r).map_err(|x| e(&r, x))?;
         cache.insert(id, tree.intern_acl(&acl));
     }
-    let open = tree.intern_acl(&crate::open_acl());
+    let open = tree.intern_acl(&corral_tree::acl::open_acl());
     loop {
         let at = r.position();
         let path = String::read(&mut r).map_err(|x| e(&r, x))?;

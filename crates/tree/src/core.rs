@@ -582,7 +582,7 @@ impl Core {
         for o in &ops {
             if failed.is_some() {
                 subs.push(TxnBody::Error(ErrorTxn { err: ErrorCode::RuntimeInconsistency.code() }));
-                kinds.push(SubKindP::Other);
+                kinds.push((SubKind::Failed, String::new()));
                 continue;
             }
             let (res, kind) = match o {
@@ -622,12 +622,12 @@ impl Core {
             match res {
                 Ok((b, p)) => {
                     subs.push(b);
-                    kinds.push(kind_with_path(kind, p));
+                    kinds.push((kind, p.unwrap_or_default()));
                 }
                 Err(e) => {
                     failed = Some(e);
                     subs.push(TxnBody::Error(ErrorTxn { err: e.code() }));
-                    kinds.push(SubKindP::Other);
+                    kinds.push((SubKind::Failed, String::new()));
                 }
             }
         }
@@ -647,17 +647,17 @@ impl Core {
             // ZooKeeper reports them; the txn is logged as one MultiTxn.
             let header = txn.header.clone();
             let mut triggers = Vec::new();
-            for (s, k) in subs.iter().zip(&kinds) {
+            for (s, (k, p)) in subs.iter().zip(&kinds) {
                 let applied = self.tree.apply(&header, s);
                 triggers.extend(applied.triggers);
                 let stat = |p: &str| self.tree.get(p).map(|n| n.client_stat()).unwrap_or_default();
                 results.push(match k {
-                    SubKindP::Create(p) => MultiResult::Create(p.clone()),
-                    SubKindP::Create2(p) => MultiResult::Create2(p.clone(), stat(p)),
-                    SubKindP::Delete => MultiResult::Delete,
-                    SubKindP::SetData(p) => MultiResult::SetData(stat(p)),
-                    SubKindP::Check => MultiResult::Check,
-                    SubKindP::Other => MultiResult::Error(0),
+                    SubKind::Create => MultiResult::Create(p.clone()),
+                    SubKind::Create2 => MultiResult::Create2(p.clone(), stat(p)),
+                    SubKind::Delete => MultiResult::Delete,
+                    SubKind::SetData => MultiResult::SetData(stat(p)),
+                    SubKind::Check => MultiResult::Check,
+                    SubKind::Failed => MultiResult::Error(0),
                 });
             }
             // An empty multi applies nothing but still consumes its zxid.
@@ -915,26 +915,8 @@ enum SubKind {
     Delete,
     SetData,
     Check,
-}
-
-enum SubKindP {
-    Create(String),
-    Create2(String),
-    Delete,
-    SetData(String),
-    Check,
-    Other,
-}
-
-fn kind_with_path(k: SubKind, p: Option<String>) -> SubKindP {
-    let p = p.unwrap_or_default();
-    match k {
-        SubKind::Create => SubKindP::Create(p),
-        SubKind::Create2 => SubKindP::Create2(p),
-        SubKind::Delete => SubKindP::Delete,
-        SubKind::SetData => SubKindP::SetData(p),
-        SubKind::Check => SubKindP::Check,
-    }
+    /// Unreachable in a successful multi; kept so every op has a kind.
+    Failed,
 }
 
 /// Opcodes that go through prep as writes (and so get a txn even when they fail).
