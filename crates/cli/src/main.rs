@@ -10,13 +10,17 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use corral_server::config::ServerConfig;
 use corral_server::storage::FileStorage;
+use corral_server::Server;
 use corral_storage::snapshot::Compression;
 use corral_storage::store::StoreOptions;
-use corral_server::Server;
 use tracing::{info, warn};
 
 #[derive(Parser)]
-#[command(name = "corral", version, about = "A drop-in replacement for Apache ZooKeeper 3.8")]
+#[command(
+    name = "corral",
+    version,
+    about = "A drop-in replacement for Apache ZooKeeper 3.8"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -50,7 +54,10 @@ fn split_defines(args: Vec<String>) -> anyhow::Result<(Vec<String>, Defines)> {
     for a in args {
         if let Some(d) = a.strip_prefix("-D") {
             let (k, v) = d.split_once('=').unwrap_or((d, ""));
-            anyhow::ensure!(!k.is_empty(), "invalid property argument '{a}': expected -Dname=value");
+            anyhow::ensure!(
+                !k.is_empty(),
+                "invalid property argument '{a}': expected -Dname=value"
+            );
             defines.push((k.to_string(), v.to_string()));
         } else {
             rest.push(a);
@@ -82,7 +89,10 @@ fn run() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match cli.cmd {
-        Cmd::Server { config, config_file } => server(config.or(config_file), defines),
+        Cmd::Server {
+            config,
+            config_file,
+        } => server(config.or(config_file), defines),
         Cmd::Data { cmd } => data::run(cmd),
     }
 }
@@ -90,7 +100,9 @@ fn run() -> anyhow::Result<()> {
 fn server(config: Option<PathBuf>, defines: Vec<(String, String)>) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let text = match &config {
-        Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?),
+        Some(p) => Some(
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        ),
         None => None,
     };
     let file = config.as_deref().zip(text.as_deref());
@@ -103,8 +115,15 @@ fn server(config: Option<PathBuf>, defines: Vec<(String, String)>) -> anyhow::Re
         }
     })?;
     match &config {
-        Some(p) => info!("corral {} starting with {}", env!("CARGO_PKG_VERSION"), p.display()),
-        None => info!("corral {} starting with the embedded default configuration", env!("CARGO_PKG_VERSION")),
+        Some(p) => info!(
+            "corral {} starting with {}",
+            env!("CARGO_PKG_VERSION"),
+            p.display()
+        ),
+        None => info!(
+            "corral {} starting with the embedded default configuration",
+            env!("CARGO_PKG_VERSION")
+        ),
     }
     for w in &warnings {
         let msg = w.to_string();
@@ -114,7 +133,10 @@ fn server(config: Option<PathBuf>, defines: Vec<(String, String)>) -> anyhow::Re
         }
     }
     let data_dir = cfg.data_dir.clone().context("dataDir is not set")?;
-    let truthy = |name: &str| cfg.property(name).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let truthy = |name: &str| {
+        cfg.property(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    };
     let opts = StoreOptions {
         data_log_dir: cfg.data_log_dir.clone().unwrap_or_else(|| data_dir.clone()),
         data_dir,
@@ -140,7 +162,9 @@ fn server(config: Option<PathBuf>, defines: Vec<(String, String)>) -> anyhow::Re
         cfg.fsync_warning_threshold_ms,
     )
     .context("cannot open the data directory")?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let server = Server::bind(cfg, Box::new(storage)).await?;
         info!("ready in {} ms", started.elapsed().as_millis());

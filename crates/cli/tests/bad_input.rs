@@ -666,7 +666,10 @@ fn malformed_request_record_does_not_disturb_other_sessions() {
         send_raw(&mut s.stream, &frame(&body)).unwrap();
         // ZooKeeper and corral answer -5 and keep the connection (see the test above).
         let reply = read_frame(&mut s.stream).unwrap_or_else(|e| {
-            panic!("type {op_type}: no MarshallingError reply within {IO_TIMEOUT:?}: {e}\n{}", log_tail(&server))
+            panic!(
+                "type {op_type}: no MarshallingError reply within {IO_TIMEOUT:?}: {e}\n{}",
+                log_tail(&server)
+            )
         });
         let h = reply_header(&reply);
         assert_eq!((h.xid, h.err), (1, -5), "type {op_type}: {h:?}");

@@ -52,10 +52,21 @@ impl Raw {
         let s = TcpStream::connect(addr).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         s.set_nodelay(true).unwrap();
-        let mut r = Raw { s, xid: 0, session: 0, passwd: Vec::new() };
+        let mut r = Raw {
+            s,
+            xid: 0,
+            session: 0,
+            passwd: Vec::new(),
+        };
         let mut body = Vec::new();
         Connect {
-            req: ConnectRequest { protocol_version: 0, last_zxid_seen, time_out: 30000, session_id: session, passwd: Some(passwd) },
+            req: ConnectRequest {
+                protocol_version: 0,
+                last_zxid_seen,
+                time_out: 30000,
+                session_id: session,
+                passwd: Some(passwd),
+            },
             read_only: Some(false),
         }
         .write(&mut body);
@@ -96,7 +107,12 @@ impl Raw {
         let mut events = Vec::new();
         loop {
             let Some(f) = self.read_frame() else {
-                return Reply { events, zxid: 0, err: i32::MIN, body: Vec::new() };
+                return Reply {
+                    events,
+                    zxid: 0,
+                    err: i32::MIN,
+                    body: Vec::new(),
+                };
             };
             let mut r = Reader::new(&f);
             let h = ReplyHeader::read(&mut r).unwrap();
@@ -108,7 +124,12 @@ impl Raw {
             }
             assert_eq!(h.xid, xid, "replies must come in request order");
             events.sort();
-            return Reply { events, zxid: h.zxid, err: h.err, body: r.rest().to_vec() };
+            return Reply {
+                events,
+                zxid: h.zxid,
+                err: h.err,
+                body: r.rest().to_vec(),
+            };
         }
     }
 }
@@ -122,7 +143,11 @@ struct Side {
 
 impl Side {
     fn new(addr: SocketAddr) -> Side {
-        let mut s = Side { addr, sessions: Vec::new(), ids: Vec::new() };
+        let mut s = Side {
+            addr,
+            sessions: Vec::new(),
+            ids: Vec::new(),
+        };
         for _ in 0..SESSIONS {
             let r = Raw::connect(addr);
             s.ids.push(r.session);
@@ -160,9 +185,15 @@ impl Side {
 
     /// Decode and normalise a reply body for `req`.
     fn normalise(&self, req: &Request, rep: &Reply) -> String {
-        let mut out = format!("err={} zxid={:x} events={:?}", rep.err, rep.zxid, rep.events);
+        let mut out = format!(
+            "err={} zxid={:x} events={:?}",
+            rep.err, rep.zxid, rep.events
+        );
         if rep.err != 0 {
-            assert!(rep.body.is_empty() || rep.err == i32::MIN, "error replies carry no body");
+            assert!(
+                rep.body.is_empty() || rep.err == i32::MIN,
+                "error replies carry no body"
+            );
             return out;
         }
         let r = &mut Reader::new(&rep.body);
@@ -172,7 +203,9 @@ impl Side {
                 let p = String::read(r).unwrap();
                 format!("{p} {}", self.stat(&Stat::read(r).unwrap()))
             }
-            Request::Exists(_) | Request::SetData(_) | Request::SetAcl(_) => self.stat(&Stat::read(r).unwrap()),
+            Request::Exists(_) | Request::SetData(_) | Request::SetAcl(_) => {
+                self.stat(&Stat::read(r).unwrap())
+            }
             Request::GetData(_) => {
                 let d = Option::<Vec<u8>>::read(r).unwrap();
                 format!("{d:?} {}", self.stat(&Stat::read(r).unwrap()))
@@ -180,7 +213,9 @@ impl Side {
             Request::GetAcl(_) => {
                 // `auth` entries expand in hash-set order of the caller's ids.
                 let mut acl = Vec::<Acl>::read(r).unwrap();
-                acl.sort_by(|a, b| (&a.id.scheme, &a.id.id, a.perms).cmp(&(&b.id.scheme, &b.id.id, b.perms)));
+                acl.sort_by(|a, b| {
+                    (&a.id.scheme, &a.id.id, a.perms).cmp(&(&b.id.scheme, &b.id.id, b.perms))
+                });
                 format!("{acl:?} {}", self.stat(&Stat::read(r).unwrap()))
             }
             Request::GetChildren(_) => {
@@ -287,13 +322,23 @@ fn rand_acl(rng: &mut StdRng) -> Vec<Acl> {
     match rng.gen_range(0..20) {
         0 => vec![],
         1 => vec![Acl::new(perms::READ, "world", "anyone")],
-        2 => vec![Acl::new(perms::ALL, "digest", "bob:fyVmFCwVbTJYrznoSu1koqYEYF0=")],
+        2 => vec![Acl::new(
+            perms::ALL,
+            "digest",
+            "bob:fyVmFCwVbTJYrznoSu1koqYEYF0=",
+        )],
         3 => vec![Acl::new(perms::ALL, "auth", "")],
         4 => vec![Acl::new(perms::ALL, "nosuchscheme", "x")],
         5 => vec![Acl::new(perms::ALL ^ perms::DELETE, "world", "anyone")],
-        6 => vec![Acl::new(perms::ALL, "ip", "127.0.0.1"), Acl::new(perms::READ, "world", "anyone")],
+        6 => vec![
+            Acl::new(perms::ALL, "ip", "127.0.0.1"),
+            Acl::new(perms::READ, "world", "anyone"),
+        ],
         7 => vec![Acl::new(perms::ALL, "ip", "10.0.0.0/8")],
-        8 => vec![Acl::new(perms::ALL, "world", "anyone"), Acl::new(perms::ALL, "world", "anyone")],
+        8 => vec![
+            Acl::new(perms::ALL, "world", "anyone"),
+            Acl::new(perms::ALL, "world", "anyone"),
+        ],
         _ => vec![Acl::new(perms::ALL, "world", "anyone")],
     }
 }
@@ -312,11 +357,29 @@ fn rand_write_op(rng: &mut StdRng) -> MultiOp {
         0 | 1 => {
             let flags = [0, 0, 1, 2, 3, 4][rng.gen_range(0..6)];
             let op = [op::CREATE, op::CREATE2, op::CREATE_CONTAINER][rng.gen_range(0..3)];
-            MultiOp::Create { op, req: CreateRequest { path, data: rand_data(rng), acl: rand_acl(rng), flags } }
+            MultiOp::Create {
+                op,
+                req: CreateRequest {
+                    path,
+                    data: rand_data(rng),
+                    acl: rand_acl(rng),
+                    flags,
+                },
+            }
         }
-        2 => MultiOp::Delete(DeleteRequest { path, version: rand_version(rng) }),
-        3 | 4 => MultiOp::SetData(SetDataRequest { path, data: rand_data(rng), version: rand_version(rng) }),
-        _ => MultiOp::Check(CheckVersionRequest { path, version: rand_version(rng) }),
+        2 => MultiOp::Delete(DeleteRequest {
+            path,
+            version: rand_version(rng),
+        }),
+        3 | 4 => MultiOp::SetData(SetDataRequest {
+            path,
+            data: rand_data(rng),
+            version: rand_version(rng),
+        }),
+        _ => MultiOp::Check(CheckVersionRequest {
+            path,
+            version: rand_version(rng),
+        }),
     }
 }
 
@@ -324,44 +387,85 @@ fn rand_write_op(rng: &mut StdRng) -> MultiOp {
 fn rand_request(rng: &mut StdRng) -> Option<Request> {
     let path = rand_path(rng);
     let watch = rng.gen_bool(0.5);
-    let pw = PathWatchRequest { path: path.clone(), watch };
+    let pw = PathWatchRequest {
+        path: path.clone(),
+        watch,
+    };
     Some(match rng.gen_range(0..100) {
         0..=14 => {
             let flags = [0, 0, 1, 2, 3, 7][rng.gen_range(0..6)];
-            let req = CreateRequest { path, data: rand_data(rng), acl: rand_acl(rng), flags };
+            let req = CreateRequest {
+                path,
+                data: rand_data(rng),
+                acl: rand_acl(rng),
+                flags,
+            };
             if rng.gen_bool(0.5) {
                 Request::Create(req)
             } else {
                 Request::Create2(req)
             }
         }
-        15..=17 => Request::CreateContainer(CreateRequest { path, data: rand_data(rng), acl: rand_acl(rng), flags: 4 }),
+        15..=17 => Request::CreateContainer(CreateRequest {
+            path,
+            data: rand_data(rng),
+            acl: rand_acl(rng),
+            flags: 4,
+        }),
         18..=19 => {
             let flags = [5, 6, 0][rng.gen_range(0..3)];
             // createTTL with non-TTL flags and a negative ttl makes ZooKeeper 3.8.0 fail while
             // applying the txn and shut down (corral answers BadArguments); not sent here.
-            let ttl = if flags == 0 { [3_600_000, 0][rng.gen_range(0..2)] } else { [3_600_000, 0, -1][rng.gen_range(0..3)] };
-            Request::CreateTtl(CreateTtlRequest { path, data: rand_data(rng), acl: rand_acl(rng), flags, ttl })
+            let ttl = if flags == 0 {
+                [3_600_000, 0][rng.gen_range(0..2)]
+            } else {
+                [3_600_000, 0, -1][rng.gen_range(0..3)]
+            };
+            Request::CreateTtl(CreateTtlRequest {
+                path,
+                data: rand_data(rng),
+                acl: rand_acl(rng),
+                flags,
+                ttl,
+            })
         }
-        20..=27 => Request::Delete(DeleteRequest { path, version: rand_version(rng) }),
+        20..=27 => Request::Delete(DeleteRequest {
+            path,
+            version: rand_version(rng),
+        }),
         28..=33 => Request::Exists(pw),
         34..=39 => Request::GetData(pw),
-        40..=47 => Request::SetData(SetDataRequest { path, data: rand_data(rng), version: rand_version(rng) }),
+        40..=47 => Request::SetData(SetDataRequest {
+            path,
+            data: rand_data(rng),
+            version: rand_version(rng),
+        }),
         48..=50 => Request::GetAcl(PathRequest { path }),
-        51..=53 => Request::SetAcl(SetAclRequest { path, acl: rand_acl(rng), version: rand_version(rng) }),
+        51..=53 => Request::SetAcl(SetAclRequest {
+            path,
+            acl: rand_acl(rng),
+            version: rand_version(rng),
+        }),
         54..=58 => Request::GetChildren(pw),
         59..=62 => Request::GetChildren2(pw),
         63..=64 => Request::GetAllChildrenNumber(PathRequest { path }),
-        65..=66 => Request::GetEphemerals(PathRequest { path: ["/", "", "/d", "/d/a"][rng.gen_range(0..4)].into() }),
+        65..=66 => Request::GetEphemerals(PathRequest {
+            path: ["/", "", "/d", "/d/a"][rng.gen_range(0..4)].into(),
+        }),
         67..=74 => {
             let n = rng.gen_range(0..5);
-            Request::Multi(MultiDecode::Ops((0..n).map(|_| rand_write_op(rng)).collect()))
+            Request::Multi(MultiDecode::Ops(
+                (0..n).map(|_| rand_write_op(rng)).collect(),
+            ))
         }
         75..=77 => {
             let n = rng.gen_range(1..4);
             let ops = (0..n)
                 .map(|_| {
-                    let r = PathWatchRequest { path: rand_path(rng), watch: false };
+                    let r = PathWatchRequest {
+                        path: rand_path(rng),
+                        watch: false,
+                    };
                     if rng.gen_bool(0.5) {
                         MultiOp::GetData(r)
                     } else {
@@ -372,24 +476,41 @@ fn rand_request(rng: &mut StdRng) -> Option<Request> {
             Request::MultiRead(MultiDecode::Ops(ops))
         }
         78 => Request::Sync(PathRequest { path }),
-        79..=81 => Request::AddWatch(AddWatchRequest { path, mode: rng.gen_range(0..2) }),
-        82..=83 => Request::CheckWatches(WatchesRequest { path, r#type: rng.gen_range(1..4) }),
-        84..=85 => Request::RemoveWatches(WatchesRequest { path, r#type: rng.gen_range(1..4) }),
+        79..=81 => Request::AddWatch(AddWatchRequest {
+            path,
+            mode: rng.gen_range(0..2),
+        }),
+        82..=83 => Request::CheckWatches(WatchesRequest {
+            path,
+            r#type: rng.gen_range(1..4),
+        }),
+        84..=85 => Request::RemoveWatches(WatchesRequest {
+            path,
+            r#type: rng.gen_range(1..4),
+        }),
         86..=87 => {
             let who = ["bob:secret", "alice:pw"][rng.gen_range(0..2)];
-            Request::Auth(AuthPacket { r#type: 0, scheme: "digest".into(), auth: Some(who.as_bytes().to_vec()) })
+            Request::Auth(AuthPacket {
+                r#type: 0,
+                scheme: "digest".into(),
+                auth: Some(who.as_bytes().to_vec()),
+            })
         }
         88 => Request::WhoAmI,
         89..=92 => Request::Ping,
         93 => return None,
-        _ => Request::Exists(PathWatchRequest { path: "/d".into(), watch: false }),
+        _ => Request::Exists(PathWatchRequest {
+            path: "/d".into(),
+            watch: false,
+        }),
     })
 }
 
 fn run_seed(seed: u64, zk: SocketAddr, corral: SocketAddr) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let steps: Vec<(usize, Option<Request>)> =
-        (0..OPS_PER_SEED).map(|_| (rng.gen_range(0..SESSIONS), rand_request(&mut rng))).collect();
+    let steps: Vec<(usize, Option<Request>)> = (0..OPS_PER_SEED)
+        .map(|_| (rng.gen_range(0..SESSIONS), rand_request(&mut rng)))
+        .collect();
     run_steps(&format!("seed {seed}"), &steps, zk, corral);
 }
 
@@ -400,7 +521,12 @@ fn run_steps(label: &str, steps: &[(usize, Option<Request>)], zk: SocketAddr, co
     }
 }
 
-fn try_steps(label: &str, steps: &[(usize, Option<Request>)], zk: SocketAddr, corral: SocketAddr) -> Result<(), String> {
+fn try_steps(
+    label: &str,
+    steps: &[(usize, Option<Request>)],
+    zk: SocketAddr,
+    corral: SocketAddr,
+) -> Result<(), String> {
     let mut sides = [Side::new(zk), Side::new(corral)];
     // Common root for the random paths.
     let root = Request::Create(CreateRequest {
@@ -456,12 +582,19 @@ fn try_steps(label: &str, steps: &[(usize, Option<Request>)], zk: SocketAddr, co
     // The final trees agree too.
     let (zk_side, corral_side) = sides.split_at_mut(1);
     let count = |side: &mut Side| {
-        let rep = side.sessions[0].call(&Request::GetAllChildrenNumber(PathRequest { path: "/".into() }));
-        side.normalise(&Request::GetAllChildrenNumber(PathRequest { path: "/".into() }), &rep)
+        let rep = side.sessions[0].call(&Request::GetAllChildrenNumber(PathRequest {
+            path: "/".into(),
+        }));
+        side.normalise(
+            &Request::GetAllChildrenNumber(PathRequest { path: "/".into() }),
+            &rep,
+        )
     };
     let (a, b) = (count(&mut zk_side[0]), count(&mut corral_side[0]));
     if a != b {
-        return Err(format!("{label}: final node count: zookeeper {a}, corral {b}"));
+        return Err(format!(
+            "{label}: final node count: zookeeper {a}, corral {b}"
+        ));
     }
     Ok(())
 }
@@ -481,7 +614,8 @@ fn random_operations_agree_with_zookeeper() {
         // Fresh servers per seed, so zxids line up from the start.
         let mut zk = corral_testkit::start_zookeeper(&cfg, &props).expect("start ZooKeeper");
         let mut corral =
-            corral_testkit::start_corral(Path::new(env!("CARGO_BIN_EXE_corral")), &cfg, &props).expect("start corral");
+            corral_testkit::start_corral(Path::new(env!("CARGO_BIN_EXE_corral")), &cfg, &props)
+                .expect("start corral");
         eprintln!("differential seed {seed}: {OPS_PER_SEED} ops, {SESSIONS} sessions");
         run_seed(seed, zk.addr(), corral.addr());
         zk.stop();
@@ -497,18 +631,27 @@ fn with_servers(test: &str, mut f: impl FnMut(SocketAddr, SocketAddr)) {
     let cfg = ["maxClientCnxns=0"];
     let mut zk = corral_testkit::start_zookeeper(&cfg, &props).expect("start ZooKeeper");
     let mut corral =
-        corral_testkit::start_corral(Path::new(env!("CARGO_BIN_EXE_corral")), &cfg, &props).expect("start corral");
+        corral_testkit::start_corral(Path::new(env!("CARGO_BIN_EXE_corral")), &cfg, &props)
+            .expect("start corral");
     f(zk.addr(), corral.addr());
     zk.stop();
     corral.stop();
 }
 
 fn pw(path: &str, watch: bool) -> PathWatchRequest {
-    PathWatchRequest { path: path.into(), watch }
+    PathWatchRequest {
+        path: path.into(),
+        watch,
+    }
 }
 
 fn mk(path: &str, flags: i32) -> Request {
-    Request::Create(CreateRequest { path: path.into(), data: None, acl: vec![Acl::new(perms::ALL, "world", "anyone")], flags })
+    Request::Create(CreateRequest {
+        path: path.into(),
+        data: None,
+        acl: vec![Acl::new(perms::ALL, "world", "anyone")],
+        flags,
+    })
 }
 
 // Watch registrations that overlap on one path: a recursive watch, then a child watch on the
@@ -517,7 +660,13 @@ fn mk(path: &str, flags: i32) -> Request {
 fn scenario_recursive_then_child_watch() {
     with_servers("scenario_recursive_then_child_watch", |zk, corral| {
         let steps = vec![
-            (0, Some(Request::AddWatch(AddWatchRequest { path: "/d".into(), mode: 1 }))),
+            (
+                0,
+                Some(Request::AddWatch(AddWatchRequest {
+                    path: "/d".into(),
+                    mode: 1,
+                })),
+            ),
             (0, Some(Request::GetChildren2(pw("/d", true)))),
             (1, Some(mk("/d/x", 0))),
             (1, Some(mk("/d/x/y", 0))),
@@ -534,14 +683,22 @@ fn scenario_recursive_then_child_watch() {
 #[test]
 #[ignore = "tool for investigating a failing seed"]
 fn shrink() {
-    let seed: u64 = std::env::var("CORRAL_SEED").expect("CORRAL_SEED").parse().unwrap();
-    let ops: usize = std::env::var("CORRAL_OPS").map(|s| s.parse().unwrap()).unwrap_or(OPS_PER_SEED);
+    let seed: u64 = std::env::var("CORRAL_SEED")
+        .expect("CORRAL_SEED")
+        .parse()
+        .unwrap();
+    let ops: usize = std::env::var("CORRAL_OPS")
+        .map(|s| s.parse().unwrap())
+        .unwrap_or(OPS_PER_SEED);
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut steps: Vec<(usize, Option<Request>)> =
-        (0..ops).map(|_| (rng.gen_range(0..SESSIONS), rand_request(&mut rng))).collect();
+    let mut steps: Vec<(usize, Option<Request>)> = (0..ops)
+        .map(|_| (rng.gen_range(0..SESSIONS), rand_request(&mut rng)))
+        .collect();
     let fails = |steps: &[(usize, Option<Request>)]| {
         let mut failed = false;
-        with_servers("shrink", |zk, corral| failed = try_steps("shrink", steps, zk, corral).is_err());
+        with_servers("shrink", |zk, corral| {
+            failed = try_steps("shrink", steps, zk, corral).is_err()
+        });
         failed
     };
     assert!(fails(&steps), "the prefix does not fail");
@@ -563,7 +720,9 @@ fn shrink() {
     for (s, r) in &steps {
         eprintln!("s{s}: {r:?}");
     }
-    with_servers("shrink", |zk, corral| eprintln!("{:?}", try_steps("shrink", &steps, zk, corral)));
+    with_servers("shrink", |zk, corral| {
+        eprintln!("{:?}", try_steps("shrink", &steps, zk, corral))
+    });
 }
 
 /// Run `f` against both servers and require the same transcript.
@@ -574,12 +733,20 @@ fn same_transcript(test: &str, f: impl Fn(SocketAddr) -> String) {
         if std::env::var_os("CORRAL_DIFF_TRACE").is_some() {
             eprintln!("{test}:\n{a}");
         }
-        assert_eq!(a, b, "{test}: zookeeper transcript (left) differs from corral's (right)");
+        assert_eq!(
+            a, b,
+            "{test}: zookeeper transcript (left) differs from corral's (right)"
+        );
     });
 }
 
 fn show(rep: &Reply) -> String {
-    format!("err={} events={:?} body={}B\n", rep.err, rep.events, rep.body.len())
+    format!(
+        "err={} events={:?} body={}B\n",
+        rep.err,
+        rep.events,
+        rep.body.len()
+    )
 }
 
 // After a reconnect the client re-sends its watches with the last zxid it saw: missed changes
@@ -597,9 +764,18 @@ fn scenario_set_watches_after_reconnect() {
         // a's socket goes away; b changes things while a is disconnected.
         let (session, passwd) = (a.session, a.passwd.clone());
         drop(a);
-        let set = |p: &str| Request::SetData(SetDataRequest { path: p.into(), data: Some(b"x".to_vec()), version: -1 });
+        let set = |p: &str| {
+            Request::SetData(SetDataRequest {
+                path: p.into(),
+                data: Some(b"x".to_vec()),
+                version: -1,
+            })
+        };
         t += &show(&b.call(&set("/sw/data")));
-        t += &show(&b.call(&Request::Delete(DeleteRequest { path: "/sw/gone".into(), version: -1 })));
+        t += &show(&b.call(&Request::Delete(DeleteRequest {
+            path: "/sw/gone".into(),
+            version: -1,
+        })));
         t += &show(&b.call(&mk("/sw/kids/k", 0)));
         t += &show(&b.call(&mk("/sw/born", 0)));
         let mut a = Raw::resume(addr, session, passwd, seen).expect("resume");
@@ -637,8 +813,15 @@ fn scenario_pipelined_requests() {
                 vec![
                     mk(&format!("/pipe{}", i % 7), 0),
                     Request::GetData(pw(&format!("/pipe{}", i % 7), true)),
-                    Request::SetData(SetDataRequest { path: format!("/pipe{}", i % 7), data: Some(vec![i as u8]), version: -1 }),
-                    Request::Delete(DeleteRequest { path: format!("/pipe{}", (i + 3) % 7), version: -1 }),
+                    Request::SetData(SetDataRequest {
+                        path: format!("/pipe{}", i % 7),
+                        data: Some(vec![i as u8]),
+                        version: -1,
+                    }),
+                    Request::Delete(DeleteRequest {
+                        path: format!("/pipe{}", (i + 3) % 7),
+                        version: -1,
+                    }),
                 ]
             })
             .collect();

@@ -24,11 +24,19 @@ pub struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0, max_len: 2 * JUTE_MAX_BUFFER_DEFAULT }
+        Reader {
+            buf,
+            pos: 0,
+            max_len: 2 * JUTE_MAX_BUFFER_DEFAULT,
+        }
     }
 
     pub fn with_max_len(buf: &'a [u8], max_len: usize) -> Self {
-        Reader { buf, pos: 0, max_len }
+        Reader {
+            buf,
+            pos: 0,
+            max_len,
+        }
     }
 
     pub fn position(&self) -> usize {
@@ -50,7 +58,10 @@ impl<'a> Reader<'a> {
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if self.remaining() < n {
-            return Err(DecodeError::UnexpectedEof { offset: self.pos, needed: n });
+            return Err(DecodeError::UnexpectedEof {
+                offset: self.pos,
+                needed: n,
+            });
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -85,7 +96,10 @@ impl<'a> Reader<'a> {
             return Ok(None);
         }
         if len < 0 || len as usize > self.max_len {
-            return Err(DecodeError::BadLength { offset, len: len as i64 });
+            return Err(DecodeError::BadLength {
+                offset,
+                len: len as i64,
+            });
         }
         Ok(Some(len as usize))
     }
@@ -122,7 +136,10 @@ impl<'a> Reader<'a> {
             return Ok(None);
         }
         if n < 0 || n as usize > self.remaining() {
-            return Err(DecodeError::BadLength { offset, len: n as i64 });
+            return Err(DecodeError::BadLength {
+                offset,
+                len: n as i64,
+            });
         }
         Ok(Some(n as usize))
     }
@@ -295,9 +312,15 @@ mod tests {
     fn oversized_and_negative_lengths_are_errors() {
         let mut v = Vec::new();
         v.put_i32(2 * JUTE_MAX_BUFFER_DEFAULT as i32 + 1);
-        assert!(matches!(Reader::new(&v).read_buffer(), Err(DecodeError::BadLength { .. })));
+        assert!(matches!(
+            Reader::new(&v).read_buffer(),
+            Err(DecodeError::BadLength { .. })
+        ));
         let v = (-2i32).to_be_bytes();
-        assert!(matches!(Reader::new(&v).read_ustring(), Err(DecodeError::BadLength { .. })));
+        assert!(matches!(
+            Reader::new(&v).read_ustring(),
+            Err(DecodeError::BadLength { .. })
+        ));
     }
 
     #[test]

@@ -18,13 +18,19 @@ record! {
 
 impl Id {
     pub fn new(scheme: &str, id: &str) -> Id {
-        Id { scheme: scheme.to_owned(), id: id.to_owned() }
+        Id {
+            scheme: scheme.to_owned(),
+            id: id.to_owned(),
+        }
     }
 }
 
 impl Acl {
     pub fn new(perms: i32, scheme: &str, id: &str) -> Acl {
-        Acl { perms, id: Id::new(scheme, id) }
+        Acl {
+            perms,
+            id: Id::new(scheme, id),
+        }
     }
 }
 

@@ -13,7 +13,10 @@ use crate::records::*;
 pub enum MultiOp {
     /// create (1), create2 (15) or createContainer (19); the header type is kept because the
     /// server reports creates by flags, not by header type.
-    Create { op: i32, req: CreateRequest },
+    Create {
+        op: i32,
+        req: CreateRequest,
+    },
     CreateTtl(CreateTtlRequest),
     Delete(DeleteRequest),
     SetData(SetDataRequest),
@@ -51,7 +54,12 @@ impl MultiOp {
     }
 
     fn write(&self, out: &mut Vec<u8>) {
-        MultiHeader { r#type: self.op_code(), done: false, err: -1 }.write(out);
+        MultiHeader {
+            r#type: self.op_code(),
+            done: false,
+            err: -1,
+        }
+        .write(out);
         match self {
             MultiOp::Create { req, .. } => req.write(out),
             MultiOp::CreateTtl(r) => r.write(out),
@@ -177,7 +185,12 @@ impl Request {
                         o.write(out);
                     }
                 }
-                MultiHeader { r#type: -1, done: true, err: -1 }.write(out);
+                MultiHeader {
+                    r#type: -1,
+                    done: true,
+                    err: -1,
+                }
+                .write(out);
             }
             Request::Reconfig(r) => r.write(out),
             Request::CheckWatches(r) | Request::RemoveWatches(r) => r.write(out),
@@ -257,9 +270,10 @@ fn read_multi(r: &mut Reader<'_>, read_only: bool) -> Result<MultiDecode, Decode
             break;
         }
         let o = match h.r#type {
-            op::CREATE | op::CREATE2 | op::CREATE_CONTAINER => {
-                MultiOp::Create { op: h.r#type, req: CreateRequest::read(r)? }
-            }
+            op::CREATE | op::CREATE2 | op::CREATE_CONTAINER => MultiOp::Create {
+                op: h.r#type,
+                req: CreateRequest::read(r)?,
+            },
             op::CREATE_TTL => MultiOp::CreateTtl(CreateTtlRequest::read(r)?),
             op::DELETE => MultiOp::Delete(DeleteRequest::read(r)?),
             op::SET_DATA => MultiOp::SetData(SetDataRequest::read(r)?),
@@ -274,7 +288,11 @@ fn read_multi(r: &mut Reader<'_>, read_only: bool) -> Result<MultiDecode, Decode
         }
         ops.push(o);
     }
-    Ok(if marshalling { MultiDecode::Marshalling } else { MultiDecode::Ops(ops) })
+    Ok(if marshalling {
+        MultiDecode::Marshalling
+    } else {
+        MultiDecode::Ops(ops)
+    })
 }
 
 /// The ConnectRequest with its optional trailing `readOnly` flag.
@@ -289,7 +307,11 @@ impl Connect {
     pub fn read(body: &[u8]) -> Result<Connect, DecodeError> {
         let mut r = Reader::new(body);
         let req = ConnectRequest::read(&mut r)?;
-        let read_only = if r.is_empty() { None } else { Some(r.read_bool()?) };
+        let read_only = if r.is_empty() {
+            None
+        } else {
+            Some(r.read_bool()?)
+        };
         Ok(Connect { req, read_only })
     }
 
@@ -362,7 +384,12 @@ pub fn write_multi_response(results: &[MultiResult], out: &mut Vec<u8>) {
             MultiResult::GetChildren(_) => (op::GET_CHILDREN, 0),
             MultiResult::Error(e) => (-1, *e),
         };
-        MultiHeader { r#type: t, done: false, err }.write(out);
+        MultiHeader {
+            r#type: t,
+            done: false,
+            err,
+        }
+        .write(out);
         match res {
             MultiResult::Create(p) => out.put_ustring(Some(p)),
             MultiResult::Create2(p, s) => {
@@ -379,7 +406,12 @@ pub fn write_multi_response(results: &[MultiResult], out: &mut Vec<u8>) {
             MultiResult::Error(e) => out.put_i32(*e),
         }
     }
-    MultiHeader { r#type: -1, done: true, err: -1 }.write(out);
+    MultiHeader {
+        r#type: -1,
+        done: true,
+        err: -1,
+    }
+    .write(out);
 }
 
 #[cfg(test)]
@@ -388,7 +420,10 @@ mod tests {
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     /// Reference §7: ConnectResponse payload for a new 30 s session.
@@ -411,7 +446,10 @@ mod tests {
     /// Reference §7: ping reply and create-NodeExists error reply frames.
     #[test]
     fn reply_frames_golden() {
-        assert_eq!(reply_frame(-2, 2, 0, &[]), hex("00000010 fffffffe 0000000000000002 00000000"));
+        assert_eq!(
+            reply_frame(-2, 2, 0, &[]),
+            hex("00000010 fffffffe 0000000000000002 00000000")
+        );
         assert_eq!(
             reply_frame(2, 4, -110, b"ignored"),
             hex("00000010 00000002 0000000000000004 ffffff92")
@@ -421,7 +459,11 @@ mod tests {
     /// Reference §7: notification frame for NodeCreated on /w.
     #[test]
     fn notification_golden() {
-        let f = notification_frame(&WatcherEvent { r#type: 1, state: 3, path: "/w".into() });
+        let f = notification_frame(&WatcherEvent {
+            r#type: 1,
+            state: 3,
+            path: "/w".into(),
+        });
         assert_eq!(
             f[4..],
             hex("ffffffff ffffffffffffffff 00000000 00000001 00000003 00000002 2f77")
@@ -433,7 +475,11 @@ mod tests {
     fn multi_response_golden() {
         let mut out = Vec::new();
         write_multi_response(
-            &[MultiResult::Error(0), MultiResult::Error(-110), MultiResult::Error(-2)],
+            &[
+                MultiResult::Error(0),
+                MultiResult::Error(-110),
+                MultiResult::Error(-2),
+            ],
             &mut out,
         );
         assert_eq!(
@@ -468,8 +514,14 @@ mod tests {
     #[test]
     fn multi_mixing_reads_and_writes_is_marshalling_error() {
         let req = Request::Multi(MultiDecode::Ops(vec![
-            MultiOp::Check(CheckVersionRequest { path: "/a".into(), version: 1 }),
-            MultiOp::GetData(PathWatchRequest { path: "/a".into(), watch: false }),
+            MultiOp::Check(CheckVersionRequest {
+                path: "/a".into(),
+                version: 1,
+            }),
+            MultiOp::GetData(PathWatchRequest {
+                path: "/a".into(),
+                watch: false,
+            }),
         ]));
         let mut b = Vec::new();
         req.write(&mut b);

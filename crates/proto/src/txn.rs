@@ -138,8 +138,18 @@ impl TxnBody {
                 let acl = Vec::<Acl>::read(r)?;
                 let ephemeral = bool::read(r)?;
                 // CreateTxnV0 (pre-3.x) ends here; parentCVersion -1 means "parent's + 1".
-                let parent_cversion = if r.remaining() >= 4 { r.read_i32()? } else { -1 };
-                TxnBody::Create(CreateTxn { path, data, acl, ephemeral, parent_cversion })
+                let parent_cversion = if r.remaining() >= 4 {
+                    r.read_i32()?
+                } else {
+                    -1
+                };
+                TxnBody::Create(CreateTxn {
+                    path,
+                    data,
+                    acl,
+                    ephemeral,
+                    parent_cversion,
+                })
             }
             op::CREATE_CONTAINER => TxnBody::CreateContainer(CreateContainerTxn::read(r)?),
             op::CREATE_TTL => TxnBody::CreateTtl(CreateTtlTxn::read(r)?),
@@ -176,7 +186,12 @@ impl TxnBody {
                 }
             }
             op::ERROR => TxnBody::Error(ErrorTxn::read(r)?),
-            other => return Err(DecodeError::Invalid { what: "txn type", value: other as i64 }),
+            other => {
+                return Err(DecodeError::Invalid {
+                    what: "txn type",
+                    value: other as i64,
+                })
+            }
         })
     }
 
@@ -219,8 +234,16 @@ impl Txn {
             TxnBody::read(header.r#type, &mut r)?
         };
         // The digest is optional: its absence shows as end of input.
-        let digest = if r.remaining() >= 12 { Some(TxnDigest::read(&mut r)?) } else { None };
-        Ok(Txn { header, body, digest })
+        let digest = if r.remaining() >= 12 {
+            Some(TxnDigest::read(&mut r)?)
+        } else {
+            None
+        };
+        Ok(Txn {
+            header,
+            body,
+            digest,
+        })
     }
 }
 
@@ -241,7 +264,10 @@ mod tests {
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     /// The first entry of a fresh ZooKeeper 3.8.0 `log.1` (reference §5.2): a createSession txn
@@ -255,15 +281,30 @@ mod tests {
         let txn = Txn::from_bytes(&bytes).unwrap();
         assert_eq!(txn.header.client_id, 0x10000598c4a0000);
         assert_eq!(txn.header.zxid, 1);
-        assert_eq!(txn.body, TxnBody::CreateSession(CreateSessionTxn { time_out: 30000 }));
-        assert_eq!(txn.digest, Some(TxnDigest { version: 2, tree_digest: 0x51c6d660 }));
+        assert_eq!(
+            txn.body,
+            TxnBody::CreateSession(CreateSessionTxn { time_out: 30000 })
+        );
+        assert_eq!(
+            txn.digest,
+            Some(TxnDigest {
+                version: 2,
+                tree_digest: 0x51c6d660
+            })
+        );
         assert_eq!(txn.to_bytes(), bytes);
     }
 
     #[test]
     fn error_txn_has_no_digest() {
         let txn = Txn {
-            header: TxnHeader { client_id: 1, cxid: 2, zxid: 4, time: 5, r#type: op::ERROR },
+            header: TxnHeader {
+                client_id: 1,
+                cxid: 2,
+                zxid: 4,
+                time: 5,
+                r#type: op::ERROR,
+            },
             body: TxnBody::Error(ErrorTxn { err: -110 }),
             digest: None,
         };
@@ -282,13 +323,25 @@ mod tests {
                 ephemeral: false,
                 parent_cversion: 1,
             }),
-            TxnBody::Check(CheckVersionTxn { path: "/a".into(), version: 1 }),
+            TxnBody::Check(CheckVersionTxn {
+                path: "/a".into(),
+                version: 1,
+            }),
             TxnBody::Error(ErrorTxn { err: -2 }),
         ]);
         let txn = Txn {
-            header: TxnHeader { client_id: 1, cxid: 2, zxid: 3, time: 4, r#type: op::MULTI },
+            header: TxnHeader {
+                client_id: 1,
+                cxid: 2,
+                zxid: 3,
+                time: 4,
+                r#type: op::MULTI,
+            },
             body,
-            digest: Some(TxnDigest { version: 2, tree_digest: 77 }),
+            digest: Some(TxnDigest {
+                version: 2,
+                tree_digest: 77,
+            }),
         };
         assert_eq!(Txn::from_bytes(&txn.to_bytes()).unwrap(), txn);
     }

@@ -14,7 +14,11 @@ pub const FOUR_LETTER_WORDS: &[&str] = &[
 ];
 
 /// What `srvr`/`mntr` report as the version. Tools match the `3.8.0` prefix.
-pub const VERSION: &str = concat!("3.8.0-corral-", env!("CARGO_PKG_VERSION"), ", built on 1970-01-01 00:00 UTC");
+pub const VERSION: &str = concat!(
+    "3.8.0-corral-",
+    env!("CARGO_PKG_VERSION"),
+    ", built on 1970-01-01 00:00 UTC"
+);
 
 pub(crate) fn run(st: &mut State, word: &str, peer: SocketAddr) -> String {
     let mut o = String::new();
@@ -46,7 +50,13 @@ pub(crate) fn run(st: &mut State, word: &str, peer: SocketAddr) -> String {
         "mntr" => mntr(st, &mut o),
         "wchs" => {
             let w = st.core.data_watches();
-            let _ = write!(o, "{} connections watching {} paths\nTotal watches:{}", w.conn_count(), w.path_count(), w.watch_count());
+            let _ = write!(
+                o,
+                "{} connections watching {} paths\nTotal watches:{}",
+                w.conn_count(),
+                w.path_count(),
+                w.watch_count()
+            );
         }
         "wchc" => {
             let core = &st.core;
@@ -101,7 +111,13 @@ fn server_summary(st: &State, o: &mut String, with_clients: bool) {
         o.push('\n');
     }
     let l = &st.stats.latency;
-    let _ = writeln!(o, "Latency min/avg/max: {}/{:.1}/{}", l.min(), l.avg(), l.max_ms);
+    let _ = writeln!(
+        o,
+        "Latency min/avg/max: {}/{:.1}/{}",
+        l.min(),
+        l.avg(),
+        l.max_ms
+    );
     let _ = writeln!(o, "Received: {}", st.stats.packets_received);
     let _ = writeln!(o, "Sent: {}", st.stats.packets_sent);
     let _ = writeln!(o, "Connections: {}", st.conns.len());
@@ -147,9 +163,22 @@ fn connection_lines(st: &State, full: bool) -> Vec<String> {
 fn conf(st: &State, o: &mut String) {
     let c = &st.cfg;
     let _ = writeln!(o, "clientPort={}", c.client_port.map_or(-1, |p| p as i32));
-    let _ = writeln!(o, "secureClientPort={}", c.secure_client_port.map_or(-1, |p| p as i32));
-    let data = c.data_dir.as_ref().map(|d| d.join("version-2").display().to_string()).unwrap_or_default();
-    let log = c.data_log_dir.as_ref().or(c.data_dir.as_ref()).map(|d| d.join("version-2").display().to_string()).unwrap_or_default();
+    let _ = writeln!(
+        o,
+        "secureClientPort={}",
+        c.secure_client_port.map_or(-1, |p| p as i32)
+    );
+    let data = c
+        .data_dir
+        .as_ref()
+        .map(|d| d.join("version-2").display().to_string())
+        .unwrap_or_default();
+    let log = c
+        .data_log_dir
+        .as_ref()
+        .or(c.data_dir.as_ref())
+        .map(|d| d.join("version-2").display().to_string())
+        .unwrap_or_default();
     let _ = writeln!(o, "dataDir={data}");
     let _ = writeln!(o, "dataDirSize=0");
     let _ = writeln!(o, "dataLogDir={log}");
@@ -165,7 +194,9 @@ fn conf(st: &State, o: &mut String) {
 fn envi(o: &mut String) {
     let _ = writeln!(o, "Environment:");
     let _ = writeln!(o, "zookeeper.version={VERSION}");
-    let host = std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "localhost".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
     let _ = writeln!(o, "host.name={host}");
     let _ = writeln!(o, "corral.version={}", env!("CARGO_PKG_VERSION"));
     let _ = writeln!(o, "os.name={}", std::env::consts::OS);
@@ -182,7 +213,9 @@ fn mntr(st: &State, o: &mut String) {
     let s = &st.stats;
     let core = &st.core;
     let tree = core.tree();
-    let fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
+    let fds = std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0);
     let rows: Vec<(&str, String)> = vec![
         ("zk_version", VERSION.to_string()),
         ("zk_server_state", mode().to_string()),
@@ -194,16 +227,25 @@ fn mntr(st: &State, o: &mut String) {
         ("zk_global_sessions", core.sessions().len().to_string()),
         ("zk_packets_sent", s.packets_sent.to_string()),
         ("zk_packets_received", s.packets_received.to_string()),
-        ("zk_watch_count", (core.data_watches().watch_count() + core.child_watches().watch_count()).to_string()),
+        (
+            "zk_watch_count",
+            (core.data_watches().watch_count() + core.child_watches().watch_count()).to_string(),
+        ),
         ("zk_auth_failed_count", s.auth_failed.to_string()),
         ("zk_min_latency", s.latency.min().to_string()),
         ("zk_max_latency", s.latency.max_ms.to_string()),
         ("zk_open_file_descriptor_count", fds.to_string()),
-        ("zk_approximate_data_size", tree.approximate_data_size().to_string()),
+        (
+            "zk_approximate_data_size",
+            tree.approximate_data_size().to_string(),
+        ),
         ("zk_local_sessions", "0".into()),
         ("zk_uptime", st.started.elapsed().as_millis().to_string()),
         ("zk_bytes_received_count", s.bytes_received.to_string()),
-        ("zk_large_requests_rejected", s.large_requests_rejected.to_string()),
+        (
+            "zk_large_requests_rejected",
+            s.large_requests_rejected.to_string(),
+        ),
         ("zk_connection_rejected", s.connections_rejected.to_string()),
         ("zk_proposal_count", "0".into()),
         ("zk_commit_count", s.txns.to_string()),
@@ -216,7 +258,11 @@ fn mntr(st: &State, o: &mut String) {
 
 fn dump(st: &State, o: &mut String) {
     let core = &st.core;
-    let mut sessions: Vec<_> = core.sessions().iter().map(|s| (s.expire_at_ms, s.id)).collect();
+    let mut sessions: Vec<_> = core
+        .sessions()
+        .iter()
+        .map(|s| (s.expire_at_ms, s.id))
+        .collect();
     sessions.sort();
     let _ = writeln!(o, "SessionTracker dump:");
     let _ = writeln!(o, "Session Sets ({})/({}):", sessions.len(), sessions.len());

@@ -33,7 +33,10 @@ const SESSIONLESS_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Unsupported(String),
     #[error("storage: {0}")]
@@ -46,13 +49,39 @@ pub(crate) enum WriterMsg {
 }
 
 enum Event {
-    Open { conn: ConnId, peer: SocketAddr, tx: mpsc::UnboundedSender<WriterMsg> },
-    Connect { conn: ConnId, connect: Connect },
-    Request { conn: ConnId, xid: i32, req: Request, at: Instant, len: usize },
-    Unimplemented { conn: ConnId, xid: i32 },
-    Malformed { conn: ConnId, xid: i32, op_type: i32 },
-    Closed { conn: ConnId },
-    FourLetter { word: String, peer: SocketAddr, reply: oneshot::Sender<String> },
+    Open {
+        conn: ConnId,
+        peer: SocketAddr,
+        tx: mpsc::UnboundedSender<WriterMsg>,
+    },
+    Connect {
+        conn: ConnId,
+        connect: Connect,
+    },
+    Request {
+        conn: ConnId,
+        xid: i32,
+        req: Request,
+        at: Instant,
+        len: usize,
+    },
+    Unimplemented {
+        conn: ConnId,
+        xid: i32,
+    },
+    Malformed {
+        conn: ConnId,
+        xid: i32,
+        op_type: i32,
+    },
+    Closed {
+        conn: ConnId,
+    },
+    FourLetter {
+        word: String,
+        peer: SocketAddr,
+        reply: oneshot::Sender<String>,
+    },
 }
 
 /// The clocks handed to the core. The monotonic clock is anchored at the wall clock at start-up
@@ -65,13 +94,23 @@ pub(crate) struct Clock {
 
 impl Clock {
     fn new() -> Clock {
-        let start_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        Clock { start: Instant::now(), start_ms }
+        let start_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        Clock {
+            start: Instant::now(),
+            start_ms,
+        }
     }
 
     pub(crate) fn now(&self) -> Now {
-        let wall_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        Now { mono_ms: self.start_ms + self.start.elapsed().as_millis() as u64, wall_ms }
+        let wall_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        Now {
+            mono_ms: self.start_ms + self.start.elapsed().as_millis() as u64,
+            wall_ms,
+        }
     }
 }
 
@@ -113,7 +152,10 @@ pub fn core_config(cfg: &ServerConfig) -> CoreConfig {
 
 impl Server {
     /// Load the data, then bind the client port: the port only opens once reads can be served.
-    pub async fn bind(cfg: ServerConfig, mut storage: Box<dyn Storage>) -> Result<Server, ServerError> {
+    pub async fn bind(
+        cfg: ServerConfig,
+        mut storage: Box<dyn Storage>,
+    ) -> Result<Server, ServerError> {
         if cfg.is_distributed() {
             return Err(ServerError::Unsupported(
                 "ensembles (more than one server.N line) are not supported yet; corral runs standalone".into(),
@@ -128,13 +170,27 @@ impl Server {
         let t0 = Instant::now();
         let loaded = storage.load().map_err(ServerError::Storage)?;
         let clock = Clock::new();
-        let core = Core::with_state(core_config(&cfg), clock.now(), loaded.tree, &loaded.sessions);
-        info!("loaded {} (start-up took {} ms)", loaded.summary, t0.elapsed().as_millis());
+        let core = Core::with_state(
+            core_config(&cfg),
+            clock.now(),
+            loaded.tree,
+            &loaded.sessions,
+        );
+        info!(
+            "loaded {} (start-up took {} ms)",
+            loaded.summary,
+            t0.elapsed().as_millis()
+        );
         let addr = cfg
             .client_address()
             .ok_or_else(|| ServerError::Unsupported("no clientPort configured".into()))?;
-        let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
-        info!("serving clients on {}", listener.local_addr().map_err(ServerError::Storage)?);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        info!(
+            "serving clients on {}",
+            listener.local_addr().map_err(ServerError::Storage)?
+        );
         Ok(Server {
             listener,
             state: State {
@@ -150,11 +206,16 @@ impl Server {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     /// Serve until `shutdown` completes; then close every connection and return.
-    pub async fn run<F: std::future::Future<Output = ()>>(self, shutdown: F) -> Result<(), ServerError> {
+    pub async fn run<F: std::future::Future<Output = ()>>(
+        self,
+        shutdown: F,
+    ) -> Result<(), ServerError> {
         let Server { listener, state } = self;
         let max_per_ip = state.cfg.max_client_cnxns as usize;
         let max_frame = state.cfg.jute_max_buffer;
@@ -219,7 +280,11 @@ async fn core_loop(mut st: State, mut rx: mpsc::Receiver<Event>) {
         let now_ms = st.clock.now().mono_ms;
         // With background work (a snapshot walk) pending, only poll for events before the next
         // slice of it.
-        let sleep = if busy { Duration::ZERO } else { Duration::from_millis(wake.saturating_sub(now_ms).min(60_000)) };
+        let sleep = if busy {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(wake.saturating_sub(now_ms).min(60_000))
+        };
         tokio::select! {
             ev = rx.recv() => {
                 let Some(ev) = ev else { return };
@@ -253,7 +318,8 @@ fn handle_event(st: &mut State, ev: Event) {
     match ev {
         Event::Open { conn, peer, tx } => {
             st.core.handle_open(conn, peer.ip().to_string());
-            st.conns.insert(conn, (tx, ConnStats::new(peer, now.wall_ms)));
+            st.conns
+                .insert(conn, (tx, ConnStats::new(peer, now.wall_ms)));
         }
         Event::Connect { conn, connect } => {
             st.stats.packets_received += 1;
@@ -262,7 +328,13 @@ fn handle_event(st: &mut State, ev: Event) {
             }
             st.core.handle_connect(now, conn, &connect);
         }
-        Event::Request { conn, xid, req, at, len } => {
+        Event::Request {
+            conn,
+            xid,
+            req,
+            at,
+            len,
+        } => {
             st.stats.packets_received += 1;
             st.stats.bytes_received += len as u64 + 4;
             if let Some((_, cs)) = st.conns.get_mut(&conn) {
@@ -276,7 +348,11 @@ fn handle_event(st: &mut State, ev: Event) {
             warn!("closing connection {conn}: unknown request type (xid {xid})");
             // Queue behind whatever the core has pending for this connection.
             flush_outputs(st);
-            send(st, conn, reply_frame(xid, -1, corral_proto::ErrorCode::Unimplemented.code(), &[]));
+            send(
+                st,
+                conn,
+                reply_frame(xid, -1, corral_proto::ErrorCode::Unimplemented.code(), &[]),
+            );
             close(st, conn);
         }
         Event::Malformed { conn, xid, op_type } => {
@@ -330,7 +406,10 @@ fn flush_outputs(st: &mut State) {
             Output::Append(txn) => {
                 st.stats.txns += 1;
                 if let Err(e) = st.storage.append(&txn) {
-                    tracing::error!("cannot persist txn 0x{:x}: {e}; stopping without acknowledging", txn.zxid());
+                    tracing::error!(
+                        "cannot persist txn 0x{:x}: {e}; stopping without acknowledging",
+                        txn.zxid()
+                    );
                     std::process::exit(2);
                 }
                 unsynced = true;
@@ -379,7 +458,15 @@ async fn connection(
     if let Some(word) = FOUR_LETTER_WORDS.iter().find(|w| w.as_bytes() == head) {
         let text = if whitelist.allows(word) {
             let (tx, rx) = oneshot::channel();
-            if ev.send(Event::FourLetter { word: word.to_string(), peer, reply: tx }).await.is_err() {
+            if ev
+                .send(Event::FourLetter {
+                    word: word.to_string(),
+                    peer,
+                    reply: tx,
+                })
+                .await
+                .is_err()
+            {
                 return;
             }
             rx.await.unwrap_or_default()
@@ -452,25 +539,42 @@ async fn read_frames(
         }
         let len = i32::from_be_bytes(head);
         if len < 0 || len as usize > max_frame {
-            return Err(format!("packet length {len} is out of range (jute.maxbuffer is {max_frame})"));
+            return Err(format!(
+                "packet length {len} is out of range (jute.maxbuffer is {max_frame})"
+            ));
         }
         buf.resize(len as usize, 0);
-        rd.read_exact(&mut buf).await.map_err(|e| format!("read error: {e}"))?;
+        rd.read_exact(&mut buf)
+            .await
+            .map_err(|e| format!("read error: {e}"))?;
         if first {
             first = false;
-            let connect = Connect::read(&buf).map_err(|e| format!("malformed ConnectRequest: {e}"))?;
-            debug!("connection {conn} from {peer}: connect session 0x{:x}", connect.req.session_id);
-            ev.send(Event::Connect { conn, connect }).await.map_err(|_| "server stopping".to_string())?;
+            let connect =
+                Connect::read(&buf).map_err(|e| format!("malformed ConnectRequest: {e}"))?;
+            debug!(
+                "connection {conn} from {peer}: connect session 0x{:x}",
+                connect.req.session_id
+            );
+            ev.send(Event::Connect { conn, connect })
+                .await
+                .map_err(|_| "server stopping".to_string())?;
             continue;
         }
         let at = Instant::now();
         let mut r = Reader::with_max_len(&buf, max_frame);
-        let h = RequestHeader::read(&mut r).map_err(|e| format!("malformed request header: {e}"))?;
+        let h =
+            RequestHeader::read(&mut r).map_err(|e| format!("malformed request header: {e}"))?;
         match Request::read(h.r#type, &mut r) {
             Ok(req) => {
-                ev.send(Event::Request { conn, xid: h.xid, req, at, len: buf.len() })
-                    .await
-                    .map_err(|_| "server stopping".to_string())?;
+                ev.send(Event::Request {
+                    conn,
+                    xid: h.xid,
+                    req,
+                    at,
+                    len: buf.len(),
+                })
+                .await
+                .map_err(|_| "server stopping".to_string())?;
             }
             Err(DecodeError::UnknownOpCode(_)) => {
                 let _ = ev.send(Event::Unimplemented { conn, xid: h.xid }).await;
@@ -482,9 +586,13 @@ async fn read_frames(
                 return Err(format!("malformed request (type {}): {e}", h.r#type))
             }
             Err(_) => {
-                ev.send(Event::Malformed { conn, xid: h.xid, op_type: h.r#type })
-                    .await
-                    .map_err(|_| "server stopping".to_string())?;
+                ev.send(Event::Malformed {
+                    conn,
+                    xid: h.xid,
+                    op_type: h.r#type,
+                })
+                .await
+                .map_err(|_| "server stopping".to_string())?;
             }
         }
     }

@@ -13,7 +13,12 @@ pub struct Latency {
 
 impl Default for Latency {
     fn default() -> Self {
-        Latency { min_ms: u64::MAX, max_ms: 0, total_ms: 0, count: 0 }
+        Latency {
+            min_ms: u64::MAX,
+            max_ms: 0,
+            total_ms: 0,
+            count: 0,
+        }
     }
 }
 

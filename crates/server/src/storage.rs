@@ -44,7 +44,11 @@ pub struct MemoryStorage;
 
 impl Storage for MemoryStorage {
     fn load(&mut self) -> io::Result<Loaded> {
-        Ok(Loaded { tree: DataTree::new(), sessions: vec![], summary: "in-memory storage (nothing persisted)".into() })
+        Ok(Loaded {
+            tree: DataTree::new(),
+            sessions: vec![],
+            summary: "in-memory storage (nothing persisted)".into(),
+        })
     }
 
     fn append(&mut self, _txn: &Txn) -> io::Result<()> {
@@ -88,7 +92,9 @@ impl FileStorage {
         fsync_warn_ms: u64,
     ) -> io::Result<FileStorage> {
         let store = FileStore::new(RealDisk::default(), opts.clone()).map_err(other)?;
-        let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
         let mut s = FileStorage {
             store,
             opts,
@@ -96,7 +102,8 @@ impl FileStorage {
             next_snapshot_after: 0,
             since_snapshot: 0,
             retain: retain.max(3),
-            purge_every: (purge_interval_hours > 0).then(|| std::time::Duration::from_secs(purge_interval_hours as u64 * 3600)),
+            purge_every: (purge_interval_hours > 0)
+                .then(|| std::time::Duration::from_secs(purge_interval_hours as u64 * 3600)),
             last_purge: Instant::now(),
             fsync_warn_ms,
             walking: None,
@@ -132,13 +139,22 @@ impl FileStorage {
             w.join().map_err(|_| other("snapshot thread panicked"))??;
         }
         self.store.roll().map_err(other)?;
-        let sessions = sessions.iter().map(|s| (s.id, s.timeout_ms as i32)).collect();
+        let sessions = sessions
+            .iter()
+            .map(|s| (s.id, s.timeout_ms as i32))
+            .collect();
         self.walking = Some((Fuzzy::start(tree, sessions), Instant::now()));
         Ok(())
     }
 
     /// Hand a finished walk to a background thread: compress and write atomically.
-    fn write_in_background(&mut self, f: Fuzzy, tree: &DataTree, started: Instant, background: bool) -> io::Result<()> {
+    fn write_in_background(
+        &mut self,
+        f: Fuzzy,
+        tree: &DataTree,
+        started: Instant,
+        background: bool,
+    ) -> io::Result<()> {
         let zxid = f.zxid();
         let nodes = f.nodes_written();
         let raw = f.finish(Some((tree.last_processed_zxid(), tree.digest() as i64)));
@@ -175,7 +191,11 @@ impl Storage for FileStorage {
         while !f.step(&r.tree, usize::MAX) {}
         self.store.roll().map_err(other)?;
         self.write_in_background(f, &r.tree, t0, false)?;
-        Ok(Loaded { tree: r.tree, sessions: r.sessions, summary: r.summary })
+        Ok(Loaded {
+            tree: r.tree,
+            sessions: r.sessions,
+            summary: r.summary,
+        })
     }
 
     fn append(&mut self, txn: &Txn) -> io::Result<()> {
@@ -189,7 +209,10 @@ impl Storage for FileStorage {
         self.store.sync().map_err(other)?;
         let ms = t0.elapsed().as_millis() as u64;
         if ms > self.fsync_warn_ms {
-            warn!("fsync of the txn log took {ms} ms, above fsync.warningthresholdms={}", self.fsync_warn_ms);
+            warn!(
+                "fsync of the txn log took {ms} ms, above fsync.warningthresholdms={}",
+                self.fsync_warn_ms
+            );
         }
         Ok(())
     }
@@ -224,7 +247,9 @@ impl Storage for FileStorage {
                 }
             }
         }
-        let Some((f, _)) = self.walking.as_mut() else { return Ok(false) };
+        let Some((f, _)) = self.walking.as_mut() else {
+            return Ok(false);
+        };
         if !f.step(tree, Self::NODES_PER_STEP) {
             return Ok(true);
         }

@@ -33,7 +33,12 @@ pub struct RealDisk {
 impl RealDisk {
     fn file(&mut self, path: &Path) -> io::Result<&File> {
         if !self.open.contains_key(path) {
-            let f = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)?;
             self.open.insert(path.to_path_buf(), f);
         }
         Ok(self.open.get(path).expect("inserted above"))
@@ -120,7 +125,11 @@ pub struct DryRunDisk<D: Disk> {
 
 impl<D: Disk> DryRunDisk<D> {
     pub fn new(inner: D) -> DryRunDisk<D> {
-        DryRunDisk { inner, overlay: HashMap::new(), changes: Vec::new() }
+        DryRunDisk {
+            inner,
+            overlay: HashMap::new(),
+            changes: Vec::new(),
+        }
     }
 
     /// What would have been written, one line per change, in order (syncs are not listed).
@@ -137,14 +146,19 @@ impl<D: Disk> DryRunDisk<D> {
             };
             self.overlay.insert(path.to_path_buf(), Some(bytes));
         }
-        Ok(self.overlay.get_mut(path).expect("inserted above").get_or_insert_with(Vec::new))
+        Ok(self
+            .overlay
+            .get_mut(path)
+            .expect("inserted above")
+            .get_or_insert_with(Vec::new))
     }
 }
 
 impl<D: Disk> Disk for DryRunDisk<D> {
     fn create_dir_all(&mut self, dir: &Path) -> io::Result<()> {
         if !dir.is_dir() {
-            self.changes.push(format!("create directory {}", dir.display()));
+            self.changes
+                .push(format!("create directory {}", dir.display()));
         }
         Ok(())
     }
@@ -155,7 +169,10 @@ impl<D: Disk> Disk for DryRunDisk<D> {
             if p.parent() != Some(dir) {
                 continue;
             }
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             names.retain(|n| *n != name);
             if state.is_some() {
                 names.push(name);
@@ -181,7 +198,11 @@ impl<D: Disk> Disk for DryRunDisk<D> {
     }
 
     fn write_at(&mut self, path: &Path, offset: u64, bytes: &[u8]) -> io::Result<()> {
-        self.changes.push(format!("write {} bytes to {} at offset {offset}", bytes.len(), path.display()));
+        self.changes.push(format!(
+            "write {} bytes to {} at offset {offset}",
+            bytes.len(),
+            path.display()
+        ));
         let f = self.load(path)?;
         let end = offset as usize + bytes.len();
         if f.len() < end {
@@ -192,7 +213,8 @@ impl<D: Disk> Disk for DryRunDisk<D> {
     }
 
     fn set_len(&mut self, path: &Path, len: u64) -> io::Result<()> {
-        self.changes.push(format!("set the length of {} to {len}", path.display()));
+        self.changes
+            .push(format!("set the length of {} to {len}", path.display()));
         self.load(path)?.resize(len as usize, 0);
         Ok(())
     }
@@ -202,8 +224,10 @@ impl<D: Disk> Disk for DryRunDisk<D> {
     }
 
     fn write_atomic(&mut self, path: &Path, bytes: &[u8]) -> io::Result<()> {
-        self.changes.push(format!("write {} ({} bytes)", path.display(), bytes.len()));
-        self.overlay.insert(path.to_path_buf(), Some(bytes.to_vec()));
+        self.changes
+            .push(format!("write {} ({} bytes)", path.display(), bytes.len()));
+        self.overlay
+            .insert(path.to_path_buf(), Some(bytes.to_vec()));
         Ok(())
     }
 

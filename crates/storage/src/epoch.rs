@@ -22,14 +22,22 @@ pub fn parse(bytes: &[u8]) -> Option<i64> {
 pub fn read<D: Disk>(disk: &mut D, snap_dir: &Path, name: &str) -> std::io::Result<Option<i64>> {
     match disk.read(&snap_dir.join(name)) {
         Ok(b) => parse(&b).map(Some).ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{name}: not a decimal epoch"))
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{name}: not a decimal epoch"),
+            )
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
 }
 
-pub fn write<D: Disk>(disk: &mut D, snap_dir: &Path, name: &str, epoch: i64) -> std::io::Result<()> {
+pub fn write<D: Disk>(
+    disk: &mut D,
+    snap_dir: &Path,
+    name: &str,
+    epoch: i64,
+) -> std::io::Result<()> {
     disk.write_atomic(&snap_dir.join(name), &encode(epoch))
 }
 

@@ -4,8 +4,8 @@
 //! faults.
 
 pub mod disk;
-pub mod faultdisk;
 pub mod epoch;
+pub mod faultdisk;
 pub mod snapshot;
 pub mod store;
 pub mod txnlog;

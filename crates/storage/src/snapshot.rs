@@ -146,7 +146,9 @@ impl Fuzzy {
     pub fn step(&mut self, tree: &DataTree, max_nodes: usize) -> bool {
         let mut n = 0;
         while n < max_nodes {
-            let Some(p) = self.stack.pop() else { return true };
+            let Some(p) = self.stack.pop() else {
+                return true;
+            };
             let Some(node) = tree.get(&p) else { continue };
             let mut kids: Vec<&String> = node.children.iter().collect();
             // Small sibling sets are sorted so typical snapshots are reproducible byte for byte;
@@ -186,7 +188,9 @@ impl Fuzzy {
     /// Assemble the file: header, sessions, ACL cache, nodes, seals, and `digest` as
     /// (zxid, tree digest) of the last txn applied when the walk finished.
     pub fn finish(self, digest: Option<(i64, i64)>) -> Vec<u8> {
-        let mut c = Checked { buf: Vec::with_capacity(self.nodes.len() + 1024) };
+        let mut c = Checked {
+            buf: Vec::with_capacity(self.nodes.len() + 1024),
+        };
         let b = &mut c.buf;
         b.put_i32(MAGIC);
         b.put_i32(VERSION);
@@ -223,7 +227,10 @@ pub struct SnapError {
 }
 
 fn err(offset: usize, reason: impl Into<String>) -> SnapError {
-    SnapError { offset, reason: reason.into() }
+    SnapError {
+        offset,
+        reason: reason.into(),
+    }
 }
 
 /// Decode an uncompressed snapshot stream into a tree.
@@ -232,7 +239,10 @@ pub fn deserialize(bytes: &[u8], max_len: usize) -> Result<(DataTree, Meta), Sna
     let e = |r: &Reader<'_>, x: corral_proto::DecodeError| err(r.position(), x.to_string());
     let magic = r.read_i32().map_err(|x| e(&r, x))?;
     if magic != MAGIC {
-        return Err(err(0, format!("bad magic 0x{magic:08x} (expected 0x5a4b534e \"ZKSN\")")));
+        return Err(err(
+            0,
+            format!("bad magic 0x{magic:08x} (expected 0x5a4b534e \"ZKSN\")"),
+        ));
     }
     let version = r.read_i32().map_err(|x| e(&r, x))?;
     if version != VERSION {
@@ -273,16 +283,32 @@ pub fn deserialize(bytes: &[u8], max_len: usize) -> Result<(DataTree, Meta), Sna
         let acl = if aref == OPEN_ACL_REF {
             open.clone()
         } else {
-            cache.get(&aref).cloned().ok_or_else(|| err(at, format!("node {path:?} uses unknown ACL ref {aref}")))?
+            cache
+                .get(&aref)
+                .cloned()
+                .ok_or_else(|| err(at, format!("node {path:?} uses unknown ACL ref {aref}")))?
         };
-        let p = if path.is_empty() { "/".to_string() } else { path };
+        let p = if path.is_empty() {
+            "/".to_string()
+        } else {
+            path
+        };
         if p != "/" {
-            let parent = corral_tree::path::parent(&p).ok_or_else(|| err(at, format!("bad path {p:?}")))?;
+            let parent =
+                corral_tree::path::parent(&p).ok_or_else(|| err(at, format!("bad path {p:?}")))?;
             if tree.get(parent).is_none() {
                 return Err(err(at, format!("node {p:?} comes before its parent")));
             }
         }
-        tree.insert_raw(&p, Node { data, acl, stat, children: Default::default() });
+        tree.insert_raw(
+            &p,
+            Node {
+                data,
+                acl,
+                stat,
+                children: Default::default(),
+            },
+        );
     }
     // As ZooKeeper's setupQuota after loading: find the quotas and recount them.
     tree.setup_quotas();
@@ -291,7 +317,10 @@ pub fn deserialize(bytes: &[u8], max_len: usize) -> Result<(DataTree, Meta), Sna
     let slash = String::read(&mut r).map_err(|x| e(&r, x))?;
     let computed = crate::txnlog::adler32(&bytes[..sealed_len]) as i64;
     if sum != computed || slash != "/" {
-        return Err(err(sealed_len, format!("checksum mismatch: stored 0x{sum:x}, computed 0x{computed:x}")));
+        return Err(err(
+            sealed_len,
+            format!("checksum mismatch: stored 0x{sum:x}, computed 0x{computed:x}"),
+        ));
     }
     if r.is_empty() {
         return Ok((tree, meta));
@@ -299,14 +328,20 @@ pub fn deserialize(bytes: &[u8], max_len: usize) -> Result<(DataTree, Meta), Sna
     let zxid = r.read_i64().map_err(|x| e(&r, x))?;
     let dv = r.read_i32().map_err(|x| e(&r, x))?;
     if dv != corral_proto::txn::DIGEST_VERSION {
-        return Err(err(r.position() - 4, format!("unsupported digest version {dv}")));
+        return Err(err(
+            r.position() - 4,
+            format!("unsupported digest version {dv}"),
+        ));
     }
     let digest = r.read_i64().map_err(|x| e(&r, x))?;
     let sealed_len = r.position();
     let sum = r.read_i64().map_err(|x| e(&r, x))?;
     let computed = crate::txnlog::adler32(&bytes[..sealed_len]) as i64;
     if sum != computed {
-        return Err(err(sealed_len, format!("second checksum mismatch: stored 0x{sum:x}, computed 0x{computed:x}")));
+        return Err(err(
+            sealed_len,
+            format!("second checksum mismatch: stored 0x{sum:x}, computed 0x{computed:x}"),
+        ));
     }
     meta.digest = Some((zxid, digest));
     Ok((tree, meta))
@@ -328,7 +363,9 @@ pub fn compress(raw: &[u8], c: Compression) -> Vec<u8> {
             out.extend_from_slice(&1i32.to_be_bytes());
             let mut enc = snap::raw::Encoder::new();
             for chunk in raw.chunks(SNAPPY_BLOCK) {
-                let block = enc.compress_vec(chunk).expect("a 32 KiB block always compresses");
+                let block = enc
+                    .compress_vec(chunk)
+                    .expect("a 32 KiB block always compresses");
                 out.extend_from_slice(&(block.len() as i32).to_be_bytes());
                 out.extend_from_slice(&block);
             }
@@ -361,10 +398,15 @@ pub fn decompress(file: &[u8], c: Compression) -> Result<Vec<u8>, SnapError> {
                 }
                 let len = i32::from_be_bytes(file[off..off + 4].try_into().expect("4 bytes"));
                 if len < 0 || off + 4 + len as usize > file.len() {
-                    return Err(err(off, format!("snappy block of {len} bytes runs past the end")));
+                    return Err(err(
+                        off,
+                        format!("snappy block of {len} bytes runs past the end"),
+                    ));
                 }
                 let block = &file[off + 4..off + 4 + len as usize];
-                let mut d = dec.decompress_vec(block).map_err(|e| err(off, format!("snappy: {e}")))?;
+                let mut d = dec
+                    .decompress_vec(block)
+                    .map_err(|e| err(off, format!("snappy: {e}")))?;
                 out.append(&mut d);
                 off += 4 + len as usize;
             }
@@ -394,7 +436,13 @@ mod tests {
     #[test]
     fn empty_snapshot_matches_zookeeper() {
         let t = DataTree::new();
-        let raw = serialize(&t, &Meta { sessions: vec![], digest: Some((0, 0)) });
+        let raw = serialize(
+            &t,
+            &Meta {
+                sessions: vec![],
+                digest: Some((0, 0)),
+            },
+        );
         assert_eq!(raw.len(), 457);
         let tail = hex(&raw[raw.len() - 46..]);
         assert!(tail.starts_with("00000000b8a23b49000000012f"), "{tail}");
@@ -409,7 +457,13 @@ mod tests {
     // Every compression method round-trips and passes the quick validity check.
     #[test]
     fn compression_round_trips() {
-        let raw = serialize(&DataTree::new(), &Meta { sessions: vec![(7, 30000)], digest: None });
+        let raw = serialize(
+            &DataTree::new(),
+            &Meta {
+                sessions: vec![(7, 30000)],
+                digest: None,
+            },
+        );
         for c in [Compression::None, Compression::Gz, Compression::Snappy] {
             let f = compress(&raw, c);
             assert!(looks_valid(&f, c) || c == Compression::None && !looks_valid(&f, c));
@@ -420,7 +474,13 @@ mod tests {
     // A flipped byte anywhere in the node section is caught with its offset.
     #[test]
     fn corruption_is_detected() {
-        let raw = serialize(&DataTree::new(), &Meta { sessions: vec![], digest: Some((0, 0)) });
+        let raw = serialize(
+            &DataTree::new(),
+            &Meta {
+                sessions: vec![],
+                digest: Some((0, 0)),
+            },
+        );
         let mut bad = raw.clone();
         bad[60] ^= 0x01;
         assert!(deserialize(&bad, 1 << 20).is_err());
@@ -430,7 +490,10 @@ mod tests {
     #[test]
     fn names() {
         assert_eq!(file_name(0x1f, Compression::Gz), "snapshot.1f.gz");
-        assert_eq!(parse_name("snapshot.1f.snappy"), Some((0x1f, Compression::Snappy)));
+        assert_eq!(
+            parse_name("snapshot.1f.snappy"),
+            Some((0x1f, Compression::Snappy))
+        );
         assert_eq!(parse_name("snapshot.0"), Some((0, Compression::None)));
         assert_eq!(parse_name("snapshot.x"), None);
     }

@@ -32,13 +32,24 @@ pub struct StoreOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: corrupt txn log at offset {offset}: {reason}; refusing to start (the entries after it would be lost). Set -Dcorral.truncateCorruptLog=true to cut the log there and start anyway")]
-    CorruptLog { path: PathBuf, offset: usize, reason: String },
+    CorruptLog {
+        path: PathBuf,
+        offset: usize,
+        reason: String,
+    },
     #[error("{path}: {reason}")]
     BadFile { path: PathBuf, reason: String },
     #[error("{path}: txn at offset {offset} does not decode: {reason}")]
-    BadTxn { path: PathBuf, offset: usize, reason: String },
+    BadTxn {
+        path: PathBuf,
+        offset: usize,
+        reason: String,
+    },
     #[error("{path}: an earlier write or fsync failed ({first}); the log cannot be trusted, so nothing more is acknowledged until a restart")]
     Failed { path: PathBuf, first: String },
     #[error("no valid snapshot in {dir} but txn logs exist; refusing to start (set -Dzookeeper.snapshot.trust.empty=true to replay the logs onto an empty tree)")]
@@ -46,7 +57,10 @@ pub enum StoreError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io { path: path.to_path_buf(), source }
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// What start-up loaded.
@@ -160,7 +174,9 @@ impl<D: Disk> FileStore<D> {
             let file = self.disk.read(&path).map_err(io(&path))?;
             if !snapshot::looks_valid(&file, c) {
                 warn!("{}: not a complete snapshot, skipping", path.display());
-                report.skipped_snapshots.push((path, "not a complete snapshot".into()));
+                report
+                    .skipped_snapshots
+                    .push((path, "not a complete snapshot".into()));
                 continue;
             }
             let raw = match snapshot::decompress(&file, c) {
@@ -173,7 +189,12 @@ impl<D: Disk> FileStore<D> {
             };
             match snapshot::deserialize(&raw, usize::MAX) {
                 Ok((tree, meta)) => {
-                    info!("loaded snapshot {} ({} znodes, {} sessions)", path.display(), tree.node_count(), meta.sessions.len());
+                    info!(
+                        "loaded snapshot {} ({} znodes, {} sessions)",
+                        path.display(),
+                        tree.node_count(),
+                        meta.sessions.len()
+                    );
                     report.snapshot = Some((path.clone(), zxid));
                     loaded = Some((tree, meta, zxid, path));
                     break;
@@ -189,13 +210,21 @@ impl<D: Disk> FileStore<D> {
             Some((t, m, z, p)) => (t, m, z, p.display().to_string()),
             None => {
                 if !logs.is_empty() && !self.opts.trust_empty_snapshot {
-                    return Err(StoreError::NoSnapshot { dir: self.snap_dir.clone() });
+                    return Err(StoreError::NoSnapshot {
+                        dir: self.snap_dir.clone(),
+                    });
                 }
-                (DataTree::new(), Meta::default(), 0, "an empty tree".to_string())
+                (
+                    DataTree::new(),
+                    Meta::default(),
+                    0,
+                    "an empty tree".to_string(),
+                )
             }
         };
         tree.set_last_processed_zxid(snap_zxid);
-        let mut sessions: std::collections::BTreeMap<i64, i32> = meta.sessions.iter().copied().collect();
+        let mut sessions: std::collections::BTreeMap<i64, i32> =
+            meta.sessions.iter().copied().collect();
         // Replay: every log starting after the snapshot, plus the newest one starting at or before.
         let start = snap_zxid + 1;
         let first = logs.iter().rposition(|(z, _)| *z <= start).unwrap_or(0);
@@ -210,11 +239,18 @@ impl<D: Disk> FileStore<D> {
             // any entry was written. It holds nothing to replay, wherever it is in the list.
             if bytes.len() < txnlog::HEADER_LEN && txnlog::file_header().starts_with(&bytes) {
                 if !bytes.is_empty() {
-                    warn!("{}: only {} bytes of the header were written; no entries", path.display(), bytes.len());
+                    warn!(
+                        "{}: only {} bytes of the header were written; no entries",
+                        path.display(),
+                        bytes.len()
+                    );
                 }
                 continue;
             }
-            txnlog::check_header(&bytes).map_err(|e| StoreError::BadFile { path: path.clone(), reason: e.to_string() })?;
+            txnlog::check_header(&bytes).map_err(|e| StoreError::BadFile {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
             let (entries, end) = txnlog::walk(&bytes, self.opts.max_txn_len);
             // The zxid of the last complete entry of this file (a file is named by its first).
             let mut file_last = file_zxid - 1;
@@ -234,7 +270,10 @@ impl<D: Disk> FileStore<D> {
                 self.last_logged_zxid = zxid;
                 replayed += 1;
                 if last_progress.elapsed().as_secs() >= 5 {
-                    info!("replaying {}: {replayed} txns so far, at zxid 0x{zxid:x}", path.display());
+                    info!(
+                        "replaying {}: {replayed} txns so far, at zxid 0x{zxid:x}",
+                        path.display()
+                    );
                     last_progress = Instant::now();
                 }
             }
@@ -248,14 +287,22 @@ impl<D: Disk> FileStore<D> {
                     warn!("{}: torn last entry at offset {offset} ({reason}); cutting the log back to the last complete entry", path.display());
                     self.disk.set_len(path, offset as u64).map_err(io(path))?;
                     self.disk.sync(path).map_err(io(path))?;
-                    report.cut.push((path.clone(), offset as u64, format!("torn last entry: {reason}")));
+                    report.cut.push((
+                        path.clone(),
+                        offset as u64,
+                        format!("torn last entry: {reason}"),
+                    ));
                 }
                 // A torn last entry in an older log, with the next log starting right after the
                 // last complete entry: the server crashed in that write, restarted without it
                 // and carried on in a new log, reusing the zxid. ZooKeeper does not cut such an
                 // entry (its reader treats it as the end of the file), so its data directories
                 // can hold one; nothing is missing, so read on.
-                End::Torn { offset, reason } if chosen.get(i + 1).is_some_and(|(next, _)| *next == file_last + 1) => {
+                End::Torn { offset, reason }
+                    if chosen
+                        .get(i + 1)
+                        .is_some_and(|(next, _)| *next == file_last + 1) =>
+                {
                     warn!(
                         "{}: torn last entry at offset {offset} ({reason}), never applied: the next log starts at zxid 0x{:x}, right after the last complete entry; reading on",
                         path.display(),
@@ -264,7 +311,11 @@ impl<D: Disk> FileStore<D> {
                 }
                 End::Torn { offset, reason } | End::Corrupt { offset, reason } => {
                     if !self.opts.truncate_corrupt_log {
-                        return Err(StoreError::CorruptLog { path: path.clone(), offset, reason });
+                        return Err(StoreError::CorruptLog {
+                            path: path.clone(),
+                            offset,
+                            reason,
+                        });
                     }
                     warn!("{}: corrupt entry at offset {offset} ({reason}); cutting the log there as requested by corral.truncateCorruptLog", path.display());
                     // Later logs go first, durably: were the cut made first, a crash before the
@@ -276,7 +327,11 @@ impl<D: Disk> FileStore<D> {
                     }
                     self.disk.set_len(path, offset as u64).map_err(io(path))?;
                     self.disk.sync(path).map_err(io(path))?;
-                    report.cut.push((path.clone(), offset as u64, format!("corrupt entry: {reason}")));
+                    report.cut.push((
+                        path.clone(),
+                        offset as u64,
+                        format!("corrupt entry: {reason}"),
+                    ));
                     break 'files;
                 }
             }
@@ -288,7 +343,11 @@ impl<D: Disk> FileStore<D> {
         }
         // Ephemerals whose session is gone will never be cleaned up by an expiry: drop them now
         // (ZooKeeper does this on a standalone start, without a txn; the next snapshot has it).
-        let dead: Vec<i64> = tree.ephemerals().map(|(s, _)| *s).filter(|s| !sessions.contains_key(s)).collect();
+        let dead: Vec<i64> = tree
+            .ephemerals()
+            .map(|(s, _)| *s)
+            .filter(|s| !sessions.contains_key(s))
+            .collect();
         for s in dead {
             tree.kill_session(s, tree.last_processed_zxid());
         }
@@ -304,13 +363,22 @@ impl<D: Disk> FileStore<D> {
             t0.elapsed().as_millis()
         );
         report.replayed = replayed;
-        Ok(Restored { tree, sessions: sessions.into_iter().collect(), summary, report })
+        Ok(Restored {
+            tree,
+            sessions: sessions.into_iter().collect(),
+            summary,
+            report,
+        })
     }
 
     /// Queue a txn for the log; it is durable after the next `sync`.
     pub fn append(&mut self, txn: &Txn) {
         let zxid = txn.zxid();
-        assert!(zxid > self.last_logged_zxid, "txn 0x{zxid:x} does not follow 0x{:x}", self.last_logged_zxid);
+        assert!(
+            zxid > self.last_logged_zxid,
+            "txn 0x{zxid:x} does not follow 0x{:x}",
+            self.last_logged_zxid
+        );
         self.last_logged_zxid = zxid;
         if self.pending_first_zxid.is_none() {
             self.pending_first_zxid = Some(zxid);
@@ -326,8 +394,14 @@ impl<D: Disk> FileStore<D> {
     /// Once a write or fsync has failed, this fails every time (`StoreError::Failed`).
     pub fn sync(&mut self) -> Result<(), StoreError> {
         if let Some(first) = &self.failed {
-            let path = self.log.as_ref().map_or_else(|| self.log_dir.clone(), |l| l.path.clone());
-            return Err(StoreError::Failed { path, first: first.clone() });
+            let path = self
+                .log
+                .as_ref()
+                .map_or_else(|| self.log_dir.clone(), |l| l.path.clone());
+            return Err(StoreError::Failed {
+                path,
+                first: first.clone(),
+            });
         }
         let r = self.write_pending();
         if let Err(e) = &r {
@@ -337,11 +411,19 @@ impl<D: Disk> FileStore<D> {
     }
 
     fn write_pending(&mut self) -> Result<(), StoreError> {
-        let Some(first) = self.pending_first_zxid.take() else { return Ok(()) };
+        let Some(first) = self.pending_first_zxid.take() else {
+            return Ok(());
+        };
         if self.log.is_none() {
             let path = self.log_dir.join(txnlog::file_name(first));
-            self.disk.write_at(&path, 0, &txnlog::file_header()).map_err(io(&path))?;
-            self.log = Some(OpenLog { path, position: txnlog::HEADER_LEN as u64, size: txnlog::HEADER_LEN as u64 });
+            self.disk
+                .write_at(&path, 0, &txnlog::file_header())
+                .map_err(io(&path))?;
+            self.log = Some(OpenLog {
+                path,
+                position: txnlog::HEADER_LEN as u64,
+                size: txnlog::HEADER_LEN as u64,
+            });
         }
         let log = self.log.as_mut().expect("opened above");
         let end = log.position + self.pending.len() as u64;
@@ -352,7 +434,9 @@ impl<D: Disk> FileStore<D> {
             self.disk.set_len(&log.path, want).map_err(io(&log.path))?;
             log.size = want;
         }
-        self.disk.write_at(&log.path, log.position, &self.pending).map_err(io(&log.path))?;
+        self.disk
+            .write_at(&log.path, log.position, &self.pending)
+            .map_err(io(&log.path))?;
         log.position = end;
         self.pending.clear();
         if self.opts.force_sync {
@@ -396,7 +480,10 @@ impl<D: Disk> FileStore<D> {
         }
         let logs = self.logs()?;
         // Keep the newest log that starts at or before the oldest kept snapshot, and all later.
-        let keep_from = logs.iter().rposition(|(z, _)| *z <= oldest_kept).unwrap_or(0);
+        let keep_from = logs
+            .iter()
+            .rposition(|(z, _)| *z <= oldest_kept)
+            .unwrap_or(0);
         for (_, p) in &logs[..keep_from] {
             if self.log.as_ref().map(|l| &l.path) != Some(p) {
                 self.disk.remove(p).map_err(io(p))?;
@@ -413,7 +500,11 @@ impl<D: Disk> FileStore<D> {
 
 /// Apply one replayed txn with ZooKeeper's tolerance for fuzzy snapshots: NodeExists on a
 /// create only raises the parent's cversion/pzxid, NoNode is ignored.
-pub fn apply_replayed(tree: &mut DataTree, sessions: &mut std::collections::BTreeMap<i64, i32>, txn: &Txn) {
+pub fn apply_replayed(
+    tree: &mut DataTree,
+    sessions: &mut std::collections::BTreeMap<i64, i32>,
+    txn: &Txn,
+) {
     match &txn.body {
         TxnBody::CreateSession(c) => {
             sessions.insert(txn.header.client_id, c.time_out);

@@ -103,9 +103,15 @@ pub fn walk(bytes: &[u8], max_txn_len: usize) -> (Vec<Entry<'_>>, End) {
             // also point into the zeros, over entries that are fine: those make it corruption.
             let torn = claimed_end >= bytes.len() || all_zero(&bytes[claimed_end..]);
             if torn && valid_entry_after(bytes, off, max_txn_len).is_none() {
-                End::Torn { offset: off, reason }
+                End::Torn {
+                    offset: off,
+                    reason,
+                }
             } else {
-                End::Corrupt { offset: off, reason }
+                End::Corrupt {
+                    offset: off,
+                    reason,
+                }
             }
         };
         if rest.len() < 12 {
@@ -120,18 +126,33 @@ pub fn walk(bytes: &[u8], max_txn_len: usize) -> (Vec<Entry<'_>>, End) {
         let len = len as usize;
         let claimed_end = off + ENTRY_OVERHEAD + len;
         if rest.len() < ENTRY_OVERHEAD + len {
-            return (entries, bad(format!("entry of {len} bytes runs past the end of the file"), claimed_end));
+            return (
+                entries,
+                bad(
+                    format!("entry of {len} bytes runs past the end of the file"),
+                    claimed_end,
+                ),
+            );
         }
         let txn = &rest[12..12 + len];
         let actual = adler32(txn) as i64;
         if actual != sum {
             return (
                 entries,
-                bad(format!("checksum mismatch: stored 0x{sum:x}, computed 0x{actual:x}"), claimed_end),
+                bad(
+                    format!("checksum mismatch: stored 0x{sum:x}, computed 0x{actual:x}"),
+                    claimed_end,
+                ),
             );
         }
         if rest[12 + len] != EOR {
-            return (entries, bad(format!("end-of-record byte is 0x{:02x}, not 0x42", rest[12 + len]), claimed_end));
+            return (
+                entries,
+                bad(
+                    format!("end-of-record byte is 0x{:02x}, not 0x42", rest[12 + len]),
+                    claimed_end,
+                ),
+            );
         }
         entries.push(Entry { offset: off, txn });
         off = claimed_end;
@@ -233,7 +254,10 @@ mod tests {
                 // Only leading zero bytes of the checksum made it: indistinguishable from padding.
                 assert_eq!(end, End::Clean { offset: second }, "cut {cut}");
             } else {
-                assert!(matches!(end, End::Torn { offset, .. } if offset == second), "cut {cut}: {end:?}");
+                assert!(
+                    matches!(end, End::Torn { offset, .. } if offset == second),
+                    "cut {cut}: {end:?}"
+                );
             }
         }
     }
@@ -246,7 +270,10 @@ mod tests {
         f[second + 14] ^= 0xff;
         let (e, end) = walk(&f, 1 << 20);
         assert_eq!(e.len(), 1);
-        assert!(matches!(end, End::Corrupt { offset, .. } if offset == second), "{end:?}");
+        assert!(
+            matches!(end, End::Corrupt { offset, .. } if offset == second),
+            "{end:?}"
+        );
     }
 
     // Regression: a damaged length field that points past the data (into the preallocated
@@ -264,7 +291,10 @@ mod tests {
             f.resize(f.len() + padding, 0);
             let (e, end) = walk(&f, 1 << 24);
             assert_eq!(e.len(), 1);
-            assert!(matches!(end, End::Corrupt { offset, .. } if offset == second), "byte {byte}: {end:?}");
+            assert!(
+                matches!(end, End::Corrupt { offset, .. } if offset == second),
+                "byte {byte}: {end:?}"
+            );
         }
     }
 

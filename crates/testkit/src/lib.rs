@@ -966,10 +966,19 @@ mod tests {
         assert!(format!("{err:#}").contains("does not exist"), "{err:#}");
         fs::create_dir(&data).unwrap();
         fs::write(data.join("keep"), "x").unwrap();
-        let msg = format!("{:#}", start_corral_in(&bin, &data, &["x=y"], &[]).unwrap_err());
-        assert!(msg.contains(&format!("dataDir={}\n", data.display())), "{msg}");
+        let msg = format!(
+            "{:#}",
+            start_corral_in(&bin, &data, &["x=y"], &[]).unwrap_err()
+        );
+        assert!(
+            msg.contains(&format!("dataDir={}\n", data.display())),
+            "{msg}"
+        );
         assert!(msg.contains("x=y"), "{msg}");
-        assert!(data.join("keep").exists(), "the existing dataDir is used in place");
+        assert!(
+            data.join("keep").exists(),
+            "the existing dataDir is used in place"
+        );
     }
 
     fn sleeper(script: &str) -> ServerProcess {

@@ -20,7 +20,11 @@ pub struct AclPolicy {
 
 impl Default for AclPolicy {
     fn default() -> Self {
-        AclPolicy { skip_acl: false, super_digest: None, digest_enabled: true }
+        AclPolicy {
+            skip_acl: false,
+            super_digest: None,
+            digest_enabled: true,
+        }
     }
 }
 
@@ -28,7 +32,10 @@ impl Default for AclPolicy {
 pub fn digest_id(auth: &str) -> String {
     let user = auth.split(':').next().unwrap_or("");
     let hash = Sha1::digest(auth.as_bytes());
-    format!("{user}:{}", base64::engine::general_purpose::STANDARD.encode(hash))
+    format!(
+        "{user}:{}",
+        base64::engine::general_purpose::STANDARD.encode(hash)
+    )
 }
 
 /// Outcome of an `auth` packet.
@@ -113,7 +120,10 @@ impl AclPolicy {
                     // Only providers that say "authenticated" count: digest does, ip does not,
                     // and super has no provider at all.
                     if i.scheme == "digest" && self.digest_enabled {
-                        out.push(Acl { perms: a.perms, id: i.clone() });
+                        out.push(Acl {
+                            perms: a.perms,
+                            id: i.clone(),
+                        });
                         any = true;
                     }
                 }
@@ -137,7 +147,10 @@ pub fn redact_digests(acl: &[Acl]) -> Vec<Acl> {
         .map(|a| {
             if a.id.scheme == "digest" {
                 let user = a.id.id.split(':').next().unwrap_or("");
-                Acl { perms: a.perms, id: Id::new("digest", &format!("{user}:x")) }
+                Acl {
+                    perms: a.perms,
+                    id: Id::new("digest", &format!("{user}:x")),
+                }
             } else {
                 a.clone()
             }
@@ -195,9 +208,17 @@ fn parse_ip_acl(id: &str) -> Option<(u32, u32)> {
 }
 
 fn ip_matches(have: &str, acl_id: &str) -> bool {
-    let Some((net, bits)) = parse_ip_acl(acl_id) else { return false };
-    let Ok(ip) = have.parse::<Ipv4Addr>() else { return false };
-    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+    let Some((net, bits)) = parse_ip_acl(acl_id) else {
+        return false;
+    };
+    let Ok(ip) = have.parse::<Ipv4Addr>() else {
+        return false;
+    };
+    let mask = if bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - bits)
+    };
     u32::from(ip) & mask == net & mask
 }
 
@@ -244,7 +265,10 @@ mod tests {
         let p = AclPolicy::default();
         let ids = vec![Id::new("ip", "127.0.0.1"), Id::new("digest", "bob:xyz")];
         let acl = vec![Acl::new(31, "auth", ""), Acl::new(31, "auth", "")];
-        assert_eq!(p.fixup(&acl, &ids), Some(vec![Acl::new(31, "digest", "bob:xyz")]));
+        assert_eq!(
+            p.fixup(&acl, &ids),
+            Some(vec![Acl::new(31, "digest", "bob:xyz")])
+        );
         assert_eq!(p.fixup(&acl, &ids[..1]), None);
         assert_eq!(p.fixup(&[], &ids), None);
         assert_eq!(p.fixup(&[Acl::new(31, "foo", "x")], &ids), None);
@@ -260,21 +284,38 @@ mod tests {
         assert!(p.allows(&read_only, perms::READ, &[]));
         assert!(!p.allows(&read_only, perms::WRITE, &[]));
         assert!(p.allows(&read_only, perms::WRITE, &[Id::new("super", "")]));
-        let skip = AclPolicy { skip_acl: true, ..AclPolicy::default() };
+        let skip = AclPolicy {
+            skip_acl: true,
+            ..AclPolicy::default()
+        };
         assert!(skip.allows(&read_only, perms::WRITE, &[]));
         let d = vec![Acl::new(perms::ALL, "digest", &digest_id("bob:secret"))];
-        assert!(p.allows(&d, perms::READ, &[Id::new("digest", &digest_id("bob:secret"))]));
-        assert!(!p.allows(&d, perms::READ, &[Id::new("digest", &digest_id("bob:wrong"))]));
+        assert!(p.allows(
+            &d,
+            perms::READ,
+            &[Id::new("digest", &digest_id("bob:secret"))]
+        ));
+        assert!(!p.allows(
+            &d,
+            perms::READ,
+            &[Id::new("digest", &digest_id("bob:wrong"))]
+        ));
     }
 
     // superDigest auth adds a super id next to the digest id.
     #[test]
     fn super_digest() {
-        let p = AclPolicy { super_digest: Some(digest_id("admin:pw")), ..AclPolicy::default() };
+        let p = AclPolicy {
+            super_digest: Some(digest_id("admin:pw")),
+            ..AclPolicy::default()
+        };
         match p.authenticate("digest", b"admin:pw", "127.0.0.1") {
             AuthOutcome::Added(ids) => assert!(ids.iter().any(|i| i.scheme == "super")),
             AuthOutcome::Failed => panic!("digest auth never fails"),
         }
-        assert!(matches!(p.authenticate("kerberos", b"x", "1.1.1.1"), AuthOutcome::Failed));
+        assert!(matches!(
+            p.authenticate("kerberos", b"x", "1.1.1.1"),
+            AuthOutcome::Failed
+        ));
     }
 }

@@ -211,7 +211,8 @@ impl Core {
 
     fn clamp_timeout(&self, requested: i32) -> u32 {
         let r = requested.max(0) as u32;
-        r.max(self.cfg.session_timeout_ms_min).min(self.cfg.session_timeout_ms_max)
+        r.max(self.cfg.session_timeout_ms_min)
+            .min(self.cfg.session_timeout_ms_max)
     }
 
     /// The ConnectRequest of a new connection (§2.2, §3.7).
@@ -232,7 +233,9 @@ impl Core {
             let id = self.sessions.next_session_id();
             let txn = self.make_txn(id, 0, now, op::CREATE_SESSION);
             let txn = Txn {
-                body: TxnBody::CreateSession(CreateSessionTxn { time_out: timeout as i32 }),
+                body: TxnBody::CreateSession(CreateSessionTxn {
+                    time_out: timeout as i32,
+                }),
                 ..txn
             };
             self.sessions.add(id, timeout, now.mono_ms);
@@ -269,7 +272,10 @@ impl Core {
     }
 
     fn ip(&self, conn: ConnId) -> String {
-        self.conns.get(&conn).map(|c| c.remote_ip.clone()).unwrap_or_default()
+        self.conns
+            .get(&conn)
+            .map(|c| c.remote_ip.clone())
+            .unwrap_or_default()
     }
 
     fn attach(&mut self, conn: ConnId, id: i64) {
@@ -292,7 +298,13 @@ impl Core {
     fn make_txn(&mut self, session: i64, cxid: i32, now: Now, ty: i32) -> Txn {
         let zxid = self.tree.last_processed_zxid() + 1;
         Txn {
-            header: TxnHeader { client_id: session, cxid, zxid, time: now.wall_ms, r#type: ty },
+            header: TxnHeader {
+                client_id: session,
+                cxid,
+                zxid,
+                time: now.wall_ms,
+                r#type: ty,
+            },
             body: TxnBody::Error(ErrorTxn { err: 0 }),
             digest: None,
         }
@@ -306,7 +318,10 @@ impl Core {
         }
         self.fire(&applied.triggers);
         if txn.body.has_digest() {
-            txn.digest = Some(TxnDigest { version: DIGEST_VERSION, tree_digest: self.tree.digest() as i64 });
+            txn.digest = Some(TxnDigest {
+                version: DIGEST_VERSION,
+                tree_digest: self.tree.digest() as i64,
+            });
         }
         self.out.push_back(Output::Append(txn));
         applied
@@ -318,34 +333,56 @@ impl Core {
     fn fire(&mut self, triggers: &[Trigger]) {
         for t in triggers {
             let (path, acl, notify) = match t {
-                Trigger::Created(p, acl) => {
-                    (p, acl, vec![(event_type::NODE_CREATED, self.data_watches.trigger(p, event_type::NODE_CREATED))])
-                }
+                Trigger::Created(p, acl) => (
+                    p,
+                    acl,
+                    vec![(
+                        event_type::NODE_CREATED,
+                        self.data_watches.trigger(p, event_type::NODE_CREATED),
+                    )],
+                ),
                 Trigger::DataChanged(p, acl) => (
                     p,
                     acl,
-                    vec![(event_type::NODE_DATA_CHANGED, self.data_watches.trigger(p, event_type::NODE_DATA_CHANGED))],
+                    vec![(
+                        event_type::NODE_DATA_CHANGED,
+                        self.data_watches.trigger(p, event_type::NODE_DATA_CHANGED),
+                    )],
                 ),
                 Trigger::ChildrenChanged(p, acl) => (
                     p,
                     acl,
                     vec![(
                         event_type::NODE_CHILDREN_CHANGED,
-                        self.child_watches.trigger(p, event_type::NODE_CHILDREN_CHANGED),
+                        self.child_watches
+                            .trigger(p, event_type::NODE_CHILDREN_CHANGED),
                     )],
                 ),
                 Trigger::Deleted(p, acl) => {
                     let data = self.data_watches.trigger(p, event_type::NODE_DELETED);
                     let mut child = self.child_watches.trigger(p, event_type::NODE_DELETED);
                     child.retain(|c| !data.contains(c));
-                    (p, acl, vec![(event_type::NODE_DELETED, data), (event_type::NODE_DELETED, child)])
+                    (
+                        p,
+                        acl,
+                        vec![
+                            (event_type::NODE_DELETED, data),
+                            (event_type::NODE_DELETED, child),
+                        ],
+                    )
                 }
             };
             for (ty, conns) in notify {
-                let ev = WatcherEvent { r#type: ty, state: keeper_state::SYNC_CONNECTED, path: path.clone() };
+                let ev = WatcherEvent {
+                    r#type: ty,
+                    state: keeper_state::SYNC_CONNECTED,
+                    path: path.clone(),
+                };
                 let frame = notification_frame(&ev);
                 for c in conns {
-                    let Some(info) = self.conns.get(&c) else { continue };
+                    let Some(info) = self.conns.get(&c) else {
+                        continue;
+                    };
                     if !self.cfg.acl.allows(acl, perms::READ, &info.auth) {
                         continue;
                     }
@@ -375,12 +412,21 @@ impl Core {
         let mut txn = self.make_txn(id, cxid, now, op::CLOSE_SESSION);
         let paths = {
             let policy = self.cfg.acl.clone();
-            let ctx = Ctx { session: id, ids: &[], policy: &policy, extended_types: self.cfg.extended_types, zxid: txn.header.zxid, time: now.wall_ms };
+            let ctx = Ctx {
+                session: id,
+                ids: &[],
+                policy: &policy,
+                extended_types: self.cfg.extended_types,
+                zxid: txn.header.zxid,
+                time: now.wall_ms,
+            };
             View::new(&self.tree).close_session(&ctx)
         };
-        txn.body = TxnBody::CloseSession(
-            self.cfg.close_session_txn_enabled.then_some(CloseSessionTxn { paths_to_delete: paths }),
-        );
+        txn.body = TxnBody::CloseSession(self.cfg.close_session_txn_enabled.then_some(
+            CloseSessionTxn {
+                paths_to_delete: paths,
+            },
+        ));
         let zxid = txn.header.zxid;
         self.commit(txn);
         self.sessions.remove(id);
@@ -419,7 +465,14 @@ impl Core {
         for p in candidates.into_iter().take(per_check) {
             let mut txn = self.make_txn(0, 0, now, op::DELETE_CONTAINER);
             let policy = self.cfg.acl.clone();
-            let ctx = Ctx { session: 0, ids: &[], policy: &policy, extended_types: self.cfg.extended_types, zxid: txn.header.zxid, time: now.wall_ms };
+            let ctx = Ctx {
+                session: 0,
+                ids: &[],
+                policy: &policy,
+                extended_types: self.cfg.extended_types,
+                zxid: txn.header.zxid,
+                time: now.wall_ms,
+            };
             match View::new(&self.tree).delete_container(&ctx, &p) {
                 Ok(b) => txn.body = b,
                 Err(e) => {
@@ -434,7 +487,9 @@ impl Core {
 
     /// A request on an established connection.
     pub fn handle_request(&mut self, now: Now, conn: ConnId, xid: i32, req: Request) {
-        let Some(info) = self.conns.get(&conn) else { return };
+        let Some(info) = self.conns.get(&conn) else {
+            return;
+        };
         if info.closing {
             return;
         }
@@ -466,7 +521,9 @@ impl Core {
     /// A request whose header was fine but whose record did not decode: ZooKeeper answers
     /// MarshallingError, and a write consumes a zxid for its error txn.
     pub fn handle_malformed(&mut self, now: Now, conn: ConnId, xid: i32, op_type: i32) {
-        let Some(info) = self.conns.get(&conn) else { return };
+        let Some(info) = self.conns.get(&conn) else {
+            return;
+        };
         if info.closing {
             return;
         }
@@ -492,9 +549,20 @@ impl Core {
         let ty = req.op_code();
         let mut txn = self.make_txn(session, xid, now, ty);
         let zxid = txn.header.zxid;
-        let ids = self.conns.get(&conn).map(|c| c.auth.clone()).unwrap_or_default();
+        let ids = self
+            .conns
+            .get(&conn)
+            .map(|c| c.auth.clone())
+            .unwrap_or_default();
         let policy = self.cfg.acl.clone();
-        let ctx = Ctx { session, ids: &ids, policy: &policy, extended_types: self.cfg.extended_types, zxid, time: now.wall_ms };
+        let ctx = Ctx {
+            session,
+            ids: &ids,
+            policy: &policy,
+            extended_types: self.cfg.extended_types,
+            zxid,
+            time: now.wall_ms,
+        };
         if let Request::CloseSession = req {
             self.close_session(now, session, xid);
             self.session_conn.remove(&session);
@@ -505,7 +573,9 @@ impl Core {
         if let Request::Check(_) = req {
             // ZooKeeper 3.8.0 drops the connection on a top-level check (and logs a txn it
             // cannot replay). We drop the connection too, but log nothing.
-            tracing::warn!("closing connection: top-level check (opcode 13) is only valid in multi");
+            tracing::warn!(
+                "closing connection: top-level check (opcode 13) is only valid in multi"
+            );
             self.close(conn);
             return;
         }
@@ -516,17 +586,45 @@ impl Core {
         let mut view = View::new(&self.tree);
         let prepared: Result<(TxnBody, Option<String>), ErrorCode> = match &req {
             Request::Create(r) | Request::Create2(r) => view
-                .create(&ctx, CreateKind::Plain, &r.path, &r.data, &r.acl, r.flags, -1)
+                .create(
+                    &ctx,
+                    CreateKind::Plain,
+                    &r.path,
+                    &r.data,
+                    &r.acl,
+                    r.flags,
+                    -1,
+                )
                 .map(|(b, p)| (b, Some(p))),
             Request::CreateContainer(r) => view
-                .create(&ctx, CreateKind::Container, &r.path, &r.data, &r.acl, r.flags, -1)
+                .create(
+                    &ctx,
+                    CreateKind::Container,
+                    &r.path,
+                    &r.data,
+                    &r.acl,
+                    r.flags,
+                    -1,
+                )
                 .map(|(b, p)| (b, Some(p))),
             Request::CreateTtl(r) => view
-                .create(&ctx, CreateKind::Ttl, &r.path, &r.data, &r.acl, r.flags, r.ttl)
+                .create(
+                    &ctx,
+                    CreateKind::Ttl,
+                    &r.path,
+                    &r.data,
+                    &r.acl,
+                    r.flags,
+                    r.ttl,
+                )
                 .map(|(b, p)| (b, Some(p))),
             Request::Delete(r) => view.delete(&ctx, &r.path, r.version).map(|b| (b, None)),
-            Request::SetData(r) => view.set_data(&ctx, &r.path, &r.data, r.version).map(|b| (b, Some(r.path.clone()))),
-            Request::SetAcl(r) => view.set_acl(&ctx, &r.path, &r.acl, r.version).map(|b| (b, Some(r.path.clone()))),
+            Request::SetData(r) => view
+                .set_data(&ctx, &r.path, &r.data, r.version)
+                .map(|b| (b, Some(r.path.clone()))),
+            Request::SetAcl(r) => view
+                .set_acl(&ctx, &r.path, &r.acl, r.version)
+                .map(|b| (b, Some(r.path.clone()))),
             Request::Reconfig(_) => Err(if self.cfg.reconfig_enabled {
                 ErrorCode::Unimplemented
             } else {
@@ -549,11 +647,21 @@ impl Core {
                     self.reply(conn, xid, zxid, applied.err, &[]);
                     return;
                 }
-                let stat = || path.as_deref().and_then(|p| self.tree.get(p)).map(|n| n.client_stat()).unwrap_or_default();
+                let stat = || {
+                    path.as_deref()
+                        .and_then(|p| self.tree.get(p))
+                        .map(|n| n.client_stat())
+                        .unwrap_or_default()
+                };
                 let bytes = match &req {
-                    Request::Create(_) => body(&CreateResponse { path: path.clone().unwrap_or_default() }),
+                    Request::Create(_) => body(&CreateResponse {
+                        path: path.clone().unwrap_or_default(),
+                    }),
                     Request::Create2(_) | Request::CreateContainer(_) | Request::CreateTtl(_) => {
-                        body(&Create2Response { path: path.clone().unwrap_or_default(), stat: stat() })
+                        body(&Create2Response {
+                            path: path.clone().unwrap_or_default(),
+                            stat: stat(),
+                        })
                     }
                     Request::SetData(_) | Request::SetAcl(_) => body(&stat()),
                     _ => Vec::new(),
@@ -567,7 +675,9 @@ impl Core {
         let zxid = txn.header.zxid;
         let MultiDecode::Ops(ops) = m else {
             txn.header.r#type = op::ERROR;
-            txn.body = TxnBody::Error(ErrorTxn { err: ErrorCode::MarshallingError.code() });
+            txn.body = TxnBody::Error(ErrorTxn {
+                err: ErrorCode::MarshallingError.code(),
+            });
             self.commit(txn);
             self.reply(conn, xid, zxid, ErrorCode::MarshallingError.code(), &[]);
             return;
@@ -581,30 +691,51 @@ impl Core {
         let mut failed: Option<ErrorCode> = None;
         for o in &ops {
             if failed.is_some() {
-                subs.push(TxnBody::Error(ErrorTxn { err: ErrorCode::RuntimeInconsistency.code() }));
+                subs.push(TxnBody::Error(ErrorTxn {
+                    err: ErrorCode::RuntimeInconsistency.code(),
+                }));
                 kinds.push((SubKind::Failed, String::new()));
                 continue;
             }
             let (res, kind) = match o {
                 MultiOp::Create { req, .. } => {
-                    let flags = if CreateMode::from_flag(req.flags).is_some() { req.flags } else { 0 };
+                    let flags = if CreateMode::from_flag(req.flags).is_some() {
+                        req.flags
+                    } else {
+                        0
+                    };
                     let mode = CreateMode::from_flag(flags).expect("normalised");
                     if mode.ttl {
                         drop(view);
                         txn.header.r#type = op::ERROR;
-                        txn.body = TxnBody::Error(ErrorTxn { err: ErrorCode::MarshallingError.code() });
+                        txn.body = TxnBody::Error(ErrorTxn {
+                            err: ErrorCode::MarshallingError.code(),
+                        });
                         self.commit(txn);
                         self.reply(conn, xid, zxid, ErrorCode::MarshallingError.code(), &[]);
                         return;
                     }
-                    let kind = if mode.container { CreateKind::Container } else { CreateKind::Plain };
+                    let kind = if mode.container {
+                        CreateKind::Container
+                    } else {
+                        CreateKind::Plain
+                    };
                     let r = view.create(ctx, kind, &req.path, &req.data, &req.acl, flags, -1);
-                    let sk = if mode.container { SubKind::Create2 } else { SubKind::Create };
+                    let sk = if mode.container {
+                        SubKind::Create2
+                    } else {
+                        SubKind::Create
+                    };
                     (r.map(|(b, p)| (b, Some(p))), sk)
                 }
                 MultiOp::CreateTtl(req) => {
-                    let mode = CreateMode::from_flag(req.flags).unwrap_or(CreateMode::from_flag(0).expect("0 is valid"));
-                    let flags = if CreateMode::from_flag(req.flags).is_some() { req.flags } else { 0 };
+                    let mode = CreateMode::from_flag(req.flags)
+                        .unwrap_or(CreateMode::from_flag(0).expect("0 is valid"));
+                    let flags = if CreateMode::from_flag(req.flags).is_some() {
+                        req.flags
+                    } else {
+                        0
+                    };
                     let (kind, sk, ttl) = if mode.ttl {
                         (CreateKind::Ttl, SubKind::Create2, req.ttl)
                     } else if mode.container {
@@ -612,12 +743,28 @@ impl Core {
                     } else {
                         (CreateKind::Plain, SubKind::Create, -1)
                     };
-                    (view.create(ctx, kind, &req.path, &req.data, &req.acl, flags, ttl).map(|(b, p)| (b, Some(p))), sk)
+                    (
+                        view.create(ctx, kind, &req.path, &req.data, &req.acl, flags, ttl)
+                            .map(|(b, p)| (b, Some(p))),
+                        sk,
+                    )
                 }
-                MultiOp::Delete(r) => (view.delete(ctx, &r.path, r.version).map(|b| (b, None)), SubKind::Delete),
-                MultiOp::SetData(r) => (view.set_data(ctx, &r.path, &r.data, r.version).map(|b| (b, Some(r.path.clone()))), SubKind::SetData),
-                MultiOp::Check(r) => (view.check(ctx, &r.path, r.version).map(|b| (b, None)), SubKind::Check),
-                MultiOp::GetData(_) | MultiOp::GetChildren(_) => unreachable!("decoder refuses reads in multi"),
+                MultiOp::Delete(r) => (
+                    view.delete(ctx, &r.path, r.version).map(|b| (b, None)),
+                    SubKind::Delete,
+                ),
+                MultiOp::SetData(r) => (
+                    view.set_data(ctx, &r.path, &r.data, r.version)
+                        .map(|b| (b, Some(r.path.clone()))),
+                    SubKind::SetData,
+                ),
+                MultiOp::Check(r) => (
+                    view.check(ctx, &r.path, r.version).map(|b| (b, None)),
+                    SubKind::Check,
+                ),
+                MultiOp::GetData(_) | MultiOp::GetChildren(_) => {
+                    unreachable!("decoder refuses reads in multi")
+                }
             };
             match res {
                 Ok((b, p)) => {
@@ -650,7 +797,12 @@ impl Core {
             for (s, (k, p)) in subs.iter().zip(&kinds) {
                 let applied = self.tree.apply(&header, s);
                 triggers.extend(applied.triggers);
-                let stat = |p: &str| self.tree.get(p).map(|n| n.client_stat()).unwrap_or_default();
+                let stat = |p: &str| {
+                    self.tree
+                        .get(p)
+                        .map(|n| n.client_stat())
+                        .unwrap_or_default()
+                };
                 results.push(match k {
                     SubKind::Create => MultiResult::Create(p.clone()),
                     SubKind::Create2 => MultiResult::Create2(p.clone(), stat(p)),
@@ -666,7 +818,10 @@ impl Core {
             }
             self.fire(&triggers);
             txn.body = TxnBody::Multi(subs);
-            txn.digest = Some(TxnDigest { version: DIGEST_VERSION, tree_digest: self.tree.digest() as i64 });
+            txn.digest = Some(TxnDigest {
+                version: DIGEST_VERSION,
+                tree_digest: self.tree.digest() as i64,
+            });
             self.out.push_back(Output::Append(txn));
         }
         let mut b = Vec::new();
@@ -676,7 +831,11 @@ impl Core {
 
     fn read_request(&mut self, conn: ConnId, session: i64, xid: i32, req: Request) {
         let zxid = self.tree.last_processed_zxid();
-        let ids = self.conns.get(&conn).map(|c| c.auth.clone()).unwrap_or_default();
+        let ids = self
+            .conns
+            .get(&conn)
+            .map(|c| c.auth.clone())
+            .unwrap_or_default();
         let result: Result<Vec<u8>, ErrorCode> = match req {
             Request::Ping => {
                 self.reply(conn, xid::PING, zxid, 0, &[]);
@@ -684,7 +843,11 @@ impl Core {
             }
             Request::Auth(a) => {
                 let ip = self.ip(conn);
-                match self.cfg.acl.authenticate(&a.scheme, a.auth.as_deref().unwrap_or(&[]), &ip) {
+                match self
+                    .cfg
+                    .acl
+                    .authenticate(&a.scheme, a.auth.as_deref().unwrap_or(&[]), &ip)
+                {
                     AuthOutcome::Added(new) => {
                         if let Some(c) = self.conns.get_mut(&conn) {
                             for i in new {
@@ -723,12 +886,26 @@ impl Core {
                 }
             }
             Request::GetData(r) => self.get_data(conn, &ids, &r.path, r.watch),
-            Request::GetChildren(r) => self.get_children(conn, &ids, &r.path, r.watch).map(|(c, _)| body(&GetChildrenResponse { children: c })),
-            Request::GetChildren2(r) => self.get_children(conn, &ids, &r.path, r.watch).map(|(c, s)| body(&GetChildren2Response { children: c, stat: s })),
+            Request::GetChildren(r) => self
+                .get_children(conn, &ids, &r.path, r.watch)
+                .map(|(c, _)| body(&GetChildrenResponse { children: c })),
+            Request::GetChildren2(r) => {
+                self.get_children(conn, &ids, &r.path, r.watch)
+                    .map(|(c, s)| {
+                        body(&GetChildren2Response {
+                            children: c,
+                            stat: s,
+                        })
+                    })
+            }
             Request::GetAcl(r) => match self.tree.get(&r.path) {
                 None => Err(ErrorCode::NoNode),
                 Some(n) => {
-                    if !self.cfg.acl.allows(&n.acl, perms::READ | perms::ADMIN, &ids) {
+                    if !self
+                        .cfg
+                        .acl
+                        .allows(&n.acl, perms::READ | perms::ADMIN, &ids)
+                    {
                         Err(ErrorCode::NoAuth)
                     } else {
                         let acl = if self.cfg.acl.allows(&n.acl, perms::ADMIN, &ids) {
@@ -736,24 +913,42 @@ impl Core {
                         } else {
                             acl::redact_digests(&n.acl)
                         };
-                        Ok(body(&GetAclResponse { acl, stat: n.client_stat() }))
+                        Ok(body(&GetAclResponse {
+                            acl,
+                            stat: n.client_stat(),
+                        }))
                     }
                 }
             },
             Request::GetAllChildrenNumber(r) => match self.tree.get(&r.path) {
                 None => Err(ErrorCode::NoNode),
-                Some(n) if !self.cfg.acl.allows(&n.acl, perms::READ, &ids) => Err(ErrorCode::NoAuth),
-                Some(_) => Ok(body(&GetAllChildrenNumberResponse { total_number: self.tree.all_children_number(&r.path) })),
+                Some(n) if !self.cfg.acl.allows(&n.acl, perms::READ, &ids) => {
+                    Err(ErrorCode::NoAuth)
+                }
+                Some(_) => Ok(body(&GetAllChildrenNumberResponse {
+                    total_number: self.tree.all_children_number(&r.path),
+                })),
             },
             Request::GetEphemerals(r) => {
                 let prefix = r.path.trim();
                 let all = prefix.is_empty() || prefix == "/";
-                let eph = self.tree.ephemerals_of(session).into_iter().filter(|p| all || p.starts_with(r.path.as_str())).collect();
+                let eph = self
+                    .tree
+                    .ephemerals_of(session)
+                    .into_iter()
+                    .filter(|p| all || p.starts_with(r.path.as_str()))
+                    .collect();
                 Ok(body(&GetEphemeralsResponse { ephemerals: eph }))
             }
             Request::Sync(r) => Ok(body(&r)),
             Request::WhoAmI => {
-                let info = ids.iter().map(|i| ClientInfo { auth_scheme: i.scheme.clone(), user: acl::user_name(i) }).collect();
+                let info = ids
+                    .iter()
+                    .map(|i| ClientInfo {
+                        auth_scheme: i.scheme.clone(),
+                        user: acl::user_name(i),
+                    })
+                    .collect();
                 Ok(body(&WhoAmIResponse { client_info: info }))
             }
             Request::AddWatch(r) => {
@@ -787,10 +982,12 @@ impl Core {
                                 Ok((d, s)) => MultiResult::GetData(d, s),
                                 Err(e) => MultiResult::Error(e.code()),
                             },
-                            MultiOp::GetChildren(r) => match self.get_children(conn, &ids, &r.path, false) {
-                                Ok((c, _)) => MultiResult::GetChildren(c),
-                                Err(e) => MultiResult::Error(e.code()),
-                            },
+                            MultiOp::GetChildren(r) => {
+                                match self.get_children(conn, &ids, &r.path, false) {
+                                    Ok((c, _)) => MultiResult::GetChildren(c),
+                                    Err(e) => MultiResult::Error(e.code()),
+                                }
+                            }
                             _ => MultiResult::Error(ErrorCode::MarshallingError.code()),
                         });
                     }
@@ -808,7 +1005,12 @@ impl Core {
     }
 
     /// checkWatches / removeWatches on this connection's registrations (3.8.0 semantics).
-    fn watches_op(&mut self, conn: ConnId, r: &WatchesRequest, remove: bool) -> Result<Vec<u8>, ErrorCode> {
+    fn watches_op(
+        &mut self,
+        conn: ConnId,
+        r: &WatchesRequest,
+        remove: bool,
+    ) -> Result<Vec<u8>, ErrorCode> {
         let (child, data) = match r.r#type {
             watcher_type::CHILDREN => (true, false),
             watcher_type::DATA => (false, true),
@@ -821,14 +1023,18 @@ impl Core {
             found |= if remove {
                 self.child_watches.remove(&r.path, conn)
             } else {
-                self.child_watches.contains(&r.path, conn).map_err(marshalling)?
+                self.child_watches
+                    .contains(&r.path, conn)
+                    .map_err(marshalling)?
             };
         }
         if data {
             found |= if remove {
                 self.data_watches.remove(&r.path, conn)
             } else {
-                self.data_watches.contains(&r.path, conn).map_err(marshalling)?
+                self.data_watches
+                    .contains(&r.path, conn)
+                    .map_err(marshalling)?
             };
         }
         if found {
@@ -846,7 +1052,13 @@ impl Core {
         Ok((n.data.clone(), n.client_stat()))
     }
 
-    fn get_data(&mut self, conn: ConnId, ids: &[Id], p: &str, watch: bool) -> Result<Vec<u8>, ErrorCode> {
+    fn get_data(
+        &mut self,
+        conn: ConnId,
+        ids: &[Id],
+        p: &str,
+        watch: bool,
+    ) -> Result<Vec<u8>, ErrorCode> {
         let (data, stat) = self.get_data_raw(ids, p)?;
         if watch {
             self.data_watches.add(p, conn, WatchMode::Standard);
@@ -854,7 +1066,13 @@ impl Core {
         Ok(body(&GetDataResponse { data, stat }))
     }
 
-    fn get_children(&mut self, conn: ConnId, ids: &[Id], p: &str, watch: bool) -> Result<(Vec<String>, Stat), ErrorCode> {
+    fn get_children(
+        &mut self,
+        conn: ConnId,
+        ids: &[Id],
+        p: &str,
+        watch: bool,
+    ) -> Result<(Vec<String>, Stat), ErrorCode> {
         let n = self.tree.get(p).ok_or(ErrorCode::NoNode)?;
         if !self.cfg.acl.allows(&n.acl, perms::READ, ids) {
             return Err(ErrorCode::NoAuth);
@@ -889,7 +1107,9 @@ impl Core {
         for p in &s.child_watches {
             match self.tree.get(p) {
                 None => events.push((event_type::NODE_DELETED, p)),
-                Some(n) if n.stat.pzxid > rel => events.push((event_type::NODE_CHILDREN_CHANGED, p)),
+                Some(n) if n.stat.pzxid > rel => {
+                    events.push((event_type::NODE_CHILDREN_CHANGED, p))
+                }
                 Some(_) => self.child_watches.add(p, conn, WatchMode::Standard),
             }
         }
@@ -898,11 +1118,17 @@ impl Core {
             self.child_watches.add(p, conn, WatchMode::Persistent);
         }
         for p in &s.persistent_recursive_watches {
-            self.data_watches.add(p, conn, WatchMode::PersistentRecursive);
-            self.child_watches.add(p, conn, WatchMode::PersistentRecursive);
+            self.data_watches
+                .add(p, conn, WatchMode::PersistentRecursive);
+            self.child_watches
+                .add(p, conn, WatchMode::PersistentRecursive);
         }
         for (ty, p) in events {
-            let ev = WatcherEvent { r#type: ty, state: keeper_state::SYNC_CONNECTED, path: p.clone() };
+            let ev = WatcherEvent {
+                r#type: ty,
+                state: keeper_state::SYNC_CONNECTED,
+                path: p.clone(),
+            };
             self.send(conn, notification_frame(&ev));
         }
     }

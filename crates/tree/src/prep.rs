@@ -50,7 +50,12 @@ pub struct CreateMode {
 
 impl CreateMode {
     pub fn from_flag(flags: i32) -> Option<CreateMode> {
-        let m = |e, s, c, t| CreateMode { ephemeral: e, sequential: s, container: c, ttl: t };
+        let m = |e, s, c, t| CreateMode {
+            ephemeral: e,
+            sequential: s,
+            container: c,
+            ttl: t,
+        };
         Some(match flags {
             0 => m(false, false, false, false),
             1 => m(true, false, false, false),
@@ -83,12 +88,18 @@ fn check_version(current: i32, expected: i32) -> Res<i32> {
 }
 
 fn is_special(p: &str) -> bool {
-    matches!(p, "/" | "/zookeeper" | "/zookeeper/quota" | "/zookeeper/config")
+    matches!(
+        p,
+        "/" | "/zookeeper" | "/zookeeper/quota" | "/zookeeper/config"
+    )
 }
 
 impl<'a> View<'a> {
     pub fn new(tree: &'a DataTree) -> View<'a> {
-        View { tree, over: HashMap::new() }
+        View {
+            tree,
+            over: HashMap::new(),
+        }
     }
 
     pub fn get(&self, p: &str) -> Option<Rec> {
@@ -143,7 +154,10 @@ impl<'a> View<'a> {
             return Err(ErrorCode::BadArguments);
         }
         let parent_path = path::parent(path_in).expect("has a slash").to_string();
-        let acl = ctx.policy.fixup(acl, ctx.ids).ok_or(ErrorCode::InvalidAcl)?;
+        let acl = ctx
+            .policy
+            .fixup(acl, ctx.ids)
+            .ok_or(ErrorCode::InvalidAcl)?;
         let parent = self.need(&parent_path)?;
         self.check_acl(ctx, &parent.acl, perms::CREATE)?;
         let mut full = path_in.to_string();
@@ -154,7 +168,10 @@ impl<'a> View<'a> {
         if self.get(&full).is_some() {
             return Err(ErrorCode::NodeExists);
         }
-        if matches!(NodeKind::from_owner(parent.stat.ephemeral_owner), NodeKind::Ephemeral(_)) {
+        if matches!(
+            NodeKind::from_owner(parent.stat.ephemeral_owner),
+            NodeKind::Ephemeral(_)
+        ) {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
         let new_cversion = parent.stat.cversion.wrapping_add(1);
@@ -215,7 +232,14 @@ impl<'a> View<'a> {
             ephemeral_owner: owner,
             pzxid: ctx.zxid,
         };
-        self.over.insert(full.clone(), Some(Rec { stat, acl: Arc::new(acl), child_count: 0 }));
+        self.over.insert(
+            full.clone(),
+            Some(Rec {
+                stat,
+                acl: Arc::new(acl),
+                child_count: 0,
+            }),
+        );
         Ok((body, full))
     }
 
@@ -236,7 +260,9 @@ impl<'a> View<'a> {
         pr.stat.pzxid = ctx.zxid;
         self.over.insert(parent_path, Some(pr));
         self.over.insert(p.to_string(), None);
-        Ok(TxnBody::Delete(DeleteTxn { path: p.to_string() }))
+        Ok(TxnBody::Delete(DeleteTxn {
+            path: p.to_string(),
+        }))
     }
 
     /// The container/TTL reaper's delete (`deleteContainer`, opcode 20).
@@ -249,7 +275,10 @@ impl<'a> View<'a> {
         if node.child_count > 0 {
             return Err(ErrorCode::NotEmpty);
         }
-        if matches!(NodeKind::from_owner(node.stat.ephemeral_owner), NodeKind::Ephemeral(_)) {
+        if matches!(
+            NodeKind::from_owner(node.stat.ephemeral_owner),
+            NodeKind::Ephemeral(_)
+        ) {
             return Err(ErrorCode::BadVersion);
         }
         let mut pr = self.need(&parent_path)?;
@@ -257,7 +286,9 @@ impl<'a> View<'a> {
         pr.stat.pzxid = ctx.zxid;
         self.over.insert(parent_path, Some(pr));
         self.over.insert(p.to_string(), None);
-        Ok(TxnBody::DeleteContainer(DeleteTxn { path: p.to_string() }))
+        Ok(TxnBody::DeleteContainer(DeleteTxn {
+            path: p.to_string(),
+        }))
     }
 
     pub fn set_data(&mut self, ctx: &Ctx<'_>, p: &str, data: &Data, version: i32) -> Res<TxnBody> {
@@ -269,19 +300,30 @@ impl<'a> View<'a> {
         node.stat.mzxid = ctx.zxid;
         node.stat.mtime = ctx.time;
         self.over.insert(p.to_string(), Some(node));
-        Ok(TxnBody::SetData(SetDataTxn { path: p.to_string(), data: data.clone(), version: new_version }))
+        Ok(TxnBody::SetData(SetDataTxn {
+            path: p.to_string(),
+            data: data.clone(),
+            version: new_version,
+        }))
     }
 
     pub fn set_acl(&mut self, ctx: &Ctx<'_>, p: &str, acl: &[Acl], version: i32) -> Res<TxnBody> {
         path::validate(p).map_err(|_| ErrorCode::BadArguments)?;
-        let acl = ctx.policy.fixup(acl, ctx.ids).ok_or(ErrorCode::InvalidAcl)?;
+        let acl = ctx
+            .policy
+            .fixup(acl, ctx.ids)
+            .ok_or(ErrorCode::InvalidAcl)?;
         let mut node = self.need(p)?;
         self.check_acl(ctx, &node.acl, perms::ADMIN)?;
         let new_version = check_version(node.stat.aversion, version)?;
         node.stat.aversion = new_version;
         node.acl = Arc::new(acl.clone());
         self.over.insert(p.to_string(), Some(node));
-        Ok(TxnBody::SetAcl(SetAclTxn { path: p.to_string(), acl, version: new_version }))
+        Ok(TxnBody::SetAcl(SetAclTxn {
+            path: p.to_string(),
+            acl,
+            version: new_version,
+        }))
     }
 
     pub fn check(&mut self, ctx: &Ctx<'_>, p: &str, version: i32) -> Res<TxnBody> {
@@ -289,7 +331,10 @@ impl<'a> View<'a> {
         let node = self.need(p)?;
         self.check_acl(ctx, &node.acl, perms::READ)?;
         let v = check_version(node.stat.version, version)?;
-        Ok(TxnBody::Check(CheckVersionTxn { path: p.to_string(), version: v }))
+        Ok(TxnBody::Check(CheckVersionTxn {
+            path: p.to_string(),
+            version: v,
+        }))
     }
 
     /// Ephemerals a closing session owns, including those created earlier in flight.
@@ -319,7 +364,14 @@ mod tests {
     }
 
     fn ctx<'a>(policy: &'a AclPolicy, ids: &'a [Id]) -> Ctx<'a> {
-        Ctx { session: 0x100, ids, policy, extended_types: false, zxid: 5, time: 1000 }
+        Ctx {
+            session: 0x100,
+            ids,
+            policy,
+            extended_types: false,
+            zxid: 5,
+            time: 1000,
+        }
     }
 
     // create checks run in ZooKeeper's order: flags, TTL, path shape, ACL, parent, sequence,
@@ -331,7 +383,8 @@ mod tests {
         let c = ctx(&p, &[]);
         let mut v = View::new(&t);
         let mk = |v: &mut View, path: &str, acl: &[Acl], flags: i32| {
-            v.create(&c, CreateKind::Plain, path, &None, acl, flags, -1).map(|x| x.1)
+            v.create(&c, CreateKind::Plain, path, &None, acl, flags, -1)
+                .map(|x| x.1)
         };
         assert_eq!(mk(&mut v, "/a", &open(), 9), Err(ErrorCode::BadArguments));
         assert_eq!(mk(&mut v, "/a", &open(), 5), Err(ErrorCode::Unimplemented));
@@ -341,9 +394,15 @@ mod tests {
         assert_eq!(mk(&mut v, "/a/", &[], 0), Err(ErrorCode::InvalidAcl));
         assert_eq!(mk(&mut v, "/a/../b", &open(), 0), Err(ErrorCode::NoNode));
         assert_eq!(mk(&mut v, "/.", &open(), 0), Err(ErrorCode::BadArguments));
-        assert_eq!(mk(&mut v, "/zookeeper", &open(), 0), Err(ErrorCode::NodeExists));
+        assert_eq!(
+            mk(&mut v, "/zookeeper", &open(), 0),
+            Err(ErrorCode::NodeExists)
+        );
         assert_eq!(mk(&mut v, "/e", &open(), 1), Ok("/e".to_string()));
-        assert_eq!(mk(&mut v, "/e/c", &open(), 0), Err(ErrorCode::NoChildrenForEphemerals));
+        assert_eq!(
+            mk(&mut v, "/e/c", &open(), 0),
+            Err(ErrorCode::NoChildrenForEphemerals)
+        );
     }
 
     // Sequential names use the parent's persisted cversion, which the view advances.
@@ -353,8 +412,14 @@ mod tests {
         let p = AclPolicy::default();
         let c = ctx(&p, &[]);
         let mut v = View::new(&t);
-        let a = v.create(&c, CreateKind::Plain, "/s-", &None, &open(), 2, -1).unwrap().1;
-        let b = v.create(&c, CreateKind::Plain, "/s-", &None, &open(), 2, -1).unwrap().1;
+        let a = v
+            .create(&c, CreateKind::Plain, "/s-", &None, &open(), 2, -1)
+            .unwrap()
+            .1;
+        let b = v
+            .create(&c, CreateKind::Plain, "/s-", &None, &open(), 2, -1)
+            .unwrap()
+            .1;
         assert_eq!((a.as_str(), b.as_str()), ("/s-0000000000", "/s-0000000001"));
     }
 
@@ -368,8 +433,10 @@ mod tests {
         assert_eq!(v.delete(&c, "/zookeeper", -1), Err(ErrorCode::BadArguments));
         assert_eq!(v.delete(&c, "/", -1), Err(ErrorCode::BadArguments));
         assert_eq!(v.delete(&c, "/nope", -1), Err(ErrorCode::NoNode));
-        v.create(&c, CreateKind::Plain, "/d", &None, &open(), 0, -1).unwrap();
-        v.create(&c, CreateKind::Plain, "/d/c", &None, &open(), 0, -1).unwrap();
+        v.create(&c, CreateKind::Plain, "/d", &None, &open(), 0, -1)
+            .unwrap();
+        v.create(&c, CreateKind::Plain, "/d/c", &None, &open(), 0, -1)
+            .unwrap();
         assert_eq!(v.delete(&c, "/d", 3), Err(ErrorCode::BadVersion));
         assert_eq!(v.delete(&c, "/d", 0), Err(ErrorCode::NotEmpty));
         assert!(v.delete(&c, "/d/c", -1).is_ok());

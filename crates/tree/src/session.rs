@@ -74,7 +74,15 @@ impl SessionTable {
     pub fn add(&mut self, id: i64, timeout_ms: u32, now_ms: u64) {
         self.remove(id);
         let expire = self.bucket_for(now_ms + timeout_ms as u64);
-        self.sessions.insert(id, Session { id, timeout_ms, expire_at_ms: expire, closing: false });
+        self.sessions.insert(
+            id,
+            Session {
+                id,
+                timeout_ms,
+                expire_at_ms: expire,
+                closing: false,
+            },
+        );
         self.buckets.entry(expire).or_default().insert(id);
     }
 
@@ -100,7 +108,9 @@ impl SessionTable {
 
     /// Extend a session's life; false when the session is unknown or closing.
     pub fn touch(&mut self, id: i64, now_ms: u64) -> bool {
-        let Some(s) = self.sessions.get(&id) else { return false };
+        let Some(s) = self.sessions.get(&id) else {
+            return false;
+        };
         if s.closing {
             return false;
         }
@@ -116,7 +126,10 @@ impl SessionTable {
             }
         }
         self.buckets.entry(expire).or_default().insert(id);
-        self.sessions.get_mut(&id).expect("checked above").expire_at_ms = expire;
+        self.sessions
+            .get_mut(&id)
+            .expect("checked above")
+            .expire_at_ms = expire;
         true
     }
 
@@ -184,8 +197,14 @@ mod tests {
     // Passwords equal the verified Java Random output (reference §3.7, §7).
     #[test]
     fn password_matches_zookeeper() {
-        assert_eq!(hex(&session_password(0x10000598c4a0000)), "a4c3ed7361d6c6592239b1451228c4a2");
-        assert_eq!(hex(&session_password(0x10000598c4a0001)), "b7e4e7730122a69e177c1871e6b0d86f");
+        assert_eq!(
+            hex(&session_password(0x10000598c4a0000)),
+            "a4c3ed7361d6c6592239b1451228c4a2"
+        );
+        assert_eq!(
+            hex(&session_password(0x10000598c4a0001)),
+            "b7e4e7730122a69e177c1871e6b0d86f"
+        );
     }
 
     // Ids carry the server id in the top byte and zero low 16 bits, then count up.

@@ -130,7 +130,11 @@ fn parse_stats(data: &[u8]) -> BTreeMap<String, i64> {
     for pair in text.split([',', ';']).filter(|p| !p.is_empty()) {
         let mut kv = pair.split('=');
         let k = kv.next().unwrap_or("").to_string();
-        let v = kv.next().filter(|v| !v.is_empty()).and_then(|v| v.parse().ok()).unwrap_or(-1);
+        let v = kv
+            .next()
+            .filter(|v| !v.is_empty())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1);
         m.insert(k, v);
     }
     m
@@ -139,7 +143,10 @@ fn parse_stats(data: &[u8]) -> BTreeMap<String, i64> {
 fn format_stats(m: &BTreeMap<String, i64>) -> Vec<u8> {
     let get = |k: &str| m.get(k).copied().unwrap_or(-1);
     let mut out = format!("count={},bytes={}", get("count"), get("bytes"));
-    let rest: Vec<_> = m.iter().filter(|(k, _)| *k != "count" && *k != "bytes").collect();
+    let rest: Vec<_> = m
+        .iter()
+        .filter(|(k, _)| *k != "count" && *k != "bytes")
+        .collect();
     if !rest.is_empty() {
         // ZooKeeper adds '=' so old parsers ignore the new keys.
         out.push('=');
@@ -202,7 +209,11 @@ impl DataTree {
         t.insert_raw("/zookeeper/quota", mk(Some(Vec::new()), &open));
         // /zookeeper/config is world-readable only, and its ACL was set with version -1 at
         // init, which leaves aversion -1 (§2.11).
-        let read = t.intern_acl(&[Acl::new(corral_proto::records::perms::READ, "world", "anyone")]);
+        let read = t.intern_acl(&[Acl::new(
+            corral_proto::records::perms::READ,
+            "world",
+            "anyone",
+        )]);
         let mut cfg = mk(Some(Vec::new()), &read);
         cfg.stat.aversion = -1;
         t.insert_raw("/zookeeper/config", cfg);
@@ -387,7 +398,10 @@ impl DataTree {
     }
 
     pub fn ephemerals_of(&self, session: i64) -> Vec<String> {
-        self.ephemerals.get(&session).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+        self.ephemerals
+            .get(&session)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn ephemeral_count(&self) -> usize {
@@ -408,7 +422,10 @@ impl DataTree {
 
     /// Approximate bytes of data held (for `mntr`'s zk_approximate_data_size).
     pub fn approximate_data_size(&self) -> u64 {
-        self.nodes.iter().map(|(p, n)| (p.len() + n.data.as_ref().map_or(0, |d| d.len())) as u64).sum()
+        self.nodes
+            .iter()
+            .map(|(p, n)| (p.len() + n.data.as_ref().map_or(0, |d| d.len())) as u64)
+            .sum()
     }
 
     /// Number of descendants of `p` (getAllChildrenNumber, §3.3).
@@ -433,7 +450,11 @@ impl DataTree {
     /// parent's cversion/pzxid forward to what the txn says, never backward.
     pub fn raise_cversion(&mut self, p: &str, cversion: i32, zxid: i64) {
         self.update(p, |n| {
-            let cv = if cversion == -1 { n.stat.cversion + 1 } else { cversion };
+            let cv = if cversion == -1 {
+                n.stat.cversion + 1
+            } else {
+                cversion
+            };
             if cv > n.stat.cversion {
                 n.stat.cversion = cv;
                 n.stat.pzxid = zxid;
@@ -453,7 +474,9 @@ impl DataTree {
 
     /// Mutate a node keeping the digest in step.
     fn update<F: FnOnce(&mut Node)>(&mut self, p: &str, f: F) -> bool {
-        let Some(n) = self.nodes.get_mut(p) else { return false };
+        let Some(n) = self.nodes.get_mut(p) else {
+            return false;
+        };
         let before = node_digest(p, n);
         f(n);
         let after = node_digest(p, n);
@@ -547,8 +570,11 @@ impl DataTree {
             TxnBody::Check(_) | TxnBody::CreateSession(_) => {}
             TxnBody::Error(e) => out.err = e.err,
             TxnBody::CloseSession(t) => {
-                let mut paths: BTreeSet<String> =
-                    self.ephemerals.get(&h.client_id).cloned().unwrap_or_default();
+                let mut paths: BTreeSet<String> = self
+                    .ephemerals
+                    .get(&h.client_id)
+                    .cloned()
+                    .unwrap_or_default();
                 if let Some(t) = t {
                     paths.extend(t.paths_to_delete.iter().cloned());
                 }
@@ -591,7 +617,9 @@ impl DataTree {
         triggers: &mut Vec<Trigger>,
     ) -> i32 {
         use corral_proto::ErrorCode;
-        let Some(parent) = path::parent(p) else { return ErrorCode::NoNode.code() };
+        let Some(parent) = path::parent(p) else {
+            return ErrorCode::NoNode.code();
+        };
         let parent = parent.to_string();
         if !self.nodes.contains_key(&parent) {
             return ErrorCode::NoNode.code();
@@ -605,7 +633,11 @@ impl DataTree {
             parent_acl = pn.acl.clone();
             // -1 means "one more than now" (CreateTxnV0); a smaller value than the current one
             // can only come from replaying an older txn, which must not move it backwards.
-            let cv = if parent_cversion == -1 { pn.stat.cversion + 1 } else { parent_cversion };
+            let cv = if parent_cversion == -1 {
+                pn.stat.cversion + 1
+            } else {
+                parent_cversion
+            };
             if cv > pn.stat.cversion {
                 pn.stat.cversion = cv;
                 pn.stat.pzxid = zxid;
@@ -652,7 +684,9 @@ impl DataTree {
 
     fn delete_node(&mut self, p: &str, zxid: i64, triggers: &mut Vec<Trigger>) -> i32 {
         use corral_proto::ErrorCode;
-        let Some(parent) = path::parent(p) else { return ErrorCode::NoNode.code() };
+        let Some(parent) = path::parent(p) else {
+            return ErrorCode::NoNode.code();
+        };
         let parent = parent.to_string();
         let name = path::name(p);
         // As ZooKeeper's deleteNode: the parent's pzxid moves forward even when the child is
@@ -668,11 +702,14 @@ impl DataTree {
         if !parent_found {
             return ErrorCode::NoNode.code();
         }
-        let Some(node) = self.nodes.remove(p) else { return ErrorCode::NoNode.code() };
+        let Some(node) = self.nodes.remove(p) else {
+            return ErrorCode::NoNode.code();
+        };
         self.digest = self.digest.wrapping_sub(node_digest(p, &node));
         self.unindex(p, node.kind());
         if parent.starts_with("/zookeeper") && name == QUOTA_LIMITS {
-            self.quotas.remove(parent.get(QUOTA_ROOT.len()..).unwrap_or(""));
+            self.quotas
+                .remove(parent.get(QUOTA_ROOT.len()..).unwrap_or(""));
         }
         if let Some(q) = self.quota_prefix(p) {
             self.update_quota_stat(&q, -(node.data.as_ref().map_or(0, |d| d.len() as i64)), -1);
@@ -699,7 +736,13 @@ mod tests {
     #[test]
     fn digest_after_create_matches_zookeeper() {
         let mut t = DataTree::new();
-        let h = TxnHeader { client_id: 1, cxid: 1, zxid: 3, time: 1795564174152, r#type: 1 };
+        let h = TxnHeader {
+            client_id: 1,
+            cxid: 1,
+            zxid: 3,
+            time: 1795564174152,
+            r#type: 1,
+        };
         let body = TxnBody::Create(CreateTxn {
             path: "/a".into(),
             data: Some(b"x".to_vec()),
@@ -720,7 +763,10 @@ mod tests {
         let t = DataTree::new();
         assert_eq!(t.get("/").unwrap().client_stat().cversion, -1);
         assert_eq!(t.get("/zookeeper").unwrap().client_stat().cversion, -2);
-        assert_eq!(t.get("/zookeeper/config").unwrap().client_stat().aversion, -1);
+        assert_eq!(
+            t.get("/zookeeper/config").unwrap().client_stat().aversion,
+            -1
+        );
         assert_eq!(t.all_children_number("/"), 3);
     }
 
@@ -730,8 +776,19 @@ mod tests {
     fn replayed_delete_of_missing_node_raises_parent_pzxid() {
         use corral_proto::txn::DeleteTxn;
         let mut t = DataTree::new();
-        let h = TxnHeader { client_id: 1, cxid: 1, zxid: 9, time: 1, r#type: 2 };
-        let r = t.apply(&h, &TxnBody::Delete(DeleteTxn { path: "/gone".into() }));
+        let h = TxnHeader {
+            client_id: 1,
+            cxid: 1,
+            zxid: 9,
+            time: 1,
+            r#type: 2,
+        };
+        let r = t.apply(
+            &h,
+            &TxnBody::Delete(DeleteTxn {
+                path: "/gone".into(),
+            }),
+        );
         assert_eq!(r.err, corral_proto::ErrorCode::NoNode.code());
         assert_eq!(t.get("/").unwrap().stat.pzxid, 9);
     }
@@ -745,7 +802,13 @@ mod tests {
         let mut z = 0;
         let mut mk = |t: &mut DataTree, p: &str, d: &[u8]| {
             z += 1;
-            let h = TxnHeader { client_id: 1, cxid: 1, zxid: z, time: 1, r#type: 1 };
+            let h = TxnHeader {
+                client_id: 1,
+                cxid: 1,
+                zxid: z,
+                time: 1,
+                r#type: 1,
+            };
             let body = TxnBody::Create(CreateTxn {
                 path: p.into(),
                 data: Some(d.to_vec()),
@@ -758,19 +821,60 @@ mod tests {
         mk(&mut t, "/q", b"12");
         mk(&mut t, "/q/a", b"345");
         mk(&mut t, "/zookeeper/quota/q", b"");
-        mk(&mut t, "/zookeeper/quota/q/zookeeper_limits", b"count=10,bytes=-1");
-        mk(&mut t, "/zookeeper/quota/q/zookeeper_stats", b"count=0,bytes=0");
-        let stats = |t: &DataTree| t.get("/zookeeper/quota/q/zookeeper_stats").unwrap().data.clone().unwrap();
+        mk(
+            &mut t,
+            "/zookeeper/quota/q/zookeeper_limits",
+            b"count=10,bytes=-1",
+        );
+        mk(
+            &mut t,
+            "/zookeeper/quota/q/zookeeper_stats",
+            b"count=0,bytes=0",
+        );
+        let stats = |t: &DataTree| {
+            t.get("/zookeeper/quota/q/zookeeper_stats")
+                .unwrap()
+                .data
+                .clone()
+                .unwrap()
+        };
         assert_eq!(stats(&t), b"count=2,bytes=5");
         mk(&mut t, "/q/b", b"6789");
         assert_eq!(stats(&t), b"count=3,bytes=9");
-        let h = TxnHeader { client_id: 1, cxid: 1, zxid: 50, time: 1, r#type: 5 };
-        t.apply(&h, &TxnBody::SetData(SetDataTxn { path: "/q/a".into(), data: None, version: 1 }));
+        let h = TxnHeader {
+            client_id: 1,
+            cxid: 1,
+            zxid: 50,
+            time: 1,
+            r#type: 5,
+        };
+        t.apply(
+            &h,
+            &TxnBody::SetData(SetDataTxn {
+                path: "/q/a".into(),
+                data: None,
+                version: 1,
+            }),
+        );
         assert_eq!(stats(&t), b"count=3,bytes=6");
-        let h = TxnHeader { client_id: 1, cxid: 1, zxid: 51, time: 1, r#type: 2 };
-        t.apply(&h, &TxnBody::Delete(DeleteTxn { path: "/q/b".into() }));
+        let h = TxnHeader {
+            client_id: 1,
+            cxid: 1,
+            zxid: 51,
+            time: 1,
+            r#type: 2,
+        };
+        t.apply(
+            &h,
+            &TxnBody::Delete(DeleteTxn {
+                path: "/q/b".into(),
+            }),
+        );
         assert_eq!(stats(&t), b"count=2,bytes=2");
-        assert_eq!(format_stats(&parse_stats(b"count=1,bytes=2=;countHardLimit=5")), b"count=1,bytes=2=;countHardLimit=5");
+        assert_eq!(
+            format_stats(&parse_stats(b"count=1,bytes=2=;countHardLimit=5")),
+            b"count=1,bytes=2=;countHardLimit=5"
+        );
     }
 
     // Owner markers decode to kinds and are masked in client stats.
@@ -778,7 +882,13 @@ mod tests {
     fn owner_kinds() {
         assert_eq!(NodeKind::from_owner(0), NodeKind::Persistent);
         assert_eq!(NodeKind::from_owner(CONTAINER_OWNER), NodeKind::Container);
-        assert_eq!(NodeKind::from_owner(NodeKind::ttl_owner(5000)), NodeKind::Ttl(5000));
-        assert_eq!(NodeKind::from_owner(0x0100_0000_0000_0001), NodeKind::Ephemeral(0x0100_0000_0000_0001));
+        assert_eq!(
+            NodeKind::from_owner(NodeKind::ttl_owner(5000)),
+            NodeKind::Ttl(5000)
+        );
+        assert_eq!(
+            NodeKind::from_owner(0x0100_0000_0000_0001),
+            NodeKind::Ephemeral(0x0100_0000_0000_0001)
+        );
     }
 }

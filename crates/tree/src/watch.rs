@@ -43,12 +43,17 @@ impl WatchManager {
         if mode == WatchMode::PersistentRecursive {
             self.recursive += 1;
         }
-        self.by_conn.entry(conn).or_default().insert(path.to_string());
+        self.by_conn
+            .entry(conn)
+            .or_default()
+            .insert(path.to_string());
     }
 
     /// Remove one connection's watch on `path`; false when it had none.
     pub fn remove(&mut self, path: &str, conn: ConnId) -> bool {
-        let Some(paths) = self.by_conn.get_mut(&conn) else { return false };
+        let Some(paths) = self.by_conn.get_mut(&conn) else {
+            return false;
+        };
         if !paths.remove(path) {
             return false;
         }
@@ -59,8 +64,12 @@ impl WatchManager {
     }
 
     fn remove_from_table(&mut self, path: &str, conn: ConnId) -> bool {
-        let Some(set) = self.table.get_mut(path) else { return false };
-        let Some(mode) = set.remove(&conn) else { return false };
+        let Some(set) = self.table.get_mut(path) else {
+            return false;
+        };
+        let Some(mode) = set.remove(&conn) else {
+            return false;
+        };
         if mode == WatchMode::PersistentRecursive {
             self.recursive -= 1;
         }
@@ -84,10 +93,18 @@ impl WatchManager {
                 return Ok(String::new());
             }
             let i = p.rfind('/').ok_or(NotAbsolute)?;
-            Ok(if i == 0 { "/".to_string() } else { p[..i].to_string() })
+            Ok(if i == 0 {
+                "/".to_string()
+            } else {
+                p[..i].to_string()
+            })
         };
         let mut next = step(path)?;
-        if self.table.get(path).is_some_and(|s| !s.is_empty() || s.contains_key(&conn)) {
+        if self
+            .table
+            .get(path)
+            .is_some_and(|s| !s.is_empty() || s.contains_key(&conn))
+        {
             return Ok(true);
         }
         if self.recursive > 0 {
@@ -119,7 +136,9 @@ impl WatchManager {
                 let mut fired_once = Vec::new();
                 for (&conn, &mode) in set.iter() {
                     match mode {
-                        WatchMode::PersistentRecursive if event != event_type::NODE_CHILDREN_CHANGED => {
+                        WatchMode::PersistentRecursive
+                            if event != event_type::NODE_CHILDREN_CHANGED =>
+                        {
                             matched.insert(conn);
                         }
                         WatchMode::Persistent if !at_parent => {
@@ -176,12 +195,17 @@ impl WatchManager {
 
     /// Connections watching each path (for `wchp`).
     pub fn by_path(&self) -> impl Iterator<Item = (&String, Vec<ConnId>)> {
-        self.table.iter().map(|(p, s)| (p, s.keys().copied().collect()))
+        self.table
+            .iter()
+            .map(|(p, s)| (p, s.keys().copied().collect()))
     }
 
     /// Paths this connection watches (for SetWatches bookkeeping and tests).
     pub fn paths_of(&self, conn: ConnId) -> Vec<String> {
-        self.by_conn.get(&conn).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+        self.by_conn
+            .get(&conn)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -196,8 +220,18 @@ mod tests {
         let mut w = WatchManager::default();
         w.add("/a", 1, WatchMode::Standard);
         w.add("/a", 2, WatchMode::Persistent);
-        assert_eq!(w.trigger("/a", NODE_DATA_CHANGED).into_iter().collect::<Vec<_>>(), [1, 2]);
-        assert_eq!(w.trigger("/a", NODE_DATA_CHANGED).into_iter().collect::<Vec<_>>(), [2]);
+        assert_eq!(
+            w.trigger("/a", NODE_DATA_CHANGED)
+                .into_iter()
+                .collect::<Vec<_>>(),
+            [1, 2]
+        );
+        assert_eq!(
+            w.trigger("/a", NODE_DATA_CHANGED)
+                .into_iter()
+                .collect::<Vec<_>>(),
+            [2]
+        );
         assert_eq!(w.watch_count(), 1);
     }
 
@@ -208,7 +242,12 @@ mod tests {
         let mut w = WatchManager::default();
         w.add("/a", 1, WatchMode::PersistentRecursive);
         w.add("/a", 2, WatchMode::Standard);
-        assert_eq!(w.trigger("/a/b/c", NODE_CREATED).into_iter().collect::<Vec<_>>(), [1]);
+        assert_eq!(
+            w.trigger("/a/b/c", NODE_CREATED)
+                .into_iter()
+                .collect::<Vec<_>>(),
+            [1]
+        );
         assert!(w.trigger("/a", NODE_CHILDREN_CHANGED).into_iter().eq([2]));
         assert!(w.trigger("/a", NODE_DATA_CHANGED).into_iter().eq([1]));
         w.remove_conn(1);

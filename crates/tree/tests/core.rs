@@ -16,15 +16,30 @@ struct Harness {
 /// A decoded server frame.
 #[derive(Debug, Clone, PartialEq)]
 enum Frame {
-    Reply { xid: i32, zxid: i64, err: i32, body: Vec<u8> },
-    Event { ty: i32, path: String },
+    Reply {
+        xid: i32,
+        zxid: i64,
+        err: i32,
+        body: Vec<u8>,
+    },
+    Event {
+        ty: i32,
+        path: String,
+    },
     Close,
 }
 
 impl Harness {
     fn new(cfg: CoreConfig) -> Harness {
-        let now = Now { mono_ms: 1_000_000, wall_ms: 1_700_000_000_000 };
-        Harness { core: Core::new(cfg, now), now, appended: Vec::new() }
+        let now = Now {
+            mono_ms: 1_000_000,
+            wall_ms: 1_700_000_000_000,
+        };
+        Harness {
+            core: Core::new(cfg, now),
+            now,
+            appended: Vec::new(),
+        }
     }
 
     fn drain(&mut self) -> Vec<(u64, Frame)> {
@@ -39,9 +54,23 @@ impl Harness {
                     let h = ReplyHeader::read(&mut r).unwrap();
                     if h.xid == -1 {
                         let e = WatcherEvent::read(&mut r).unwrap();
-                        out.push((conn, Frame::Event { ty: e.r#type, path: e.path }));
+                        out.push((
+                            conn,
+                            Frame::Event {
+                                ty: e.r#type,
+                                path: e.path,
+                            },
+                        ));
                     } else {
-                        out.push((conn, Frame::Reply { xid: h.xid, zxid: h.zxid, err: h.err, body: r.rest().to_vec() }));
+                        out.push((
+                            conn,
+                            Frame::Reply {
+                                xid: h.xid,
+                                zxid: h.zxid,
+                                err: h.err,
+                                body: r.rest().to_vec(),
+                            },
+                        ));
                     }
                 }
             }
@@ -52,13 +81,21 @@ impl Harness {
     fn connect(&mut self, conn: u64) -> i64 {
         self.core.handle_open(conn, "127.0.0.1".into());
         let c = Connect {
-            req: ConnectRequest { protocol_version: 0, last_zxid_seen: 0, time_out: 30000, session_id: 0, passwd: Some(vec![0; 16]) },
+            req: ConnectRequest {
+                protocol_version: 0,
+                last_zxid_seen: 0,
+                time_out: 30000,
+                session_id: 0,
+                passwd: Some(vec![0; 16]),
+            },
             read_only: Some(false),
         };
         self.core.handle_connect(self.now, conn, &c);
         let out = self.core.poll_output();
         let _ = out; // Append of createSession
-        let Some(Output::Send { frame, .. }) = self.core.poll_output() else { panic!("no connect response") };
+        let Some(Output::Send { frame, .. }) = self.core.poll_output() else {
+            panic!("no connect response")
+        };
         let resp = ConnectResponse::read(&mut Reader::new(&frame[4..])).unwrap();
         resp.session_id
     }
@@ -71,7 +108,12 @@ impl Harness {
     fn one(&mut self, conn: u64, xid: i32, r: Request) -> (i64, i32, Vec<u8>) {
         let f = self.req(conn, xid, r);
         match f.last() {
-            Some((_, Frame::Reply { zxid, err, body, .. })) => (*zxid, *err, body.clone()),
+            Some((
+                _,
+                Frame::Reply {
+                    zxid, err, body, ..
+                },
+            )) => (*zxid, *err, body.clone()),
             other => panic!("expected a reply, got {other:?}"),
         }
     }
@@ -82,7 +124,12 @@ fn open() -> Vec<Acl> {
 }
 
 fn create(path: &str, flags: i32) -> Request {
-    Request::Create(CreateRequest { path: path.into(), data: Some(b"v".to_vec()), acl: open(), flags })
+    Request::Create(CreateRequest {
+        path: path.into(),
+        data: Some(b"v".to_vec()),
+        acl: open(),
+        flags,
+    })
 }
 
 // A failed write consumes a zxid and is logged as an error txn (reference §3.1).
@@ -106,9 +153,31 @@ fn notification_precedes_reply() {
     h.connect(1);
     h.connect(2);
     h.one(1, 1, create("/w", 0));
-    h.one(2, 1, Request::GetData(PathWatchRequest { path: "/w".into(), watch: true }));
-    h.one(1, 1, Request::Exists(PathWatchRequest { path: "/w".into(), watch: true }));
-    let f = h.req(1, 2, Request::SetData(SetDataRequest { path: "/w".into(), data: None, version: -1 }));
+    h.one(
+        2,
+        1,
+        Request::GetData(PathWatchRequest {
+            path: "/w".into(),
+            watch: true,
+        }),
+    );
+    h.one(
+        1,
+        1,
+        Request::Exists(PathWatchRequest {
+            path: "/w".into(),
+            watch: true,
+        }),
+    );
+    let f = h.req(
+        1,
+        2,
+        Request::SetData(SetDataRequest {
+            path: "/w".into(),
+            data: None,
+            version: -1,
+        }),
+    );
     assert!(matches!(&f[0], (_, Frame::Event { ty: 3, path }) if path == "/w"));
     assert!(matches!(&f[1], (_, Frame::Event { ty: 3, .. })));
     assert!(matches!(f[2], (1, Frame::Reply { err: 0, .. })));
@@ -121,9 +190,29 @@ fn failed_multi_changes_nothing() {
     h.connect(1);
     h.one(1, 1, create("/x", 0));
     let ops = vec![
-        MultiOp::Create { op: 1, req: CreateRequest { path: "/m".into(), data: None, acl: open(), flags: 0 } },
-        MultiOp::Create { op: 1, req: CreateRequest { path: "/x".into(), data: None, acl: open(), flags: 0 } },
-        MultiOp::SetData(SetDataRequest { path: "/x".into(), data: None, version: -1 }),
+        MultiOp::Create {
+            op: 1,
+            req: CreateRequest {
+                path: "/m".into(),
+                data: None,
+                acl: open(),
+                flags: 0,
+            },
+        },
+        MultiOp::Create {
+            op: 1,
+            req: CreateRequest {
+                path: "/x".into(),
+                data: None,
+                acl: open(),
+                flags: 0,
+            },
+        },
+        MultiOp::SetData(SetDataRequest {
+            path: "/x".into(),
+            data: None,
+            version: -1,
+        }),
     ];
     let (_, err, body) = h.one(1, 2, Request::Multi(MultiDecode::Ops(ops)));
     assert_eq!(err, 0);
@@ -140,14 +229,30 @@ fn expiry_removes_ephemerals() {
     h.connect(1);
     h.connect(2);
     h.one(1, 1, create("/e", 1));
-    h.one(2, 1, Request::Exists(PathWatchRequest { path: "/e".into(), watch: true }));
+    h.one(
+        2,
+        1,
+        Request::Exists(PathWatchRequest {
+            path: "/e".into(),
+            watch: true,
+        }),
+    );
     // Keep session 2 alive while session 1 goes silent.
     h.now.mono_ms += 20_000;
     h.one(2, 2, Request::Ping);
     h.now.mono_ms += 20_000;
     h.core.handle_tick(h.now);
     let f = h.drain();
-    assert!(f.contains(&(2, Frame::Event { ty: 2, path: "/e".into() })), "{f:?}");
+    assert!(
+        f.contains(&(
+            2,
+            Frame::Event {
+                ty: 2,
+                path: "/e".into()
+            }
+        )),
+        "{f:?}"
+    );
     assert!(f.contains(&(1, Frame::Close)));
     assert!(h.core.tree().get("/e").is_none());
 }
@@ -162,11 +267,19 @@ fn resume_checks_password() {
     h.core.handle_open(2, "127.0.0.1".into());
     let pw = corral_tree::session::session_password(id).to_vec();
     let mk = |pw: Vec<u8>| Connect {
-        req: ConnectRequest { protocol_version: 0, last_zxid_seen: 0, time_out: 10000, session_id: id, passwd: Some(pw) },
+        req: ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            time_out: 10000,
+            session_id: id,
+            passwd: Some(pw),
+        },
         read_only: None,
     };
     h.core.handle_connect(h.now, 2, &mk(pw));
-    let Some(Output::Send { frame, .. }) = h.core.poll_output() else { panic!() };
+    let Some(Output::Send { frame, .. }) = h.core.poll_output() else {
+        panic!()
+    };
     assert_eq!(frame.len(), 40, "old-client response has no readOnly byte");
     let r = ConnectResponse::read(&mut Reader::new(&frame[4..])).unwrap();
     assert_eq!((r.session_id, r.time_out), (id, 10000));
@@ -181,12 +294,27 @@ fn resume_checks_password() {
 // Containers that had a child and became empty are reaped on the check interval.
 #[test]
 fn container_reaped() {
-    let mut h = Harness::new(CoreConfig { container_check_interval_ms: 1000, ..CoreConfig::default() });
+    let mut h = Harness::new(CoreConfig {
+        container_check_interval_ms: 1000,
+        ..CoreConfig::default()
+    });
     h.connect(1);
-    let c = CreateRequest { path: "/c".into(), data: None, acl: open(), flags: 4 };
+    let c = CreateRequest {
+        path: "/c".into(),
+        data: None,
+        acl: open(),
+        flags: 4,
+    };
     assert_eq!(h.one(1, 1, Request::CreateContainer(c)).1, 0);
     h.one(1, 2, create("/c/x", 0));
-    h.one(1, 3, Request::Delete(DeleteRequest { path: "/c/x".into(), version: -1 }));
+    h.one(
+        1,
+        3,
+        Request::Delete(DeleteRequest {
+            path: "/c/x".into(),
+            version: -1,
+        }),
+    );
     h.now.mono_ms += 1000;
     h.core.handle_tick(h.now);
     h.drain();
