@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod jute;
+pub mod quorum;
 pub mod records;
 pub mod request;
 pub mod txn;

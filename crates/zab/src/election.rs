@@ -1,0 +1,1 @@
+//! Fast Leader Election (reference §4.2, §4.3).
