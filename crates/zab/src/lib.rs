@@ -4,3 +4,4 @@
 //! the glue must keep. No I/O, no clock, no threads.
 
 pub mod election;
+pub mod quorum;
