@@ -11,6 +11,20 @@ pub enum DecodeError {
     UnknownOpCode(i32),
     #[error("invalid {what}: {value}")]
     Invalid { what: &'static str, value: i64 },
+    /// Text that does not parse: a quorum config line or an election address. `text` is the
+    /// offending piece, cut to 128 characters so a hostile peer cannot bloat the log.
+    #[error("malformed {what}: {text:?}")]
+    Malformed { what: &'static str, text: String },
+}
+
+impl DecodeError {
+    /// A `Malformed` error quoting at most the first 128 characters of `text`.
+    pub fn malformed(what: &'static str, text: &str) -> DecodeError {
+        DecodeError::Malformed {
+            what,
+            text: text.chars().take(128).collect(),
+        }
+    }
 }
 
 macro_rules! error_codes {
