@@ -415,6 +415,9 @@ fn flush_outputs(st: &mut State) {
                 unsynced = true;
             }
             Output::Send { conn, frame } => pending.push((conn, Some(frame))),
+            o @ (Output::Submit(_) | Output::Revalidate { .. }) => {
+                unreachable!("the standalone server has no ZAB peer: {o:?}")
+            }
             Output::Close { conn } => pending.push((conn, None)),
         }
     }

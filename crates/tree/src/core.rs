@@ -6,14 +6,14 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use corral_proto::jute::Jute;
+use corral_proto::jute::{Jute, Reader};
 use corral_proto::records::*;
 use corral_proto::request::*;
 use corral_proto::txn::*;
 use corral_proto::ErrorCode;
 
 use crate::acl::{self, AclPolicy, AuthOutcome};
-use crate::prep::{CreateKind, CreateMode, Ctx, View};
+use crate::prep::{CreateKind, CreateMode, Ctx, Outstanding, View};
 use crate::session::{session_password, SessionTable};
 use crate::tree::{DataTree, NodeKind, Trigger};
 use crate::watch::{ConnId, WatchManager, WatchMode};
@@ -65,8 +65,60 @@ pub enum Output {
     Send { conn: ConnId, frame: Vec<u8> },
     /// Close the connection once everything queued for it before has been written.
     Close { conn: ConnId },
-    /// A txn was applied; storage persists it. Later `Send`s wait until it is durable.
+    /// Standalone: a txn was applied; storage persists it. Later `Send`s wait until it is
+    /// durable.
     Append(Txn),
+    /// Ensemble: a write (or sync) for the ZAB peer, to forward to the leader or, on the
+    /// leader, to prepare (`prepare_submitted`). It comes back through `apply_committed`.
+    Submit(Submitted),
+    /// Ensemble, learner: a client resumed this session here; ask the leader whether it is
+    /// alive and answer through `handle_revalidated`.
+    Revalidate { session: i64, timeout: i32 },
+}
+
+/// A write as it travels to the leader (the data of a REQUEST packet, §4.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submitted {
+    pub session: i64,
+    pub cxid: i32,
+    pub op_type: i32,
+    pub body: Vec<u8>,
+    /// The client connection's auth ids; `None` for server-made requests.
+    pub auth: Option<Vec<Id>>,
+}
+
+/// How this core takes part: alone, or as the leader or a learner of an ensemble.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Standalone,
+    Leader,
+    Learner,
+}
+
+/// A request of a session waiting for its turn: requests of one session complete in the
+/// order they were sent, so reads wait behind earlier writes (ZooKeeper's CommitProcessor).
+#[derive(Debug)]
+enum Pending {
+    Connect {
+        conn: ConnId,
+        timeout: u32,
+        read_only: Option<bool>,
+    },
+    Write {
+        conn: ConnId,
+        xid: i32,
+        op: i32,
+    },
+    Read {
+        conn: ConnId,
+        xid: i32,
+        req: Request,
+    },
+    Sync {
+        conn: ConnId,
+        xid: i32,
+        path: String,
+    },
 }
 
 /// Per-connection state the core keeps.
@@ -92,6 +144,16 @@ pub struct Core {
     session_conn: HashMap<i64, ConnId>,
     out: VecDeque<Output>,
     last_container_check_ms: u64,
+    role: Role,
+    /// Prepared but not yet applied changes (standalone: always empty between events).
+    outstanding: Outstanding,
+    pending: HashMap<i64, VecDeque<Pending>>,
+    /// Sessions with a forwarded sync, oldest first.
+    syncs: VecDeque<i64>,
+    /// Learner: resumes waiting for the leader's REVALIDATE answer.
+    revalidating: HashMap<i64, (ConnId, u32, Option<bool>)>,
+    /// Learner: sessions touched since the last PING, with their timeouts.
+    touched: HashMap<i64, i32>,
 }
 
 fn body<T: Jute>(r: &T) -> Vec<u8> {
@@ -125,7 +187,97 @@ impl Core {
             session_conn: HashMap::new(),
             out: VecDeque::new(),
             last_container_check_ms: now.mono_ms,
+            role: Role::Standalone,
+            outstanding: Outstanding::default(),
+            pending: HashMap::new(),
+            syncs: VecDeque::new(),
+            revalidating: HashMap::new(),
+            touched: HashMap::new(),
         }
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The ZAB peer changed role. Requests still waiting for a leader that is gone will never
+    /// be answered by it: their connections are closed so clients retry (ZooKeeper closes
+    /// every client connection when a server leaves the broadcast phase).
+    pub fn set_role(&mut self, now: Now, role: Role) {
+        if role == self.role {
+            return;
+        }
+        self.role = role;
+        self.outstanding.clear();
+        self.syncs.clear();
+        self.revalidating.clear();
+        self.touched.clear();
+        let conns: Vec<ConnId> = self
+            .pending
+            .values()
+            .flatten()
+            .map(|p| match p {
+                Pending::Connect { conn, .. }
+                | Pending::Write { conn, .. }
+                | Pending::Read { conn, .. }
+                | Pending::Sync { conn, .. } => *conn,
+            })
+            .collect();
+        self.pending.clear();
+        for c in conns {
+            self.close(c);
+        }
+        if role == Role::Leader {
+            // A new leader gives every session a full timeout from now, as ZooKeeper's
+            // fresh session tracker does.
+            self.sessions.renew_all(now.mono_ms);
+        }
+    }
+
+    /// Learner: sessions touched since the last call, for the PING reply (§4.8).
+    pub fn take_touches(&mut self) -> Vec<(i64, i32)> {
+        let mut v: Vec<_> = self.touched.drain().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Leader: sessions a learner reported alive.
+    pub fn touch_sessions(&mut self, now: Now, touches: &[(i64, i32)]) {
+        for &(id, _) in touches {
+            self.sessions.touch(id, now.mono_ms);
+        }
+    }
+
+    /// Leader: REVALIDATE from a learner; true when the session is alive (it is touched).
+    pub fn check_session(&mut self, now: Now, session: i64, timeout: i32) -> bool {
+        let alive = self.sessions.get(session).is_some_and(|s| !s.closing);
+        if alive {
+            self.sessions.set_timeout(session, timeout.max(0) as u32);
+            self.sessions.touch(session, now.mono_ms);
+        }
+        alive
+    }
+
+    /// Replace the tree (a learner loaded a SNAP or truncated its log).
+    pub fn replace_state(&mut self, now: Now, tree: DataTree, sessions: &[(i64, i32)]) {
+        self.tree = tree;
+        let mut table = SessionTable::new(self.cfg.server_id, self.cfg.tick_ms, now.mono_ms);
+        for &(id, timeout) in sessions {
+            table.add(id, timeout.max(0) as u32, now.mono_ms);
+        }
+        self.sessions = table;
+        self.outstanding.clear();
+    }
+
+    /// Sessions with their timeouts (for a SNAP to a learner, or a snapshot).
+    pub fn session_list(&self) -> Vec<(i64, i32)> {
+        let mut v: Vec<_> = self
+            .sessions
+            .iter()
+            .map(|s| (s.id, s.timeout_ms as i32))
+            .collect();
+        v.sort_unstable();
+        v
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
@@ -231,18 +383,23 @@ impl Core {
         let timeout = self.clamp_timeout(req.time_out);
         if req.session_id == 0 {
             let id = self.sessions.next_session_id();
-            let txn = self.make_txn(id, 0, now, op::CREATE_SESSION);
-            let txn = Txn {
-                body: TxnBody::CreateSession(CreateSessionTxn {
-                    time_out: timeout as i32,
-                }),
-                ..txn
-            };
-            self.sessions.add(id, timeout, now.mono_ms);
-            self.commit(txn);
-            self.attach(conn, id);
-            self.connect_reply(conn, timeout as i32, id, &session_password(id), c.read_only);
-            tracing::info!("session 0x{id:x} created, timeout {timeout} ms");
+            self.enqueue(
+                id,
+                Pending::Connect {
+                    conn,
+                    timeout,
+                    read_only: c.read_only,
+                },
+            );
+            self.submit(
+                now,
+                id,
+                0,
+                Work::CreateSession {
+                    timeout: timeout as i32,
+                },
+                None,
+            );
             return;
         }
         let id = req.session_id;
@@ -256,18 +413,52 @@ impl Core {
                 self.session_conn.remove(&id);
             }
         }
-        let valid = self.sessions.get(id).is_some_and(|s| !s.closing)
-            && req.passwd.as_deref() == Some(&session_password(id)[..]);
+        let password_ok = req.passwd.as_deref() == Some(&session_password(id)[..]);
+        if self.role == Role::Learner && password_ok {
+            // Only the leader knows whether the session is still alive (REVALIDATE, §4.8).
+            self.revalidating.insert(id, (conn, timeout, c.read_only));
+            self.out.push_back(Output::Revalidate {
+                session: id,
+                timeout: timeout as i32,
+            });
+            return;
+        }
+        let valid = password_ok && self.sessions.get(id).is_some_and(|s| !s.closing);
+        self.finish_resume(now, conn, id, timeout, c.read_only, valid);
+    }
+
+    /// The leader's answer to an `Output::Revalidate`.
+    pub fn handle_revalidated(&mut self, now: Now, session: i64, valid: bool) {
+        let Some((conn, timeout, ro)) = self.revalidating.remove(&session) else {
+            return;
+        };
+        if self.conns.get(&conn).is_some_and(|c| !c.closing) {
+            self.finish_resume(now, conn, session, timeout, ro, valid);
+        }
+    }
+
+    fn finish_resume(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        id: i64,
+        timeout: u32,
+        ro: Option<bool>,
+        valid: bool,
+    ) {
         if !valid {
             tracing::info!("invalid session 0x{id:x} for client {}", self.ip(conn));
-            self.connect_reply(conn, 0, 0, &[0u8; 16], c.read_only);
+            self.connect_reply(conn, 0, 0, &[0u8; 16], ro);
             self.close(conn);
             return;
         }
+        if !self.sessions.contains(id) {
+            self.sessions.add(id, timeout, now.mono_ms);
+        }
         self.sessions.set_timeout(id, timeout);
-        self.sessions.touch(id, now.mono_ms);
+        self.touch(id, now);
         self.attach(conn, id);
-        self.connect_reply(conn, timeout as i32, id, &session_password(id), c.read_only);
+        self.connect_reply(conn, timeout as i32, id, &session_password(id), ro);
         tracing::info!("session 0x{id:x} resumed, timeout {timeout} ms");
     }
 
@@ -295,8 +486,333 @@ impl Core {
         self.send(conn, connect_response_frame(&resp, ro.map(|_| false)));
     }
 
-    fn make_txn(&mut self, session: i64, cxid: i32, now: Now, ty: i32) -> Txn {
-        let zxid = self.tree.last_processed_zxid() + 1;
+    /// Extend a session's life; a learner also remembers it for the next PING to the leader.
+    fn touch(&mut self, session: i64, now: Now) -> bool {
+        if !self.sessions.touch(session, now.mono_ms) {
+            return false;
+        }
+        if self.role == Role::Learner {
+            let timeout = self
+                .sessions
+                .get(session)
+                .map_or(0, |s| s.timeout_ms as i32);
+            self.touched.insert(session, timeout);
+        }
+        true
+    }
+
+    fn enqueue(&mut self, session: i64, p: Pending) {
+        self.pending.entry(session).or_default().push_back(p);
+    }
+
+    /// Hand a write to the pipeline. Standalone, it is prepared and applied at once (the glue
+    /// holds replies until the txn is durable); in an ensemble it goes to the ZAB peer, which
+    /// forwards it to the leader, and comes back through `apply_committed`.
+    fn submit(&mut self, now: Now, session: i64, cxid: i32, work: Work, auth: Option<Vec<Id>>) {
+        match self.role {
+            Role::Standalone => {
+                let zxid = self.tree.last_processed_zxid() + 1;
+                let txn = self.prepare(now, zxid, session, cxid, work, auth.as_deref());
+                let predicted = txn.digest.clone();
+                self.apply_txn(now, txn, true);
+                if let Some(d) = predicted {
+                    debug_assert_eq!(
+                        d.tree_digest as u64,
+                        self.tree.digest(),
+                        "digest prediction"
+                    );
+                }
+            }
+            Role::Leader | Role::Learner => {
+                let (op_type, body) = work.encode();
+                self.out.push_back(Output::Submit(Submitted {
+                    session,
+                    cxid,
+                    op_type,
+                    body,
+                    auth,
+                }));
+            }
+        }
+    }
+
+    /// Time passes: expire sessions, reap containers and TTL nodes. Only a standalone server
+    /// or the leader does either (followers learn of them as txns).
+    pub fn handle_tick(&mut self, now: Now) {
+        if self.role == Role::Learner {
+            return;
+        }
+        for id in self.sessions.expire(now.mono_ms) {
+            tracing::info!("expiring session 0x{id:x}");
+            self.submit(now, id, 0, Work::CloseSession, None);
+            if let Some(conn) = self.session_conn.remove(&id) {
+                self.close(conn);
+            }
+        }
+        if now.mono_ms >= self.last_container_check_ms + self.cfg.container_check_interval_ms {
+            self.last_container_check_ms = now.mono_ms;
+            self.reap_containers(now);
+        }
+    }
+
+    /// Candidates of `ContainerManager` (§3.5).
+    fn reap_containers(&mut self, now: Now) {
+        let mut candidates = Vec::new();
+        for p in self.tree.containers() {
+            let n = self.tree.get(p).expect("indexed nodes exist");
+            if !n.children.is_empty() {
+                continue;
+            }
+            let never_used = self.cfg.container_max_never_used_interval_ms;
+            if n.stat.cversion > 0
+                || (never_used != 0 && now.wall_ms - n.stat.mtime > never_used as i64)
+            {
+                candidates.push(p.clone());
+            }
+        }
+        if self.cfg.extended_types {
+            for p in self.tree.ttls() {
+                let n = self.tree.get(p).expect("indexed nodes exist");
+                if let NodeKind::Ttl(ttl) = n.kind() {
+                    if n.children.is_empty() && ttl != 0 && now.wall_ms - n.stat.mtime > ttl {
+                        candidates.push(p.clone());
+                    }
+                }
+            }
+        }
+        let per_check = (self.cfg.container_max_per_minute as u64
+            * self.cfg.container_check_interval_ms.max(1)
+            / 60_000)
+            .max(1) as usize;
+        for p in candidates.into_iter().take(per_check) {
+            tracing::debug!("reaping {p}");
+            self.submit(now, 0, 0, Work::DeleteContainer(p), None);
+        }
+    }
+
+    /// A request on an established connection.
+    pub fn handle_request(&mut self, now: Now, conn: ConnId, xid: i32, req: Request) {
+        let Some(info) = self.conns.get(&conn) else {
+            return;
+        };
+        if info.closing {
+            return;
+        }
+        let session = info.session;
+        if session == 0 {
+            self.close(conn);
+            return;
+        }
+        if !self.touch(session, now) {
+            // The session expired or is closing; the client learns it on reconnect.
+            self.close(conn);
+            return;
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.last_cxid = xid;
+            c.last_op = op_name(req.op_code());
+        }
+        if req.is_write() {
+            self.write_request(now, conn, session, xid, req);
+        } else if let Request::Auth(_) = req {
+            // Auth is handled as it arrives, before ZooKeeper's request pipeline.
+            self.read_request(conn, session, xid, req);
+        } else if let Request::Sync(r) = req {
+            self.sync_request(now, conn, session, xid, r);
+        } else if self.pending.get(&session).is_some_and(|q| !q.is_empty()) {
+            // A session's requests complete in order: a read waits for its earlier writes.
+            self.enqueue(session, Pending::Read { conn, xid, req });
+        } else {
+            self.read_request(conn, session, xid, req);
+        }
+        let z = self.tree.last_processed_zxid();
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.last_zxid = z;
+        }
+    }
+
+    /// `sync`: standalone, a plain read; in an ensemble, answered once the leader says every
+    /// write it had accepted before is applied here (`handle_sync_done`).
+    fn sync_request(&mut self, now: Now, conn: ConnId, session: i64, xid: i32, r: PathRequest) {
+        if self.role == Role::Standalone {
+            if self.pending.get(&session).is_some_and(|q| !q.is_empty()) {
+                self.enqueue(
+                    session,
+                    Pending::Read {
+                        conn,
+                        xid,
+                        req: Request::Sync(r),
+                    },
+                );
+            } else {
+                self.read_request(conn, session, xid, Request::Sync(r));
+            }
+            return;
+        }
+        let body = body(&r);
+        self.enqueue(
+            session,
+            Pending::Sync {
+                conn,
+                xid,
+                path: r.path,
+            },
+        );
+        self.syncs.push_back(session);
+        let _ = now;
+        self.out.push_back(Output::Submit(Submitted {
+            session,
+            cxid: xid,
+            op_type: op::SYNC,
+            body,
+            auth: None,
+        }));
+    }
+
+    /// The leader answered the oldest forwarded `sync`.
+    pub fn handle_sync_done(&mut self) {
+        let Some(session) = self.syncs.pop_front() else {
+            return;
+        };
+        let zxid = self.tree.last_processed_zxid();
+        let Some(q) = self.pending.get_mut(&session) else {
+            return;
+        };
+        let Some(pos) = q.iter().position(|p| matches!(p, Pending::Sync { .. })) else {
+            return;
+        };
+        if let Some(Pending::Sync { conn, xid, path }) = q.remove(pos) {
+            if self.conns.contains_key(&conn) {
+                let b = body(&PathRequest { path });
+                self.reply(conn, xid, zxid, 0, &b);
+            }
+        }
+        self.drain_reads(session);
+    }
+
+    /// A request whose header was fine but whose record did not decode: ZooKeeper answers
+    /// MarshallingError, and a write consumes a zxid for its error txn.
+    pub fn handle_malformed(&mut self, now: Now, conn: ConnId, xid: i32, op_type: i32) {
+        let Some(info) = self.conns.get(&conn) else {
+            return;
+        };
+        if info.closing {
+            return;
+        }
+        let session = info.session;
+        if session == 0 || !self.touch(session, now) {
+            self.close(conn);
+            return;
+        }
+        let code = ErrorCode::MarshallingError.code();
+        if is_write_op(op_type) {
+            self.enqueue(
+                session,
+                Pending::Write {
+                    conn,
+                    xid,
+                    op: op_type,
+                },
+            );
+            self.submit(now, session, xid, Work::Malformed(op_type), None);
+        } else {
+            let zxid = self.tree.last_processed_zxid();
+            self.reply(conn, xid, zxid, code, &[]);
+        }
+    }
+
+    fn write_request(&mut self, now: Now, conn: ConnId, session: i64, xid: i32, req: Request) {
+        if let Request::Check(_) = req {
+            // ZooKeeper 3.8.0 drops the connection on a top-level check (and logs a txn it
+            // cannot replay). We drop the connection too, but log nothing.
+            tracing::warn!(
+                "closing connection: top-level check (opcode 13) is only valid in multi"
+            );
+            self.close(conn);
+            return;
+        }
+        let auth = self.conns.get(&conn).map(|c| c.auth.clone());
+        self.enqueue(
+            session,
+            Pending::Write {
+                conn,
+                xid,
+                op: req.op_code(),
+            },
+        );
+        if let Request::CloseSession = req {
+            self.sessions.set_closing(session);
+            self.submit(now, session, xid, Work::CloseSession, None);
+        } else {
+            self.submit(now, session, xid, Work::Client(req), auth);
+        }
+    }
+
+    /// Leader: turn a submitted request into the txn at `zxid` (ZooKeeper's
+    /// `PrepRequestProcessor`). A body that does not decode becomes a MarshallingError txn.
+    pub fn prepare_submitted(&mut self, now: Now, zxid: i64, s: &Submitted) -> Txn {
+        let work = Work::decode(s.op_type, &s.body);
+        if let Work::CreateSession { .. } = work {
+            // The leader tracks every session of the ensemble from its creation on.
+            let timeout = match work {
+                Work::CreateSession { timeout } => timeout.max(0) as u32,
+                _ => 0,
+            };
+            self.sessions.add(s.session, timeout, now.mono_ms);
+        }
+        if let Work::CloseSession = work {
+            self.sessions.set_closing(s.session);
+        }
+        self.prepare(now, zxid, s.session, s.cxid, work, s.auth.as_deref())
+    }
+
+    /// Prep against the tree plus the outstanding changes, then record this txn's changes as
+    /// outstanding and stamp the digest the tree will have once it is applied.
+    fn prepare(
+        &mut self,
+        now: Now,
+        zxid: i64,
+        session: i64,
+        cxid: i32,
+        work: Work,
+        auth: Option<&[Id]>,
+    ) -> Txn {
+        let ids = auth.unwrap_or(&[]);
+        let policy = self.cfg.acl.clone();
+        let ctx = Ctx {
+            session,
+            ids,
+            policy: &policy,
+            extended_types: self.cfg.extended_types,
+            zxid,
+            time: now.wall_ms,
+        };
+        let mut view = View::with_outstanding(&self.tree, &self.outstanding);
+        let (ty, body) = match prep_work(&mut view, &ctx, work, &self.cfg) {
+            Ok(x) => x,
+            Err(e) => {
+                drop(view);
+                return Txn {
+                    header: TxnHeader {
+                        client_id: session,
+                        cxid,
+                        zxid,
+                        time: now.wall_ms,
+                        r#type: op::ERROR,
+                    },
+                    body: TxnBody::Error(ErrorTxn { err: e.code() }),
+                    digest: None,
+                };
+            }
+        };
+        let failed_multi = matches!(&body, TxnBody::Multi(subs) if subs.iter().any(|s| matches!(s, TxnBody::Error(_))));
+        let changes = view.into_changes();
+        let digest = if failed_multi {
+            self.outstanding
+                .absorb(&self.tree, zxid, Default::default())
+        } else {
+            self.outstanding.absorb(&self.tree, zxid, changes)
+        };
         Txn {
             header: TxnHeader {
                 client_id: session,
@@ -305,26 +821,231 @@ impl Core {
                 time: now.wall_ms,
                 r#type: ty,
             },
-            body: TxnBody::Error(ErrorTxn { err: 0 }),
-            digest: None,
+            digest: body.has_digest().then_some(TxnDigest {
+                version: DIGEST_VERSION,
+                tree_digest: digest as i64,
+            }),
+            body,
         }
     }
 
-    /// Apply a txn, fire its watches, and queue it for storage.
-    fn commit(&mut self, mut txn: Txn) -> crate::tree::Applied {
-        let applied = self.tree.apply(&txn.header, &txn.body);
-        if let Some(s) = applied.closed_session {
-            self.sessions.remove(s);
+    /// Ensemble: a txn the quorum committed, in zxid order. The peer has logged it already.
+    pub fn apply_committed(&mut self, now: Now, txn: Txn) {
+        self.apply_txn(now, txn, false);
+    }
+
+    /// Apply a txn, fire its watches, answer the local request it came from (if any), and,
+    /// standalone, queue it for storage.
+    fn apply_txn(&mut self, now: Now, txn: Txn, append: bool) {
+        let session = txn.header.client_id;
+        let cxid = txn.header.cxid;
+        let zxid = txn.header.zxid;
+        let ty = txn.header.r#type;
+        let origin = self.take_pending(session, cxid, ty);
+        let (err, results) = self.apply_to_tree(now, &txn);
+        self.outstanding.applied(&self.tree, zxid);
+        if append {
+            self.out.push_back(Output::Append(txn.clone()));
         }
-        self.fire(&applied.triggers);
-        if txn.body.has_digest() {
-            txn.digest = Some(TxnDigest {
-                version: DIGEST_VERSION,
-                tree_digest: self.tree.digest() as i64,
-            });
+        if let TxnBody::CreateSession(c) = &txn.body {
+            if !self.sessions.contains(session) {
+                self.sessions
+                    .add(session, c.time_out.max(0) as u32, now.mono_ms);
+            }
         }
-        self.out.push_back(Output::Append(txn));
-        applied
+        if let Some(p) = origin {
+            self.answer(p, &txn, err, results);
+        } else if ty == op::CLOSE_SESSION {
+            // Expired elsewhere (or by the leader): drop the client's connection here too.
+            if let Some(conn) = self.session_conn.remove(&session) {
+                self.close(conn);
+            }
+        }
+        self.drain_reads(session);
+    }
+
+    /// The local request a txn answers: the oldest pending write (or connect) of its session,
+    /// matched by cxid.
+    fn take_pending(&mut self, session: i64, cxid: i32, ty: i32) -> Option<Pending> {
+        let q = self.pending.get_mut(&session)?;
+        let pos = q.iter().position(|p| match p {
+            Pending::Connect { .. } => ty == op::CREATE_SESSION,
+            Pending::Write { xid, .. } => *xid == cxid && ty != op::CREATE_SESSION,
+            _ => false,
+        })?;
+        // Reads queued before the write complete first (they were waiting for earlier writes).
+        let p = q.remove(pos);
+        if q.is_empty() {
+            self.pending.remove(&session);
+        }
+        p
+    }
+
+    /// Serve reads that were waiting for earlier writes of the session, up to its next
+    /// pending write.
+    fn drain_reads(&mut self, session: i64) {
+        loop {
+            let Some(q) = self.pending.get_mut(&session) else {
+                return;
+            };
+            if !matches!(q.front(), Some(Pending::Read { .. })) {
+                if q.is_empty() {
+                    self.pending.remove(&session);
+                }
+                return;
+            }
+            let Some(Pending::Read { conn, xid, req }) = q.pop_front() else {
+                return;
+            };
+            if self.conns.contains_key(&conn) {
+                self.read_request(conn, session, xid, req);
+            }
+        }
+    }
+
+    /// Apply to the tree; a successful multi is applied op by op so each result carries the
+    /// stat right after its op, as ZooKeeper reports them.
+    fn apply_to_tree(&mut self, _now: Now, txn: &Txn) -> (i32, Vec<MultiResult>) {
+        let header = &txn.header;
+        match &txn.body {
+            TxnBody::Multi(subs) if !subs.iter().any(|s| matches!(s, TxnBody::Error(_))) => {
+                let mut triggers = Vec::new();
+                let mut results = Vec::with_capacity(subs.len());
+                for s in subs {
+                    let applied = self.tree.apply(header, s);
+                    triggers.extend(applied.triggers);
+                    results.push(self.multi_result(s));
+                }
+                // An empty multi applies nothing but still consumes its zxid.
+                if header.zxid > self.tree.last_processed_zxid() {
+                    self.tree.set_last_processed_zxid(header.zxid);
+                }
+                self.fire(&triggers);
+                (0, results)
+            }
+            TxnBody::Multi(subs) => {
+                self.tree.apply(header, &txn.body);
+                let results = subs
+                    .iter()
+                    .map(|s| {
+                        MultiResult::Error(match s {
+                            TxnBody::Error(e) => e.err,
+                            _ => 0,
+                        })
+                    })
+                    .collect();
+                (0, results)
+            }
+            body => {
+                let applied = self.tree.apply(header, body);
+                if let Some(s) = applied.closed_session {
+                    self.sessions.remove(s);
+                }
+                self.fire(&applied.triggers);
+                (applied.err, Vec::new())
+            }
+        }
+    }
+
+    fn multi_result(&self, s: &TxnBody) -> MultiResult {
+        let stat = |p: &str| {
+            self.tree
+                .get(p)
+                .map(|n| n.client_stat())
+                .unwrap_or_default()
+        };
+        match s {
+            TxnBody::Create(t) => MultiResult::Create(t.path.clone()),
+            TxnBody::CreateContainer(t) => MultiResult::Create2(t.path.clone(), stat(&t.path)),
+            TxnBody::CreateTtl(t) => MultiResult::Create2(t.path.clone(), stat(&t.path)),
+            TxnBody::Delete(_) | TxnBody::DeleteContainer(_) => MultiResult::Delete,
+            TxnBody::SetData(t) => MultiResult::SetData(stat(&t.path)),
+            TxnBody::Check(_) => MultiResult::Check,
+            _ => MultiResult::Error(0),
+        }
+    }
+
+    /// Reply to the request a txn came from.
+    fn answer(&mut self, p: Pending, txn: &Txn, err: i32, results: Vec<MultiResult>) {
+        let zxid = txn.header.zxid;
+        let session = txn.header.client_id;
+        match p {
+            Pending::Connect {
+                conn,
+                timeout,
+                read_only,
+            } => {
+                if self.conns.get(&conn).is_none_or(|c| c.closing) {
+                    return;
+                }
+                self.attach(conn, session);
+                self.connect_reply(
+                    conn,
+                    timeout as i32,
+                    session,
+                    &session_password(session),
+                    read_only,
+                );
+                tracing::info!("session 0x{session:x} created, timeout {timeout} ms");
+            }
+            Pending::Write { conn, xid, op: o } => {
+                if !self.conns.contains_key(&conn) {
+                    return;
+                }
+                if o == op::CLOSE_SESSION {
+                    self.session_conn.remove(&session);
+                    self.reply(conn, xid, zxid, 0, &[]);
+                    self.close(conn);
+                    return;
+                }
+                if err != 0 {
+                    self.reply(conn, xid, zxid, err, &[]);
+                    return;
+                }
+                let bytes = self.write_reply_body(o, &txn.body, &results);
+                self.reply(conn, xid, zxid, 0, &bytes);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.last_zxid = zxid;
+                }
+            }
+            Pending::Read { .. } | Pending::Sync { .. } => {
+                unreachable!("take_pending only returns writes and connects")
+            }
+        }
+    }
+
+    /// The body of a successful write's reply, built from the applied txn as ZooKeeper's
+    /// `FinalRequestProcessor` does.
+    fn write_reply_body(&self, o: i32, txn_body: &TxnBody, results: &[MultiResult]) -> Vec<u8> {
+        let path = match txn_body {
+            TxnBody::Create(t) => Some(t.path.as_str()),
+            TxnBody::CreateContainer(t) => Some(t.path.as_str()),
+            TxnBody::CreateTtl(t) => Some(t.path.as_str()),
+            TxnBody::SetData(t) => Some(t.path.as_str()),
+            TxnBody::SetAcl(t) => Some(t.path.as_str()),
+            _ => None,
+        };
+        let stat = || {
+            path.and_then(|p| self.tree.get(p))
+                .map(|n| n.client_stat())
+                .unwrap_or_default()
+        };
+        match o {
+            op::CREATE => body(&CreateResponse {
+                path: path.unwrap_or_default().to_string(),
+            }),
+            op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => body(&Create2Response {
+                path: path.unwrap_or_default().to_string(),
+                stat: stat(),
+            }),
+            op::SET_DATA | op::SET_ACL => body(&stat()),
+            op::MULTI => {
+                let mut b = Vec::new();
+                write_multi_response(results, &mut b);
+                b
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// Deliver the events of applied txns. Like Debian's ZooKeeper 3.8.0 (which carries the
@@ -390,443 +1111,6 @@ impl Core {
                 }
             }
         }
-    }
-
-    /// Time passes: expire sessions, reap containers and TTL nodes.
-    pub fn handle_tick(&mut self, now: Now) {
-        for id in self.sessions.expire(now.mono_ms) {
-            tracing::info!("expiring session 0x{id:x}");
-            self.close_session(now, id, 0);
-            if let Some(conn) = self.session_conn.remove(&id) {
-                self.close(conn);
-            }
-        }
-        if now.mono_ms >= self.last_container_check_ms + self.cfg.container_check_interval_ms {
-            self.last_container_check_ms = now.mono_ms;
-            self.reap_containers(now);
-        }
-    }
-
-    fn close_session(&mut self, now: Now, id: i64, cxid: i32) -> i64 {
-        self.sessions.set_closing(id);
-        let mut txn = self.make_txn(id, cxid, now, op::CLOSE_SESSION);
-        let paths = {
-            let policy = self.cfg.acl.clone();
-            let ctx = Ctx {
-                session: id,
-                ids: &[],
-                policy: &policy,
-                extended_types: self.cfg.extended_types,
-                zxid: txn.header.zxid,
-                time: now.wall_ms,
-            };
-            View::new(&self.tree).close_session(&ctx)
-        };
-        txn.body = TxnBody::CloseSession(self.cfg.close_session_txn_enabled.then_some(
-            CloseSessionTxn {
-                paths_to_delete: paths,
-            },
-        ));
-        let zxid = txn.header.zxid;
-        self.commit(txn);
-        self.sessions.remove(id);
-        zxid
-    }
-
-    /// Candidates of `ContainerManager` (§3.5).
-    fn reap_containers(&mut self, now: Now) {
-        let mut candidates = Vec::new();
-        for p in self.tree.containers() {
-            let n = self.tree.get(p).expect("indexed nodes exist");
-            if !n.children.is_empty() {
-                continue;
-            }
-            let never_used = self.cfg.container_max_never_used_interval_ms;
-            if n.stat.cversion > 0
-                || (never_used != 0 && now.wall_ms - n.stat.mtime > never_used as i64)
-            {
-                candidates.push(p.clone());
-            }
-        }
-        if self.cfg.extended_types {
-            for p in self.tree.ttls() {
-                let n = self.tree.get(p).expect("indexed nodes exist");
-                if let NodeKind::Ttl(ttl) = n.kind() {
-                    if n.children.is_empty() && ttl != 0 && now.wall_ms - n.stat.mtime > ttl {
-                        candidates.push(p.clone());
-                    }
-                }
-            }
-        }
-        let per_check = (self.cfg.container_max_per_minute as u64
-            * self.cfg.container_check_interval_ms.max(1)
-            / 60_000)
-            .max(1) as usize;
-        for p in candidates.into_iter().take(per_check) {
-            let mut txn = self.make_txn(0, 0, now, op::DELETE_CONTAINER);
-            let policy = self.cfg.acl.clone();
-            let ctx = Ctx {
-                session: 0,
-                ids: &[],
-                policy: &policy,
-                extended_types: self.cfg.extended_types,
-                zxid: txn.header.zxid,
-                time: now.wall_ms,
-            };
-            match View::new(&self.tree).delete_container(&ctx, &p) {
-                Ok(b) => txn.body = b,
-                Err(e) => {
-                    txn.header.r#type = op::ERROR;
-                    txn.body = TxnBody::Error(ErrorTxn { err: e.code() });
-                }
-            }
-            tracing::debug!("reaping {p}");
-            self.commit(txn);
-        }
-    }
-
-    /// A request on an established connection.
-    pub fn handle_request(&mut self, now: Now, conn: ConnId, xid: i32, req: Request) {
-        let Some(info) = self.conns.get(&conn) else {
-            return;
-        };
-        if info.closing {
-            return;
-        }
-        let session = info.session;
-        if session == 0 {
-            self.close(conn);
-            return;
-        }
-        if !self.sessions.touch(session, now.mono_ms) {
-            // The session expired or is closing; the client learns it on reconnect.
-            self.close(conn);
-            return;
-        }
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.last_cxid = xid;
-            c.last_op = op_name(req.op_code());
-        }
-        if req.is_write() {
-            self.write_request(now, conn, session, xid, req);
-        } else {
-            self.read_request(conn, session, xid, req);
-        }
-        let z = self.tree.last_processed_zxid();
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.last_zxid = z;
-        }
-    }
-
-    /// A request whose header was fine but whose record did not decode: ZooKeeper answers
-    /// MarshallingError, and a write consumes a zxid for its error txn.
-    pub fn handle_malformed(&mut self, now: Now, conn: ConnId, xid: i32, op_type: i32) {
-        let Some(info) = self.conns.get(&conn) else {
-            return;
-        };
-        if info.closing {
-            return;
-        }
-        let session = info.session;
-        if session == 0 || !self.sessions.touch(session, now.mono_ms) {
-            self.close(conn);
-            return;
-        }
-        let code = ErrorCode::MarshallingError.code();
-        if is_write_op(op_type) {
-            let mut txn = self.make_txn(session, xid, now, op::ERROR);
-            txn.body = TxnBody::Error(ErrorTxn { err: code });
-            let zxid = txn.header.zxid;
-            self.commit(txn);
-            self.reply(conn, xid, zxid, code, &[]);
-        } else {
-            let zxid = self.tree.last_processed_zxid();
-            self.reply(conn, xid, zxid, code, &[]);
-        }
-    }
-
-    fn write_request(&mut self, now: Now, conn: ConnId, session: i64, xid: i32, req: Request) {
-        let ty = req.op_code();
-        let mut txn = self.make_txn(session, xid, now, ty);
-        let zxid = txn.header.zxid;
-        let ids = self
-            .conns
-            .get(&conn)
-            .map(|c| c.auth.clone())
-            .unwrap_or_default();
-        let policy = self.cfg.acl.clone();
-        let ctx = Ctx {
-            session,
-            ids: &ids,
-            policy: &policy,
-            extended_types: self.cfg.extended_types,
-            zxid,
-            time: now.wall_ms,
-        };
-        if let Request::CloseSession = req {
-            self.close_session(now, session, xid);
-            self.session_conn.remove(&session);
-            self.reply(conn, xid, zxid, 0, &[]);
-            self.close(conn);
-            return;
-        }
-        if let Request::Check(_) = req {
-            // ZooKeeper 3.8.0 drops the connection on a top-level check (and logs a txn it
-            // cannot replay). We drop the connection too, but log nothing.
-            tracing::warn!(
-                "closing connection: top-level check (opcode 13) is only valid in multi"
-            );
-            self.close(conn);
-            return;
-        }
-        if let Request::Multi(m) = req {
-            self.multi(conn, xid, txn, &ctx, m);
-            return;
-        }
-        let mut view = View::new(&self.tree);
-        let prepared: Result<(TxnBody, Option<String>), ErrorCode> = match &req {
-            Request::Create(r) | Request::Create2(r) => view
-                .create(
-                    &ctx,
-                    CreateKind::Plain,
-                    &r.path,
-                    &r.data,
-                    &r.acl,
-                    r.flags,
-                    -1,
-                )
-                .map(|(b, p)| (b, Some(p))),
-            Request::CreateContainer(r) => view
-                .create(
-                    &ctx,
-                    CreateKind::Container,
-                    &r.path,
-                    &r.data,
-                    &r.acl,
-                    r.flags,
-                    -1,
-                )
-                .map(|(b, p)| (b, Some(p))),
-            Request::CreateTtl(r) => view
-                .create(
-                    &ctx,
-                    CreateKind::Ttl,
-                    &r.path,
-                    &r.data,
-                    &r.acl,
-                    r.flags,
-                    r.ttl,
-                )
-                .map(|(b, p)| (b, Some(p))),
-            Request::Delete(r) => view.delete(&ctx, &r.path, r.version).map(|b| (b, None)),
-            Request::SetData(r) => view
-                .set_data(&ctx, &r.path, &r.data, r.version)
-                .map(|b| (b, Some(r.path.clone()))),
-            Request::SetAcl(r) => view
-                .set_acl(&ctx, &r.path, &r.acl, r.version)
-                .map(|b| (b, Some(r.path.clone()))),
-            Request::Reconfig(_) => Err(if self.cfg.reconfig_enabled {
-                ErrorCode::Unimplemented
-            } else {
-                ErrorCode::ReconfigDisabled
-            }),
-            _ => unreachable!("is_write covers exactly these"),
-        };
-        drop(view);
-        match prepared {
-            Err(e) => {
-                txn.header.r#type = op::ERROR;
-                txn.body = TxnBody::Error(ErrorTxn { err: e.code() });
-                self.commit(txn);
-                self.reply(conn, xid, zxid, e.code(), &[]);
-            }
-            Ok((b, path)) => {
-                txn.body = b;
-                let applied = self.commit(txn);
-                if applied.err != 0 {
-                    self.reply(conn, xid, zxid, applied.err, &[]);
-                    return;
-                }
-                let stat = || {
-                    path.as_deref()
-                        .and_then(|p| self.tree.get(p))
-                        .map(|n| n.client_stat())
-                        .unwrap_or_default()
-                };
-                let bytes = match &req {
-                    Request::Create(_) => body(&CreateResponse {
-                        path: path.clone().unwrap_or_default(),
-                    }),
-                    Request::Create2(_) | Request::CreateContainer(_) | Request::CreateTtl(_) => {
-                        body(&Create2Response {
-                            path: path.clone().unwrap_or_default(),
-                            stat: stat(),
-                        })
-                    }
-                    Request::SetData(_) | Request::SetAcl(_) => body(&stat()),
-                    _ => Vec::new(),
-                };
-                self.reply(conn, xid, zxid, 0, &bytes);
-            }
-        }
-    }
-
-    fn multi(&mut self, conn: ConnId, xid: i32, mut txn: Txn, ctx: &Ctx<'_>, m: MultiDecode) {
-        let zxid = txn.header.zxid;
-        let MultiDecode::Ops(ops) = m else {
-            txn.header.r#type = op::ERROR;
-            txn.body = TxnBody::Error(ErrorTxn {
-                err: ErrorCode::MarshallingError.code(),
-            });
-            self.commit(txn);
-            self.reply(conn, xid, zxid, ErrorCode::MarshallingError.code(), &[]);
-            return;
-        };
-        // Creates are re-typed by their flags, as ZooKeeper's Op.create does; invalid flags
-        // become PERSISTENT there. A non-TTL create op carrying TTL flags cannot be built into
-        // a TTL request and fails the whole multi with MarshallingError.
-        let mut view = View::new(&self.tree);
-        let mut subs = Vec::with_capacity(ops.len());
-        let mut kinds = Vec::with_capacity(ops.len());
-        let mut failed: Option<ErrorCode> = None;
-        for o in &ops {
-            if failed.is_some() {
-                subs.push(TxnBody::Error(ErrorTxn {
-                    err: ErrorCode::RuntimeInconsistency.code(),
-                }));
-                kinds.push((SubKind::Failed, String::new()));
-                continue;
-            }
-            let (res, kind) = match o {
-                MultiOp::Create { req, .. } => {
-                    let flags = if CreateMode::from_flag(req.flags).is_some() {
-                        req.flags
-                    } else {
-                        0
-                    };
-                    let mode = CreateMode::from_flag(flags).expect("normalised");
-                    if mode.ttl {
-                        drop(view);
-                        txn.header.r#type = op::ERROR;
-                        txn.body = TxnBody::Error(ErrorTxn {
-                            err: ErrorCode::MarshallingError.code(),
-                        });
-                        self.commit(txn);
-                        self.reply(conn, xid, zxid, ErrorCode::MarshallingError.code(), &[]);
-                        return;
-                    }
-                    let kind = if mode.container {
-                        CreateKind::Container
-                    } else {
-                        CreateKind::Plain
-                    };
-                    let r = view.create(ctx, kind, &req.path, &req.data, &req.acl, flags, -1);
-                    let sk = if mode.container {
-                        SubKind::Create2
-                    } else {
-                        SubKind::Create
-                    };
-                    (r.map(|(b, p)| (b, Some(p))), sk)
-                }
-                MultiOp::CreateTtl(req) => {
-                    let mode = CreateMode::from_flag(req.flags)
-                        .unwrap_or(CreateMode::from_flag(0).expect("0 is valid"));
-                    let flags = if CreateMode::from_flag(req.flags).is_some() {
-                        req.flags
-                    } else {
-                        0
-                    };
-                    let (kind, sk, ttl) = if mode.ttl {
-                        (CreateKind::Ttl, SubKind::Create2, req.ttl)
-                    } else if mode.container {
-                        (CreateKind::Container, SubKind::Create2, -1)
-                    } else {
-                        (CreateKind::Plain, SubKind::Create, -1)
-                    };
-                    (
-                        view.create(ctx, kind, &req.path, &req.data, &req.acl, flags, ttl)
-                            .map(|(b, p)| (b, Some(p))),
-                        sk,
-                    )
-                }
-                MultiOp::Delete(r) => (
-                    view.delete(ctx, &r.path, r.version).map(|b| (b, None)),
-                    SubKind::Delete,
-                ),
-                MultiOp::SetData(r) => (
-                    view.set_data(ctx, &r.path, &r.data, r.version)
-                        .map(|b| (b, Some(r.path.clone()))),
-                    SubKind::SetData,
-                ),
-                MultiOp::Check(r) => (
-                    view.check(ctx, &r.path, r.version).map(|b| (b, None)),
-                    SubKind::Check,
-                ),
-                MultiOp::GetData(_) | MultiOp::GetChildren(_) => {
-                    unreachable!("decoder refuses reads in multi")
-                }
-            };
-            match res {
-                Ok((b, p)) => {
-                    subs.push(b);
-                    kinds.push((kind, p.unwrap_or_default()));
-                }
-                Err(e) => {
-                    failed = Some(e);
-                    subs.push(TxnBody::Error(ErrorTxn { err: e.code() }));
-                    kinds.push((SubKind::Failed, String::new()));
-                }
-            }
-        }
-        drop(view);
-        let mut results = Vec::with_capacity(subs.len());
-        if failed.is_some() {
-            for s in &subs {
-                results.push(MultiResult::Error(match s {
-                    TxnBody::Error(err) => err.err,
-                    _ => 0,
-                }));
-            }
-            txn.body = TxnBody::Multi(subs);
-            self.commit(txn);
-        } else {
-            // Apply sub-txns one by one to capture each op's stat right after it, as
-            // ZooKeeper reports them; the txn is logged as one MultiTxn.
-            let header = txn.header.clone();
-            let mut triggers = Vec::new();
-            for (s, (k, p)) in subs.iter().zip(&kinds) {
-                let applied = self.tree.apply(&header, s);
-                triggers.extend(applied.triggers);
-                let stat = |p: &str| {
-                    self.tree
-                        .get(p)
-                        .map(|n| n.client_stat())
-                        .unwrap_or_default()
-                };
-                results.push(match k {
-                    SubKind::Create => MultiResult::Create(p.clone()),
-                    SubKind::Create2 => MultiResult::Create2(p.clone(), stat(p)),
-                    SubKind::Delete => MultiResult::Delete,
-                    SubKind::SetData => MultiResult::SetData(stat(p)),
-                    SubKind::Check => MultiResult::Check,
-                    SubKind::Failed => MultiResult::Error(0),
-                });
-            }
-            // An empty multi applies nothing but still consumes its zxid.
-            if header.zxid > self.tree.last_processed_zxid() {
-                self.tree.set_last_processed_zxid(header.zxid);
-            }
-            self.fire(&triggers);
-            txn.body = TxnBody::Multi(subs);
-            txn.digest = Some(TxnDigest {
-                version: DIGEST_VERSION,
-                tree_digest: self.tree.digest() as i64,
-            });
-            self.out.push_back(Output::Append(txn));
-        }
-        let mut b = Vec::new();
-        write_multi_response(&results, &mut b);
-        self.reply(conn, xid, zxid, 0, &b);
     }
 
     fn read_request(&mut self, conn: ConnId, session: i64, xid: i32, req: Request) {
@@ -1134,17 +1418,6 @@ impl Core {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum SubKind {
-    Create,
-    Create2,
-    Delete,
-    SetData,
-    Check,
-    /// Unreachable in a successful multi; kept so every op has a kind.
-    Failed,
-}
-
 /// Opcodes that go through prep as writes (and so get a txn even when they fail).
 pub fn is_write_op(op_type: i32) -> bool {
     matches!(
@@ -1192,4 +1465,209 @@ pub fn op_name(op: i32) -> &'static str {
         op::SASL => "SASL",
         _ => "NA",
     }
+}
+
+/// Where a write comes from: a client request, or the server itself (sessions, reaper).
+#[derive(Debug, Clone)]
+pub enum Work {
+    Client(Request),
+    /// A write whose record did not decode: prep answers MarshallingError.
+    Malformed(i32),
+    CreateSession {
+        timeout: i32,
+    },
+    CloseSession,
+    DeleteContainer(String),
+}
+
+impl Work {
+    /// The REQUEST packet form (§4.4): opcode and the request record bytes. createSession
+    /// carries its timeout as an i32, deleteContainer the raw path bytes, as ZooKeeper's.
+    pub fn encode(&self) -> (i32, Vec<u8>) {
+        match self {
+            Work::Client(r) => {
+                let mut b = Vec::new();
+                r.write(&mut b);
+                (r.op_code(), b)
+            }
+            Work::Malformed(o) => (*o, Vec::new()),
+            Work::CreateSession { timeout } => (op::CREATE_SESSION, timeout.to_be_bytes().to_vec()),
+            Work::CloseSession => (op::CLOSE_SESSION, Vec::new()),
+            Work::DeleteContainer(p) => (op::DELETE_CONTAINER, p.as_bytes().to_vec()),
+        }
+    }
+
+    pub fn decode(op_type: i32, body: &[u8]) -> Work {
+        match op_type {
+            op::CREATE_SESSION => match <[u8; 4]>::try_from(body) {
+                Ok(b) => Work::CreateSession {
+                    timeout: i32::from_be_bytes(b),
+                },
+                Err(_) => Work::Malformed(op_type),
+            },
+            op::CLOSE_SESSION => Work::CloseSession,
+            op::DELETE_CONTAINER => match std::str::from_utf8(body) {
+                Ok(p) => Work::DeleteContainer(p.to_string()),
+                Err(_) => Work::Malformed(op_type),
+            },
+            _ => match Request::read(op_type, &mut Reader::new(body)) {
+                Ok(r) if r.is_write() => Work::Client(r),
+                _ => Work::Malformed(op_type),
+            },
+        }
+    }
+}
+
+/// Prep one unit of work into (txn type, txn body); an error becomes an error txn.
+fn prep_work(
+    view: &mut View<'_>,
+    ctx: &Ctx<'_>,
+    work: Work,
+    cfg: &CoreConfig,
+) -> Result<(i32, TxnBody), ErrorCode> {
+    let req = match work {
+        Work::Malformed(_) => return Err(ErrorCode::MarshallingError),
+        Work::CreateSession { timeout } => {
+            return Ok((
+                op::CREATE_SESSION,
+                TxnBody::CreateSession(CreateSessionTxn { time_out: timeout }),
+            ))
+        }
+        Work::CloseSession => {
+            let paths = view.close_session(ctx);
+            let body = cfg.close_session_txn_enabled.then_some(CloseSessionTxn {
+                paths_to_delete: paths,
+            });
+            return Ok((op::CLOSE_SESSION, TxnBody::CloseSession(body)));
+        }
+        Work::DeleteContainer(p) => {
+            return Ok((op::DELETE_CONTAINER, view.delete_container(ctx, &p)?));
+        }
+        Work::Client(r) => r,
+    };
+    let ty = req.op_code();
+    let body = match req {
+        Request::Create(r) | Request::Create2(r) => {
+            view.create(
+                ctx,
+                CreateKind::Plain,
+                &r.path,
+                &r.data,
+                &r.acl,
+                r.flags,
+                -1,
+            )?
+            .0
+        }
+        Request::CreateContainer(r) => {
+            view.create(
+                ctx,
+                CreateKind::Container,
+                &r.path,
+                &r.data,
+                &r.acl,
+                r.flags,
+                -1,
+            )?
+            .0
+        }
+        Request::CreateTtl(r) => {
+            view.create(
+                ctx,
+                CreateKind::Ttl,
+                &r.path,
+                &r.data,
+                &r.acl,
+                r.flags,
+                r.ttl,
+            )?
+            .0
+        }
+        Request::Delete(r) => view.delete(ctx, &r.path, r.version)?,
+        Request::SetData(r) => view.set_data(ctx, &r.path, &r.data, r.version)?,
+        Request::SetAcl(r) => view.set_acl(ctx, &r.path, &r.acl, r.version)?,
+        Request::Reconfig(_) => {
+            return Err(if cfg.reconfig_enabled {
+                ErrorCode::Unimplemented
+            } else {
+                ErrorCode::ReconfigDisabled
+            })
+        }
+        Request::Multi(m) => prep_multi(view, ctx, m)?,
+        _ => return Err(ErrorCode::MarshallingError),
+    };
+    Ok((ty, body))
+}
+
+/// Prep a multi: every op in order against the view; after the first failure the rest become
+/// RuntimeInconsistency; the ops before it keep their txns but nothing is applied (§3.4). Creates are
+/// re-typed by their flags, as ZooKeeper's Op.create does; invalid flags become PERSISTENT
+/// there. A non-TTL create op carrying TTL flags cannot be built into a TTL request and fails
+/// the whole multi with MarshallingError.
+fn prep_multi(view: &mut View<'_>, ctx: &Ctx<'_>, m: MultiDecode) -> Result<TxnBody, ErrorCode> {
+    let MultiDecode::Ops(ops) = m else {
+        return Err(ErrorCode::MarshallingError);
+    };
+    let mut subs = Vec::with_capacity(ops.len());
+    let mut failed = false;
+    for o in &ops {
+        if failed {
+            subs.push(TxnBody::Error(ErrorTxn {
+                err: ErrorCode::RuntimeInconsistency.code(),
+            }));
+            continue;
+        }
+        let res = match o {
+            MultiOp::Create { req, .. } => {
+                let flags = if CreateMode::from_flag(req.flags).is_some() {
+                    req.flags
+                } else {
+                    0
+                };
+                let mode = CreateMode::from_flag(flags).expect("normalised");
+                if mode.ttl {
+                    return Err(ErrorCode::MarshallingError);
+                }
+                let kind = if mode.container {
+                    CreateKind::Container
+                } else {
+                    CreateKind::Plain
+                };
+                view.create(ctx, kind, &req.path, &req.data, &req.acl, flags, -1)
+                    .map(|(b, _)| b)
+            }
+            MultiOp::CreateTtl(req) => {
+                let mode = CreateMode::from_flag(req.flags)
+                    .unwrap_or(CreateMode::from_flag(0).expect("0 is valid"));
+                let flags = if CreateMode::from_flag(req.flags).is_some() {
+                    req.flags
+                } else {
+                    0
+                };
+                let (kind, ttl) = if mode.ttl {
+                    (CreateKind::Ttl, req.ttl)
+                } else if mode.container {
+                    (CreateKind::Container, -1)
+                } else {
+                    (CreateKind::Plain, -1)
+                };
+                view.create(ctx, kind, &req.path, &req.data, &req.acl, flags, ttl)
+                    .map(|(b, _)| b)
+            }
+            MultiOp::Delete(r) => view.delete(ctx, &r.path, r.version),
+            MultiOp::SetData(r) => view.set_data(ctx, &r.path, &r.data, r.version),
+            MultiOp::Check(r) => view.check(ctx, &r.path, r.version),
+            MultiOp::GetData(_) | MultiOp::GetChildren(_) => {
+                unreachable!("decoder refuses reads in multi")
+            }
+        };
+        match res {
+            Ok(b) => subs.push(b),
+            Err(e) => {
+                failed = true;
+                subs.push(TxnBody::Error(ErrorTxn { err: e.code() }));
+            }
+        }
+    }
+    Ok(TxnBody::Multi(subs))
 }

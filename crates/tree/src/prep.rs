@@ -11,19 +11,104 @@ use corral_proto::ErrorCode;
 
 use crate::acl::AclPolicy;
 use crate::path;
-use crate::tree::{DataTree, NodeKind, CONTAINER_OWNER};
+use crate::tree::{digest_parts, node_digest, DataTree, NodeKind, CONTAINER_OWNER};
 
-/// What prep needs to know about a node: its persisted stat, ACL and child count.
+/// What prep needs to know about a node: its persisted stat, data, ACL and child count. The data
+/// is here so the tree digest after a prepared change can be computed before it is applied (a
+/// PROPOSAL carries that digest, §5.3).
 #[derive(Debug, Clone)]
 pub struct Rec {
     pub stat: StatPersisted,
+    pub data: Data,
     pub acl: Arc<Vec<Acl>>,
     pub child_count: i32,
 }
 
-/// The tree as seen by prep: committed state overlaid with this request's own changes.
+impl Rec {
+    fn of(n: &crate::tree::Node) -> Rec {
+        Rec {
+            stat: n.stat.clone(),
+            data: n.data.clone(),
+            acl: n.acl.clone(),
+            child_count: n.children.len() as i32,
+        }
+    }
+
+    fn digest(&self, path: &str) -> u64 {
+        digest_parts(path, &self.data, &self.stat)
+    }
+}
+
+/// Changes prepared but not applied yet (ZooKeeper's `outstandingChanges`): a leader prepares
+/// request N+1 before txn N is committed, so prep must see N's effects. Each path keeps its
+/// latest prepared state and the zxid that produced it; applying that zxid retires the entry.
+/// `digest` is the tree digest once everything prepared so far is applied.
+#[derive(Debug, Default)]
+pub struct Outstanding {
+    changes: HashMap<String, (i64, Option<Rec>)>,
+    digest: Option<u64>,
+}
+
+impl Outstanding {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.changes.len()
+    }
+
+    /// Record the changes of a txn prepared at `zxid` and return the tree digest after it.
+    pub fn absorb(
+        &mut self,
+        tree: &DataTree,
+        zxid: i64,
+        over: HashMap<String, Option<Rec>>,
+    ) -> u64 {
+        let mut digest = self.digest.unwrap_or_else(|| tree.digest());
+        for (p, new) in over {
+            let old = match self.changes.get(&p) {
+                Some((_, r)) => r.as_ref().map_or(0, |r| r.digest(&p)),
+                None => tree.get(&p).map_or(0, |n| node_digest(&p, n)),
+            };
+            let new_digest = new.as_ref().map_or(0, |r| r.digest(&p));
+            digest = digest.wrapping_sub(old).wrapping_add(new_digest);
+            self.changes.insert(p, (zxid, new));
+        }
+        self.digest = Some(digest);
+        digest
+    }
+
+    /// The txn at `zxid` was applied to `tree`: entries it (or an earlier txn) produced are now
+    /// visible there.
+    pub fn applied(&mut self, tree: &DataTree, zxid: i64) {
+        if self.changes.is_empty() {
+            self.digest = None;
+            return;
+        }
+        self.changes.retain(|_, (z, _)| *z > zxid);
+        if self.changes.is_empty() {
+            debug_assert_eq!(
+                self.digest,
+                Some(tree.digest()),
+                "predicted digest differs from the applied tree at 0x{zxid:x}"
+            );
+            self.digest = None;
+        }
+    }
+
+    /// Forget everything prepared (a leader that lost its quorum: those txns may never commit).
+    pub fn clear(&mut self) {
+        self.changes.clear();
+        self.digest = None;
+    }
+}
+
+/// The tree as seen by prep: committed state, then outstanding changes of earlier requests, then
+/// this request's own changes.
 pub struct View<'a> {
     tree: &'a DataTree,
+    outstanding: Option<&'a Outstanding>,
     over: HashMap<String, Option<Rec>>,
 }
 
@@ -98,19 +183,32 @@ impl<'a> View<'a> {
     pub fn new(tree: &'a DataTree) -> View<'a> {
         View {
             tree,
+            outstanding: None,
             over: HashMap::new(),
         }
+    }
+
+    pub fn with_outstanding(tree: &'a DataTree, outstanding: &'a Outstanding) -> View<'a> {
+        View {
+            tree,
+            outstanding: Some(outstanding),
+            over: HashMap::new(),
+        }
+    }
+
+    /// This request's changes, for `Outstanding::absorb`.
+    pub fn into_changes(self) -> HashMap<String, Option<Rec>> {
+        self.over
     }
 
     pub fn get(&self, p: &str) -> Option<Rec> {
         if let Some(r) = self.over.get(p) {
             return r.clone();
         }
-        self.tree.get(p).map(|n| Rec {
-            stat: n.stat.clone(),
-            acl: n.acl.clone(),
-            child_count: n.children.len() as i32,
-        })
+        if let Some((_, r)) = self.outstanding.and_then(|o| o.changes.get(p)) {
+            return r.clone();
+        }
+        self.tree.get(p).map(Rec::of)
     }
 
     fn need(&self, p: &str) -> Res<Rec> {
@@ -236,6 +334,7 @@ impl<'a> View<'a> {
             full.clone(),
             Some(Rec {
                 stat,
+                data: data.clone(),
                 acl: Arc::new(acl),
                 child_count: 0,
             }),
@@ -299,6 +398,7 @@ impl<'a> View<'a> {
         node.stat.version = new_version;
         node.stat.mzxid = ctx.zxid;
         node.stat.mtime = ctx.time;
+        node.data = data.clone();
         self.over.insert(p.to_string(), Some(node));
         Ok(TxnBody::SetData(SetDataTxn {
             path: p.to_string(),
@@ -337,9 +437,25 @@ impl<'a> View<'a> {
         }))
     }
 
-    /// Ephemerals a closing session owns, including those created earlier in flight.
+    /// Ephemerals a closing session owns, including those created by outstanding txns and
+    /// without those outstanding txns delete (as ZooKeeper's prep of closeSession).
     pub fn close_session(&mut self, ctx: &Ctx<'_>) -> Vec<String> {
-        let paths = self.tree.ephemerals_of(ctx.session);
+        let mut set: std::collections::BTreeSet<String> =
+            self.tree.ephemerals_of(ctx.session).into_iter().collect();
+        if let Some(o) = self.outstanding {
+            for (p, (_, r)) in &o.changes {
+                match r {
+                    None => {
+                        set.remove(p);
+                    }
+                    Some(r) if r.stat.ephemeral_owner == ctx.session => {
+                        set.insert(p.clone());
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        let paths: Vec<String> = set.into_iter().collect();
         for p in &paths {
             if let Some(parent) = path::parent(p) {
                 if let Some(mut pr) = self.get(parent) {

@@ -133,6 +133,21 @@ impl SessionTable {
         true
     }
 
+    /// Give every session a full timeout from `now_ms` (a new leader's tracker).
+    pub fn renew_all(&mut self, now_ms: u64) {
+        let all: Vec<(i64, u32, bool)> = self
+            .sessions
+            .values()
+            .map(|s| (s.id, s.timeout_ms, s.closing))
+            .collect();
+        for (id, timeout, closing) in all {
+            self.add(id, timeout, now_ms);
+            if closing {
+                self.set_closing(id);
+            }
+        }
+    }
+
     /// Change the timeout on resume (the request is re-negotiated).
     pub fn set_timeout(&mut self, id: i64, timeout_ms: u32) {
         if let Some(s) = self.sessions.get_mut(&id) {

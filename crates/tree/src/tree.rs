@@ -169,15 +169,19 @@ fn empty_stat() -> StatPersisted {
 
 /// CRC-32 node digest of §5.3; 0 for the system subtree below /zookeeper.
 pub fn node_digest(path: &str, node: &Node) -> u64 {
+    digest_parts(path, &node.data, &node.stat)
+}
+
+/// The node digest from its parts (prep computes it for nodes that do not exist yet).
+pub fn digest_parts(path: &str, data: &Data, s: &StatPersisted) -> u64 {
     if path.starts_with("/zookeeper/") {
         return 0;
     }
     let mut h = crc32fast::Hasher::new();
     h.update(if path == "/" { b"" } else { path.as_bytes() });
-    if let Some(d) = &node.data {
+    if let Some(d) = data {
         h.update(d);
     }
-    let s = &node.stat;
     let mut blob = [0u8; 60];
     blob[0..8].copy_from_slice(&s.czxid.to_be_bytes());
     blob[8..16].copy_from_slice(&s.mzxid.to_be_bytes());
@@ -665,8 +669,8 @@ impl DataTree {
         let acl = node.acl.clone();
         let bytes = node.data.as_ref().map_or(0, |d| d.len() as i64);
         self.nodes.insert(p.to_string(), node);
-        if parent.starts_with(QUOTA_ROOT) {
-            let real = parent[QUOTA_ROOT.len()..].to_string();
+        if let Some(real) = parent.strip_prefix(QUOTA_ROOT) {
+            let real = real.to_string();
             if path::name(p) == QUOTA_LIMITS {
                 self.quotas.insert(real.clone());
             }

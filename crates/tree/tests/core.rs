@@ -47,6 +47,9 @@ impl Harness {
         while let Some(o) = self.core.poll_output() {
             match o {
                 Output::Append(t) => self.appended.push(t),
+                o @ (Output::Submit(_) | Output::Revalidate { .. }) => {
+                    panic!("a standalone core never asks the ZAB peer: {o:?}")
+                }
                 Output::Close { conn } => out.push((conn, Frame::Close)),
                 Output::Send { conn, frame } => {
                     let b = &frame[4..];
