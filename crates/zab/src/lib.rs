@@ -4,4 +4,14 @@
 //! the glue must keep. No I/O, no clock, no threads.
 
 pub mod election;
+mod leader;
+mod learner;
+pub mod peer;
 pub mod quorum;
+mod replica;
+pub mod sync;
+pub mod types;
+
+pub use leader::OP_SYNC;
+pub use peer::Peer;
+pub use types::{ConnId, Durable, Input, Output, PeerConfig};

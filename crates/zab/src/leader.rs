@@ -1,0 +1,846 @@
+//! The LEADING role (reference §4.5–4.8; ZooKeeper's `Leader` and one `LearnerHandler` per
+//! learner connection, folded into one state machine): discovery (choose and persist the new
+//! epoch once a quorum of participants connected), epoch acknowledgement, synchronisation of
+//! each learner (DIFF / TRUNC / SNAP, then forwarding), the NEWLEADER quorum, and broadcast
+//! (zxid assignment, proposals, quorum commits in zxid order, syncs, pings, abdication).
+//!
+//! It must not touch storage or the tree except through `Replica`'s outputs, and it never
+//! counts its own acknowledgement before its own `Synced`.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use corral_proto::quorum::{
+    decode_i32_data, decode_session_touches, encode_i32_data, epoch_of, make_zxid, packet_type,
+    ForwardedRequest, LearnerInfo, QuorumPacket, RevalidateReply, RevalidateRequest,
+    LEADER_PROTOCOL_VERSION,
+};
+use corral_proto::records::Id;
+use tracing::{debug, info, trace, warn};
+
+use crate::replica::{Event, Replica};
+use crate::sync::{plan_sync, History, SyncMode};
+use crate::types::{ConnId, Output};
+
+/// `OpCode.sync`: answered with SYNC instead of being prepared.
+pub const OP_SYNC: i32 = 9;
+
+/// Why the leader gives up and goes back to LOOKING.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Abdicate(pub String);
+
+/// Where the leader as a whole is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for a quorum of FOLLOWERINFO (`getEpochToPropose`).
+    Discovery { deadline_ms: u64 },
+    /// Waiting for a quorum of ACKEPOCH (`waitForEpochAck`).
+    EpochAck { deadline_ms: u64 },
+    /// Waiting for a quorum of NEWLEADER ACKs (`waitForNewLeaderAck`).
+    NewLeaderAck { deadline_ms: u64 },
+    /// Established: serving and broadcasting.
+    Broadcast,
+}
+
+/// Where one learner connection is (`LearnerHandler.run`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    AwaitInfo,
+    /// FOLLOWERINFO read, epoch not chosen yet.
+    AwaitEpoch,
+    AwaitAckEpoch,
+    /// ACKEPOCH read, epoch-ack quorum not reached yet.
+    AwaitEpochQuorum {
+        peer_last: i64,
+    },
+    /// Sync stream and NEWLEADER queued; the next packet must be the ACK.
+    AwaitNewLeaderAck,
+    /// NEWLEADER ACK read, leader not established yet.
+    AwaitStartup,
+    /// UPTODATE sent.
+    Active,
+}
+
+#[derive(Debug, Clone)]
+struct Learner {
+    sid: Option<i64>,
+    observer: bool,
+    stage: Stage,
+    last_heard_ms: u64,
+}
+
+impl Learner {
+    /// Registered for forwarding (`startForwarding` ran).
+    fn forwarding(&self) -> bool {
+        matches!(
+            self.stage,
+            Stage::AwaitNewLeaderAck | Stage::AwaitStartup | Stage::Active
+        )
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Leading {
+    phase: Phase,
+    /// The epoch being established (candidate during discovery).
+    epoch: i64,
+    connecting: BTreeSet<i64>,
+    electing: BTreeSet<i64>,
+    newleader_acks: BTreeSet<i64>,
+    learners: BTreeMap<ConnId, Learner>,
+    /// Outstanding proposals (their txns are in `Replica::tail`) and who acked them.
+    acks: BTreeMap<i64, BTreeSet<i64>>,
+    last_assigned: i64,
+    last_proposed: i64,
+    /// `Prepared` answers that arrived ahead of a lower zxid.
+    prepared: BTreeMap<i64, Vec<u8>>,
+    /// Syncs waiting for `last_applied >= zxid`; `None` is a local one.
+    pending_syncs: VecDeque<(i64, Option<ConnId>)>,
+    next_half_tick_ms: u64,
+    tick_skip: bool,
+    /// `(currentEpoch, lastZxid)` when leading began (`leaderStateSummary`).
+    summary: (i64, i64),
+}
+
+type Res = Result<(), Abdicate>;
+
+impl Leading {
+    pub fn new(now_ms: u64, rep: &mut Replica) -> Result<Leading, Abdicate> {
+        let me = rep.my_sid();
+        let init = rep.cfg.init_limit as u64 * rep.tick_ms();
+        let mut l = Leading {
+            phase: Phase::Discovery {
+                deadline_ms: now_ms + init,
+            },
+            epoch: rep.accepted_epoch + 1,
+            connecting: BTreeSet::from([me]),
+            electing: BTreeSet::new(),
+            newleader_acks: BTreeSet::new(),
+            learners: BTreeMap::new(),
+            acks: BTreeMap::new(),
+            last_assigned: 0,
+            last_proposed: 0,
+            prepared: BTreeMap::new(),
+            pending_syncs: VecDeque::new(),
+            next_half_tick_ms: now_ms + rep.tick_ms() / 2,
+            tick_skip: false,
+            summary: (rep.current_epoch, rep.last_zxid),
+        };
+        info!(sid = me, "leading: discovery");
+        l.check_discovery(now_ms, rep)?;
+        Ok(l)
+    }
+
+    pub fn established(&self) -> bool {
+        self.phase == Phase::Broadcast
+    }
+
+    pub fn outstanding(&self) -> usize {
+        self.acks.len()
+    }
+
+    pub fn pending_syncs(&self) -> usize {
+        self.pending_syncs.len()
+    }
+
+    pub fn learner_conns(&self) -> Vec<ConnId> {
+        self.learners.keys().copied().collect()
+    }
+
+    /// Participants that acked NEWLEADER and spoke within `syncLimit` ticks.
+    pub fn synced_learners(&self, now_ms: u64, rep: &Replica) -> Vec<i64> {
+        let limit = rep.cfg.sync_limit as u64 * rep.tick_ms();
+        self.learners
+            .values()
+            .filter(|f| matches!(f.stage, Stage::AwaitStartup | Stage::Active))
+            .filter(|f| !f.observer && now_ms.saturating_sub(f.last_heard_ms) <= limit)
+            .filter_map(|f| f.sid)
+            .collect()
+    }
+
+    fn has_quorum(rep: &Replica, set: &BTreeSet<i64>) -> bool {
+        let voters = rep.cfg.voters();
+        let n = voters.iter().filter(|v| set.contains(v)).count();
+        n > voters.len() / 2
+    }
+
+    fn send(rep: &mut Replica, conn: ConnId, p: QuorumPacket) {
+        trace!(
+            sid = rep.my_sid(),
+            conn,
+            kind = p.r#type,
+            zxid = format_args!("{:#x}", p.zxid)
+        );
+        rep.emit(Output::SendLearner { conn, p });
+    }
+
+    fn close(&mut self, rep: &mut Replica, conn: ConnId, why: &str) {
+        if let Some(f) = self.learners.remove(&conn) {
+            warn!(sid = rep.my_sid(), conn, learner = ?f.sid, why, "closing learner");
+            rep.emit(Output::CloseLearner { conn });
+        }
+    }
+
+    pub fn handle_connected(&mut self, now_ms: u64, conn: ConnId) {
+        self.learners.insert(
+            conn,
+            Learner {
+                sid: None,
+                observer: false,
+                stage: Stage::AwaitInfo,
+                last_heard_ms: now_ms,
+            },
+        );
+    }
+
+    pub fn handle_closed(&mut self, rep: &mut Replica, conn: ConnId) {
+        if let Some(f) = self.learners.remove(&conn) {
+            debug!(sid = rep.my_sid(), conn, learner = ?f.sid, "learner closed");
+        }
+    }
+
+    /// One packet from a learner. A learner that breaks the protocol is closed; the result is
+    /// an error only when the leader itself must give up.
+    pub fn handle_packet(
+        &mut self,
+        now_ms: u64,
+        rep: &mut Replica,
+        conn: ConnId,
+        p: QuorumPacket,
+    ) -> Res {
+        let Some(f) = self.learners.get_mut(&conn) else {
+            return Ok(());
+        };
+        f.last_heard_ms = now_ms;
+        let stage = f.stage;
+        match (stage, p.r#type) {
+            (Stage::AwaitInfo, packet_type::FOLLOWERINFO | packet_type::OBSERVERINFO) => {
+                self.on_info(now_ms, rep, conn, p)
+            }
+            (Stage::AwaitAckEpoch, packet_type::ACKEPOCH) => {
+                self.on_ack_epoch(now_ms, rep, conn, p)
+            }
+            (Stage::AwaitNewLeaderAck, packet_type::ACK) => {
+                self.on_newleader_ack(rep, conn, p.zxid)
+            }
+            (Stage::AwaitStartup | Stage::Active, _) => {
+                self.on_broadcast_packet(rep, conn, p);
+                Ok(())
+            }
+            (_, kind) => {
+                self.close(
+                    rep,
+                    conn,
+                    &format!("unexpected packet type {kind} in {stage:?}"),
+                );
+                Ok(())
+            }
+        }
+    }
+
+    fn on_info(&mut self, now_ms: u64, rep: &mut Replica, conn: ConnId, p: QuorumPacket) -> Res {
+        let info = match p.data.as_deref().map(LearnerInfo::decode) {
+            Some(Ok(info)) => info,
+            _ => {
+                self.close(rep, conn, "bad LearnerInfo");
+                return Ok(());
+            }
+        };
+        let observer_pkt = p.r#type == packet_type::OBSERVERINFO;
+        if !rep.cfg.is_member(info.sid) || rep.cfg.is_voter(info.sid) == observer_pkt {
+            self.close(rep, conn, "learner sid or type does not match the config");
+            return Ok(());
+        }
+        if info.config_version > rep.cfg.config_version() {
+            self.close(rep, conn, "learner has a later config");
+            return Ok(());
+        }
+        let dup: Vec<ConnId> = (self.learners.iter())
+            .filter(|(c, f)| **c != conn && f.sid == Some(info.sid))
+            .map(|(c, _)| *c)
+            .collect();
+        for c in dup {
+            self.close(rep, c, "replaced by a newer connection from the same sid");
+        }
+        let f = self.learners.get_mut(&conn).expect("looked up above");
+        f.sid = Some(info.sid);
+        f.observer = observer_pkt;
+        let accepted = epoch_of(p.zxid);
+        match self.phase {
+            Phase::Discovery { .. } => {
+                f.stage = Stage::AwaitEpoch;
+                if accepted >= self.epoch {
+                    self.epoch = accepted + 1;
+                }
+                if !observer_pkt {
+                    self.connecting.insert(info.sid);
+                }
+                self.check_discovery(now_ms, rep)
+            }
+            Phase::EpochAck { .. } | Phase::NewLeaderAck { .. } | Phase::Broadcast => {
+                f.stage = Stage::AwaitAckEpoch;
+                Self::send_leader_info(rep, conn, self.epoch);
+                Ok(())
+            }
+        }
+    }
+
+    fn send_leader_info(rep: &mut Replica, conn: ConnId, epoch: i64) {
+        let data = encode_i32_data(LEADER_PROTOCOL_VERSION);
+        let p = QuorumPacket::new(packet_type::LEADERINFO, make_zxid(epoch, 0), Some(data));
+        Self::send(rep, conn, p);
+    }
+
+    /// `getEpochToPropose`: once a quorum of participants (with us) connected, fix the epoch.
+    fn check_discovery(&mut self, now_ms: u64, rep: &mut Replica) -> Res {
+        if !matches!(self.phase, Phase::Discovery { .. })
+            || !Self::has_quorum(rep, &self.connecting)
+        {
+            return Ok(());
+        }
+        rep.write_accepted_epoch(self.epoch);
+        let init = rep.cfg.init_limit as u64 * rep.tick_ms();
+        self.phase = Phase::EpochAck {
+            deadline_ms: now_ms + init,
+        };
+        self.last_assigned = make_zxid(self.epoch, 0);
+        self.last_proposed = self.last_assigned;
+        info!(
+            sid = rep.my_sid(),
+            epoch = self.epoch,
+            "leading: epoch chosen"
+        );
+        let waiting: Vec<ConnId> = (self.learners.iter())
+            .filter(|(_, f)| f.stage == Stage::AwaitEpoch)
+            .map(|(c, _)| *c)
+            .collect();
+        for c in waiting {
+            if let Some(f) = self.learners.get_mut(&c) {
+                f.stage = Stage::AwaitAckEpoch;
+            }
+            Self::send_leader_info(rep, c, self.epoch);
+        }
+        self.electing.insert(rep.my_sid());
+        self.check_epoch_ack(now_ms, rep)
+    }
+}
+
+// Epoch acknowledgement and synchronisation.
+impl Leading {
+    fn on_ack_epoch(
+        &mut self,
+        now_ms: u64,
+        rep: &mut Replica,
+        conn: ConnId,
+        p: QuorumPacket,
+    ) -> Res {
+        let Some(Ok(epoch)) = p.data.as_deref().map(decode_i32_data) else {
+            self.close(rep, conn, "bad ACKEPOCH data");
+            return Ok(());
+        };
+        let f = self.learners.get_mut(&conn).expect("caller looked it up");
+        let sid = f.sid.expect("sid set with the info packet");
+        let observer = f.observer;
+        let peer_last = p.zxid;
+        match self.phase {
+            Phase::EpochAck { .. } => {
+                f.stage = Stage::AwaitEpochQuorum { peer_last };
+                if epoch != -1 {
+                    let (cur, last) = self.summary;
+                    let (epoch, zxid) = (epoch as i64, peer_last);
+                    if epoch > cur || (epoch == cur && zxid > last) {
+                        self.close(rep, conn, "learner is more recent than the leader");
+                        return Ok(());
+                    }
+                    if peer_last != -1 && !observer {
+                        self.electing.insert(sid);
+                    }
+                }
+                self.check_epoch_ack(now_ms, rep)
+            }
+            Phase::NewLeaderAck { .. } | Phase::Broadcast => {
+                self.sync_learner(rep, conn, peer_last);
+                Ok(())
+            }
+            Phase::Discovery { .. } => {
+                self.close(rep, conn, "ACKEPOCH before LEADERINFO");
+                Ok(())
+            }
+        }
+    }
+
+    /// `waitForEpochAck` for us: once a quorum acked, persist the epoch and sync everyone.
+    fn check_epoch_ack(&mut self, now_ms: u64, rep: &mut Replica) -> Res {
+        if !matches!(self.phase, Phase::EpochAck { .. }) || !Self::has_quorum(rep, &self.electing) {
+            return Ok(());
+        }
+        rep.write_current_epoch(self.epoch);
+        let init = rep.cfg.init_limit as u64 * rep.tick_ms();
+        self.phase = Phase::NewLeaderAck {
+            deadline_ms: now_ms + init,
+        };
+        info!(
+            sid = rep.my_sid(),
+            epoch = self.epoch,
+            "leading: synchronising"
+        );
+        let waiting: Vec<(ConnId, i64)> = (self.learners.iter())
+            .filter_map(|(c, f)| match f.stage {
+                Stage::AwaitEpochQuorum { peer_last } => Some((*c, peer_last)),
+                _ => None,
+            })
+            .collect();
+        for (c, peer_last) in waiting {
+            self.sync_learner(rep, c, peer_last);
+        }
+        self.check_newleader(rep)
+    }
+
+    /// `syncFollower` + `startForwarding` + NEWLEADER for one learner.
+    fn sync_learner(&mut self, rep: &mut Replica, conn: ConnId, peer_last: i64) {
+        let established = self.established();
+        let mut zxids: Vec<i64> = rep.committed_log.iter().map(|(z, _)| *z).collect();
+        let log_empty = zxids.is_empty();
+        if !established {
+            // Before the epoch is established our logged tail is part of the history we
+            // impose; afterwards the tail holds only outstanding proposals.
+            zxids.extend(rep.tail.iter().map(|(z, _)| *z));
+        }
+        let last_processed = if established {
+            rep.last_applied
+        } else {
+            rep.last_zxid
+        };
+        let h = History {
+            zxids: &zxids,
+            last_processed,
+            base_without_log: log_empty.then_some(rep.last_applied),
+        };
+        let plan = plan_sync(peer_last, h);
+        let f = self.learners.get_mut(&conn).expect("caller looked it up");
+        f.stage = Stage::AwaitNewLeaderAck;
+        let observer = f.observer;
+        info!(
+            sid = rep.my_sid(), learner = ?f.sid, mode = ?plan.mode,
+            peer_last = format_args!("{peer_last:#x}"), "sync learner"
+        );
+        let send = match plan.mode {
+            SyncMode::Diff(z) => {
+                Self::send(rep, conn, QuorumPacket::new(packet_type::DIFF, z, None));
+                plan.send
+            }
+            SyncMode::Trunc(z) => {
+                Self::send(rep, conn, QuorumPacket::new(packet_type::TRUNC, z, None));
+                plan.send
+            }
+            SyncMode::Snap => {
+                rep.emit(Output::SendSnapshot { conn });
+                let after = rep.last_applied;
+                (rep.tail.iter())
+                    .map(|(z, _)| *z)
+                    .filter(|z| !established && *z > after)
+                    .collect()
+            }
+        };
+        self.send_history(rep, conn, &send);
+        if !observer && established {
+            let outstanding: Vec<(i64, Vec<u8>)> = (rep.tail.iter())
+                .filter(|(z, _)| *z > plan.queued_zxid)
+                .cloned()
+                .collect();
+            for (z, txn) in outstanding {
+                Self::send(
+                    rep,
+                    conn,
+                    QuorumPacket::new(packet_type::PROPOSAL, z, Some(txn)),
+                );
+            }
+        }
+        let config = rep.cfg.config.clone();
+        let nl = QuorumPacket::new(
+            packet_type::NEWLEADER,
+            make_zxid(self.epoch, 0),
+            Some(config),
+        );
+        Self::send(rep, conn, nl);
+    }
+
+    /// PROPOSAL + COMMIT pairs for history zxids (committed log or tail).
+    fn send_history(&self, rep: &mut Replica, conn: ConnId, zxids: &[i64]) {
+        for &z in zxids {
+            let txn = (rep.committed_log.iter().chain(rep.tail.iter()))
+                .find(|(x, _)| *x == z)
+                .map(|(_, t)| t.clone())
+                .expect("planned zxids come from the history");
+            Self::send(
+                rep,
+                conn,
+                QuorumPacket::new(packet_type::PROPOSAL, z, Some(txn)),
+            );
+            Self::send(rep, conn, QuorumPacket::new(packet_type::COMMIT, z, None));
+        }
+    }
+
+    fn on_newleader_ack(&mut self, rep: &mut Replica, conn: ConnId, zxid: i64) -> Res {
+        let f = self.learners.get_mut(&conn).expect("caller looked it up");
+        let counted = zxid == make_zxid(self.epoch, 0);
+        if !counted {
+            warn!(sid = rep.my_sid(), learner = ?f.sid, zxid = format_args!("{zxid:#x}"), "NEWLEADER ACK with the wrong zxid");
+        }
+        match self.phase {
+            Phase::Broadcast => {
+                f.stage = Stage::Active;
+                Self::send(
+                    rep,
+                    conn,
+                    QuorumPacket::new(packet_type::UPTODATE, -1, None),
+                );
+                Ok(())
+            }
+            Phase::NewLeaderAck { .. } => {
+                f.stage = Stage::AwaitStartup;
+                if counted && !f.observer {
+                    self.newleader_acks
+                        .insert(f.sid.expect("sid set with the info packet"));
+                }
+                self.check_newleader(rep)
+            }
+            Phase::Discovery { .. } | Phase::EpochAck { .. } => {
+                self.close(rep, conn, "ACK before NEWLEADER");
+                Ok(())
+            }
+        }
+    }
+
+    /// `waitForNewLeaderAck` for us: our own ack counts once our whole log is durable.
+    fn check_newleader(&mut self, rep: &mut Replica) -> Res {
+        if !matches!(self.phase, Phase::NewLeaderAck { .. }) {
+            return Ok(());
+        }
+        if rep.synced_zxid >= rep.last_zxid {
+            self.newleader_acks.insert(rep.my_sid());
+        }
+        if !Self::has_quorum(rep, &self.newleader_acks) {
+            return Ok(());
+        }
+        // The history we imposed is on a quorum: it is committed.
+        rep.commit_through(rep.last_zxid);
+        self.phase = Phase::Broadcast;
+        info!(
+            sid = rep.my_sid(),
+            epoch = self.epoch,
+            "leading: established"
+        );
+        rep.start_serving();
+        rep.events
+            .push_back(Event::Established { epoch: self.epoch });
+        let waiting: Vec<ConnId> = (self.learners.iter())
+            .filter(|(_, f)| f.stage == Stage::AwaitStartup)
+            .map(|(c, _)| *c)
+            .collect();
+        for c in waiting {
+            if let Some(f) = self.learners.get_mut(&c) {
+                f.stage = Stage::Active;
+            }
+            Self::send(rep, c, QuorumPacket::new(packet_type::UPTODATE, -1, None));
+        }
+        Ok(())
+    }
+}
+
+// Broadcast.
+impl Leading {
+    fn on_broadcast_packet(&mut self, rep: &mut Replica, conn: ConnId, p: QuorumPacket) {
+        let f = &self.learners[&conn];
+        let (sid, observer) = (f.sid.expect("sid set with the info packet"), f.observer);
+        match p.r#type {
+            packet_type::ACK if !observer => self.on_ack(rep, sid, p.zxid),
+            packet_type::ACK => {}
+            packet_type::REQUEST => {
+                let Some(Ok(req)) = p.data.as_deref().map(ForwardedRequest::decode) else {
+                    return self.close(rep, conn, "bad REQUEST data");
+                };
+                self.submit(rep, Some(conn), req, p.authinfo);
+            }
+            packet_type::PING => match decode_session_touches(p.data.as_deref().unwrap_or(&[])) {
+                Ok(t) if t.is_empty() => {}
+                Ok(t) => rep.emit(Output::TouchSessions(t)),
+                Err(_) => self.close(rep, conn, "bad PING data"),
+            },
+            packet_type::REVALIDATE => {
+                let Some(Ok(r)) = p.data.as_deref().map(RevalidateRequest::decode) else {
+                    return self.close(rep, conn, "bad REVALIDATE data");
+                };
+                rep.emit(Output::CheckSession {
+                    conn: Some(conn),
+                    session_id: r.session_id,
+                    timeout: r.timeout,
+                });
+            }
+            kind => warn!(
+                sid = rep.my_sid(),
+                learner = sid,
+                kind,
+                "unexpected quorum packet"
+            ),
+        }
+    }
+
+    fn on_ack(&mut self, rep: &mut Replica, sid: i64, zxid: i64) {
+        if zxid & 0xffff_ffff == 0 || zxid <= rep.last_applied {
+            return;
+        }
+        match self.acks.get_mut(&zxid) {
+            Some(set) => {
+                set.insert(sid);
+                self.try_commit(rep);
+            }
+            None => debug!(
+                sid = rep.my_sid(),
+                learner = sid,
+                zxid = format_args!("{zxid:#x}"),
+                "ACK for no outstanding proposal"
+            ),
+        }
+    }
+
+    pub fn handle_synced(&mut self, rep: &mut Replica) -> Res {
+        match self.phase {
+            Phase::NewLeaderAck { .. } => self.check_newleader(rep),
+            Phase::Broadcast => {
+                self.try_commit(rep);
+                Ok(())
+            }
+            Phase::Discovery { .. } | Phase::EpochAck { .. } => Ok(()),
+        }
+    }
+
+    /// Commit outstanding proposals in zxid order while the lowest has a quorum of acks
+    /// (ours only once `Synced` covers it).
+    fn try_commit(&mut self, rep: &mut Replica) {
+        while let Some((&zxid, set)) = self.acks.iter().next() {
+            let mut set = set.clone();
+            if rep.synced_zxid >= zxid {
+                set.insert(rep.my_sid());
+            }
+            if !Self::has_quorum(rep, &set) {
+                break;
+            }
+            self.acks.remove(&zxid);
+            let txn = rep.commit_head(zxid);
+            debug!(
+                sid = rep.my_sid(),
+                zxid = format_args!("{zxid:#x}"),
+                "commit"
+            );
+            let conns: Vec<(ConnId, bool)> = (self.learners.iter())
+                .filter(|(_, f)| f.forwarding())
+                .map(|(c, f)| (*c, f.observer))
+                .collect();
+            for (c, observer) in conns {
+                let p = match observer {
+                    false => QuorumPacket::new(packet_type::COMMIT, zxid, None),
+                    true => QuorumPacket::new(packet_type::INFORM, zxid, Some(txn.clone())),
+                };
+                Self::send(rep, c, p);
+            }
+        }
+        self.complete_syncs(rep);
+    }
+
+    fn complete_syncs(&mut self, rep: &mut Replica) {
+        while let Some(&(zxid, conn)) = self.pending_syncs.front() {
+            if zxid > rep.last_applied {
+                break;
+            }
+            self.pending_syncs.pop_front();
+            match conn {
+                None => rep.emit(Output::SyncDone),
+                Some(c) if self.learners.contains_key(&c) => {
+                    Self::send(rep, c, QuorumPacket::new(packet_type::SYNC, 0, None))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// A client request, local (`conn == None`) or forwarded by a learner.
+    pub fn submit(
+        &mut self,
+        rep: &mut Replica,
+        conn: Option<ConnId>,
+        req: ForwardedRequest,
+        auth: Option<Vec<Id>>,
+    ) {
+        if !self.established() {
+            debug!(
+                sid = rep.my_sid(),
+                "request before the leader is established: dropped"
+            );
+            return;
+        }
+        if req.op_type == OP_SYNC {
+            // Nothing assigned since the epoch began or everything committed: answer now.
+            let wait = match self.acks.is_empty() && self.last_assigned == self.last_proposed {
+                true => i64::MIN,
+                false => self.last_assigned,
+            };
+            self.pending_syncs.push_back((wait, conn));
+            self.complete_syncs(rep);
+            return;
+        }
+        self.last_assigned += 1;
+        let zxid = self.last_assigned;
+        rep.emit(Output::Prepare { zxid, req, auth });
+    }
+
+    /// The glue's txn for a zxid we assigned. Proposals go out in zxid order.
+    pub fn handle_prepared(&mut self, rep: &mut Replica, zxid: i64, txn: Vec<u8>) -> Res {
+        if !self.established() || zxid <= self.last_proposed || zxid > self.last_assigned {
+            debug!(
+                sid = rep.my_sid(),
+                zxid = format_args!("{zxid:#x}"),
+                "stale Prepared ignored"
+            );
+            return Ok(());
+        }
+        if zxid & 0xffff_ffff == 0xffff_ffff {
+            return Err(Abdicate(
+                "zxid counter exhausted: a new epoch is needed".into(),
+            ));
+        }
+        self.prepared.insert(zxid, txn);
+        while let Some(txn) = self.prepared.remove(&(self.last_proposed + 1)) {
+            let zxid = self.last_proposed + 1;
+            self.last_proposed = zxid;
+            rep.append(zxid, txn.clone());
+            self.acks.insert(zxid, BTreeSet::new());
+            let conns: Vec<ConnId> = (self.learners.iter())
+                .filter(|(_, f)| f.forwarding() && !f.observer)
+                .map(|(c, _)| *c)
+                .collect();
+            for c in conns {
+                let p = QuorumPacket::new(packet_type::PROPOSAL, zxid, Some(txn.clone()));
+                Self::send(rep, c, p);
+            }
+        }
+        self.try_commit(rep);
+        Ok(())
+    }
+
+    pub fn handle_session_checked(
+        &mut self,
+        rep: &mut Replica,
+        conn: Option<ConnId>,
+        session_id: i64,
+        valid: bool,
+    ) {
+        match conn {
+            None => rep.emit(Output::SessionRevalidated { session_id, valid }),
+            Some(c) if self.learners.contains_key(&c) => {
+                let data = RevalidateReply { session_id, valid }.to_bytes();
+                Self::send(
+                    rep,
+                    c,
+                    QuorumPacket::new(packet_type::REVALIDATE, -1, Some(data)),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+// Time.
+impl Leading {
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let phase = match self.phase {
+            Phase::Discovery { deadline_ms }
+            | Phase::EpochAck { deadline_ms }
+            | Phase::NewLeaderAck { deadline_ms } => deadline_ms,
+            Phase::Broadcast => u64::MAX,
+        };
+        Some(phase.min(self.next_half_tick_ms))
+    }
+
+    pub fn handle_timeout(&mut self, now_ms: u64, rep: &mut Replica) -> Res {
+        match self.phase {
+            Phase::Discovery { deadline_ms } if now_ms >= deadline_ms => {
+                return Err(Abdicate("timeout waiting for epoch from a quorum".into()))
+            }
+            Phase::EpochAck { deadline_ms } if now_ms >= deadline_ms => {
+                return Err(Abdicate(
+                    "timeout waiting for a quorum of epoch acks".into(),
+                ))
+            }
+            Phase::NewLeaderAck { deadline_ms } if now_ms >= deadline_ms => {
+                return Err(Abdicate(
+                    "timeout waiting for a quorum of NEWLEADER acks".into(),
+                ))
+            }
+            Phase::Discovery { .. }
+            | Phase::EpochAck { .. }
+            | Phase::NewLeaderAck { .. }
+            | Phase::Broadcast => {}
+        }
+        if now_ms >= self.next_half_tick_ms {
+            let half = rep.tick_ms() / 2;
+            self.next_half_tick_ms += half;
+            if self.next_half_tick_ms <= now_ms {
+                self.next_half_tick_ms = now_ms + half;
+            }
+            self.half_tick(now_ms, rep)?;
+        }
+        Ok(())
+    }
+
+    /// `Leader.lead`'s loop body: drop silent learners, check the synced quorum every other
+    /// half tick, ping every synced learner.
+    fn half_tick(&mut self, now_ms: u64, rep: &mut Replica) -> Res {
+        let tick = rep.tick_ms();
+        let silent: Vec<ConnId> = (self.learners.iter())
+            .filter(|(_, f)| {
+                let limit = match f.stage {
+                    Stage::AwaitStartup | Stage::Active => rep.cfg.sync_limit,
+                    _ => rep.cfg.init_limit,
+                };
+                now_ms.saturating_sub(f.last_heard_ms) > limit as u64 * tick
+            })
+            .map(|(c, _)| *c)
+            .collect();
+        for c in silent {
+            self.close(rep, c, "silent for too long");
+        }
+        if self.phase != Phase::Broadcast {
+            return Ok(());
+        }
+        if !self.tick_skip {
+            let mut synced: BTreeSet<i64> = self.synced_learners(now_ms, rep).into_iter().collect();
+            synced.insert(rep.my_sid());
+            if !Self::has_quorum(rep, &synced) {
+                return Err(Abdicate(format!(
+                    "not sufficient followers synced, only {synced:?}"
+                )));
+            }
+        }
+        self.tick_skip = !self.tick_skip;
+        let active: Vec<ConnId> = (self.learners.iter())
+            .filter(|(_, f)| f.stage == Stage::Active)
+            .map(|(c, _)| *c)
+            .collect();
+        for c in active {
+            Self::send(
+                rep,
+                c,
+                QuorumPacket::new(packet_type::PING, self.last_proposed, None),
+            );
+        }
+        Ok(())
+    }
+
+    /// Leaving the role: close every learner. Outstanding proposals stay in the logged tail.
+    pub fn shutdown(&mut self, rep: &mut Replica) {
+        for c in self.learner_conns() {
+            rep.emit(Output::CloseLearner { conn: c });
+        }
+        self.learners.clear();
+    }
+}

@@ -1,0 +1,222 @@
+//! The ZAB peer's interface with its glue (a tokio server or the deterministic simulator): the
+//! static config, the durable state read at startup, and the inputs and outputs of
+//! [`crate::peer::Peer`]. Plain data; no behaviour beyond small constructors.
+
+use corral_proto::quorum::{ForwardedRequest, Notification, QuorumPacket, ServerState};
+use corral_proto::records::Id;
+
+/// A learner connection on the leader's quorum port. The glue picks the number; the peer only
+/// compares them.
+pub type ConnId = u64;
+
+/// Static inputs of one peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerConfig {
+    pub my_sid: i64,
+    /// Every member of the ensemble: `(sid, observer)`. Voters are the non-observers.
+    pub members: Vec<(i64, bool)>,
+    /// `tickTime`.
+    pub tick_ms: u64,
+    /// `initLimit`: ticks allowed for discovery and synchronisation.
+    pub init_limit: u32,
+    /// `syncLimit`: ticks a peer may stay silent once synced.
+    pub sync_limit: u32,
+    /// Config string (§4.1) sent in notifications and NEWLEADER.
+    pub config: Vec<u8>,
+    /// `zookeeper.commitLogCount`: committed txns kept in memory for DIFF (500).
+    pub commit_log_count: usize,
+}
+
+impl PeerConfig {
+    pub fn voters(&self) -> Vec<i64> {
+        self.members
+            .iter()
+            .filter(|(_, observer)| !observer)
+            .map(|(sid, _)| *sid)
+            .collect()
+    }
+
+    pub fn is_member(&self, sid: i64) -> bool {
+        self.members.iter().any(|(s, _)| *s == sid)
+    }
+
+    pub fn is_voter(&self, sid: i64) -> bool {
+        self.members.iter().any(|(s, obs)| *s == sid && !obs)
+    }
+
+    pub fn is_observer(&self) -> bool {
+        !self.is_voter(self.my_sid)
+    }
+
+    /// `version=<hex>` at the end of the config string; 0 when absent or unreadable.
+    pub fn config_version(&self) -> i64 {
+        let text = String::from_utf8_lossy(&self.config);
+        text.lines()
+            .rev()
+            .filter_map(|l| l.strip_prefix("version="))
+            .find_map(|v| i64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or(0)
+    }
+}
+
+/// What the glue read from disk at startup (or what survives in memory across roles).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Durable {
+    /// Last zxid in the txn log (or the snapshot if the log is empty).
+    pub last_zxid: i64,
+    /// Last zxid the data tree reflects.
+    pub last_applied_zxid: i64,
+    pub accepted_epoch: i64,
+    pub current_epoch: i64,
+    /// The most recent committed txns, oldest first, ending at `last_applied_zxid`; the leader
+    /// answers DIFF from them (ZooKeeper's `committedLog`).
+    pub committed_log: Vec<(i64, Vec<u8>)>,
+    /// Logged txns after `last_applied_zxid`, oldest first, whose commit the peer has not seen.
+    /// A glue that replays the whole log into the tree at startup (as ZooKeeper's
+    /// `ZKDatabase.loadDataBase` does) passes it empty with `last_applied_zxid == last_zxid`.
+    /// Extension of the brief's API so a simulator can keep "applied" equal to "committed".
+    pub log_tail: Vec<(i64, Vec<u8>)>,
+}
+
+/// Everything the glue hands to the peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A decoded election notification.
+    Election {
+        from: i64,
+        n: Notification,
+    },
+    /// An election connection to `sid` came up (resend the last notification).
+    ElectionPeerConnected {
+        sid: i64,
+    },
+    // Leader side: learners on our quorum port.
+    LearnerConnected {
+        conn: ConnId,
+    },
+    LearnerPacket {
+        conn: ConnId,
+        p: QuorumPacket,
+    },
+    LearnerClosed {
+        conn: ConnId,
+    },
+    // Learner side: our connection to the leader (dialled after `Output::ConnectToLeader`).
+    LeaderConnected,
+    LeaderPacket(QuorumPacket),
+    /// The SNAP payload the glue read off the stream right after a SNAP packet.
+    LeaderSnapshot {
+        zxid: i64,
+        blob: Vec<u8>,
+    },
+    LeaderClosed,
+    /// Every `Append` up to and including `zxid` is durable. Never covers an `Append` issued
+    /// before a later `Truncate` or `LoadSnapshot` (those are synchronous and durable).
+    Synced {
+        zxid: i64,
+    },
+    /// A local client write / sync / createSession / closeSession: forwarded to the leader, or
+    /// prepared on the leader.
+    Submit(ForwardedRequest, Option<Vec<Id>>),
+    /// The glue's answer to `Output::Prepare`: the txn bytes at the zxid the peer assigned.
+    Prepared {
+        txn: Vec<u8>,
+        zxid: i64,
+    },
+    /// A client resumed a session here; ask the leader (the leader answers through
+    /// `Output::CheckSession`).
+    Revalidate {
+        session_id: i64,
+        timeout: i32,
+    },
+    /// The glue's answer to `Output::CheckSession`.
+    SessionChecked {
+        conn: Option<ConnId>,
+        session_id: i64,
+        valid: bool,
+    },
+    /// Learner: sessions touched since the last ping, the answer to `Output::CollectTouches`.
+    Touches(Vec<(i64, i32)>),
+}
+
+/// Everything the peer asks the glue to do, in the order it must be done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    ElectionSend {
+        to: i64,
+        n: Notification,
+    },
+    /// Dial the leader's quorum port; answer with `LeaderConnected` or `LeaderClosed`.
+    ConnectToLeader {
+        sid: i64,
+    },
+    CloseLeader,
+    SendLeader(QuorumPacket),
+    SendLearner {
+        conn: ConnId,
+        p: QuorumPacket,
+    },
+    /// Write a SNAP packet with the applied zxid, then the serialized tree and sessions at the
+    /// current applied state, in stream order with the packets around it.
+    SendSnapshot {
+        conn: ConnId,
+    },
+    CloseLearner {
+        conn: ConnId,
+    },
+    /// Persist before feeding further input (synchronous).
+    WriteAcceptedEpoch(i64),
+    WriteCurrentEpoch(i64),
+    /// Log the txn; report `Input::Synced` once durable.
+    Append {
+        zxid: i64,
+        txn: Vec<u8>,
+    },
+    /// Learner: cut the log after `zxid` and make what remains durable. If the tree reflects
+    /// a zxid above `zxid`, rebuild it from snapshot + log up to `zxid`. Synchronous.
+    Truncate {
+        zxid: i64,
+    },
+    /// Learner: replace tree and sessions by the leader's SNAP payload, drop the old log and
+    /// make the new state durable (a snapshot at `zxid`). Synchronous.
+    LoadSnapshot {
+        zxid: i64,
+        blob: Vec<u8>,
+    },
+    /// Apply to the tree; zxids strictly increase.
+    Commit {
+        zxid: i64,
+        txn: Vec<u8>,
+    },
+    /// Leader: turn the request into a txn at this zxid; answer `Input::Prepared`.
+    Prepare {
+        zxid: i64,
+        req: ForwardedRequest,
+        auth: Option<Vec<Id>>,
+    },
+    /// Learner: the head of the pending sync queue may complete (leader: also local syncs).
+    SyncDone,
+    /// Learner: answer with `Input::Touches`.
+    CollectTouches,
+    /// Leader: sessions learners reported as touched.
+    TouchSessions(Vec<(i64, i32)>),
+    /// Leader: is this session live? Answer with `Input::SessionChecked`.
+    CheckSession {
+        conn: Option<ConnId>,
+        session_id: i64,
+        timeout: i32,
+    },
+    /// To the local connection that resumed the session.
+    SessionRevalidated {
+        session_id: i64,
+        valid: bool,
+    },
+    RoleChanged {
+        state: ServerState,
+        leader: Option<i64>,
+        epoch: i64,
+    },
+    /// The client port serves only between these two.
+    StartServing,
+    StopServing,
+}

@@ -1,0 +1,780 @@
+//! Scenario tests of the ZAB roles driven by hand-built packets: a `Peer` is elected with
+//! fabricated notifications, then talks to fake learners or a fake leader. Each test states
+//! the ZooKeeper behaviour it pins (reference §4.5–4.8, §4.11; `Leader`, `LearnerHandler`,
+//! `Learner`, `Follower`).
+
+use corral_proto::quorum::{
+    decode_i32_data, encode_i32_data, encode_session_touches, packet_type as pt, ForwardedRequest,
+    LearnerInfo, Notification, QuorumPacket, ServerState,
+};
+use corral_zab::{Durable, Input, Output, Peer, PeerConfig};
+
+const TICK: u64 = 2000;
+const CONFIG: &[u8] = b"server.1=a:1:1:participant\nserver.2=b:2:2:participant\nserver.3=c:3:3:participant\nserver.4=d:4:4:observer\nversion=0";
+
+fn cfg(my_sid: i64) -> PeerConfig {
+    PeerConfig {
+        my_sid,
+        members: vec![(1, false), (2, false), (3, false), (4, true)],
+        tick_ms: TICK,
+        init_limit: 10,
+        sync_limit: 5,
+        config: CONFIG.to_vec(),
+        commit_log_count: 500,
+    }
+}
+
+fn txn(z: i64) -> Vec<u8> {
+    format!("txn-{z:x}").into_bytes()
+}
+
+/// A server that logged and applied epoch-1 txns 1..=n.
+fn durable(n: i64) -> Durable {
+    let log: Vec<(i64, Vec<u8>)> = (1..=n)
+        .map(|c| ((1 << 32) | c, txn((1 << 32) | c)))
+        .collect();
+    let last = log.last().map_or(0, |(z, _)| *z);
+    Durable {
+        last_zxid: last,
+        last_applied_zxid: last,
+        accepted_epoch: 1,
+        current_epoch: 1,
+        committed_log: log,
+        log_tail: Vec::new(),
+    }
+}
+
+fn drain(p: &mut Peer) -> Vec<Output> {
+    std::iter::from_fn(|| p.poll_output()).collect()
+}
+
+fn pkt(kind: i32, zxid: i64, data: Option<Vec<u8>>) -> QuorumPacket {
+    QuorumPacket::new(kind, zxid, data)
+}
+
+/// The learner-side packets sent to `conn`, as (type, zxid).
+fn to_conn(out: &[Output], conn: u64) -> Vec<(i32, i64)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::SendLearner { conn: c, p } if *c == conn => Some((p.r#type, p.zxid)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn to_leader(out: &[Output]) -> Vec<(i32, i64)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::SendLeader(p) => Some((p.r#type, p.zxid)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Run an election in which every other voter votes for `leader` (whose zxid/epoch are
+/// given), then let the finalize wait pass. Returns the time after the decision.
+fn elect(p: &mut Peer, now: u64, leader: i64, zxid: i64, epoch: i64) -> u64 {
+    for from in [1, 2, 3] {
+        let n = Notification::new(
+            ServerState::Looking,
+            leader,
+            zxid,
+            1,
+            epoch,
+            Some(CONFIG.to_vec()),
+        );
+        p.handle(now, Input::Election { from, n });
+    }
+    let t = now + 1000;
+    p.handle_timeout(t);
+    t
+}
+
+/// A leader (sid 1) with history 0x100000001..=06, elected at t.
+fn leader() -> (Peer, u64) {
+    let mut p = Peer::new(cfg(1), durable(6), 0);
+    let t = elect(&mut p, 0, 1, 0x1_0000_0006, 1);
+    assert_eq!(p.state(), ServerState::Leading);
+    drain(&mut p);
+    (p, t)
+}
+
+fn info(kind: i32, sid: i64, accepted: i64) -> QuorumPacket {
+    let li = LearnerInfo {
+        sid,
+        protocol_version: 0x10000,
+        config_version: 0,
+    };
+    pkt(kind, accepted << 32, Some(li.to_bytes()))
+}
+
+fn ack_epoch(zxid: i64, epoch: i32) -> QuorumPacket {
+    pkt(pt::ACKEPOCH, zxid, Some(encode_i32_data(epoch)))
+}
+
+/// Connect learner `sid` on `conn` and send FOLLOWERINFO with accepted epoch 1.
+fn connect(p: &mut Peer, t: u64, conn: u64, sid: i64) {
+    p.handle(t, Input::LearnerConnected { conn });
+    let kind = if sid == 4 {
+        pt::OBSERVERINFO
+    } else {
+        pt::FOLLOWERINFO
+    };
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn,
+            p: info(kind, sid, 1),
+        },
+    );
+}
+
+/// Leader 1 established in epoch 2 with follower 2 on conn 10 (in sync at 0x100000006).
+fn established_leader() -> (Peer, u64) {
+    let (mut p, t) = leader();
+    connect(&mut p, t, 10, 2);
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 10,
+            p: ack_epoch(0x1_0000_0006, 1),
+        },
+    );
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 10,
+            p: pkt(pt::ACK, 0x2_0000_0000, None),
+        },
+    );
+    let out = drain(&mut p);
+    assert!(out.contains(&Output::StartServing));
+    (p, t)
+}
+
+fn req(op: i32) -> ForwardedRequest {
+    ForwardedRequest {
+        session_id: 0x77,
+        cxid: 1,
+        op_type: op,
+        body: Vec::new(),
+    }
+}
+
+#[test]
+fn leader_discovery_chooses_epoch_then_diffs_peer_inside_the_committed_log() {
+    // §4.5: epoch = max(accepted)+1 once a quorum connected, persisted before LEADERINFO;
+    // currentEpoch persisted on the ACKEPOCH quorum. §4.6 [V]: DIFF 0x100000006 then
+    // PROPOSAL/COMMIT 0x…03..06 for peer 0x100000002, then NEWLEADER(epoch<<32, config).
+    let (mut p, t) = leader();
+    connect(&mut p, t, 10, 2);
+    let out = drain(&mut p);
+    assert_eq!(out[0], Output::WriteAcceptedEpoch(2));
+    assert_eq!(to_conn(&out, 10), vec![(pt::LEADERINFO, 0x2_0000_0000)]);
+    let li = out.iter().find_map(|o| match o {
+        Output::SendLearner { p, .. } => p.data.clone(),
+        _ => None,
+    });
+    assert_eq!(decode_i32_data(&li.unwrap()).unwrap(), 0x10000);
+
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 10,
+            p: ack_epoch(0x1_0000_0002, 1),
+        },
+    );
+    let out = drain(&mut p);
+    assert_eq!(out[0], Output::WriteCurrentEpoch(2));
+    let mut expect = vec![(pt::DIFF, 0x1_0000_0006)];
+    for c in 3..=6 {
+        expect.push((pt::PROPOSAL, 0x1_0000_0000 | c));
+        expect.push((pt::COMMIT, 0x1_0000_0000 | c));
+    }
+    expect.push((pt::NEWLEADER, 0x2_0000_0000));
+    assert_eq!(to_conn(&out, 10), expect);
+    let nl = out.iter().rev().find_map(|o| match o {
+        Output::SendLearner { p, .. } => p.data.clone(),
+        _ => None,
+    });
+    assert_eq!(nl.unwrap(), CONFIG);
+
+    // NEWLEADER ACK from 2 plus our own durable log: quorum, established, UPTODATE.
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 10,
+            p: pkt(pt::ACK, 0x2_0000_0000, None),
+        },
+    );
+    let out = drain(&mut p);
+    assert!(out.contains(&Output::StartServing));
+    assert_eq!(to_conn(&out, 10), vec![(pt::UPTODATE, -1)]);
+    assert_eq!(p.epoch(), 2);
+    assert_eq!(p.synced_learners(), vec![2]);
+}
+
+#[test]
+fn leader_rejects_a_more_recent_learner_during_epoch_ack() {
+    // `waitForEpochAck`: same current epoch and a larger zxid ⇒ the learner is dropped.
+    let (mut p, t) = leader();
+    connect(&mut p, t, 10, 2);
+    drain(&mut p);
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 10,
+            p: ack_epoch(0x1_0000_0009, 1),
+        },
+    );
+    let out = drain(&mut p);
+    assert_eq!(out, vec![Output::CloseLearner { conn: 10 }]);
+}
+
+#[test]
+fn late_learners_get_trunc_or_snap() {
+    // §4.6 rule 3: a peer ahead of the committed log in the same epoch gets TRUNC(max);
+    // rule 6: a peer before it gets SNAP, written by the glue at the applied state.
+    let (mut p, t) = established_leader();
+    connect(&mut p, t, 11, 3);
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 11,
+            p: ack_epoch(0x1_0000_0008, -1),
+        },
+    );
+    let out = drain(&mut p);
+    assert_eq!(
+        to_conn(&out, 11),
+        vec![
+            (pt::LEADERINFO, 0x2_0000_0000),
+            (pt::TRUNC, 0x1_0000_0006),
+            (pt::NEWLEADER, 0x2_0000_0000)
+        ]
+    );
+    // An observer far behind a leader whose committed log was cut to 2 entries.
+    let mut c = cfg(1);
+    c.commit_log_count = 2;
+    let mut p = Peer::new(c, durable(6), 0);
+    let t = elect(&mut p, 0, 1, 0x1_0000_0006, 1);
+    connect(&mut p, t, 10, 2);
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 10,
+            p: ack_epoch(0x1_0000_0006, 1),
+        },
+    );
+    connect(&mut p, t, 12, 4);
+    drain(&mut p);
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 12,
+            p: ack_epoch(0x1_0000_0001, 1),
+        },
+    );
+    let out = drain(&mut p);
+    let snap = out
+        .iter()
+        .position(|o| *o == Output::SendSnapshot { conn: 12 })
+        .unwrap();
+    let nl = out.iter().position(
+        |o| matches!(o, Output::SendLearner { conn: 12, p } if p.r#type == pt::NEWLEADER),
+    );
+    assert!(snap < nl.unwrap());
+}
+
+#[test]
+fn commits_wait_for_quorum_and_go_in_zxid_order() {
+    // `Leader.tryToCommit`: a proposal commits only with a quorum of acks (ours counts only
+    // after our own Synced) and only after every lower zxid committed.
+    let (mut p, t) = established_leader();
+    p.handle(t, Input::Submit(req(1), None));
+    p.handle(t, Input::Submit(req(1), None));
+    let out = drain(&mut p);
+    let zs: Vec<i64> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Prepare { zxid, .. } => Some(*zxid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(zs, vec![0x2_0000_0001, 0x2_0000_0002]);
+    // Prepared out of order: proposals still go out in zxid order.
+    p.handle(
+        t,
+        Input::Prepared {
+            txn: txn(0x2_0000_0002),
+            zxid: 0x2_0000_0002,
+        },
+    );
+    assert!(to_conn(&drain(&mut p), 10).is_empty());
+    p.handle(
+        t,
+        Input::Prepared {
+            txn: txn(0x2_0000_0001),
+            zxid: 0x2_0000_0001,
+        },
+    );
+    let out = drain(&mut p);
+    assert_eq!(
+        to_conn(&out, 10),
+        vec![(pt::PROPOSAL, 0x2_0000_0001), (pt::PROPOSAL, 0x2_0000_0002)]
+    );
+    assert_eq!(p.outstanding_proposals(), 2);
+    // Follower acks the second: no commit (first not acked, our own log not durable).
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 10,
+            p: pkt(pt::ACK, 0x2_0000_0002, None),
+        },
+    );
+    assert!(drain(&mut p).is_empty());
+    // Our log durable: the second has a quorum but waits for the first.
+    p.handle(
+        t,
+        Input::Synced {
+            zxid: 0x2_0000_0002,
+        },
+    );
+    assert!(drain(&mut p).is_empty());
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 10,
+            p: pkt(pt::ACK, 0x2_0000_0001, None),
+        },
+    );
+    let out = drain(&mut p);
+    let commits: Vec<i64> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Commit { zxid, .. } => Some(*zxid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(commits, vec![0x2_0000_0001, 0x2_0000_0002]);
+    assert_eq!(
+        to_conn(&out, 10),
+        vec![(pt::COMMIT, 0x2_0000_0001), (pt::COMMIT, 0x2_0000_0002)]
+    );
+    assert_eq!(p.last_committed(), 0x2_0000_0002);
+}
+
+#[test]
+fn leader_never_counts_its_own_ack_before_synced() {
+    let (mut p, t) = established_leader();
+    p.handle(t, Input::Submit(req(1), None));
+    drain(&mut p);
+    p.handle(
+        t,
+        Input::Prepared {
+            txn: txn(1),
+            zxid: 0x2_0000_0001,
+        },
+    );
+    let out = drain(&mut p);
+    assert!(out.contains(&Output::Append {
+        zxid: 0x2_0000_0001,
+        txn: txn(1)
+    }));
+    // Own Synced alone is one of three voters: no commit.
+    p.handle(
+        t,
+        Input::Synced {
+            zxid: 0x2_0000_0001,
+        },
+    );
+    assert!(drain(&mut p)
+        .iter()
+        .all(|o| !matches!(o, Output::Commit { .. })));
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 10,
+            p: pkt(pt::ACK, 0x2_0000_0001, None),
+        },
+    );
+    assert!(drain(&mut p)
+        .iter()
+        .any(|o| matches!(o, Output::Commit { .. })));
+}
+
+#[test]
+fn sync_is_answered_after_outstanding_proposals_commit() {
+    // `Leader.processSync`: SYNC(0) right away when nothing is outstanding, else after the
+    // last proposal outstanding at the time commits.
+    let (mut p, t) = established_leader();
+    let sync = |p: &mut Peer| {
+        let r = pkt(pt::REQUEST, -1, Some(req(9).to_bytes()));
+        p.handle(t, Input::LearnerPacket { conn: 10, p: r });
+    };
+    sync(&mut p);
+    assert_eq!(to_conn(&drain(&mut p), 10), vec![(pt::SYNC, 0)]);
+    p.handle(t, Input::Submit(req(1), None));
+    p.handle(
+        t,
+        Input::Prepared {
+            txn: txn(1),
+            zxid: 0x2_0000_0001,
+        },
+    );
+    drain(&mut p);
+    sync(&mut p);
+    p.handle(t, Input::Submit(req(9), None));
+    assert_eq!(p.pending_syncs(), 2);
+    assert!(to_conn(&drain(&mut p), 10).is_empty());
+    p.handle(
+        t,
+        Input::Synced {
+            zxid: 0x2_0000_0001,
+        },
+    );
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 10,
+            p: pkt(pt::ACK, 0x2_0000_0001, None),
+        },
+    );
+    let out = drain(&mut p);
+    assert_eq!(
+        to_conn(&out, 10),
+        vec![(pt::COMMIT, 0x2_0000_0001), (pt::SYNC, 0)]
+    );
+    assert!(out.contains(&Output::SyncDone));
+}
+
+#[test]
+fn leader_pings_and_abdicates_without_a_synced_quorum() {
+    // `Leader.lead`: PING(lastProposed) every tick/2; a learner silent for syncLimit ticks is
+    // dropped and, lacking a quorum, the leader goes back to LOOKING.
+    let (mut p, t) = established_leader();
+    p.handle_timeout(t + TICK / 2);
+    assert_eq!(to_conn(&drain(&mut p), 10), vec![(pt::PING, 0x2_0000_0000)]);
+    let mut now = t;
+    while p.state() == ServerState::Leading && now < t + 20 * TICK {
+        now = p.poll_timeout().unwrap().max(now + 1);
+        p.handle_timeout(now);
+    }
+    assert_eq!(p.state(), ServerState::Looking);
+    assert!(
+        now > t + 5 * TICK && now <= t + 7 * TICK,
+        "abdicated at {now}"
+    );
+    let out = drain(&mut p);
+    assert!(out.contains(&Output::CloseLearner { conn: 10 }));
+    assert!(out.contains(&Output::StopServing));
+}
+
+#[test]
+fn leader_gives_up_without_a_quorum_in_init_limit() {
+    let (mut p, t) = leader();
+    p.handle_timeout(t + 10 * TICK);
+    assert_eq!(p.state(), ServerState::Looking);
+}
+
+// ---- learner side -----------------------------------------------------------------------
+
+/// Follower 2 (history 0x100000001..=02) elected to follow 3.
+fn follower() -> (Peer, u64) {
+    let mut p = Peer::new(cfg(2), durable(2), 0);
+    let t = elect(&mut p, 0, 3, 0x1_0000_0006, 1);
+    assert_eq!(p.state(), ServerState::Following);
+    let out = drain(&mut p);
+    assert!(out.contains(&Output::ConnectToLeader { sid: 3 }));
+    p.handle(t, Input::LeaderConnected);
+    assert_eq!(
+        to_leader(&drain(&mut p)),
+        vec![(pt::FOLLOWERINFO, 0x1_0000_0000)]
+    );
+    (p, t)
+}
+
+fn lp(p: &mut Peer, t: u64, kind: i32, zxid: i64, data: Option<Vec<u8>>) -> Vec<Output> {
+    p.handle(t, Input::LeaderPacket(pkt(kind, zxid, data)));
+    drain(p)
+}
+
+#[test]
+fn follower_acks_newleader_first_and_proposals_only_after_synced() {
+    // §4.5 + §4.11: LEADERINFO ⇒ persist acceptedEpoch, ACKEPOCH(lastZxid, currentEpoch);
+    // sync-phase proposals are logged at NEWLEADER; the NEWLEADER ACK waits for them to be
+    // durable and precedes every proposal ACK; UPTODATE commits and starts serving.
+    let (mut p, t) = follower();
+    let out = lp(
+        &mut p,
+        t,
+        pt::LEADERINFO,
+        0x2_0000_0000,
+        Some(encode_i32_data(0x10000)),
+    );
+    assert_eq!(out[0], Output::WriteAcceptedEpoch(2));
+    assert_eq!(to_leader(&out), vec![(pt::ACKEPOCH, 0x1_0000_0002)]);
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::SendLeader(q) if q.data == Some(encode_i32_data(1)))));
+    assert!(lp(&mut p, t, pt::DIFF, 0x1_0000_0003, None).is_empty());
+    lp(
+        &mut p,
+        t,
+        pt::PROPOSAL,
+        0x1_0000_0003,
+        Some(txn(0x1_0000_0003)),
+    );
+    lp(&mut p, t, pt::COMMIT, 0x1_0000_0003, None);
+    lp(
+        &mut p,
+        t,
+        pt::PROPOSAL,
+        0x2_0000_0001,
+        Some(txn(0x2_0000_0001)),
+    );
+    let out = lp(
+        &mut p,
+        t,
+        pt::NEWLEADER,
+        0x2_0000_0000,
+        Some(CONFIG.to_vec()),
+    );
+    assert_eq!(
+        out,
+        vec![
+            Output::Append {
+                zxid: 0x1_0000_0003,
+                txn: txn(0x1_0000_0003)
+            },
+            Output::Append {
+                zxid: 0x2_0000_0001,
+                txn: txn(0x2_0000_0001)
+            },
+        ]
+    );
+    // A proposal between NEWLEADER and UPTODATE is logged but not acked yet.
+    let out = lp(
+        &mut p,
+        t,
+        pt::PROPOSAL,
+        0x2_0000_0002,
+        Some(txn(0x2_0000_0002)),
+    );
+    assert_eq!(to_leader(&out), vec![]);
+    p.handle(
+        t,
+        Input::Synced {
+            zxid: 0x2_0000_0001,
+        },
+    );
+    let out = drain(&mut p);
+    assert_eq!(out[0], Output::WriteCurrentEpoch(2));
+    assert_eq!(
+        to_leader(&out),
+        vec![
+            (pt::ACK, 0x2_0000_0000),
+            (pt::ACK, 0x1_0000_0003),
+            (pt::ACK, 0x2_0000_0001)
+        ]
+    );
+    p.handle(
+        t,
+        Input::Synced {
+            zxid: 0x2_0000_0002,
+        },
+    );
+    assert_eq!(to_leader(&drain(&mut p)), vec![(pt::ACK, 0x2_0000_0002)]);
+    let out = lp(&mut p, t, pt::UPTODATE, -1, None);
+    assert_eq!(
+        out,
+        vec![
+            Output::Commit {
+                zxid: 0x1_0000_0003,
+                txn: txn(0x1_0000_0003)
+            },
+            Output::StartServing,
+            Output::SendLeader(pkt(pt::ACK, 0x2_0000_0000, None)),
+            Output::RoleChanged {
+                state: ServerState::Following,
+                leader: Some(3),
+                epoch: 2
+            },
+        ]
+    );
+    // Broadcast: COMMITs apply in order.
+    let out = lp(&mut p, t, pt::COMMIT, 0x2_0000_0001, None);
+    assert_eq!(
+        out,
+        vec![Output::Commit {
+            zxid: 0x2_0000_0001,
+            txn: txn(0x2_0000_0001)
+        }]
+    );
+}
+
+/// Follower 2 synced with leader 3 in epoch 2 by an empty DIFF.
+fn synced_follower() -> (Peer, u64) {
+    let (mut p, t) = follower();
+    lp(
+        &mut p,
+        t,
+        pt::LEADERINFO,
+        0x2_0000_0000,
+        Some(encode_i32_data(0x10000)),
+    );
+    lp(&mut p, t, pt::DIFF, 0x1_0000_0002, None);
+    let out = lp(
+        &mut p,
+        t,
+        pt::NEWLEADER,
+        0x2_0000_0000,
+        Some(CONFIG.to_vec()),
+    );
+    assert_eq!(to_leader(&out), vec![(pt::ACK, 0x2_0000_0000)]);
+    lp(&mut p, t, pt::UPTODATE, -1, None);
+    assert!(p.serving());
+    (p, t)
+}
+
+#[test]
+fn follower_broadcast_acks_after_synced_pings_and_syncs() {
+    let (mut p, t) = synced_follower();
+    let out = lp(&mut p, t, pt::PROPOSAL, 0x2_0000_0001, Some(txn(1)));
+    assert_eq!(
+        out,
+        vec![Output::Append {
+            zxid: 0x2_0000_0001,
+            txn: txn(1)
+        }]
+    );
+    // COMMIT may arrive before our own fsync (the others formed the quorum).
+    let out = lp(&mut p, t, pt::COMMIT, 0x2_0000_0001, None);
+    assert_eq!(
+        out,
+        vec![Output::Commit {
+            zxid: 0x2_0000_0001,
+            txn: txn(1)
+        }]
+    );
+    p.handle(
+        t,
+        Input::Synced {
+            zxid: 0x2_0000_0001,
+        },
+    );
+    assert_eq!(to_leader(&drain(&mut p)), vec![(pt::ACK, 0x2_0000_0001)]);
+    // PING: collect touches, answer with the echo.
+    assert_eq!(
+        lp(&mut p, t, pt::PING, 0x2_0000_0001, None),
+        vec![Output::CollectTouches]
+    );
+    p.handle(t, Input::Touches(vec![(0x77, 4000)]));
+    let out = drain(&mut p);
+    assert_eq!(
+        out,
+        vec![Output::SendLeader(pkt(
+            pt::PING,
+            0x2_0000_0001,
+            Some(encode_session_touches(&[(0x77, 4000)]))
+        ))]
+    );
+    // A forwarded sync completes on SYNC.
+    p.handle(t, Input::Submit(req(9), None));
+    assert_eq!(to_leader(&drain(&mut p)), vec![(pt::REQUEST, -1)]);
+    assert_eq!(p.pending_syncs(), 1);
+    assert_eq!(lp(&mut p, t, pt::SYNC, 0, None), vec![Output::SyncDone]);
+}
+
+#[test]
+fn follower_truncates_or_loads_a_snapshot() {
+    let (mut p, t) = follower();
+    lp(&mut p, t, pt::LEADERINFO, 0x2_0000_0000, None);
+    let out = lp(&mut p, t, pt::TRUNC, 0x1_0000_0001, None);
+    assert_eq!(
+        out,
+        vec![Output::Truncate {
+            zxid: 0x1_0000_0001
+        }]
+    );
+    assert_eq!(p.last_zxid(), 0x1_0000_0001);
+
+    let (mut p, t) = follower();
+    lp(&mut p, t, pt::LEADERINFO, 0x2_0000_0000, None);
+    assert!(lp(&mut p, t, pt::SNAP, 0x1_0000_0009, None).is_empty());
+    p.handle(
+        t,
+        Input::LeaderSnapshot {
+            zxid: 0x1_0000_0009,
+            blob: b"tree".to_vec(),
+        },
+    );
+    assert_eq!(
+        drain(&mut p),
+        vec![Output::LoadSnapshot {
+            zxid: 0x1_0000_0009,
+            blob: b"tree".to_vec()
+        }]
+    );
+    assert_eq!(p.last_committed(), 0x1_0000_0009);
+}
+
+#[test]
+fn learner_goes_looking_on_bad_packets_old_epochs_and_silence() {
+    // Leader epoch below our accepted epoch: abort (`Learner.registerWithLeader`).
+    let (mut p, t) = follower();
+    let out = lp(&mut p, t, pt::LEADERINFO, 0x0_0000_0000, None);
+    assert!(out.contains(&Output::CloseLeader));
+    assert_eq!(p.state(), ServerState::Looking);
+    // A COMMIT for a txn we never saw.
+    let (mut p, t) = synced_follower();
+    lp(&mut p, t, pt::COMMIT, 0x2_0000_0005, None);
+    assert_eq!(p.state(), ServerState::Looking);
+    // Leader silent for syncLimit ticks.
+    let (mut p, t) = synced_follower();
+    p.handle_timeout(t + 5 * TICK);
+    assert_eq!(p.state(), ServerState::Looking);
+    let out = drain(&mut p);
+    assert!(out.contains(&Output::StopServing));
+}
+
+#[test]
+fn observer_registers_with_observerinfo_and_applies_inform() {
+    let mut p = Peer::new(cfg(4), durable(2), 0);
+    let t = elect(&mut p, 0, 3, 0x1_0000_0006, 1);
+    assert_eq!(p.state(), ServerState::Observing);
+    drain(&mut p);
+    p.handle(t, Input::LeaderConnected);
+    assert_eq!(
+        to_leader(&drain(&mut p)),
+        vec![(pt::OBSERVERINFO, 0x1_0000_0000)]
+    );
+    lp(&mut p, t, pt::LEADERINFO, 0x2_0000_0000, None);
+    lp(&mut p, t, pt::DIFF, 0x1_0000_0002, None);
+    lp(&mut p, t, pt::NEWLEADER, 0x2_0000_0000, None);
+    lp(&mut p, t, pt::UPTODATE, -1, None);
+    let out = lp(&mut p, t, pt::INFORM, 0x2_0000_0001, Some(txn(1)));
+    assert_eq!(
+        out,
+        vec![
+            Output::Append {
+                zxid: 0x2_0000_0001,
+                txn: txn(1)
+            },
+            Output::Commit {
+                zxid: 0x2_0000_0001,
+                txn: txn(1)
+            },
+        ]
+    );
+    p.handle(
+        t,
+        Input::Synced {
+            zxid: 0x2_0000_0001,
+        },
+    );
+    assert!(
+        to_leader(&drain(&mut p)).is_empty(),
+        "observers never ACK proposals"
+    );
+}
