@@ -218,6 +218,157 @@ impl Fuzzy {
     }
 }
 
+impl Fuzzy {
+    /// The SNAP payload a leader writes to a learner after the SNAP packet (§4.7): sessions,
+    /// ACL cache, nodes, the "/" end marker and "BenWasHere". No file header, seal or digest.
+    pub fn finish_stream(self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(self.nodes.len() + 1024);
+        b.put_i32(self.sessions.len() as i32);
+        for (id, to) in &self.sessions {
+            b.put_i64(*id);
+            b.put_i32(*to);
+        }
+        b.put_i32(self.lists.len() as i32);
+        for (i, l) in self.lists.iter().enumerate() {
+            b.put_i64(i as i64 + 1);
+            l.as_ref().write(&mut b);
+        }
+        b.extend_from_slice(&self.nodes);
+        b.put_ustring(Some("/"));
+        b.put_ustring(Some(SNAP_STREAM_END));
+        b
+    }
+}
+
+/// What ends a SNAP payload on the quorum stream (the learner refuses anything else).
+pub const SNAP_STREAM_END: &str = "BenWasHere";
+
+/// Serialize `tree` and `sessions` as a SNAP payload in one go.
+pub fn serialize_snap_stream(tree: &DataTree, sessions: Vec<(i64, i32)>) -> Vec<u8> {
+    let mut f = Fuzzy::start(tree, sessions);
+    while !f.step(tree, usize::MAX) {}
+    f.finish_stream()
+}
+
+/// Decode a SNAP payload from the start of `bytes`: the tree, the sessions and how many bytes
+/// it took. `Ok(None)` when `bytes` ends before the payload does (read more and retry).
+pub fn deserialize_snap_stream(
+    bytes: &[u8],
+    max_len: usize,
+) -> Result<Option<(DataTree, Vec<(i64, i32)>, usize)>, SnapError> {
+    let mut r = Reader::with_max_len(bytes, max_len);
+    let res = (|| {
+        let e = |r: &Reader<'_>, x: corral_proto::DecodeError| (r.position(), x);
+        let n = r.read_i32().map_err(|x| e(&r, x))?;
+        if n < 0 {
+            return Err((
+                r.position(),
+                corral_proto::DecodeError::malformed("session count", &n.to_string()),
+            ));
+        }
+        let mut sessions = Vec::new();
+        for _ in 0..n {
+            let id = r.read_i64().map_err(|x| e(&r, x))?;
+            let to = r.read_i32().map_err(|x| e(&r, x))?;
+            sessions.push((id, to));
+        }
+        Ok(sessions)
+    })();
+    let sessions = match res {
+        Ok(s) => s,
+        Err((_, corral_proto::DecodeError::UnexpectedEof { .. })) => return Ok(None),
+        Err((at, x)) => return Err(err(at, x.to_string())),
+    };
+    let tree = match read_tree_body(&mut r) {
+        Ok(t) => t,
+        Err(BodyError::Eof(_)) => return Ok(None),
+        Err(BodyError::Bad(e)) => return Err(e),
+    };
+    let at = r.position();
+    match String::read(&mut r) {
+        Ok(end) if end == SNAP_STREAM_END => Ok(Some((tree, sessions, r.position()))),
+        Ok(end) => Err(err(
+            at,
+            format!("SNAP payload ends with {end:?}, not \"BenWasHere\""),
+        )),
+        Err(corral_proto::DecodeError::UnexpectedEof { .. }) => Ok(None),
+        Err(x) => Err(err(at, x.to_string())),
+    }
+}
+
+enum BodyError {
+    /// The input ended early (a SNAP payload still arriving, or a cut file).
+    Eof(SnapError),
+    Bad(SnapError),
+}
+
+/// ACL cache, nodes and the "/" end marker, as in a snapshot file and a SNAP payload.
+fn read_tree_body(r: &mut Reader<'_>) -> Result<DataTree, BodyError> {
+    let e = |r: &Reader<'_>, x: corral_proto::DecodeError| match x {
+        // A vector count larger than the bytes at hand also means "not all here yet".
+        x @ (corral_proto::DecodeError::UnexpectedEof { .. }
+        | corral_proto::DecodeError::BadLength { len: 0.., .. }) => {
+            BodyError::Eof(err(r.position(), x.to_string()))
+        }
+        x => BodyError::Bad(err(r.position(), x.to_string())),
+    };
+    let bad = |at: usize, m: String| BodyError::Bad(err(at, m));
+    let mut tree = DataTree::empty();
+    let mut cache: HashMap<i64, Arc<Vec<Acl>>> = HashMap::new();
+    let n = r.read_i32().map_err(|x| e(r, x))?;
+    if n < 0 {
+        return Err(bad(r.position(), format!("negative ACL cache size {n}")));
+    }
+    for _ in 0..n {
+        let id = r.read_i64().map_err(|x| e(r, x))?;
+        let acl = Vec::<Acl>::read(r).map_err(|x| e(r, x))?;
+        cache.insert(id, tree.intern_acl(&acl));
+    }
+    let open = tree.intern_acl(&corral_tree::acl::open_acl());
+    loop {
+        let at = r.position();
+        let path = String::read(r).map_err(|x| e(r, x))?;
+        if path == "/" {
+            break;
+        }
+        let data = Option::<Vec<u8>>::read(r).map_err(|x| e(r, x))?;
+        let aref = r.read_i64().map_err(|x| e(r, x))?;
+        let stat = StatPersisted::read(r).map_err(|x| e(r, x))?;
+        let acl = if aref == OPEN_ACL_REF {
+            open.clone()
+        } else {
+            cache
+                .get(&aref)
+                .cloned()
+                .ok_or_else(|| bad(at, format!("node {path:?} uses unknown ACL ref {aref}")))?
+        };
+        let p = if path.is_empty() {
+            "/".to_string()
+        } else {
+            path
+        };
+        if p != "/" {
+            let parent =
+                corral_tree::path::parent(&p).ok_or_else(|| bad(at, format!("bad path {p:?}")))?;
+            if tree.get(parent).is_none() {
+                return Err(bad(at, format!("node {p:?} comes before its parent")));
+            }
+        }
+        tree.insert_raw(
+            &p,
+            Node {
+                data,
+                acl,
+                stat,
+                children: Default::default(),
+            },
+        );
+    }
+    // As ZooKeeper's setupQuota after loading: find the quotas and recount them.
+    tree.setup_quotas();
+    Ok(tree)
+}
+
 /// Why a snapshot could not be loaded; `offset` is in the uncompressed stream.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("at offset {offset}: {reason}")]
@@ -259,59 +410,10 @@ pub fn deserialize(bytes: &[u8], max_len: usize) -> Result<(DataTree, Meta), Sna
         let to = r.read_i32().map_err(|x| e(&r, x))?;
         meta.sessions.push((id, to));
     }
-    let mut tree = DataTree::empty();
-    let mut cache: HashMap<i64, Arc<Vec<Acl>>> = HashMap::new();
-    let n = r.read_i32().map_err(|x| e(&r, x))?;
-    if n < 0 {
-        return Err(err(r.position(), format!("negative ACL cache size {n}")));
-    }
-    for _ in 0..n {
-        let id = r.read_i64().map_err(|x| e(&r, x))?;
-        let acl = Vec::<Acl>::read(&mut r).map_err(|x| e(&r, x))?;
-        cache.insert(id, tree.intern_acl(&acl));
-    }
-    let open = tree.intern_acl(&corral_tree::acl::open_acl());
-    loop {
-        let at = r.position();
-        let path = String::read(&mut r).map_err(|x| e(&r, x))?;
-        if path == "/" {
-            break;
-        }
-        let data = Option::<Vec<u8>>::read(&mut r).map_err(|x| e(&r, x))?;
-        let aref = r.read_i64().map_err(|x| e(&r, x))?;
-        let stat = StatPersisted::read(&mut r).map_err(|x| e(&r, x))?;
-        let acl = if aref == OPEN_ACL_REF {
-            open.clone()
-        } else {
-            cache
-                .get(&aref)
-                .cloned()
-                .ok_or_else(|| err(at, format!("node {path:?} uses unknown ACL ref {aref}")))?
-        };
-        let p = if path.is_empty() {
-            "/".to_string()
-        } else {
-            path
-        };
-        if p != "/" {
-            let parent =
-                corral_tree::path::parent(&p).ok_or_else(|| err(at, format!("bad path {p:?}")))?;
-            if tree.get(parent).is_none() {
-                return Err(err(at, format!("node {p:?} comes before its parent")));
-            }
-        }
-        tree.insert_raw(
-            &p,
-            Node {
-                data,
-                acl,
-                stat,
-                children: Default::default(),
-            },
-        );
-    }
-    // As ZooKeeper's setupQuota after loading: find the quotas and recount them.
-    tree.setup_quotas();
+    let tree = match read_tree_body(&mut r) {
+        Ok(t) => t,
+        Err(BodyError::Eof(e) | BodyError::Bad(e)) => return Err(e),
+    };
     let sealed_len = r.position();
     let sum = r.read_i64().map_err(|x| e(&r, x))?;
     let slash = String::read(&mut r).map_err(|x| e(&r, x))?;
@@ -496,5 +598,52 @@ mod tests {
         );
         assert_eq!(parse_name("snapshot.0"), Some((0, Compression::None)));
         assert_eq!(parse_name("snapshot.x"), None);
+    }
+}
+
+#[cfg(test)]
+mod snap_stream_tests {
+    use super::*;
+    use corral_proto::records::Acl;
+    use corral_proto::txn::{CreateTxn, TxnBody, TxnHeader};
+
+    // The SNAP payload round-trips, reports "need more" for every proper prefix, and refuses a
+    // wrong end marker (§4.7).
+    #[test]
+    fn snap_stream_round_trip_and_prefixes() {
+        let mut t = DataTree::new();
+        let h = TxnHeader {
+            client_id: 0x42,
+            cxid: 1,
+            zxid: 0x100000001,
+            time: 5,
+            r#type: 1,
+        };
+        let acl = vec![Acl::new(31, "digest", "u:x")];
+        t.apply(
+            &h,
+            &TxnBody::Create(CreateTxn {
+                path: "/a".into(),
+                data: Some(b"hello".to_vec()),
+                acl,
+                ephemeral: true,
+                parent_cversion: 1,
+            }),
+        );
+        let blob = serialize_snap_stream(&t, vec![(0x42, 30000)]);
+        let (t2, sessions, used) = deserialize_snap_stream(&blob, usize::MAX).unwrap().unwrap();
+        assert_eq!(used, blob.len());
+        assert_eq!(sessions, vec![(0x42, 30000)]);
+        assert_eq!(t2.digest(), t.digest());
+        assert_eq!(t2.ephemerals_of(0x42), vec!["/a".to_string()]);
+        for cut in 0..blob.len() {
+            assert!(deserialize_snap_stream(&blob[..cut], usize::MAX)
+                .unwrap()
+                .is_none());
+        }
+        let mut bad = blob.clone();
+        let n = bad.len();
+        bad[n - 1] = b'X';
+        assert!(deserialize_snap_stream(&bad, usize::MAX).is_err());
     }
 }
