@@ -493,6 +493,39 @@ impl<D: Disk> FileStore<D> {
         Ok(removed)
     }
 
+    /// Drop every logged txn after `zxid` and every snapshot newer than it, durably (a learner
+    /// told TRUNC by its leader, or one that loaded a SNAP at `zxid`: nothing of a diverged
+    /// history may be replayed at the next start). Returns how many txns were dropped. The next
+    /// `append` starts a new log file.
+    pub fn truncate_after(&mut self, zxid: i64) -> Result<usize, StoreError> {
+        self.sync()?;
+        self.log = None;
+        let mut dropped = 0;
+        for (start, path) in self.logs()? {
+            let bytes = self.disk.read(&path).map_err(io(&path))?;
+            let (entries, _) = txnlog::walk(&bytes, self.opts.max_txn_len);
+            let zxid_of = |e: &txnlog::Entry<'_>| txnlog::decode(e).map_or(i64::MAX, |t| t.zxid());
+            let Some(cut) = entries.iter().position(|e| zxid_of(e) > zxid) else {
+                continue;
+            };
+            dropped += entries.len() - cut;
+            if cut == 0 && start > zxid {
+                self.disk.remove(&path).map_err(io(&path))?;
+                continue;
+            }
+            let offset = entries[cut].offset as u64;
+            self.disk.set_len(&path, offset).map_err(io(&path))?;
+            self.disk.sync(&path).map_err(io(&path))?;
+        }
+        for (z, _, path) in self.snapshots()? {
+            if z > zxid {
+                self.disk.remove(&path).map_err(io(&path))?;
+            }
+        }
+        self.last_logged_zxid = self.last_logged_zxid.min(zxid);
+        Ok(dropped)
+    }
+
     pub fn disk(&mut self) -> &mut D {
         &mut self.disk
     }
