@@ -338,9 +338,8 @@ impl Peer {
             }
             ServerState::Looking => Err("election decided LOOKING".into()),
         };
-        if let Err(why) = res {
-            self.fail(now_ms, &why);
-        }
+        // A single-voter ensemble establishes inside `Leading::new`.
+        self.after(now_ms, res);
     }
 
     /// After every input: apply role events, or leave the role on failure.

@@ -778,3 +778,94 @@ fn observer_registers_with_observerinfo_and_applies_inform() {
         "observers never ACK proposals"
     );
 }
+
+#[test]
+fn single_voter_leads_and_commits_alone() {
+    // One voter is its own quorum: discovery, epoch ack and NEWLEADER complete at once, and a
+    // write commits on the leader's own Synced.
+    let mut c = cfg(1);
+    c.members = vec![(1, false)];
+    let mut p = Peer::new(c, durable(0), 0);
+    p.handle_timeout(1000);
+    assert_eq!(p.state(), ServerState::Leading);
+    let out = drain(&mut p);
+    assert!(out.contains(&Output::StartServing));
+    assert!(out.contains(&Output::RoleChanged {
+        state: ServerState::Leading,
+        leader: Some(1),
+        epoch: 2
+    }));
+    p.handle(1000, Input::Submit(req(1), None));
+    p.handle(
+        1000,
+        Input::Prepared {
+            txn: txn(1),
+            zxid: 0x2_0000_0001,
+        },
+    );
+    p.handle(
+        1000,
+        Input::Synced {
+            zxid: 0x2_0000_0001,
+        },
+    );
+    assert!(drain(&mut p).contains(&Output::Commit {
+        zxid: 0x2_0000_0001,
+        txn: txn(1)
+    }));
+}
+
+#[test]
+fn revalidate_round_trip() {
+    // Learner → REVALIDATE(sessionId, timeout) → leader asks the glue → REVALIDATE reply.
+    let (mut p, t) = established_leader();
+    let r = corral_proto::quorum::RevalidateRequest {
+        session_id: 0x55,
+        timeout: 3000,
+    };
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 10,
+            p: pkt(pt::REVALIDATE, -1, Some(r.to_bytes())),
+        },
+    );
+    assert_eq!(
+        drain(&mut p),
+        vec![Output::CheckSession {
+            conn: Some(10),
+            session_id: 0x55,
+            timeout: 3000
+        }]
+    );
+    p.handle(
+        t,
+        Input::SessionChecked {
+            conn: Some(10),
+            session_id: 0x55,
+            valid: true,
+        },
+    );
+    assert_eq!(to_conn(&drain(&mut p), 10), vec![(pt::REVALIDATE, -1)]);
+    let (mut f, t) = synced_follower();
+    f.handle(
+        t,
+        Input::Revalidate {
+            session_id: 0x55,
+            timeout: 3000,
+        },
+    );
+    assert_eq!(to_leader(&drain(&mut f)), vec![(pt::REVALIDATE, -1)]);
+    let reply = corral_proto::quorum::RevalidateReply {
+        session_id: 0x55,
+        valid: false,
+    };
+    let out = lp(&mut f, t, pt::REVALIDATE, -1, Some(reply.to_bytes()));
+    assert_eq!(
+        out,
+        vec![Output::SessionRevalidated {
+            session_id: 0x55,
+            valid: false
+        }]
+    );
+}
