@@ -92,8 +92,11 @@ pub(crate) fn run(st: &mut State, word: &str, peer: SocketAddr) -> String {
     o
 }
 
-fn mode() -> &'static str {
-    "standalone"
+fn mode(st: &State) -> &'static str {
+    match &st.quorum {
+        None => "standalone",
+        Some(q) => crate::ensemble::mode_name(q.state),
+    }
 }
 
 /// ZooKeeper counts the root twice (it is stored under "" and "/").
@@ -123,7 +126,7 @@ fn server_summary(st: &State, o: &mut String, with_clients: bool) {
     let _ = writeln!(o, "Connections: {}", st.conns.len());
     let _ = writeln!(o, "Outstanding: 0");
     let _ = writeln!(o, "Zxid: 0x{:x}", st.core.last_zxid());
-    let _ = writeln!(o, "Mode: {}", mode());
+    let _ = writeln!(o, "Mode: {}", mode(st));
     let _ = writeln!(o, "Node count: {}", node_count(st));
 }
 
@@ -218,7 +221,7 @@ fn mntr(st: &State, o: &mut String) {
         .unwrap_or(0);
     let rows: Vec<(&str, String)> = vec![
         ("zk_version", VERSION.to_string()),
-        ("zk_server_state", mode().to_string()),
+        ("zk_server_state", mode(st).to_string()),
         ("zk_ephemerals_count", tree.ephemeral_count().to_string()),
         ("zk_num_alive_connections", st.conns.len().to_string()),
         ("zk_avg_latency", format!("{:.1}", s.latency.avg())),

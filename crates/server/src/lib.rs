@@ -2,6 +2,7 @@
 //! connections, the task that drives the sans-IO core, four-letter words, and the storage seam.
 
 pub mod config;
+pub mod ensemble;
 pub mod fourlw;
 pub mod server;
 pub mod stats;

@@ -48,7 +48,9 @@ pub(crate) enum WriterMsg {
     Close,
 }
 
-enum Event {
+pub(crate) enum Event {
+    /// Election and quorum connections of an ensemble member.
+    Quorum(crate::ensemble::QEvent),
     Open {
         conn: ConnId,
         peer: SocketAddr,
@@ -123,11 +125,15 @@ pub(crate) struct State {
     pub storage: Box<dyn Storage>,
     pub started: Instant,
     pub clock: Clock,
+    /// Set when this server is an ensemble member.
+    pub quorum: Option<crate::ensemble::Quorum>,
 }
 
 pub struct Server {
     listener: TcpListener,
     state: State,
+    events: (mpsc::Sender<Event>, mpsc::Receiver<Event>),
+    quorum_listeners: Option<crate::ensemble::Listeners>,
 }
 
 pub fn core_config(cfg: &ServerConfig) -> CoreConfig {
@@ -156,34 +162,105 @@ impl Server {
         cfg: ServerConfig,
         mut storage: Box<dyn Storage>,
     ) -> Result<Server, ServerError> {
-        if cfg.is_distributed() {
-            return Err(ServerError::Unsupported(
-                "ensembles (more than one server.N line) are not supported yet; corral runs standalone".into(),
-            ));
-        }
         if let Some(p) = cfg.secure_client_port {
             warn!("secureClientPort={p} ignored: TLS is not supported yet");
         }
         for (name, class) in &cfg.auth_providers {
             warn!("authProvider {name}={class} ignored: only the built-in digest and ip providers are supported");
         }
+        let distributed = cfg.is_distributed();
+        let (my_sid, me) = if distributed {
+            let sid = crate::ensemble::read_myid(&cfg).map_err(ServerError::Unsupported)?;
+            let me = cfg
+                .servers
+                .iter()
+                .find(|s| s.id as i64 == sid)
+                .cloned()
+                .ok_or_else(|| {
+                    ServerError::Unsupported(format!("myid {sid} has no server.{sid} line"))
+                })?;
+            info!("ensemble member {sid} of {} servers", cfg.servers.len());
+            (sid, Some(me))
+        } else {
+            (1, None)
+        };
         let t0 = Instant::now();
         let loaded = storage.load().map_err(ServerError::Storage)?;
         let clock = Clock::new();
-        let core = Core::with_state(
-            core_config(&cfg),
-            clock.now(),
-            loaded.tree,
-            &loaded.sessions,
-        );
+        let mut core_cfg = core_config(&cfg);
+        if distributed {
+            // Session ids carry the id of the server that created them.
+            core_cfg.server_id = my_sid as u8;
+        }
+        let mut core = Core::with_state(core_cfg, clock.now(), loaded.tree, &loaded.sessions);
         info!(
             "loaded {} (start-up took {} ms)",
             loaded.summary,
             t0.elapsed().as_millis()
         );
-        let addr = cfg
-            .client_address()
-            .ok_or_else(|| ServerError::Unsupported("no clientPort configured".into()))?;
+        let events = mpsc::channel::<Event>(EVENT_QUEUE_BOUND);
+        let (quorum, quorum_listeners) = match &me {
+            None => (None, None),
+            Some(me) => {
+                core.set_role(clock.now(), corral_tree::core::Role::Learner);
+                let last = core.last_zxid();
+                let epoch_of_last = corral_proto::quorum::epoch_of(last);
+                let current = storage
+                    .read_epoch("currentEpoch")
+                    .map_err(ServerError::Storage)?;
+                let accepted = storage
+                    .read_epoch("acceptedEpoch")
+                    .map_err(ServerError::Storage)?;
+                let current = match current {
+                    Some(c) => c,
+                    None => {
+                        storage
+                            .write_epoch("currentEpoch", epoch_of_last)
+                            .map_err(ServerError::Storage)?;
+                        epoch_of_last
+                    }
+                };
+                let accepted = match accepted {
+                    Some(a) => a,
+                    None => {
+                        storage
+                            .write_epoch("acceptedEpoch", current)
+                            .map_err(ServerError::Storage)?;
+                        current
+                    }
+                };
+                if current < epoch_of_last || accepted < current {
+                    return Err(ServerError::Unsupported(format!(
+                        "epoch files are behind the data: currentEpoch {current}, acceptedEpoch {accepted}, last zxid 0x{last:x}"
+                    )));
+                }
+                info!("last zxid 0x{last:x}, currentEpoch {current}, acceptedEpoch {accepted}");
+                let durable = corral_zab::Durable {
+                    last_zxid: last,
+                    last_applied_zxid: last,
+                    accepted_epoch: accepted,
+                    current_epoch: current,
+                    committed_log: Vec::new(),
+                    log_tail: Vec::new(),
+                };
+                let listeners = crate::ensemble::bind_listeners(me)
+                    .await
+                    .map_err(ServerError::Storage)?;
+                let q = crate::ensemble::Quorum::new(
+                    &cfg,
+                    my_sid,
+                    durable,
+                    clock.now().mono_ms,
+                    events.0.clone(),
+                );
+                (Some(q), Some(listeners))
+            }
+        };
+        let addr = match &me {
+            Some(me) => crate::ensemble::client_address(&cfg, me),
+            None => cfg.client_address(),
+        }
+        .ok_or_else(|| ServerError::Unsupported("no clientPort configured".into()))?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServerError::Bind { addr, source })?;
@@ -191,17 +268,22 @@ impl Server {
             "serving clients on {}",
             listener.local_addr().map_err(ServerError::Storage)?
         );
+        let mut state = State {
+            core,
+            cfg,
+            stats: ServerStats::default(),
+            conns: HashMap::new(),
+            storage,
+            started: Instant::now(),
+            clock,
+            quorum,
+        };
+        crate::ensemble::install_config_node(&mut state);
         Ok(Server {
             listener,
-            state: State {
-                core,
-                cfg,
-                stats: ServerStats::default(),
-                conns: HashMap::new(),
-                storage,
-                started: Instant::now(),
-                clock,
-            },
+            state,
+            events,
+            quorum_listeners,
         })
     }
 
@@ -216,11 +298,29 @@ impl Server {
         self,
         shutdown: F,
     ) -> Result<(), ServerError> {
-        let Server { listener, state } = self;
+        let Server {
+            listener,
+            state,
+            events: (ev_tx, ev_rx),
+            quorum_listeners,
+        } = self;
         let max_per_ip = state.cfg.max_client_cnxns as usize;
         let max_frame = state.cfg.jute_max_buffer;
         let whitelist = state.cfg.four_letter_whitelist.clone();
-        let (ev_tx, ev_rx) = mpsc::channel::<Event>(EVENT_QUEUE_BOUND);
+        let mut quorum_tasks = Vec::new();
+        if let (Some(l), Some(q)) = (quorum_listeners, state.quorum.as_ref()) {
+            let max_packet = state.cfg.jute_max_buffer + (1 << 20);
+            quorum_tasks.push(tokio::spawn(crate::ensemble::election_listener(
+                l.election,
+                q.my_sid,
+                ev_tx.clone(),
+            )));
+            quorum_tasks.push(tokio::spawn(crate::ensemble::quorum_listener(
+                l.quorum,
+                max_packet,
+                ev_tx.clone(),
+            )));
+        }
         let core_task = tokio::spawn(core_loop(state, ev_rx));
         let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
         let mut next_conn: ConnId = 1;
@@ -261,6 +361,9 @@ impl Server {
             }
         }
         info!("shutting down");
+        for t in quorum_tasks {
+            t.abort();
+        }
         drop(listener);
         drop(ev_tx);
         core_task.abort();
@@ -275,9 +378,13 @@ const EVENT_BATCH_MAX: usize = 1024;
 
 async fn core_loop(mut st: State, mut rx: mpsc::Receiver<Event>) {
     let mut busy = false;
+    flush_outputs(&mut st);
     loop {
-        let wake = st.core.next_wakeup_ms();
         let now_ms = st.clock.now().mono_ms;
+        let mut wake = st.core.next_wakeup_ms();
+        if let Some(q) = &st.quorum {
+            wake = wake.min(q.next_wakeup(now_ms));
+        }
         // With background work (a snapshot walk) pending, only poll for events before the next
         // slice of it.
         let sleep = if busy {
@@ -300,6 +407,10 @@ async fn core_loop(mut st: State, mut rx: mpsc::Receiver<Event>) {
             _ = tokio::time::sleep(sleep) => {
                 let now = st.clock.now();
                 st.core.handle_tick(now);
+                if let Some(q) = st.quorum.as_mut() {
+                    q.peer.handle_timeout(now.mono_ms);
+                    q.redial();
+                }
                 flush_outputs(&mut st);
             }
         }
@@ -316,12 +427,19 @@ async fn core_loop(mut st: State, mut rx: mpsc::Receiver<Event>) {
 fn handle_event(st: &mut State, ev: Event) {
     let now = st.clock.now();
     match ev {
+        Event::Quorum(q) => crate::ensemble::handle_quorum_event(st, q),
         Event::Open { conn, peer, tx } => {
             st.core.handle_open(conn, peer.ip().to_string());
             st.conns
                 .insert(conn, (tx, ConnStats::new(peer, now.wall_ms)));
         }
         Event::Connect { conn, connect } => {
+            if st.quorum.as_ref().is_some_and(|q| !q.serving) {
+                // ZooKeeper closes client connections until it has synced with a leader.
+                debug!("connection {conn}: not serving yet, closing");
+                close(st, conn);
+                return;
+            }
             st.stats.packets_received += 1;
             if let Some((_, cs)) = st.conns.get_mut(&conn) {
                 cs.received += 1;
@@ -372,7 +490,7 @@ fn handle_event(st: &mut State, ev: Event) {
     }
 }
 
-fn send(st: &mut State, conn: ConnId, frame: Vec<u8>) {
+pub(crate) fn send(st: &mut State, conn: ConnId, frame: Vec<u8>) {
     if let Some((tx, cs)) = st.conns.get_mut(&conn) {
         st.stats.packets_sent += 1;
         cs.sent += 1;
@@ -390,7 +508,7 @@ fn send(st: &mut State, conn: ConnId, frame: Vec<u8>) {
     }
 }
 
-fn close(st: &mut State, conn: ConnId) {
+pub(crate) fn close(st: &mut State, conn: ConnId) {
     if let Some((tx, _)) = st.conns.get(&conn) {
         let _ = tx.send(WriterMsg::Close);
     }
@@ -399,6 +517,10 @@ fn close(st: &mut State, conn: ConnId) {
 /// Execute the core's outputs in order. Frames wait until every txn appended before them is
 /// durable: all appends of the batch are written and synced once, then the frames go out.
 fn flush_outputs(st: &mut State) {
+    if st.quorum.is_some() {
+        crate::ensemble::flush(st);
+        return;
+    }
     let mut pending: Vec<(ConnId, Option<Vec<u8>>)> = Vec::new();
     let mut unsynced = false;
     while let Some(o) = st.core.poll_output() {

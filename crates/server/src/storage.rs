@@ -31,6 +31,26 @@ pub trait Storage: Send {
         Ok(())
     }
 
+    /// Ensemble: the epoch files (`acceptedEpoch`, `currentEpoch`), `None` when absent.
+    fn read_epoch(&mut self, _name: &str) -> io::Result<Option<i64>> {
+        Ok(None)
+    }
+
+    /// Ensemble: write an epoch file durably before anything depends on it.
+    fn write_epoch(&mut self, _name: &str, _epoch: i64) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Ensemble learner: drop logged txns after `zxid` (TRUNC, or a loaded SNAP).
+    fn truncate_after(&mut self, _zxid: i64) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Ensemble learner: persist a state received from the leader as a snapshot, now.
+    fn snapshot_now(&mut self, _tree: &DataTree, _sessions: &[(i64, i32)]) -> io::Result<()> {
+        Ok(())
+    }
+
     /// Do a bounded slice of background work (a fuzzy snapshot walks a few thousand nodes per
     /// call between batches of requests). Returns true while more work is pending.
     fn work(&mut self, _tree: &DataTree) -> io::Result<bool> {
@@ -196,6 +216,37 @@ impl Storage for FileStorage {
             sessions: r.sessions,
             summary: r.summary,
         })
+    }
+
+    fn read_epoch(&mut self, name: &str) -> io::Result<Option<i64>> {
+        let dir = self.store.snap_dir().to_path_buf();
+        corral_storage::epoch::read(self.store.disk(), &dir, name)
+    }
+
+    fn write_epoch(&mut self, name: &str, epoch: i64) -> io::Result<()> {
+        let dir = self.store.snap_dir().to_path_buf();
+        corral_storage::epoch::write(self.store.disk(), &dir, name, epoch)
+    }
+
+    fn truncate_after(&mut self, zxid: i64) -> io::Result<()> {
+        // A snapshot being walked or written may be of the state being discarded.
+        self.walking = None;
+        if let Some(w) = self.writer.take() {
+            w.join().map_err(|_| other("snapshot thread panicked"))??;
+        }
+        let n = self.store.truncate_after(zxid).map_err(other)?;
+        if n > 0 {
+            info!("dropped {n} logged txn(s) after 0x{zxid:x}");
+        }
+        Ok(())
+    }
+
+    fn snapshot_now(&mut self, tree: &DataTree, sessions: &[(i64, i32)]) -> io::Result<()> {
+        let t0 = Instant::now();
+        let mut f = Fuzzy::start(tree, sessions.to_vec());
+        while !f.step(tree, usize::MAX) {}
+        self.store.roll().map_err(other)?;
+        self.write_in_background(f, tree, t0, false)
     }
 
     fn append(&mut self, txn: &Txn) -> io::Result<()> {

@@ -250,12 +250,15 @@ pub fn serialize_snap_stream(tree: &DataTree, sessions: Vec<(i64, i32)>) -> Vec<
     f.finish_stream()
 }
 
+/// A decoded SNAP payload: the tree, the sessions and the bytes it took.
+pub type SnapStream = (DataTree, Vec<(i64, i32)>, usize);
+
 /// Decode a SNAP payload from the start of `bytes`: the tree, the sessions and how many bytes
 /// it took. `Ok(None)` when `bytes` ends before the payload does (read more and retry).
 pub fn deserialize_snap_stream(
     bytes: &[u8],
     max_len: usize,
-) -> Result<Option<(DataTree, Vec<(i64, i32)>, usize)>, SnapError> {
+) -> Result<Option<SnapStream>, SnapError> {
     let mut r = Reader::with_max_len(bytes, max_len);
     let res = (|| {
         let e = |r: &Reader<'_>, x: corral_proto::DecodeError| (r.position(), x);

@@ -208,6 +208,17 @@ impl Core {
             return;
         }
         self.role = role;
+        self.abandon_pending();
+        if role == Role::Leader {
+            // A new leader gives every session a full timeout from now, as ZooKeeper's
+            // fresh session tracker does.
+            self.sessions.renew_all(now.mono_ms);
+        }
+    }
+
+    /// Forget every request waiting for the ensemble and close the connections that sent them
+    /// (the peer drops them when it stops serving; clients retry).
+    pub fn abandon_pending(&mut self) {
         self.outstanding.clear();
         self.syncs.clear();
         self.revalidating.clear();
@@ -226,11 +237,6 @@ impl Core {
         self.pending.clear();
         for c in conns {
             self.close(c);
-        }
-        if role == Role::Leader {
-            // A new leader gives every session a full timeout from now, as ZooKeeper's
-            // fresh session tracker does.
-            self.sessions.renew_all(now.mono_ms);
         }
     }
 
@@ -267,6 +273,11 @@ impl Core {
         }
         self.sessions = table;
         self.outstanding.clear();
+    }
+
+    /// Ensemble: show the config string in `/zookeeper/config`.
+    pub fn set_config_node(&mut self, data: Vec<u8>, wall_ms: i64) {
+        self.tree.set_config_node(data, 0, wall_ms);
     }
 
     /// Sessions with their timeouts (for a SNAP to a learner, or a snapshot).

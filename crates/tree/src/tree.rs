@@ -385,6 +385,17 @@ impl DataTree {
         self.nodes.get(p)
     }
 
+    /// `/zookeeper/config` of an ensemble member: the config string, set outside any txn with
+    /// version -1 and mzxid = the config version (ZooKeeper's `initConfigInZKDatabase`).
+    pub fn set_config_node(&mut self, data: Vec<u8>, config_version: i64, time: i64) {
+        self.update("/zookeeper/config", |n| {
+            n.data = Some(data);
+            n.stat.version = -1;
+            n.stat.mzxid = config_version;
+            n.stat.mtime = time;
+        });
+    }
+
     pub fn node_count(&self) -> usize {
         self.nodes.len()
     }
