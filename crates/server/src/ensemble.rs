@@ -876,14 +876,9 @@ fn peer_output(st: &mut State, o: Output) {
                 body: req.body,
                 auth,
             };
-            let txn = st.core.prepare_submitted(now, zxid, &s);
-            to_peer(
-                st,
-                Input::Prepared {
-                    txn: txn.to_bytes(),
-                    zxid,
-                },
-            );
+            let txn = st.core.prepare_submitted(now, zxid, &s).to_bytes();
+            st.stats.add_proposal(txn.len());
+            to_peer(st, Input::Prepared { txn, zxid });
         }
         Output::SyncDone => st.core.handle_sync_done(),
         Output::CollectTouches => {
@@ -961,6 +956,31 @@ pub(crate) fn install_config_node(st: &mut State) {
 }
 
 impl Quorum {
+    /// Learner connections the leader holds (`zk_learners`).
+    pub fn learner_count(&self) -> usize {
+        self.learners.len()
+    }
+
+    /// Voters needed for a quorum (`zk_quorum_size`).
+    pub fn quorum_size(&self) -> usize {
+        self.entries.values().filter(|e| !e.observer).count() / 2 + 1
+    }
+
+    /// `zk_peer_state`, as QuorumPeer.getDetailedPeerState words it.
+    pub fn detailed_state(&self) -> String {
+        let phase = if self.serving {
+            "broadcast"
+        } else {
+            "synchronization"
+        };
+        match self.state {
+            ServerState::Looking => "looking".into(),
+            ServerState::Leading => format!("leading - {phase}"),
+            ServerState::Following => format!("following - {phase}"),
+            ServerState::Observing => format!("observing - {phase}"),
+        }
+    }
+
     fn peer_config_string(&self) -> String {
         let mut members: Vec<&ServerEntry> = self.entries.values().collect();
         members.sort_by_key(|e| e.id);

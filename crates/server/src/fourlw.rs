@@ -5,6 +5,8 @@
 use std::fmt::Write;
 use std::net::SocketAddr;
 
+use corral_proto::quorum::ServerState;
+
 use crate::server::State;
 
 /// Every word ZooKeeper 3.8 knows; others are treated as a frame length.
@@ -125,9 +127,67 @@ fn server_summary(st: &State, o: &mut String, with_clients: bool) {
     let _ = writeln!(o, "Sent: {}", st.stats.packets_sent);
     let _ = writeln!(o, "Connections: {}", st.conns.len());
     let _ = writeln!(o, "Outstanding: 0");
-    let _ = writeln!(o, "Zxid: 0x{:x}", st.core.last_zxid());
+    let _ = writeln!(o, "Zxid: 0x{:x}", zxid(st));
     let _ = writeln!(o, "Mode: {}", mode(st));
     let _ = writeln!(o, "Node count: {}", node_count(st));
+    if let Some(q) = &st.quorum {
+        if q.state == ServerState::Leading {
+            let (l, mi, ma) = proposal_sizes(st);
+            let _ = writeln!(o, "Proposal sizes last/min/max: {l}/{mi}/{ma}");
+        }
+    }
+}
+
+/// The zxid `srvr` shows: the last applied one, or, once a new epoch is established and
+/// nothing was written in it yet, `epoch << 32` (as ZooKeeper's leader and followers show).
+fn zxid(st: &State) -> i64 {
+    let applied = st.core.last_zxid();
+    match &st.quorum {
+        Some(q) if q.serving => applied.max(corral_proto::quorum::make_zxid(q.peer.epoch(), 0)),
+        _ => applied,
+    }
+}
+
+fn proposal_sizes(st: &State) -> (i64, i64, i64) {
+    match st.stats.proposal_sizes {
+        None => (-1, -1, -1),
+        Some(p) => (p.last as i64, p.min as i64, p.max as i64),
+    }
+}
+
+/// mntr lines only an ensemble member has (QuorumPeer / Leader / Observer metrics).
+fn ensemble_rows(st: &State) -> Vec<(&'static str, String)> {
+    let Some(q) = &st.quorum else {
+        return Vec::new();
+    };
+    let mut rows = vec![
+        ("zk_peer_state", q.detailed_state()),
+        ("zk_quorum_size", q.quorum_size().to_string()),
+    ];
+    match q.state {
+        ServerState::Leading => {
+            let followers = q.peer.synced_learners().len();
+            let observers = q.peer.synced_observers().len();
+            let (l, mi, ma) = proposal_sizes(st);
+            rows.extend([
+                ("zk_learners", q.learner_count().to_string()),
+                ("zk_synced_followers", followers.to_string()),
+                ("zk_synced_non_voting_followers", "0".to_string()),
+                ("zk_synced_observers", observers.to_string()),
+                ("zk_pending_syncs", q.peer.pending_syncs().to_string()),
+                ("zk_last_proposal_size", l.to_string()),
+                ("zk_min_proposal_size", mi.to_string()),
+                ("zk_max_proposal_size", ma.to_string()),
+            ]);
+        }
+        ServerState::Observing => {
+            if let Some(l) = q.peer.leader() {
+                rows.push(("zk_observer_master_id", l.to_string()));
+            }
+        }
+        _ => {}
+    }
+    rows
 }
 
 fn connection_lines(st: &State, full: bool) -> Vec<String> {
@@ -254,6 +314,7 @@ fn mntr(st: &State, o: &mut String) {
         ("zk_commit_count", s.txns.to_string()),
         ("zk_digest_mismatches_count", "0".into()),
     ];
+    let rows = rows.into_iter().chain(ensemble_rows(st));
     for (k, v) in rows {
         let _ = writeln!(o, "{k}\t{v}");
     }

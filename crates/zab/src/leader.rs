@@ -147,6 +147,17 @@ impl Leading {
     }
 
     /// Participants that acked NEWLEADER and spoke within `syncLimit` ticks.
+    /// Observers past NEWLEADER and heard from within syncLimit (`zk_synced_observers`).
+    pub fn synced_observers(&self, now_ms: u64, rep: &Replica) -> Vec<i64> {
+        let limit = rep.cfg.sync_limit as u64 * rep.tick_ms();
+        self.learners
+            .values()
+            .filter(|f| matches!(f.stage, Stage::AwaitStartup | Stage::Active))
+            .filter(|f| f.observer && now_ms.saturating_sub(f.last_heard_ms) <= limit)
+            .filter_map(|f| f.sid)
+            .collect()
+    }
+
     pub fn synced_learners(&self, now_ms: u64, rep: &Replica) -> Vec<i64> {
         let limit = rep.cfg.sync_limit as u64 * rep.tick_ms();
         self.learners

@@ -110,6 +110,14 @@ impl Peer {
         }
     }
 
+    /// Leader: synced observers (followers are in `synced_learners`).
+    pub fn synced_observers(&self) -> Vec<i64> {
+        match &self.role {
+            Role::Leading(l) => l.synced_observers(self.now_ms, &self.rep),
+            Role::Looking | Role::Learning(_) => Vec::new(),
+        }
+    }
+
     pub fn pending_syncs(&self) -> usize {
         match &self.role {
             Role::Leading(l) => l.pending_syncs(),
