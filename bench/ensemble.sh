@@ -106,13 +106,14 @@ for round in $(seq 1 "$ROUNDS"); do
             survivors=""
             for i in 1 2 3; do [ "$i" = "$l" ] || survivors+="${survivors:+,}127.0.0.1:${CPORT[$kind$i]}"; done
             kill -9 "${PID[$kind$l]}"
+            wait "${PID[$kind$l]}" 2>/dev/null || true
             secs=$(python3 bench/probe.py "$survivors" "/failover-$round-$f" 120 create)
             echo "round $round $kind failover $f: leader $l killed, first write after $secs s" >&2
             RES["$kind|failover"]="${RES["$kind|failover"]:-} $secs"
             start "$kind" "$l"
             wait_serving "$kind"
         done
-        for i in 1 2 3; do kill -9 "${PID[$kind$i]}" 2>/dev/null || true; done
+        for i in 1 2 3; do kill -9 "${PID[$kind$i]}" 2>/dev/null || true; wait "${PID[$kind$i]}" 2>/dev/null || true; done
         sleep 1
     done
 done
