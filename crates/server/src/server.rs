@@ -192,6 +192,7 @@ impl Server {
             // Session ids carry the id of the server that created them.
             core_cfg.server_id = my_sid as u8;
         }
+        let recent_txns = loaded.recent_txns;
         let mut core = Core::with_state(core_cfg, clock.now(), loaded.tree, &loaded.sessions);
         info!(
             "loaded {} (start-up took {} ms)",
@@ -240,7 +241,11 @@ impl Server {
                     last_applied_zxid: last,
                     accepted_epoch: accepted,
                     current_epoch: current,
-                    committed_log: Vec::new(),
+                    // Only txns the tree reflects, ending at its zxid (the peer's contract).
+                    committed_log: recent_txns
+                        .into_iter()
+                        .filter(|(z, _)| *z <= last)
+                        .collect(),
                     log_tail: Vec::new(),
                 };
                 let listeners = crate::ensemble::bind_listeners(me)

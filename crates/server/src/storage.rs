@@ -17,6 +17,8 @@ use tracing::{info, warn};
 pub struct Loaded {
     pub tree: DataTree,
     pub sessions: Vec<(i64, i32)>,
+    /// The most recent txns replayed, oldest first (an ensemble leader's DIFF source).
+    pub recent_txns: Vec<(i64, Vec<u8>)>,
     pub summary: String,
 }
 
@@ -67,6 +69,7 @@ impl Storage for MemoryStorage {
         Ok(Loaded {
             tree: DataTree::new(),
             sessions: vec![],
+            recent_txns: vec![],
             summary: "in-memory storage (nothing persisted)".into(),
         })
     }
@@ -214,6 +217,7 @@ impl Storage for FileStorage {
         Ok(Loaded {
             tree: r.tree,
             sessions: r.sessions,
+            recent_txns: r.recent_txns,
             summary: r.summary,
         })
     }

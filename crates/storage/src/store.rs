@@ -63,10 +63,17 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
+/// How many replayed txns `restore` keeps for `Restored::recent_txns`
+/// (`zookeeper.commitLogCount`).
+pub const RECENT_TXNS_KEPT: usize = 500;
+
 /// What start-up loaded.
 pub struct Restored {
     pub tree: DataTree,
     pub sessions: Vec<(i64, i32)>,
+    /// The last [`RECENT_TXNS_KEPT`] txns replayed (zxid, serialized txn), oldest first: an
+    /// ensemble leader answers DIFF from them (ZooKeeper fills its `committedLog` the same way).
+    pub recent_txns: Vec<(i64, Vec<u8>)>,
     pub summary: String,
     pub report: RestoreReport,
 }
@@ -231,6 +238,7 @@ impl<D: Disk> FileStore<D> {
         let chosen: Vec<(i64, PathBuf)> = logs[first..].to_vec();
         report.logs = chosen.iter().map(|(_, p)| p.clone()).collect();
         let mut replayed = 0u64;
+        let mut recent: std::collections::VecDeque<(i64, Vec<u8>)> = Default::default();
         let newest = chosen.last().map(|(_, p)| p.clone());
         let mut last_progress = Instant::now();
         'files: for (i, (file_zxid, path)) in chosen.iter().enumerate() {
@@ -266,6 +274,10 @@ impl<D: Disk> FileStore<D> {
                     continue;
                 }
                 apply_replayed(&mut tree, &mut sessions, &txn);
+                if recent.len() == RECENT_TXNS_KEPT {
+                    recent.pop_front();
+                }
+                recent.push_back((zxid, e.txn.to_vec()));
                 report.replayed_range = Some((report.replayed_range.map_or(zxid, |r| r.0), zxid));
                 self.last_logged_zxid = zxid;
                 replayed += 1;
@@ -366,6 +378,7 @@ impl<D: Disk> FileStore<D> {
         Ok(Restored {
             tree,
             sessions: sessions.into_iter().collect(),
+            recent_txns: recent.into(),
             summary,
             report,
         })

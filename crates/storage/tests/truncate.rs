@@ -67,6 +67,10 @@ fn truncate_drops_later_txns_logs_and_snapshots() {
     let mut s = FileStore::new(RealDisk::default(), opts(dir.path())).unwrap();
     let r = s.restore().unwrap();
     assert_eq!(r.tree.last_processed_zxid(), 7);
+    // The replayed txns after the newest snapshot (zxid 4) are kept for DIFF, oldest first.
+    let recent: Vec<i64> = r.recent_txns.iter().map(|(z, _)| *z).collect();
+    assert_eq!(recent, vec![5, 6, 7]);
+    assert_eq!(Txn::from_bytes(&r.recent_txns[2].1).unwrap(), txn(7));
     for z in 1..=7 {
         assert!(r.tree.get(&format!("/n{z}")).is_some(), "/n{z}");
     }
