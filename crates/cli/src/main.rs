@@ -125,6 +125,25 @@ fn server(config: Option<PathBuf>, defines: Vec<(String, String)>) -> anyhow::Re
             env!("CARGO_PKG_VERSION")
         ),
     }
+    let mut cfg = cfg;
+    let mut warnings = warnings;
+    if let Some(dynamic) = cfg.dynamic_config_file.clone() {
+        let text = std::fs::read_to_string(&dynamic)
+            .with_context(|| format!("cannot read dynamicConfigFile {}", dynamic.display()))?;
+        let more = cfg.apply_dynamic_file(&text).map_err(|e| {
+            let msg = e.to_string();
+            match msg.strip_prefix("zoo.cfg") {
+                Some(rest) => anyhow::anyhow!("{}{rest}", dynamic.display()),
+                None => anyhow::anyhow!("{}: {msg}", dynamic.display()),
+            }
+        })?;
+        info!(
+            "ensemble of {} servers from {}",
+            cfg.servers.len(),
+            dynamic.display()
+        );
+        warnings.extend(more);
+    }
     for w in &warnings {
         let msg = w.to_string();
         match (&config, msg.strip_prefix("zoo.cfg")) {

@@ -495,6 +495,9 @@ pub struct ServerConfig {
     /// `dynamicConfigFile`: ZooKeeper reads the ensemble (and possibly the
     /// client port) from there; this module does no I/O, so the caller must.
     pub dynamic_config_file: Option<PathBuf>,
+    /// Version of the ensemble configuration: 0 for `server.N` lines in zoo.cfg, else the
+    /// dynamic file's `version=` line or the hex suffix of its name (`zoo.cfg.dynamic.100000000`).
+    pub config_version: i64,
     /// Every effective property: `-D` defines plus `zookeeper.K` for each key
     /// `QuorumPeerConfig` does not handle itself.
     pub properties: BTreeMap<String, String>,
@@ -554,6 +557,57 @@ impl ServerConfig {
         loader.cfg.entries = raw.into_iter().map(|e| (e.key, e.value)).collect();
         loader.cfg.properties = loader.props.map;
         Ok((loader.cfg, loader.warnings))
+    }
+
+    /// Add the ensemble from the `dynamicConfigFile` (its text; the caller reads the file):
+    /// `server.N=` lines as in zoo.cfg, plus an optional `version=` line, as ZooKeeper 3.5+
+    /// writes them (`zoo.cfg.dynamic.<version>`). `group.N`/`weight.N` are refused (hierarchical
+    /// quorums are not supported).
+    pub fn apply_dynamic_file(&mut self, text: &str) -> Result<Vec<ConfigWarning>, ConfigError> {
+        let raw = parse_properties(text)?;
+        let mut loader = Loader {
+            cfg: self.clone(),
+            props: Props::default(),
+            warnings: Vec::new(),
+            from_file: true,
+        };
+        loader.cfg.dynamic_config_file = None;
+        if let Some(v) = self
+            .dynamic_config_file
+            .as_ref()
+            .and_then(|p| p.extension())
+            .and_then(|x| u64::from_str_radix(&x.to_string_lossy(), 16).ok())
+        {
+            loader.cfg.config_version = v as i64;
+        }
+        let multi = self
+            .property("zookeeper.multiAddress.enabled")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        for e in &raw {
+            let line = Some(e.line);
+            if e.key.starts_with("server.") {
+                let entry = loader.parse_server(&e.key, line, &e.value, multi)?;
+                loader.cfg.servers.retain(|s| s.id != entry.id);
+                loader.cfg.servers.push(entry);
+            } else if e.key == "version" {
+                loader.cfg.config_version = u64::from_str_radix(e.value.trim(), 16)
+                    .map_err(|_| invalid("version", line, &e.value, "not a hex number"))?
+                    as i64;
+            } else {
+                return Err(ConfigError::Conflict {
+                    key: e.key.clone(),
+                    line,
+                    reason: "only server.N lines (and version) belong in a dynamic config file"
+                        .to_string(),
+                });
+            }
+        }
+        loader.cfg.servers.sort_by_key(|s| s.id);
+        loader.check_ensemble()?;
+        let dynamic = self.dynamic_config_file.clone();
+        *self = loader.cfg;
+        self.dynamic_config_file = dynamic;
+        Ok(loader.warnings)
     }
 
     /// An effective property (`-D` define or translated `zoo.cfg` key).
@@ -639,6 +693,7 @@ impl ServerConfig {
             servers: Vec::new(),
             peer_type_observer: false,
             dynamic_config_file: None,
+            config_version: 0,
             properties: BTreeMap::new(),
             entries: Vec::new(),
         }
@@ -1168,15 +1223,8 @@ impl Loader {
                 }
             }
             "dynamicConfigFile" => {
+                // Read by `apply_dynamic_file` (the caller does the I/O).
                 cfg.dynamic_config_file = Some(PathBuf::from(value));
-                self.warn(
-                    key,
-                    line,
-                    format!(
-                        "dynamicConfigFile {value} is not read by the configuration loader; \
-                         servers and client ports listed only there are not applied"
-                    ),
-                );
             }
             "autopurge.snapRetainCount" => {
                 let n = parse_i32(key, line, value)?;
@@ -1368,7 +1416,7 @@ impl Loader {
     /// `parseDynamicConfig` and `checkValidity`: the shape of the server list.
     fn check_ensemble(&mut self) -> Result<(), ConfigError> {
         if self.cfg.dynamic_config_file.is_some() {
-            return Ok(()); // The list lives in a file we have not seen.
+            return Ok(()); // Checked once the file is read (`apply_dynamic_file`).
         }
         let participants = self.cfg.servers.iter().filter(|s| !s.observer).count();
         let observers = self.cfg.servers.len() - participants;
@@ -1788,6 +1836,41 @@ mod tests {
 
     fn load_err(text: &str) -> ConfigError {
         ServerConfig::load(Some((Path::new("zoo.cfg"), text)), &[]).expect_err("invalid config")
+    }
+
+    // A zoo.cfg as ZooKeeper 3.8.0 rewrites it with reconfigEnabled=true (captured on loopback):
+    // no server lines, a dynamicConfigFile with them, and client ports from there.
+    #[test]
+    fn dynamic_config_file_supplies_the_ensemble() {
+        let (mut cfg, _) = load(
+            "dataDir=/d\ntickTime=500\ninitLimit=10\nsyncLimit=5\nreconfigEnabled=true\n\
+             dynamicConfigFile=/d/zoo.cfg.dynamic.100000000\n",
+        );
+        assert!(
+            !cfg.is_distributed(),
+            "nothing is known before the file is read"
+        );
+        cfg.apply_dynamic_file(
+            "server.1=127.0.0.1:2861:3861:participant;0.0.0.0:21931\n\
+             server.2=127.0.0.1:2862:3862:participant;0.0.0.0:21932\n\
+             server.3=127.0.0.1:2863:3863:observer;0.0.0.0:21933\n",
+        )
+        .unwrap();
+        assert!(cfg.is_distributed());
+        assert_eq!(cfg.servers.len(), 3);
+        assert!(cfg.servers[2].observer);
+        assert_eq!(cfg.servers[1].client_port, Some(21932));
+        assert_eq!(cfg.config_version, 0x100000000, "from the file name");
+        assert_eq!(
+            cfg.dynamic_config_file.as_deref(),
+            Some(Path::new("/d/zoo.cfg.dynamic.100000000"))
+        );
+        // Anything but server lines (and version) is refused, and so is a bad line.
+        let (mut c2, _) = load("dataDir=/d\ndynamicConfigFile=/x\n");
+        assert!(c2
+            .apply_dynamic_file("server.1=a:1:2\ntickTime=5\n")
+            .is_err());
+        assert!(c2.apply_dynamic_file("server.1=a:1\n").is_err());
     }
 
     fn defines(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

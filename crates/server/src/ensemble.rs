@@ -84,6 +84,7 @@ pub(crate) struct Quorum {
     pub peer: Peer,
     pub my_sid: i64,
     entries: HashMap<i64, ServerEntry>,
+    config_version: i64,
     my_election_addr: String,
     election: HashMap<i64, (u64, mpsc::UnboundedSender<WriterMsg>)>,
     last_dial: HashMap<i64, Instant>,
@@ -134,7 +135,7 @@ pub fn quorum_config(cfg: &ServerConfig) -> QuorumConfig {
                 }),
             })
             .collect(),
-        version: 0,
+        version: cfg.config_version,
     }
 }
 
@@ -214,6 +215,7 @@ impl Quorum {
                 .iter()
                 .map(|s| (s.id as i64, s.clone()))
                 .collect(),
+            config_version: cfg.config_version,
             my_election_addr: quorum::format_address(&me.host, me.election_port),
             election: HashMap::new(),
             last_dial: HashMap::new(),
@@ -950,8 +952,9 @@ fn peer_output(st: &mut State, o: Output) {
 pub(crate) fn install_config_node(st: &mut State) {
     if let Some(q) = st.quorum.as_ref() {
         let text = q.peer_config_string();
+        let version = q.config_version;
         let wall = st.clock.now().wall_ms;
-        st.core.set_config_node(text.into_bytes(), wall);
+        st.core.set_config_node(text.into_bytes(), version, wall);
     }
 }
 
@@ -1001,7 +1004,7 @@ impl Quorum {
                     }),
                 })
                 .collect(),
-            version: 0,
+            version: self.config_version,
         };
         qc.to_config_string()
     }

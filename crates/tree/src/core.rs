@@ -276,8 +276,8 @@ impl Core {
     }
 
     /// Ensemble: show the config string in `/zookeeper/config`.
-    pub fn set_config_node(&mut self, data: Vec<u8>, wall_ms: i64) {
-        self.tree.set_config_node(data, 0, wall_ms);
+    pub fn set_config_node(&mut self, data: Vec<u8>, config_version: i64, wall_ms: i64) {
+        self.tree.set_config_node(data, config_version, wall_ms);
     }
 
     /// Sessions with their timeouts (for a SNAP to a learner, or a snapshot).

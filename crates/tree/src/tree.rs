@@ -386,11 +386,13 @@ impl DataTree {
     }
 
     /// `/zookeeper/config` of an ensemble member: the config string, set outside any txn with
-    /// version -1 and mzxid = the config version (ZooKeeper's `initConfigInZKDatabase`).
+    /// version and aversion -1 and mzxid = the config version (ZooKeeper's
+    /// `initConfigInZKDatabase`; verified with 3.8.0: dataVersion -1, aclVersion -1).
     pub fn set_config_node(&mut self, data: Vec<u8>, config_version: i64, time: i64) {
         self.update("/zookeeper/config", |n| {
             n.data = Some(data);
             n.stat.version = -1;
+            n.stat.aversion = -1;
             n.stat.mzxid = config_version;
             n.stat.mtime = time;
         });
