@@ -25,6 +25,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+mod ensemble;
+mod proxy;
+
+pub use ensemble::{Ensemble, EnsembleBuilder, Flavor, Member, ENSEMBLE_STARTUP_TIMEOUT};
+pub use proxy::Cut;
+
 /// The ZooKeeper 3.8 server jar of Debian's `libzookeeper-java` (pulled in by `zookeeper`).
 pub const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
 /// The slf4j → log4j 1.2 binding (`libslf4j-java`); without it ZooKeeper logs nothing.
@@ -472,8 +478,48 @@ impl ServerProcess {
         self.wait_ready(STARTUP_TIMEOUT)
     }
 
-    /// Waits until [`probe_handshake`] succeeds; fails early if the process exits.
-    fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
+    /// Stops the server if it still runs (SIGTERM as [`stop`](Self::stop)) and starts the same
+    /// command again like [`restart`](Self::restart), but returns at once, without waiting for
+    /// a handshake: an ensemble member may only serve once a quorum is up. Wait with
+    /// [`wait_ready`](Self::wait_ready).
+    pub fn start_again(&mut self) -> anyhow::Result<()> {
+        self.stop();
+        self.child = spawn(&self.program, &self.args, self.tmp.path())
+            .with_context(|| format!("restarting {}: {}", self.name, self.command_line()))?;
+        Ok(())
+    }
+
+    /// SIGSTOP: the process stays alive with its sockets open but does nothing (a long pause,
+    /// as a GC stall or an overloaded machine). Undo with [`resume`](Self::resume).
+    pub fn pause(&mut self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// SIGCONT after [`pause`](Self::pause).
+    pub fn resume(&mut self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&mut self, signal: libc::c_int) {
+        if let Ok(None) = self.child.try_wait() {
+            // Our own child, not yet reaped: the pid cannot have been reused.
+            // SAFETY: kill(2) has no memory-safety preconditions.
+            unsafe {
+                libc::kill(self.child.id() as libc::pid_t, signal);
+            }
+        }
+    }
+
+    /// The last `lines` lines of the log, for failure messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = self.log();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Waits until [`probe_handshake`] succeeds; fails early if the process exits, and kills it
+    /// after `timeout`. The error carries the log.
+    pub fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait()? {
@@ -688,22 +734,30 @@ fn zookeeper(
         );
     }
     start("zookeeper", data_dir, extra_cfg, |dir, cfg| {
-        let log4j = dir.join("log4j.properties");
-        fs::write(&log4j, LOG4J_PROPERTIES)
-            .with_context(|| format!("writing {}", log4j.display()))?;
-        let mut args: Vec<OsString> = vec![
-            "-Xmx512m".into(),
-            "-cp".into(),
-            format!("{ZOOKEEPER_JAR}:{SLF4J_LOG4J_JAR}:{LOG4J_JAR}").into(),
-            format!("-Dlog4j.configuration=file:{}", log4j.display()).into(),
-            "-Dzookeeper.root.logger=INFO,CONSOLE".into(),
-            "-Dzookeeper.extendedTypesEnabled=true".into(),
-        ];
-        args.extend(props(extra_props));
-        args.push(ZOOKEEPER_MAIN.into());
-        args.push(cfg.into());
-        Ok((PathBuf::from("java"), args))
+        zookeeper_command(dir, cfg, extra_props)
     })
+}
+
+/// The real ZooKeeper's command line for `cfg`, after writing our log4j configuration into `dir`.
+fn zookeeper_command(
+    dir: &Path,
+    cfg: &Path,
+    extra_props: &[(&str, &str)],
+) -> anyhow::Result<(PathBuf, Vec<OsString>)> {
+    let log4j = dir.join("log4j.properties");
+    fs::write(&log4j, LOG4J_PROPERTIES).with_context(|| format!("writing {}", log4j.display()))?;
+    let mut args: Vec<OsString> = vec![
+        "-Xmx512m".into(),
+        "-cp".into(),
+        format!("{ZOOKEEPER_JAR}:{SLF4J_LOG4J_JAR}:{LOG4J_JAR}").into(),
+        format!("-Dlog4j.configuration=file:{}", log4j.display()).into(),
+        "-Dzookeeper.root.logger=INFO,CONSOLE".into(),
+        "-Dzookeeper.extendedTypesEnabled=true".into(),
+    ];
+    args.extend(props(extra_props));
+    args.push(ZOOKEEPER_MAIN.into());
+    args.push(cfg.into());
+    Ok((PathBuf::from("java"), args))
 }
 
 /// The corral binary to run: `$CORRAL_BIN` if set and not empty, else `default` (from a test
@@ -748,10 +802,19 @@ fn corral(
         bail!("corral binary {} does not exist", bin.display());
     }
     start("corral", data_dir, extra_cfg, |_dir, cfg| {
-        let mut args: Vec<OsString> = vec!["server".into(), "--config".into(), cfg.into()];
-        args.extend(props(extra_props));
-        Ok((bin.clone(), args))
+        Ok(corral_command(&bin, cfg, extra_props))
     })
+}
+
+/// corral's command line for `cfg`: `<bin> server --config <cfg> -D<k>=<v>...`.
+fn corral_command(
+    bin: &Path,
+    cfg: &Path,
+    extra_props: &[(&str, &str)],
+) -> (PathBuf, Vec<OsString>) {
+    let mut args: Vec<OsString> = vec!["server".into(), "--config".into(), cfg.into()];
+    args.extend(props(extra_props));
+    (bin.to_path_buf(), args)
 }
 
 // ---------------------------------------------------------------------------------------------
