@@ -76,8 +76,17 @@ pub(crate) enum QEvent {
 const REDIAL_EVERY: Duration = Duration::from_millis(1000);
 /// Connect timeout for election and quorum connections.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How many times a learner tries to reach its leader, one second apart (ZooKeeper: 5).
+/// How many times a learner tries to reach its leader (ZooKeeper: 5).
 const LEADER_CONNECT_TRIES: u32 = 5;
+/// The pause between those tries (ZooKeeper's `leaderConnectDelayDuringRetryMs`, 100 ms): the
+/// leader-elect may not listen yet.
+const LEADER_CONNECT_DELAY: Duration = Duration::from_millis(100);
+/// Learner connections held while we are still looking (see [`PendingLearner`]), at most.
+const PENDING_LEARNERS_MAX: usize = 64;
+/// Packets buffered per held learner connection (it sends FOLLOWERINFO, then waits).
+const PENDING_PACKETS_MAX: usize = 16;
+/// How long a learner connection is held while we are still looking.
+const PENDING_LEARNER_TTL: Duration = Duration::from_secs(10);
 
 /// Ensemble state kept beside the core in the node task.
 pub(crate) struct Quorum {
@@ -90,6 +99,7 @@ pub(crate) struct Quorum {
     last_dial: HashMap<i64, Instant>,
     next_id: u64,
     learners: HashMap<u64, mpsc::UnboundedSender<WriterMsg>>,
+    pending_learners: HashMap<u64, PendingLearner>,
     leader: Option<mpsc::UnboundedSender<WriterMsg>>,
     leader_gen: u64,
     pub serving: bool,
@@ -98,6 +108,17 @@ pub(crate) struct Quorum {
     ev: mpsc::Sender<Event>,
     /// Highest zxid appended to the log and not yet reported durable.
     unsynced: Option<i64>,
+}
+
+/// A learner connection accepted while we are still looking. Another member may decide for us
+/// as leader a moment before we do and dial us at once; closing that connection would send it
+/// back into an election that cannot finish until we give up leading (initLimit ticks), so it
+/// is held, with what it sent, until we decide: leading, it is handed to the peer; following
+/// or observing, it is closed.
+struct PendingLearner {
+    tx: mpsc::UnboundedSender<WriterMsg>,
+    packets: Vec<QuorumPacket>,
+    since: Instant,
 }
 
 /// Read `myid` from the data directory, as ZooKeeper does.
@@ -221,6 +242,7 @@ impl Quorum {
             last_dial: HashMap::new(),
             next_id: 1,
             learners: HashMap::new(),
+            pending_learners: HashMap::new(),
             leader: None,
             leader_gen: 0,
             serving: false,
@@ -284,8 +306,16 @@ impl Quorum {
         });
     }
 
-    /// Periodic work: dial election peers we should be connected to.
+    /// Periodic work: dial election peers we should be connected to; drop learner connections
+    /// held too long.
     pub(crate) fn redial(&mut self) {
+        self.pending_learners.retain(|_, p| {
+            let keep = p.since.elapsed() < PENDING_LEARNER_TTL;
+            if !keep {
+                let _ = p.tx.send(WriterMsg::Close);
+            }
+            keep
+        });
         let sids: Vec<i64> = self.entries.keys().copied().collect();
         for sid in sids {
             if sid < self.my_sid {
@@ -485,7 +515,7 @@ async fn leader_connection(
     let mut sock = None;
     for attempt in 0..LEADER_CONNECT_TRIES {
         if attempt > 0 {
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(LEADER_CONNECT_DELAY).await;
         }
         let Ok(addr) = resolve(&entry.host, entry.quorum_port).await else {
             continue;
@@ -608,20 +638,35 @@ pub(crate) fn handle_quorum_event(st: &mut State, ev: QEvent) {
             q.last_dial.remove(&sid);
             q.dial_election(sid);
         }
-        QEvent::LearnerUp { conn, tx } => {
-            if q.state != ServerState::Leading {
-                let _ = tx.send(WriterMsg::Close);
-                return;
+        QEvent::LearnerUp { conn, tx } => match q.state {
+            ServerState::Leading => {
+                q.learners.insert(conn, tx);
+                q.peer.handle(now_ms, Input::LearnerConnected { conn });
             }
-            q.learners.insert(conn, tx);
-            q.peer.handle(now_ms, Input::LearnerConnected { conn });
-        }
+            ServerState::Looking if q.pending_learners.len() < PENDING_LEARNERS_MAX => {
+                let since = Instant::now();
+                let packets = Vec::new();
+                q.pending_learners
+                    .insert(conn, PendingLearner { tx, packets, since });
+            }
+            _ => {
+                let _ = tx.send(WriterMsg::Close);
+            }
+        },
         QEvent::LearnerPacket { conn, p } => {
             if q.learners.contains_key(&conn) {
                 q.peer.handle(now_ms, Input::LearnerPacket { conn, p });
+            } else if let Some(pending) = q.pending_learners.get_mut(&conn) {
+                if pending.packets.len() < PENDING_PACKETS_MAX {
+                    pending.packets.push(p);
+                } else if let Some(pending) = q.pending_learners.remove(&conn) {
+                    warn!("learner connection {conn} sent too much before we led; closing");
+                    let _ = pending.tx.send(WriterMsg::Close);
+                }
             }
         }
         QEvent::LearnerDown { conn } => {
+            q.pending_learners.remove(&conn);
             if q.learners.remove(&conn).is_some() {
                 q.peer.handle(now_ms, Input::LearnerClosed { conn });
             }
@@ -925,6 +970,23 @@ fn peer_output(st: &mut State, o: Output) {
             if state != ServerState::Leading {
                 for (_, tx) in q.learners.drain() {
                     let _ = tx.send(WriterMsg::Close);
+                }
+            }
+            match state {
+                ServerState::Leading => {
+                    for (conn, pending) in std::mem::take(&mut q.pending_learners) {
+                        q.learners.insert(conn, pending.tx);
+                        q.peer.handle(now.mono_ms, Input::LearnerConnected { conn });
+                        for p in pending.packets {
+                            q.peer.handle(now.mono_ms, Input::LearnerPacket { conn, p });
+                        }
+                    }
+                }
+                ServerState::Looking => {}
+                ServerState::Following | ServerState::Observing => {
+                    for (_, pending) in q.pending_learners.drain() {
+                        let _ = pending.tx.send(WriterMsg::Close);
+                    }
                 }
             }
             st.core.set_role(now, role);
