@@ -24,8 +24,8 @@ use anyhow::{bail, Context};
 
 use crate::proxy::{Cut, LinkProxy};
 use crate::{
-    corral_bin, corral_command, four_letter, probe_handshake, real_zookeeper_missing, spawn,
-    zookeeper_command, ServerProcess, ZOOKEEPER_PACKAGES,
+    corral_bin, corral_command, four_letter, real_zookeeper_missing, spawn, zookeeper_command,
+    ServerProcess, ZOOKEEPER_PACKAGES,
 };
 
 /// How long [`EnsembleBuilder::start`] waits until every member serves (JVMs on a busy
@@ -292,10 +292,12 @@ impl Member {
         four_letter(self.server.addr(), "srvr").ok()
     }
 
-    /// True if a raw handshake succeeds now (a member that is not synced with a leader closes
-    /// new connections).
+    /// True if the member answers a handshake now (one that is not synced with a leader closes
+    /// new connections without an answer). Unlike [`crate::probe_handshake`] this creates no session,
+    /// and so no txn: it asks to resume a session that does not exist, which a serving member
+    /// refuses with a ConnectResponse (a follower after asking its leader).
     pub fn is_serving(&self) -> bool {
-        probe_handshake(self.server.addr(), Duration::from_secs(2)).is_ok()
+        probe_serving(self.server.addr(), Duration::from_secs(2)).is_ok()
     }
 
     /// `"<flavor> <sid>"`, for messages.
@@ -303,6 +305,20 @@ impl Member {
         let role = if self.observer { " (observer)" } else { "" };
         format!("{} {}{role}", self.flavor.name(), self.sid)
     }
+}
+
+/// The session id [`probe_serving`] asks to resume: never handed out (ZooKeeper's session ids
+/// start with the server's sid in the top byte; sids here are small).
+const NO_SUCH_SESSION: i64 = 0x7f5e_55e0_0000_0001;
+
+/// Sends a ConnectRequest to resume [`NO_SUCH_SESSION`] and succeeds on any ConnectResponse.
+fn probe_serving(addr: std::net::SocketAddr, timeout: Duration) -> std::io::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut stream = crate::connect(addr, deadline)?;
+    let mut req = crate::connect_request();
+    req[20..28].copy_from_slice(&NO_SUCH_SESSION.to_be_bytes()); // sessionId
+    crate::write_all_by(&mut stream, &req, deadline)?;
+    crate::read_frame(&mut stream, deadline).map(|_| ())
 }
 
 fn srvr_field(srvr: &str, field: &str) -> Option<String> {
