@@ -1,0 +1,79 @@
+//! Every knob of one run, drawn from the seed: ensemble shape, timing, disk behaviour, and
+//! which fault kinds are on and how often they strike.
+
+use crate::rng::Rng;
+
+/// Crash and restart nodes (losing the unsynced log suffix).
+pub const FAULT_CRASHES: bool = true;
+/// Partition the ensemble into two sides for a while.
+pub const FAULT_PARTITIONS: bool = true;
+/// Reset quorum and client connections.
+pub const FAULT_CUTS: bool = true;
+/// Drop election notifications (the election connection breaks and is redialled).
+pub const FAULT_ELECTION_DROPS: bool = true;
+
+#[derive(Debug, Clone)]
+pub struct Params {
+    pub voters: usize,
+    pub observer: bool,
+    pub clients: usize,
+    /// How long faults are injected before the liveness phase.
+    pub fault_ms: u64,
+    pub tick_ms: u64,
+    pub init_limit: u32,
+    pub sync_limit: u32,
+    pub commit_log_count: usize,
+    pub session_timeout_ms: i32,
+    /// Fsync inside the flush (as `corral_server` does) or as a later disk completion.
+    pub inline_fsync: bool,
+    pub fsync_max_ms: u64,
+    pub snap_every: usize,
+    pub delay_max_ms: u64,
+    /// Percent of messages that take a slow path (50..=500 ms), FIFO per connection kept.
+    pub slow_pct: u64,
+    /// Mean gaps between faults (ms); `None` when the kind is off for this seed.
+    pub crash_every_ms: Option<u64>,
+    pub partition_every_ms: Option<u64>,
+    pub cut_every_ms: Option<u64>,
+    pub client_cut_every_ms: Option<u64>,
+    pub election_drop_pct: u64,
+    pub max_inflight: usize,
+    /// Percent chance per client tick to issue an op.
+    pub op_pct: u64,
+}
+
+impl Params {
+    pub fn from_seed(rng: &mut Rng) -> Params {
+        let voters = if rng.chance(60) { 3 } else { 5 };
+        let on = |rng: &mut Rng, enabled: bool, pct: u64, lo: u64, hi: u64| {
+            (enabled && rng.chance(pct)).then(|| rng.range(lo, hi))
+        };
+        Params {
+            voters,
+            observer: rng.chance(35),
+            clients: rng.range(2, 5) as usize,
+            fault_ms: rng.range(4_000, 10_000),
+            tick_ms: 100,
+            init_limit: 10,
+            sync_limit: 5,
+            commit_log_count: rng.range(4, 60) as usize,
+            session_timeout_ms: rng.range(3_000, 8_000) as i32,
+            inline_fsync: rng.chance(50),
+            fsync_max_ms: rng.range(1, 40),
+            snap_every: rng.range(5, 80) as usize,
+            delay_max_ms: rng.range(2, 20),
+            slow_pct: rng.below(6),
+            crash_every_ms: on(rng, FAULT_CRASHES, 75, 800, 4_000),
+            partition_every_ms: on(rng, FAULT_PARTITIONS, 60, 1_000, 5_000),
+            cut_every_ms: on(rng, FAULT_CUTS, 60, 300, 3_000),
+            client_cut_every_ms: on(rng, FAULT_CUTS, 50, 200, 2_000),
+            election_drop_pct: if FAULT_ELECTION_DROPS && rng.chance(50) {
+                rng.range(1, 25)
+            } else {
+                0
+            },
+            max_inflight: rng.range(1, 4) as usize,
+            op_pct: rng.range(20, 80),
+        }
+    }
+}

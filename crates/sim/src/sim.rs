@@ -1,0 +1,1659 @@
+//! The simulator: nodes (a real `Peer` and a real `Core` each, over a simulated `Disk`), a
+//! network of FIFO connections with seeded delays, partitions and resets, and the glue that
+//! executes every `Output` the way `corral_server::ensemble` (`flush`, `core_output`,
+//! `peer_output`) does. One event queue ordered by (time, insertion) drives everything; node
+//! timers come from `Peer::poll_timeout` and `Core::next_wakeup_ms`.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use corral_proto::quorum::{
+    epoch_of, packet_type, ForwardedRequest, Notification, QuorumPacket, ServerState,
+};
+use corral_proto::request::{Connect, Request};
+use corral_proto::txn::Txn;
+use corral_storage::snapshot;
+use corral_tree::core::{Core, CoreConfig, Now, Output as CoreOutput, Role, Submitted};
+use corral_zab::{Durable, Input, Output, Peer, PeerConfig};
+
+use crate::chain::Chain;
+use crate::client::{Client, Hist};
+use crate::disk::{Disk, GhostEntry};
+use crate::params::Params;
+use crate::rng::{Fnv, Rng};
+
+/// Simulated time starts here, so session ids (built from the clock) look ordinary.
+pub const T0: u64 = 1_000_000;
+const WALL0: i64 = 1_700_000_000_000;
+/// The real node loop wakes at least this often (election redials).
+const REDIAL_MS: u64 = 1_000;
+const TRACE_KEEP: usize = 300;
+
+pub(crate) enum ToLearner {
+    Packet(QuorumPacket),
+    Snapshot {
+        zxid: i64,
+        blob: Vec<u8>,
+        ghost: Vec<GhostEntry>,
+    },
+    Closed,
+}
+
+/// Client to node.
+pub(crate) enum C2N {
+    Open,
+    Connect(Connect),
+    Request(i32, Request),
+    Closed,
+}
+
+/// Node to client.
+pub(crate) enum N2C {
+    Frame(Vec<u8>),
+    Closed,
+}
+
+/// One direction of one connection: messages leave in order; a blocked head (partition)
+/// holds back everything behind it.
+#[derive(Default)]
+struct Channel {
+    queue: VecDeque<(u64, Ev)>,
+    armed: bool,
+}
+
+pub(crate) enum Ev {
+    /// The head of a channel is due.
+    Channel {
+        key: (u8, u64, u64),
+    },
+    Election {
+        to: i64,
+        to_inc: u64,
+        from: i64,
+        n: Notification,
+    },
+    /// An election connection (re)formed: `to` resends its last notification to `sid`.
+    ElectionUp {
+        to: i64,
+        to_inc: u64,
+        sid: i64,
+    },
+    QOpen {
+        conn: u64,
+    },
+    ToLeader {
+        conn: u64,
+        p: Option<QuorumPacket>,
+    },
+    ToLearner {
+        conn: u64,
+        m: ToLearner,
+    },
+    Fsync {
+        sid: i64,
+        inc: u64,
+    },
+    C2N {
+        conn: u64,
+        m: C2N,
+    },
+    N2C {
+        conn: u64,
+        m: N2C,
+    },
+    ClientTick {
+        client: usize,
+    },
+    FaultCrash,
+    Restart {
+        sid: i64,
+    },
+    FaultPartition,
+    Heal,
+    FaultCut,
+    FaultClientCut,
+}
+
+/// A learner's connection to a leader.
+pub(crate) struct QConn {
+    learner: i64,
+    learner_inc: u64,
+    leader: i64,
+    leader_inc: u64,
+    learner_open: bool,
+    leader_open: bool,
+}
+
+/// A client's connection to a node.
+pub(crate) struct CConn {
+    pub client: usize,
+    pub node: i64,
+    pub node_inc: u64,
+}
+
+pub(crate) struct Live {
+    pub peer: Peer,
+    pub core: Core,
+    pub state: ServerState,
+    pub serving: bool,
+    leader_conn: Option<u64>,
+    learners: BTreeSet<u64>,
+    unsynced: Option<i64>,
+    fsync_pending: bool,
+    /// Open client connections (the glue's `st.conns`).
+    pub conns: BTreeSet<u64>,
+    /// What the tree reflects, txn by txn; `verified` leading entries are on the chain.
+    pub ghost: Vec<GhostEntry>,
+    pub verified: usize,
+    /// The ghost of a SNAP payload received and not yet loaded.
+    snap_ghost: Option<(i64, Vec<GhostEntry>)>,
+}
+
+pub(crate) struct Node {
+    pub sid: i64,
+    pub cfg: PeerConfig,
+    pub inc: u64,
+    pub disk: Disk,
+    pub live: Option<Live>,
+}
+
+struct Partition {
+    side: BTreeSet<i64>,
+    until: u64,
+}
+
+/// Why a run failed.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub seed: u64,
+    pub invariant: String,
+    pub detail: String,
+    pub at_ms: u64,
+    pub recent: Vec<String>,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "seed {}: invariant `{}` broken at t={}ms: {}",
+            self.seed, self.invariant, self.at_ms, self.detail
+        )?;
+        writeln!(f, "last events (newest last):")?;
+        for l in &self.recent {
+            writeln!(f, "  {l}")?;
+        }
+        write!(f, "replay with CORRAL_SEED={}", self.seed)
+    }
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub seed: u64,
+    pub trace_hash: u64,
+    pub end_ms: u64,
+    pub steps: u64,
+    pub chain_len: usize,
+    pub ops_completed: usize,
+    pub ops_unknown: usize,
+    pub acked_writes: usize,
+    pub crashes: usize,
+    pub partitions: usize,
+    pub elections: usize,
+    /// Findings that do not fail the run (see `lib.rs`), with the first time seen.
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Copy)]
+struct TraceRec {
+    t: u64,
+    what: &'static str,
+    a: i64,
+    b: i64,
+    c: i64,
+}
+
+pub struct Sim {
+    pub(crate) seed: u64,
+    pub(crate) p: Params,
+    pub(crate) rng: Rng,
+    pub(crate) now: u64,
+    seq: u64,
+    events: BTreeMap<(u64, u64), Ev>,
+    channels: BTreeMap<(u8, u64, u64), Channel>,
+    pub(crate) nodes: Vec<Node>,
+    qconns: BTreeMap<u64, QConn>,
+    next_qconn: u64,
+    pub(crate) cconns: BTreeMap<u64, CConn>,
+    pub(crate) next_cconn: u64,
+    pub(crate) clients: Vec<Client>,
+    partition: Option<Partition>,
+    pub(crate) faults: bool,
+    pub(crate) chain: Chain,
+    leaders: BTreeMap<i64, i64>,
+    trace: Fnv,
+    recent: VecDeque<TraceRec>,
+    pub(crate) failure: Option<Failure>,
+    pub(crate) report: Report,
+    pub(crate) history: Vec<Hist>,
+    /// Highest zxid of a write acknowledged to any client so far.
+    pub(crate) max_acked_write: i64,
+    /// Acknowledged writes: (zxid, session, cxid).
+    pub(crate) acked: Vec<(i64, i64, i32)>,
+    /// Clients issue random ops only while true.
+    pub(crate) random_ops: bool,
+    /// (node, session) that sent a request to a core not serving since its last StopServing.
+    pub(crate) stale_pending: BTreeSet<(i64, i64)>,
+    /// `CORRAL_SIM_TRACE`: print every trace record as it happens.
+    print_trace: bool,
+}
+
+fn now_of(t: u64) -> Now {
+    Now {
+        mono_ms: t,
+        wall_ms: WALL0 + t as i64,
+    }
+}
+
+fn config_string(members: &[(i64, bool)]) -> String {
+    let mut s = String::new();
+    for (sid, obs) in members {
+        let role = if *obs { "observer" } else { "participant" };
+        s.push_str(&format!(
+            "server.{sid}=10.0.0.{sid}:2888:3888:{role};0.0.0.0:2181\n"
+        ));
+    }
+    s.push_str("version=0");
+    s
+}
+
+// Construction, tracing and failures.
+impl Sim {
+    pub fn new(seed: u64) -> Sim {
+        let mut rng = Rng::new(seed);
+        let p = Params::from_seed(&mut rng);
+        let mut members: Vec<(i64, bool)> = (1..=p.voters as i64).map(|s| (s, false)).collect();
+        if p.observer {
+            members.push((p.voters as i64 + 1, true));
+        }
+        let config = config_string(&members);
+        let nodes = members
+            .iter()
+            .map(|(sid, _)| Node {
+                sid: *sid,
+                cfg: PeerConfig {
+                    my_sid: *sid,
+                    members: members.clone(),
+                    tick_ms: p.tick_ms,
+                    init_limit: p.init_limit,
+                    sync_limit: p.sync_limit,
+                    config: config.clone().into_bytes(),
+                    commit_log_count: p.commit_log_count,
+                },
+                inc: 0,
+                disk: Disk::default(),
+                live: None,
+            })
+            .collect();
+        let clients = (0..p.clients).map(Client::new).collect();
+        let mut sim = Sim {
+            seed,
+            p,
+            rng,
+            now: T0,
+            seq: 0,
+            events: BTreeMap::new(),
+            channels: BTreeMap::new(),
+            nodes,
+            qconns: BTreeMap::new(),
+            next_qconn: 1,
+            cconns: BTreeMap::new(),
+            next_cconn: 1,
+            clients,
+            partition: None,
+            faults: true,
+            chain: Chain::default(),
+            leaders: BTreeMap::new(),
+            trace: Fnv::default(),
+            recent: VecDeque::new(),
+            failure: None,
+            report: Report {
+                seed,
+                ..Report::default()
+            },
+            history: Vec::new(),
+            max_acked_write: 0,
+            acked: Vec::new(),
+            random_ops: true,
+            stale_pending: BTreeSet::new(),
+            print_trace: std::env::var("CORRAL_SIM_TRACE").is_ok(),
+        };
+        let sids: Vec<i64> = sim.nodes.iter().map(|n| n.sid).collect();
+        for sid in sids {
+            sim.start(sid);
+        }
+        for c in 0..sim.clients.len() {
+            let d = sim.rng.range(1, 50);
+            sim.schedule(d, Ev::ClientTick { client: c });
+        }
+        let gaps = [
+            (sim.p.crash_every_ms, 0),
+            (sim.p.partition_every_ms, 1),
+            (sim.p.cut_every_ms, 2),
+            (sim.p.client_cut_every_ms, 3),
+        ];
+        for (gap, kind) in gaps {
+            if let Some(g) = gap {
+                let d = sim.rng.range(g / 2, g * 3 / 2);
+                let ev = match kind {
+                    0 => Ev::FaultCrash,
+                    1 => Ev::FaultPartition,
+                    2 => Ev::FaultCut,
+                    _ => Ev::FaultClientCut,
+                };
+                sim.schedule(d, ev);
+            }
+        }
+        sim
+    }
+
+    pub(crate) fn trace(&mut self, what: &'static str, a: i64, b: i64, c: i64) {
+        if self.print_trace {
+            eprintln!("t={} {what} {a} 0x{b:x} {c}", self.now - T0);
+        }
+        self.trace.bytes(what.as_bytes());
+        self.trace.u64(self.now);
+        self.trace.u64(a as u64);
+        self.trace.u64(b as u64);
+        self.trace.u64(c as u64);
+        if self.recent.len() == TRACE_KEEP {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(TraceRec {
+            t: self.now,
+            what,
+            a,
+            b,
+            c,
+        });
+    }
+
+    /// Record the first broken invariant; the run stops after the current step.
+    pub(crate) fn fail(&mut self, invariant: &str, detail: String) {
+        if self.failure.is_some() {
+            return;
+        }
+        let recent = self
+            .recent
+            .iter()
+            .map(|r| format!("t={} {} {} 0x{:x} {}", r.t - T0, r.what, r.a, r.b, r.c))
+            .collect();
+        self.failure = Some(Failure {
+            seed: self.seed,
+            invariant: invariant.to_string(),
+            detail,
+            at_ms: self.now - T0,
+            recent,
+        });
+    }
+
+    pub(crate) fn note(&mut self, what: &str) {
+        if !self.report.notes.iter().any(|n| n.starts_with(what)) {
+            let t = self.now - T0;
+            self.report.notes.push(format!("{what} (first at t={t}ms)"));
+        }
+    }
+
+    pub(crate) fn schedule(&mut self, delay: u64, ev: Ev) {
+        self.seq += 1;
+        self.events.insert((self.now + delay, self.seq), ev);
+    }
+
+    fn net_delay(&mut self) -> u64 {
+        if self.faults && self.rng.chance(self.p.slow_pct) {
+            self.rng.range(50, 500)
+        } else {
+            self.rng.range(1, self.p.delay_max_ms)
+        }
+    }
+
+    /// Queue on a FIFO channel, due no earlier than `not_before`.
+    fn send_on(&mut self, key: (u8, u64, u64), not_before: u64, ev: Ev) {
+        let d = self.net_delay();
+        let ch = self.channels.entry(key).or_default();
+        let last = ch.queue.back().map_or(0, |(t, _)| *t);
+        let t = (not_before.max(self.now) + d).max(last);
+        ch.queue.push_back((t, ev));
+        if !ch.armed {
+            ch.armed = true;
+            let head = ch.queue.front().map_or(t, |(t, _)| *t);
+            self.seq += 1;
+            self.events
+                .insert((head.max(self.now), self.seq), Ev::Channel { key });
+        }
+    }
+
+    fn channel_due(&mut self, key: (u8, u64, u64)) {
+        let Some(ch) = self.channels.get_mut(&key) else {
+            return;
+        };
+        ch.armed = false;
+        let Some((t, ev)) = ch.queue.pop_front() else {
+            return;
+        };
+        if let Err(held) = self.deliver_msg(ev) {
+            let (ev, until) = *held;
+            // Held by a partition: it and everything behind it wait for the heal.
+            let ch = self.channels.get_mut(&key).expect("exists");
+            ch.queue.push_front((t.max(until), ev));
+        }
+        let now = self.now;
+        let ch = self.channels.get_mut(&key).expect("exists");
+        if ch.armed {
+            return;
+        }
+        if let Some((t, _)) = ch.queue.front() {
+            ch.armed = true;
+            let at = (*t).max(now);
+            self.seq += 1;
+            self.events.insert((at, self.seq), Ev::Channel { key });
+        } else {
+            self.channels.remove(&key);
+        }
+    }
+
+    pub(crate) fn send_client(&mut self, conn: u64, m: N2C) {
+        self.send_on((1, conn, 1), 0, Ev::N2C { conn, m });
+    }
+
+    pub(crate) fn send_node(&mut self, conn: u64, m: C2N) {
+        self.send_on((1, conn, 0), 0, Ev::C2N { conn, m });
+    }
+
+    fn node(&self, sid: i64) -> &Node {
+        &self.nodes[(sid - 1) as usize]
+    }
+
+    fn node_mut(&mut self, sid: i64) -> &mut Node {
+        &mut self.nodes[(sid - 1) as usize]
+    }
+
+    pub(crate) fn live(&self, sid: i64) -> Option<&Live> {
+        self.node(sid).live.as_ref()
+    }
+
+    fn live_mut(&mut self, sid: i64) -> Option<&mut Live> {
+        self.node_mut(sid).live.as_mut()
+    }
+
+    pub(crate) fn alive(&self, sid: i64, inc: u64) -> bool {
+        let n = self.node(sid);
+        n.live.is_some() && n.inc == inc
+    }
+
+    pub(crate) fn inc_of(&self, sid: i64) -> u64 {
+        self.node(sid).inc
+    }
+
+    /// Until when `a` and `b` cannot reach each other, if they cannot now.
+    fn cut_off(&self, a: i64, b: i64) -> Option<u64> {
+        let p = self.partition.as_ref()?;
+        (p.side.contains(&a) != p.side.contains(&b)).then_some(p.until)
+    }
+}
+
+// Node life cycle: start (load from disk, as the real server starts), crash.
+impl Sim {
+    fn start(&mut self, sid: i64) {
+        let now = now_of(self.now);
+        let loaded = match self.node(sid).disk.load() {
+            Ok(l) => l,
+            Err(e) => return self.fail("disk loads", format!("node {sid}: {e}")),
+        };
+        let core_cfg = CoreConfig {
+            server_id: sid as u8,
+            tick_ms: self.p.tick_ms as u32,
+            session_timeout_ms_min: 2 * self.p.tick_ms as u32,
+            session_timeout_ms_max: 20_000,
+            ..CoreConfig::default()
+        };
+        let node = self.node_mut(sid);
+        // Like the real start-up: a snapshot of what was loaded, then the epochs.
+        node.disk
+            .snapshot(&loaded.tree, loaded.sessions.clone(), loaded.ghost.clone());
+        let mut core = Core::with_state(core_cfg, now, loaded.tree, &loaded.sessions);
+        core.set_role(now, Role::Learner);
+        let last = core.last_zxid();
+        let current = *node.disk.current_epoch.get_or_insert(epoch_of(last));
+        let accepted = *node.disk.accepted_epoch.get_or_insert(current);
+        if current < epoch_of(last) || accepted < current {
+            let msg = format!(
+                "node {sid}: currentEpoch {current}, acceptedEpoch {accepted}, last zxid 0x{last:x}"
+            );
+            return self.fail(crate::known::EPOCH_BEHIND_SNAP, msg);
+        }
+        let durable = Durable {
+            last_zxid: last,
+            last_applied_zxid: last,
+            accepted_epoch: accepted,
+            current_epoch: current,
+            // As the real start-up: the txns replayed from the log, up to the tree's zxid.
+            committed_log: loaded
+                .replayed
+                .iter()
+                .filter(|(z, _)| *z <= last)
+                .cloned()
+                .collect(),
+            log_tail: Vec::new(),
+        };
+        let peer = Peer::new(node.cfg.clone(), durable, now.mono_ms);
+        let config = node.cfg.config.clone();
+        core.set_config_node(config, 0, now.wall_ms);
+        node.inc += 1;
+        node.live = Some(Live {
+            peer,
+            core,
+            state: ServerState::Looking,
+            serving: false,
+            leader_conn: None,
+            learners: BTreeSet::new(),
+            unsynced: None,
+            fsync_pending: false,
+            conns: BTreeSet::new(),
+            ghost: loaded.ghost,
+            verified: 0,
+            snap_ghost: None,
+        });
+        let inc = node.inc;
+        self.trace("start", sid, last, inc as i64);
+        self.flush(sid);
+        // Election connections to every reachable live member come up, both ways.
+        let others: Vec<i64> = self.nodes.iter().map(|n| n.sid).collect();
+        for o in others {
+            if o != sid && self.live(o).is_some() && self.cut_off(sid, o).is_none() {
+                self.election_up(sid, o);
+            }
+        }
+    }
+
+    fn election_up(&mut self, a: i64, b: i64) {
+        let (ia, ib) = (self.inc_of(a), self.inc_of(b));
+        let d = self.rng.range(1, 30);
+        self.schedule(
+            d,
+            Ev::ElectionUp {
+                to: a,
+                to_inc: ia,
+                sid: b,
+            },
+        );
+        let d = self.rng.range(1, 30);
+        self.schedule(
+            d,
+            Ev::ElectionUp {
+                to: b,
+                to_inc: ib,
+                sid: a,
+            },
+        );
+    }
+
+    fn crash(&mut self, sid: i64) {
+        if self.live(sid).is_none() {
+            return;
+        }
+        let unsynced = {
+            let d = &self.node(sid).disk;
+            d.log.len() - d.synced
+        };
+        let extra = self.rng.below(unsynced as u64 + 1) as usize;
+        let node = self.node_mut(sid);
+        node.disk.crash(extra);
+        let live = node.live.take().expect("checked above");
+        self.stale_pending.retain(|(s, _)| *s != sid);
+        self.trace("crash", sid, extra as i64, unsynced as i64);
+        self.report.crashes += 1;
+        let ids: Vec<u64> = self.qconns.keys().copied().collect();
+        for id in ids {
+            let c = &self.qconns[&id];
+            if c.learner == sid {
+                self.close_learner_side(id);
+            }
+            let c = &self.qconns[&id];
+            if c.leader == sid {
+                self.close_leader_side(id);
+            }
+        }
+        for conn in live.conns {
+            self.send_client(conn, N2C::Closed);
+        }
+    }
+
+    fn close_learner_side(&mut self, conn: u64) {
+        let c = self.qconns.get_mut(&conn).expect("known connection");
+        if c.learner_open {
+            c.learner_open = false;
+            self.send_on((0, conn, 0), 0, Ev::ToLeader { conn, p: None });
+        }
+    }
+
+    fn close_leader_side(&mut self, conn: u64) {
+        let c = self.qconns.get_mut(&conn).expect("known connection");
+        if c.leader_open {
+            c.leader_open = false;
+            let m = ToLearner::Closed;
+            self.send_on((0, conn, 1), 0, Ev::ToLearner { conn, m });
+        }
+    }
+}
+
+// The glue: `corral_server::ensemble::{flush, core_output, peer_output}` over the simulation.
+impl Sim {
+    pub(crate) fn flush(&mut self, sid: i64) {
+        let mut rounds = 0u32;
+        loop {
+            rounds += 1;
+            if rounds > 10_000 {
+                return self.fail("flush terminates", format!("node {sid}"));
+            }
+            let mut busy = false;
+            let Some(live) = self.live_mut(sid) else {
+                return;
+            };
+            let mut outs = Vec::new();
+            while let Some(o) = live.core.poll_output() {
+                outs.push(o);
+            }
+            canonical_closes(&mut outs);
+            for o in outs {
+                busy = true;
+                self.core_output(sid, o);
+            }
+            while let Some(o) = self.live_mut(sid).and_then(|l| l.peer.poll_output()) {
+                busy = true;
+                self.peer_output(sid, o);
+            }
+            if self.p.inline_fsync {
+                let unsynced = self.live_mut(sid).and_then(|l| l.unsynced.take());
+                if let Some(zxid) = unsynced {
+                    busy = true;
+                    self.fsync(sid, zxid);
+                }
+            }
+            if !busy {
+                self.check_node(sid);
+                return;
+            }
+        }
+    }
+
+    /// The log is durable up to `zxid`: maybe snapshot (`after_sync`), then tell the peer.
+    fn fsync(&mut self, sid: i64, zxid: i64) {
+        let snap_every = self.p.snap_every;
+        let now = self.now;
+        let node = self.node_mut(sid);
+        node.disk.sync();
+        let Some(live) = node.live.as_mut() else {
+            return;
+        };
+        if node.disk.since_snap >= snap_every {
+            node.disk.snapshot(
+                live.core.tree(),
+                live.core.session_list(),
+                live.ghost.clone(),
+            );
+        }
+        live.peer.handle(now, Input::Synced { zxid });
+    }
+
+    fn input_quiet(&mut self, sid: i64, input: Input) {
+        let now = self.now;
+        if let Some(l) = self.live_mut(sid) {
+            l.peer.handle(now, input);
+        }
+    }
+
+    fn core_output(&mut self, sid: i64, o: CoreOutput) {
+        let Some(live) = self.live_mut(sid) else {
+            return;
+        };
+        match o {
+            CoreOutput::Send { conn, frame } => {
+                if frame.len() >= 8 {
+                    let xid = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+                    self.trace("reply", sid, conn as i64, xid as i64);
+                }
+                let Some(live) = self.live_mut(sid) else {
+                    return;
+                };
+                if live.conns.contains(&conn) {
+                    self.send_client(conn, N2C::Frame(frame));
+                }
+            }
+            CoreOutput::Close { conn } => {
+                if live.conns.remove(&conn) {
+                    self.send_client(conn, N2C::Closed);
+                }
+            }
+            CoreOutput::Append(txn) => self.fail(
+                "an ensemble core does not log by itself",
+                format!("node {sid}: 0x{:x}", txn.zxid()),
+            ),
+            CoreOutput::Submit(s) => {
+                self.trace("submit", sid, s.session, s.cxid as i64);
+                let req = ForwardedRequest {
+                    session_id: s.session,
+                    cxid: s.cxid,
+                    op_type: s.op_type,
+                    body: s.body,
+                };
+                self.input_quiet(sid, Input::Submit(req, s.auth));
+            }
+            CoreOutput::Revalidate { session, timeout } => self.input_quiet(
+                sid,
+                Input::Revalidate {
+                    session_id: session,
+                    timeout,
+                },
+            ),
+        }
+    }
+
+    fn peer_output(&mut self, sid: i64, o: Output) {
+        let now = now_of(self.now);
+        let inc = self.inc_of(sid);
+        match o {
+            Output::ElectionSend { to, n } => self.send_election(sid, to, n),
+            Output::ConnectToLeader { sid: leader } => self.connect_to_leader(sid, leader),
+            Output::CloseLeader => {
+                if let Some(c) = self.live_mut(sid).and_then(|l| l.leader_conn.take()) {
+                    self.close_learner_side(c);
+                }
+            }
+            Output::SendLeader(p) => {
+                if let Some(conn) = self.live(sid).and_then(|l| l.leader_conn) {
+                    let ev = Ev::ToLeader { conn, p: Some(p) };
+                    self.send_on((0, conn, 0), 0, ev);
+                }
+            }
+            Output::SendLearner { conn, p } => {
+                self.trace(
+                    "send-learner",
+                    sid,
+                    p.zxid,
+                    ((conn as i64) << 8) | p.r#type as i64,
+                );
+                if self.live(sid).is_some_and(|l| l.learners.contains(&conn)) {
+                    let m = ToLearner::Packet(p);
+                    self.send_on((0, conn, 1), 0, Ev::ToLearner { conn, m });
+                }
+            }
+            Output::SendSnapshot { conn } => {
+                let Some(live) = self.live(sid) else { return };
+                if !live.learners.contains(&conn) {
+                    return;
+                }
+                let zxid = live.core.last_zxid();
+                let blob =
+                    snapshot::serialize_snap_stream(live.core.tree(), live.core.session_list());
+                let ghost = live.ghost.clone();
+                self.trace("send-snap", sid, zxid, conn as i64);
+                let p = QuorumPacket::new(packet_type::SNAP, zxid, None);
+                let m = ToLearner::Packet(p);
+                self.send_on((0, conn, 1), 0, Ev::ToLearner { conn, m });
+                let m = ToLearner::Snapshot { zxid, blob, ghost };
+                self.send_on((0, conn, 1), 0, Ev::ToLearner { conn, m });
+            }
+            Output::CloseLearner { conn } => {
+                if self.live_mut(sid).is_some_and(|l| l.learners.remove(&conn)) {
+                    self.close_leader_side(conn);
+                }
+            }
+            Output::WriteAcceptedEpoch(e) => {
+                self.trace("accepted-epoch", sid, e, 0);
+                self.node_mut(sid).disk.accepted_epoch = Some(e)
+            }
+            Output::WriteCurrentEpoch(e) => {
+                self.trace("current-epoch", sid, e, 0);
+                self.node_mut(sid).disk.current_epoch = Some(e)
+            }
+            Output::Append { zxid, txn } => self.append(sid, inc, zxid, txn),
+            Output::Truncate { zxid } => self.truncate(sid, zxid),
+            Output::LoadSnapshot { zxid, blob } => self.load_snapshot(sid, zxid, blob),
+            Output::Commit { zxid, txn } => self.commit(sid, zxid, txn),
+            Output::Prepare { zxid, req, auth } => {
+                self.trace("prepare", sid, zxid, req.cxid as i64);
+                let s = Submitted {
+                    session: req.session_id,
+                    cxid: req.cxid,
+                    op_type: req.op_type,
+                    body: req.body,
+                    auth,
+                };
+                let Some(live) = self.live_mut(sid) else {
+                    return;
+                };
+                let txn = live.core.prepare_submitted(now, zxid, &s);
+                let txn = txn.to_bytes();
+                live.peer.handle(now.mono_ms, Input::Prepared { txn, zxid });
+            }
+            Output::SyncDone => {
+                self.trace("sync-done", sid, 0, 0);
+                if let Some(l) = self.live_mut(sid) {
+                    l.core.handle_sync_done();
+                }
+            }
+            Output::CollectTouches => {
+                let Some(live) = self.live_mut(sid) else {
+                    return;
+                };
+                let t = live.core.take_touches();
+                live.peer.handle(now.mono_ms, Input::Touches(t));
+            }
+            Output::TouchSessions(v) => {
+                if let Some(l) = self.live_mut(sid) {
+                    l.core.touch_sessions(now, &v);
+                }
+            }
+            Output::CheckSession {
+                conn,
+                session_id,
+                timeout,
+            } => {
+                let Some(live) = self.live_mut(sid) else {
+                    return;
+                };
+                let valid = live.core.check_session(now, session_id, timeout);
+                let input = Input::SessionChecked {
+                    conn,
+                    session_id,
+                    valid,
+                };
+                live.peer.handle(now.mono_ms, input);
+            }
+            Output::SessionRevalidated { session_id, valid } => {
+                if let Some(l) = self.live_mut(sid) {
+                    l.core.handle_revalidated(now, session_id, valid);
+                }
+            }
+            Output::RoleChanged {
+                state,
+                leader,
+                epoch,
+            } => self.role_changed(sid, state, leader, epoch),
+            Output::StartServing => self.start_serving(sid),
+            Output::StopServing => {
+                let Some(live) = self.live_mut(sid) else {
+                    return;
+                };
+                live.serving = false;
+                live.core.abandon_pending();
+                let conns = std::mem::take(&mut live.conns);
+                self.stale_pending.retain(|(s, _)| *s != sid);
+                self.trace("stop-serving", sid, conns.len() as i64, 0);
+                for c in conns {
+                    self.send_client(c, N2C::Closed);
+                }
+            }
+        }
+    }
+
+    fn send_election(&mut self, from: i64, to: i64, n: Notification) {
+        if self.live(to).is_none() || self.cut_off(from, to).is_some() {
+            return;
+        }
+        if self.faults && self.rng.chance(self.p.election_drop_pct) {
+            // The election connection broke with this frame in it; it is redialled later and
+            // both sides resend their last notification.
+            self.trace("election-drop", from, to, 0);
+            let (ia, ib) = (self.inc_of(from), self.inc_of(to));
+            let d = self.rng.range(100, 1_000);
+            self.schedule(
+                d,
+                Ev::ElectionUp {
+                    to: from,
+                    to_inc: ia,
+                    sid: to,
+                },
+            );
+            self.schedule(
+                d,
+                Ev::ElectionUp {
+                    to,
+                    to_inc: ib,
+                    sid: from,
+                },
+            );
+            return;
+        }
+        let to_inc = self.inc_of(to);
+        let ev = Ev::Election {
+            to,
+            to_inc,
+            from,
+            n,
+        };
+        self.send_on((2, from as u64, to as u64), 0, ev);
+    }
+
+    fn connect_to_leader(&mut self, sid: i64, leader: i64) {
+        if let Some(old) = self.live_mut(sid).and_then(|l| l.leader_conn.take()) {
+            self.close_learner_side(old);
+        }
+        let conn = self.next_qconn;
+        self.next_qconn += 1;
+        let leader_up = self.live(leader).is_some();
+        let learner_inc = self.inc_of(sid);
+        let leader_inc = self.inc_of(leader);
+        self.qconns.insert(
+            conn,
+            QConn {
+                learner: sid,
+                learner_inc,
+                leader,
+                leader_inc,
+                learner_open: true,
+                leader_open: leader_up,
+            },
+        );
+        if let Some(l) = self.live_mut(sid) {
+            l.leader_conn = Some(conn);
+        }
+        self.trace("dial-leader", sid, leader, conn as i64);
+        if leader_up && leader != sid {
+            self.send_on((0, conn, 1), 0, Ev::QOpen { conn });
+        } else {
+            // Refused or timed out, after the real glue's retries.
+            let d = self.rng.range(100, 2_000);
+            let m = ToLearner::Closed;
+            self.send_on((0, conn, 1), self.now + d, Ev::ToLearner { conn, m });
+        }
+    }
+
+    fn append(&mut self, sid: i64, inc: u64, zxid: i64, txn: Vec<u8>) {
+        self.trace("append", sid, zxid, 0);
+        if let Err(e) = Txn::from_bytes(&txn) {
+            return self.fail("txns decode", format!("node {sid} append 0x{zxid:x}: {e}"));
+        }
+        if let Err(e) = self.node_mut(sid).disk.append(zxid, txn) {
+            return self.fail("logged zxids rise", format!("node {sid}: {e}"));
+        }
+        let inline = self.p.inline_fsync;
+        let Some(live) = self.live_mut(sid) else {
+            return;
+        };
+        live.unsynced = Some(zxid);
+        if !inline && !live.fsync_pending {
+            live.fsync_pending = true;
+            let d = self.rng.range(0, self.p.fsync_max_ms);
+            self.schedule(d, Ev::Fsync { sid, inc });
+        }
+    }
+
+    fn truncate(&mut self, sid: i64, zxid: i64) {
+        let now = now_of(self.now);
+        self.trace("truncate", sid, zxid, 0);
+        let node = self.node_mut(sid);
+        node.disk.truncate_after(zxid);
+        let Some(live) = node.live.as_mut() else {
+            return;
+        };
+        live.unsynced = None;
+        if live.core.last_zxid() <= zxid {
+            return;
+        }
+        let loaded = match node.disk.load() {
+            Ok(l) => l,
+            Err(e) => return self.fail("disk loads", format!("node {sid}: {e}")),
+        };
+        node.disk
+            .snapshot(&loaded.tree, loaded.sessions.clone(), loaded.ghost.clone());
+        let config = node.cfg.config.clone();
+        let live = node.live.as_mut().expect("checked above");
+        live.core.replace_state(now, loaded.tree, &loaded.sessions);
+        live.core.set_config_node(config, 0, now.wall_ms);
+        live.ghost = loaded.ghost;
+        live.verified = 0;
+        let got = live.core.last_zxid();
+        if got > zxid {
+            let msg = format!("node {sid}: reloaded to 0x{got:x} after TRUNC to 0x{zxid:x}");
+            self.fail("TRUNC removes later txns", msg);
+        }
+    }
+
+    fn load_snapshot(&mut self, sid: i64, zxid: i64, blob: Vec<u8>) {
+        let now = now_of(self.now);
+        self.trace("load-snap", sid, zxid, 0);
+        let (mut tree, sessions) = match snapshot::deserialize_snap_stream(&blob, usize::MAX) {
+            Ok(Some((t, s, _))) => (t, s),
+            Ok(None) => return self.fail("SNAP payload decodes", "incomplete".into()),
+            Err(e) => return self.fail("SNAP payload decodes", e.to_string()),
+        };
+        tree.set_last_processed_zxid(zxid);
+        let node = self.node_mut(sid);
+        let Some(live) = node.live.as_mut() else {
+            return;
+        };
+        live.unsynced = None;
+        let ghost = match live.snap_ghost.take() {
+            Some((z, g)) if z == zxid => g,
+            other => {
+                let got = other.map(|(z, _)| z);
+                let msg = format!("node {sid}: LoadSnapshot 0x{zxid:x}, received {got:x?}");
+                return self.fail("LoadSnapshot follows a received SNAP", msg);
+            }
+        };
+        node.disk.truncate_after(zxid);
+        node.disk.snapshot(&tree, sessions.clone(), ghost.clone());
+        let config = node.cfg.config.clone();
+        let live = node.live.as_mut().expect("checked above");
+        live.core.replace_state(now, tree, &sessions);
+        live.core.set_config_node(config, 0, now.wall_ms);
+        live.ghost = ghost;
+        live.verified = 0;
+    }
+
+    fn commit(&mut self, sid: i64, zxid: i64, bytes: Vec<u8>) {
+        let now = now_of(self.now);
+        let txn = match Txn::from_bytes(&bytes) {
+            Ok(t) => t,
+            Err(e) => return self.fail("txns decode", format!("node {sid} 0x{zxid:x}: {e}")),
+        };
+        self.trace("commit", sid, zxid, txn.header.r#type as i64);
+        let Some(live) = self.live_mut(sid) else {
+            return;
+        };
+        let before = live.core.last_zxid();
+        let g = GhostEntry::of(&txn, &bytes);
+        let predicted = txn.digest.as_ref().map(|d| d.tree_digest as u64);
+        live.core.apply_committed(now, txn);
+        live.ghost.push(g);
+        let digest = live.core.tree().digest();
+        if zxid <= before || g.zxid != zxid {
+            let msg = format!(
+                "node {sid}: committed 0x{zxid:x} (txn 0x{:x}) after 0x{before:x}",
+                g.zxid
+            );
+            return self.fail("applied zxids rise", msg);
+        }
+        self.verify(sid);
+        if let Some(p) = predicted {
+            if p != digest {
+                let msg =
+                    format!("node {sid}: 0x{zxid:x} stamped digest 0x{p:x}, tree has 0x{digest:x}");
+                self.fail("txn digest matches the tree", msg);
+            }
+        }
+    }
+
+    /// Put the node's unverified history on the chain.
+    fn verify(&mut self, sid: i64) {
+        let Some(live) = self.nodes[(sid - 1) as usize].live.as_ref() else {
+            return;
+        };
+        match self.chain.verify(&live.ghost, live.verified) {
+            Ok(n) => self.live_mut(sid).expect("live").verified = n,
+            Err(e) => self.fail(
+                "applied txns are a prefix of one chain",
+                format!("node {sid}: {e}"),
+            ),
+        }
+    }
+
+    fn role_changed(&mut self, sid: i64, state: ServerState, leader: Option<i64>, epoch: i64) {
+        let now = now_of(self.now);
+        self.trace("role", sid, leader.unwrap_or(0), epoch);
+        let Some(live) = self.live_mut(sid) else {
+            return;
+        };
+        live.state = state;
+        let role = if state == ServerState::Leading {
+            Role::Leader
+        } else {
+            Role::Learner
+        };
+        let learners = if state != ServerState::Leading {
+            std::mem::take(&mut live.learners)
+        } else {
+            BTreeSet::new()
+        };
+        live.core.set_role(now, role);
+        for c in learners {
+            self.close_leader_side(c);
+        }
+    }
+
+    fn start_serving(&mut self, sid: i64) {
+        let Some(live) = self.live_mut(sid) else {
+            return;
+        };
+        live.serving = true;
+        let (state, epoch, zxid) = (live.state, live.peer.epoch(), live.core.last_zxid());
+        self.trace("serving", sid, zxid, epoch);
+        if state == ServerState::Leading {
+            self.report.elections += 1;
+            if let Some(other) = self.leaders.insert(epoch, sid) {
+                if other != sid {
+                    let msg = format!("epoch {epoch} established by {other} and {sid}");
+                    return self.fail("one leader per epoch", msg);
+                }
+            }
+        }
+        self.verify(sid);
+    }
+
+    /// Per node, after each of its flushes and after every step: the ghost matches the tree,
+    /// a serving node's history is on the chain, and a node whose history is on the chain has
+    /// the digest every node had at that zxid.
+    pub(crate) fn check_node(&mut self, sid: i64) {
+        let Some(live) = self.live(sid) else { return };
+        let tree_zxid = live.core.last_zxid();
+        let ghost_zxid = live.ghost.last().map_or(0, |g| g.zxid);
+        if tree_zxid != ghost_zxid {
+            let msg = format!(
+                "node {sid}: tree at 0x{tree_zxid:x}, applied txns end at 0x{ghost_zxid:x}"
+            );
+            return self.fail("the tree reflects exactly the applied txns", msg);
+        }
+        if live.serving && live.verified != live.ghost.len() {
+            let msg = format!(
+                "node {sid}: {} of {} applied txns on the chain",
+                live.verified,
+                live.ghost.len()
+            );
+            return self.fail("a serving node's history is on the chain", msg);
+        }
+        if live.verified == live.ghost.len() {
+            let (len, digest) = (live.ghost.len(), live.core.tree().digest());
+            if let Err(e) = self.chain.check_digest(len, digest) {
+                self.fail(
+                    "nodes at the same zxid have equal digests",
+                    format!("node {sid}: {e}"),
+                );
+            }
+        }
+    }
+}
+
+/// `Core::abandon_pending` closes connections in hash-map order; sort each run of closes so
+/// the run does not depend on it.
+fn canonical_closes(outs: &mut [CoreOutput]) {
+    let mut i = 0;
+    while i < outs.len() {
+        let mut j = i;
+        while j < outs.len() && matches!(outs[j], CoreOutput::Close { .. }) {
+            j += 1;
+        }
+        if j > i + 1 {
+            outs[i..j].sort_by_key(|o| match o {
+                CoreOutput::Close { conn } => *conn,
+                _ => 0,
+            });
+        }
+        i = j.max(i + 1);
+    }
+}
+
+// Events.
+impl Sim {
+    fn deliver(&mut self, ev: Ev) {
+        match ev {
+            Ev::Channel { key } => self.channel_due(key),
+            Ev::ElectionUp { to, to_inc, sid } => {
+                if self.alive(to, to_inc) && self.cut_off(to, sid).is_none() {
+                    self.input(to, Input::ElectionPeerConnected { sid });
+                }
+            }
+            Ev::Fsync { sid, inc } => {
+                if !self.alive(sid, inc) {
+                    return;
+                }
+                let live = self.live_mut(sid).expect("alive");
+                live.fsync_pending = false;
+                if let Some(zxid) = live.unsynced.take() {
+                    self.fsync(sid, zxid);
+                    self.flush(sid);
+                }
+            }
+            Ev::Election { .. }
+            | Ev::QOpen { .. }
+            | Ev::ToLeader { .. }
+            | Ev::ToLearner { .. }
+            | Ev::C2N { .. }
+            | Ev::N2C { .. } => unreachable!("messages travel on channels"),
+            Ev::ClientTick { client } => self.client_tick(client),
+            Ev::FaultCrash => self.fault_crash(),
+            Ev::Restart { sid } => {
+                if self.live(sid).is_none() {
+                    self.start(sid);
+                }
+            }
+            Ev::FaultPartition => self.fault_partition(),
+            Ev::Heal => self.heal(),
+            Ev::FaultCut => self.fault_cut(),
+            Ev::FaultClientCut => self.fault_client_cut(),
+        }
+    }
+
+    /// A message at the head of its channel; `Err` hands it back while a partition holds it.
+    fn deliver_msg(&mut self, ev: Ev) -> Result<(), Box<(Ev, u64)>> {
+        match ev {
+            Ev::Election {
+                to,
+                to_inc,
+                from,
+                n,
+            } => {
+                if self.alive(to, to_inc) && self.cut_off(from, to).is_none() {
+                    self.input(to, Input::Election { from, n });
+                }
+            }
+            Ev::QOpen { conn } => self.qopen(conn),
+            Ev::ToLeader { conn, p } => {
+                let c = &self.qconns[&conn];
+                let (leader, learner) = (c.leader, c.learner);
+                if !self.alive(c.leader, c.leader_inc) || !c.leader_open {
+                    return Ok(());
+                }
+                if let Some(until) = self.cut_off(leader, learner) {
+                    return Err(Box::new((Ev::ToLeader { conn, p }, until)));
+                }
+                match p {
+                    Some(p) => {
+                        self.trace("to-leader", leader, p.zxid, p.r#type as i64);
+                        self.input(leader, Input::LearnerPacket { conn, p })
+                    }
+                    None => {
+                        self.qconns.get_mut(&conn).expect("known").leader_open = false;
+                        if self
+                            .live_mut(leader)
+                            .is_some_and(|l| l.learners.remove(&conn))
+                        {
+                            self.input(leader, Input::LearnerClosed { conn });
+                        }
+                    }
+                }
+            }
+            Ev::ToLearner { conn, m } => {
+                let c = &self.qconns[&conn];
+                let (leader, learner) = (c.leader, c.learner);
+                if !self.alive(c.learner, c.learner_inc) || !c.learner_open {
+                    return Ok(());
+                }
+                if let Some(until) = self.cut_off(leader, learner) {
+                    return Err(Box::new((Ev::ToLearner { conn, m }, until)));
+                }
+                match m {
+                    ToLearner::Packet(p) => {
+                        self.trace("to-learner", learner, p.zxid, p.r#type as i64);
+                        self.input(learner, Input::LeaderPacket(p))
+                    }
+                    ToLearner::Snapshot { zxid, blob, ghost } => {
+                        if let Some(l) = self.live_mut(learner) {
+                            l.snap_ghost = Some((zxid, ghost));
+                        }
+                        self.input(learner, Input::LeaderSnapshot { zxid, blob })
+                    }
+                    ToLearner::Closed => {
+                        self.qconns.get_mut(&conn).expect("known").learner_open = false;
+                        let current = self.live(learner).and_then(|l| l.leader_conn);
+                        if current == Some(conn) {
+                            self.live_mut(learner).expect("alive").leader_conn = None;
+                            self.input(learner, Input::LeaderClosed);
+                        }
+                    }
+                }
+            }
+            Ev::C2N { conn, m } => self.client_to_node(conn, m),
+            Ev::N2C { conn, m } => self.node_to_client(conn, m),
+            other => self.deliver(other),
+        }
+        Ok(())
+    }
+
+    fn input(&mut self, sid: i64, input: Input) {
+        let now = self.now;
+        let Some(live) = self.live_mut(sid) else {
+            return;
+        };
+        live.peer.handle(now, input);
+        self.flush(sid);
+    }
+
+    fn qopen(&mut self, conn: u64) {
+        let c = &self.qconns[&conn];
+        let (learner, linc, leader, dinc) = (c.learner, c.learner_inc, c.leader, c.leader_inc);
+        let leading = self
+            .live(leader)
+            .is_some_and(|l| l.state == ServerState::Leading);
+        if !self.alive(leader, dinc) || self.cut_off(learner, leader).is_some() || !leading {
+            // Refused (the real glue closes learner connections unless it leads).
+            self.close_leader_side(conn);
+            return;
+        }
+        self.trace("learner-up", leader, learner, conn as i64);
+        self.live_mut(leader).expect("alive").learners.insert(conn);
+        self.input(leader, Input::LearnerConnected { conn });
+        let c = &self.qconns[&conn];
+        if self.alive(learner, linc) && c.learner_open && c.leader_open {
+            self.input(learner, Input::LeaderConnected);
+        }
+    }
+
+    fn client_to_node(&mut self, conn: u64, m: C2N) {
+        let now = now_of(self.now);
+        let Some(c) = self.cconns.get(&conn) else {
+            return;
+        };
+        let (sid, inc) = (c.node, c.node_inc);
+        if !self.alive(sid, inc) {
+            if let C2N::Open = m {
+                // Connection refused.
+                self.send_client(conn, N2C::Closed);
+            }
+            return;
+        }
+        let live = self.live_mut(sid).expect("alive");
+        match m {
+            C2N::Open => {
+                live.core
+                    .handle_open(conn, format!("192.168.0.{}", conn % 250));
+                live.conns.insert(conn);
+            }
+            C2N::Connect(c) => {
+                if !live.serving {
+                    // ZooKeeper closes client connections until it has synced with a leader.
+                    if live.conns.remove(&conn) {
+                        self.send_client(conn, N2C::Closed);
+                    }
+                    return;
+                }
+                live.core.handle_connect(now, conn, &c);
+            }
+            C2N::Request(xid, req) => {
+                if !live.serving {
+                    // The glue closed this connection at StopServing but the core still takes
+                    // what was already on the wire (known bug, see `known::STALE_PENDING`).
+                    let client = self.cconns[&conn].client;
+                    if let Some(session) = self.clients[client].session_id() {
+                        self.stale_pending.insert((sid, session));
+                    }
+                }
+                let live = self.live_mut(sid).expect("alive");
+                live.core.handle_request(now, conn, xid, req);
+                self.trace("request", sid, conn as i64, xid as i64);
+            }
+            C2N::Closed => {
+                live.core.handle_closed(conn);
+                live.conns.remove(&conn);
+            }
+        }
+        self.flush(sid);
+    }
+}
+
+// Faults.
+impl Sim {
+    fn again(&mut self, gap: Option<u64>, ev: Ev) {
+        if let Some(g) = gap {
+            let d = self.rng.range(g / 2, g * 3 / 2);
+            self.schedule(d, ev);
+        }
+    }
+
+    fn random_sid(&mut self) -> i64 {
+        1 + self.rng.below(self.nodes.len() as u64) as i64
+    }
+
+    fn fault_crash(&mut self) {
+        if !self.faults {
+            return;
+        }
+        let sid = self.random_sid();
+        self.crash(sid);
+        let down = self.rng.range(50, 3_000);
+        self.schedule(down, Ev::Restart { sid });
+        if self.rng.chance(30) {
+            // A correlated failure: a second node goes down too.
+            let other = self.random_sid();
+            self.crash(other);
+            let down = self.rng.range(50, 3_000);
+            self.schedule(down, Ev::Restart { sid: other });
+        }
+        self.again(self.p.crash_every_ms, Ev::FaultCrash);
+    }
+
+    fn fault_partition(&mut self) {
+        if !self.faults {
+            return;
+        }
+        if self.partition.is_none() {
+            let n = self.nodes.len() as u64;
+            let size = self.rng.range(1, n - 1);
+            let mut sids: Vec<i64> = self.nodes.iter().map(|n| n.sid).collect();
+            let mut side = BTreeSet::new();
+            for _ in 0..size {
+                let i = self.rng.below(sids.len() as u64) as usize;
+                side.insert(sids.remove(i));
+            }
+            let until = self.now + self.rng.range(200, 3_000);
+            self.trace(
+                "partition",
+                side.iter().fold(0, |a, s| a * 10 + s),
+                0,
+                (until - self.now) as i64,
+            );
+            self.report.partitions += 1;
+            self.partition = Some(Partition { side, until });
+            self.schedule(until - self.now, Ev::Heal);
+            // Some connections across reset at once (keepalives), the rest stall.
+            let ids: Vec<u64> = self.qconns.keys().copied().collect();
+            for id in ids {
+                let c = &self.qconns[&id];
+                if self.cut_off(c.learner, c.leader).is_some() && self.rng.chance(50) {
+                    self.close_learner_side(id);
+                    self.close_leader_side(id);
+                }
+            }
+        }
+        self.again(self.p.partition_every_ms, Ev::FaultPartition);
+    }
+
+    fn heal(&mut self) {
+        let Some(p) = self.partition.take() else {
+            return;
+        };
+        if self.now < p.until {
+            self.partition = Some(p);
+            return;
+        }
+        self.trace("heal", 0, 0, 0);
+        let sids: Vec<i64> = self.nodes.iter().map(|n| n.sid).collect();
+        for &a in &sids {
+            for &b in &sids {
+                let across = a < b && p.side.contains(&a) != p.side.contains(&b);
+                if across && self.live(a).is_some() && self.live(b).is_some() {
+                    self.election_up(a, b);
+                }
+            }
+        }
+    }
+
+    fn fault_cut(&mut self) {
+        if !self.faults {
+            return;
+        }
+        let open: Vec<u64> = self
+            .qconns
+            .iter()
+            .filter(|(_, c)| c.learner_open && c.leader_open)
+            .map(|(id, _)| *id)
+            .collect();
+        if let Some(&id) = self.rng.pick(&open) {
+            self.trace("cut", id as i64, 0, 0);
+            self.close_learner_side(id);
+            self.close_leader_side(id);
+        }
+        self.again(self.p.cut_every_ms, Ev::FaultCut);
+    }
+
+    fn fault_client_cut(&mut self) {
+        if !self.faults {
+            return;
+        }
+        let c = self.rng.below(self.clients.len() as u64) as usize;
+        self.cut_client(c);
+        self.again(self.p.client_cut_every_ms, Ev::FaultClientCut);
+    }
+}
+
+// The run.
+impl Sim {
+    fn next_timer(&mut self) -> Option<(u64, i64)> {
+        let mut best: Option<(u64, i64)> = None;
+        for i in 0..self.nodes.len() {
+            let sid = self.nodes[i].sid;
+            let Some(live) = self.nodes[i].live.as_ref() else {
+                continue;
+            };
+            let mut t = live.peer.poll_timeout().unwrap_or(u64::MAX);
+            let core = live.core.next_wakeup_ms();
+            if core <= self.now && live.core.role() == Role::Learner {
+                // A learner never expires sessions, so an expired bucket would make the real
+                // loop spin (sleep 0) until the session is touched again.
+                self.note(
+                    "core wakeup stays in the past on a learner (the real node loop would spin)",
+                );
+                t = t.min(self.now + REDIAL_MS);
+            } else {
+                t = t.min(core.max(self.now));
+            }
+            t = t.min(self.now + REDIAL_MS);
+            if best.is_none_or(|(bt, _)| t < bt) {
+                best = Some((t, sid));
+            }
+        }
+        best
+    }
+
+    fn fire_timer(&mut self, sid: i64) {
+        let now = now_of(self.now);
+        let Some(live) = self.live_mut(sid) else {
+            return;
+        };
+        live.core.handle_tick(now);
+        live.peer.handle_timeout(now.mono_ms);
+        self.flush(sid);
+    }
+
+    /// One event or timer up to `until`; false when nothing is left before it.
+    pub(crate) fn step(&mut self, until: u64) -> bool {
+        let ev_time = self.events.keys().next().map(|(t, _)| *t);
+        let timer = self.next_timer();
+        let take_timer = match (ev_time, timer) {
+            (Some(te), Some((tt, _))) => tt < te,
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        if take_timer {
+            let (t, sid) = timer.expect("checked");
+            if t > until {
+                return false;
+            }
+            self.now = self.now.max(t);
+            self.fire_timer(sid);
+        } else {
+            match ev_time {
+                Some(t) if t <= until => {
+                    let (_, ev) = self.events.pop_first().expect("checked");
+                    self.now = self.now.max(t);
+                    self.deliver(ev);
+                }
+                _ => return false,
+            }
+        }
+        self.report.steps += 1;
+        for i in 0..self.nodes.len() {
+            let sid = self.nodes[i].sid;
+            self.check_node(sid);
+        }
+        true
+    }
+
+    pub(crate) fn run_until(&mut self, until: u64) {
+        while self.failure.is_none() && self.step(until) {}
+        self.now = self.now.max(until);
+    }
+
+    /// One leader; every node up, serving, at the chain's end with equal digests.
+    pub(crate) fn converged(&self) -> bool {
+        let mut leaders = 0;
+        let mut digests = BTreeSet::new();
+        for n in &self.nodes {
+            let Some(l) = n.live.as_ref() else {
+                return false;
+            };
+            if !l.serving || l.verified != self.chain.len() || l.ghost.len() != self.chain.len() {
+                return false;
+            }
+            if l.state == ServerState::Leading {
+                leaders += 1;
+            }
+            digests.insert(l.core.tree().digest());
+        }
+        leaders == 1 && digests.len() == 1
+    }
+
+    pub(crate) fn describe_nodes(&self) -> String {
+        let mut s = String::new();
+        for n in &self.nodes {
+            match n.live.as_ref() {
+                None => s.push_str(&format!("[{} down] ", n.sid)),
+                Some(l) => s.push_str(&format!(
+                    "[{} {:?} epoch {} serving {} applied 0x{:x} ({}/{} on chain)] ",
+                    n.sid,
+                    l.state,
+                    l.peer.epoch(),
+                    l.serving,
+                    l.core.last_zxid(),
+                    l.verified,
+                    l.ghost.len()
+                )),
+            }
+        }
+        format!(
+            "{s}chain {} to 0x{:x}",
+            self.chain.len(),
+            self.chain.last_zxid()
+        )
+    }
+
+    /// Faults stop, crashed nodes restart, partitions heal.
+    pub(crate) fn stop_faults(&mut self) {
+        self.faults = false;
+        self.trace("faults-stop", 0, 0, 0);
+        if let Some(p) = self.partition.as_mut() {
+            p.until = self.now;
+            self.heal();
+        }
+        for i in 0..self.nodes.len() {
+            let sid = self.nodes[i].sid;
+            if self.nodes[i].live.is_none() {
+                self.schedule(1, Ev::Restart { sid });
+            }
+        }
+    }
+
+    pub(crate) fn finish(mut self) -> Result<Report, Failure> {
+        if let Some(f) = self.failure.take() {
+            return Err(f);
+        }
+        for h in &self.history {
+            self.trace.u64(h.hash());
+        }
+        self.report.trace_hash = self.trace.finish();
+        self.report.end_ms = self.now - T0;
+        self.report.chain_len = self.chain.len();
+        Ok(self.report)
+    }
+}
