@@ -14,6 +14,9 @@
 //! the same `Zxid:` in `srvr`. Tests with the real ZooKeeper skip loudly without it and fail
 //! under CI=true. Every wait is bounded and a failure prints the members' log tails.
 //! Timings (kill → first acknowledged write) are printed on stderr, even for passing tests.
+//! `ENSEMBLE_TESTS_SERVER=zookeeper` runs the tests that check only what clients and `srvr` show
+//! (not corral's logs) against three real ZooKeeper 3.8 members instead; that is how they were
+//! checked.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -44,6 +47,22 @@ const SESSION: Duration = Duration::from_secs(15);
 
 fn corral() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_corral"))
+}
+
+/// Three voters for the tests that check only what clients and `srvr` show: corral, or the real
+/// ZooKeeper 3.8 with `ENSEMBLE_TESTS_SERVER=zookeeper` (how those tests were checked). `None`:
+/// ZooKeeper was asked for and is missing; the test returns (skip, or failure under CI).
+fn three_voters(test: &str) -> Option<(EnsembleBuilder, Flavor)> {
+    let flavor = match std::env::var("ENSEMBLE_TESTS_SERVER").as_deref() {
+        Ok("zookeeper") if !corral_testkit::require_real_zookeeper(test) => return None,
+        Ok("zookeeper") => Flavor::ZooKeeper,
+        _ => Flavor::Corral,
+    };
+    let builder = EnsembleBuilder::new(corral())
+        .voter(flavor)
+        .voter(flavor)
+        .voter(flavor);
+    Some((builder, flavor))
 }
 
 /// Written straight to stderr: `eprintln!` is captured by the harness, timings must show.
@@ -243,7 +262,10 @@ fn others(sids: &[u64], but: u64) -> Vec<u64> {
 #[test]
 fn writes_through_every_member_are_read_everywhere() {
     let rt = runtime();
-    let ens = ok(EnsembleBuilder::new(corral()).corral_voters(3).start());
+    let Some((builder, _)) = three_voters("writes_through_every_member_are_read_everywhere") else {
+        return;
+    };
+    let ens = ok(builder.start());
     let sids = ens.sids();
     let leader = ok(ens.wait_leader(&sids, ELECTION));
     let modes: Vec<Option<String>> = sids.iter().map(|&s| ens.member(s).mode()).collect();
@@ -380,7 +402,10 @@ async fn load_writer(
 fn leader_kill9_under_write_load() {
     const WRITERS: usize = 4;
     let rt = runtime();
-    let mut ens = ok(EnsembleBuilder::new(corral()).corral_voters(3).start());
+    let Some((builder, _)) = three_voters("leader_kill9_under_write_load") else {
+        return;
+    };
+    let mut ens = ok(builder.start());
     let sids = ens.sids();
     let leader = ok(ens.wait_leader(&sids, ELECTION));
     let c = client_of(&rt, &ens, leader);
@@ -855,10 +880,11 @@ fn partitioned_minority_stops_and_rejoins() {
 #[test]
 fn observer_serves_reads_forwards_writes_and_is_not_needed() {
     let rt = runtime();
-    let mut ens = ok(EnsembleBuilder::new(corral())
-        .corral_voters(3)
-        .observer(Flavor::Corral)
-        .start());
+    let test = "observer_serves_reads_forwards_writes_and_is_not_needed";
+    let Some((builder, flavor)) = three_voters(test) else {
+        return;
+    };
+    let mut ens = ok(builder.observer(flavor).start());
     let sids = ens.sids();
     let voters = ens.voters();
     let observer = 4;
@@ -905,8 +931,12 @@ fn observer_serves_reads_forwards_writes_and_is_not_needed() {
         "same leader"
     );
     let since = log_since(&ens, leader, leader_log);
+    let election = match flavor {
+        Flavor::Corral => ["now looking", "new election"],
+        Flavor::ZooKeeper => ["LOOKING", "New election"],
+    };
     assert!(
-        !since.contains("now looking") && !since.contains("new election"),
+        !election.iter().any(|e| since.contains(e)),
         "the observer's crash disturbed the leader:\n{since}"
     );
     ens.member_mut(observer)
@@ -1184,7 +1214,10 @@ fn zkcli_survives_a_leader_kill() {
         return;
     }
     let rt = runtime();
-    let mut ens = ok(EnsembleBuilder::new(corral()).corral_voters(3).start());
+    let Some((builder, _)) = three_voters("zkcli_survives_a_leader_kill") else {
+        return;
+    };
+    let mut ens = ok(builder.start());
     let sids = ens.sids();
     let leader = ok(ens.wait_leader(&sids, ELECTION));
     let mut cli = ZkCli::spawn(&ens.connect_string());
