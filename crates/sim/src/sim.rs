@@ -797,6 +797,10 @@ impl Sim {
                 let blob =
                     snapshot::serialize_snap_stream(live.core.tree(), live.core.session_list());
                 let ghost = live.ghost.clone();
+                if let Some(diff) = snap_round_trip(live.core.tree(), &blob) {
+                    let msg = format!("node {sid} SNAP at 0x{zxid:x}: {diff}");
+                    return self.fail("a SNAP payload round-trips the tree", msg);
+                }
                 self.trace("send-snap", sid, zxid, conn as i64);
                 let p = QuorumPacket::new(packet_type::SNAP, zxid, None);
                 let m = ToLearner::Packet(p);
@@ -1051,6 +1055,8 @@ impl Sim {
         live.core.set_config_node(config, 0, now.wall_ms);
         live.ghost = ghost;
         live.verified = 0;
+        // The leader's history is committed: check it, and so the loaded tree's digest.
+        self.verify(sid);
     }
 
     fn commit(&mut self, sid: i64, zxid: i64, bytes: Vec<u8>) {
@@ -1077,10 +1083,31 @@ impl Sim {
             return self.fail("applied zxids rise", msg);
         }
         self.verify(sid);
+        let full = self.live(sid).map(|l| digest_sum(l.core.tree()));
+        if full.is_some_and(|f| f != digest) {
+            let txn = Txn::from_bytes(&bytes).map(|t| format!("{:?}", t.body));
+            let (count, reachable) = self.live(sid).map_or((0, 0), |l| {
+                let t = l.core.tree();
+                (t.node_count(), t.paths_preorder().len())
+            });
+            let msg = format!(
+                "node {sid}: after 0x{zxid:x} the digest is 0x{digest:x}, its nodes sum to 0x{:x} \
+                 ({count} nodes, {reachable} reachable from /); txn {}",
+                full.unwrap_or(0),
+                txn.unwrap_or_default()
+            );
+            return self.fail(
+                "the incremental digest equals the digest of every node",
+                msg,
+            );
+        }
         if let Some(p) = predicted {
             if p != digest {
-                let msg =
-                    format!("node {sid}: 0x{zxid:x} stamped digest 0x{p:x}, tree has 0x{digest:x}");
+                let txn = Txn::from_bytes(&bytes).map(|t| format!("{:?}", t.body));
+                let msg = format!(
+                    "node {sid}: 0x{zxid:x} stamped digest 0x{p:x}, tree has 0x{digest:x}; txn {}",
+                    txn.unwrap_or_default()
+                );
                 self.fail("txn digest matches the tree", msg);
             }
         }
@@ -1173,6 +1200,56 @@ impl Sim {
             }
         }
     }
+}
+
+/// Decode a SNAP payload and compare it with the tree it was made from, node by node.
+fn snap_round_trip(tree: &corral_tree::DataTree, blob: &[u8]) -> Option<String> {
+    let (back, _, _) = match snapshot::deserialize_snap_stream(blob, usize::MAX) {
+        Ok(Some(x)) => x,
+        Ok(None) => return Some("incomplete".into()),
+        Err(e) => return Some(e.to_string()),
+    };
+    if back.digest() == tree.digest() {
+        return None;
+    }
+    for p in tree.paths_preorder() {
+        let a = tree.get(&p).expect("listed");
+        match back.get(&p) {
+            None => return Some(format!("{p} missing after the round trip")),
+            Some(b) => {
+                let (da, db) = (
+                    corral_tree::tree::node_digest(&p, a),
+                    corral_tree::tree::node_digest(&p, b),
+                );
+                if da != db {
+                    return Some(format!(
+                        "{p}: digest 0x{da:x} became 0x{db:x}; stat {:?} became {:?}; data {:?} became {:?}",
+                        a.stat, b.stat, a.data, b.data
+                    ));
+                }
+            }
+        }
+    }
+    for p in back.paths_preorder() {
+        if tree.get(&p).is_none() {
+            return Some(format!("{p} appeared in the round trip"));
+        }
+    }
+    Some(format!(
+        "tree digest 0x{:x} became 0x{:x} with every node equal (sums of node digests 0x{:x} \
+         and 0x{:x})",
+        tree.digest(),
+        back.digest(),
+        digest_sum(tree),
+        digest_sum(&back)
+    ))
+}
+
+/// The tree digest recomputed from every node (the incremental one must equal it).
+fn digest_sum(t: &corral_tree::DataTree) -> u64 {
+    t.paths_preorder().iter().fold(0u64, |acc, p| {
+        acc.wrapping_add(corral_tree::tree::node_digest(p, t.get(p).expect("listed")))
+    })
 }
 
 /// `Core::abandon_pending` closes connections in hash-map order; sort each run of closes so
