@@ -654,6 +654,9 @@ impl Leading {
                 };
                 Self::send(rep, c, p);
             }
+            // A sync waiting for this zxid is answered before the next commit: a write the
+            // same session sent after the sync must not be answered first (sim seed 981).
+            self.complete_syncs(rep);
         }
         self.complete_syncs(rep);
     }
