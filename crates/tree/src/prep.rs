@@ -444,14 +444,16 @@ impl<'a> View<'a> {
             self.tree.ephemerals_of(ctx.session).into_iter().collect();
         if let Some(o) = self.outstanding {
             for (p, (_, r)) in &o.changes {
+                // Only the latest outstanding state of a path is kept, so a path this session
+                // owned, deleted and someone else re-created in flight must go too (sim seed
+                // 2622: the close deleted a persistent /a with a child, orphaning it).
                 match r {
-                    None => {
-                        set.remove(p);
-                    }
                     Some(r) if r.stat.ephemeral_owner == ctx.session => {
                         set.insert(p.clone());
                     }
-                    Some(_) => {}
+                    None | Some(_) => {
+                        set.remove(p);
+                    }
                 }
             }
         }

@@ -359,3 +359,44 @@ fn role_change_closes_waiting_connections() {
     let o = drain(&mut e.learner);
     assert_eq!(o.closes, vec![7]);
 }
+
+// Regression (sim seed 2622): session A's ephemeral /a is deleted and re-created as a
+// persistent node with a child by B, all still outstanding when A's closeSession is prepared.
+// The close must not list /a (it is no longer A's); it did, deleting B's /a and orphaning its
+// child, because the outstanding overlay keeps only a path's latest state.
+#[test]
+fn close_session_skips_an_ephemeral_recreated_in_flight() {
+    let mut e = Ensemble::new();
+    open_session(&mut e, 7);
+    open_session(&mut e, 8);
+    e.learner.handle_request(NOW, 7, 1, create("/a", 1));
+    let o = drain(&mut e.learner);
+    let t = e.prepare(&o.submits);
+    e.commit(&t);
+    drain(&mut e.learner);
+    e.learner.handle_request(
+        NOW,
+        8,
+        1,
+        Request::Delete(DeleteRequest {
+            path: "/a".into(),
+            version: -1,
+        }),
+    );
+    e.learner.handle_request(NOW, 8, 2, create("/a", 0));
+    e.learner.handle_request(NOW, 8, 3, create("/a/y", 0));
+    e.learner.handle_request(NOW, 7, 2, Request::CloseSession);
+    let o = drain(&mut e.learner);
+    assert_eq!(o.submits.len(), 4);
+    let txns = e.prepare(&o.submits);
+    match &txns[3].body {
+        corral_proto::txn::TxnBody::CloseSession(Some(c)) => {
+            assert!(c.paths_to_delete.is_empty(), "{:?}", c.paths_to_delete)
+        }
+        other => panic!("expected closeSession, got {other:?}"),
+    }
+    e.commit(&txns);
+    assert!(e.leader.tree().get("/a/y").is_some());
+    assert!(e.learner.tree().get("/a").is_some());
+    assert_eq!(e.learner.tree().digest(), e.leader.tree().digest());
+}
