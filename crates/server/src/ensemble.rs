@@ -993,11 +993,12 @@ fn peer_output(st: &mut State, o: Output) {
         }
         Output::StartServing => {
             q.serving = true;
+            st.core.set_serving(true);
             info!("serving clients at zxid 0x{:x}", st.core.last_zxid());
         }
         Output::StopServing => {
             q.serving = false;
-            st.core.abandon_pending();
+            st.core.set_serving(false);
             let conns: Vec<_> = st.conns.keys().copied().collect();
             info!(
                 "not serving clients until synced with a leader; closing {} connection(s)",

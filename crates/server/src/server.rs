@@ -204,6 +204,7 @@ impl Server {
             None => (None, None),
             Some(me) => {
                 core.set_role(clock.now(), corral_tree::core::Role::Learner);
+                core.set_serving(false);
                 let last = core.last_zxid();
                 let epoch_of_last = corral_proto::quorum::epoch_of(last);
                 let current = storage
@@ -229,6 +230,18 @@ impl Server {
                             .map_err(ServerError::Storage)?;
                         current
                     }
+                };
+                // A learner that loaded a leader's SNAP holds data of an epoch it has accepted
+                // but whose NEWLEADER it had not seen when it stopped (sim seed 378): that data
+                // is the leader's committed history, so its epoch becomes current.
+                let current = if current < epoch_of_last && accepted >= epoch_of_last {
+                    warn!("currentEpoch {current} is behind the data (last zxid 0x{last:x}) of accepted epoch {accepted}: raising it to {epoch_of_last}");
+                    storage
+                        .write_epoch("currentEpoch", epoch_of_last)
+                        .map_err(ServerError::Storage)?;
+                    epoch_of_last
+                } else {
+                    current
                 };
                 if current < epoch_of_last || accepted < current {
                     return Err(ServerError::Unsupported(format!(

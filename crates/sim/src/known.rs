@@ -11,14 +11,14 @@ use crate::sim::Failure;
 /// after COMMIT N+k of a write the session sent after the sync; `Core` answers that write
 /// first. ZooKeeper's `Leader.tryToCommit` sends the sync right after committing N.
 pub const SYNC_OVERTAKEN: &str = "per-session FIFO: a reply overtook an earlier sync";
-pub const KNOWN_BUG_SYNC_OVERTAKEN: bool = true;
+pub const KNOWN_BUG_SYNC_OVERTAKEN: bool = false;
 
 /// A learner that loaded a leader's SNAP and crashed before NEWLEADER cannot start again:
 /// `LoadSnapshot` persists a snapshot from the new epoch while `currentEpoch` is still the old
 /// one, and start-up refuses "epoch files are behind the data". ZooKeeper takes the snapshot
 /// at NEWLEADER, right before `setCurrentEpoch`.
 pub const EPOCH_BEHIND_SNAP: &str = "epoch files are not behind the data";
-pub const KNOWN_BUG_EPOCH_BEHIND_SNAP: bool = true;
+pub const KNOWN_BUG_EPOCH_BEHIND_SNAP: bool = false;
 
 /// At StopServing the glue closes every client connection (`close` only tells the writer) but
 /// the core keeps them open, so a request already on the wire still reaches
@@ -27,7 +27,7 @@ pub const KNOWN_BUG_EPOCH_BEHIND_SNAP: bool = true;
 /// its reads queue behind it forever and its writes are answered before them.
 pub const STALE_PENDING: &str =
     "per-session FIFO: a request queued behind a write lost at StopServing";
-pub const KNOWN_BUG_STALE_PENDING: bool = true;
+pub const KNOWN_BUG_STALE_PENDING: bool = false;
 
 /// True when `f` is a known bug whose switch is on.
 pub fn tolerated(f: &Failure) -> bool {

@@ -523,9 +523,17 @@ impl Sim {
             .snapshot(&loaded.tree, loaded.sessions.clone(), loaded.ghost.clone());
         let mut core = Core::with_state(core_cfg, now, loaded.tree, &loaded.sessions);
         core.set_role(now, Role::Learner);
+        core.set_serving(false);
         let last = core.last_zxid();
         let current = *node.disk.current_epoch.get_or_insert(epoch_of(last));
         let accepted = *node.disk.accepted_epoch.get_or_insert(current);
+        // As the real start-up: data from a SNAP of an accepted epoch makes that epoch current.
+        let current = if current < epoch_of(last) && accepted >= epoch_of(last) {
+            node.disk.current_epoch = Some(epoch_of(last));
+            epoch_of(last)
+        } else {
+            current
+        };
         if current < epoch_of(last) || accepted < current {
             let msg = format!(
                 "node {sid}: currentEpoch {current}, acceptedEpoch {accepted}, last zxid 0x{last:x}"
@@ -891,7 +899,7 @@ impl Sim {
                     return;
                 };
                 live.serving = false;
-                live.core.abandon_pending();
+                live.core.set_serving(false);
                 let conns = std::mem::take(&mut live.conns);
                 self.stale_pending.retain(|(s, _)| *s != sid);
                 self.trace("stop-serving", sid, conns.len() as i64, 0);
@@ -1066,6 +1074,12 @@ impl Sim {
             Err(e) => return self.fail("txns decode", format!("node {sid} 0x{zxid:x}: {e}")),
         };
         self.trace("commit", sid, zxid, txn.header.r#type as i64);
+        if std::env::var_os("CORRAL_SIM_TXNS").is_some() {
+            eprintln!(
+                "t={} node {sid} commit 0x{zxid:x} {:?} {:?}",
+                self.now, txn.header, txn.body
+            );
+        }
         let Some(live) = self.live_mut(sid) else {
             return;
         };
@@ -1155,6 +1169,7 @@ impl Sim {
             return;
         };
         live.serving = true;
+        live.core.set_serving(true);
         let (state, epoch, zxid) = (live.state, live.peer.epoch(), live.core.last_zxid());
         self.trace("serving", sid, zxid, epoch);
         if state == ServerState::Leading {

@@ -154,6 +154,9 @@ pub struct Core {
     revalidating: HashMap<i64, (ConnId, u32, Option<bool>)>,
     /// Learner: sessions touched since the last PING, with their timeouts.
     touched: HashMap<i64, i32>,
+    /// Ensemble: false while the peer is not synced with a leader; connections and requests
+    /// are then refused (always true standalone).
+    serving: bool,
 }
 
 fn body<T: Jute>(r: &T) -> Vec<u8> {
@@ -193,7 +196,23 @@ impl Core {
             syncs: VecDeque::new(),
             revalidating: HashMap::new(),
             touched: HashMap::new(),
+            serving: true,
         }
+    }
+
+    /// Ensemble: the peer started or stopped serving clients. While not serving, every
+    /// connection that sends a ConnectRequest or a request is closed (ZooKeeper closes client
+    /// connections until it has synced with a leader), and on stopping, requests waiting for
+    /// the ensemble are abandoned: the peer drops what it gets while not serving.
+    pub fn set_serving(&mut self, on: bool) {
+        self.serving = on;
+        if !on {
+            self.abandon_pending();
+        }
+    }
+
+    pub fn serving(&self) -> bool {
+        self.serving
     }
 
     pub fn role(&self) -> Role {
@@ -323,8 +342,13 @@ impl Core {
         self.tree.last_processed_zxid()
     }
 
-    /// When the core next needs `handle_tick`.
+    /// When the core next needs `handle_tick`. A learner never expires sessions nor reaps
+    /// containers (the leader does), so it needs no tick: waking it for a session whose expiry
+    /// time has passed would spin (sim note, seed 1).
     pub fn next_wakeup_ms(&self) -> u64 {
+        if self.role == Role::Learner {
+            return u64::MAX;
+        }
         let c = self.last_container_check_ms + self.cfg.container_check_interval_ms;
         self.sessions.next_expiry_ms().map_or(c, |s| s.min(c))
     }
@@ -380,6 +404,10 @@ impl Core {
 
     /// The ConnectRequest of a new connection (§2.2, §3.7).
     pub fn handle_connect(&mut self, now: Now, conn: ConnId, c: &Connect) {
+        if !self.serving {
+            self.close(conn);
+            return;
+        }
         let req = &c.req;
         if req.last_zxid_seen > self.tree.last_processed_zxid() {
             tracing::info!(
@@ -609,6 +637,11 @@ impl Core {
         if info.closing {
             return;
         }
+        if !self.serving {
+            // Sent before the client saw its connection closed at StopServing (sim seed 29).
+            self.close(conn);
+            return;
+        }
         let session = info.session;
         if session == 0 {
             self.close(conn);
@@ -708,6 +741,10 @@ impl Core {
             return;
         };
         if info.closing {
+            return;
+        }
+        if !self.serving {
+            self.close(conn);
             return;
         }
         let session = info.session;
