@@ -1280,3 +1280,135 @@ fn zkcli_survives_a_leader_kill() {
         "ensemble: zkCli.sh survived the leader's kill; {tries} create tries after it"
     ));
 }
+
+// ---------------------------------------------------------------------------------------------
+// 7b. Curator recipes against an ensemble
+// ---------------------------------------------------------------------------------------------
+
+/// The jars the Curator programs of interop/java need (Debian packages in parentheses).
+const CURATOR_JARS: &[(&str, &str)] = &[
+    (
+        "/usr/share/java/curator-recipes.jar",
+        "libcurator-recipes-java",
+    ),
+    (
+        "/usr/share/java/curator-framework.jar",
+        "libcurator-framework-java",
+    ),
+    (
+        "/usr/share/java/curator-client.jar",
+        "libcurator-framework-java",
+    ),
+    ("/usr/share/java/zookeeper.jar", "zookeeper"),
+    ("/usr/share/java/zookeeper-jute.jar", "zookeeper"),
+    ("/usr/share/java/guava.jar", "libguava-java"),
+    ("/usr/share/java/slf4j-api.jar", "libslf4j-java"),
+    ("/usr/share/java/slf4j-simple.jar", "libslf4j-java"),
+];
+
+/// Runs `cmd` to completion within `limit`; returns (success, stdout+stderr).
+fn run_bounded(cmd: &mut Command, limit: Duration) -> (bool, String) {
+    let out = tempfile::NamedTempFile::new().expect("temporary file");
+    // One open file description for both, so they share the offset and append in order.
+    let file = out.reopen().expect("reopen");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().expect("dup"))
+        .stderr(file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = std::fs::read_to_string(out.path()).unwrap_or_default();
+    match status {
+        Some(s) => (s.success(), text),
+        None => (
+            false,
+            format!("{cmd:?} did not finish within {limit:?}:\n{text}"),
+        ),
+    }
+}
+
+/// The interop suite's Curator 5.4 programs (interop/java/CuratorLeader.java: LeaderLatch and
+/// LeaderSelector, one leader at a time, takeover on close and on session death;
+/// CuratorLocks.java: InterProcessMutex, semaphores, read/write locks) pass against a follower
+/// of a three-member corral ensemble: every write they make is forwarded to the leader and
+/// comes back as a commit, watches fire from committed txns, sessions are killed through the
+/// leader.
+///
+/// All their sessions use the same follower because the programs compare what different
+/// sessions see without `sync` (e.g. CuratorLocks counts the semaphore's leases through one
+/// session right after another session returned its lease). ZooKeeper promises no
+/// simultaneously consistent cross-client views across servers (Programmer's Guide,
+/// "Consistency Guarantees"): with a connect string of all three members that lease count
+/// came out 1 instead of 0 once in about twenty runs (not reproduced since), which a follower
+/// that has not applied the delete's commit yet may legitimately answer.
+#[test]
+fn curator_recipes_on_an_ensemble() {
+    const TEST: &str = "curator_recipes_on_an_ensemble";
+    if !corral_testkit::require_tool(TEST, "/usr/bin/javac", "default-jdk-headless") {
+        return;
+    }
+    for (jar, package) in CURATOR_JARS {
+        if !corral_testkit::require_tool(TEST, jar, package) {
+            return;
+        }
+    }
+    let interop = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/java");
+    let classes = tempfile::tempdir().expect("temporary directory");
+    let jars: Vec<&str> = CURATOR_JARS.iter().map(|(j, _)| *j).collect();
+    let (built, output) = run_bounded(
+        Command::new("javac")
+            .args(["-J-Xmx512m", "-nowarn", "-d"])
+            .arg(classes.path())
+            .arg("-cp")
+            .arg(jars.join(":"))
+            .args(
+                ["Check.java", "CuratorLeader.java", "CuratorLocks.java"].map(|f| interop.join(f)),
+            ),
+        Duration::from_secs(120),
+    );
+    assert!(built, "javac failed:\n{output}");
+    let cp = format!("{}:{}", classes.path().display(), jars.join(":"));
+
+    let Some((builder, flavor)) = three_voters(TEST) else {
+        return;
+    };
+    let ens = ok(builder.start());
+    let leader = ok(ens.wait_leader(&ens.sids(), ELECTION));
+    let follower = others(&ens.sids(), leader)[0];
+    for program in ["CuratorLeader", "CuratorLocks"] {
+        let started = Instant::now();
+        let (passed, output) = run_bounded(
+            Command::new("java")
+                .args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
+                .arg("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn")
+                .arg("-Dinterop.deadline=55")
+                .arg("-cp")
+                .arg(&cp)
+                .arg(program)
+                .arg(ens.connect_string_of(&[follower])),
+            Duration::from_secs(60),
+        );
+        assert!(
+            passed && output.lines().any(|l| l.ends_with("PASS")),
+            "{program} against the ensemble:\n{output}\n{}",
+            ens.logs(40)
+        );
+        say(&format!(
+            "ensemble: {program} passed against a follower of 3 {} members in {:.1} s",
+            flavor.name(),
+            started.elapsed().as_secs_f64()
+        ));
+    }
+}
