@@ -224,3 +224,89 @@ fn pump(mut src: TcpStream, mut dst: Option<TcpStream>, link: Arc<Link>) {
         link.close();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// An echo server on a free port; returns the port.
+    fn echo() -> u16 {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        thread::spawn(move || {
+            for s in listener.incoming() {
+                let Ok(mut s) = s else { return };
+                thread::spawn(move || {
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = s.read(&mut buf) {
+                        if n == 0 || s.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    fn dial(port: u16) -> TcpStream {
+        let s = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        s
+    }
+
+    /// Sends `msg` and returns what comes back within the read timeout: `Ok(None)` on EOF,
+    /// `Err` on a timeout or reset.
+    fn round_trip(s: &mut TcpStream, msg: &[u8]) -> io::Result<Option<Vec<u8>>> {
+        s.write_all(msg)?;
+        let mut buf = vec![0u8; msg.len()];
+        let mut got = 0;
+        while got < msg.len() {
+            match s.read(&mut buf[got..])? {
+                0 => return Ok(None),
+                n => got += n,
+            }
+        }
+        Ok(Some(buf))
+    }
+
+    #[test]
+    fn forwards_cuts_and_heals() {
+        let target = echo();
+        let mut proxy = LinkProxy::default();
+        let port = proxy.listen(1, 2, target).unwrap();
+        let mut a = dial(port);
+        assert_eq!(round_trip(&mut a, b"hello").unwrap().unwrap(), b"hello");
+
+        // Silent: the open link carries nothing and shows no close; new links are ignored.
+        proxy.cut(2, Cut::Silent);
+        assert!(round_trip(&mut a, b"lost").is_err(), "silent link answered");
+        let mut b = dial(port);
+        assert!(
+            round_trip(&mut b, b"lost").is_err(),
+            "new link answered while silent"
+        );
+        // Healing closes the silent links; new ones work again.
+        proxy.heal(2);
+        let mut buf = [0u8; 16];
+        let started = Instant::now();
+        assert!(matches!(a.read(&mut buf), Ok(0) | Err(_)));
+        assert!(
+            started.elapsed() < Duration::from_millis(300),
+            "closed, not timed out"
+        );
+        let mut c = dial(port);
+        assert_eq!(round_trip(&mut c, b"again").unwrap().unwrap(), b"again");
+
+        // Reset: links close at once, new ones are closed on accept.
+        proxy.cut(1, Cut::Reset);
+        assert!(!matches!(round_trip(&mut c, b"x"), Ok(Some(_))));
+        let mut d = dial(port);
+        assert!(!matches!(round_trip(&mut d, b"x"), Ok(Some(_))));
+        proxy.heal(1);
+        let mut e = dial(port);
+        assert_eq!(round_trip(&mut e, b"back").unwrap().unwrap(), b"back");
+    }
+}
