@@ -42,6 +42,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: data::DataCmd,
     },
+    /// Drive a ZooKeeper-protocol server with load; print throughput and latency percentiles.
+    Bench(corral_bench::BenchArgs),
 }
 
 /// `-Dname=value` pairs in the order given.
@@ -94,6 +96,7 @@ fn run() -> anyhow::Result<()> {
             config_file,
         } => server(config.or(config_file), defines),
         Cmd::Data { cmd } => data::run(cmd),
+        Cmd::Bench(args) => Ok(corral_bench::main(args)?),
     }
 }
 
