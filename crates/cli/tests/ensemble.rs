@@ -1416,3 +1416,72 @@ fn curator_recipes_on_an_ensemble() {
         ));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// 8. Five voters
+// ---------------------------------------------------------------------------------------------
+
+/// Five corral voters tolerate two failures and no more: with the leader and a follower killed
+/// (kill -9), the other three elect a leader and take writes; with a third member gone, the
+/// last two stop serving (no quorum) and a write through them does not complete; when the
+/// three come back, everyone ends with the same data, the committed writes included.
+#[test]
+fn five_voters_tolerate_two_failures() {
+    let rt = runtime();
+    let mut ens = ok(EnsembleBuilder::new(corral()).corral_voters(5).start());
+    let sids = ens.sids();
+    let leader = ok(ens.wait_leader(&sids, ELECTION));
+    let c = client_of(&rt, &ens, leader);
+    run(&rt, &ens, "create /f", CALL, create(&c, "/f", b""));
+    let follower = *sids.iter().find(|&&s| s != leader).expect("a follower");
+    ens.member_mut(leader).server.kill9();
+    ens.member_mut(follower).server.kill9();
+    let rest: Vec<u64> = sids
+        .iter()
+        .copied()
+        .filter(|&s| s != leader && s != follower)
+        .collect();
+    let new_leader = ok(ens.wait_leader(&rest, ELECTION));
+    for &s in &rest {
+        let c = client_of(&rt, &ens, s);
+        run(
+            &rt,
+            &ens,
+            "write with 3 of 5",
+            CALL,
+            create(&c, &format!("/f/three-{s}"), b""),
+        );
+    }
+    ens.member_mut(new_leader).server.kill9();
+    let two: Vec<u64> = rest.iter().copied().filter(|&s| s != new_leader).collect();
+    // With 2 of 5 up there is no quorum: the members stop serving within syncLimit + election.
+    let deadline = Instant::now() + ELECTION;
+    while two.iter().any(|&s| ens.member(s).is_serving()) {
+        assert!(
+            Instant::now() < deadline,
+            "a minority kept serving\n{}",
+            ens.logs(40)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        two.iter().all(|&s| !ens.member(s).is_serving()),
+        "2 of 5 members serve without a quorum\n{}",
+        ens.logs(40)
+    );
+    for &s in &[leader, follower, new_leader] {
+        ens.member_mut(s)
+            .server
+            .start_again()
+            .unwrap_or_else(|e| panic!("restart member {s}: {e}"));
+    }
+    ok(ens.wait_serving(&sids, ELECTION));
+    let tree = assert_same_everywhere(&rt, &ens, &sids, "/f");
+    for &s in &rest {
+        assert!(
+            tree.contains_key(&format!("/f/three-{s}")),
+            "write through {s} lost"
+        );
+    }
+}
