@@ -322,3 +322,116 @@ enum Event {
     Wrote(std::io::Result<usize>),
     Timer,
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    async fn read_frame(s: &mut TcpStream) -> Vec<u8> {
+        let len = s.read_i32().await.unwrap();
+        let mut body = vec![0; len as usize];
+        s.read_exact(&mut body).await.unwrap();
+        body
+    }
+
+    fn reply(xid: i32, err: i32, body: &[u8]) -> Vec<u8> {
+        corral_proto::request::reply_frame(xid, 7, err, body)
+    }
+
+    /// Against a scripted server: the handshake, pings once idle for a third of the negotiated
+    /// timeout (300 ms here), replies matched by xid with a notification in between, and
+    /// closeSession.
+    #[tokio::test]
+    async fn handshake_ping_call_event_close() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let connect = Connect::read(&read_frame(&mut s).await).unwrap();
+            assert_eq!(connect.req.time_out, 30_000);
+            assert_eq!(connect.req.session_id, 0);
+            let resp = ConnectResponse {
+                protocol_version: 0,
+                time_out: 300,
+                session_id: 0x1234,
+                passwd: Some(vec![0; 16]),
+            };
+            s.write_all(&corral_proto::request::connect_response_frame(
+                &resp,
+                Some(false),
+            ))
+            .await
+            .unwrap();
+            // Idle: the client pings within ~100 ms.
+            let started = Instant::now();
+            let ping = read_frame(&mut s).await;
+            assert_eq!(
+                ping,
+                [xid::PING.to_be_bytes(), op::PING.to_be_bytes()].concat()
+            );
+            assert!(started.elapsed() < Duration::from_millis(250));
+            s.write_all(&reply(xid::PING, 0, &[])).await.unwrap();
+            // A getData: answer with a notification first, then the reply.
+            let req = read_frame(&mut s).await;
+            assert_eq!(&req[4..8], &op::GET_DATA.to_be_bytes());
+            let req_xid = i32::from_be_bytes(req[..4].try_into().unwrap());
+            let event = corral_proto::records::WatcherEvent {
+                r#type: 3,
+                state: 3,
+                path: "/w".into(),
+            };
+            s.write_all(&corral_proto::request::notification_frame(&event))
+                .await
+                .unwrap();
+            s.write_all(&reply(req_xid, -101, &[])).await.unwrap();
+            let close = read_frame(&mut s).await;
+            assert_eq!(&close[4..8], &op::CLOSE_SESSION.to_be_bytes());
+            let close_xid = i32::from_be_bytes(close[..4].try_into().unwrap());
+            s.write_all(&reply(close_xid, 0, &[])).await.unwrap();
+        });
+        let mut conn = Conn::connect(&addr, 30_000).await.unwrap();
+        assert_eq!(conn.session_id(), 0x1234);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        // Nothing to do for 200 ms but ping.
+        let until = Instant::now() + Duration::from_millis(200);
+        while Instant::now() < until {
+            let _ = tokio::time::timeout_at(until.into(), conn.io(deadline)).await;
+        }
+        let r = conn
+            .call(
+                op::GET_DATA,
+                |out| {
+                    out.put_ustring(Some("/w"));
+                    out.put_bool(true);
+                },
+                deadline,
+            )
+            .await
+            .unwrap();
+        assert_eq!((r.err, r.zxid), (-101, 7));
+        let (_, event) = conn.next_event(deadline).await.unwrap();
+        assert_eq!(event.xid, xid::NOTIFICATION);
+        conn.close().await.unwrap();
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn hostile_frame_length_is_refused() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let _ = read_frame(&mut s).await;
+            s.write_all(&(-5i32).to_be_bytes()).await.unwrap();
+            let _ = s.read_i32().await;
+        });
+        match Conn::connect(&addr, 30_000).await {
+            Err(BenchError::FrameLength { len: -5, .. }) => {}
+            other => panic!("{:?}", other.map(|c| c.session_id())),
+        }
+        server.abort();
+    }
+}

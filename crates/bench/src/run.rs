@@ -63,6 +63,9 @@ pub async fn run(o: &Options) -> Result<Report, BenchError> {
     } else {
         o.sessions
     };
+    // The admin session would sit idle (no pings) through the measured phase; cleanup opens
+    // a new one.
+    let _ = admin.close().await;
     let mut conns = connect_all(o, sessions).await?;
     let setup_s = setup_started.elapsed().as_secs_f64();
 
@@ -114,11 +117,13 @@ pub async fn run(o: &Options) -> Result<Report, BenchError> {
     while closing.join_next().await.is_some() {}
 
     let cleaned = if o.cleanup {
-        Some(cleanup(&mut admin, o, &workload, &plan.budget, created_paths).await)
+        let mut admin = Conn::connect(&o.servers[0], o.session_timeout_ms).await?;
+        let n = cleanup(&mut admin, o, &workload, &plan.budget, created_paths).await;
+        let _ = admin.close().await;
+        Some(n)
     } else {
         None
     };
-    let _ = admin.close().await;
 
     let p = rec.percentiles();
     let from_write = watch_outcome.as_ref().map(|w| w.from_write.percentiles());
