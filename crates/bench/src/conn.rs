@@ -365,17 +365,27 @@ mod tests {
             ))
             .await
             .unwrap();
-            // Idle: the client pings within ~100 ms.
+            // Idle: the client pings after ~100 ms (bounded loosely for loaded machines).
             let started = Instant::now();
             let ping = read_frame(&mut s).await;
             assert_eq!(
                 ping,
                 [xid::PING.to_be_bytes(), op::PING.to_be_bytes()].concat()
             );
-            assert!(started.elapsed() < Duration::from_millis(250));
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "no ping while idle"
+            );
             s.write_all(&reply(xid::PING, 0, &[])).await.unwrap();
-            // A getData: answer with a notification first, then the reply.
-            let req = read_frame(&mut s).await;
+            // A getData (after more pings, as the client idles on): answer with a notification
+            // first, then the reply.
+            let req = loop {
+                let f = read_frame(&mut s).await;
+                if f[..4] != xid::PING.to_be_bytes() {
+                    break f;
+                }
+                s.write_all(&reply(xid::PING, 0, &[])).await.unwrap();
+            };
             assert_eq!(&req[4..8], &op::GET_DATA.to_be_bytes());
             let req_xid = i32::from_be_bytes(req[..4].try_into().unwrap());
             let event = corral_proto::records::WatcherEvent {
