@@ -289,6 +289,7 @@ impl Sim {
                     sync_limit: p.sync_limit,
                     config: config.clone().into_bytes(),
                     commit_log_count: p.commit_log_count,
+                    reconfig_enabled: false,
                 },
                 inc: 0,
                 disk: Disk::default(),
@@ -894,6 +895,12 @@ impl Sim {
                 epoch,
             } => self.role_changed(sid, state, leader, epoch),
             Output::StartServing => self.start_serving(sid),
+            Output::ConfigChanged { config } => {
+                // The dynamic config file: a restarted node starts from it.
+                let version = corral_zab::config_version_of(&config);
+                self.trace("config-changed", sid, version, 0);
+                self.node_mut(sid).cfg.config = config;
+            }
             Output::StopServing => {
                 let Some(live) = self.live_mut(sid) else {
                     return;

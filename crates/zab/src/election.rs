@@ -394,6 +394,11 @@ impl Election {
         &self.quorum
     }
 
+    /// The config string our notifications carry from now on (the committed config changed).
+    pub fn set_config(&mut self, config: Vec<u8>) {
+        self.cfg.config = Some(config);
+    }
+
     /// A peer connection came up: ZooKeeper re-sends the last message to it (§4.2); emit
     /// Send of our last notification to `sid` if we have one.
     pub fn handle_peer_connected(&mut self, _now_ms: u64, sid: i64) {

@@ -19,7 +19,7 @@ use tracing::{debug, info, trace, warn};
 
 use crate::replica::{Event, Replica};
 use crate::sync::{plan_sync, History, SyncMode};
-use crate::types::{ConnId, Output};
+use crate::types::{with_config_version, ConnId, Output};
 
 /// `OpCode.sync`: answered with SYNC instead of being prepared.
 pub const OP_SYNC: i32 = 9;
@@ -466,13 +466,37 @@ impl Leading {
                 );
             }
         }
-        let config = rep.cfg.config.clone();
+        let config = self.newleader_config(rep);
         let nl = QuorumPacket::new(
             packet_type::NEWLEADER,
             make_zxid(self.epoch, 0),
             Some(config),
         );
         Self::send(rep, conn, nl);
+    }
+
+    /// The config string NEWLEADER carries (ZooKeeper: the last-seen quorum verifier,
+    /// `LearnerHandler` → `getQuorumVerifierBytes`).
+    ///
+    /// ZOOKEEPER-1783, as 3.8.0 does it: in `Leader.lead()`, once the epoch is chosen
+    /// (`getEpochToPropose`) and before `waitForEpochAck`, a leader whose committed config
+    /// *and* last-seen config both have version 0 (a static config: `server.N` lines in zoo.cfg
+    /// or a dynamic file without a version) makes a copy with version = the NEWLEADER zxid
+    /// (`epoch << 32`) its last-seen config (`QuorumPeer.setLastSeenQuorumVerifier`, which does
+    /// nothing unless `reconfigEnabled`). NEWLEADER carries it; the committed config changes
+    /// only once a quorum acknowledged NEWLEADER (`Leader.startZkServer` →
+    /// `QuorumPeer.processReconfig`, again only with `reconfigEnabled`), see
+    /// `check_newleader`; a learner adopts it at UPTODATE (`Learner.syncWithLeader`). A config
+    /// that already has a version is sent unchanged.
+    ///
+    /// Unlike ZooKeeper we keep no last-seen config across a failed establishment: the next
+    /// attempt bumps to its own epoch (ZooKeeper would keep the earlier epoch's version).
+    fn newleader_config(&self, rep: &Replica) -> Vec<u8> {
+        if rep.cfg.reconfig_enabled && rep.cfg.config_version() == 0 {
+            with_config_version(&rep.cfg.config, make_zxid(self.epoch, 0))
+        } else {
+            rep.cfg.config.clone()
+        }
     }
 
     /// PROPOSAL + COMMIT pairs for history zxids (committed log or tail).
@@ -535,6 +559,11 @@ impl Leading {
         }
         // The history we imposed is on a quorum: it is committed.
         rep.commit_through(rep.last_zxid);
+        // `startZkServer`: with reconfig enabled, the config NEWLEADER carried is committed.
+        let config = self.newleader_config(rep);
+        if config != rep.cfg.config {
+            rep.commit_config(config);
+        }
         self.phase = Phase::Broadcast;
         info!(
             sid = rep.my_sid(),

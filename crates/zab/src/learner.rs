@@ -18,7 +18,7 @@ use tracing::{debug, info, trace, warn};
 
 use crate::leader::OP_SYNC;
 use crate::replica::{Event, Replica};
-use crate::types::Output;
+use crate::types::{config_members, config_version_of, Output};
 
 /// Why the learner gives up on this leader.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +69,8 @@ pub(crate) struct Learning {
     pending_syncs: usize,
     /// The log end at NEWLEADER: its ACK waits until this is durable.
     newleader_log_end: i64,
+    /// The config string NEWLEADER carried, adopted at UPTODATE if newer.
+    newleader_config: Option<Vec<u8>>,
 }
 
 impl Learning {
@@ -90,6 +92,7 @@ impl Learning {
             pings: VecDeque::new(),
             pending_syncs: 0,
             newleader_log_end: i64::MAX,
+            newleader_config: None,
         }
     }
 
@@ -123,7 +126,7 @@ impl Learning {
         let info = LearnerInfo {
             sid: rep.my_sid(),
             protocol_version: LEADER_PROTOCOL_VERSION,
-            config_version: 0,
+            config_version: rep.cfg.config_version(),
         };
         let zxid = make_zxid(rep.accepted_epoch, 0);
         Self::send(rep, QuorumPacket::new(kind, zxid, Some(info.to_bytes())));
@@ -233,7 +236,7 @@ impl Learning {
                 Ok(())
             }
             packet_type::COMMIT => self.remember_commit(rep, p.zxid),
-            packet_type::NEWLEADER => self.on_newleader(rep, p.zxid),
+            packet_type::NEWLEADER => self.on_newleader(rep, p.zxid, p.data),
             packet_type::PING => Ok(()),
             kind => bad(format!("unexpected packet type {kind} during sync")),
         }
@@ -248,13 +251,15 @@ impl Learning {
     }
 
     /// Log the sync stream's proposals, then (once durable) persist the epoch and ACK.
-    fn on_newleader(&mut self, rep: &mut Replica, zxid: i64) -> Res {
+    fn on_newleader(&mut self, rep: &mut Replica, zxid: i64, config: Option<Vec<u8>>) -> Res {
         if epoch_of(zxid) != self.new_epoch {
             return bad(format!(
                 "NEWLEADER {zxid:#x} is not for epoch {}",
                 self.new_epoch
             ));
         }
+        // `Learner.syncWithLeader` keeps a config of more than one byte as the last seen one.
+        self.newleader_config = config.filter(|c| c.len() > 1);
         for (z, txn) in std::mem::take(&mut self.sync_proposals) {
             rep.append(z, txn);
             if !self.observer {
@@ -340,6 +345,7 @@ impl Learning {
     fn on_uptodate(&mut self, rep: &mut Replica) -> Res {
         let through = self.sync_base.max(self.sync_commit_max);
         rep.commit_through(through);
+        self.adopt_newleader_config(rep);
         info!(
             sid = rep.my_sid(),
             leader = self.leader,
@@ -356,6 +362,31 @@ impl Learning {
             epoch: self.new_epoch,
         });
         Ok(())
+    }
+
+    /// `Learner.syncWithLeader` at UPTODATE: `QuorumPeer.processReconfig` with the config
+    /// NEWLEADER carried, which (only with `reconfigEnabled`) commits it if its version is
+    /// above ours (`setQuorumVerifier`). That is how learners take the version the first
+    /// leader gives a static config (see the leader's `newleader_config`). A config with
+    /// other members would be a reconfiguration, which we do not support: kept out, loudly.
+    fn adopt_newleader_config(&mut self, rep: &mut Replica) {
+        let Some(config) = self.newleader_config.take() else {
+            return;
+        };
+        if !rep.cfg.reconfig_enabled || config_version_of(&config) <= rep.cfg.config_version() {
+            return;
+        }
+        let mut ours = rep.cfg.members.clone();
+        ours.sort_unstable();
+        if config_members(&config) != ours {
+            warn!(
+                sid = rep.my_sid(),
+                leader = self.leader,
+                "the leader's config has other members (a reconfiguration, unsupported): kept ours"
+            );
+            return;
+        }
+        rep.commit_config(config);
     }
 
     fn on_broadcast(&mut self, rep: &mut Replica, p: QuorumPacket) -> Res {

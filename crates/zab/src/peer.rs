@@ -97,6 +97,11 @@ impl Peer {
         self.rep.last_applied
     }
 
+    /// The committed config string (§4.1), as notifications and NEWLEADER carry it.
+    pub fn config(&self) -> &[u8] {
+        &self.rep.cfg.config
+    }
+
     /// True between `StartServing` and `StopServing`.
     pub fn serving(&self) -> bool {
         self.rep.serving
@@ -355,6 +360,7 @@ impl Peer {
         while let Some(e) = self.rep.events.pop_front() {
             match e {
                 Event::Established { epoch } => self.established(epoch),
+                Event::ConfigChanged => self.election.set_config(self.rep.cfg.config.clone()),
             }
         }
         if let Err(why) = res {

@@ -17,6 +17,8 @@ pub(crate) enum Event {
     /// The role finished synchronisation in this epoch (leader: quorum of NEWLEADER ACKs;
     /// learner: UPTODATE).
     Established { epoch: i64 },
+    /// `cfg.config` changed: notifications must carry the new string.
+    ConfigChanged,
 }
 
 #[derive(Debug)]
@@ -189,6 +191,20 @@ impl Replica {
         self.last_zxid = zxid;
         self.synced_zxid = zxid;
         self.emit(Output::LoadSnapshot { zxid, blob });
+    }
+
+    /// Make `config` the committed config string (`QuorumPeer.setQuorumVerifier`): from now on
+    /// in NEWLEADER and notifications; the glue shows and persists it.
+    pub fn commit_config(&mut self, config: Vec<u8>) {
+        info!(
+            sid = self.my_sid(),
+            from = format_args!("{:#x}", self.cfg.config_version()),
+            to = format_args!("{:#x}", crate::types::config_version_of(&config)),
+            "config version"
+        );
+        self.cfg.config = config.clone();
+        self.emit(Output::ConfigChanged { config });
+        self.events.push_back(Event::ConfigChanged);
     }
 
     pub fn start_serving(&mut self) {

@@ -221,6 +221,7 @@ impl Sim {
                 config: config.clone().into_bytes(),
                 // Small, so that SNAP and the committed-log edges happen often.
                 commit_log_count: 8,
+                reconfig_enabled: false,
             };
             sim.cfgs.insert(*sid, cfg);
             let node = Node {
@@ -489,6 +490,7 @@ impl Sim {
             }
             Output::StopServing => self.nodes.get_mut(&sid).unwrap().serving = false,
             Output::SyncDone
+            | Output::ConfigChanged { .. }
             | Output::TouchSessions(_)
             | Output::SessionRevalidated { .. }
             | Output::RoleChanged { .. } => {}

@@ -21,6 +21,7 @@ fn cfg(my_sid: i64) -> PeerConfig {
         sync_limit: 5,
         config: CONFIG.to_vec(),
         commit_log_count: 500,
+        reconfig_enabled: false,
     }
 }
 
@@ -868,4 +869,206 @@ fn revalidate_round_trip() {
             valid: false
         }]
     );
+}
+
+/// `CONFIG` with its version replaced.
+fn versioned(version: i64) -> Vec<u8> {
+    corral_zab::with_config_version(CONFIG, version)
+}
+
+/// The data of the last NEWLEADER sent to `conn`.
+fn newleader_data(out: &[Output], conn: u64) -> Option<Vec<u8>> {
+    out.iter().rev().find_map(|o| match o {
+        Output::SendLearner { conn: c, p } if *c == conn && p.r#type == pt::NEWLEADER => {
+            p.data.clone()
+        }
+        _ => None,
+    })
+}
+
+fn config_changes(out: &[Output]) -> Vec<Vec<u8>> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::ConfigChanged { config } => Some(config.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Leader 1 (history 0x100000001..=06) elected with `c`, follower 2 through ACKEPOCH on
+/// conn 10. Returns the outputs of the ACKEPOCH (the sync stream and NEWLEADER).
+fn leader_until_newleader(c: PeerConfig) -> (Peer, u64, Vec<Output>) {
+    let mut p = Peer::new(c, durable(6), 0);
+    let t = elect(&mut p, 0, 1, 0x1_0000_0006, 1);
+    assert_eq!(p.state(), ServerState::Leading);
+    drain(&mut p);
+    connect(&mut p, t, 10, 2);
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 10,
+            p: ack_epoch(0x1_0000_0006, 1),
+        },
+    );
+    let out = drain(&mut p);
+    (p, t, out)
+}
+
+#[test]
+fn leader_with_reconfig_versions_a_static_config_with_the_newleader_zxid() {
+    // ZOOKEEPER-1783 (`Leader.lead`): with reconfigEnabled and a version-0 config, NEWLEADER
+    // carries the config with version = the NEWLEADER zxid; the leader commits it once a
+    // quorum acked NEWLEADER (`startZkServer` → `processReconfig`), before serving, and its
+    // notifications carry it from then on.
+    let mut c = cfg(1);
+    c.reconfig_enabled = true;
+    let (mut p, t, out) = leader_until_newleader(c);
+    let bumped = versioned(0x2_0000_0000);
+    assert!(String::from_utf8_lossy(&bumped).ends_with("\nversion=200000000"));
+    assert_eq!(newleader_data(&out, 10), Some(bumped.clone()));
+    assert!(config_changes(&out).is_empty(), "not before the quorum");
+    assert_eq!(p.config(), CONFIG);
+
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 10,
+            p: pkt(pt::ACK, 0x2_0000_0000, None),
+        },
+    );
+    let out = drain(&mut p);
+    let changed = out
+        .iter()
+        .position(|o| matches!(o, Output::ConfigChanged { .. }))
+        .expect("ConfigChanged at establishment");
+    let serving = out.iter().position(|o| *o == Output::StartServing).unwrap();
+    assert!(changed < serving);
+    assert_eq!(config_changes(&out), vec![bumped.clone()]);
+    assert_eq!(p.config(), &bumped[..]);
+
+    // A late learner gets the committed config; a LOOKING voter hears it in our answer.
+    connect(&mut p, t, 11, 3);
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 11,
+            p: ack_epoch(0x1_0000_0006, 1),
+        },
+    );
+    assert_eq!(newleader_data(&drain(&mut p), 11), Some(bumped.clone()));
+    let n = Notification::new(ServerState::Looking, 3, 0, 1, 1, Some(CONFIG.to_vec()));
+    p.handle(t, Input::Election { from: 3, n });
+    let answers: Vec<_> = drain(&mut p)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::ElectionSend { to: 3, n } => Some(n.config),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answers, vec![Some(bumped)]);
+}
+
+#[test]
+fn leader_keeps_a_versioned_config_or_one_without_reconfig() {
+    // The bump is only for version 0 (`curQV.getVersion() == 0`), and without reconfigEnabled
+    // `setLastSeenQuorumVerifier` / `processReconfig` do nothing.
+    let mut with_version = cfg(1);
+    with_version.reconfig_enabled = true;
+    with_version.config = versioned(0x1_0000_0000);
+    for c in [cfg(1), with_version] {
+        let config = c.config.clone();
+        let (mut p, t, out) = leader_until_newleader(c);
+        assert_eq!(newleader_data(&out, 10), Some(config.clone()));
+        p.handle(
+            t,
+            Input::LearnerPacket {
+                conn: 10,
+                p: pkt(pt::ACK, 0x2_0000_0000, None),
+            },
+        );
+        let out = drain(&mut p);
+        assert!(out.contains(&Output::StartServing));
+        assert!(config_changes(&out).is_empty());
+        assert_eq!(p.config(), &config[..]);
+    }
+}
+
+/// Follower 2 (with `c`) synced by leader 3 in epoch 2 with a NEWLEADER carrying `config`;
+/// returns the outputs of the NEWLEADER and of the UPTODATE.
+fn follower_synced_with(c: PeerConfig, config: Vec<u8>) -> (Peer, Vec<Output>, Vec<Output>) {
+    let mut p = Peer::new(c, durable(2), 0);
+    let t = elect(&mut p, 0, 3, 0x1_0000_0006, 1);
+    drain(&mut p);
+    p.handle(t, Input::LeaderConnected);
+    drain(&mut p);
+    lp(
+        &mut p,
+        t,
+        pt::LEADERINFO,
+        0x2_0000_0000,
+        Some(encode_i32_data(0x10000)),
+    );
+    lp(&mut p, t, pt::DIFF, 0x1_0000_0002, None);
+    let at_newleader = lp(&mut p, t, pt::NEWLEADER, 0x2_0000_0000, Some(config));
+    let at_uptodate = lp(&mut p, t, pt::UPTODATE, -1, None);
+    assert!(p.serving());
+    (p, at_newleader, at_uptodate)
+}
+
+#[test]
+fn learner_with_reconfig_adopts_a_newer_newleader_config_at_uptodate() {
+    // `Learner.syncWithLeader`: NEWLEADER's config becomes the last seen one; at UPTODATE
+    // `processReconfig` commits it when its version is above ours, before serving.
+    let mut c = cfg(2);
+    c.reconfig_enabled = true;
+    let bumped = versioned(0x2_0000_0000);
+    let (p, at_newleader, at_uptodate) = follower_synced_with(c.clone(), bumped.clone());
+    assert!(config_changes(&at_newleader).is_empty());
+    assert_eq!(config_changes(&at_uptodate), vec![bumped.clone()]);
+    let changed = at_uptodate
+        .iter()
+        .position(|o| matches!(o, Output::ConfigChanged { .. }))
+        .unwrap();
+    let serving = at_uptodate
+        .iter()
+        .position(|o| *o == Output::StartServing)
+        .unwrap();
+    assert!(changed < serving);
+    assert_eq!(p.config(), &bumped[..]);
+
+    // Not adopted: the same or an older version, reconfig disabled, or other members.
+    let mut newer = c.clone();
+    newer.config = versioned(0x3_0000_0000);
+    let mut disabled = c.clone();
+    disabled.reconfig_enabled = false;
+    let other_members =
+        b"server.1=a:1:1:participant\nserver.2=b:2:2:participant\nversion=200000000";
+    for (c, config) in [
+        (newer, bumped.clone()),
+        (disabled, bumped.clone()),
+        (c.clone(), CONFIG.to_vec()),
+        (c, other_members.to_vec()),
+    ] {
+        let ours = c.config.clone();
+        let (p, _, at_uptodate) = follower_synced_with(c, config);
+        assert!(config_changes(&at_uptodate).is_empty());
+        assert_eq!(p.config(), &ours[..]);
+    }
+}
+
+#[test]
+fn learner_reports_its_config_version_in_learnerinfo() {
+    // `Learner.registerWithLeader`: LearnerInfo ends with the committed config's version.
+    let mut c = cfg(2);
+    c.config = versioned(0x1_0000_0000);
+    let mut p = Peer::new(c, durable(2), 0);
+    let t = elect(&mut p, 0, 3, 0x1_0000_0006, 1);
+    drain(&mut p);
+    p.handle(t, Input::LeaderConnected);
+    let info = drain(&mut p).into_iter().find_map(|o| match o {
+        Output::SendLeader(q) if q.r#type == pt::FOLLOWERINFO => q.data,
+        _ => None,
+    });
+    let info = LearnerInfo::decode(&info.unwrap()).unwrap();
+    assert_eq!(info.config_version, 0x1_0000_0000);
 }
