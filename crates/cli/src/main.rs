@@ -129,6 +129,7 @@ fn server(config: Option<PathBuf>, defines: Vec<(String, String)>) -> anyhow::Re
         ),
     }
     let mut cfg = cfg;
+    cfg.config_path = config.clone();
     let mut warnings = warnings;
     if let Some(dynamic) = cfg.dynamic_config_file.clone() {
         let text = std::fs::read_to_string(&dynamic)

@@ -495,6 +495,9 @@ pub struct ServerConfig {
     /// `dynamicConfigFile`: ZooKeeper reads the ensemble (and possibly the
     /// client port) from there; this module does no I/O, so the caller must.
     pub dynamic_config_file: Option<PathBuf>,
+    /// The zoo.cfg this was loaded from, as given (set by the caller; `load` does no I/O).
+    /// With `reconfigEnabled` the ensemble glue rewrites it next to a dynamic config file.
+    pub config_path: Option<PathBuf>,
     /// Version of the ensemble configuration: 0 for `server.N` lines in zoo.cfg, else the
     /// dynamic file's `version=` line or the hex suffix of its name (`zoo.cfg.dynamic.100000000`).
     pub config_version: i64,
@@ -693,11 +696,96 @@ impl ServerConfig {
             servers: Vec::new(),
             peer_type_observer: false,
             dynamic_config_file: None,
+            config_path: None,
             config_version: 0,
             properties: BTreeMap::new(),
             entries: Vec::new(),
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Rewriting the config files (reconfigEnabled)
+// ---------------------------------------------------------------------------
+
+/// The text of `zoo.cfg.dynamic.<hex version>` for a config string (§4.1), as
+/// `QuorumPeerConfig.writeDynamicConfig(file, qv, false)` writes it when a config is committed:
+/// every `key=value` of the string but `version`, trimmed, sorted as strings (`server.10=…`
+/// before `server.1=…`, as Java's `String.compareTo` puts it), joined by "\n" with no trailing newline.
+pub fn dynamic_config_text(config: &str) -> String {
+    let mut lines: Vec<String> = parse_properties(config)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| !e.key.starts_with("version"))
+        .map(|e| format!("{}={}", e.key, e.value))
+        .collect();
+    lines.sort();
+    lines.join("\n")
+}
+
+/// Whether zoo.cfg text names a `dynamicConfigFile` (then ZooKeeper keeps no `.bak`).
+pub fn names_dynamic_config_file(text: &str) -> bool {
+    parse_properties(text)
+        .unwrap_or_default()
+        .iter()
+        .any(|e| e.key == "dynamicConfigFile")
+}
+
+/// zoo.cfg pointing at a new dynamic config file (`QuorumPeerConfig.editStaticConfig`): the
+/// keys that belong to the dynamic file are dropped (`server.*`, `group*`, `weight*`,
+/// `peerType*`, and `clientPort*` when `erase_client_port`: this server's line carries its
+/// client address), and `dynamicConfigFile=<dynamic_file>` replaces the first such line or
+/// ends the file. Unlike ZooKeeper, which writes the remaining keys back from a `Properties`
+/// (hash order, comments lost), every other line is kept as written, in order.
+pub fn edit_static_config_text(text: &str, dynamic_file: &Path, erase_client_port: bool) -> String {
+    let pointer = format!("dynamicConfigFile={}", dynamic_file.display());
+    let normalized = text.replace("\r\n", "\n").replace('\r', "\n");
+    let physical: Vec<&str> = normalized.split('\n').collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut placed = false;
+    let mut i = 0;
+    while i < physical.len() {
+        let start = i;
+        let first = physical[i].trim_start_matches(is_prop_ws);
+        i += 1;
+        if first.is_empty() || first.starts_with('#') || first.starts_with('!') {
+            out.push(physical[start].to_string());
+            continue;
+        }
+        let mut logical = first.to_string();
+        while ends_with_odd_backslashes(&logical) && i < physical.len() {
+            logical.pop();
+            logical.push_str(physical[i].trim_start_matches(is_prop_ws));
+            i += 1;
+        }
+        let (key, _) = split_key_value(&logical);
+        let key = unescape(key, start + 1).unwrap_or_else(|_| key.to_string());
+        let key = java_trim(&key);
+        if key.starts_with("dynamicConfigFile") {
+            if !placed {
+                out.push(pointer.clone());
+                placed = true;
+            }
+            continue;
+        }
+        let dropped = key.starts_with("server.")
+            || key.starts_with("group")
+            || key.starts_with("weight")
+            || key.starts_with("peerType")
+            || (erase_client_port && key.starts_with("clientPort"));
+        if !dropped {
+            out.extend(physical[start..i].iter().map(|l| l.to_string()));
+        }
+    }
+    while out.last().is_some_and(|l| l.is_empty()) {
+        out.pop();
+    }
+    if !placed {
+        out.push(pointer);
+    }
+    let mut text = out.join("\n");
+    text.push('\n');
+    text
 }
 
 // ---------------------------------------------------------------------------
@@ -1836,6 +1924,40 @@ mod tests {
 
     fn load_err(text: &str) -> ConfigError {
         ServerConfig::load(Some((Path::new("zoo.cfg"), text)), &[]).expect_err("invalid config")
+    }
+
+    #[test]
+    fn dynamic_config_text_is_writedynamicconfig() {
+        let config = "server.2=h:2:3:participant\nserver.10=h:4:5:observer;0.0.0.0:2181\n\
+                      server.1=h:6:7:participant\nversion=100000000";
+        assert_eq!(
+            dynamic_config_text(config),
+            "server.10=h:4:5:observer;0.0.0.0:2181\nserver.1=h:6:7:participant\n\
+             server.2=h:2:3:participant"
+        );
+    }
+
+    #[test]
+    fn edit_static_config_drops_the_ensemble_and_points_at_the_dynamic_file() {
+        let text = "# comment\ntickTime=500\nserver.1=a:1:2\nclientPort=2181\n\
+                    server.2=b:1:2;\\\n  2182\npeerType=participant\nreconfigEnabled=true\n\n";
+        let dynamic = Path::new("/d/zoo.cfg.dynamic.100000000");
+        assert_eq!(
+            edit_static_config_text(text, dynamic, false),
+            "# comment\ntickTime=500\nclientPort=2181\nreconfigEnabled=true\n\
+             dynamicConfigFile=/d/zoo.cfg.dynamic.100000000\n"
+        );
+        assert_eq!(
+            edit_static_config_text(text, dynamic, true),
+            "# comment\ntickTime=500\nreconfigEnabled=true\n\
+             dynamicConfigFile=/d/zoo.cfg.dynamic.100000000\n"
+        );
+        // An existing pointer is replaced where it stands.
+        let text = "dataDir=/d\ndynamicConfigFile=/d/zoo.cfg.dynamic\ntickTime=500\n";
+        assert_eq!(
+            edit_static_config_text(text, dynamic, false),
+            "dataDir=/d\ndynamicConfigFile=/d/zoo.cfg.dynamic.100000000\ntickTime=500\n"
+        );
     }
 
     // A zoo.cfg as ZooKeeper 3.8.0 rewrites it with reconfigEnabled=true (captured on loopback):

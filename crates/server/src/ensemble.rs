@@ -5,7 +5,9 @@
 //! decisions live in `corral_zab` and `corral_tree::core`.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use corral_proto::quorum::{
@@ -93,7 +95,8 @@ pub(crate) struct Quorum {
     pub peer: Peer,
     pub my_sid: i64,
     entries: HashMap<i64, ServerEntry>,
-    config_version: i64,
+    /// zoo.cfg, rewritten when the committed config changes (`Output::ConfigChanged`).
+    config_path: Option<PathBuf>,
     my_election_addr: String,
     election: HashMap<i64, (u64, mpsc::UnboundedSender<WriterMsg>)>,
     last_dial: HashMap<i64, Instant>,
@@ -227,6 +230,7 @@ impl Quorum {
             sync_limit: cfg.sync_limit.unwrap_or(5),
             config: qc.to_config_string().into_bytes(),
             commit_log_count: 500,
+            reconfig_enabled: cfg.reconfig_enabled,
         };
         Quorum {
             peer: Peer::new(pcfg, durable, now_ms),
@@ -236,7 +240,7 @@ impl Quorum {
                 .iter()
                 .map(|s| (s.id as i64, s.clone()))
                 .collect(),
-            config_version: cfg.config_version,
+            config_path: cfg.config_path.clone(),
             my_election_addr: quorum::format_address(&me.host, me.election_port),
             election: HashMap::new(),
             last_dial: HashMap::new(),
@@ -996,6 +1000,25 @@ fn peer_output(st: &mut State, o: Output) {
             st.core.set_serving(true);
             info!("serving clients at zxid 0x{:x}", st.core.last_zxid());
         }
+        Output::ConfigChanged { config } => {
+            let text = String::from_utf8_lossy(&config).into_owned();
+            let version = corral_zab::config_version_of(&config);
+            info!("the ensemble config is now version 0x{version:x}");
+            let path = q.config_path.clone();
+            let my_sid = q.my_sid;
+            install_config_node(st);
+            match path {
+                Some(path) => {
+                    if let Err(e) = persist_config(&path, &text, version, my_sid) {
+                        error!(
+                            "cannot write the new config next to {}: {e}",
+                            path.display()
+                        );
+                    }
+                }
+                None => warn!("no zoo.cfg to rewrite for config version 0x{version:x}"),
+            }
+        }
         Output::StopServing => {
             q.serving = false;
             st.core.set_serving(false);
@@ -1011,11 +1034,65 @@ fn peer_output(st: &mut State, o: Output) {
     }
 }
 
+/// Persist a committed config like `QuorumPeer.setQuorumVerifier(qv, true)` with zoo.cfg at
+/// `path`: `<path>.dynamic.<hex version>` gets the member lines (`writeDynamicConfig`), and
+/// zoo.cfg is rewritten to point at it (`editStaticConfig`). ZooKeeper copies a zoo.cfg that
+/// still lists the servers to `<path>.bak` at start-up (`backupOldConfig`, reconfigEnabled
+/// only); we copy it just before the first rewrite, which leaves the same files. Every file is
+/// replaced atomically.
+fn persist_config(path: &Path, config: &str, version: i64, my_sid: i64) -> std::io::Result<()> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".dynamic.{version:x}"));
+    let dynamic = PathBuf::from(name);
+    write_atomic(
+        &dynamic,
+        crate::config::dynamic_config_text(config).as_bytes(),
+    )?;
+    let dynamic = std::fs::canonicalize(&dynamic)?;
+    let old = std::fs::read_to_string(path)?;
+    if !crate::config::names_dynamic_config_file(&old) {
+        let mut bak = path.as_os_str().to_owned();
+        bak.push(".bak");
+        write_atomic(Path::new(&bak), old.as_bytes())?;
+    }
+    // `needEraseClientInfoFromStaticConfig`: our own line carries the client address.
+    let erase_client = QuorumConfig::parse(config)
+        .ok()
+        .and_then(|qc| qc.member(my_sid).map(|m| m.client.is_some()))
+        .unwrap_or(false);
+    let new = crate::config::edit_static_config_text(&old, &dynamic, erase_client);
+    write_atomic(path, new.as_bytes())?;
+    info!(
+        "wrote {} and pointed {} at it",
+        dynamic.display(),
+        path.display()
+    );
+    Ok(())
+}
+
+/// Write `bytes` to `<path>.tmp`, fsync, rename over `path`, fsync the directory.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// `/zookeeper/config` holds the ensemble's config string (ZKDatabase.initConfigInZKDatabase).
 pub(crate) fn install_config_node(st: &mut State) {
     if let Some(q) = st.quorum.as_ref() {
         let text = q.peer_config_string();
-        let version = q.config_version;
+        let version = corral_zab::config_version_of(q.peer.config());
         let wall = st.clock.now().wall_ms;
         st.core.set_config_node(text.into_bytes(), version, wall);
     }
@@ -1047,29 +1124,9 @@ impl Quorum {
         }
     }
 
+    /// The committed config string: the static one until the peer commits another.
     fn peer_config_string(&self) -> String {
-        let mut members: Vec<&ServerEntry> = self.entries.values().collect();
-        members.sort_by_key(|e| e.id);
-        let qc = QuorumConfig {
-            members: members
-                .into_iter()
-                .map(|s| QuorumMember {
-                    sid: s.id as i64,
-                    host: s.host.clone(),
-                    quorum_port: s.quorum_port,
-                    election_port: s.election_port,
-                    observer: s.observer,
-                    client: s.client_port.map(|p| {
-                        (
-                            s.client_address.clone().unwrap_or_else(|| "0.0.0.0".into()),
-                            p,
-                        )
-                    }),
-                })
-                .collect(),
-            version: self.config_version,
-        };
-        qc.to_config_string()
+        String::from_utf8_lossy(self.peer.config()).into_owned()
     }
 }
 
