@@ -1485,3 +1485,246 @@ fn five_voters_tolerate_two_failures() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// reconfigEnabled: the config files written when the first leader is established
+// ---------------------------------------------------------------------------------------------
+
+/// `zoo.cfg.dynamic.<hex>` files in a member's directory (not `.next` or temporaries).
+fn dynamic_files(dir: &Path) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = std::fs::read_dir(dir)
+        .expect("member directory")
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().to_string_lossy().into_owned();
+            let hex = name.strip_prefix("zoo.cfg.dynamic.")?;
+            u64::from_str_radix(hex, 16).ok()?;
+            let text = std::fs::read_to_string(dir.join(&name)).ok()?;
+            Some((name, text))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Waits until every member's directory has a dynamic config file (a member writes it when
+/// it commits the versioned config: the leader on establishing, learners at UPTODATE).
+fn wait_dynamic_files(ens: &Ensemble) {
+    let deadline = Instant::now() + ELECTION;
+    while !(ens.members.iter()).all(|m| !dynamic_files(m.server.dir()).is_empty()) {
+        assert!(
+            Instant::now() < deadline,
+            "no dynamic config file on some member\n{}",
+            ens.logs(40)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `/zookeeper/config` (text and stat) of every member.
+fn configs_of(rt: &Runtime, ens: &Ensemble) -> Vec<(u64, String, Stat)> {
+    (ens.sids().iter())
+        .map(|&sid| {
+            let c = client_of(rt, ens, sid);
+            let (config, stat) = run(rt, ens, "get config", CALL, async {
+                c.sync("/zookeeper/config").await.expect("sync");
+                c.get_config().await
+            })
+            .unwrap_or_else(|e| panic!("member {sid}: get /zookeeper/config: {e}"));
+            (sid, String::from_utf8_lossy(&config).into_owned(), stat)
+        })
+        .collect()
+}
+
+/// The member lines ZooKeeper writes to the dynamic file: `server.N=host:q:e:participant`, in
+/// string order, joined by "\n", no version line and no final newline.
+fn expected_dynamic_text(ens: &Ensemble) -> String {
+    let mut lines: Vec<String> = (ens.members.iter())
+        .map(|m| {
+            format!(
+                "server.{}=127.0.0.1:{}:{}:participant",
+                m.sid, m.quorum_port, m.election_port
+            )
+        })
+        .collect();
+    lines.sort();
+    lines.join("\n")
+}
+
+/// With `reconfigEnabled=true` the first leader gives the static config (version 0) the
+/// version of its NEWLEADER zxid (`Leader.lead`, ZOOKEEPER-1783) and every member, once it
+/// commits it (`QuorumPeer.setQuorumVerifier`), writes what ZooKeeper 3.8.0 was seen to write:
+/// `zoo.cfg.bak` (the original zoo.cfg), `zoo.cfg.dynamic.<hex version>` with the member lines
+/// and no version, and zoo.cfg without `server.N` lines plus `dynamicConfigFile=<absolute
+/// path>`; `/zookeeper/config` ends with `version=<hex>` (mZxid = the version, dataVersion and
+/// aclVersion -1). Restarted from the rewritten zoo.cfg, the three form the ensemble again from
+/// the dynamic file with the same version.
+#[test]
+fn reconfig_enabled_writes_the_dynamic_config_files() {
+    let rt = runtime();
+    let mut ens = ok(EnsembleBuilder::new(corral())
+        .corral_voters(3)
+        .cfg("reconfigEnabled=true")
+        .start());
+    let sids = ens.sids();
+    ok(ens.wait_leader(&sids, ELECTION));
+    wait_dynamic_files(&ens);
+    let configs = configs_of(&rt, &ens);
+    let (_, text, stat) = &configs[0];
+    let version_line = text.lines().last().expect("config text");
+    let version = i64::from_str_radix(version_line.strip_prefix("version=").unwrap(), 16)
+        .unwrap_or_else(|_| panic!("last line {version_line:?}"));
+    assert!(
+        version != 0 && version & 0xffff_ffff == 0,
+        "version {version:#x} is an epoch's NEWLEADER zxid"
+    );
+    let dynamic_text = expected_dynamic_text(&ens);
+    assert_eq!(*text, format!("{dynamic_text}\nversion={version:x}"));
+    assert_eq!(
+        (stat.mzxid, stat.version, stat.aversion),
+        (version, -1, -1),
+        "stat of /zookeeper/config"
+    );
+    for (sid, t, s) in &configs {
+        assert_eq!((t, s.mzxid), (text, version), "/zookeeper/config on {sid}");
+    }
+    let name = format!("zoo.cfg.dynamic.{version:x}");
+    for m in &ens.members {
+        let dir = m.server.dir();
+        assert_eq!(
+            dynamic_files(dir),
+            vec![(name.clone(), dynamic_text.clone())],
+            "{}",
+            m.label()
+        );
+        let bak = std::fs::read_to_string(dir.join("zoo.cfg.bak")).expect("zoo.cfg.bak");
+        assert!(bak.contains("\nserver.1=") && bak.contains("reconfigEnabled=true"));
+        let cfg = std::fs::read_to_string(m.server.config_path()).unwrap();
+        let dynamic = std::fs::canonicalize(dir.join(&name)).unwrap();
+        let mut expected: String = (bak.lines())
+            .filter(|l| !l.starts_with("server."))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        expected.push_str(&format!("dynamicConfigFile={}\n", dynamic.display()));
+        assert_eq!(cfg, expected, "zoo.cfg of {}", m.label());
+    }
+    let c = client_of(&rt, &ens, sids[0]);
+    run(&rt, &ens, "create", CALL, create(&c, "/r", b"before"));
+    drop(c);
+
+    for m in &mut ens.members {
+        m.server.stop();
+    }
+    for m in &mut ens.members {
+        m.server.start_again().expect("start again");
+    }
+    ok(ens.wait_serving(&sids, ELECTION));
+    ok(ens.wait_leader(&sids, ELECTION));
+    for m in &ens.members {
+        assert!(
+            m.server.log().contains(&format!(
+                "ensemble of 3 servers from {}",
+                dir_file(m, &name)
+            )),
+            "{} did not read the dynamic file",
+            m.label()
+        );
+        assert_eq!(
+            dynamic_files(m.server.dir()),
+            vec![(name.clone(), dynamic_text.clone())]
+        );
+    }
+    for (sid, t, s) in configs_of(&rt, &ens) {
+        assert_eq!((&t, s.mzxid), (text, version), "/zookeeper/config on {sid}");
+    }
+    assert_same_everywhere(&rt, &ens, &sids, "/r");
+    say(&format!(
+        "reconfig_enabled_writes_the_dynamic_config_files: version {version:#x}, kept across a restart"
+    ));
+}
+
+/// `<member dir>/<name>`, canonical, as the rewritten zoo.cfg names it.
+fn dir_file(m: &corral_testkit::Member, name: &str) -> String {
+    std::fs::canonicalize(m.server.dir().join(name))
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+/// Members of the given flavors with `reconfigEnabled=true`: all three end with the same
+/// `/zookeeper/config` (with a version) and the same dynamic file contents, and every zoo.cfg
+/// points at its dynamic file, lists no servers and was backed up.
+fn reconfig_enabled_mixed(test: &str, flavors: [Flavor; 3]) {
+    if !corral_testkit::require_real_zookeeper(test) {
+        return;
+    }
+    let rt = runtime();
+    let mut builder = EnsembleBuilder::new(corral()).cfg("reconfigEnabled=true");
+    for f in flavors {
+        builder = builder.voter(f);
+    }
+    let ens = ok(builder.start());
+    let sids = ens.sids();
+    let leader = ok(ens.wait_leader(&sids, ELECTION));
+    wait_dynamic_files(&ens);
+    let configs = configs_of(&rt, &ens);
+    let text = &configs[0].1;
+    assert!(
+        configs.iter().all(|(_, t, _)| t == text),
+        "/zookeeper/config differs: {configs:#?}"
+    );
+    let version = text.lines().last().and_then(|l| l.strip_prefix("version="));
+    assert!(
+        version.is_some_and(|v| v != "0"),
+        "unversioned config: {text}"
+    );
+    let version = version.unwrap();
+    let dynamic_text = expected_dynamic_text(&ens);
+    assert_eq!(*text, format!("{dynamic_text}\nversion={version}"));
+    let name = format!("zoo.cfg.dynamic.{version}");
+    for m in &ens.members {
+        assert_eq!(
+            dynamic_files(m.server.dir()),
+            vec![(name.clone(), dynamic_text.clone())],
+            "{}",
+            m.label()
+        );
+        let cfg = std::fs::read_to_string(m.server.config_path()).unwrap();
+        assert!(
+            !cfg.lines().any(|l| l.starts_with("server."))
+                && cfg
+                    .lines()
+                    .any(|l| l == format!("dynamicConfigFile={}", dir_file(m, &name))),
+            "zoo.cfg of {}:\n{cfg}",
+            m.label()
+        );
+        assert!(
+            m.server.dir().join("zoo.cfg.bak").is_file(),
+            "{}",
+            m.label()
+        );
+    }
+    say(&format!(
+        "{test}: leader {leader} ({}), version {version}",
+        ens.member(leader).flavor.name()
+    ));
+}
+
+/// Two corral members (sids 1, 2) and ZooKeeper (sid 3): corral 2 usually leads, so ZooKeeper
+/// takes the version from corral's NEWLEADER. See [`reconfig_enabled_mixed`].
+#[test]
+fn reconfig_enabled_mixed_two_corral_one_zookeeper() {
+    reconfig_enabled_mixed(
+        "reconfig_enabled_mixed_two_corral_one_zookeeper",
+        [Flavor::Corral, Flavor::Corral, Flavor::ZooKeeper],
+    );
+}
+
+/// corral (sid 1) and two ZooKeeper members (sids 2, 3): ZooKeeper 3 usually leads, so corral
+/// takes the version from ZooKeeper's NEWLEADER. See [`reconfig_enabled_mixed`].
+#[test]
+fn reconfig_enabled_mixed_one_corral_two_zookeeper() {
+    reconfig_enabled_mixed(
+        "reconfig_enabled_mixed_one_corral_two_zookeeper",
+        [Flavor::Corral, Flavor::ZooKeeper, Flavor::ZooKeeper],
+    );
+}
