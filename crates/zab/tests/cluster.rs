@@ -354,6 +354,11 @@ impl Sim {
             let Some(out) = node.peer.as_mut().and_then(|p| p.poll_output()) else {
                 break;
             };
+            if std::env::var_os("ZAB_TRACE").is_some()
+                && !matches!(out, Output::ElectionSend { .. })
+            {
+                eprintln!("t={} {sid} out {:?}", self.now, out);
+            }
             if let Some(i) = self.execute(sid, out) {
                 follow_ups.push(i);
             }
