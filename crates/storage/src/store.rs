@@ -542,6 +542,23 @@ impl<D: Disk> FileStore<D> {
         Ok(dropped)
     }
 
+    /// Remove every log file starting at or before `zxid` (none may be open). A learner does
+    /// this once the leader's SNAP at `zxid` is durable as a snapshot, after `truncate_after`:
+    /// those logs hold nothing a restore replays, and may hold txns of a history the snapshot
+    /// replaced, which a leader's txn-log sync ([`FileStore::read_log`]) must never send.
+    pub fn remove_logs_through(&mut self, zxid: i64) -> Result<usize, StoreError> {
+        self.sync()?;
+        self.log = None;
+        let mut removed = 0;
+        for (start, path) in self.logs()? {
+            if start <= zxid {
+                self.disk.remove(&path).map_err(io(&path))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// The on-disk size of the newest snapshot that looks valid (ZooKeeper's
     /// `findMostRecentSnapshot`, as `ZKDatabase.calculateTxnLogSizeLimit` uses it); 0 without one.
     pub fn latest_snapshot_len(&mut self) -> Result<u64, StoreError> {

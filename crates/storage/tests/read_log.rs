@@ -45,7 +45,7 @@ fn txn(zxid: i64) -> Txn {
     }
 }
 
-/// Txns 5..=30 in three logs (log.5, log.11, log.21), snapshots at 10 and 20.
+/// Txns 5..=30 in three logs (log.5, log.b, log.15), snapshots at 10 and 20.
 fn store(dir: &std::path::Path) -> FileStore<RealDisk> {
     let mut s = FileStore::new(RealDisk::default(), opts(dir)).unwrap();
     s.restore().unwrap();
@@ -132,4 +132,14 @@ fn no_logs_and_no_snapshot() {
     s.restore().unwrap();
     assert_eq!(zxids(s.read_log(0, 10, ANY).unwrap()), None);
     assert_eq!(s.latest_snapshot_len().unwrap(), 0);
+}
+
+#[test]
+fn logs_through_a_loaded_snapshot_are_removed_and_no_longer_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    // As if a learner loaded a SNAP at 20: log.5 and log.b go, log.15 (21..=30) stays.
+    assert_eq!(s.remove_logs_through(20).unwrap(), 2);
+    assert_eq!(zxids(s.read_log(7, 30, ANY).unwrap()), None);
+    assert_eq!(zxids(s.read_log(22, 23, ANY).unwrap()), Some(vec![22, 23]));
 }
