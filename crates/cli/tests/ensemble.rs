@@ -598,12 +598,15 @@ fn stopped_follower_catches_up_by_diff() {
 }
 
 /// A follower that missed 600 writes, more than the leader's in-memory committed log (500 txns,
-/// ZooKeeper's `commitLogCount`), gets a snapshot: the leader logs `mode=Snap` and `sending a
-/// snapshot`, and the follower ends with the same data.
+/// ZooKeeper's `commitLogCount`), gets a snapshot when the leader may not read older txns from
+/// its log (`snapshotSizeFactor=-1`, ZooKeeper's `isTxnLogSyncEnabled` false; with the default
+/// it would be sent a DIFF from the log, see the next test): the leader logs `mode=Snap` and
+/// `sending a snapshot`, and the follower ends with the same data.
 #[test]
 fn stopped_follower_catches_up_by_snap() {
     let rt = runtime();
-    let mut ens = ok(EnsembleBuilder::new(corral()).corral_voters(3).start());
+    let builder = EnsembleBuilder::new(corral()).corral_voters(3);
+    let mut ens = ok(builder.cfg("snapshotSizeFactor=-1").start());
     let leader = ok(ens.wait_leader(&ens.sids(), ELECTION));
     let f = others(&ens.sids(), leader)[0];
     let offset = log_len(&ens, leader);
@@ -618,6 +621,40 @@ fn stopped_follower_catches_up_by_snap() {
         "{}",
         ens.logs(40)
     );
+}
+
+/// A follower that missed 600 writes, more than the leader's in-memory committed log, is sent
+/// the older ones from the leader's txn log (reference §4.6 rule 5, ZooKeeper's
+/// `syncFollower` → `getProposalsFromTxnLog`, on by default with `snapshotSizeFactor=0.33`):
+/// all of them sit in the leader's current log file, so no later log file counts against the
+/// size limit. The leader reads the log, logs `mode=Diff(` with `from_txn_log` > 0 and sends
+/// no snapshot, and the follower ends with the same data.
+#[test]
+fn stopped_follower_far_behind_catches_up_by_diff_from_the_txn_log() {
+    let rt = runtime();
+    let mut ens = ok(EnsembleBuilder::new(corral()).corral_voters(3).start());
+    let leader = ok(ens.wait_leader(&ens.sids(), ELECTION));
+    let f = others(&ens.sids(), leader)[0];
+    let offset = log_len(&ens, leader);
+    let line = stop_write_restart(&rt, &mut ens, leader, f, 600);
+    say(&format!("leader {leader} on follower {f}: {line}"));
+    assert!(
+        line.contains("mode=Diff("),
+        "expected a DIFF: {line}\n{}",
+        ens.logs(40)
+    );
+    let from_log: usize = (line.split("from_txn_log=").nth(1))
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no from_txn_log in {line}"));
+    assert!(from_log > 0, "txns sent from the txn log: {line}");
+    let since = log_since(&ens, leader, offset);
+    assert!(
+        since.contains("txns from the txn log from"),
+        "{}",
+        ens.logs(40)
+    );
+    assert!(!since.contains("sending a snapshot"), "{}", ens.logs(40));
 }
 
 /// The txns of a txn log as `corral data log` prints them (one line each).

@@ -113,6 +113,9 @@ pub const DOCUMENTED_KEYS: &[&str] = &[
     // Not in the admin guide, but a real ZooKeeper 3.8 property that corral
     // reads (`zookeeper.closeSessionTxn.enabled`), so it is no typo.
     "closeSessionTxn.enabled",
+    // Likewise `zookeeper.snapshotSizeFactor` (`ZKDatabase`): how much txn log a leader may
+    // send a learner instead of a snapshot.
+    "snapshotSizeFactor",
     // Cluster options.
     "electionAlg",
     "maxTimeToWaitForEpoch",

@@ -111,6 +111,8 @@ pub(crate) struct Quorum {
     ev: mpsc::Sender<Event>,
     /// Highest zxid appended to the log and not yet reported durable.
     unsynced: Option<i64>,
+    /// `zookeeper.snapshotSizeFactor` (`ZKDatabase`): the size limit of a txn-log sync.
+    snapshot_size_factor: f64,
 }
 
 /// A learner connection accepted while we are still looking. Another member may decide for us
@@ -218,6 +220,23 @@ impl Quorum {
             .iter()
             .find(|s| s.id as i64 == my_sid)
             .expect("checked by the caller");
+        let factor_prop = cfg.property("zookeeper.snapshotSizeFactor");
+        let snapshot_size_factor = corral_zab::sync::snapshot_size_factor(factor_prop);
+        if factor_prop.is_some_and(|f| f.trim().parse::<f64>().ok() != Some(snapshot_size_factor)) {
+            warn!(
+                "zookeeper.snapshotSizeFactor={} is invalid, using the default {snapshot_size_factor}",
+                factor_prop.unwrap_or_default()
+            );
+        }
+        let txn_log_sync = corral_zab::sync::txn_log_sync_enabled(snapshot_size_factor);
+        match txn_log_sync {
+            true => info!(
+                "zookeeper.snapshotSizeFactor = {snapshot_size_factor}: on-disk txn sync enabled"
+            ),
+            false => info!(
+                "zookeeper.snapshotSizeFactor = {snapshot_size_factor}: on-disk txn sync disabled"
+            ),
+        }
         let pcfg = PeerConfig {
             my_sid,
             members: cfg
@@ -231,6 +250,7 @@ impl Quorum {
             config: qc.to_config_string().into_bytes(),
             commit_log_count: 500,
             reconfig_enabled: cfg.reconfig_enabled,
+            txn_log_sync,
         };
         Quorum {
             peer: Peer::new(pcfg, durable, now_ms),
@@ -254,6 +274,7 @@ impl Quorum {
             max_packet: cfg.jute_max_buffer + (1 << 20),
             ev,
             unsynced: None,
+            snapshot_size_factor,
         }
     }
 
@@ -930,6 +951,29 @@ fn peer_output(st: &mut State, o: Output) {
             let txn = st.core.prepare_submitted(now, zxid, &s).to_bytes();
             st.stats.add_proposal(txn.len());
             to_peer(st, Input::Prepared { txn, zxid });
+        }
+        Output::ReadLog {
+            conn,
+            from_zxid,
+            to_zxid,
+        } => {
+            let factor = q.snapshot_size_factor;
+            let storage = &mut st.storage;
+            let read = tokio::task::block_in_place(|| storage.read_log(from_zxid, to_zxid, factor));
+            let txns = read.unwrap_or_else(|e| {
+                warn!("cannot read the txn log from 0x{from_zxid:x}: {e}");
+                None
+            });
+            match &txns {
+                Some(t) => info!(
+                    "read {} txns from the txn log from 0x{from_zxid:x} for learner connection {conn}",
+                    t.len()
+                ),
+                None => info!(
+                    "the txn log cannot sync learner connection {conn} from 0x{from_zxid:x} (not reaching back, or over snapshotSizeFactor={factor} of the latest snapshot)"
+                ),
+            }
+            to_peer(st, Input::LogRead { conn, txns });
         }
         Output::SyncDone => st.core.handle_sync_done(),
         Output::CollectTouches => {

@@ -8,9 +8,10 @@ use std::time::Instant;
 use corral_proto::txn::Txn;
 use corral_storage::disk::RealDisk;
 use corral_storage::snapshot::Fuzzy;
-use corral_storage::store::{FileStore, StoreOptions};
+use corral_storage::store::{FileStore, LoggedTxns, StoreOptions};
 use corral_tree::session::SessionTable;
 use corral_tree::DataTree;
+use corral_zab::sync::{txn_log_size_limit, txn_log_within_limit};
 use tracing::{info, warn};
 
 /// What start-up loaded: the tree, the sessions, and a line for the log.
@@ -48,9 +49,24 @@ pub trait Storage: Send {
         Ok(())
     }
 
-    /// Ensemble learner: persist a state received from the leader as a snapshot, now.
+    /// Ensemble learner: persist a state received from the leader as a snapshot, now, and drop
+    /// the txn logs before it.
     fn snapshot_now(&mut self, _tree: &DataTree, _sessions: &[(i64, i32)]) -> io::Result<()> {
         Ok(())
+    }
+
+    /// Ensemble leader, for a learner behind the in-memory committed log (reference §4.6 rule
+    /// 5): the logged txns from the last one at or before `from_zxid` through `to_zxid`, as
+    /// (zxid, serialized txn), oldest first, if the log reaches back that far and is within
+    /// the size limit `zookeeper.snapshotSizeFactor` × the latest snapshot's size; `None`
+    /// otherwise (the learner gets a snapshot).
+    fn read_log(
+        &mut self,
+        _from_zxid: i64,
+        _to_zxid: i64,
+        _snapshot_size_factor: f64,
+    ) -> io::Result<Option<LoggedTxns>> {
+        Ok(None)
     }
 
     /// Do a bounded slice of background work (a fuzzy snapshot walks a few thousand nodes per
@@ -250,7 +266,29 @@ impl Storage for FileStorage {
         let mut f = Fuzzy::start(tree, sessions.to_vec());
         while !f.step(tree, usize::MAX) {}
         self.store.roll().map_err(other)?;
-        self.write_in_background(f, tree, t0, false)
+        self.write_in_background(f, tree, t0, false)?;
+        // The logs before it may hold txns of the history the leader's state replaced (kept by
+        // `truncate_after` because their zxids are lower): a txn-log sync must not send them.
+        let zxid = tree.last_processed_zxid();
+        let n = self.store.remove_logs_through(zxid).map_err(other)?;
+        if n > 0 {
+            info!("removed {n} txn log(s) older than the leader's snapshot at 0x{zxid:x}");
+        }
+        Ok(())
+    }
+
+    fn read_log(
+        &mut self,
+        from_zxid: i64,
+        to_zxid: i64,
+        snapshot_size_factor: f64,
+    ) -> io::Result<Option<LoggedTxns>> {
+        let snap_len = self.store.latest_snapshot_len().map_err(other)?;
+        let limit = txn_log_size_limit(snap_len, snapshot_size_factor);
+        let within = |later: u64| txn_log_within_limit(later, limit);
+        (self.store)
+            .read_log(from_zxid, to_zxid, &within)
+            .map_err(other)
     }
 
     fn append(&mut self, txn: &Txn) -> io::Result<()> {

@@ -107,6 +107,14 @@ impl Disk {
         self.snaps.retain(|s| s.zxid <= zxid);
     }
 
+    /// SNAP: after the leader's state is durable as a snapshot, the log before it goes: it may
+    /// hold txns of a history the leader's replaced (never committed), which restore skips
+    /// but a txn-log sync (`read_log`) would send.
+    pub fn drop_log(&mut self) {
+        self.log.clear();
+        self.synced = 0;
+    }
+
     pub fn snapshot(&mut self, tree: &DataTree, sessions: Vec<(i64, i32)>, ghost: Vec<GhostEntry>) {
         let zxid = tree.last_processed_zxid();
         let meta = Meta {
@@ -121,6 +129,22 @@ impl Disk {
             self.snaps.remove(0);
         }
         self.since_snap = 0;
+    }
+
+    /// A leader's txn-log sync read (`corral_server`'s `Storage::read_log`) over the synced
+    /// log: the last entry at or before `from` through `to`; `None` when the log does not
+    /// reach back to `from`, or when the bytes read exceed `factor` × the newest snapshot's
+    /// size (the real storage counts log files, not entries; a factor of 0 or no snapshot
+    /// means no limit, as `ZKDatabase` has it).
+    pub fn read_log(&self, from: i64, to: i64, factor: f64) -> Option<Vec<(i64, Vec<u8>)>> {
+        let synced = &self.log[..self.synced];
+        let start = synced.partition_point(|(z, _)| *z <= from).checked_sub(1)?;
+        let end = synced.partition_point(|(z, _)| *z <= to);
+        let txns = synced[start..end.max(start)].to_vec();
+        let snap_len = self.snaps.last().map_or(0, |s| s.bytes.len() as u64);
+        let limit = corral_zab::sync::txn_log_size_limit(snap_len, factor);
+        let bytes: u64 = txns.iter().map(|(_, t)| t.len() as u64).sum();
+        corral_zab::sync::txn_log_within_limit(bytes, limit).then_some(txns)
     }
 
     /// The newest snapshot plus the log after it (ZooKeeper's `loadDataBase`).

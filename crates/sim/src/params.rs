@@ -40,6 +40,9 @@ pub struct Params {
     pub max_inflight: usize,
     /// Percent chance per client tick to issue an op.
     pub op_pct: u64,
+    /// `zookeeper.snapshotSizeFactor`: negative disables txn-log sync (§4.6 rule 5), 0 reads
+    /// any amount of log, otherwise the log read may be at most this × the newest snapshot.
+    pub snapshot_size_factor: f64,
 }
 
 impl Params {
@@ -74,6 +77,7 @@ impl Params {
             },
             max_inflight: rng.range(1, 4) as usize,
             op_pct: rng.range(20, 80),
+            snapshot_size_factor: [-1.0, 0.0, 0.33, 1.0][rng.below(4) as usize],
         }
     }
 }

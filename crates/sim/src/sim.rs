@@ -290,6 +290,7 @@ impl Sim {
                     config: config.clone().into_bytes(),
                     commit_log_count: p.commit_log_count,
                     reconfig_enabled: false,
+                    txn_log_sync: corral_zab::sync::txn_log_sync_enabled(p.snapshot_size_factor),
                 },
                 inc: 0,
                 disk: Disk::default(),
@@ -850,6 +851,18 @@ impl Sim {
                 let txn = txn.to_bytes();
                 live.peer.handle(now.mono_ms, Input::Prepared { txn, zxid });
             }
+            Output::ReadLog {
+                conn,
+                from_zxid,
+                to_zxid,
+            } => {
+                // Answered at once, as the glue does (a blocking read in its flush).
+                let factor = self.p.snapshot_size_factor;
+                let txns = self.node(sid).disk.read_log(from_zxid, to_zxid, factor);
+                let n = txns.as_ref().map_or(-1, |t| t.len() as i64);
+                self.trace("read-log", sid, from_zxid, n);
+                self.input_quiet(sid, Input::LogRead { conn, txns });
+            }
             Output::SyncDone => {
                 self.trace("sync-done", sid, 0, 0);
                 if let Some(l) = self.live_mut(sid) {
@@ -1064,6 +1077,7 @@ impl Sim {
         };
         node.disk.truncate_after(zxid);
         node.disk.snapshot(&tree, sessions.clone(), ghost.clone());
+        node.disk.drop_log();
         let config = node.cfg.config.clone();
         let live = node.live.as_mut().expect("checked above");
         live.core.replace_state(now, tree, &sessions);

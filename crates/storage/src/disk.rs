@@ -13,6 +13,12 @@ pub trait Disk: Send {
     fn list(&mut self, dir: &Path) -> io::Result<Vec<String>>;
     fn read(&mut self, path: &Path) -> io::Result<Vec<u8>>;
     fn len(&mut self, path: &Path) -> io::Result<u64>;
+    /// Up to `len` bytes at `offset` (fewer at the end of the file).
+    fn read_range(&mut self, path: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let all = self.read(path)?;
+        let start = (offset as usize).min(all.len());
+        Ok(all[start..(start + len).min(all.len())].to_vec())
+    }
     /// Write at `offset`, creating the file if needed.
     fn write_at(&mut self, path: &Path, offset: u64, bytes: &[u8]) -> io::Result<()>;
     fn set_len(&mut self, path: &Path, len: u64) -> io::Result<()>;
@@ -68,6 +74,20 @@ impl Disk for RealDisk {
 
     fn len(&mut self, path: &Path) -> io::Result<u64> {
         Ok(std::fs::metadata(path)?.len())
+    }
+
+    fn read_range(&mut self, path: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let f = File::open(path)?;
+        let mut buf = vec![0; len];
+        let mut got = 0;
+        while got < len {
+            match f.read_at(&mut buf[got..], offset + got as u64)? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        buf.truncate(got);
+        Ok(buf)
     }
 
     fn write_at(&mut self, path: &Path, offset: u64, bytes: &[u8]) -> io::Result<()> {

@@ -522,10 +522,22 @@ pub fn decompress(file: &[u8], c: Compression) -> Result<Vec<u8>, SnapError> {
 
 /// `SnapStream.isValidSnapshot`: the cheap check ZooKeeper uses to pick candidates.
 pub fn looks_valid(file: &[u8], c: Compression) -> bool {
+    let head = &file[..file.len().min(LOOKS_VALID_HEAD)];
+    let tail = &file[file.len().saturating_sub(LOOKS_VALID_TAIL)..];
+    looks_valid_ends(file.len() as u64, head, tail, c)
+}
+
+/// Bytes of a file's start and end that [`looks_valid_ends`] needs.
+pub const LOOKS_VALID_HEAD: usize = 8;
+pub const LOOKS_VALID_TAIL: usize = 5;
+
+/// [`looks_valid`] from the file's length, its first [`LOOKS_VALID_HEAD`] bytes and its last
+/// [`LOOKS_VALID_TAIL`] bytes (fewer when the file is shorter).
+pub fn looks_valid_ends(len: u64, head: &[u8], tail: &[u8], c: Compression) -> bool {
     match c {
-        Compression::None => file.len() >= 10 && file[file.len() - 5..] == [0, 0, 0, 1, b'/'],
-        Compression::Gz => file.len() >= 2 && file[..2] == [0x1f, 0x8b],
-        Compression::Snappy => file.len() >= 8 && file[..8] == SNAPPY_MAGIC,
+        Compression::None => len >= 10 && tail == [0, 0, 0, 1, b'/'],
+        Compression::Gz => head.len() >= 2 && head[..2] == [0x1f, 0x8b],
+        Compression::Snappy => head.len() >= 8 && head[..8] == SNAPPY_MAGIC,
     }
 }
 

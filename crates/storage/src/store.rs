@@ -96,6 +96,9 @@ pub struct RestoreReport {
     pub removed: Vec<PathBuf>,
 }
 
+/// Logged txns as (zxid, serialized txn), oldest first.
+pub type LoggedTxns = Vec<(i64, Vec<u8>)>;
+
 struct OpenLog {
     path: PathBuf,
     /// Bytes durable or written so far.
@@ -537,6 +540,103 @@ impl<D: Disk> FileStore<D> {
         }
         self.last_logged_zxid = self.last_logged_zxid.min(zxid);
         Ok(dropped)
+    }
+
+    /// Remove every log file starting at or before `zxid` (none may be open). A learner does
+    /// this once the leader's SNAP at `zxid` is durable as a snapshot, after `truncate_after`:
+    /// those logs hold nothing a restore replays, and may hold txns of a history the snapshot
+    /// replaced, which a leader's txn-log sync ([`FileStore::read_log`]) must never send.
+    pub fn remove_logs_through(&mut self, zxid: i64) -> Result<usize, StoreError> {
+        self.sync()?;
+        self.log = None;
+        let mut removed = 0;
+        for (start, path) in self.logs()? {
+            if start <= zxid {
+                self.disk.remove(&path).map_err(io(&path))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The on-disk size of the newest snapshot that looks valid (ZooKeeper's
+    /// `findMostRecentSnapshot`, as `ZKDatabase.calculateTxnLogSizeLimit` uses it); 0 without one.
+    pub fn latest_snapshot_len(&mut self) -> Result<u64, StoreError> {
+        for (_, c, path) in self.snapshots()?.into_iter().take(100) {
+            let len = self.disk.len(&path).map_err(io(&path))?;
+            let head =
+                (self.disk.read_range(&path, 0, snapshot::LOOKS_VALID_HEAD)).map_err(io(&path))?;
+            let tail_at = len.saturating_sub(snapshot::LOOKS_VALID_TAIL as u64);
+            let tail = (self
+                .disk
+                .read_range(&path, tail_at, snapshot::LOOKS_VALID_TAIL))
+            .map_err(io(&path))?;
+            if snapshot::looks_valid_ends(len, &head, &tail, c) {
+                return Ok(len);
+            }
+        }
+        Ok(0)
+    }
+
+    /// The logged txns an ensemble leader may send a learner instead of a snapshot (ZooKeeper's
+    /// `ZKDatabase.getProposalsFromTxnLog` over `FileTxnLog.read(from, fastForward=false)`):
+    /// the last txn at or before `from` and every later one up to `to`, oldest first, as
+    /// (zxid, serialized txn). The files read are those of `FileTxnIterator`: the newest log
+    /// starting before `from` and every later one. `None`, as ZooKeeper's empty iterator, when
+    /// there is no txn, when the first txn found is past `from` (the logs do not reach back),
+    /// when a file or the first txn is unreadable, or when `within_limit` refuses the on-disk
+    /// length of the log files after the one the first txn is in (`getStorageSize`). A file
+    /// that turns unreadable later ends the txns there, as ZooKeeper's iterator stops.
+    pub fn read_log(
+        &mut self,
+        from: i64,
+        to: i64,
+        within_limit: &dyn Fn(u64) -> bool,
+    ) -> Result<Option<LoggedTxns>, StoreError> {
+        let logs = self.logs()?;
+        let first = logs.iter().rposition(|(z, _)| *z < from).unwrap_or(0);
+        let chosen = &logs[first..];
+        let mut out: Vec<(i64, Vec<u8>)> = Vec::new();
+        let mut started = false;
+        for (i, (_, path)) in chosen.iter().enumerate() {
+            let bytes = self.disk.read(path).map_err(io(path))?;
+            if txnlog::check_header(&bytes).is_err() {
+                // An empty log (creation cut short) holds nothing; ZooKeeper moves on too.
+                if bytes.len() < txnlog::HEADER_LEN && txnlog::file_header().starts_with(&bytes) {
+                    continue;
+                }
+                return Ok(started.then_some(out));
+            }
+            let (entries, _) = txnlog::walk(&bytes, self.opts.max_txn_len);
+            for e in &entries {
+                let Ok(txn) = txnlog::decode(e) else {
+                    return Ok(started.then_some(out));
+                };
+                let zxid = txn.zxid();
+                if !started {
+                    started = true;
+                    if zxid > from {
+                        return Ok(None);
+                    }
+                    let mut later = 0u64;
+                    for (_, p) in &chosen[i + 1..] {
+                        later += self.disk.len(p).map_err(io(p))?;
+                    }
+                    if !within_limit(later) {
+                        info!("txn log to read from 0x{from:x} is {later} bytes, over the limit");
+                        return Ok(None);
+                    }
+                }
+                if zxid > to {
+                    return Ok(Some(out));
+                }
+                if zxid <= from {
+                    out.clear();
+                }
+                out.push((zxid, e.txn.to_vec()));
+            }
+        }
+        Ok(started.then_some(out))
     }
 
     pub fn disk(&mut self) -> &mut D {

@@ -18,7 +18,7 @@ use corral_proto::records::Id;
 use tracing::{debug, info, trace, warn};
 
 use crate::replica::{Event, Replica};
-use crate::sync::{plan_sync, History, SyncMode};
+use crate::sync::{plan_sync, History, Step, SyncMode, TxnLog};
 use crate::types::{with_config_version, ConnId, Output};
 
 /// `OpCode.sync`: answered with SYNC instead of being prepared.
@@ -50,6 +50,11 @@ enum Stage {
     AwaitAckEpoch,
     /// ACKEPOCH read, epoch-ack quorum not reached yet.
     AwaitEpochQuorum {
+        peer_last: i64,
+    },
+    /// Behind the committed log: waiting for the glue's read of the on-disk txn log
+    /// (`Output::ReadLog`); nothing is sent to it meanwhile.
+    AwaitLog {
         peer_last: i64,
     },
     /// Sync stream and NEWLEADER queued; the next packet must be the ACK.
@@ -102,6 +107,9 @@ pub(crate) struct Leading {
 }
 
 type Res = Result<(), Abdicate>;
+
+/// The glue's answer to `Output::ReadLog` (`Input::LogRead`).
+type LogAnswer = Option<Vec<(i64, Vec<u8>)>>;
 
 impl Leading {
     pub fn new(now_ms: u64, rep: &mut Replica) -> Result<Leading, Abdicate> {
@@ -406,8 +414,31 @@ impl Leading {
         self.check_newleader(rep)
     }
 
-    /// `syncFollower` + `startForwarding` + NEWLEADER for one learner.
+    /// `syncFollower` + `startForwarding` + NEWLEADER for one learner, or first a read of the
+    /// on-disk txn log when rule 5 applies.
     fn sync_learner(&mut self, rep: &mut Replica, conn: ConnId, peer_last: i64) {
+        self.sync_with(rep, conn, peer_last, None);
+    }
+
+    /// The glue's answer to `Output::ReadLog`: sync the learner now, from the current history
+    /// (it may have grown meanwhile; forwarding starts where this stream ends).
+    pub fn handle_log_read(&mut self, rep: &mut Replica, conn: ConnId, txns: LogAnswer) {
+        match self.learners.get(&conn).map(|f| f.stage) {
+            Some(Stage::AwaitLog { peer_last }) => {
+                self.sync_with(rep, conn, peer_last, Some(txns));
+            }
+            _ => debug!(sid = rep.my_sid(), conn, "stale LogRead ignored"),
+        }
+    }
+
+    /// `logged`: `None` before the on-disk log was read, else the glue's answer.
+    fn sync_with(
+        &mut self,
+        rep: &mut Replica,
+        conn: ConnId,
+        peer_last: i64,
+        logged: Option<LogAnswer>,
+    ) {
         let established = self.established();
         let mut zxids: Vec<i64> = rep.committed_log.iter().map(|(z, _)| *z).collect();
         let log_empty = zxids.is_empty();
@@ -426,13 +457,45 @@ impl Leading {
             last_processed,
             base_without_log: log_empty.then_some(rep.last_applied),
         };
-        let plan = plan_sync(peer_last, h);
+        let logged_zxids: Option<Option<Vec<i64>>> =
+            (logged.as_ref()).map(|l| l.as_ref().map(|v| v.iter().map(|(z, _)| *z).collect()));
+        let txn_log = match (&logged_zxids, rep.cfg.txn_log_sync) {
+            (Some(l), _) => TxnLog::Read(l.as_deref()),
+            (None, true) => TxnLog::Unread,
+            (None, false) => TxnLog::Disabled,
+        };
+        let plan = match plan_sync(peer_last, h, txn_log) {
+            Step::Plan(plan) => plan,
+            Step::ReadLog { from_zxid, to_zxid } => {
+                let f = self.learners.get_mut(&conn).expect("caller looked it up");
+                f.stage = Stage::AwaitLog { peer_last };
+                info!(
+                    sid = rep.my_sid(), learner = ?f.sid,
+                    peer_last = format_args!("{peer_last:#x}"),
+                    to = format_args!("{to_zxid:#x}"),
+                    "learner behind the committed log: reading the txn log"
+                );
+                rep.emit(Output::ReadLog {
+                    conn,
+                    from_zxid,
+                    to_zxid,
+                });
+                return;
+            }
+        };
+        let logged: Vec<(i64, Vec<u8>)> = logged.flatten().unwrap_or_default();
         let f = self.learners.get_mut(&conn).expect("caller looked it up");
         f.stage = Stage::AwaitNewLeaderAck;
         let observer = f.observer;
+        // The log part of the stream ends at minCommittedLog; the committed log follows.
+        let min = zxids.first().copied().unwrap_or(last_processed);
+        let from_txn_log = match logged.is_empty() {
+            false => plan.send.iter().take_while(|z| **z <= min).count(),
+            true => 0,
+        };
         info!(
             sid = rep.my_sid(), learner = ?f.sid, mode = ?plan.mode,
-            peer_last = format_args!("{peer_last:#x}"), "sync learner"
+            peer_last = format_args!("{peer_last:#x}"), from_txn_log, "sync learner"
         );
         let send = match plan.mode {
             SyncMode::Diff(z) => {
@@ -452,7 +515,7 @@ impl Leading {
                     .collect()
             }
         };
-        self.send_history(rep, conn, &send);
+        self.send_history(rep, conn, &send, &logged);
         if !observer && established {
             let outstanding: Vec<(i64, Vec<u8>)> = (rep.tail.iter())
                 .filter(|(z, _)| *z > plan.queued_zxid)
@@ -499,12 +562,23 @@ impl Leading {
         }
     }
 
-    /// PROPOSAL + COMMIT pairs for history zxids (committed log or tail).
-    fn send_history(&self, rep: &mut Replica, conn: ConnId, zxids: &[i64]) {
+    /// PROPOSAL + COMMIT pairs for history zxids (on-disk log, committed log or tail).
+    fn send_history(
+        &self,
+        rep: &mut Replica,
+        conn: ConnId,
+        zxids: &[i64],
+        logged: &[(i64, Vec<u8>)],
+    ) {
         for &z in zxids {
-            let txn = (rep.committed_log.iter().chain(rep.tail.iter()))
-                .find(|(x, _)| *x == z)
-                .map(|(_, t)| t.clone())
+            let from_log =
+                (logged.binary_search_by_key(&z, |(x, _)| *x).ok()).map(|i| logged[i].1.clone());
+            let txn = from_log
+                .or_else(|| {
+                    (rep.committed_log.iter().chain(rep.tail.iter()))
+                        .find(|(x, _)| *x == z)
+                        .map(|(_, t)| t.clone())
+                })
                 .expect("planned zxids come from the history");
             Self::send(
                 rep,

@@ -278,6 +278,10 @@ impl Peer {
                 l.handle_session_checked(rep, conn, session_id, valid);
                 Ok(())
             }
+            (Input::LogRead { conn, txns }, Role::Leading(l)) => {
+                l.handle_log_read(rep, conn, txns);
+                Ok(())
+            }
             (Input::Touches(t), Role::Learning(l)) => {
                 l.handle_touches(rep, t);
                 Ok(())
@@ -291,7 +295,8 @@ impl Peer {
             | (Input::Prepared { .. }, _)
             | (Input::Revalidate { .. }, _)
             | (Input::SessionChecked { .. }, _)
-            | (Input::Touches(_), _) => Ok(()),
+            | (Input::Touches(_), _)
+            | (Input::LogRead { .. }, _) => Ok(()),
         }
     }
 }

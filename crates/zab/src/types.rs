@@ -25,6 +25,10 @@ pub struct PeerConfig {
     pub config: Vec<u8>,
     /// `zookeeper.commitLogCount`: committed txns kept in memory for DIFF (500).
     pub commit_log_count: usize,
+    /// `zookeeper.snapshotSizeFactor` ≥ 0 (`ZKDatabase.isTxnLogSyncEnabled`, on by default):
+    /// a learner behind the committed log may be sent older txns from the on-disk log
+    /// ([`Output::ReadLog`]) instead of a snapshot. The size limit is the glue's.
+    pub txn_log_sync: bool,
     /// `reconfigEnabled`: the first leader of a static config (version 0) gives it a version
     /// (see [`Output::ConfigChanged`]); without it the config never changes.
     pub reconfig_enabled: bool,
@@ -182,6 +186,14 @@ pub enum Input {
     },
     /// Learner: sessions touched since the last ping, the answer to `Output::CollectTouches`.
     Touches(Vec<(i64, i32)>),
+    /// Leader: the answer to `Output::ReadLog` for learner `conn`: the logged txns from the
+    /// last one at or before `from_zxid` through at least `to_zxid` (as far as the log goes),
+    /// oldest first; `None` when no log file reaches back to `from_zxid` or the log to read is
+    /// over the size limit (ZooKeeper's `getProposalsFromTxnLog` returning nothing).
+    LogRead {
+        conn: ConnId,
+        txns: Option<Vec<(i64, Vec<u8>)>>,
+    },
 }
 
 /// Everything the peer asks the glue to do, in the order it must be done.
@@ -232,6 +244,16 @@ pub enum Output {
     Commit {
         zxid: i64,
         txn: Vec<u8>,
+    },
+    /// Leader: learner `conn` is behind the in-memory committed log (reference §4.6 rule 5):
+    /// read the on-disk txn log from `from_zxid` to `to_zxid` within the size limit
+    /// (`zookeeper.snapshotSizeFactor` × the latest snapshot's size) and answer
+    /// `Input::LogRead`. Until then nothing is sent to that learner; its sync stream and
+    /// forwarding start with the answer.
+    ReadLog {
+        conn: ConnId,
+        from_zxid: i64,
+        to_zxid: i64,
     },
     /// Leader: turn the request into a txn at this zxid; answer `Input::Prepared`.
     Prepare {

@@ -222,6 +222,8 @@ impl Sim {
                 // Small, so that SNAP and the committed-log edges happen often.
                 commit_log_count: 8,
                 reconfig_enabled: false,
+                // Behind those 8, the durable log is read (answered after the drain).
+                txn_log_sync: true,
             };
             sim.cfgs.insert(*sid, cfg);
             let node = Node {
@@ -470,6 +472,16 @@ impl Sim {
                 let txn =
                     format!("{zxid:#x}/{sid}/{:#x}/{}", req.session_id, req.cxid).into_bytes();
                 return Some(Input::Prepared { txn, zxid });
+            }
+            Output::ReadLog {
+                conn, from_zxid, ..
+            } => {
+                // The durable log from its last txn at or before `from_zxid`, to its end.
+                let s = self.store(sid);
+                let synced = &s.log[..s.synced_len];
+                let start = synced.partition_point(|(z, _)| *z <= from_zxid);
+                let txns = (start > 0).then(|| synced[start - 1..].to_vec());
+                return Some(Input::LogRead { conn, txns });
             }
             Output::CollectTouches => return Some(Input::Touches(vec![(sid, 4000)])),
             Output::CheckSession {

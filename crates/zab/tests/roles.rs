@@ -22,6 +22,7 @@ fn cfg(my_sid: i64) -> PeerConfig {
         config: CONFIG.to_vec(),
         commit_log_count: 500,
         reconfig_enabled: false,
+        txn_log_sync: true,
     }
 }
 
@@ -254,9 +255,11 @@ fn late_learners_get_trunc_or_snap() {
             (pt::NEWLEADER, 0x2_0000_0000)
         ]
     );
-    // An observer far behind a leader whose committed log was cut to 2 entries.
+    // An observer far behind a leader whose committed log was cut to 2 entries, with txn-log
+    // sync disabled (`snapshotSizeFactor` < 0; rule 5 below).
     let mut c = cfg(1);
     c.commit_log_count = 2;
+    c.txn_log_sync = false;
     let mut p = Peer::new(c, durable(6), 0);
     let t = elect(&mut p, 0, 1, 0x1_0000_0006, 1);
     connect(&mut p, t, 10, 2);
@@ -1071,4 +1074,202 @@ fn learner_reports_its_config_version_in_learnerinfo() {
     });
     let info = LearnerInfo::decode(&info.unwrap()).unwrap();
     assert_eq!(info.config_version, 0x1_0000_0000);
+}
+
+/// The history of `stream` to `conn` after its LEADERINFO: (type, zxid) pairs, with the
+/// PROPOSAL data checked against `txn`.
+fn sync_stream(out: &[Output], conn: u64) -> Vec<(i32, i64)> {
+    for o in out {
+        if let Output::SendLearner { conn: c, p } = o {
+            if *c == conn && p.r#type == pt::PROPOSAL {
+                assert_eq!(p.data.as_deref(), Some(&txn(p.zxid)[..]), "{:#x}", p.zxid);
+            }
+        }
+    }
+    to_conn(out, conn)
+}
+
+/// PROPOSAL + COMMIT for each zxid.
+fn pairs(zxids: impl IntoIterator<Item = i64>) -> Vec<(i32, i64)> {
+    zxids
+        .into_iter()
+        .flat_map(|z| [(pt::PROPOSAL, z), (pt::COMMIT, z)])
+        .collect()
+}
+
+/// The answer of a glue whose log holds epoch-1 txns 1..=`last`: from the last at or before
+/// `from` on.
+fn log_read(conn: u64, from: i64, last: i64) -> Input {
+    let txns = ((from & 0xffff_ffff)..=last)
+        .map(|c| ((1 << 32) | c, txn((1 << 32) | c)))
+        .collect();
+    Input::LogRead {
+        conn,
+        txns: Some(txns),
+    }
+}
+
+#[test]
+fn learner_behind_the_committed_log_is_diffed_from_the_txn_log_then_memory() {
+    // §4.6 rule 5 (`syncFollower` → `getProposalsFromTxnLog` + `queueCommittedProposals`
+    // twice): 1000 committed txns logged, the last 500 in memory (0x…1f5..=0x…3e8); learner 2
+    // at 0x…12c is 700 behind. The leader asks the glue for the log from 0x…12c, sends nothing
+    // to the learner until the answer, then DIFF(maxCommittedLog), PROPOSAL/COMMIT 0x…12d..=
+    // 0x…1f5 from the log and 0x…1f6..=0x…3e8 from memory, in order, each once; NEWLEADER.
+    let mut p = Peer::new(cfg(1), durable(1000), 0);
+    let t = elect(&mut p, 0, 1, 0x1_0000_03e8, 1);
+    drain(&mut p);
+    connect(&mut p, t, 10, 2);
+    drain(&mut p);
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 10,
+            p: ack_epoch(0x1_0000_012c, 1),
+        },
+    );
+    let out = drain(&mut p);
+    assert_eq!(
+        out,
+        vec![
+            Output::WriteCurrentEpoch(2),
+            Output::ReadLog {
+                conn: 10,
+                from_zxid: 0x1_0000_012c,
+                to_zxid: 0x1_0000_03e8
+            }
+        ]
+    );
+    p.handle(t, log_read(10, 0x1_0000_012c, 1000));
+    let out = drain(&mut p);
+    let mut expect = vec![(pt::DIFF, 0x1_0000_03e8)];
+    expect.extend(pairs((0x12d..=0x3e8).map(|c| (1 << 32) | c)));
+    expect.push((pt::NEWLEADER, 0x2_0000_0000));
+    assert_eq!(sync_stream(&out, 10), expect);
+
+    // A log not reaching back to the learner's zxid, or over the size limit: SNAP.
+    let mut p = Peer::new(cfg(1), durable(1000), 0);
+    let t = elect(&mut p, 0, 1, 0x1_0000_03e8, 1);
+    connect(&mut p, t, 10, 2);
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 10,
+            p: ack_epoch(0x1_0000_012c, 1),
+        },
+    );
+    drain(&mut p);
+    p.handle(t, log_read(10, 0x1_0000_012d, 1000));
+    let out = drain(&mut p);
+    assert!(out.contains(&Output::SendSnapshot { conn: 10 }), "{out:?}");
+    assert_eq!(to_conn(&out, 10), vec![(pt::NEWLEADER, 0x2_0000_0000)]);
+}
+
+#[test]
+fn broadcast_to_a_learner_waiting_for_the_txn_log_starts_where_its_sync_ends() {
+    // `startForwarding` runs with the sync stream: while the glue reads the log, proposals and
+    // commits go to the synced follower only; once the answer is in, the late learner gets the
+    // log part, the committed log as it is now (with the txn committed meanwhile), then the
+    // outstanding proposal, then NEWLEADER.
+    let mut p = Peer::new(cfg(1), durable(1000), 0);
+    let t = elect(&mut p, 0, 1, 0x1_0000_03e8, 1);
+    connect(&mut p, t, 10, 2);
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 10,
+            p: ack_epoch(0x1_0000_03e8, 1),
+        },
+    );
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 10,
+            p: pkt(pt::ACK, 0x2_0000_0000, None),
+        },
+    );
+    assert!(drain(&mut p).contains(&Output::StartServing));
+
+    connect(&mut p, t, 11, 3);
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 11,
+            p: ack_epoch(0x1_0000_012c, 1),
+        },
+    );
+    let out = drain(&mut p);
+    assert!(out.contains(&Output::ReadLog {
+        conn: 11,
+        from_zxid: 0x1_0000_012c,
+        to_zxid: 0x1_0000_03e8
+    }));
+    let before = to_conn(&out, 11);
+    assert_eq!(before, vec![(pt::LEADERINFO, 0x2_0000_0000)]);
+
+    // Two writes; the first commits (follower ACK + our Synced), the second stays outstanding.
+    for z in [0x2_0000_0001, 0x2_0000_0002] {
+        p.handle(t, Input::Submit(req(1), None));
+        p.handle(
+            t,
+            Input::Prepared {
+                txn: txn(z),
+                zxid: z,
+            },
+        );
+    }
+    p.handle(
+        t,
+        Input::Synced {
+            zxid: 0x2_0000_0002,
+        },
+    );
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 10,
+            p: pkt(pt::ACK, 0x2_0000_0001, None),
+        },
+    );
+    let out = drain(&mut p);
+    assert_eq!(p.last_committed(), 0x2_0000_0001);
+    assert_eq!(
+        to_conn(&out, 10),
+        vec![
+            (pt::PROPOSAL, 0x2_0000_0001),
+            (pt::PROPOSAL, 0x2_0000_0002),
+            (pt::COMMIT, 0x2_0000_0001)
+        ]
+    );
+    assert!(
+        to_conn(&out, 11).is_empty(),
+        "nothing before the log answer"
+    );
+    // A PING round passes the waiting learner by as well.
+    p.handle_timeout(t + TICK);
+    assert!(to_conn(&drain(&mut p), 11).is_empty());
+
+    // The glue's answer (the log as it was asked for; the committed log has moved on by one).
+    p.handle(t + TICK, log_read(11, 0x1_0000_012c, 1000));
+    let out = drain(&mut p);
+    let mut expect = vec![(pt::DIFF, 0x2_0000_0001)];
+    expect.extend(pairs((0x12d..=0x3e8).map(|c| (1 << 32) | c)));
+    expect.extend(pairs([0x2_0000_0001]));
+    expect.push((pt::PROPOSAL, 0x2_0000_0002));
+    expect.push((pt::NEWLEADER, 0x2_0000_0000));
+    assert_eq!(sync_stream(&out, 11), expect);
+
+    // From here on it is forwarded to like any learner: the commit of 0x…02 reaches it.
+    p.handle(
+        t + TICK,
+        Input::LearnerPacket {
+            conn: 10,
+            p: pkt(pt::ACK, 0x2_0000_0002, None),
+        },
+    );
+    let out = drain(&mut p);
+    assert_eq!(to_conn(&out, 11), vec![(pt::COMMIT, 0x2_0000_0002)]);
+    // A second answer for the same learner is stale.
+    p.handle(t + TICK, log_read(11, 0x1_0000_012c, 1000));
+    assert!(to_conn(&drain(&mut p), 11).is_empty());
 }
