@@ -188,6 +188,15 @@ impl Learning {
             }
             packet_type::TRUNC => {
                 rep.truncate(p.zxid);
+                if rep.last_zxid != p.zxid {
+                    // Our log never reached the TRUNC point: we lack txns the leader thinks
+                    // we have. Register again with what we have (`Input::Reloaded` is the
+                    // same case, found by the glue's reload).
+                    return bad(format!(
+                        "TRUNC {:#x} but our log ends at {:#x}",
+                        p.zxid, rep.last_zxid
+                    ));
+                }
                 self.sync_base = rep.last_zxid;
                 self.phase = Phase::Syncing { snap: None };
             }

@@ -8,7 +8,8 @@
 //!
 //! Contract with the glue, beyond each variant's docs in `types`:
 //! * outputs are executed in order; `Write*Epoch`, `Truncate` and `LoadSnapshot` complete
-//!   before the next input is handed in;
+//!   before the next input is handed in (a `Truncate` whose reload ends below its zxid is
+//!   answered by `Input::Reloaded`, handed in before anything else);
 //! * after `CloseLeader` / `CloseLearner` no further input from that connection arrives;
 //! * `Submit` and `Revalidate` are only meaningful while serving (between `StartServing`
 //!   and `StopServing`); at `StopServing` the glue fails its pending requests and syncs.
@@ -281,6 +282,21 @@ impl Peer {
             (Input::LogRead { conn, txns }, Role::Leading(l)) => {
                 l.handle_log_read(rep, conn, txns);
                 Ok(())
+            }
+            (
+                Input::Reloaded {
+                    last_zxid,
+                    committed_log,
+                },
+                role,
+            ) => {
+                rep.reloaded(last_zxid, committed_log);
+                match role {
+                    Role::Learning(_) => Err(format!(
+                        "state reloaded at {last_zxid:#x}, below the TRUNC point: register again"
+                    )),
+                    Role::Leading(_) | Role::Looking => Ok(()),
+                }
             }
             (Input::Touches(t), Role::Learning(l)) => {
                 l.handle_touches(rep, t);

@@ -172,10 +172,32 @@ impl Replica {
             self.tail.clear();
             self.committed_log.retain(|(z, _)| *z <= zxid);
         }
-        self.last_zxid = self.last_zxid.min(zxid);
-        self.last_zxid = self.last_zxid.max(self.last_applied);
+        // What remains of the log: the kept tail, else the applied zxid. It ends below `zxid`
+        // when our log never had `zxid` (the learner checks).
+        self.last_zxid = self.tail.back().map_or(self.last_applied, |(z, _)| *z);
         self.synced_zxid = self.last_zxid;
         self.emit(Output::Truncate { zxid });
+    }
+
+    /// `Input::Reloaded`: after a `Truncate`, the glue's rebuild ended at `last_zxid`, below
+    /// the truncation point. The tree reflects `last_zxid` and the log holds nothing after it.
+    pub fn reloaded(&mut self, last_zxid: i64, committed_log: Vec<(i64, Vec<u8>)>) {
+        warn!(
+            sid = self.my_sid(),
+            zxid = format_args!("{last_zxid:#x}"),
+            "the reload after TRUNC ended below the truncation point"
+        );
+        self.tail.clear();
+        self.last_applied = last_zxid;
+        self.last_zxid = last_zxid;
+        self.synced_zxid = last_zxid;
+        self.committed_log = committed_log
+            .into_iter()
+            .filter(|(z, _)| *z <= last_zxid)
+            .collect();
+        while self.committed_log.len() > self.cfg.commit_log_count {
+            self.committed_log.pop_front();
+        }
     }
 
     /// SNAP: the leader's tree at `zxid` replaces ours and the old log.

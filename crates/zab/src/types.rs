@@ -194,6 +194,21 @@ pub enum Input {
         conn: ConnId,
         txns: Option<Vec<(i64, Vec<u8>)>>,
     },
+    /// Learner, right after executing `Output::Truncate { zxid }` (before any other input):
+    /// the reload of snapshot + log ended at `last_zxid`, *below* `zxid` (no snapshot at or
+    /// below `zxid` is followed by log up to it: e.g. the snapshot was the leader's SNAP above
+    /// `zxid`, which the truncation deleted, and the log before it was dropped). The tree now
+    /// reflects `last_zxid`, the log holds nothing after it, and `committed_log` holds the
+    /// last txns replayed (oldest first, ending at `last_zxid`, as in [`Durable`]).
+    ///
+    /// The peer takes this as its durable state and abandons the leader (back to LOOKING): it
+    /// is not at `zxid` as the leader assumes, so it registers again reporting `last_zxid`,
+    /// and the leader picks DIFF or SNAP for that. Not sent when the reload reaches `zxid`,
+    /// nor after a `Truncate` that needed no reload.
+    Reloaded {
+        last_zxid: i64,
+        committed_log: Vec<(i64, Vec<u8>)>,
+    },
 }
 
 /// Everything the peer asks the glue to do, in the order it must be done.
@@ -229,8 +244,10 @@ pub enum Output {
         zxid: i64,
         txn: Vec<u8>,
     },
-    /// Learner: cut the log after `zxid` and make what remains durable. If the tree reflects
-    /// a zxid above `zxid`, rebuild it from snapshot + log up to `zxid`. Synchronous.
+    /// Learner: cut the log after `zxid`, drop the snapshots above it and make what remains
+    /// durable. If the tree reflects a zxid above `zxid`, rebuild it from snapshot + log up
+    /// to `zxid`; if that rebuild ends below `zxid`, answer `Input::Reloaded` at once.
+    /// Synchronous.
     Truncate {
         zxid: i64,
     },

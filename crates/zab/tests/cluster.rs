@@ -50,6 +50,9 @@ struct Storage {
     current: i64,
     /// The tree, modelled as durable (a snapshot after every apply).
     applied: Vec<(i64, Vec<u8>)>,
+    /// The zxid of the last SNAP loaded: the applied txns up to it came as one snapshot (no
+    /// log below it), so a TRUNC below it loses them all, as on a real disk.
+    snap_base: i64,
     fsync_scheduled: bool,
 }
 
@@ -457,11 +460,12 @@ impl Sim {
                     self.schedule(d, Ev::Fsync { sid, inc });
                 }
             }
-            Output::Truncate { zxid } => self.truncate(sid, zxid),
+            Output::Truncate { zxid } => return self.truncate(sid, zxid),
             Output::LoadSnapshot { zxid, blob } => {
                 let list = decode_list(&blob);
                 let s = self.store(sid);
                 s.applied = list;
+                s.snap_base = zxid;
                 s.log.clear();
                 s.synced_len = 0;
                 assert_eq!(s.applied.last().map_or(0, |(z, _)| *z), zxid);
@@ -519,18 +523,32 @@ impl Sim {
         &mut self.nodes.get_mut(&sid).unwrap().store
     }
 
-    fn truncate(&mut self, sid: i64, zxid: i64) {
+    /// TRUNC, answered with `Input::Reloaded` when the reload ends below `zxid`.
+    fn truncate(&mut self, sid: i64, zxid: i64) -> Option<Input> {
         let s = self.store(sid);
         s.log.retain(|(z, _)| *z <= zxid);
         s.synced_len = s.log.len();
-        if s.applied.last().is_some_and(|(z, _)| *z > zxid) {
-            // Reload: the tree is rebuilt from snapshot + log up to zxid.
-            s.applied.retain(|(z, _)| *z <= zxid);
-            let base = s.applied.last().map_or(0, |(z, _)| *z);
-            let replay: Vec<_> = s.log.iter().filter(|(z, _)| *z > base).cloned().collect();
-            s.applied.extend(replay);
-            self.check_prefix(sid, 0);
+        if s.applied.last().is_none_or(|(z, _)| *z <= zxid) {
+            return None;
         }
+        // Reload: the tree is rebuilt from snapshot + log up to zxid. The snapshots above
+        // zxid are gone; if that includes the loaded SNAP, so is everything up to it.
+        if s.snap_base > zxid {
+            s.applied.clear();
+            s.snap_base = 0;
+        }
+        s.applied.retain(|(z, _)| *z <= zxid);
+        let base = s.applied.last().map_or(0, |(z, _)| *z);
+        let replay: Vec<_> = s.log.iter().filter(|(z, _)| *z > base).cloned().collect();
+        s.applied.extend(replay);
+        let last = s.applied.last().map_or(0, |(z, _)| *z);
+        let skip = s.applied.len().saturating_sub(500);
+        let committed_log = s.applied[skip..].to_vec();
+        self.check_prefix(sid, 0);
+        (last < zxid).then_some(Input::Reloaded {
+            last_zxid: last,
+            committed_log,
+        })
     }
 
     fn commit(&mut self, sid: i64, zxid: i64, txn: Vec<u8>) {

@@ -1273,3 +1273,102 @@ fn broadcast_to_a_learner_waiting_for_the_txn_log_starts_where_its_sync_ends() {
     p.handle(t + TICK, log_read(11, 0x1_0000_012c, 1000));
     assert!(to_conn(&drain(&mut p), 11).is_empty());
 }
+
+/// Cluster seed 1767 (`ZAB_SEED=1767`): an observer loaded a SNAP at 0x100000017; the next
+/// leader says TRUNC 0x100000015. Truncation deletes that snapshot and no log leads up to
+/// 0x100000015, so the glue's reload ends below it (`Input::Reloaded`): the learner must not
+/// go on syncing from a state it does not have, but register again with what it really has.
+#[test]
+fn learner_reloaded_below_the_trunc_point_registers_again() {
+    let (mut p, t) = follower();
+    lp(&mut p, t, pt::LEADERINFO, 0x2_0000_0000, None);
+    lp(&mut p, t, pt::SNAP, 0x1_0000_0017, None);
+    p.handle(
+        t,
+        Input::LeaderSnapshot {
+            zxid: 0x1_0000_0017,
+            blob: b"tree".to_vec(),
+        },
+    );
+    drain(&mut p);
+    // That leader goes away before NEWLEADER; the next one (epoch 3) truncates.
+    p.handle(t, Input::LeaderClosed);
+    assert_eq!(p.state(), ServerState::Looking);
+    drain(&mut p);
+    let t = elect_round(&mut p, t, 2, 0x1_0000_0015);
+    let out = lp(&mut p, t, pt::LEADERINFO, 0x3_0000_0000, None);
+    assert_eq!(to_leader(&out)[0], (pt::ACKEPOCH, 0x1_0000_0017));
+    let out = lp(&mut p, t, pt::TRUNC, 0x1_0000_0015, None);
+    assert_eq!(
+        out,
+        vec![Output::Truncate {
+            zxid: 0x1_0000_0015
+        }]
+    );
+    // The glue reloaded: only an older state at 0x100000002 survived.
+    let kept = durable(2).committed_log;
+    p.handle(
+        t,
+        Input::Reloaded {
+            last_zxid: 0x1_0000_0002,
+            committed_log: kept,
+        },
+    );
+    let out = drain(&mut p);
+    assert!(out.contains(&Output::CloseLeader), "{out:?}");
+    assert_eq!(p.state(), ServerState::Looking);
+    assert_eq!(p.last_zxid(), 0x1_0000_0002);
+    assert_eq!(p.last_committed(), 0x1_0000_0002);
+    // Later packets of the abandoned sync change nothing.
+    lp(
+        &mut p,
+        t,
+        pt::PROPOSAL,
+        0x1_0000_0016,
+        Some(txn(0x1_0000_0016)),
+    );
+    lp(&mut p, t, pt::NEWLEADER, 0x3_0000_0000, None);
+    assert_eq!(p.last_zxid(), 0x1_0000_0002);
+    // Registering again reports the real last zxid.
+    let t = elect_round(&mut p, t, 3, 0x1_0000_0015);
+    let out = lp(&mut p, t, pt::LEADERINFO, 0x3_0000_0000, None);
+    assert_eq!(to_leader(&out)[0], (pt::ACKEPOCH, 0x1_0000_0002));
+}
+
+/// Voters 1..3 all vote for 3 (at `zxid`, epoch 2) in election round `round`; the peer
+/// follows 3 and registers.
+fn elect_round(p: &mut Peer, now: u64, round: i64, zxid: i64) -> u64 {
+    for from in [1, 2, 3] {
+        let n = Notification::new(
+            ServerState::Looking,
+            3,
+            zxid,
+            round,
+            2,
+            Some(CONFIG.to_vec()),
+        );
+        p.handle(now, Input::Election { from, n });
+    }
+    let t = now + 1000;
+    p.handle_timeout(t);
+    assert_eq!(p.state(), ServerState::Following);
+    drain(p);
+    p.handle(t, Input::LeaderConnected);
+    drain(p);
+    t
+}
+
+/// A TRUNC to a zxid our own log never reached (it ends below it) cannot leave us where the
+/// leader thinks: register again rather than sync from there.
+#[test]
+fn learner_whose_log_ends_below_the_trunc_point_registers_again() {
+    let (mut p, t) = follower();
+    lp(&mut p, t, pt::LEADERINFO, 0x2_0000_0000, None);
+    let out = lp(&mut p, t, pt::TRUNC, 0x1_0000_0005, None);
+    assert!(out.contains(&Output::Truncate {
+        zxid: 0x1_0000_0005
+    }));
+    assert!(out.contains(&Output::CloseLeader), "{out:?}");
+    assert_eq!(p.state(), ServerState::Looking);
+    assert_eq!(p.last_zxid(), 0x1_0000_0002);
+}
