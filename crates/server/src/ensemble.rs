@@ -907,8 +907,24 @@ fn peer_output(st: &mut State, o: Output) {
                     .storage
                     .load()
                     .unwrap_or_else(|e| fatal("cannot reload", e));
+                let recent = loaded.recent_txns;
                 st.core.replace_state(now, loaded.tree, &loaded.sessions);
                 install_config_node(st);
+                let last = st.core.last_zxid();
+                if last < zxid {
+                    // The snapshot we stood on was above zxid (a leader's SNAP) and nothing
+                    // logged leads from an older one to zxid: we are not where the leader
+                    // thinks. The peer registers again from here.
+                    warn!("reloaded to 0x{last:x}, below the TRUNC point 0x{zxid:x}");
+                    let committed_log = recent.into_iter().filter(|(z, _)| *z <= last).collect();
+                    to_peer(
+                        st,
+                        Input::Reloaded {
+                            last_zxid: last,
+                            committed_log,
+                        },
+                    );
+                }
             }
         }
         Output::LoadSnapshot { zxid, blob } => {

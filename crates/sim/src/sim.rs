@@ -1050,6 +1050,16 @@ impl Sim {
         if got > zxid {
             let msg = format!("node {sid}: reloaded to 0x{got:x} after TRUNC to 0x{zxid:x}");
             self.fail("TRUNC removes later txns", msg);
+        } else if got < zxid {
+            // The SNAP-loaded snapshot we stood on was above zxid and is gone, with no log
+            // below it: as the glue does, tell the peer where the reload ended.
+            self.trace("reloaded-below", sid, got, zxid);
+            let committed_log = loaded.replayed.into_iter().filter(|(z, _)| *z <= got);
+            let input = Input::Reloaded {
+                last_zxid: got,
+                committed_log: committed_log.collect(),
+            };
+            self.input_quiet(sid, input);
         }
     }
 
