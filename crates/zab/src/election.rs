@@ -475,6 +475,16 @@ impl Election {
         } else if better(&theirs, &self.proposal()) {
             self.propose(theirs);
             self.send_notifications();
+        } else if from != self.cfg.my_sid && better(&self.proposal(), &theirs) {
+            // corral addition, wire-compatible: a peer in our round still proposing a worse
+            // vote may not have our proposal yet - our notification can reach it while it is
+            // still FOLLOWING a leader that just died, and then it is only answered, not
+            // queued. ZooKeeper waits for the 200 ms notification timeout to re-send; telling
+            // that peer at once saves that round (measured: kill -9 of the leader to the first
+            // write went from two groups, ~0.15 s and ~0.35 s, to the first group only).
+            let proposal = self.proposal();
+            let n = self.notification(ServerState::Looking, &proposal, self.logical_clock);
+            self.send(from, n);
         }
         self.recvset.insert(
             from,
@@ -844,6 +854,26 @@ mod tests {
         assert_eq!(
             decided(&drain(&mut e)),
             Some((ServerState::Following, vote(3, 5, 1, 1)))
+        );
+    }
+
+    /// corral addition: a peer of our round still proposing a worse vote gets our proposal at
+    /// once (it may have missed it while following a dead leader), instead of after our 200 ms
+    /// notification timeout; an equal or better vote is not answered.
+    #[test]
+    fn worse_vote_of_our_round_is_answered_at_once() {
+        let mut e = node(3, &[1, 2, 3]);
+        e.start(0, 5, 1);
+        drain(&mut e);
+        e.handle_notification(10, 1, looking(vote(1, 5, 1, 1)));
+        assert_eq!(
+            sends(&drain(&mut e)),
+            vec![(1, vote(3, 5, 1, 1), ServerState::Looking)]
+        );
+        e.handle_notification(20, 1, looking(vote(3, 5, 1, 1)));
+        assert!(
+            sends(&drain(&mut e)).is_empty(),
+            "an agreeing vote is not answered"
         );
     }
 

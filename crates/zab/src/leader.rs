@@ -295,6 +295,19 @@ impl Leading {
                 }
                 self.check_discovery(now_ms, rep)
             }
+            Phase::EpochAck { .. } | Phase::NewLeaderAck { .. } | Phase::Broadcast
+                if accepted > self.epoch =>
+            {
+                // The learner accepted a later epoch from a leader that never established it;
+                // it will refuse ours (`Learner.registerWithLeader`), go back to election, vote
+                // for us again, and so on for ever: ZooKeeper 3.8 loops like that. Stepping down
+                // lets the next leader pick an epoch above it (corral addition; found by the zab
+                // cluster simulation, seed 81, with faster elections).
+                Err(Abdicate(format!(
+                    "learner {} accepted epoch {accepted}, above ours ({})",
+                    info.sid, self.epoch
+                )))
+            }
             Phase::EpochAck { .. } | Phase::NewLeaderAck { .. } | Phase::Broadcast => {
                 f.stage = Stage::AwaitAckEpoch;
                 Self::send_leader_info(rep, conn, self.epoch);

@@ -1372,3 +1372,36 @@ fn learner_whose_log_ends_below_the_trunc_point_registers_again() {
     assert_eq!(p.state(), ServerState::Looking);
     assert_eq!(p.last_zxid(), 0x1_0000_0002);
 }
+
+#[test]
+fn established_leader_steps_down_for_a_learner_that_accepted_a_later_epoch() {
+    // corral addition (zab cluster simulation, seed 81): learner 3 accepted epoch 5 from a
+    // leader that never established it; our epoch is 2, which it would refuse for ever
+    // (`Learner.registerWithLeader`), looping through elections that elect us again. The
+    // leader steps down so the next one picks an epoch it accepts. An accepted epoch equal
+    // to ours is fine: that learner just joins.
+    let (mut p, t) = established_leader();
+    p.handle(t, Input::LearnerConnected { conn: 11 });
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 11,
+            p: info(pt::FOLLOWERINFO, 3, 2),
+        },
+    );
+    assert_eq!(p.state(), ServerState::Leading);
+    assert_eq!(
+        to_conn(&drain(&mut p), 11),
+        vec![(pt::LEADERINFO, 0x2_0000_0000)]
+    );
+    p.handle(t, Input::LearnerConnected { conn: 12 });
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 12,
+            p: info(pt::FOLLOWERINFO, 3, 5),
+        },
+    );
+    assert_eq!(p.state(), ServerState::Looking);
+    assert!(drain(&mut p).contains(&Output::StopServing));
+}
