@@ -18,13 +18,13 @@ use corral_proto::txn::Txn;
 use corral_storage::snapshot;
 use corral_tree::core::{Output as CoreOutput, Role, Submitted};
 use corral_zab::{Durable, Input, Output, Peer, PeerConfig};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use crate::config::{ServerConfig, ServerEntry};
-use crate::server::{close, send, Event, State, WriterMsg};
+use crate::server::{close, send, write_loop, Event, State, WriterMsg};
 
 /// Quorum-side events, delivered to the node task in arrival order.
 pub(crate) enum QEvent {
@@ -403,7 +403,7 @@ async fn election_connection(
     sock: TcpStream,
     sid: i64,
     id: u64,
-    mut buf: Vec<u8>,
+    buf: Vec<u8>,
     ev: mpsc::Sender<Event>,
 ) {
     let (mut rd, wr) = sock.into_split();
@@ -416,58 +416,54 @@ async fn election_connection(
     {
         return;
     }
-    'read: loop {
-        loop {
-            match quorum::try_decode_election_frame(&buf) {
-                Ok(Some((payload, used))) => {
-                    buf.drain(..used);
-                    if ev
-                        .send(Event::Quorum(QEvent::Election { from: sid, payload }))
-                        .await
-                        .is_err()
-                    {
-                        break 'read;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    warn!("bad election frame from server {sid}: {e}");
-                    break 'read;
-                }
-            }
-        }
-        let mut chunk = vec![0u8; 64 * 1024];
-        match rd.read(&mut chunk).await {
-            Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
-            _ => break,
-        }
-    }
+    forward_decoded(
+        &mut rd,
+        buf,
+        quorum::try_decode_election_frame,
+        |payload| QEvent::Election { from: sid, payload },
+        &ev,
+        &format!("election frame from server {sid}"),
+    )
+    .await;
     writer.abort();
     let _ = ev
         .send(Event::Quorum(QEvent::ElectionDown { sid, id }))
         .await;
 }
 
-async fn write_loop(
-    wr: tokio::net::tcp::OwnedWriteHalf,
-    mut rx: mpsc::UnboundedReceiver<WriterMsg>,
+/// Reads `rd` (after the bytes already in `buf`), decodes every complete item and hands it to
+/// the node task as the event `wrap` makes of it, until the peer closes, sends something that
+/// does not decode (`what` names it in the warning), or the node task is gone.
+async fn forward_decoded<T, E: std::fmt::Display>(
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    mut buf: Vec<u8>,
+    decode: impl Fn(&[u8]) -> Result<Option<(T, usize)>, E>,
+    wrap: impl Fn(T) -> QEvent,
+    ev: &mpsc::Sender<Event>,
+    what: &str,
 ) {
-    let mut w = BufWriter::with_capacity(64 * 1024, wr);
-    while let Some(m) = rx.recv().await {
-        match m {
-            WriterMsg::Frame(f) => {
-                if w.write_all(&f).await.is_err() {
-                    break;
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        loop {
+            match decode(&buf) {
+                Ok(Some((item, used))) => {
+                    buf.drain(..used);
+                    if ev.send(Event::Quorum(wrap(item))).await.is_err() {
+                        return;
+                    }
                 }
-                if rx.is_empty() && w.flush().await.is_err() {
-                    break;
+                Ok(None) => break,
+                Err(e) => {
+                    warn!("bad {what}: {e}");
+                    return;
                 }
             }
-            WriterMsg::Close => break,
+        }
+        match rd.read(&mut chunk).await {
+            Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            _ => return,
         }
     }
-    let _ = w.flush().await;
-    let _ = w.shutdown().await;
 }
 
 /// The leader's quorum port: every accepted learner becomes a conn id for the peer.
@@ -497,33 +493,15 @@ pub(crate) async fn quorum_listener(
             {
                 return;
             }
-            let mut buf = Vec::new();
-            'read: loop {
-                loop {
-                    match QuorumPacket::try_decode(&buf, max_packet) {
-                        Ok(Some((p, used))) => {
-                            buf.drain(..used);
-                            if ev
-                                .send(Event::Quorum(QEvent::LearnerPacket { conn, p }))
-                                .await
-                                .is_err()
-                            {
-                                break 'read;
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            warn!("bad packet from learner connection {conn}: {e}");
-                            break 'read;
-                        }
-                    }
-                }
-                let mut chunk = vec![0u8; 64 * 1024];
-                match rd.read(&mut chunk).await {
-                    Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
-                    _ => break,
-                }
-            }
+            forward_decoded(
+                &mut rd,
+                Vec::new(),
+                |b: &[u8]| QuorumPacket::try_decode(b, max_packet),
+                |p| QEvent::LearnerPacket { conn, p },
+                &ev,
+                &format!("packet from learner connection {conn}"),
+            )
+            .await;
             writer.abort();
             let _ = ev.send(Event::Quorum(QEvent::LearnerDown { conn })).await;
         });
@@ -573,6 +551,7 @@ async fn leader_connection(
     let mut buf: Vec<u8> = Vec::new();
     let mut snap: Option<i64> = None;
     let mut drained = false;
+    let mut chunk = vec![0u8; 256 * 1024];
     'read: loop {
         loop {
             if let Some(zxid) = snap {
@@ -622,7 +601,6 @@ async fn leader_connection(
                 }
             }
         }
-        let mut chunk = vec![0u8; 256 * 1024];
         match rd.read(&mut chunk).await {
             Ok(n) if n > 0 => {
                 buf.extend_from_slice(&chunk[..n]);

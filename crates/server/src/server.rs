@@ -582,6 +582,30 @@ fn flush_outputs(st: &mut State) {
     }
 }
 
+/// Writes what the node task queues for one connection (client, election or quorum), flushing
+/// whenever the queue runs dry, until `Close` or a write error; then flushes and shuts down.
+pub(crate) async fn write_loop(
+    wr: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<WriterMsg>,
+) {
+    let mut w = BufWriter::with_capacity(64 * 1024, wr);
+    while let Some(m) = rx.recv().await {
+        match m {
+            WriterMsg::Frame(f) => {
+                if w.write_all(&f).await.is_err() {
+                    break;
+                }
+                if rx.is_empty() && w.flush().await.is_err() {
+                    break;
+                }
+            }
+            WriterMsg::Close => break,
+        }
+    }
+    let _ = w.flush().await;
+    let _ = w.shutdown().await;
+}
+
 /// One client connection: the reader runs here, the writer in its own task.
 async fn connection(
     conn: ConnId,
@@ -621,29 +645,11 @@ async fn connection(
         let _ = wr.shutdown().await;
         return;
     }
-    let (tx, mut rx) = mpsc::unbounded_channel::<WriterMsg>();
+    let (tx, rx) = mpsc::unbounded_channel::<WriterMsg>();
     if ev.send(Event::Open { conn, peer, tx }).await.is_err() {
         return;
     }
-    let writer = tokio::spawn(async move {
-        let mut w = BufWriter::with_capacity(64 * 1024, wr);
-        while let Some(m) = rx.recv().await {
-            match m {
-                WriterMsg::Frame(f) => {
-                    if w.write_all(&f).await.is_err() {
-                        break;
-                    }
-                    if rx.is_empty() && w.flush().await.is_err() {
-                        break;
-                    }
-                }
-                WriterMsg::Close => break,
-            }
-        }
-        let _ = w.flush().await;
-        let _ = w.shutdown().await;
-    });
-    let mut writer = writer;
+    let mut writer = tokio::spawn(write_loop(wr, rx));
     // The connection ends when the client goes away, when its input is bad, or when the core
     // closes it (the writer then stops after flushing what was queued before the close).
     let reason = tokio::select! {
