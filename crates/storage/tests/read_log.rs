@@ -3,55 +3,23 @@
 //! `ZKDatabase.getProposalsFromTxnLog` over `FileTxnLog.read(zxid, false)`, and
 //! `calculateTxnLogSizeLimit`).
 
-use corral_proto::records::Acl;
-use corral_proto::txn::{CreateTxn, Txn, TxnBody, TxnHeader};
+mod common;
+
+use common::{create_txn, options, PREALLOC};
+
+use corral_proto::txn::Txn;
 use corral_storage::disk::RealDisk;
-use corral_storage::snapshot::{self, Compression};
-use corral_storage::store::{FileStore, StoreOptions};
+use corral_storage::snapshot::{self};
+use corral_storage::store::FileStore;
 use corral_tree::DataTree;
-
-const PREALLOC: u64 = 4096;
-
-fn opts(dir: &std::path::Path) -> StoreOptions {
-    StoreOptions {
-        data_dir: dir.to_path_buf(),
-        data_log_dir: dir.to_path_buf(),
-        force_sync: true,
-        prealloc_bytes: PREALLOC,
-        compression: Compression::None,
-        max_txn_len: 1 << 20,
-        trust_empty_snapshot: false,
-        truncate_corrupt_log: false,
-    }
-}
-
-fn txn(zxid: i64) -> Txn {
-    Txn {
-        header: TxnHeader {
-            client_id: 1,
-            cxid: zxid as i32,
-            zxid,
-            time: 7,
-            r#type: 1,
-        },
-        body: TxnBody::Create(CreateTxn {
-            path: format!("/n{zxid}"),
-            data: None,
-            acl: vec![Acl::new(31, "world", "anyone")],
-            ephemeral: false,
-            parent_cversion: -1,
-        }),
-        digest: None,
-    }
-}
 
 /// Txns 5..=30 in three logs (log.5, log.b, log.15), snapshots at 10 and 20.
 fn store(dir: &std::path::Path) -> FileStore<RealDisk> {
-    let mut s = FileStore::new(RealDisk::default(), opts(dir)).unwrap();
+    let mut s = FileStore::new(RealDisk::default(), options(dir)).unwrap();
     s.restore().unwrap();
     let mut tree = DataTree::new();
     for z in 5..=30 {
-        let t = txn(z);
+        let t = create_txn(z);
         tree.apply(&t.header, &t.body);
         s.append(&t);
         s.sync().unwrap();
@@ -87,7 +55,7 @@ fn reads_from_the_last_txn_at_or_before_from_through_to() {
     assert_eq!(zxids(s.read_log(11, 12, ANY).unwrap()), Some(vec![11, 12]));
     // Bytes are the serialized txn.
     let r = s.read_log(12, 12, ANY).unwrap().unwrap();
-    assert_eq!(Txn::from_bytes(&r[0].1).unwrap(), txn(12));
+    assert_eq!(Txn::from_bytes(&r[0].1).unwrap(), create_txn(12));
 }
 
 #[test]
@@ -128,7 +96,7 @@ fn nothing_when_the_logs_do_not_reach_back_or_exceed_the_limit() {
 #[test]
 fn no_logs_and_no_snapshot() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = FileStore::new(RealDisk::default(), opts(dir.path())).unwrap();
+    let mut s = FileStore::new(RealDisk::default(), options(dir.path())).unwrap();
     s.restore().unwrap();
     assert_eq!(zxids(s.read_log(0, 10, ANY).unwrap()), None);
     assert_eq!(s.latest_snapshot_len().unwrap(), 0);

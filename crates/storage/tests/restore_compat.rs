@@ -1,26 +1,17 @@
 //! Restoring data directories the way ZooKeeper 3.8 leaves them (on the real file system).
 
+mod common;
+
+use common::options;
+
 use std::path::{Path, PathBuf};
 
 use corral_proto::records::op;
 use corral_proto::txn::{CreateSessionTxn, Txn, TxnBody, TxnHeader};
 use corral_storage::disk::RealDisk;
-use corral_storage::snapshot::{self, Compression, Meta};
-use corral_storage::store::{FileStore, StoreError, StoreOptions};
+use corral_storage::snapshot::{self, Meta};
+use corral_storage::store::{FileStore, StoreError};
 use corral_storage::txnlog;
-
-fn options(dir: &Path) -> StoreOptions {
-    StoreOptions {
-        data_dir: dir.to_path_buf(),
-        data_log_dir: dir.to_path_buf(),
-        force_sync: true,
-        prealloc_bytes: 4096,
-        compression: Compression::None,
-        max_txn_len: 1 << 20,
-        trust_empty_snapshot: false,
-        truncate_corrupt_log: false,
-    }
-}
 
 fn session_txn(zxid: i64) -> Txn {
     Txn {

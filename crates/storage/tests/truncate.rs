@@ -2,54 +2,24 @@
 //! it, a restart replays nothing past the cut, from any mix of log files and snapshots, and new
 //! appends continue from the cut.
 
-use corral_proto::records::Acl;
-use corral_proto::txn::{CreateTxn, Txn, TxnBody, TxnHeader};
+mod common;
+
+use common::{create_txn, options};
+
+use corral_proto::txn::Txn;
 use corral_storage::disk::RealDisk;
-use corral_storage::snapshot::{self, Compression};
-use corral_storage::store::{FileStore, StoreOptions};
+use corral_storage::snapshot::{self};
+use corral_storage::store::FileStore;
 use corral_tree::DataTree;
-
-fn opts(dir: &std::path::Path) -> StoreOptions {
-    StoreOptions {
-        data_dir: dir.to_path_buf(),
-        data_log_dir: dir.to_path_buf(),
-        force_sync: true,
-        prealloc_bytes: 4096,
-        compression: Compression::None,
-        max_txn_len: 1 << 20,
-        trust_empty_snapshot: false,
-        truncate_corrupt_log: false,
-    }
-}
-
-fn txn(zxid: i64) -> Txn {
-    Txn {
-        header: TxnHeader {
-            client_id: 1,
-            cxid: zxid as i32,
-            zxid,
-            time: 7,
-            r#type: 1,
-        },
-        body: TxnBody::Create(CreateTxn {
-            path: format!("/n{zxid}"),
-            data: None,
-            acl: vec![Acl::new(31, "world", "anyone")],
-            ephemeral: false,
-            parent_cversion: -1,
-        }),
-        digest: None,
-    }
-}
 
 #[test]
 fn truncate_drops_later_txns_logs_and_snapshots() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = FileStore::new(RealDisk::default(), opts(dir.path())).unwrap();
+    let mut s = FileStore::new(RealDisk::default(), options(dir.path())).unwrap();
     s.restore().unwrap();
     let mut tree = DataTree::new();
     for z in 1..=12 {
-        let t = txn(z);
+        let t = create_txn(z);
         tree.apply(&t.header, &t.body);
         s.append(&t);
         s.sync().unwrap();
@@ -61,16 +31,16 @@ fn truncate_drops_later_txns_logs_and_snapshots() {
     }
     assert_eq!(s.truncate_after(6).unwrap(), 6);
     assert_eq!(s.last_logged_zxid(), 6);
-    s.append(&txn(7));
+    s.append(&create_txn(7));
     s.sync().unwrap();
     drop(s);
-    let mut s = FileStore::new(RealDisk::default(), opts(dir.path())).unwrap();
+    let mut s = FileStore::new(RealDisk::default(), options(dir.path())).unwrap();
     let r = s.restore().unwrap();
     assert_eq!(r.tree.last_processed_zxid(), 7);
     // The replayed txns after the newest snapshot (zxid 4) are kept for DIFF, oldest first.
     let recent: Vec<i64> = r.recent_txns.iter().map(|(z, _)| *z).collect();
     assert_eq!(recent, vec![5, 6, 7]);
-    assert_eq!(Txn::from_bytes(&r.recent_txns[2].1).unwrap(), txn(7));
+    assert_eq!(Txn::from_bytes(&r.recent_txns[2].1).unwrap(), create_txn(7));
     for z in 1..=7 {
         assert!(r.tree.get(&format!("/n{z}")).is_some(), "/n{z}");
     }
