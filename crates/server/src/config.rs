@@ -401,6 +401,20 @@ pub struct ServerEntry {
     pub client_port: Option<u16>,
 }
 
+impl ServerEntry {
+    /// The `;[clientHost:]clientPort` part of the line as a socket address (all addresses when
+    /// only a port is given); `None` without a client part or when the host is not an IP
+    /// literal (or `localhost`).
+    pub fn client_socket_addr(&self) -> Option<SocketAddr> {
+        let port = self.client_port?;
+        let ip = match &self.client_address {
+            None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            Some(host) => parse_ip_literal(host)?,
+        };
+        Some(SocketAddr::new(ip, port))
+    }
+}
+
 /// Renders the entry the way ZooKeeper's `QuorumServer.toString` does, which
 /// is what the `conf` command and the `/zookeeper/config` node show.
 impl fmt::Display for ServerEntry {
@@ -635,14 +649,7 @@ impl ServerConfig {
             return Some(SocketAddr::new(ip, port));
         }
         match self.servers.as_slice() {
-            [only] => {
-                let port = only.client_port?;
-                let ip = match &only.client_address {
-                    None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                    Some(host) => parse_ip_literal(host)?,
-                };
-                Some(SocketAddr::new(ip, port))
-            }
+            [only] => only.client_socket_addr(),
             _ => None,
         }
     }

@@ -105,7 +105,6 @@ pub(crate) struct Quorum {
     pending_learners: HashMap<u64, PendingLearner>,
     leader: Option<mpsc::UnboundedSender<WriterMsg>>,
     leader_gen: u64,
-    pub serving: bool,
     pub state: ServerState,
     max_packet: usize,
     ev: mpsc::Sender<Event>,
@@ -167,12 +166,8 @@ pub fn quorum_config(cfg: &ServerConfig) -> QuorumConfig {
 
 /// Where this member serves clients: its `server.N` client part, else `clientPort`.
 pub fn client_address(cfg: &ServerConfig, me: &ServerEntry) -> Option<SocketAddr> {
-    if let Some(port) = me.client_port {
-        let host = me
-            .client_address
-            .clone()
-            .unwrap_or_else(|| "0.0.0.0".into());
-        return quorum::format_address(&host, port).parse().ok();
+    if me.client_port.is_some() {
+        return me.client_socket_addr();
     }
     let port = cfg.client_port?;
     let ip = cfg
@@ -269,7 +264,6 @@ impl Quorum {
             pending_learners: HashMap::new(),
             leader: None,
             leader_gen: 0,
-            serving: false,
             state: ServerState::Looking,
             max_packet: cfg.jute_max_buffer + (1 << 20),
             ev,
@@ -1034,7 +1028,6 @@ fn peer_output(st: &mut State, o: Output) {
             st.core.set_role(now, role);
         }
         Output::StartServing => {
-            q.serving = true;
             st.core.set_serving(true);
             info!("serving clients at zxid 0x{:x}", st.core.last_zxid());
         }
@@ -1058,7 +1051,6 @@ fn peer_output(st: &mut State, o: Output) {
             }
         }
         Output::StopServing => {
-            q.serving = false;
             st.core.set_serving(false);
             let conns: Vec<_> = st.conns.keys().copied().collect();
             info!(
@@ -1149,7 +1141,7 @@ impl Quorum {
 
     /// `zk_peer_state`, as QuorumPeer.getDetailedPeerState words it.
     pub fn detailed_state(&self) -> String {
-        let phase = if self.serving {
+        let phase = if self.peer.serving() {
             "broadcast"
         } else {
             "synchronization"

@@ -143,7 +143,9 @@ fn server_summary(st: &State, o: &mut String, with_clients: bool) {
 fn zxid(st: &State) -> i64 {
     let applied = st.core.last_zxid();
     match &st.quorum {
-        Some(q) if q.serving => applied.max(corral_proto::quorum::make_zxid(q.peer.epoch(), 0)),
+        Some(q) if q.peer.serving() => {
+            applied.max(corral_proto::quorum::make_zxid(q.peer.epoch(), 0))
+        }
         _ => applied,
     }
 }

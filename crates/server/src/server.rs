@@ -452,12 +452,6 @@ fn handle_event(st: &mut State, ev: Event) {
                 .insert(conn, (tx, ConnStats::new(peer, now.wall_ms)));
         }
         Event::Connect { conn, connect } => {
-            if st.quorum.as_ref().is_some_and(|q| !q.serving) {
-                // ZooKeeper closes client connections until it has synced with a leader.
-                debug!("connection {conn}: not serving yet, closing");
-                close(st, conn);
-                return;
-            }
             st.stats.packets_received += 1;
             if let Some((_, cs)) = st.conns.get_mut(&conn) {
                 cs.received += 1;
