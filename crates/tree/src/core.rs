@@ -662,7 +662,7 @@ impl Core {
             // Auth is handled as it arrives, before ZooKeeper's request pipeline.
             self.read_request(conn, session, xid, req);
         } else if let Request::Sync(r) = req {
-            self.sync_request(now, conn, session, xid, r);
+            self.sync_request(conn, session, xid, r);
         } else if self.pending.get(&session).is_some_and(|q| !q.is_empty()) {
             // A session's requests complete in order: a read waits for its earlier writes.
             self.enqueue(session, Pending::Read { conn, xid, req });
@@ -677,7 +677,7 @@ impl Core {
 
     /// `sync`: standalone, a plain read; in an ensemble, answered once the leader says every
     /// write it had accepted before is applied here (`handle_sync_done`).
-    fn sync_request(&mut self, now: Now, conn: ConnId, session: i64, xid: i32, r: PathRequest) {
+    fn sync_request(&mut self, conn: ConnId, session: i64, xid: i32, r: PathRequest) {
         if self.role == Role::Standalone {
             if self.pending.get(&session).is_some_and(|q| !q.is_empty()) {
                 self.enqueue(
@@ -703,7 +703,6 @@ impl Core {
             },
         );
         self.syncs.push_back(session);
-        let _ = now;
         self.out.push_back(Output::Submit(Submitted {
             session,
             cxid: xid,
@@ -800,16 +799,14 @@ impl Core {
     /// `PrepRequestProcessor`). A body that does not decode becomes a MarshallingError txn.
     pub fn prepare_submitted(&mut self, now: Now, zxid: i64, s: &Submitted) -> Txn {
         let work = Work::decode(s.op_type, &s.body);
-        if let Work::CreateSession { .. } = work {
+        match work {
             // The leader tracks every session of the ensemble from its creation on.
-            let timeout = match work {
-                Work::CreateSession { timeout } => timeout.max(0) as u32,
-                _ => 0,
-            };
-            self.sessions.add(s.session, timeout, now.mono_ms);
-        }
-        if let Work::CloseSession = work {
-            self.sessions.set_closing(s.session);
+            Work::CreateSession { timeout } => {
+                self.sessions
+                    .add(s.session, timeout.max(0) as u32, now.mono_ms)
+            }
+            Work::CloseSession => self.sessions.set_closing(s.session),
+            _ => {}
         }
         self.prepare(now, zxid, s.session, s.cxid, work, s.auth.as_deref())
     }
