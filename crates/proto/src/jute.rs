@@ -112,6 +112,20 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A jute `buffer` borrowed from the input (no copy); `None` is the null buffer.
+    pub fn read_buffer_ref(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
+        match self.read_len()? {
+            None => Ok(None),
+            Some(n) => Ok(Some(self.take(n)?)),
+        }
+    }
+
+    /// A jute `ustring` borrowed from the input when it is valid UTF-8 (replaced as
+    /// `read_ustring` does otherwise); `None` is the null string.
+    pub fn read_ustring_ref(&mut self) -> Result<Option<std::borrow::Cow<'a, str>>, DecodeError> {
+        Ok(self.read_buffer_ref()?.map(String::from_utf8_lossy))
+    }
+
     /// A jute `ustring`; `None` is the null string. Malformed UTF-8 is replaced by U+FFFD, like
     /// Java's decoder.
     pub fn read_ustring(&mut self) -> Result<Option<String>, DecodeError> {

@@ -1263,14 +1263,11 @@ fn snap_round_trip(tree: &corral_tree::DataTree, blob: &[u8]) -> Option<String> 
         match back.get(&p) {
             None => return Some(format!("{p} missing after the round trip")),
             Some(b) => {
-                let (da, db) = (
-                    corral_tree::tree::node_digest(&p, a),
-                    corral_tree::tree::node_digest(&p, b),
-                );
+                let (da, db) = (a.digest(), b.digest());
                 if da != db {
                     return Some(format!(
                         "{p}: digest 0x{da:x} became 0x{db:x}; stat {:?} became {:?}; data {:?} became {:?}",
-                        a.stat, b.stat, a.data, b.data
+                        a.stat(), b.stat(), a.data(), b.data()
                     ));
                 }
             }
@@ -1294,7 +1291,7 @@ fn snap_round_trip(tree: &corral_tree::DataTree, blob: &[u8]) -> Option<String> 
 /// The tree digest recomputed from every node (the incremental one must equal it).
 fn digest_sum(t: &corral_tree::DataTree) -> u64 {
     t.paths_preorder().iter().fold(0u64, |acc, p| {
-        acc.wrapping_add(corral_tree::tree::node_digest(p, t.get(p).expect("listed")))
+        acc.wrapping_add(t.get(p).expect("listed").digest())
     })
 }
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use corral_proto::jute::{Jute, Reader, WriteJute};
 use corral_proto::records::{perms, Acl, StatPersisted};
-use corral_tree::{DataTree, Node};
+use corral_tree::{AclRef, DataTree, NodeId};
 
 pub const MAGIC: i32 = 0x5A4B_534E;
 pub const VERSION: i32 = 2;
@@ -112,10 +112,11 @@ pub fn serialize(tree: &DataTree, meta: &Meta) -> Vec<u8> {
 pub struct Fuzzy {
     zxid: i64,
     sessions: Vec<(i64, i32)>,
-    stack: Vec<String>,
+    /// Nodes still to visit: a node deleted before its visit is skipped (with what was below
+    /// it, which had to be deleted first), even when its path or slot is reused since.
+    stack: Vec<NodeId>,
     nodes: Vec<u8>,
-    // Keyed by the shared list's address; `lists` keeps each alive so addresses stay unique.
-    refs: HashMap<usize, i64>,
+    refs: HashMap<AclRef, i64>,
     lists: Vec<Arc<Vec<Acl>>>,
     written: usize,
 }
@@ -126,7 +127,7 @@ impl Fuzzy {
         Fuzzy {
             zxid: tree.last_processed_zxid(),
             sessions,
-            stack: vec!["/".to_string()],
+            stack: tree.get("/").map(|n| n.id()).into_iter().collect(),
             nodes: Vec::with_capacity(tree.node_count() * 128),
             refs: HashMap::new(),
             lists: Vec::new(),
@@ -146,39 +147,42 @@ impl Fuzzy {
     pub fn step(&mut self, tree: &DataTree, max_nodes: usize) -> bool {
         let mut n = 0;
         while n < max_nodes {
-            let Some(p) = self.stack.pop() else {
+            let Some(id) = self.stack.pop() else {
                 return true;
             };
-            let Some(node) = tree.get(&p) else { continue };
-            let mut kids: Vec<&String> = node.children.iter().collect();
-            // Small sibling sets are sorted so typical snapshots are reproducible byte for byte;
-            // huge ones keep hash order, as ZooKeeper's do, to keep the walk linear.
+            let Some(node) = tree.node(id) else { continue };
+            let at = self.stack.len();
+            self.stack.extend(node.children().map(|c| c.id()));
+            // Pushed in creation order, popped newest first; small sibling sets are sorted
+            // (popped by name) so typical snapshots are reproducible byte for byte, huge ones
+            // are not, as ZooKeeper's hash order is not, to keep the walk linear.
+            let kids = &mut self.stack[at..];
             if kids.len() <= SORTED_SIBLINGS_MAX {
-                kids.sort_unstable_by(|a, b| b.cmp(a));
-            }
-            self.stack.reserve(kids.len());
-            for c in kids {
-                self.stack.push(corral_tree::path::join(&p, c));
+                let name = |id: &NodeId| tree.node(*id).map_or("", |c| c.name());
+                kids.sort_unstable_by(|a, b| name(b).cmp(name(a)));
+            } else {
+                kids.reverse();
             }
             let b = &mut self.nodes;
-            b.put_ustring(Some(if p == "/" { "" } else { &p }));
-            node.data.write(b);
-            let r = if is_open(&node.acl) {
+            let p = node.path();
+            b.put_ustring(Some(if p == "/" { "" } else { p }));
+            b.put_buffer(node.data());
+            let acl = node.acl();
+            let r = if is_open(acl) {
                 OPEN_ACL_REF
             } else {
-                let key = Arc::as_ptr(&node.acl) as usize;
-                match self.refs.get(&key) {
+                match self.refs.get(&node.acl_ref()) {
                     Some(r) => *r,
                     None => {
                         let r = self.lists.len() as i64 + 1;
-                        self.refs.insert(key, r);
-                        self.lists.push(node.acl.clone());
+                        self.refs.insert(node.acl_ref(), r);
+                        self.lists.push(acl.clone());
                         r
                     }
                 }
             };
             b.put_i64(r);
-            node.stat.write(b);
+            node.stat().write(b);
             n += 1;
             self.written += 1;
         }
@@ -317,7 +321,7 @@ fn read_tree_body(r: &mut Reader<'_>) -> Result<DataTree, BodyError> {
     };
     let bad = |at: usize, m: String| BodyError::Bad(err(at, m));
     let mut tree = DataTree::empty();
-    let mut cache: HashMap<i64, Arc<Vec<Acl>>> = HashMap::new();
+    let mut cache: HashMap<i64, AclRef> = HashMap::new();
     let n = r.read_i32().map_err(|x| e(r, x))?;
     if n < 0 {
         return Err(bad(r.position(), format!("negative ACL cache size {n}")));
@@ -328,44 +332,40 @@ fn read_tree_body(r: &mut Reader<'_>) -> Result<DataTree, BodyError> {
         cache.insert(id, tree.intern_acl(&acl));
     }
     let open = tree.intern_acl(&corral_tree::acl::open_acl());
+    // A node takes at least 4 + 4 + 8 + 60 bytes: room for what the input can hold, at most.
+    tree.reserve((r.remaining() / 128).min(64 << 20));
     loop {
         let at = r.position();
-        let path = String::read(r).map_err(|x| e(r, x))?;
+        let path = r
+            .read_ustring_ref()
+            .map_err(|x| e(r, x))?
+            .ok_or_else(|| bad(at, "null path".into()))?;
         if path == "/" {
             break;
         }
-        let data = Option::<Vec<u8>>::read(r).map_err(|x| e(r, x))?;
+        let data = r.read_buffer_ref().map_err(|x| e(r, x))?;
         let aref = r.read_i64().map_err(|x| e(r, x))?;
         let stat = StatPersisted::read(r).map_err(|x| e(r, x))?;
         let acl = if aref == OPEN_ACL_REF {
-            open.clone()
+            open
         } else {
-            cache
+            *cache
                 .get(&aref)
-                .cloned()
                 .ok_or_else(|| bad(at, format!("node {path:?} uses unknown ACL ref {aref}")))?
         };
-        let p = if path.is_empty() {
-            "/".to_string()
-        } else {
-            path
-        };
-        if p != "/" {
-            let parent =
-                corral_tree::path::parent(&p).ok_or_else(|| bad(at, format!("bad path {p:?}")))?;
-            if tree.get(parent).is_none() {
-                return Err(bad(at, format!("node {p:?} comes before its parent")));
-            }
+        let p = if path.is_empty() { "/" } else { &path };
+        if !tree.insert_raw(p, data, acl, stat) {
+            return Err(bad(
+                at,
+                if tree.get(p).is_some() {
+                    format!("node {p:?} appears twice")
+                } else if corral_tree::path::parent(p).is_none() {
+                    format!("bad path {p:?}")
+                } else {
+                    format!("node {p:?} comes before its parent")
+                },
+            ));
         }
-        tree.insert_raw(
-            &p,
-            Node {
-                data,
-                acl,
-                stat,
-                children: Default::default(),
-            },
-        );
     }
     // As ZooKeeper's setupQuota after loading: find the quotas and recount them.
     tree.setup_quotas();
@@ -568,7 +568,7 @@ mod tests {
         assert_eq!(back.digest(), t.digest());
         assert_eq!(back.node_count(), 4);
         assert_eq!(meta.digest, Some((0, 0)));
-        assert_eq!(back.get("/zookeeper/config").unwrap().stat.aversion, -1);
+        assert_eq!(back.get("/zookeeper/config").unwrap().stat().aversion, -1);
     }
 
     // Every compression method round-trips and passes the quick validity check.

@@ -232,10 +232,11 @@ fn compare(want: &DataTree, got: &DataTree) -> Result<(), String> {
         let Some(b) = got.get(&p) else {
             return Err(format!("{p} missing"));
         };
-        if (&a.data, &a.stat, &a.acl) != (&b.data, &b.stat, &b.acl) {
+        if (a.data(), a.stat(), a.acl()) != (b.data(), b.stat(), b.acl()) {
             return Err(format!(
                 "{p} differs: model {:?} restored {:?}",
-                a.stat, b.stat
+                a.stat(),
+                b.stat()
             ));
         }
     }

@@ -61,8 +61,8 @@ fn compare(live: &DataTree, restored: &DataTree, seed: u64) {
             .get(&p)
             .unwrap_or_else(|| panic!("seed {seed}: {p} missing after restore"));
         assert_eq!(
-            (&a.data, &a.stat, &a.acl),
-            (&b.data, &b.stat, &b.acl),
+            (a.data(), a.stat(), a.acl()),
+            (b.data(), b.stat(), b.acl()),
             "seed {seed}: {p}"
         );
     }

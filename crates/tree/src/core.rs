@@ -599,12 +599,12 @@ impl Core {
         let mut candidates = Vec::new();
         for p in self.tree.containers() {
             let n = self.tree.get(p).expect("indexed nodes exist");
-            if !n.children.is_empty() {
+            if n.num_children() != 0 {
                 continue;
             }
             let never_used = self.cfg.container_max_never_used_interval_ms;
-            if n.stat.cversion > 0
-                || (never_used != 0 && now.wall_ms - n.stat.mtime > never_used as i64)
+            if n.stat().cversion > 0
+                || (never_used != 0 && now.wall_ms - n.stat().mtime > never_used as i64)
             {
                 candidates.push(p.clone());
             }
@@ -613,7 +613,7 @@ impl Core {
             for p in self.tree.ttls() {
                 let n = self.tree.get(p).expect("indexed nodes exist");
                 if let NodeKind::Ttl(ttl) = n.kind() {
-                    if n.children.is_empty() && ttl != 0 && now.wall_ms - n.stat.mtime > ttl {
+                    if (n.num_children() == 0) && ttl != 0 && now.wall_ms - n.stat().mtime > ttl {
                         candidates.push(p.clone());
                     }
                 }
@@ -1233,14 +1233,14 @@ impl Core {
                     if !self
                         .cfg
                         .acl
-                        .allows(&n.acl, perms::READ | perms::ADMIN, &ids)
+                        .allows(n.acl(), perms::READ | perms::ADMIN, &ids)
                     {
                         Err(ErrorCode::NoAuth)
                     } else {
-                        let acl = if self.cfg.acl.allows(&n.acl, perms::ADMIN, &ids) {
-                            n.acl.to_vec()
+                        let acl = if self.cfg.acl.allows(n.acl(), perms::ADMIN, &ids) {
+                            n.acl().to_vec()
                         } else {
-                            acl::redact_digests(&n.acl)
+                            acl::redact_digests(n.acl())
                         };
                         Ok(body(&GetAclResponse {
                             acl,
@@ -1251,7 +1251,7 @@ impl Core {
             },
             Request::GetAllChildrenNumber(r) => match self.tree.get(&r.path) {
                 None => Err(ErrorCode::NoNode),
-                Some(n) if !self.cfg.acl.allows(&n.acl, perms::READ, &ids) => {
+                Some(n) if !self.cfg.acl.allows(n.acl(), perms::READ, &ids) => {
                     Err(ErrorCode::NoAuth)
                 }
                 Some(_) => Ok(body(&GetAllChildrenNumberResponse {
@@ -1375,10 +1375,10 @@ impl Core {
 
     fn get_data_raw(&self, ids: &[Id], p: &str) -> Result<(Data, Stat), ErrorCode> {
         let n = self.tree.get(p).ok_or(ErrorCode::NoNode)?;
-        if !self.cfg.acl.allows(&n.acl, perms::READ, ids) {
+        if !self.cfg.acl.allows(n.acl(), perms::READ, ids) {
             return Err(ErrorCode::NoAuth);
         }
-        Ok((n.data.clone(), n.client_stat()))
+        Ok((n.to_data(), n.client_stat()))
     }
 
     fn get_data(
@@ -1403,10 +1403,10 @@ impl Core {
         watch: bool,
     ) -> Result<(Vec<String>, Stat), ErrorCode> {
         let n = self.tree.get(p).ok_or(ErrorCode::NoNode)?;
-        if !self.cfg.acl.allows(&n.acl, perms::READ, ids) {
+        if !self.cfg.acl.allows(n.acl(), perms::READ, ids) {
             return Err(ErrorCode::NoAuth);
         }
-        let children: Vec<String> = n.children.iter().cloned().collect();
+        let children: Vec<String> = n.child_names().map(str::to_string).collect();
         let stat = n.client_stat();
         if watch {
             self.child_watches.add(p, conn, WatchMode::Standard);
@@ -1422,7 +1422,7 @@ impl Core {
         for p in &s.data_watches {
             match self.tree.get(p) {
                 None => events.push((event_type::NODE_DELETED, p)),
-                Some(n) if n.stat.mzxid > rel => events.push((event_type::NODE_DATA_CHANGED, p)),
+                Some(n) if n.stat().mzxid > rel => events.push((event_type::NODE_DATA_CHANGED, p)),
                 Some(_) => self.data_watches.add(p, conn, WatchMode::Standard),
             }
         }
@@ -1436,7 +1436,7 @@ impl Core {
         for p in &s.child_watches {
             match self.tree.get(p) {
                 None => events.push((event_type::NODE_DELETED, p)),
-                Some(n) if n.stat.pzxid > rel => {
+                Some(n) if n.stat().pzxid > rel => {
                     events.push((event_type::NODE_CHILDREN_CHANGED, p))
                 }
                 Some(_) => self.child_watches.add(p, conn, WatchMode::Standard),

@@ -12,5 +12,5 @@ pub mod session;
 pub mod tree;
 pub mod watch;
 
-pub use tree::{DataTree, Node, NodeKind, Trigger};
+pub use tree::{AclRef, DataTree, Node, NodeId, NodeKind, Trigger};
 pub use watch::{ConnId, WatchManager, WatchMode};

@@ -11,7 +11,7 @@ use corral_proto::ErrorCode;
 
 use crate::acl::AclPolicy;
 use crate::path;
-use crate::tree::{digest_parts, node_digest, DataTree, NodeKind, CONTAINER_OWNER};
+use crate::tree::{digest_parts, DataTree, NodeKind, CONTAINER_OWNER};
 
 /// What prep needs to know about a node: its persisted stat, data, ACL and child count. The data
 /// is here so the tree digest after a prepared change can be computed before it is applied (a
@@ -25,17 +25,17 @@ pub struct Rec {
 }
 
 impl Rec {
-    fn of(n: &crate::tree::Node) -> Rec {
+    fn of(n: crate::tree::Node<'_>) -> Rec {
         Rec {
-            stat: n.stat.clone(),
-            data: n.data.clone(),
-            acl: n.acl.clone(),
-            child_count: n.children.len() as i32,
+            stat: n.stat().clone(),
+            data: n.to_data(),
+            acl: n.acl().clone(),
+            child_count: n.num_children() as i32,
         }
     }
 
     fn digest(&self, path: &str) -> u64 {
-        digest_parts(path, &self.data, &self.stat)
+        digest_parts(path, self.data.as_deref(), &self.stat)
     }
 }
 
@@ -69,7 +69,7 @@ impl Outstanding {
         for (p, new) in over {
             let old = match self.changes.get(&p) {
                 Some((_, r)) => r.as_ref().map_or(0, |r| r.digest(&p)),
-                None => tree.get(&p).map_or(0, |n| node_digest(&p, n)),
+                None => tree.get(&p).map_or(0, |n| n.digest()),
             };
             let new_digest = new.as_ref().map_or(0, |r| r.digest(&p));
             digest = digest.wrapping_sub(old).wrapping_add(new_digest);

@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 // of loading and walking a large tree, and aHash keeps per-process random keys (paths come from
 // clients, so a fixed-key hash would invite collision attacks).
 type HashMap<K, V> = ahash::HashMap<K, V>;
-type HashSet<T> = ahash::HashSet<T>;
 use std::sync::Arc;
 
 use corral_proto::records::{Acl, Data, Stat, StatPersisted};
@@ -48,20 +47,160 @@ impl NodeKind {
     }
 }
 
-/// One znode.
+/// No node (an empty link in the child lists).
+const NIL: u32 = u32::MAX;
+/// `Slot::meta` bit: the node's data is present (not the null buffer).
+const HAS_DATA: u32 = 1 << 31;
+
+/// One node's storage. Nodes live in one vector and refer to each other by index, and each
+/// node's path and data share one allocation: with a million znodes the per-node maps, child
+/// sets and strings of a naive layout cost several times the data itself.
 #[derive(Debug, Clone)]
-pub struct Node {
-    pub data: Data,
-    pub acl: Arc<Vec<Acl>>,
-    pub stat: StatPersisted,
-    pub children: HashSet<String>,
+struct Slot {
+    /// The path's bytes followed by the data's; empty for a free slot.
+    buf: Box<[u8]>,
+    /// Path length, with `HAS_DATA`.
+    meta: u32,
+    /// Index into `DataTree::acl_lists`.
+    acl: u32,
+    parent: u32,
+    /// The first child; its `prev` is the last child (so appending is O(1)).
+    first: u32,
+    next: u32,
+    prev: u32,
+    children: u32,
+    /// Bumped when the slot is freed, so a stale `NodeId` does not find its successor.
+    gen: u32,
+    stat: StatPersisted,
 }
 
-impl Node {
+impl Slot {
+    fn path_len(&self) -> usize {
+        (self.meta & !HAS_DATA) as usize
+    }
+
+    fn path_bytes(&self) -> &[u8] {
+        &self.buf[..self.path_len()]
+    }
+
+    fn path(&self) -> &str {
+        std::str::from_utf8(self.path_bytes()).expect("paths are stored from &str")
+    }
+
+    fn data(&self) -> Option<&[u8]> {
+        (self.meta & HAS_DATA != 0).then(|| &self.buf[self.path_len()..])
+    }
+
+    fn is_free(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    fn set_data(&mut self, data: Option<&[u8]>) {
+        let plen = self.path_len();
+        let mut buf = Vec::with_capacity(plen + data.map_or(0, |d| d.len()));
+        buf.extend_from_slice(&self.buf[..plen]);
+        if let Some(d) = data {
+            buf.extend_from_slice(d);
+        }
+        self.buf = buf.into_boxed_slice();
+        self.meta = plen as u32 | if data.is_some() { HAS_DATA } else { 0 };
+    }
+}
+
+/// A node that stays the same node while the tree changes: a later lookup with it finds
+/// nothing once the node is deleted, even if its slot is reused (fuzzy snapshot walks use it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeId {
+    idx: u32,
+    gen: u32,
+}
+
+/// A read-only view of one znode.
+#[derive(Clone, Copy)]
+pub struct Node<'a> {
+    tree: &'a DataTree,
+    idx: u32,
+}
+
+impl std::fmt::Debug for Node<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("path", &self.path())
+            .field("data_len", &self.data().map(|d| d.len()))
+            .field("stat", self.stat())
+            .field("children", &self.num_children())
+            .finish()
+    }
+}
+
+impl<'a> Node<'a> {
+    fn slot(&self) -> &'a Slot {
+        &self.tree.slots[self.idx as usize]
+    }
+
+    pub fn id(&self) -> NodeId {
+        NodeId {
+            idx: self.idx,
+            gen: self.slot().gen,
+        }
+    }
+
+    pub fn path(&self) -> &'a str {
+        self.slot().path()
+    }
+
+    /// The last path component ("" for the root).
+    pub fn name(&self) -> &'a str {
+        let p = self.path();
+        &p[p.rfind('/').map_or(0, |i| i + 1)..]
+    }
+
+    pub fn data(&self) -> Option<&'a [u8]> {
+        self.slot().data()
+    }
+
+    /// An owned copy of the data, as records carry it.
+    pub fn to_data(&self) -> Data {
+        self.data().map(<[u8]>::to_vec)
+    }
+
+    pub fn data_len(&self) -> usize {
+        self.data().map_or(0, <[u8]>::len)
+    }
+
+    pub fn acl_ref(&self) -> AclRef {
+        AclRef(self.slot().acl)
+    }
+
+    pub fn acl(&self) -> &'a Arc<Vec<Acl>> {
+        &self.tree.acl_lists[self.slot().acl as usize]
+    }
+
+    pub fn stat(&self) -> &'a StatPersisted {
+        &self.slot().stat
+    }
+
+    pub fn num_children(&self) -> usize {
+        self.slot().children as usize
+    }
+
+    /// The children, oldest first.
+    pub fn children(&self) -> Children<'a> {
+        Children {
+            tree: self.tree,
+            next: self.slot().first,
+        }
+    }
+
+    /// The children's names, oldest first.
+    pub fn child_names(&self) -> impl Iterator<Item = &'a str> + 'a {
+        self.children().map(|c| c.name())
+    }
+
     /// The Stat clients see (§2.11): derived cversion, masked owner for containers and TTLs.
     pub fn client_stat(&self) -> Stat {
-        let s = &self.stat;
-        let n = self.children.len() as i32;
+        let s = self.stat();
+        let n = self.num_children() as i32;
         let owner = match NodeKind::from_owner(s.ephemeral_owner) {
             NodeKind::Ephemeral(o) => o,
             _ => 0,
@@ -75,14 +214,40 @@ impl Node {
             cversion: s.cversion.wrapping_mul(2).wrapping_sub(n),
             aversion: s.aversion,
             ephemeral_owner: owner,
-            data_length: self.data.as_ref().map_or(0, |d| d.len() as i32),
+            data_length: self.data_len() as i32,
             num_children: n,
             pzxid: s.pzxid,
         }
     }
 
     pub fn kind(&self) -> NodeKind {
-        NodeKind::from_owner(self.stat.ephemeral_owner)
+        NodeKind::from_owner(self.stat().ephemeral_owner)
+    }
+
+    /// This node's term of the tree digest (§5.3).
+    pub fn digest(&self) -> u64 {
+        digest_parts(self.path(), self.data(), self.stat())
+    }
+}
+
+/// Iterator over a node's children.
+pub struct Children<'a> {
+    tree: &'a DataTree,
+    next: u32,
+}
+
+impl<'a> Iterator for Children<'a> {
+    type Item = Node<'a>;
+    fn next(&mut self) -> Option<Node<'a>> {
+        if self.next == NIL {
+            return None;
+        }
+        let n = Node {
+            tree: self.tree,
+            idx: self.next,
+        };
+        self.next = self.tree.slots[self.next as usize].next;
+        Some(n)
     }
 }
 
@@ -105,16 +270,28 @@ pub struct Applied {
     pub closed_session: Option<i64>,
 }
 
+/// A shared ACL list of the tree (most nodes share a handful of lists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AclRef(u32);
+
 #[derive(Debug)]
 pub struct DataTree {
-    nodes: HashMap<String, Node>,
+    slots: Vec<Slot>,
+    /// Freed slots, reused before the vector grows.
+    free: Vec<u32>,
+    /// Path -> slot, hashed with aHash (per-process random keys: paths come from clients, so
+    /// a fixed-key hash would invite collision attacks).
+    index: hashbrown::HashTable<u32>,
+    hasher: ahash::RandomState,
     ephemerals: HashMap<i64, BTreeSet<String>>,
     containers: BTreeSet<String>,
     ttls: BTreeSet<String>,
     digest: u64,
     last_processed_zxid: i64,
-    /// One shared copy of each distinct ACL list (most nodes share a handful of lists).
-    acls: HashMap<Vec<Acl>, Arc<Vec<Acl>>>,
+    /// One shared copy of each distinct ACL list, never dropped (as ZooKeeper's ACL cache
+    /// keeps lists until the next snapshot load).
+    acl_lists: Vec<Arc<Vec<Acl>>>,
+    acl_ids: HashMap<Vec<Acl>, u32>,
     /// Paths with a quota (a `/zookeeper/quota/<path>/zookeeper_limits` node exists).
     quotas: BTreeSet<String>,
 }
@@ -167,13 +344,9 @@ fn empty_stat() -> StatPersisted {
     StatPersisted::default()
 }
 
-/// CRC-32 node digest of §5.3; 0 for the system subtree below /zookeeper.
-pub fn node_digest(path: &str, node: &Node) -> u64 {
-    digest_parts(path, &node.data, &node.stat)
-}
-
-/// The node digest from its parts (prep computes it for nodes that do not exist yet).
-pub fn digest_parts(path: &str, data: &Data, s: &StatPersisted) -> u64 {
+/// The CRC-32 node digest of §5.3 from a node's parts (prep computes it for nodes that do not
+/// exist yet); 0 for the system subtree below /zookeeper.
+pub fn digest_parts(path: &str, data: Option<&[u8]>, s: &StatPersisted) -> u64 {
     if path.starts_with("/zookeeper/") {
         return 0;
     }
@@ -202,15 +375,10 @@ impl DataTree {
     pub fn new() -> DataTree {
         let mut t = DataTree::empty();
         let open = t.intern_acl(&crate::acl::open_acl());
-        let mk = |data: Data, acl: &Arc<Vec<Acl>>| Node {
-            data,
-            acl: acl.clone(),
-            stat: empty_stat(),
-            children: HashSet::default(),
-        };
-        t.insert_raw("/", mk(Some(Vec::new()), &open));
-        t.insert_raw("/zookeeper", mk(Some(Vec::new()), &open));
-        t.insert_raw("/zookeeper/quota", mk(Some(Vec::new()), &open));
+        let empty = Some(&[][..]);
+        for p in ["/", "/zookeeper", "/zookeeper/quota"] {
+            t.insert_raw(p, empty, open, empty_stat());
+        }
         // /zookeeper/config is world-readable only, and its ACL was set with version -1 at
         // init, which leaves aversion -1 (§2.11).
         let read = t.intern_acl(&[Acl::new(
@@ -218,24 +386,236 @@ impl DataTree {
             "world",
             "anyone",
         )]);
-        let mut cfg = mk(Some(Vec::new()), &read);
-        cfg.stat.aversion = -1;
-        t.insert_raw("/zookeeper/config", cfg);
+        let mut cfg = empty_stat();
+        cfg.aversion = -1;
+        t.insert_raw("/zookeeper/config", empty, read, cfg);
         t
     }
 
     /// A tree without any node, to be filled from a snapshot with `insert_raw`.
     pub fn empty() -> DataTree {
         DataTree {
-            nodes: HashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            index: hashbrown::HashTable::new(),
+            hasher: ahash::RandomState::new(),
             ephemerals: HashMap::default(),
             containers: BTreeSet::new(),
             ttls: BTreeSet::new(),
             digest: 0,
             last_processed_zxid: 0,
-            acls: HashMap::default(),
+            acl_lists: Vec::new(),
+            acl_ids: HashMap::default(),
             quotas: BTreeSet::new(),
         }
+    }
+
+    /// Room for `n` more nodes (a snapshot load knows roughly how many are coming).
+    pub fn reserve(&mut self, n: usize) {
+        self.slots.reserve(n);
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index
+            .reserve(n, |&i| hasher.hash_one(slots[i as usize].path_bytes()));
+    }
+
+    fn find(&self, p: &str) -> Option<u32> {
+        let h = self.hasher.hash_one(p.as_bytes());
+        self.index
+            .find(h, |&i| self.slots[i as usize].path_bytes() == p.as_bytes())
+            .copied()
+    }
+
+    fn view(&self, idx: u32) -> Node<'_> {
+        Node { tree: self, idx }
+    }
+
+    pub fn get(&self, p: &str) -> Option<Node<'_>> {
+        self.find(p).map(|i| self.view(i))
+    }
+
+    /// The node `id` was taken from, unless it has been deleted since.
+    pub fn node(&self, id: NodeId) -> Option<Node<'_>> {
+        let s = self.slots.get(id.idx as usize)?;
+        (!s.is_free() && s.gen == id.gen).then(|| self.view(id.idx))
+    }
+
+    /// Store a new node and link it as `parent`'s last child (`NIL` for the root).
+    fn alloc(
+        &mut self,
+        p: &str,
+        data: Option<&[u8]>,
+        acl: u32,
+        stat: StatPersisted,
+        parent: u32,
+    ) -> u32 {
+        let mut buf = Vec::with_capacity(p.len() + data.map_or(0, <[u8]>::len));
+        buf.extend_from_slice(p.as_bytes());
+        if let Some(d) = data {
+            buf.extend_from_slice(d);
+        }
+        let mut slot = Slot {
+            buf: buf.into_boxed_slice(),
+            meta: p.len() as u32 | if data.is_some() { HAS_DATA } else { 0 },
+            acl,
+            parent,
+            first: NIL,
+            next: NIL,
+            prev: NIL,
+            children: 0,
+            gen: 0,
+            stat,
+        };
+        let idx = match self.free.pop() {
+            Some(i) => {
+                slot.gen = self.slots[i as usize].gen;
+                self.slots[i as usize] = slot;
+                i
+            }
+            None => {
+                self.slots.push(slot);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let h = self.hasher.hash_one(p.as_bytes());
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index
+            .insert_unique(h, idx, |&i| hasher.hash_one(slots[i as usize].path_bytes()));
+        if parent != NIL {
+            self.link(parent, idx);
+        }
+        idx
+    }
+
+    fn link(&mut self, parent: u32, c: u32) {
+        let first = self.slots[parent as usize].first;
+        if first == NIL {
+            self.slots[parent as usize].first = c;
+            self.slots[c as usize].prev = c;
+        } else {
+            let last = self.slots[first as usize].prev;
+            self.slots[last as usize].next = c;
+            self.slots[c as usize].prev = last;
+            self.slots[first as usize].prev = c;
+        }
+        self.slots[c as usize].next = NIL;
+        self.slots[parent as usize].children += 1;
+    }
+
+    fn unlink(&mut self, c: u32) {
+        let Slot {
+            parent, prev, next, ..
+        } = self.slots[c as usize];
+        if parent == NIL {
+            return;
+        }
+        let first = self.slots[parent as usize].first;
+        if c == first {
+            self.slots[parent as usize].first = next;
+            if next != NIL {
+                self.slots[next as usize].prev = prev;
+            }
+        } else {
+            self.slots[prev as usize].next = next;
+            if next != NIL {
+                self.slots[next as usize].prev = prev;
+            } else {
+                self.slots[first as usize].prev = prev;
+            }
+        }
+        self.slots[parent as usize].children -= 1;
+        let s = &mut self.slots[c as usize];
+        (s.parent, s.prev, s.next) = (NIL, NIL, NIL);
+    }
+
+    /// Remove a node from the index and its parent's children and free its slot. Children it
+    /// still has (only a replay over a fuzzy snapshot can leave any) stay findable by path
+    /// but belong to no parent, as ZooKeeper's node map keeps them.
+    fn free_slot(&mut self, idx: u32) {
+        self.unlink(idx);
+        let mut c = self.slots[idx as usize].first;
+        while c != NIL {
+            let s = &mut self.slots[c as usize];
+            let next = s.next;
+            (s.parent, s.prev, s.next) = (NIL, NIL, NIL);
+            c = next;
+        }
+        let h = self.hasher.hash_one(self.slots[idx as usize].path_bytes());
+        if let Ok(e) = self.index.find_entry(h, |&i| i == idx) {
+            e.remove();
+        }
+        let s = &mut self.slots[idx as usize];
+        s.buf = Box::default();
+        s.meta = 0;
+        s.first = NIL;
+        s.children = 0;
+        s.gen = s.gen.wrapping_add(1);
+        self.free.push(idx);
+    }
+
+    fn slot_digest(&self, idx: u32) -> u64 {
+        let s = &self.slots[idx as usize];
+        digest_parts(s.path(), s.data(), &s.stat)
+    }
+
+    /// Mutate a node keeping the digest in step.
+    fn update_idx<F: FnOnce(&mut Slot)>(&mut self, idx: u32, f: F) {
+        let before = self.slot_digest(idx);
+        f(&mut self.slots[idx as usize]);
+        let after = self.slot_digest(idx);
+        self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
+    }
+
+    fn update<F: FnOnce(&mut Slot)>(&mut self, p: &str, f: F) -> bool {
+        match self.find(p) {
+            Some(i) => {
+                self.update_idx(i, f);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The shared copy of an ACL list.
+    pub fn intern_acl(&mut self, acl: &[Acl]) -> AclRef {
+        if let Some(&i) = self.acl_ids.get(acl) {
+            return AclRef(i);
+        }
+        let i = self.acl_lists.len() as u32;
+        self.acl_lists.push(Arc::new(acl.to_vec()));
+        self.acl_ids.insert(acl.to_vec(), i);
+        AclRef(i)
+    }
+
+    pub fn acl_list(&self, r: AclRef) -> &Arc<Vec<Acl>> {
+        &self.acl_lists[r.0 as usize]
+    }
+
+    /// Insert a node below its existing parent without touching the parent's stat (building
+    /// the initial tree, loading snapshots). False when the parent is missing or the path is
+    /// taken.
+    pub fn insert_raw(
+        &mut self,
+        p: &str,
+        data: Option<&[u8]>,
+        acl: AclRef,
+        stat: StatPersisted,
+    ) -> bool {
+        let parent = if p == "/" {
+            NIL
+        } else {
+            match path::parent(p).and_then(|pp| self.find(pp)) {
+                Some(i) => i,
+                None => return false,
+            }
+        };
+        if self.find(p).is_some() {
+            return false;
+        }
+        let kind = NodeKind::from_owner(stat.ephemeral_owner);
+        let idx = self.alloc(p, data, acl.0, stat, parent);
+        self.index_kind(p, kind);
+        self.digest = self.digest.wrapping_add(self.slot_digest(idx));
+        true
     }
 
     /// The deepest quota path at or above `p` (`getMaxPrefixWithQuota`).
@@ -260,42 +640,57 @@ impl DataTree {
     fn update_quota_stat(&mut self, prefix: &str, bytes: i64, count: i64) {
         let stat_path = format!("{QUOTA_ROOT}{prefix}/{QUOTA_STATS}");
         self.update(&stat_path, |n| {
-            let mut m = parse_stats(n.data.as_deref().unwrap_or(&[]));
+            let mut m = parse_stats(n.data().unwrap_or(&[]));
             let c = m.get("count").copied().unwrap_or(-1);
             let b = m.get("bytes").copied().unwrap_or(-1);
             m.insert("count".into(), c + count);
             m.insert("bytes".into(), b + bytes);
-            n.data = Some(format_stats(&m));
+            n.set_data(Some(&format_stats(&m)));
         });
+    }
+
+    /// The ids of `idx` and all its descendants.
+    fn subtree(&self, idx: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut stack = vec![idx];
+        while let Some(i) = stack.pop() {
+            out.push(i);
+            let mut c = self.slots[i as usize].first;
+            while c != NIL {
+                stack.push(c);
+                c = self.slots[c as usize].next;
+            }
+        }
+        out
     }
 
     /// Recount a quota subtree into its stats node (`updateQuotaForPath`).
     fn update_quota_for_path(&mut self, p: &str) {
         let (mut count, mut bytes) = (0i64, 0i64);
-        let mut stack = vec![p.to_string()];
-        while let Some(cur) = stack.pop() {
-            if let Some(n) = self.nodes.get(&cur) {
+        if let Some(i) = self.find(p) {
+            for d in self.subtree(i) {
                 count += 1;
-                bytes += n.data.as_ref().map_or(0, |d| d.len() as i64);
-                for c in &n.children {
-                    stack.push(path::join(&cur, c));
-                }
+                bytes += self.view(d).data_len() as i64;
             }
         }
         let stat_path = format!("{QUOTA_ROOT}{p}/{QUOTA_STATS}");
         let mut m = BTreeMap::new();
         m.insert("count".to_string(), count);
         m.insert("bytes".to_string(), bytes);
-        self.update(&stat_path, |n| n.data = Some(format_stats(&m)));
+        self.update(&stat_path, |n| n.set_data(Some(&format_stats(&m))));
     }
 
     /// After loading a snapshot: find every quota and recount it (`setupQuota`).
     pub fn setup_quotas(&mut self) {
+        let Some(root) = self.find(QUOTA_ROOT) else {
+            return;
+        };
         let limits: Vec<String> = self
-            .nodes
-            .keys()
+            .subtree(root)
+            .into_iter()
+            .map(|i| self.slots[i as usize].path())
             .filter(|k| k.starts_with("/zookeeper/quota/") && k.ends_with("/zookeeper_limits"))
-            .cloned()
+            .map(str::to_string)
             .collect();
         for l in limits {
             let real = l[QUOTA_ROOT.len()..l.len() - QUOTA_LIMITS.len() - 1].to_string();
@@ -304,50 +699,22 @@ impl DataTree {
         }
     }
 
-    /// The shared copy of an ACL list.
-    pub fn intern_acl(&mut self, acl: &[Acl]) -> Arc<Vec<Acl>> {
-        if let Some(a) = self.acls.get(acl) {
-            return a.clone();
-        }
-        let a = Arc::new(acl.to_vec());
-        self.acls.insert(acl.to_vec(), a.clone());
-        a
-    }
-
     /// Paths in pre-order (a parent before its children, siblings sorted so the output is
     /// reproducible), the order snapshots use.
     pub fn paths_preorder(&self) -> Vec<String> {
-        let mut out = Vec::with_capacity(self.nodes.len());
-        let mut stack = vec!["/".to_string()];
-        while let Some(p) = stack.pop() {
-            if let Some(n) = self.nodes.get(&p) {
-                let mut kids: Vec<&String> = n.children.iter().collect();
-                kids.sort_unstable_by(|a, b| b.cmp(a));
-                for c in kids {
-                    stack.push(path::join(&p, c));
-                }
-                out.push(p);
-            }
+        let mut out = Vec::with_capacity(self.node_count());
+        let mut stack: Vec<Node<'_>> = self.get("/").into_iter().collect();
+        while let Some(n) = stack.pop() {
+            let mut kids: Vec<Node<'_>> = n.children().collect();
+            kids.sort_unstable_by(|a, b| b.name().cmp(a.name()));
+            stack.extend(kids);
+            out.push(n.path().to_string());
         }
         out
     }
 
-    /// Insert a node and link it into its parent's child set without touching stats; used to
-    /// build the initial tree and (later) to load snapshots.
-    pub fn insert_raw(&mut self, p: &str, node: Node) {
-        if p != "/" {
-            let parent = path::parent(p).expect("absolute path has a parent");
-            if let Some(pn) = self.nodes.get_mut(parent) {
-                pn.children.insert(path::name(p).to_string());
-            }
-        }
-        self.index(p, &node);
-        self.digest = self.digest.wrapping_add(node_digest(p, &node));
-        self.nodes.insert(p.to_string(), node);
-    }
-
-    fn index(&mut self, p: &str, node: &Node) {
-        match node.kind() {
+    fn index_kind(&mut self, p: &str, kind: NodeKind) {
+        match kind {
             NodeKind::Ephemeral(s) => {
                 self.ephemerals.entry(s).or_default().insert(p.to_string());
             }
@@ -381,16 +748,12 @@ impl DataTree {
         }
     }
 
-    pub fn get(&self, p: &str) -> Option<&Node> {
-        self.nodes.get(p)
-    }
-
     /// `/zookeeper/config` of an ensemble member: the config string, set outside any txn with
     /// version and aversion -1 and mzxid = the config version (ZooKeeper's
     /// `initConfigInZKDatabase`; verified with 3.8.0: dataVersion -1, aclVersion -1).
     pub fn set_config_node(&mut self, data: Vec<u8>, config_version: i64, time: i64) {
         self.update("/zookeeper/config", |n| {
-            n.data = Some(data);
+            n.set_data(Some(&data));
             n.stat.version = -1;
             n.stat.aversion = -1;
             n.stat.mzxid = config_version;
@@ -399,7 +762,7 @@ impl DataTree {
     }
 
     pub fn node_count(&self) -> usize {
-        self.nodes.len()
+        self.index.len()
     }
 
     pub fn digest(&self) -> u64 {
@@ -439,28 +802,19 @@ impl DataTree {
 
     /// Approximate bytes of data held (for `mntr`'s zk_approximate_data_size).
     pub fn approximate_data_size(&self) -> u64 {
-        self.nodes
+        self.slots
             .iter()
-            .map(|(p, n)| (p.len() + n.data.as_ref().map_or(0, |d| d.len())) as u64)
+            .filter(|s| !s.is_free())
+            .map(|s| s.buf.len() as u64)
             .sum()
     }
 
     /// Number of descendants of `p` (getAllChildrenNumber, §3.3).
     pub fn all_children_number(&self, p: &str) -> i32 {
         if p == "/" {
-            return self.nodes.len() as i32 - 1;
+            return self.node_count() as i32 - 1;
         }
-        let mut count = 0i32;
-        let mut stack = vec![p.to_string()];
-        while let Some(cur) = stack.pop() {
-            if let Some(n) = self.nodes.get(&cur) {
-                for c in &n.children {
-                    count += 1;
-                    stack.push(path::join(&cur, c));
-                }
-            }
-        }
-        count
+        self.find(p).map_or(0, |i| self.subtree(i).len() as i32 - 1)
     }
 
     /// `setCversionPzxid`: after a replayed create hit NodeExists (fuzzy snapshot), move the
@@ -489,18 +843,6 @@ impl DataTree {
         self.ephemerals.remove(&session);
     }
 
-    /// Mutate a node keeping the digest in step.
-    fn update<F: FnOnce(&mut Node)>(&mut self, p: &str, f: F) -> bool {
-        let Some(n) = self.nodes.get_mut(p) else {
-            return false;
-        };
-        let before = node_digest(p, n);
-        f(n);
-        let after = node_digest(p, n);
-        self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
-        true
-    }
-
     /// Apply a committed txn. Errors inside (e.g. NodeExists) are reported, not fatal: ZooKeeper
     /// treats them the same way when replaying a log over a fuzzy snapshot.
     pub fn apply(&mut self, header: &TxnHeader, body: &TxnBody) -> Applied {
@@ -518,7 +860,7 @@ impl DataTree {
                 let owner = if t.ephemeral { h.client_id } else { 0 };
                 out.err = self.create_node(
                     &t.path,
-                    t.data.clone(),
+                    t.data.as_deref(),
                     &t.acl,
                     owner,
                     t.parent_cversion,
@@ -530,7 +872,7 @@ impl DataTree {
             TxnBody::CreateContainer(t) => {
                 out.err = self.create_node(
                     &t.path,
-                    t.data.clone(),
+                    t.data.as_deref(),
                     &t.acl,
                     CONTAINER_OWNER,
                     t.parent_cversion,
@@ -542,7 +884,7 @@ impl DataTree {
             TxnBody::CreateTtl(t) => {
                 out.err = self.create_node(
                     &t.path,
-                    t.data.clone(),
+                    t.data.as_deref(),
                     &t.acl,
                     NodeKind::ttl_owner(t.ttl),
                     t.parent_cversion,
@@ -555,21 +897,22 @@ impl DataTree {
                 out.err = self.delete_node(&t.path, h.zxid, &mut out.triggers);
             }
             TxnBody::SetData(t) | TxnBody::Reconfig(t) => {
-                let mut acl = None;
+                let mut acl = 0;
                 let mut before = 0i64;
                 let ok = self.update(&t.path, |n| {
-                    before = n.data.as_ref().map_or(0, |d| d.len() as i64);
-                    n.data = t.data.clone();
+                    before = n.data().map_or(0, |d| d.len() as i64);
+                    n.set_data(t.data.as_deref());
                     n.stat.version = t.version;
                     n.stat.mzxid = h.zxid;
                     n.stat.mtime = h.time;
-                    acl = Some(n.acl.clone());
+                    acl = n.acl;
                 });
-                if let (true, Some(acl)) = (ok, acl) {
+                if ok {
                     if let Some(q) = self.quota_prefix(&t.path) {
                         let after = t.data.as_ref().map_or(0, |d| d.len() as i64);
                         self.update_quota_stat(&q, after - before, 0);
                     }
+                    let acl = self.acl_lists[acl as usize].clone();
                     out.triggers.push(Trigger::DataChanged(t.path.clone(), acl));
                 } else {
                     out.err = corral_proto::ErrorCode::NoNode.code();
@@ -578,7 +921,7 @@ impl DataTree {
             TxnBody::SetAcl(t) => {
                 let acl = self.intern_acl(&t.acl);
                 if !self.update(&t.path, |n| {
-                    n.acl = acl;
+                    n.acl = acl.0;
                     n.stat.aversion = t.version;
                 }) {
                     out.err = corral_proto::ErrorCode::NoNode.code();
@@ -625,7 +968,7 @@ impl DataTree {
     fn create_node(
         &mut self,
         p: &str,
-        data: Data,
+        data: Option<&[u8]>,
         acl: &[Acl],
         owner: i64,
         parent_cversion: i32,
@@ -637,17 +980,13 @@ impl DataTree {
         let Some(parent) = path::parent(p) else {
             return ErrorCode::NoNode.code();
         };
-        let parent = parent.to_string();
-        if !self.nodes.contains_key(&parent) {
+        let Some(pi) = self.find(parent) else {
             return ErrorCode::NoNode.code();
-        }
-        if self.nodes.contains_key(p) {
+        };
+        if self.find(p).is_some() {
             return ErrorCode::NodeExists.code();
         }
-        let name = path::name(p).to_string();
-        let mut parent_acl = Arc::default();
-        self.update(&parent, |pn| {
-            parent_acl = pn.acl.clone();
+        self.update_idx(pi, |pn| {
             // -1 means "one more than now" (CreateTxnV0); a smaller value than the current one
             // can only come from replaying an older txn, which must not move it backwards.
             let cv = if parent_cversion == -1 {
@@ -659,29 +998,24 @@ impl DataTree {
                 pn.stat.cversion = cv;
                 pn.stat.pzxid = zxid;
             }
-            pn.children.insert(name);
         });
-        let node = Node {
-            data,
-            acl: self.intern_acl(acl),
-            stat: StatPersisted {
-                czxid: zxid,
-                mzxid: zxid,
-                ctime: time,
-                mtime: time,
-                version: 0,
-                cversion: 0,
-                aversion: 0,
-                ephemeral_owner: owner,
-                pzxid: zxid,
-            },
-            children: HashSet::default(),
+        let parent_acl = self.view(pi).acl().clone();
+        let acl = self.intern_acl(acl);
+        let stat = StatPersisted {
+            czxid: zxid,
+            mzxid: zxid,
+            ctime: time,
+            mtime: time,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner: owner,
+            pzxid: zxid,
         };
-        self.index(p, &node);
-        self.digest = self.digest.wrapping_add(node_digest(p, &node));
-        let acl = node.acl.clone();
-        let bytes = node.data.as_ref().map_or(0, |d| d.len() as i64);
-        self.nodes.insert(p.to_string(), node);
+        let idx = self.alloc(p, data, acl.0, stat, pi);
+        self.index_kind(p, NodeKind::from_owner(owner));
+        self.digest = self.digest.wrapping_add(self.slot_digest(idx));
+        let bytes = data.map_or(0, |d| d.len() as i64);
         if let Some(real) = parent.strip_prefix(QUOTA_ROOT) {
             let real = real.to_string();
             if path::name(p) == QUOTA_LIMITS {
@@ -694,8 +1028,8 @@ impl DataTree {
         if let Some(q) = self.quota_prefix(p) {
             self.update_quota_stat(&q, bytes, 1);
         }
-        triggers.push(Trigger::Created(p.to_string(), acl));
-        triggers.push(Trigger::ChildrenChanged(parent, parent_acl));
+        triggers.push(Trigger::Created(p.to_string(), self.acl_list(acl).clone()));
+        triggers.push(Trigger::ChildrenChanged(parent.to_string(), parent_acl));
         0
     }
 
@@ -704,35 +1038,37 @@ impl DataTree {
         let Some(parent) = path::parent(p) else {
             return ErrorCode::NoNode.code();
         };
-        let parent = parent.to_string();
         let name = path::name(p);
         // As ZooKeeper's deleteNode: the parent's pzxid moves forward even when the child is
         // already gone, which happens when replaying a log over a fuzzy snapshot.
-        let mut parent_acl = Arc::default();
-        let parent_found = self.update(&parent, |pn| {
-            pn.children.remove(name);
+        let Some(pi) = self.find(parent) else {
+            return ErrorCode::NoNode.code();
+        };
+        self.update_idx(pi, |pn| {
             if zxid > pn.stat.pzxid {
                 pn.stat.pzxid = zxid;
             }
-            parent_acl = pn.acl.clone();
         });
-        if !parent_found {
-            return ErrorCode::NoNode.code();
-        }
-        let Some(node) = self.nodes.remove(p) else {
+        let parent_acl = self.view(pi).acl().clone();
+        let Some(ci) = self.find(p) else {
             return ErrorCode::NoNode.code();
         };
-        self.digest = self.digest.wrapping_sub(node_digest(p, &node));
-        self.unindex(p, node.kind());
+        let (kind, bytes, acl) = {
+            let n = self.view(ci);
+            (n.kind(), n.data_len() as i64, n.acl().clone())
+        };
+        self.digest = self.digest.wrapping_sub(self.slot_digest(ci));
+        self.free_slot(ci);
+        self.unindex(p, kind);
         if parent.starts_with("/zookeeper") && name == QUOTA_LIMITS {
             self.quotas
                 .remove(parent.get(QUOTA_ROOT.len()..).unwrap_or(""));
         }
         if let Some(q) = self.quota_prefix(p) {
-            self.update_quota_stat(&q, -(node.data.as_ref().map_or(0, |d| d.len() as i64)), -1);
+            self.update_quota_stat(&q, -bytes, -1);
         }
-        triggers.push(Trigger::Deleted(p.to_string(), node.acl.clone()));
-        triggers.push(Trigger::ChildrenChanged(parent, parent_acl));
+        triggers.push(Trigger::Deleted(p.to_string(), acl));
+        triggers.push(Trigger::ChildrenChanged(parent.to_string(), parent_acl));
         0
     }
 }
@@ -741,7 +1077,7 @@ impl DataTree {
 mod tests {
     use super::*;
     use corral_proto::records::perms;
-    use corral_proto::txn::CreateTxn;
+    use corral_proto::txn::{CreateTxn, DeleteTxn};
 
     // The fresh tree's digest is the verified empty-tree value (reference §5.3, §7).
     #[test]
@@ -791,7 +1127,6 @@ mod tests {
     // pzxid forward (ZooKeeper's deleteNode does the same), so restored stats match.
     #[test]
     fn replayed_delete_of_missing_node_raises_parent_pzxid() {
-        use corral_proto::txn::DeleteTxn;
         let mut t = DataTree::new();
         let h = TxnHeader {
             client_id: 1,
@@ -807,7 +1142,7 @@ mod tests {
             }),
         );
         assert_eq!(r.err, corral_proto::ErrorCode::NoNode.code());
-        assert_eq!(t.get("/").unwrap().stat.pzxid, 9);
+        assert_eq!(t.get("/").unwrap().stat().pzxid, 9);
     }
 
     // Quota stats follow creates, data changes and deletes below a quota, as ZooKeeper keeps
@@ -851,8 +1186,7 @@ mod tests {
         let stats = |t: &DataTree| {
             t.get("/zookeeper/quota/q/zookeeper_stats")
                 .unwrap()
-                .data
-                .clone()
+                .to_data()
                 .unwrap()
         };
         assert_eq!(stats(&t), b"count=2,bytes=5");
@@ -907,5 +1241,71 @@ mod tests {
             NodeKind::from_owner(0x0100_0000_0000_0001),
             NodeKind::Ephemeral(0x0100_0000_0000_0001)
         );
+    }
+
+    // The slot store against a plain model: random creates and deletes (of leaves, as prep
+    // allows) over a small path space keep every node findable by path, each parent's child
+    // list and count equal to the model's children in creation order, the digest equal to a
+    // fresh sum over the nodes, and stale NodeIds dead after their node is deleted.
+    proptest::proptest! {
+        #[test]
+        fn slots_match_a_model(ops in proptest::collection::vec((0u8..2, 0usize..14, 0u8..3), 1..300)) {
+            let paths = ["/a", "/b", "/a/x", "/a/y", "/a/z", "/b/x", "/a/x/1", "/a/x/2",
+                "/b/x/1", "/c", "/c/q", "/a/y/1", "/a/y/2", "/a/y/3"];
+            let mut t = DataTree::new();
+            // path -> (children in creation order)
+            let mut model: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+            for p in ["/", "/zookeeper"] {
+                let n = t.get(p).unwrap();
+                model.insert(p.into(), n.child_names().map(str::to_string).collect());
+            }
+            model.insert("/zookeeper/quota".into(), vec![]);
+            model.insert("/zookeeper/config".into(), vec![]);
+            let mut ids = Vec::new();
+            for (i, (op, pi, len)) in ops.into_iter().enumerate() {
+                let p = paths[pi];
+                let zxid = i as i64 + 1;
+                let h = TxnHeader { client_id: 1, cxid: 1, zxid, time: 7, r#type: 1 };
+                let parent = path::parent(p).unwrap().to_string();
+                if op == 0 {
+                    let body = TxnBody::Create(CreateTxn {
+                        path: p.into(), data: Some(vec![b'd'; len as usize * 40]),
+                        acl: crate::acl::open_acl(), ephemeral: false, parent_cversion: -1,
+                    });
+                    let ok = model.contains_key(&parent) && !model.contains_key(p);
+                    proptest::prop_assert_eq!(t.apply(&h, &body).err == 0, ok);
+                    if ok {
+                        model.get_mut(&parent).unwrap().push(path::name(p).into());
+                        model.insert(p.into(), vec![]);
+                        ids.push((t.get(p).unwrap().id(), p, true));
+                    }
+                } else if model.get(p).is_some_and(|c| c.is_empty()) {
+                    let body = TxnBody::Delete(DeleteTxn { path: p.into() });
+                    proptest::prop_assert_eq!(t.apply(&h, &body).err, 0);
+                    model.remove(p);
+                    for e in ids.iter_mut().filter(|e| e.1 == p) {
+                        e.2 = false;
+                    }
+                    model.get_mut(&parent).unwrap().retain(|c| c != path::name(p));
+                }
+                proptest::prop_assert_eq!(t.node_count(), model.len());
+                let mut sum = 0u64;
+                for (p, kids) in &model {
+                    let n = t.get(p).unwrap();
+                    proptest::prop_assert_eq!(n.path(), p.as_str());
+                    let got: Vec<&str> = n.child_names().collect();
+                    proptest::prop_assert_eq!(&got, kids);
+                    proptest::prop_assert_eq!(n.num_children(), kids.len());
+                    sum = sum.wrapping_add(n.digest());
+                }
+                proptest::prop_assert_eq!(t.digest(), sum);
+                // A live id names its own node; a dead one names nothing, even once the path
+                // (or its slot) is used again.
+                for (id, p, alive) in &ids {
+                    let found = t.node(*id).map(|n| n.path().to_string());
+                    proptest::prop_assert_eq!(found, alive.then(|| p.to_string()));
+                }
+            }
+        }
     }
 }
