@@ -1309,3 +1309,17 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod layout {
+    // Memory per znode is what lets a million nodes fit in a quarter of ZooKeeper's RSS
+    // (docs/benchmarks.md); a field added carelessly would undo it.
+    #[test]
+    fn slot_stays_small() {
+        assert!(
+            std::mem::size_of::<super::Slot>() <= 112,
+            "{}",
+            std::mem::size_of::<super::Slot>()
+        );
+    }
+}
