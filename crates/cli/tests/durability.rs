@@ -534,17 +534,6 @@ fn files(data_dir: &Path, prefix: &str) -> Vec<(i64, String)> {
     v
 }
 
-/// The digest section (zxid, digest) of the newest snapshot in `data_dir`, read with corral's
-/// own decoder.
-fn newest_snapshot_digest(data_dir: &Path) -> (String, Option<(i64, i64)>) {
-    let (_, name) = files(data_dir, "snapshot").pop().expect("a snapshot");
-    let (_, c) = corral_storage::snapshot::parse_name(&name).expect("snapshot name");
-    let bytes = std::fs::read(version2(data_dir).join(&name)).unwrap();
-    let raw = corral_storage::snapshot::decompress(&bytes, c).expect("decompress");
-    let (_, meta) = corral_storage::snapshot::deserialize(&raw, usize::MAX).expect("deserialize");
-    (name, meta.digest)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Workload: nodes of every kind, written by one server and changed by the next
 // ---------------------------------------------------------------------------------------------
@@ -1202,13 +1191,20 @@ fn assert_loaded(
             );
         }
         Kind::Corral => {
-            // corral writes a snapshot of what it loaded before serving: its digest section is
-            // corral's own digest of the loaded tree.
-            let (name, d) = newest_snapshot_digest(&server.data_dir);
-            let (_, d) = d.unwrap_or_else(|| panic!("{name} has no digest section"));
+            // corral logs its own digest of the tree it loaded, as ZooKeeper does.
+            let loaded = log
+                .lines()
+                .find(|l| l.contains(" txns from ") && l.contains(", digest "))
+                .unwrap_or_else(|| panic!("{what}: no load summary with a digest:\n{log}"));
+            let d: i64 = loaded
+                .split(", digest ")
+                .nth(1)
+                .and_then(|r| r.split(',').next())
+                .and_then(|d| d.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{what}: no digest in {loaded:?}"));
             assert_eq!(
                 d, digest as i64,
-                "{what}: corral's digest of the loaded tree ({name})"
+                "{what}: corral's digest of the loaded tree"
             );
             let read = log
                 .lines()
@@ -2276,16 +2272,35 @@ fn ephemerals_of_sessions_that_are_gone_are_removed_at_startup_as_zookeeper_does
     );
     let gone_id = gone.session;
     drop((gone, kept));
-    // The restart's snapshot holds both sessions and all nodes; the logs after it only the
-    // readiness probe's session.
+    // The restart's snapshot (taken in the background once serving, as the restart replayed
+    // txns) holds both sessions and all nodes; the logs after it only the readiness probe's
+    // session.
     srv.restart().expect("restart");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let log = srv.log();
+        if log
+            .rsplit("serving clients")
+            .next()
+            .unwrap_or("")
+            .contains(" written: ")
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no snapshot after the restart:\n{log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     srv.stop();
 
     let v2 = version2(&srv.data_dir);
     let (_, name) = files(&srv.data_dir, "snapshot").pop().unwrap();
     let (_, c) = corral_storage::snapshot::parse_name(&name).unwrap();
-    let raw =
-        corral_storage::snapshot::decompress(&std::fs::read(v2.join(&name)).unwrap(), c).unwrap();
+    let raw = corral_storage::snapshot::decompress(&std::fs::read(v2.join(&name)).unwrap(), c)
+        .unwrap()
+        .into_owned();
     let (tree, mut meta) = corral_storage::snapshot::deserialize(&raw, usize::MAX).unwrap();
     let before = meta.sessions.len();
     meta.sessions.retain(|(id, _)| *id != gone_id);

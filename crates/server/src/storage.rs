@@ -223,13 +223,24 @@ impl FileStorage {
 impl Storage for FileStorage {
     fn load(&mut self) -> io::Result<Loaded> {
         let r = self.store.restore().map_err(other)?;
-        // A standalone start always writes a snapshot of what it loaded (as ZooKeeper does),
-        // so the next start does not replay the same logs again. Nothing runs yet: not fuzzy.
         let t0 = Instant::now();
-        let mut f = Fuzzy::start(&r.tree, r.sessions.clone());
-        while !f.step(&r.tree, usize::MAX) {}
-        self.store.roll().map_err(other)?;
-        self.write_in_background(f, &r.tree, t0, false)?;
+        if r.report.snapshot.is_none() || r.report.dead_sessions > 0 {
+            // Before serving, a snapshot must hold what is not in any file yet: ephemerals
+            // dropped without a txn (their sessions are gone), or, from an empty directory, the
+            // initial tree (a log without any snapshot is refused at the next start). Nothing
+            // runs yet: not fuzzy.
+            let mut f = Fuzzy::start(&r.tree, r.sessions.clone());
+            while !f.step(&r.tree, usize::MAX) {}
+            self.store.roll().map_err(other)?;
+            self.write_in_background(f, &r.tree, t0, false)?;
+        } else if r.report.replayed > 0 {
+            // Everything loaded is on disk already (snapshot + logs), so serving need not wait:
+            // snapshot it in the background, as a fuzzy snapshot between requests, so the next
+            // start does not replay the same logs again (ZooKeeper takes this snapshot before
+            // it serves).
+            self.store.roll().map_err(other)?;
+            self.walking = Some((Fuzzy::start(&r.tree, r.sessions.clone()), t0));
+        }
         Ok(Loaded {
             tree: r.tree,
             sessions: r.sessions,
@@ -262,6 +273,8 @@ impl Storage for FileStorage {
     }
 
     fn snapshot_now(&mut self, tree: &DataTree, sessions: &[(i64, i32)]) -> io::Result<()> {
+        // A walk under way is of the state being replaced.
+        self.walking = None;
         let t0 = Instant::now();
         let mut f = Fuzzy::start(tree, sessions.to_vec());
         while !f.step(tree, usize::MAX) {}

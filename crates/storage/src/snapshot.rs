@@ -119,6 +119,7 @@ pub struct Fuzzy {
     refs: HashMap<AclRef, i64>,
     lists: Vec<Arc<Vec<Acl>>>,
     written: usize,
+    tree: u64,
 }
 
 impl Fuzzy {
@@ -132,6 +133,7 @@ impl Fuzzy {
             refs: HashMap::new(),
             lists: Vec::new(),
             written: 0,
+            tree: tree.instance(),
         }
     }
 
@@ -145,6 +147,13 @@ impl Fuzzy {
 
     /// Write up to `max_nodes` more nodes; true when the whole tree has been visited.
     pub fn step(&mut self, tree: &DataTree, max_nodes: usize) -> bool {
+        // Node ids of another tree would name unrelated nodes: whoever replaces the tree (a
+        // SNAP from a leader) must drop the walk first.
+        assert_eq!(
+            tree.instance(),
+            self.tree,
+            "a snapshot walk went on in another tree"
+        );
         let mut n = 0;
         while n < max_nodes {
             let Some(id) = self.stack.pop() else {
@@ -192,25 +201,14 @@ impl Fuzzy {
     /// Assemble the file: header, sessions, ACL cache, nodes, seals, and `digest` as
     /// (zxid, tree digest) of the last txn applied when the walk finished.
     pub fn finish(self, digest: Option<(i64, i64)>) -> Vec<u8> {
+        let mut head = Vec::with_capacity(1024);
+        head.put_i32(MAGIC);
+        head.put_i32(VERSION);
+        head.put_i64(-1);
         let mut c = Checked {
-            buf: Vec::with_capacity(self.nodes.len() + 1024),
+            buf: self.with_head(head),
         };
-        let b = &mut c.buf;
-        b.put_i32(MAGIC);
-        b.put_i32(VERSION);
-        b.put_i64(-1);
-        b.put_i32(self.sessions.len() as i32);
-        for (id, to) in &self.sessions {
-            b.put_i64(*id);
-            b.put_i32(*to);
-        }
-        b.put_i32(self.lists.len() as i32);
-        for (i, l) in self.lists.iter().enumerate() {
-            b.put_i64(i as i64 + 1);
-            l.as_ref().write(b);
-        }
-        b.extend_from_slice(&self.nodes);
-        b.put_ustring(Some("/"));
+        c.buf.put_ustring(Some("/"));
         c.seal();
         if let Some((zxid, digest)) = digest {
             c.buf.put_i64(zxid);
@@ -220,24 +218,32 @@ impl Fuzzy {
         }
         c.buf
     }
+
+    /// `head`, the sessions, the ACL cache and the nodes, in the buffer the nodes were written
+    /// to (a million nodes make a buffer of ~200 MB: moved up once, not copied to a new one).
+    fn with_head(self, mut head: Vec<u8>) -> Vec<u8> {
+        head.put_i32(self.sessions.len() as i32);
+        for (id, to) in &self.sessions {
+            head.put_i64(*id);
+            head.put_i32(*to);
+        }
+        head.put_i32(self.lists.len() as i32);
+        for (i, l) in self.lists.iter().enumerate() {
+            head.put_i64(i as i64 + 1);
+            l.as_ref().write(&mut head);
+        }
+        let mut buf = self.nodes;
+        buf.reserve(head.len() + 64);
+        buf.splice(0..0, head);
+        buf
+    }
 }
 
 impl Fuzzy {
     /// The SNAP payload a leader writes to a learner after the SNAP packet (§4.7): sessions,
     /// ACL cache, nodes, the "/" end marker and "BenWasHere". No file header, seal or digest.
     pub fn finish_stream(self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(self.nodes.len() + 1024);
-        b.put_i32(self.sessions.len() as i32);
-        for (id, to) in &self.sessions {
-            b.put_i64(*id);
-            b.put_i32(*to);
-        }
-        b.put_i32(self.lists.len() as i32);
-        for (i, l) in self.lists.iter().enumerate() {
-            b.put_i64(i as i64 + 1);
-            l.as_ref().write(&mut b);
-        }
-        b.extend_from_slice(&self.nodes);
+        let mut b = self.with_head(Vec::new());
         b.put_ustring(Some("/"));
         b.put_ustring(Some(SNAP_STREAM_END));
         b
@@ -453,9 +459,9 @@ pub fn deserialize(bytes: &[u8], max_len: usize) -> Result<(DataTree, Meta), Sna
 }
 
 /// Compress an uncompressed stream for writing.
-pub fn compress(raw: &[u8], c: Compression) -> Vec<u8> {
-    match c {
-        Compression::None => raw.to_vec(),
+pub fn compress(raw: &[u8], c: Compression) -> std::borrow::Cow<'_, [u8]> {
+    std::borrow::Cow::Owned(match c {
+        Compression::None => return std::borrow::Cow::Borrowed(raw),
         Compression::Gz => {
             let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
             enc.write_all(raw).expect("writing to a Vec cannot fail");
@@ -476,19 +482,20 @@ pub fn compress(raw: &[u8], c: Compression) -> Vec<u8> {
             }
             out
         }
-    }
+    })
 }
 
 /// Undo `compress` (or ZooKeeper's own compression) for reading.
-pub fn decompress(file: &[u8], c: Compression) -> Result<Vec<u8>, SnapError> {
+pub fn decompress(file: &[u8], c: Compression) -> Result<std::borrow::Cow<'_, [u8]>, SnapError> {
+    use std::borrow::Cow;
     match c {
-        Compression::None => Ok(file.to_vec()),
+        Compression::None => Ok(Cow::Borrowed(file)),
         Compression::Gz => {
             let mut out = Vec::new();
             flate2::read::GzDecoder::new(file)
                 .read_to_end(&mut out)
                 .map_err(|e| err(out.len(), format!("gzip: {e}")))?;
-            Ok(out)
+            Ok(Cow::Owned(out))
         }
         Compression::Snappy => {
             if file.len() < 16 || file[..8] != SNAPPY_MAGIC {
@@ -515,7 +522,7 @@ pub fn decompress(file: &[u8], c: Compression) -> Result<Vec<u8>, SnapError> {
                 out.append(&mut d);
                 off += 4 + len as usize;
             }
-            Ok(out)
+            Ok(Cow::Owned(out))
         }
     }
 }

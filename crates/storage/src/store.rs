@@ -94,6 +94,8 @@ pub struct RestoreReport {
     pub cut: Vec<(PathBuf, u64, String)>,
     /// Logs removed after a cut.
     pub removed: Vec<PathBuf>,
+    /// Sessions whose ephemerals were dropped without a txn (gone from the session list).
+    pub dead_sessions: usize,
 }
 
 /// Logged txns as (zxid, serialized txn), oldest first.
@@ -363,6 +365,7 @@ impl<D: Disk> FileStore<D> {
             .map(|(s, _)| *s)
             .filter(|s| !sessions.contains_key(s))
             .collect();
+        report.dead_sessions = dead.len();
         for s in dead {
             tree.kill_session(s, tree.last_processed_zxid());
         }
@@ -370,11 +373,12 @@ impl<D: Disk> FileStore<D> {
             self.last_logged_zxid = tree.last_processed_zxid();
         }
         let summary = format!(
-            "{from} + {replayed} txns from {} log file(s): {} znodes, {} sessions, zxid 0x{:x}, in {} ms",
+            "{from} + {replayed} txns from {} log file(s): {} znodes, {} sessions, zxid 0x{:x}, digest {}, in {} ms",
             chosen.len(),
             tree.node_count(),
             sessions.len(),
             tree.last_processed_zxid(),
+            tree.digest() as i64,
             t0.elapsed().as_millis()
         );
         report.replayed = replayed;

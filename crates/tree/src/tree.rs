@@ -294,6 +294,8 @@ pub struct DataTree {
     acl_ids: HashMap<Vec<Acl>, u32>,
     /// Paths with a quota (a `/zookeeper/quota/<path>/zookeeper_limits` node exists).
     quotas: BTreeSet<String>,
+    /// Tells trees of one process apart: a `NodeId` means nothing in another tree.
+    instance: u64,
 }
 
 const QUOTA_ROOT: &str = "/zookeeper/quota";
@@ -407,7 +409,16 @@ impl DataTree {
             acl_lists: Vec::new(),
             acl_ids: HashMap::default(),
             quotas: BTreeSet::new(),
+            instance: {
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
         }
+    }
+
+    /// Which tree this is (see `NodeId`): a walk begun on one tree must not go on in another.
+    pub fn instance(&self) -> u64 {
+        self.instance
     }
 
     /// Room for `n` more nodes (a snapshot load knows roughly how many are coming).
