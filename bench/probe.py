@@ -5,7 +5,8 @@ Usage: probe.py HOST:PORT[,HOST:PORT...] PATH TIMEOUT_S [create]. Connects (hand
 getData(PATH) - or, with "create", create(PATH) - and retries (round robin over the servers)
 until the reply has err 0; "ruok" is not enough because ZooKeeper answers it before its data is
 loaded. Used by bench/storage.sh to time restart-to-serving and by bench/ensemble.sh to time a
-leader kill to the first acknowledged write.
+leader kill to the first acknowledged write; bench/compare imports try_read to time from the
+moment it starts a server process.
 """
 import socket, struct, sys, time
 
@@ -61,4 +62,5 @@ def main():
     print("timeout", file=sys.stderr)
     sys.exit(3)
 
-main()
+if __name__ == "__main__":
+    main()
