@@ -120,6 +120,8 @@ pub struct Fuzzy {
     lists: Vec<Arc<Vec<Acl>>>,
     written: usize,
     tree: u64,
+    /// The path being written (reused).
+    path: Vec<u8>,
 }
 
 impl Fuzzy {
@@ -134,6 +136,7 @@ impl Fuzzy {
             lists: Vec::new(),
             written: 0,
             tree: tree.instance(),
+            path: Vec::new(),
         }
     }
 
@@ -173,7 +176,8 @@ impl Fuzzy {
                 kids.reverse();
             }
             let b = &mut self.nodes;
-            let p = node.path();
+            node.write_path(&mut self.path);
+            let p = std::str::from_utf8(&self.path).expect("paths are UTF-8");
             b.put_ustring(Some(if p == "/" { "" } else { p }));
             b.put_buffer(node.data());
             let acl = node.acl();

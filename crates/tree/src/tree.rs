@@ -52,17 +52,19 @@ const NIL: u32 = u32::MAX;
 /// `Slot::meta` bit: the node's data is present (not the null buffer).
 const HAS_DATA: u32 = 1 << 31;
 
-/// One node's storage. Nodes live in one vector and refer to each other by index, and each
-/// node's path and data share one allocation: with a million znodes the per-node maps, child
-/// sets and strings of a naive layout cost several times the data itself.
+/// One node's storage. Nodes live in one vector and refer to each other by index; a node keeps
+/// only its name (its path is its parent's plus the name), in one allocation with its data:
+/// with a million znodes the per-node maps, child sets and path strings of a naive layout cost
+/// several times the data itself.
 #[derive(Debug, Clone)]
 struct Slot {
-    /// The path's bytes followed by the data's; empty for a free slot.
+    /// The name's bytes followed by the data's.
     buf: Box<[u8]>,
-    /// Path length, with `HAS_DATA`.
+    /// Name length, with `HAS_DATA`; `FREE` for a free slot.
     meta: u32,
     /// Index into `DataTree::acl_lists`.
     acl: u32,
+    /// `NIL` for the root and for orphans (see `DataTree::orphans`).
     parent: u32,
     /// The first child; its `prev` is the last child (so appending is O(1)).
     first: u32,
@@ -74,29 +76,32 @@ struct Slot {
     stat: StatPersisted,
 }
 
+/// `Slot::meta` of a free slot.
+const FREE: u32 = u32::MAX;
+
 impl Slot {
-    fn path_len(&self) -> usize {
+    fn name_len(&self) -> usize {
         (self.meta & !HAS_DATA) as usize
     }
 
-    fn path_bytes(&self) -> &[u8] {
-        &self.buf[..self.path_len()]
+    fn name_bytes(&self) -> &[u8] {
+        &self.buf[..self.name_len()]
     }
 
-    fn path(&self) -> &str {
-        std::str::from_utf8(self.path_bytes()).expect("paths are stored from &str")
+    fn name(&self) -> &str {
+        std::str::from_utf8(self.name_bytes()).expect("names are stored from &str")
     }
 
     fn data(&self) -> Option<&[u8]> {
-        (self.meta & HAS_DATA != 0).then(|| &self.buf[self.path_len()..])
+        (self.meta & HAS_DATA != 0).then(|| &self.buf[self.name_len()..])
     }
 
     fn is_free(&self) -> bool {
-        self.buf.is_empty()
+        self.meta == FREE
     }
 
     fn set_data(&mut self, data: Option<&[u8]>) {
-        let plen = self.path_len();
+        let plen = self.name_len();
         let mut buf = Vec::with_capacity(plen + data.map_or(0, |d| d.len()));
         buf.extend_from_slice(&self.buf[..plen]);
         if let Some(d) = data {
@@ -145,14 +150,19 @@ impl<'a> Node<'a> {
         }
     }
 
-    pub fn path(&self) -> &'a str {
-        self.slot().path()
+    /// The node's path (built from its ancestors' names).
+    pub fn path(&self) -> String {
+        path_of(&self.tree.slots, &self.tree.orphans, self.idx)
+    }
+
+    /// The node's path into `buf` (cleared first), without allocating once it is large enough.
+    pub fn write_path(&self, buf: &mut Vec<u8>) {
+        fill_path(&self.tree.slots, &self.tree.orphans, self.idx, buf);
     }
 
     /// The last path component ("" for the root).
     pub fn name(&self) -> &'a str {
-        let p = self.path();
-        &p[p.rfind('/').map_or(0, |i| i + 1)..]
+        self.slot().name()
     }
 
     pub fn data(&self) -> Option<&'a [u8]> {
@@ -226,7 +236,7 @@ impl<'a> Node<'a> {
 
     /// This node's term of the tree digest (§5.3).
     pub fn digest(&self) -> u64 {
-        digest_parts(self.path(), self.data(), self.stat())
+        digest_parts(&self.path(), self.data(), self.stat())
     }
 }
 
@@ -296,6 +306,78 @@ pub struct DataTree {
     quotas: BTreeSet<String>,
     /// Tells trees of one process apart: a `NodeId` means nothing in another tree.
     instance: u64,
+    /// Full paths of nodes left without a parent: a replay over a fuzzy snapshot can delete a
+    /// node that still has children, which ZooKeeper's node map keeps (findable by path).
+    orphans: HashMap<u32, Box<str>>,
+}
+
+/// The full path of slot `i`: its name after its ancestors' (or an orphan's stored path).
+fn path_of(slots: &[Slot], orphans: &HashMap<u32, Box<str>>, i: u32) -> String {
+    let mut buf = Vec::new();
+    fill_path(slots, orphans, i, &mut buf);
+    String::from_utf8(buf).expect("names are stored from &str")
+}
+
+/// `path_of` into a reused buffer.
+fn fill_path(slots: &[Slot], orphans: &HashMap<u32, Box<str>>, i: u32, buf: &mut Vec<u8>) {
+    let mut len = 0;
+    let mut j = i;
+    let base: &str = loop {
+        let s = &slots[j as usize];
+        if s.parent == NIL {
+            break orphans.get(&j).map_or("", |p| p);
+        }
+        len += 1 + s.name_len();
+        j = s.parent;
+    };
+    buf.clear();
+    if len == 0 {
+        buf.extend_from_slice(if base.is_empty() {
+            b"/"
+        } else {
+            base.as_bytes()
+        });
+        return;
+    }
+    buf.resize(base.len() + len, 0);
+    buf[..base.len()].copy_from_slice(base.as_bytes());
+    let (mut end, mut j) = (buf.len(), i);
+    while end > base.len() {
+        let s = &slots[j as usize];
+        let n = s.name_bytes();
+        buf[end - n.len()..end].copy_from_slice(n);
+        end -= n.len() + 1;
+        buf[end] = b'/';
+        j = s.parent;
+    }
+}
+
+/// Whether slot `i` has path `p`, without building its path.
+fn path_is(slots: &[Slot], orphans: &HashMap<u32, Box<str>>, i: u32, p: &[u8]) -> bool {
+    if slots[i as usize].parent == NIL {
+        return match orphans.get(&i) {
+            Some(o) => o.as_bytes() == p,
+            None => p == b"/",
+        };
+    }
+    let (mut rest, mut j) = (p, i);
+    loop {
+        let s = &slots[j as usize];
+        if s.parent == NIL {
+            return match orphans.get(&j) {
+                Some(o) => o.as_bytes() == rest,
+                None => rest.is_empty(),
+            };
+        }
+        let Some(r) = rest.strip_suffix(s.name_bytes()) else {
+            return false;
+        };
+        let Some(r) = r.strip_suffix(b"/") else {
+            return false;
+        };
+        rest = r;
+        j = s.parent;
+    }
 }
 
 const QUOTA_ROOT: &str = "/zookeeper/quota";
@@ -409,6 +491,7 @@ impl DataTree {
             acl_lists: Vec::new(),
             acl_ids: HashMap::default(),
             quotas: BTreeSet::new(),
+            orphans: HashMap::default(),
             instance: {
                 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
                 NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
@@ -424,15 +507,16 @@ impl DataTree {
     /// Room for `n` more nodes (a snapshot load knows roughly how many are coming).
     pub fn reserve(&mut self, n: usize) {
         self.slots.reserve(n);
-        let (slots, hasher) = (&self.slots, &self.hasher);
-        self.index
-            .reserve(n, |&i| hasher.hash_one(slots[i as usize].path_bytes()));
+        let (slots, orphans, hasher) = (&self.slots, &self.orphans, &self.hasher);
+        self.index.reserve(n, |&i| {
+            hasher.hash_one(path_of(slots, orphans, i).as_bytes())
+        });
     }
 
     fn find(&self, p: &str) -> Option<u32> {
         let h = self.hasher.hash_one(p.as_bytes());
         self.index
-            .find(h, |&i| self.slots[i as usize].path_bytes() == p.as_bytes())
+            .find(h, |&i| path_is(&self.slots, &self.orphans, i, p.as_bytes()))
             .copied()
     }
 
@@ -459,14 +543,15 @@ impl DataTree {
         stat: StatPersisted,
         parent: u32,
     ) -> u32 {
-        let mut buf = Vec::with_capacity(p.len() + data.map_or(0, <[u8]>::len));
-        buf.extend_from_slice(p.as_bytes());
+        let name = path::name(p);
+        let mut buf = Vec::with_capacity(name.len() + data.map_or(0, <[u8]>::len));
+        buf.extend_from_slice(name.as_bytes());
         if let Some(d) = data {
             buf.extend_from_slice(d);
         }
         let mut slot = Slot {
             buf: buf.into_boxed_slice(),
-            meta: p.len() as u32 | if data.is_some() { HAS_DATA } else { 0 },
+            meta: name.len() as u32 | if data.is_some() { HAS_DATA } else { 0 },
             acl,
             parent,
             first: NIL,
@@ -487,13 +572,14 @@ impl DataTree {
                 (self.slots.len() - 1) as u32
             }
         };
-        let h = self.hasher.hash_one(p.as_bytes());
-        let (slots, hasher) = (&self.slots, &self.hasher);
-        self.index
-            .insert_unique(h, idx, |&i| hasher.hash_one(slots[i as usize].path_bytes()));
         if parent != NIL {
             self.link(parent, idx);
         }
+        let h = self.hasher.hash_one(p.as_bytes());
+        let (slots, orphans, hasher) = (&self.slots, &self.orphans, &self.hasher);
+        self.index.insert_unique(h, idx, |&i| {
+            hasher.hash_one(path_of(slots, orphans, i).as_bytes())
+        });
         idx
     }
 
@@ -541,8 +627,13 @@ impl DataTree {
     /// Remove a node from the index and its parent's children and free its slot. Children it
     /// still has (only a replay over a fuzzy snapshot can leave any) stay findable by path
     /// but belong to no parent, as ZooKeeper's node map keeps them.
-    fn free_slot(&mut self, idx: u32) {
-        self.unlink(idx);
+    fn free_slot(&mut self, idx: u32, p: &str) {
+        let mut c = self.slots[idx as usize].first;
+        while c != NIL {
+            let path = path_of(&self.slots, &self.orphans, c);
+            self.orphans.insert(c, path.into());
+            c = self.slots[c as usize].next;
+        }
         let mut c = self.slots[idx as usize].first;
         while c != NIL {
             let s = &mut self.slots[c as usize];
@@ -550,36 +641,38 @@ impl DataTree {
             (s.parent, s.prev, s.next) = (NIL, NIL, NIL);
             c = next;
         }
-        let h = self.hasher.hash_one(self.slots[idx as usize].path_bytes());
+        self.unlink(idx);
+        self.orphans.remove(&idx);
+        let h = self.hasher.hash_one(p.as_bytes());
         if let Ok(e) = self.index.find_entry(h, |&i| i == idx) {
             e.remove();
         }
         let s = &mut self.slots[idx as usize];
         s.buf = Box::default();
-        s.meta = 0;
+        s.meta = FREE;
         s.first = NIL;
         s.children = 0;
         s.gen = s.gen.wrapping_add(1);
         self.free.push(idx);
     }
 
-    fn slot_digest(&self, idx: u32) -> u64 {
+    fn slot_digest(&self, idx: u32, p: &str) -> u64 {
         let s = &self.slots[idx as usize];
-        digest_parts(s.path(), s.data(), &s.stat)
+        digest_parts(p, s.data(), &s.stat)
     }
 
     /// Mutate a node keeping the digest in step.
-    fn update_idx<F: FnOnce(&mut Slot)>(&mut self, idx: u32, f: F) {
-        let before = self.slot_digest(idx);
+    fn update_idx<F: FnOnce(&mut Slot)>(&mut self, idx: u32, p: &str, f: F) {
+        let before = self.slot_digest(idx, p);
         f(&mut self.slots[idx as usize]);
-        let after = self.slot_digest(idx);
+        let after = self.slot_digest(idx, p);
         self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
     }
 
     fn update<F: FnOnce(&mut Slot)>(&mut self, p: &str, f: F) -> bool {
         match self.find(p) {
             Some(i) => {
-                self.update_idx(i, f);
+                self.update_idx(i, p, f);
                 true
             }
             None => false,
@@ -625,7 +718,7 @@ impl DataTree {
         let kind = NodeKind::from_owner(stat.ephemeral_owner);
         let idx = self.alloc(p, data, acl.0, stat, parent);
         self.index_kind(p, kind);
-        self.digest = self.digest.wrapping_add(self.slot_digest(idx));
+        self.digest = self.digest.wrapping_add(self.slot_digest(idx, p));
         true
     }
 
@@ -699,9 +792,8 @@ impl DataTree {
         let limits: Vec<String> = self
             .subtree(root)
             .into_iter()
-            .map(|i| self.slots[i as usize].path())
+            .map(|i| path_of(&self.slots, &self.orphans, i))
             .filter(|k| k.starts_with("/zookeeper/quota/") && k.ends_with("/zookeeper_limits"))
-            .map(str::to_string)
             .collect();
         for l in limits {
             let real = l[QUOTA_ROOT.len()..l.len() - QUOTA_LIMITS.len() - 1].to_string();
@@ -719,7 +811,7 @@ impl DataTree {
             let mut kids: Vec<Node<'_>> = n.children().collect();
             kids.sort_unstable_by(|a, b| b.name().cmp(a.name()));
             stack.extend(kids);
-            out.push(n.path().to_string());
+            out.push(n.path());
         }
         out
     }
@@ -813,10 +905,22 @@ impl DataTree {
 
     /// Approximate bytes of data held (for `mntr`'s zk_approximate_data_size).
     pub fn approximate_data_size(&self) -> u64 {
-        self.slots
-            .iter()
-            .filter(|s| !s.is_free())
-            .map(|s| s.buf.len() as u64)
+        (0..self.slots.len() as u32)
+            .filter(|&i| !self.slots[i as usize].is_free())
+            .map(|i| {
+                let s = &self.slots[i as usize];
+                let mut path_len = 0;
+                let mut j = i;
+                while self.slots[j as usize].parent != NIL {
+                    path_len += 1 + self.slots[j as usize].name_len();
+                    j = self.slots[j as usize].parent;
+                }
+                let full = match self.orphans.get(&j) {
+                    Some(o) => o.len() + path_len,
+                    None => path_len.max(1),
+                };
+                (full + s.data().map_or(0, <[u8]>::len)) as u64
+            })
             .sum()
     }
 
@@ -997,7 +1101,7 @@ impl DataTree {
         if self.find(p).is_some() {
             return ErrorCode::NodeExists.code();
         }
-        self.update_idx(pi, |pn| {
+        self.update_idx(pi, parent, |pn| {
             // -1 means "one more than now" (CreateTxnV0); a smaller value than the current one
             // can only come from replaying an older txn, which must not move it backwards.
             let cv = if parent_cversion == -1 {
@@ -1025,7 +1129,7 @@ impl DataTree {
         };
         let idx = self.alloc(p, data, acl.0, stat, pi);
         self.index_kind(p, NodeKind::from_owner(owner));
-        self.digest = self.digest.wrapping_add(self.slot_digest(idx));
+        self.digest = self.digest.wrapping_add(self.slot_digest(idx, p));
         let bytes = data.map_or(0, |d| d.len() as i64);
         if let Some(real) = parent.strip_prefix(QUOTA_ROOT) {
             let real = real.to_string();
@@ -1055,7 +1159,7 @@ impl DataTree {
         let Some(pi) = self.find(parent) else {
             return ErrorCode::NoNode.code();
         };
-        self.update_idx(pi, |pn| {
+        self.update_idx(pi, parent, |pn| {
             if zxid > pn.stat.pzxid {
                 pn.stat.pzxid = zxid;
             }
@@ -1068,8 +1172,8 @@ impl DataTree {
             let n = self.view(ci);
             (n.kind(), n.data_len() as i64, n.acl().clone())
         };
-        self.digest = self.digest.wrapping_sub(self.slot_digest(ci));
-        self.free_slot(ci);
+        self.digest = self.digest.wrapping_sub(self.slot_digest(ci, p));
+        self.free_slot(ci, p);
         self.unindex(p, kind);
         if parent.starts_with("/zookeeper") && name == QUOTA_LIMITS {
             self.quotas
@@ -1089,6 +1193,7 @@ mod tests {
     use super::*;
     use corral_proto::records::perms;
     use corral_proto::txn::{CreateTxn, DeleteTxn};
+    use corral_proto::ErrorCode;
 
     // The fresh tree's digest is the verified empty-tree value (reference §5.3, §7).
     #[test]
@@ -1254,6 +1359,68 @@ mod tests {
         );
     }
 
+    // A replay over a fuzzy snapshot can delete a node that still has children (ZooKeeper's
+    // node map keeps them): they stay findable by path with their own path, a new node at the
+    // parent's path starts without them, and they can still be deleted.
+    #[test]
+    fn children_of_a_deleted_node_stay_findable() {
+        let mut t = DataTree::new();
+        let h = |zxid| TxnHeader {
+            client_id: 1,
+            cxid: 1,
+            zxid,
+            time: 1,
+            r#type: 1,
+        };
+        let create = |p: &str| {
+            TxnBody::Create(CreateTxn {
+                path: p.into(),
+                data: Some(p.as_bytes().to_vec()),
+                acl: crate::acl::open_acl(),
+                ephemeral: false,
+                parent_cversion: -1,
+            })
+        };
+        for (z, p) in ["/a", "/a/b", "/a/b/c", "/a/d"].iter().enumerate() {
+            assert_eq!(t.apply(&h(z as i64 + 1), &create(p)).err, 0);
+        }
+        let del = |p: &str| TxnBody::Delete(DeleteTxn { path: p.into() });
+        assert_eq!(t.apply(&h(10), &del("/a")).err, 0);
+        assert!(t.get("/a").is_none());
+        for p in ["/a/b", "/a/b/c", "/a/d"] {
+            let n = t.get(p).unwrap_or_else(|| panic!("{p} gone"));
+            assert_eq!((n.path(), n.data()), (p.to_string(), Some(p.as_bytes())));
+        }
+        assert_eq!(
+            t.get("/a/b").unwrap().child_names().collect::<Vec<_>>(),
+            ["c"]
+        );
+        assert_eq!(t.apply(&h(11), &create("/a")).err, 0);
+        assert_eq!(t.get("/a").unwrap().num_children(), 0);
+        assert_eq!(
+            t.apply(&h(12), &create("/a/b")).err,
+            ErrorCode::NodeExists.code()
+        );
+        assert_eq!(t.apply(&h(13), &del("/a/b/c")).err, 0);
+        assert_eq!(t.apply(&h(14), &del("/a/b")).err, 0);
+        assert!(t.get("/a/b").is_none() && t.get("/a/b/c").is_none());
+        assert_eq!(t.node_count(), 6);
+        assert_eq!(t.approximate_data_size(), {
+            let nodes = [
+                "/",
+                "/zookeeper",
+                "/zookeeper/quota",
+                "/zookeeper/config",
+                "/a",
+                "/a/d",
+            ];
+            nodes
+                .iter()
+                .map(|p| p.len() as u64 + t.get(p).unwrap().data_len() as u64)
+                .sum::<u64>()
+        });
+    }
+
     // The slot store against a plain model: random creates and deletes (of leaves, as prep
     // allows) over a small path space keep every node findable by path, each parent's child
     // list and count equal to the model's children in creation order, the digest equal to a
@@ -1304,6 +1471,7 @@ mod tests {
                 for (p, kids) in &model {
                     let n = t.get(p).unwrap();
                     proptest::prop_assert_eq!(n.path(), p.as_str());
+                    proptest::prop_assert_eq!(n.name(), path::name(p));
                     let got: Vec<&str> = n.child_names().collect();
                     proptest::prop_assert_eq!(&got, kids);
                     proptest::prop_assert_eq!(n.num_children(), kids.len());
@@ -1313,7 +1481,7 @@ mod tests {
                 // A live id names its own node; a dead one names nothing, even once the path
                 // (or its slot) is used again.
                 for (id, p, alive) in &ids {
-                    let found = t.node(*id).map(|n| n.path().to_string());
+                    let found = t.node(*id).map(|n| n.path());
                     proptest::prop_assert_eq!(found, alive.then(|| p.to_string()));
                 }
             }
