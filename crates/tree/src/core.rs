@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use corral_proto::jute::{Jute, Reader};
+use corral_proto::jute::{Jute, Reader, WriteJute};
 use corral_proto::records::*;
 use corral_proto::request::*;
 use corral_proto::txn::*;
@@ -1215,18 +1215,8 @@ impl Core {
                 }
             }
             Request::GetData(r) => self.get_data(conn, &ids, &r.path, r.watch),
-            Request::GetChildren(r) => self
-                .get_children(conn, &ids, &r.path, r.watch)
-                .map(|(c, _)| body(&GetChildrenResponse { children: c })),
-            Request::GetChildren2(r) => {
-                self.get_children(conn, &ids, &r.path, r.watch)
-                    .map(|(c, s)| {
-                        body(&GetChildren2Response {
-                            children: c,
-                            stat: s,
-                        })
-                    })
-            }
+            Request::GetChildren(r) => self.get_children(conn, &ids, &r.path, r.watch, false),
+            Request::GetChildren2(r) => self.get_children(conn, &ids, &r.path, r.watch, true),
             Request::GetAcl(r) => match self.tree.get(&r.path) {
                 None => Err(ErrorCode::NoNode),
                 Some(n) => {
@@ -1312,8 +1302,12 @@ impl Core {
                                 Err(e) => MultiResult::Error(e.code()),
                             },
                             MultiOp::GetChildren(r) => {
-                                match self.get_children(conn, &ids, &r.path, false) {
-                                    Ok((c, _)) => MultiResult::GetChildren(c),
+                                // Rare enough to decode the one encoding of the list again.
+                                match self.get_children(conn, &ids, &r.path, false, false) {
+                                    Ok(b) => MultiResult::GetChildren(
+                                        Vec::<String>::read(&mut Reader::new(&b))
+                                            .expect("just encoded"),
+                                    ),
                                     Err(e) => MultiResult::Error(e.code()),
                                 }
                             }
@@ -1395,23 +1389,33 @@ impl Core {
         Ok(body(&GetDataResponse { data, stat }))
     }
 
+    /// The getChildren (or, `with_stat`, getChildren2) reply body, encoded straight from the
+    /// child list: a list of thousands of names is not worth a `String` each.
     fn get_children(
         &mut self,
         conn: ConnId,
         ids: &[Id],
         p: &str,
         watch: bool,
-    ) -> Result<(Vec<String>, Stat), ErrorCode> {
+        with_stat: bool,
+    ) -> Result<Vec<u8>, ErrorCode> {
         let n = self.tree.get(p).ok_or(ErrorCode::NoNode)?;
         if !self.cfg.acl.allows(n.acl(), perms::READ, ids) {
             return Err(ErrorCode::NoAuth);
         }
-        let children: Vec<String> = n.child_names().map(str::to_string).collect();
-        let stat = n.client_stat();
+        let mut b = Vec::with_capacity(4 + n.num_children() * 16 + 80);
+        b.put_i32(n.num_children() as i32);
+        for c in n.children() {
+            // A jute ustring is a buffer of its UTF-8 bytes.
+            b.put_buffer(Some(c.name_bytes()));
+        }
+        if with_stat {
+            n.client_stat().write(&mut b);
+        }
         if watch {
             self.child_watches.add(p, conn, WatchMode::Standard);
         }
-        Ok((children, stat))
+        Ok(b)
     }
 
     /// SetWatches / SetWatches2 after a reconnect (§2.7): fire what the client missed, re-register

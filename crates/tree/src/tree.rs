@@ -165,6 +165,11 @@ impl<'a> Node<'a> {
         self.slot().name()
     }
 
+    /// `name` as bytes (UTF-8), without checking them again.
+    pub fn name_bytes(&self) -> &'a [u8] {
+        self.slot().name_bytes()
+    }
+
     pub fn data(&self) -> Option<&'a [u8]> {
         self.slot().data()
     }
