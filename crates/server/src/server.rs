@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -13,7 +14,7 @@ use corral_proto::request::{reply_frame, Connect, Request};
 use corral_proto::DecodeError;
 use corral_tree::core::{Core, CoreConfig, Now, Output};
 use corral_tree::ConnId;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -48,6 +49,59 @@ pub(crate) enum WriterMsg {
     Close,
 }
 
+/// The write half of a client socket, shared by the core task (which writes a batch's replies
+/// straight to it when nothing is queued before them, saving a hand-over to another task per
+/// reply) and the connection's writer task (which writes what the socket did not take at once).
+pub(crate) struct ClientSock {
+    wr: tokio::net::tcp::OwnedWriteHalf,
+    /// Buffers handed to the writer task and not yet fully written by it.
+    queued: AtomicUsize,
+}
+
+/// The core task's handle on a client connection's output.
+pub(crate) struct ClientTx {
+    tx: mpsc::UnboundedSender<WriterMsg>,
+    sock: Arc<ClientSock>,
+    /// This batch's frames, written together when the batch is flushed.
+    outbox: Vec<u8>,
+}
+
+impl ClientTx {
+    /// Write the outbox: straight to the socket while it takes bytes and nothing is queued
+    /// before them, the rest through the writer task (in order: once something is queued, all
+    /// later bytes are queued behind it).
+    fn flush(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        let mut off = 0;
+        if self.sock.queued.load(Ordering::Acquire) == 0 {
+            while off < self.outbox.len() {
+                match self.sock.wr.try_write(&self.outbox[off..]) {
+                    Ok(0) => break,
+                    Ok(n) => off += n,
+                    // WouldBlock: the writer waits for the socket; any other error: the
+                    // writer meets it too and ends the connection.
+                    Err(_) => break,
+                }
+            }
+        }
+        if off == self.outbox.len() {
+            self.outbox.clear();
+            return;
+        }
+        let rest = if off == 0 {
+            std::mem::take(&mut self.outbox)
+        } else {
+            let rest = self.outbox[off..].to_vec();
+            self.outbox.clear();
+            rest
+        };
+        self.sock.queued.fetch_add(1, Ordering::AcqRel);
+        let _ = self.tx.send(WriterMsg::Frame(rest));
+    }
+}
+
 pub(crate) enum Event {
     /// Election and quorum connections of an ensemble member.
     Quorum(crate::ensemble::QEvent),
@@ -55,6 +109,7 @@ pub(crate) enum Event {
         conn: ConnId,
         peer: SocketAddr,
         tx: mpsc::UnboundedSender<WriterMsg>,
+        sock: Arc<ClientSock>,
     },
     Connect {
         conn: ConnId,
@@ -121,7 +176,9 @@ pub(crate) struct State {
     pub core: Core,
     pub cfg: ServerConfig,
     pub stats: ServerStats,
-    pub conns: HashMap<ConnId, (mpsc::UnboundedSender<WriterMsg>, ConnStats)>,
+    pub conns: HashMap<ConnId, (ClientTx, ConnStats)>,
+    /// Connections with frames in their outbox.
+    pub dirty: Vec<ConnId>,
     pub storage: Box<dyn Storage>,
     pub started: Instant,
     pub clock: Clock,
@@ -291,6 +348,7 @@ impl Server {
             cfg,
             stats: ServerStats::default(),
             conns: HashMap::new(),
+            dirty: Vec::new(),
             storage,
             started: Instant::now(),
             clock,
@@ -446,10 +504,20 @@ fn handle_event(st: &mut State, ev: Event) {
     let now = st.clock.now();
     match ev {
         Event::Quorum(q) => crate::ensemble::handle_quorum_event(st, q),
-        Event::Open { conn, peer, tx } => {
+        Event::Open {
+            conn,
+            peer,
+            tx,
+            sock,
+        } => {
             st.core.handle_open(conn, peer.ip().to_string());
+            let out = ClientTx {
+                tx,
+                sock,
+                outbox: Vec::new(),
+            };
             st.conns
-                .insert(conn, (tx, ConnStats::new(peer, now.wall_ms)));
+                .insert(conn, (out, ConnStats::new(peer, now.wall_ms)));
         }
         Event::Connect { conn, connect } => {
             st.stats.packets_received += 1;
@@ -516,13 +584,26 @@ pub(crate) fn send(st: &mut State, conn: ConnId, frame: Vec<u8>) {
                 cs.last_response_wall_ms = st.clock.now().wall_ms;
             }
         }
-        let _ = tx.send(WriterMsg::Frame(frame));
+        if tx.outbox.is_empty() {
+            st.dirty.push(conn);
+        }
+        tx.outbox.extend_from_slice(&frame);
     }
 }
 
 pub(crate) fn close(st: &mut State, conn: ConnId) {
-    if let Some((tx, _)) = st.conns.get(&conn) {
-        let _ = tx.send(WriterMsg::Close);
+    if let Some((tx, _)) = st.conns.get_mut(&conn) {
+        tx.flush();
+        let _ = tx.tx.send(WriterMsg::Close);
+    }
+}
+
+/// Write every connection's outbox (the end of a batch of events).
+fn flush_conns(st: &mut State) {
+    for conn in std::mem::take(&mut st.dirty) {
+        if let Some((tx, _)) = st.conns.get_mut(&conn) {
+            tx.flush();
+        }
     }
 }
 
@@ -531,8 +612,13 @@ pub(crate) fn close(st: &mut State, conn: ConnId) {
 fn flush_outputs(st: &mut State) {
     if st.quorum.is_some() {
         crate::ensemble::flush(st);
-        return;
+    } else {
+        flush_core_outputs(st);
     }
+    flush_conns(st);
+}
+
+fn flush_core_outputs(st: &mut State) {
     let mut pending: Vec<(ConnId, Option<Vec<u8>>)> = Vec::new();
     let mut unsynced = false;
     while let Some(o) = st.core.poll_output() {
@@ -600,6 +686,27 @@ pub(crate) async fn write_loop(
     let _ = w.shutdown().await;
 }
 
+/// Writes what the core could not write straight to a client socket, in order, until `Close`
+/// or a write error.
+async fn client_write_loop(sock: Arc<ClientSock>, mut rx: mpsc::UnboundedReceiver<WriterMsg>) {
+    while let Some(m) = rx.recv().await {
+        let WriterMsg::Frame(f) = m else { break };
+        let mut off = 0;
+        while off < f.len() {
+            match sock.wr.try_write(&f[off..]) {
+                Ok(n) => off += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if sock.wr.writable().await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+        sock.queued.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// One client connection: the reader runs here, the writer in its own task.
 async fn connection(
     conn: ConnId,
@@ -609,7 +716,9 @@ async fn connection(
     max_frame: usize,
     whitelist: crate::config::FourLetterWhitelist,
 ) {
-    let (mut rd, wr) = sock.into_split();
+    let (rd, wr) = sock.into_split();
+    // Pipelined requests arrive many to a read.
+    let mut rd = BufReader::with_capacity(64 * 1024, rd);
     // First four bytes: a four-letter word or the length of the ConnectRequest.
     let mut head = [0u8; 4];
     match tokio::time::timeout(SESSIONLESS_TIMEOUT, rd.read_exact(&mut head)).await {
@@ -640,10 +749,23 @@ async fn connection(
         return;
     }
     let (tx, rx) = mpsc::unbounded_channel::<WriterMsg>();
-    if ev.send(Event::Open { conn, peer, tx }).await.is_err() {
+    let sock = Arc::new(ClientSock {
+        wr,
+        queued: AtomicUsize::new(0),
+    });
+    if ev
+        .send(Event::Open {
+            conn,
+            peer,
+            tx,
+            sock: sock.clone(),
+        })
+        .await
+        .is_err()
+    {
         return;
     }
-    let mut writer = tokio::spawn(write_loop(wr, rx));
+    let mut writer = tokio::spawn(client_write_loop(sock, rx));
     // The connection ends when the client goes away, when its input is bad, or when the core
     // closes it (the writer then stops after flushing what was queued before the close).
     let reason = tokio::select! {
@@ -662,9 +784,9 @@ async fn connection(
     }
 }
 
-async fn read_frames(
+async fn read_frames<R: AsyncRead + Unpin>(
     conn: ConnId,
-    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    rd: &mut R,
     mut head: [u8; 4],
     ev: &mpsc::Sender<Event>,
     max_frame: usize,
