@@ -71,8 +71,8 @@ struct Slot {
     next: u32,
     prev: u32,
     children: u32,
-    /// Bumped when the slot is freed, so a stale `NodeId` does not find its successor.
-    gen: u32,
+    /// The path's hash (`path_hash`): the index grows without rebuilding paths.
+    hash: u32,
     stat: StatPersisted,
 }
 
@@ -114,10 +114,12 @@ impl Slot {
 
 /// A node that stays the same node while the tree changes: a later lookup with it finds
 /// nothing once the node is deleted, even if its slot is reused (fuzzy snapshot walks use it).
+/// A slot is told apart from its later occupants by czxid: a node created later has a later
+/// zxid, except within the one multi txn that created both, which no walk step can split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeId {
     idx: u32,
-    gen: u32,
+    czxid: i64,
 }
 
 /// A read-only view of one znode.
@@ -146,7 +148,7 @@ impl<'a> Node<'a> {
     pub fn id(&self) -> NodeId {
         NodeId {
             idx: self.idx,
-            gen: self.slot().gen,
+            czxid: self.slot().stat.czxid,
         }
     }
 
@@ -357,6 +359,17 @@ fn fill_path(slots: &[Slot], orphans: &HashMap<u32, Box<str>>, i: u32, buf: &mut
     }
 }
 
+/// A slot's index hash.
+fn slot_hash(s: &Slot) -> u64 {
+    widen(s.hash)
+}
+
+/// The index's 64-bit hash from 32 bits: hashbrown takes the bucket from the low bits and a tag
+/// from the top seven.
+fn widen(h: u32) -> u64 {
+    (h as u64) << 32 | h as u64
+}
+
 /// Whether slot `i` has path `p`, without building its path.
 fn path_is(slots: &[Slot], orphans: &HashMap<u32, Box<str>>, i: u32, p: &[u8]) -> bool {
     if slots[i as usize].parent == NIL {
@@ -512,16 +525,23 @@ impl DataTree {
     /// Room for `n` more nodes (a snapshot load knows roughly how many are coming).
     pub fn reserve(&mut self, n: usize) {
         self.slots.reserve(n);
-        let (slots, orphans, hasher) = (&self.slots, &self.orphans, &self.hasher);
-        self.index.reserve(n, |&i| {
-            hasher.hash_one(path_of(slots, orphans, i).as_bytes())
-        });
+        let slots = &self.slots;
+        self.index.reserve(n, |&i| slot_hash(&slots[i as usize]));
+    }
+
+    /// 32 bits of the path's aHash: kept per slot, and enough for the index (its bucket and
+    /// tag bits come from `widen`).
+    fn path_hash(&self, p: &str) -> u32 {
+        self.hasher.hash_one(p.as_bytes()) as u32
     }
 
     fn find(&self, p: &str) -> Option<u32> {
-        let h = self.hasher.hash_one(p.as_bytes());
+        let h = self.path_hash(p);
         self.index
-            .find(h, |&i| path_is(&self.slots, &self.orphans, i, p.as_bytes()))
+            .find(widen(h), |&i| {
+                let s = &self.slots[i as usize];
+                s.hash == h && path_is(&self.slots, &self.orphans, i, p.as_bytes())
+            })
             .copied()
     }
 
@@ -536,7 +556,7 @@ impl DataTree {
     /// The node `id` was taken from, unless it has been deleted since.
     pub fn node(&self, id: NodeId) -> Option<Node<'_>> {
         let s = self.slots.get(id.idx as usize)?;
-        (!s.is_free() && s.gen == id.gen).then(|| self.view(id.idx))
+        (!s.is_free() && s.stat.czxid == id.czxid).then(|| self.view(id.idx))
     }
 
     /// Store a new node and link it as `parent`'s last child (`NIL` for the root).
@@ -554,7 +574,7 @@ impl DataTree {
         if let Some(d) = data {
             buf.extend_from_slice(d);
         }
-        let mut slot = Slot {
+        let slot = Slot {
             buf: buf.into_boxed_slice(),
             meta: name.len() as u32 | if data.is_some() { HAS_DATA } else { 0 },
             acl,
@@ -563,12 +583,11 @@ impl DataTree {
             next: NIL,
             prev: NIL,
             children: 0,
-            gen: 0,
+            hash: self.path_hash(p),
             stat,
         };
         let idx = match self.free.pop() {
             Some(i) => {
-                slot.gen = self.slots[i as usize].gen;
                 self.slots[i as usize] = slot;
                 i
             }
@@ -580,11 +599,10 @@ impl DataTree {
         if parent != NIL {
             self.link(parent, idx);
         }
-        let h = self.hasher.hash_one(p.as_bytes());
-        let (slots, orphans, hasher) = (&self.slots, &self.orphans, &self.hasher);
-        self.index.insert_unique(h, idx, |&i| {
-            hasher.hash_one(path_of(slots, orphans, i).as_bytes())
-        });
+        let h = slot_hash(&self.slots[idx as usize]);
+        let slots = &self.slots;
+        self.index
+            .insert_unique(h, idx, |&i| slot_hash(&slots[i as usize]));
         idx
     }
 
@@ -632,7 +650,7 @@ impl DataTree {
     /// Remove a node from the index and its parent's children and free its slot. Children it
     /// still has (only a replay over a fuzzy snapshot can leave any) stay findable by path
     /// but belong to no parent, as ZooKeeper's node map keeps them.
-    fn free_slot(&mut self, idx: u32, p: &str) {
+    fn free_slot(&mut self, idx: u32) {
         let mut c = self.slots[idx as usize].first;
         while c != NIL {
             let path = path_of(&self.slots, &self.orphans, c);
@@ -648,7 +666,7 @@ impl DataTree {
         }
         self.unlink(idx);
         self.orphans.remove(&idx);
-        let h = self.hasher.hash_one(p.as_bytes());
+        let h = slot_hash(&self.slots[idx as usize]);
         if let Ok(e) = self.index.find_entry(h, |&i| i == idx) {
             e.remove();
         }
@@ -657,7 +675,6 @@ impl DataTree {
         s.meta = FREE;
         s.first = NIL;
         s.children = 0;
-        s.gen = s.gen.wrapping_add(1);
         self.free.push(idx);
     }
 
@@ -1178,7 +1195,7 @@ impl DataTree {
             (n.kind(), n.data_len() as i64, n.acl().clone())
         };
         self.digest = self.digest.wrapping_sub(self.slot_digest(ci, p));
-        self.free_slot(ci, p);
+        self.free_slot(ci);
         self.unindex(p, kind);
         if parent.starts_with("/zookeeper") && name == QUOTA_LIMITS {
             self.quotas
