@@ -164,6 +164,8 @@ impl FileStorage {
 
     /// Nodes serialized per `work` call: small enough to keep request latency low.
     const NODES_PER_STEP: usize = 20_000;
+    /// Bytes serialized per `work` call at most (20,000 nodes of 10 KiB would be 200 MB).
+    const BYTES_PER_STEP: usize = 4 << 20;
 
     /// Roll the log and begin a fuzzy snapshot at the current zxid.
     fn start_snapshot(&mut self, tree: &DataTree, sessions: &SessionTable) -> io::Result<()> {
@@ -356,7 +358,7 @@ impl Storage for FileStorage {
         let Some((f, _)) = self.walking.as_mut() else {
             return Ok(false);
         };
-        if !f.step(tree, Self::NODES_PER_STEP) {
+        if !f.step_bounded(tree, Self::NODES_PER_STEP, Self::BYTES_PER_STEP) {
             return Ok(true);
         }
         let (f, started) = self.walking.take().expect("checked above");

@@ -150,6 +150,13 @@ impl Fuzzy {
 
     /// Write up to `max_nodes` more nodes; true when the whole tree has been visited.
     pub fn step(&mut self, tree: &DataTree, max_nodes: usize) -> bool {
+        self.step_bounded(tree, max_nodes, usize::MAX)
+    }
+
+    /// `step`, stopping as well once about `max_bytes` more have been written (big values make
+    /// a node count alone a poor bound on how long a step keeps requests waiting).
+    pub fn step_bounded(&mut self, tree: &DataTree, max_nodes: usize, max_bytes: usize) -> bool {
+        let stop_at = self.nodes.len().saturating_add(max_bytes);
         // Node ids of another tree would name unrelated nodes: whoever replaces the tree (a
         // SNAP from a leader) must drop the walk first.
         assert_eq!(
@@ -158,7 +165,7 @@ impl Fuzzy {
             "a snapshot walk went on in another tree"
         );
         let mut n = 0;
-        while n < max_nodes {
+        while n < max_nodes && self.nodes.len() < stop_at {
             let Some(id) = self.stack.pop() else {
                 return true;
             };
@@ -558,6 +565,38 @@ mod tests {
 
     fn hex(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    // A byte bound stops a step after the node that crosses it (one 64 KiB node per step
+    // here) and the walk still writes exactly what an unbounded one does.
+    #[test]
+    fn byte_bounded_steps_write_the_same_snapshot() {
+        use corral_proto::txn::{CreateTxn, TxnBody, TxnHeader};
+        let mut t = DataTree::new();
+        for i in 0..5 {
+            let h = TxnHeader {
+                client_id: 1,
+                cxid: i,
+                zxid: i as i64 + 1,
+                time: 1,
+                r#type: 1,
+            };
+            let body = TxnBody::Create(CreateTxn {
+                path: format!("/big{i}"),
+                data: Some(vec![i as u8; 64 << 10]),
+                acl: corral_tree::acl::open_acl(),
+                ephemeral: false,
+                parent_cversion: -1,
+            });
+            assert_eq!(t.apply(&h, &body).err, 0);
+        }
+        let mut f = Fuzzy::start(&t, vec![]);
+        let mut steps = 1;
+        while !f.step_bounded(&t, usize::MAX, 1024) {
+            steps += 1;
+        }
+        assert!(steps >= 5, "{steps} steps");
+        assert_eq!(f.finish(None), serialize(&t, &Meta::default()));
     }
 
     // The fresh standalone snapshot.0 is 457 bytes with the verified seals (reference §6.3).
