@@ -163,6 +163,21 @@ fn body<T: Jute>(r: &T) -> Vec<u8> {
     r.to_bytes()
 }
 
+/// A reply frame to be filled in place: room for the length, then the reply header (err 0).
+fn frame_start(xid: i32, zxid: i64) -> Vec<u8> {
+    let mut f = Vec::with_capacity(256);
+    f.put_i32(0);
+    ReplyHeader { xid, zxid, err: 0 }.write(&mut f);
+    f
+}
+
+/// Set the length of a frame begun with `frame_start`.
+fn frame_end(mut f: Vec<u8>) -> Vec<u8> {
+    let len = (f.len() - 4) as i32;
+    f[..4].copy_from_slice(&len.to_be_bytes());
+    f
+}
+
 impl Core {
     pub fn new(cfg: CoreConfig, now: Now) -> Core {
         Core::with_tree(cfg, now, DataTree::new())
@@ -1214,9 +1229,25 @@ impl Core {
                     }
                 }
             }
-            Request::GetData(r) => self.get_data(conn, &ids, &r.path, r.watch),
-            Request::GetChildren(r) => self.get_children(conn, &ids, &r.path, r.watch, false),
-            Request::GetChildren2(r) => self.get_children(conn, &ids, &r.path, r.watch, true),
+            // The hottest reads build their reply frame in place: the body straight after the
+            // header, no intermediate copies of the data.
+            Request::GetData(r) => {
+                let mut f = frame_start(xid, zxid);
+                match self.get_data(conn, &ids, &r.path, r.watch, &mut f) {
+                    Ok(()) => self.send(conn, frame_end(f)),
+                    Err(e) => self.reply(conn, xid, zxid, e.code(), &[]),
+                }
+                return;
+            }
+            Request::GetChildren(ref r) | Request::GetChildren2(ref r) => {
+                let with_stat = matches!(req, Request::GetChildren2(_));
+                let mut f = frame_start(xid, zxid);
+                match self.get_children(conn, &ids, &r.path, r.watch, with_stat, &mut f) {
+                    Ok(()) => self.send(conn, frame_end(f)),
+                    Err(e) => self.reply(conn, xid, zxid, e.code(), &[]),
+                }
+                return;
+            }
             Request::GetAcl(r) => match self.tree.get(&r.path) {
                 None => Err(ErrorCode::NoNode),
                 Some(n) => {
@@ -1303,8 +1334,9 @@ impl Core {
                             },
                             MultiOp::GetChildren(r) => {
                                 // Rare enough to decode the one encoding of the list again.
-                                match self.get_children(conn, &ids, &r.path, false, false) {
-                                    Ok(b) => MultiResult::GetChildren(
+                                let mut b = Vec::new();
+                                match self.get_children(conn, &ids, &r.path, false, false, &mut b) {
+                                    Ok(()) => MultiResult::GetChildren(
                                         Vec::<String>::read(&mut Reader::new(&b))
                                             .expect("just encoded"),
                                     ),
@@ -1375,22 +1407,30 @@ impl Core {
         Ok((n.to_data(), n.client_stat()))
     }
 
+    /// The getData reply body (a GetDataResponse), appended to `out`.
     fn get_data(
         &mut self,
         conn: ConnId,
         ids: &[Id],
         p: &str,
         watch: bool,
-    ) -> Result<Vec<u8>, ErrorCode> {
-        let (data, stat) = self.get_data_raw(ids, p)?;
+        out: &mut Vec<u8>,
+    ) -> Result<(), ErrorCode> {
+        let n = self.tree.get(p).ok_or(ErrorCode::NoNode)?;
+        if !self.cfg.acl.allows(n.acl(), perms::READ, ids) {
+            return Err(ErrorCode::NoAuth);
+        }
+        out.reserve(n.data_len() + 4 + 68);
+        out.put_buffer(n.data());
+        n.client_stat().write(out);
         if watch {
             self.data_watches.add(p, conn, WatchMode::Standard);
         }
-        Ok(body(&GetDataResponse { data, stat }))
+        Ok(())
     }
 
-    /// The getChildren (or, `with_stat`, getChildren2) reply body, encoded straight from the
-    /// child list: a list of thousands of names is not worth a `String` each.
+    /// The getChildren (or, `with_stat`, getChildren2) reply body, appended to `b` straight
+    /// from the child list: a list of thousands of names is not worth a `String` each.
     fn get_children(
         &mut self,
         conn: ConnId,
@@ -1398,24 +1438,25 @@ impl Core {
         p: &str,
         watch: bool,
         with_stat: bool,
-    ) -> Result<Vec<u8>, ErrorCode> {
+        b: &mut Vec<u8>,
+    ) -> Result<(), ErrorCode> {
         let n = self.tree.get(p).ok_or(ErrorCode::NoNode)?;
         if !self.cfg.acl.allows(n.acl(), perms::READ, ids) {
             return Err(ErrorCode::NoAuth);
         }
-        let mut b = Vec::with_capacity(4 + n.num_children() * 16 + 80);
+        b.reserve(4 + n.num_children() * 16 + 80);
         b.put_i32(n.num_children() as i32);
         for c in n.children() {
             // A jute ustring is a buffer of its UTF-8 bytes.
             b.put_buffer(Some(c.name_bytes()));
         }
         if with_stat {
-            n.client_stat().write(&mut b);
+            n.client_stat().write(b);
         }
         if watch {
             self.child_watches.add(p, conn, WatchMode::Standard);
         }
-        Ok(b)
+        Ok(())
     }
 
     /// SetWatches / SetWatches2 after a reconnect (§2.7): fire what the client missed, re-register
