@@ -7,8 +7,32 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+/// A whole file's bytes, read into memory or mapped.
+pub enum FileBytes {
+    Owned(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+impl std::ops::Deref for FileBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            FileBytes::Owned(v) => v,
+            FileBytes::Mapped(m) => m,
+        }
+    }
+}
+
 pub trait Disk: Send {
     fn create_dir_all(&mut self, dir: &Path) -> io::Result<()>;
+    /// A whole file read once from start to end (a snapshot or a txn log at start-up); the real
+    /// disk maps it rather than copying 200 MB into fresh memory. `dense`: every byte will be
+    /// read (a snapshot), so map it all up front; otherwise (a preallocated log, mostly zeros
+    /// past its last entry) only the pages read are touched.
+    fn read_all(&mut self, path: &Path, dense: bool) -> io::Result<FileBytes> {
+        let _ = dense;
+        self.read(path).map(FileBytes::Owned)
+    }
     /// File names (not paths) in `dir`.
     fn list(&mut self, dir: &Path) -> io::Result<Vec<String>>;
     fn read(&mut self, path: &Path) -> io::Result<Vec<u8>>;
@@ -70,6 +94,25 @@ impl Disk for RealDisk {
 
     fn read(&mut self, path: &Path) -> io::Result<Vec<u8>> {
         std::fs::read(path)
+    }
+
+    fn read_all(&mut self, path: &Path, dense: bool) -> io::Result<FileBytes> {
+        let f = File::open(path)?;
+        if f.metadata()?.len() == 0 {
+            return Ok(FileBytes::Owned(Vec::new()));
+        }
+        // SAFETY: the mapping is read-only and the files read this way do not change while it
+        // is read: snapshots are written under a temporary name and renamed into place, never
+        // changed afterwards; txn logs are appended to or cut only by this server, and start-up
+        // (the only reader) cuts a log only after it has read it. The data directory belongs to
+        // this server (another process changing its files is unsupported, as for ZooKeeper).
+        let mut o = memmap2::MmapOptions::new();
+        if dense {
+            o.populate();
+        }
+        let m = unsafe { o.map(&f)? };
+        let _ = m.advise(memmap2::Advice::Sequential);
+        Ok(FileBytes::Mapped(m))
     }
 
     fn len(&mut self, path: &Path) -> io::Result<u64> {

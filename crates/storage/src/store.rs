@@ -183,7 +183,7 @@ impl<D: Disk> FileStore<D> {
         let mut report = RestoreReport::default();
         let mut loaded: Option<(DataTree, Meta, i64, PathBuf)> = None;
         for (zxid, c, path) in self.snapshots()?.into_iter().take(100) {
-            let file = self.disk.read(&path).map_err(io(&path))?;
+            let file = self.disk.read_all(&path, true).map_err(io(&path))?;
             if !snapshot::looks_valid(&file, c) {
                 warn!("{}: not a complete snapshot, skipping", path.display());
                 report
@@ -202,10 +202,11 @@ impl<D: Disk> FileStore<D> {
             match snapshot::deserialize(&raw, usize::MAX) {
                 Ok((tree, meta)) => {
                     info!(
-                        "loaded snapshot {} ({} znodes, {} sessions)",
+                        "loaded snapshot {} ({} znodes, {} sessions) in {} ms",
                         path.display(),
                         tree.node_count(),
-                        meta.sessions.len()
+                        meta.sessions.len(),
+                        t0.elapsed().as_millis()
                     );
                     report.snapshot = Some((path.clone(), zxid));
                     loaded = Some((tree, meta, zxid, path));
@@ -247,7 +248,7 @@ impl<D: Disk> FileStore<D> {
         let newest = chosen.last().map(|(_, p)| p.clone());
         let mut last_progress = Instant::now();
         'files: for (i, (file_zxid, path)) in chosen.iter().enumerate() {
-            let bytes = self.disk.read(path).map_err(io(path))?;
+            let bytes = self.disk.read_all(path, false).map_err(io(path))?;
             // Empty, or a header cut short: a log whose creation a crash interrupted before
             // any entry was written. It holds nothing to replay, wherever it is in the list.
             if bytes.len() < txnlog::HEADER_LEN && txnlog::file_header().starts_with(&bytes) {
