@@ -609,45 +609,11 @@ mod tests {
         b.iter().map(|x| format!("{x:02x}")).collect()
     }
 
-    // A byte bound stops a step after the node that crosses it (one 64 KiB node per step
-    // here) and the walk still writes exactly what an unbounded one does.
-    #[test]
-    fn byte_bounded_steps_write_the_same_snapshot() {
+    /// A tree with `n` nodes `/n<i>` of 64 KiB each, created by txns 1..=n.
+    fn big_nodes(n: i32) -> DataTree {
         use corral_proto::txn::{CreateTxn, TxnBody, TxnHeader};
         let mut t = DataTree::new();
-        for i in 0..5 {
-            let h = TxnHeader {
-                client_id: 1,
-                cxid: i,
-                zxid: i as i64 + 1,
-                time: 1,
-                r#type: 1,
-            };
-            let body = TxnBody::Create(CreateTxn {
-                path: format!("/big{i}"),
-                data: Some(vec![i as u8; 64 << 10]),
-                acl: corral_tree::acl::open_acl(),
-                ephemeral: false,
-                parent_cversion: -1,
-            });
-            assert_eq!(t.apply(&h, &body).err, 0);
-        }
-        let mut f = Fuzzy::start(&t, vec![]);
-        let mut steps = 1;
-        while !f.step_bounded(&t, usize::MAX, 1024) {
-            steps += 1;
-        }
-        assert!(steps >= 5, "{steps} steps");
-        assert_eq!(f.finish(None), serialize(&t, &Meta::default()));
-    }
-
-    // A stream over 1 MiB is checksummed on a second thread while the tree is built: both
-    // seals still catch a flipped byte anywhere before them, and an intact stream loads.
-    #[test]
-    fn large_snapshot_seals_are_checked() {
-        use corral_proto::txn::{CreateTxn, TxnBody, TxnHeader};
-        let mut t = DataTree::new();
-        for i in 0..24 {
+        for i in 0..n {
             let h = TxnHeader {
                 client_id: 1,
                 cxid: i,
@@ -664,6 +630,28 @@ mod tests {
             });
             assert_eq!(t.apply(&h, &body).err, 0);
         }
+        t
+    }
+
+    // A byte bound stops a step after the node that crosses it (one 64 KiB node per step
+    // here) and the walk still writes exactly what an unbounded one does.
+    #[test]
+    fn byte_bounded_steps_write_the_same_snapshot() {
+        let t = big_nodes(5);
+        let mut f = Fuzzy::start(&t, vec![]);
+        let mut steps = 1;
+        while !f.step_bounded(&t, usize::MAX, 1024) {
+            steps += 1;
+        }
+        assert!(steps >= 5, "{steps} steps");
+        assert_eq!(f.finish(None), serialize(&t, &Meta::default()));
+    }
+
+    // A stream over 1 MiB is checksummed on a second thread while the tree is built: both
+    // seals still catch a flipped byte anywhere before them, and an intact stream loads.
+    #[test]
+    fn large_snapshot_seals_are_checked() {
+        let t = big_nodes(24);
         for digest in [None, Some((24, t.digest() as i64))] {
             let meta = Meta {
                 sessions: vec![(7, 3000)],
