@@ -559,7 +559,8 @@ impl DataTree {
         (!s.is_free() && s.stat.czxid == id.czxid).then(|| self.view(id.idx))
     }
 
-    /// Store a new node and link it as `parent`'s last child (`NIL` for the root).
+    /// Store a new node and link it as `parent`'s last child (`NIL` for the root); `None`,
+    /// changing nothing, when `p` is taken. One probe of the index both checks and inserts.
     fn alloc(
         &mut self,
         p: &str,
@@ -567,7 +568,17 @@ impl DataTree {
         acl: u32,
         stat: StatPersisted,
         parent: u32,
-    ) -> u32 {
+    ) -> Option<u32> {
+        let hash = self.path_hash(p);
+        let (slots, orphans) = (&self.slots, &self.orphans);
+        let vacant = match self.index.entry(
+            widen(hash),
+            |&i| slots[i as usize].hash == hash && path_is(slots, orphans, i, p.as_bytes()),
+            |&i| slot_hash(&slots[i as usize]),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(_) => return None,
+            hashbrown::hash_table::Entry::Vacant(v) => v,
+        };
         let name = path::name(p);
         let mut buf = Vec::with_capacity(name.len() + data.map_or(0, <[u8]>::len));
         buf.extend_from_slice(name.as_bytes());
@@ -583,7 +594,7 @@ impl DataTree {
             next: NIL,
             prev: NIL,
             children: 0,
-            hash: self.path_hash(p),
+            hash,
             stat,
         };
         let idx = match self.free.pop() {
@@ -596,14 +607,11 @@ impl DataTree {
                 (self.slots.len() - 1) as u32
             }
         };
+        vacant.insert(idx);
         if parent != NIL {
             self.link(parent, idx);
         }
-        let h = slot_hash(&self.slots[idx as usize]);
-        let slots = &self.slots;
-        self.index
-            .insert_unique(h, idx, |&i| slot_hash(&slots[i as usize]));
-        idx
+        Some(idx)
     }
 
     fn link(&mut self, parent: u32, c: u32) {
@@ -651,14 +659,11 @@ impl DataTree {
     /// still has (only a replay over a fuzzy snapshot can leave any) stay findable by path
     /// but belong to no parent, as ZooKeeper's node map keeps them.
     fn free_slot(&mut self, idx: u32) {
+        // A child's path runs through this node: take it while the node is still linked.
         let mut c = self.slots[idx as usize].first;
         while c != NIL {
             let path = path_of(&self.slots, &self.orphans, c);
             self.orphans.insert(c, path.into());
-            c = self.slots[c as usize].next;
-        }
-        let mut c = self.slots[idx as usize].first;
-        while c != NIL {
             let s = &mut self.slots[c as usize];
             let next = s.next;
             (s.parent, s.prev, s.next) = (NIL, NIL, NIL);
@@ -734,11 +739,10 @@ impl DataTree {
                 None => return false,
             }
         };
-        if self.find(p).is_some() {
-            return false;
-        }
         let kind = NodeKind::from_owner(stat.ephemeral_owner);
-        let idx = self.alloc(p, data, acl.0, stat, parent);
+        let Some(idx) = self.alloc(p, data, acl.0, stat, parent) else {
+            return false;
+        };
         self.index_kind(p, kind);
         self.digest = self.digest.wrapping_add(self.slot_digest(idx, p));
         true
@@ -1120,9 +1124,21 @@ impl DataTree {
         let Some(pi) = self.find(parent) else {
             return ErrorCode::NoNode.code();
         };
-        if self.find(p).is_some() {
+        let acl = self.intern_acl(acl);
+        let stat = StatPersisted {
+            czxid: zxid,
+            mzxid: zxid,
+            ctime: time,
+            mtime: time,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner: owner,
+            pzxid: zxid,
+        };
+        let Some(idx) = self.alloc(p, data, acl.0, stat, pi) else {
             return ErrorCode::NodeExists.code();
-        }
+        };
         self.update_idx(pi, parent, |pn| {
             // -1 means "one more than now" (CreateTxnV0); a smaller value than the current one
             // can only come from replaying an older txn, which must not move it backwards.
@@ -1137,19 +1153,6 @@ impl DataTree {
             }
         });
         let parent_acl = self.view(pi).acl().clone();
-        let acl = self.intern_acl(acl);
-        let stat = StatPersisted {
-            czxid: zxid,
-            mzxid: zxid,
-            ctime: time,
-            mtime: time,
-            version: 0,
-            cversion: 0,
-            aversion: 0,
-            ephemeral_owner: owner,
-            pzxid: zxid,
-        };
-        let idx = self.alloc(p, data, acl.0, stat, pi);
         self.index_kind(p, NodeKind::from_owner(owner));
         self.digest = self.digest.wrapping_add(self.slot_digest(idx, p));
         let bytes = data.map_or(0, |d| d.len() as i64);
