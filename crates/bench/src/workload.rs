@@ -234,27 +234,26 @@ fn put_path(out: &mut Vec<u8>, prefix: &str, tag: &str, n: Option<u64>) {
     out[at..at + 4].copy_from_slice(&len.to_be_bytes());
 }
 
-/// SplitMix64: a tiny seeded generator for key choice (each session its own seed, so a run's
-/// key sequence is reproducible and sessions do not share state).
+/// Key choice: a seeded generator per session (rand's `StdRng`), so a run's key sequence is
+/// reproducible and sessions do not share state.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(rand::rngs::StdRng);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng(rand::SeedableRng::seed_from_u64(seed))
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        rand::RngCore::next_u64(&mut self.0)
     }
 
-    /// Uniform in `0..n` (0 when `n` is 0), by the multiply-high method.
+    /// Uniform in `0..n` (0 when `n` is 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+        if n == 0 {
+            return 0;
+        }
+        rand::Rng::gen_range(&mut self.0, 0..n)
     }
 }
 
