@@ -1326,60 +1326,6 @@ fn zkcli_survives_a_leader_kill() {
 // 7b. Curator recipes against an ensemble
 // ---------------------------------------------------------------------------------------------
 
-/// The jars the Curator programs of interop/java need (Debian packages in parentheses).
-const CURATOR_JARS: &[(&str, &str)] = &[
-    (
-        "/usr/share/java/curator-recipes.jar",
-        "libcurator-recipes-java",
-    ),
-    (
-        "/usr/share/java/curator-framework.jar",
-        "libcurator-framework-java",
-    ),
-    (
-        "/usr/share/java/curator-client.jar",
-        "libcurator-framework-java",
-    ),
-    ("/usr/share/java/zookeeper.jar", "zookeeper"),
-    ("/usr/share/java/zookeeper-jute.jar", "zookeeper"),
-    ("/usr/share/java/guava.jar", "libguava-java"),
-    ("/usr/share/java/slf4j-api.jar", "libslf4j-java"),
-    ("/usr/share/java/slf4j-simple.jar", "libslf4j-java"),
-];
-
-/// Runs `cmd` to completion within `limit`; returns (success, stdout+stderr).
-fn run_bounded(cmd: &mut Command, limit: Duration) -> (bool, String) {
-    let out = tempfile::NamedTempFile::new().expect("temporary file");
-    // One open file description for both, so they share the offset and append in order.
-    let file = out.reopen().expect("reopen");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(file.try_clone().expect("dup"))
-        .stderr(file)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let text = std::fs::read_to_string(out.path()).unwrap_or_default();
-    match status {
-        Some(s) => (s.success(), text),
-        None => (
-            false,
-            format!("{cmd:?} did not finish within {limit:?}:\n{text}"),
-        ),
-    }
-}
-
 /// The interop suite's Curator 5.4 programs (interop/java/CuratorLeader.java: LeaderLatch and
 /// LeaderSelector, one leader at a time, takeover on close and on session death;
 /// CuratorLocks.java: InterProcessMutex, semaphores, read/write locks) pass against a follower
@@ -1400,15 +1346,20 @@ fn curator_recipes_on_an_ensemble() {
     if !corral_testkit::require_tool(TEST, "/usr/bin/javac", "default-jdk-headless") {
         return;
     }
-    for (jar, package) in CURATOR_JARS {
+    let runtime = [(corral_testkit::SLF4J_SIMPLE, "libslf4j-java")];
+    for (jar, package) in corral_testkit::CURATOR_JARS.iter().chain(&runtime) {
         if !corral_testkit::require_tool(TEST, jar, package) {
             return;
         }
     }
     let interop = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/java");
     let classes = tempfile::tempdir().expect("temporary directory");
-    let jars: Vec<&str> = CURATOR_JARS.iter().map(|(j, _)| *j).collect();
-    let (built, output) = run_bounded(
+    let jars: Vec<&str> = corral_testkit::CURATOR_JARS
+        .iter()
+        .map(|(j, _)| *j)
+        .chain([corral_testkit::SLF4J_SIMPLE])
+        .collect();
+    let (built, output) = corral_testkit::run_bounded(
         Command::new("javac")
             .args(["-J-Xmx512m", "-nowarn", "-d"])
             .arg(classes.path())
@@ -1418,7 +1369,8 @@ fn curator_recipes_on_an_ensemble() {
                 ["Check.java", "CuratorLeader.java", "CuratorLocks.java"].map(|f| interop.join(f)),
             ),
         Duration::from_secs(120),
-    );
+    )
+    .unwrap_or_else(|e| (false, e));
     assert!(built, "javac failed:\n{output}");
     let cp = format!("{}:{}", classes.path().display(), jars.join(":"));
 
@@ -1430,7 +1382,7 @@ fn curator_recipes_on_an_ensemble() {
     let follower = others(&ens.sids(), leader)[0];
     for program in ["CuratorLeader", "CuratorLocks"] {
         let started = Instant::now();
-        let (passed, output) = run_bounded(
+        let (passed, output) = corral_testkit::run_bounded(
             Command::new("java")
                 .args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
                 .arg("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn")
@@ -1440,7 +1392,8 @@ fn curator_recipes_on_an_ensemble() {
                 .arg(program)
                 .arg(ens.connect_string_of(&[follower])),
             Duration::from_secs(60),
-        );
+        )
+        .unwrap_or_else(|e| (false, e));
         assert!(
             passed && output.lines().any(|l| l.ends_with("PASS")),
             "{program} against the ensemble:\n{output}\n{}",

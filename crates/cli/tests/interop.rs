@@ -169,32 +169,7 @@ const EXPECT_WAIT: Duration = Duration::from_secs(10);
 
 const TEST: &str = "interop";
 
-/// Jars the Java scenarios compile against (the Class-Path entries of their manifests bring in
-/// the rest: jackson for discovery, commons, netty).
-const JAVA_JARS: &[(&str, &str)] = &[
-    (
-        "/usr/share/java/curator-recipes.jar",
-        "libcurator-recipes-java",
-    ),
-    (
-        "/usr/share/java/curator-x-discovery.jar",
-        "libcurator-discovery-java",
-    ),
-    (
-        "/usr/share/java/curator-framework.jar",
-        "libcurator-framework-java",
-    ),
-    (
-        "/usr/share/java/curator-client.jar",
-        "libcurator-framework-java",
-    ),
-    ("/usr/share/java/zookeeper.jar", "zookeeper"),
-    ("/usr/share/java/zookeeper-jute.jar", "zookeeper"),
-    ("/usr/share/java/guava.jar", "libguava-java"),
-    ("/usr/share/java/slf4j-api.jar", "libslf4j-java"),
-];
-/// Runtime only: warnings and errors of the client libraries go to the transcript.
-const SLF4J_SIMPLE: &str = "/usr/share/java/slf4j-simple.jar";
+use corral_testkit::{run_bounded, CURATOR_JARS as JAVA_JARS, SLF4J_SIMPLE};
 const JAVAC: &str = "/usr/bin/javac";
 const GCC: &str = "/usr/bin/gcc";
 const ZK_C_HEADER: &str = "/usr/include/zookeeper/zookeeper.h";
@@ -261,36 +236,6 @@ fn build(what: &str, cmd: &mut Command, limit: Duration) {
         "interop: {what} in {:.1} s",
         started.elapsed().as_secs_f64()
     ));
-}
-
-/// Runs a command to completion with a time limit; returns (success, stdout+stderr).
-fn run_bounded(cmd: &mut Command, limit: Duration) -> Result<(bool, String), String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let out_path = dir.path().join("out");
-    let out = fs::File::create(&out_path).map_err(|e| e.to_string())?;
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().map_err(|e| e.to_string())?)
-        .stderr(out)
-        .spawn()
-        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let text = fs::read_to_string(&out_path).unwrap_or_default();
-    match status {
-        Some(s) => Ok((s.success(), text)),
-        None => Err(format!("{cmd:?} did not finish within {limit:?}:\n{text}")),
-    }
 }
 
 struct Built {

@@ -190,6 +190,65 @@ pub fn require_tool(test: &str, path: &str, package: &str) -> bool {
     )
 }
 
+/// Jars the Curator programs of `interop/java` compile against (Debian packages beside them;
+/// the Class-Path entries of their manifests bring in the rest: jackson, commons, netty).
+pub const CURATOR_JARS: &[(&str, &str)] = &[
+    (
+        "/usr/share/java/curator-recipes.jar",
+        "libcurator-recipes-java",
+    ),
+    (
+        "/usr/share/java/curator-x-discovery.jar",
+        "libcurator-discovery-java",
+    ),
+    (
+        "/usr/share/java/curator-framework.jar",
+        "libcurator-framework-java",
+    ),
+    (
+        "/usr/share/java/curator-client.jar",
+        "libcurator-framework-java",
+    ),
+    ("/usr/share/java/zookeeper.jar", "zookeeper"),
+    ("/usr/share/java/zookeeper-jute.jar", "zookeeper"),
+    ("/usr/share/java/guava.jar", "libguava-java"),
+    ("/usr/share/java/slf4j-api.jar", "libslf4j-java"),
+];
+
+/// Runtime only: warnings and errors of the client libraries go to the program's output.
+pub const SLF4J_SIMPLE: &str = "/usr/share/java/slf4j-simple.jar";
+
+/// Runs a command to completion with a time limit; returns (success, stdout+stderr), or why it
+/// could not run or did not finish (then it has been killed).
+pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Result<(bool, String), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let out_path = dir.path().join("out");
+    let out = fs::File::create(&out_path).map_err(|e| e.to_string())?;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().map_err(|e| e.to_string())?)
+        .stderr(out)
+        .spawn()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = fs::read_to_string(&out_path).unwrap_or_default();
+    match status {
+        Some(s) => Ok((s.success(), text)),
+        None => Err(format!("{cmd:?} did not finish within {limit:?}:\n{text}")),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Wire helpers
 // ---------------------------------------------------------------------------------------------
