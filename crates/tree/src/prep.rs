@@ -69,7 +69,9 @@ impl Outstanding {
         for (p, new) in over {
             let old = match self.changes.get(&p) {
                 Some((_, r)) => r.as_ref().map_or(0, |r| r.digest(&p)),
-                None => tree.get(&p).map_or(0, |n| n.digest()),
+                None => tree
+                    .get(&p)
+                    .map_or(0, |n| digest_parts(&p, n.data(), n.stat())),
             };
             let new_digest = new.as_ref().map_or(0, |r| r.digest(&p));
             digest = digest.wrapping_sub(old).wrapping_add(new_digest);
