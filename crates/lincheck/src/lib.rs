@@ -1,0 +1,1 @@
+//! ZooKeeper history checker (being written).

@@ -1,0 +1,156 @@
+//! What goes into a node and what comes out of it.
+
+use corral_proto::quorum::{Notification, QuorumPacket, ServerState};
+use corral_proto::request::{Connect, Request};
+use corral_tree::ConnId;
+
+/// Learner connections on the leader's quorum port, numbered by the glue.
+pub type LearnerConn = u64;
+
+/// Something that happened outside the node, in the order it happened.
+#[derive(Debug)]
+pub enum Event {
+    /// A client connection was accepted from `addr` (its IP, for the ip ACL scheme).
+    ClientOpen {
+        conn: ConnId,
+        addr: String,
+    },
+    /// Its first frame, the ConnectRequest.
+    ClientConnect {
+        conn: ConnId,
+        connect: Connect,
+    },
+    ClientRequest {
+        conn: ConnId,
+        xid: i32,
+        req: Request,
+    },
+    /// A request whose body did not decode: answered with MarshallingError.
+    ClientMalformed {
+        conn: ConnId,
+        xid: i32,
+        op_type: i32,
+    },
+    /// A request of an unknown type: answered with Unimplemented, then the connection closes.
+    ClientUnimplemented {
+        conn: ConnId,
+        xid: i32,
+    },
+    ClientClosed {
+        conn: ConnId,
+    },
+    /// An election connection to `sid` is up (either side dialled).
+    ElectionConnected {
+        sid: i64,
+    },
+    Election {
+        from: i64,
+        n: Notification,
+    },
+    /// A learner connected to our quorum port.
+    LearnerConnected {
+        conn: LearnerConn,
+    },
+    LearnerPacket {
+        conn: LearnerConn,
+        p: QuorumPacket,
+    },
+    LearnerClosed {
+        conn: LearnerConn,
+    },
+    /// The connection asked for by [`Action::ConnectToLeader`] is up.
+    LeaderConnected,
+    LeaderPacket(QuorumPacket),
+    /// The payload that follows a SNAP packet (reference §4.7).
+    LeaderSnapshot {
+        zxid: i64,
+        blob: Vec<u8>,
+    },
+    /// The connection to the leader failed or closed.
+    LeaderClosed,
+    /// The [`Action::WriteSnapshot`] finished.
+    SnapshotWritten {
+        result: Result<(), String>,
+    },
+    /// The [`Action::Purge`] finished: how many files it removed.
+    PurgeDone {
+        result: Result<usize, String>,
+    },
+}
+
+/// What the node asks its driver to do, in order.
+#[derive(Debug)]
+pub enum Action {
+    /// Bytes for a client connection (a reply or a watch event frame).
+    Send {
+        conn: ConnId,
+        frame: Vec<u8>,
+    },
+    /// Close a client connection after what was sent before.
+    Close {
+        conn: ConnId,
+    },
+    /// An election notification for `to`; dial it when not connected.
+    ElectionSend {
+        to: i64,
+        n: Notification,
+    },
+    /// Connect to the leader's quorum port (closing any earlier leader connection).
+    ConnectToLeader {
+        sid: i64,
+    },
+    CloseLeader,
+    SendLeader(QuorumPacket),
+    SendLearner {
+        conn: LearnerConn,
+        p: QuorumPacket,
+    },
+    /// A SNAP packet at `zxid` followed by `blob` (a snapshot stream).
+    SendSnapshot {
+        conn: LearnerConn,
+        zxid: i64,
+        blob: Vec<u8>,
+    },
+    CloseLearner {
+        conn: LearnerConn,
+    },
+    /// Make the appended txns durable, then call [`crate::Node::handle_sync`]. Replies that
+    /// depend on them are held inside the node until then.
+    Sync,
+    /// Write this serialized snapshot (`snapshot.<zxid>`, compressed as configured)
+    /// atomically, off the node's thread if you like, then report
+    /// [`Event::SnapshotWritten`]. At most one job (this or a purge) is out at a time.
+    WriteSnapshot {
+        zxid: i64,
+        raw: Vec<u8>,
+        nodes: usize,
+    },
+    /// autopurge: remove old snapshots and logs keeping `retain` snapshots, then report
+    /// [`Event::PurgeDone`].
+    Purge {
+        retain: usize,
+    },
+    /// The committed ensemble config changed: persist it next to zoo.cfg (the dynamic file).
+    PersistConfig {
+        text: String,
+        version: i64,
+    },
+    RoleChanged {
+        state: ServerState,
+        leader: Option<i64>,
+        epoch: i64,
+    },
+    /// Clients are served from here on (at `zxid`).
+    StartServing {
+        zxid: i64,
+    },
+    /// Clients are not served until synced with a leader; `closed` connections were closed.
+    StopServing {
+        closed: usize,
+    },
+    /// Storage failed in a way that makes acknowledging anything more unsafe: the node has
+    /// stopped; the driver must stop the process (ZooKeeper exits too).
+    Fatal {
+        what: String,
+    },
+}
