@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use corral_server::config::ServerConfig;
-use corral_server::storage::FileStorage;
 use corral_server::Server;
 use corral_storage::snapshot::Compression;
 use corral_storage::store::StoreOptions;
@@ -177,19 +176,11 @@ fn server(config: Option<PathBuf>, defines: Vec<(String, String)>) -> anyhow::Re
         if opts.force_sync { "yes" } else { "no" },
         cfg.snap_count
     );
-    let storage = FileStorage::open(
-        opts,
-        cfg.snap_count,
-        cfg.autopurge_snap_retain_count as usize,
-        cfg.autopurge_purge_interval_hours,
-        cfg.fsync_warning_threshold_ms,
-    )
-    .context("cannot open the data directory")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let server = Server::bind(cfg, Box::new(storage)).await?;
+        let server = Server::bind(cfg, opts).await?;
         info!("ready in {} ms", started.elapsed().as_millis());
         server.run(shutdown_signal()).await?;
         info!("stopped");

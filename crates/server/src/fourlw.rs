@@ -7,7 +7,21 @@ use std::net::SocketAddr;
 
 use corral_proto::quorum::ServerState;
 
-use crate::server::State;
+use corral_node::Node;
+use corral_storage::disk::RealDisk;
+use corral_tree::ConnId;
+
+use crate::config::ServerConfig;
+use crate::stats::{ConnStats, ServerStats};
+
+/// What the four-letter words read (and `srst`/`crst` reset), lent by the node task.
+pub(crate) struct View<'a> {
+    pub node: &'a mut Node<RealDisk>,
+    pub cfg: &'a ServerConfig,
+    pub stats: &'a mut ServerStats,
+    pub conns: std::collections::BTreeMap<ConnId, &'a mut ConnStats>,
+    pub uptime_ms: u64,
+}
 
 /// Every word ZooKeeper 3.8 knows; others are treated as a frame length.
 pub const FOUR_LETTER_WORDS: &[&str] = &[
@@ -22,7 +36,7 @@ pub const VERSION: &str = concat!(
     ", built on 1970-01-01 00:00 UTC"
 );
 
-pub(crate) fn run(st: &mut State, word: &str, peer: SocketAddr) -> String {
+pub(crate) fn run(st: &mut View<'_>, word: &str, peer: SocketAddr) -> String {
     let mut o = String::new();
     match word {
         "ruok" => o.push_str("imok"),
@@ -38,20 +52,21 @@ pub(crate) fn run(st: &mut State, word: &str, peer: SocketAddr) -> String {
             o.push('\n');
         }
         "crst" => {
-            for (_, cs) in st.conns.values_mut() {
+            for cs in st.conns.values_mut() {
                 cs.reset();
             }
             o.push_str("Connection stats reset.\n");
         }
         "srst" => {
-            st.stats = Default::default();
+            *st.stats = Default::default();
+            *st.node.counters_mut() = Default::default();
             o.push_str("Server stats reset.\n");
         }
         "conf" => conf(st, &mut o),
         "envi" => envi(&mut o),
         "mntr" => mntr(st, &mut o),
         "wchs" => {
-            let w = st.core.data_watches();
+            let w = st.node.core().data_watches();
             let _ = write!(
                 o,
                 "{} connections watching {} paths\nTotal watches:{}",
@@ -61,7 +76,7 @@ pub(crate) fn run(st: &mut State, word: &str, peer: SocketAddr) -> String {
             );
         }
         "wchc" => {
-            let core = &st.core;
+            let core = st.node.core();
             for (conn, paths) in core.data_watches().by_conn() {
                 let sid = core.conn(conn).map_or(0, |c| c.session);
                 let _ = writeln!(o, "0x{sid:x}");
@@ -72,7 +87,7 @@ pub(crate) fn run(st: &mut State, word: &str, peer: SocketAddr) -> String {
             o.push('\n');
         }
         "wchp" => {
-            let core = &st.core;
+            let core = st.node.core();
             for (path, conns) in core.data_watches().by_path() {
                 let _ = writeln!(o, "{path}");
                 for c in conns {
@@ -94,19 +109,19 @@ pub(crate) fn run(st: &mut State, word: &str, peer: SocketAddr) -> String {
     o
 }
 
-fn mode(st: &State) -> &'static str {
-    match &st.quorum {
+fn mode(st: &View<'_>) -> &'static str {
+    match st.node.state() {
         None => "standalone",
-        Some(q) => crate::ensemble::mode_name(q.state),
+        Some(s) => crate::quorum::mode_name(s),
     }
 }
 
 /// ZooKeeper counts the root twice (it is stored under "" and "/").
-fn node_count(st: &State) -> usize {
-    st.core.tree().node_count() + 1
+fn node_count(st: &View<'_>) -> usize {
+    st.node.core().tree().node_count() + 1
 }
 
-fn server_summary(st: &State, o: &mut String, with_clients: bool) {
+fn server_summary(st: &View<'_>, o: &mut String, with_clients: bool) {
     let _ = writeln!(o, "Zookeeper version: {VERSION}");
     if with_clients {
         let _ = writeln!(o, "Clients:");
@@ -130,8 +145,8 @@ fn server_summary(st: &State, o: &mut String, with_clients: bool) {
     let _ = writeln!(o, "Zxid: 0x{:x}", zxid(st));
     let _ = writeln!(o, "Mode: {}", mode(st));
     let _ = writeln!(o, "Node count: {}", node_count(st));
-    if let Some(q) = &st.quorum {
-        if q.state == ServerState::Leading {
+    if let Some(s) = st.node.state() {
+        if s == ServerState::Leading {
             let (l, mi, ma) = proposal_sizes(st);
             let _ = writeln!(o, "Proposal sizes last/min/max: {l}/{mi}/{ma}");
         }
@@ -140,50 +155,48 @@ fn server_summary(st: &State, o: &mut String, with_clients: bool) {
 
 /// The zxid `srvr` shows: the last applied one, or, once a new epoch is established and
 /// nothing was written in it yet, `epoch << 32` (as ZooKeeper's leader and followers show).
-fn zxid(st: &State) -> i64 {
-    let applied = st.core.last_zxid();
-    match &st.quorum {
-        Some(q) if q.peer.serving() => {
-            applied.max(corral_proto::quorum::make_zxid(q.peer.epoch(), 0))
-        }
+fn zxid(st: &View<'_>) -> i64 {
+    let applied = st.node.core().last_zxid();
+    match st.node.peer() {
+        Some(p) if p.serving() => applied.max(corral_proto::quorum::make_zxid(p.epoch(), 0)),
         _ => applied,
     }
 }
 
-fn proposal_sizes(st: &State) -> (i64, i64, i64) {
-    match st.stats.proposal_sizes {
+fn proposal_sizes(st: &View<'_>) -> (i64, i64, i64) {
+    match st.node.counters().proposal_sizes {
         None => (-1, -1, -1),
         Some(p) => (p.last as i64, p.min as i64, p.max as i64),
     }
 }
 
 /// mntr lines only an ensemble member has (QuorumPeer / Leader / Observer metrics).
-fn ensemble_rows(st: &State) -> Vec<(&'static str, String)> {
-    let Some(q) = &st.quorum else {
+fn ensemble_rows(st: &View<'_>) -> Vec<(&'static str, String)> {
+    let (Some(state), Some(peer)) = (st.node.state(), st.node.peer()) else {
         return Vec::new();
     };
     let mut rows = vec![
-        ("zk_peer_state", q.detailed_state()),
-        ("zk_quorum_size", q.quorum_size().to_string()),
+        ("zk_peer_state", st.node.detailed_state()),
+        ("zk_quorum_size", st.node.quorum_size().to_string()),
     ];
-    match q.state {
+    match state {
         ServerState::Leading => {
-            let followers = q.peer.synced_learners().len();
-            let observers = q.peer.synced_observers().len();
+            let followers = peer.synced_learners().len();
+            let observers = peer.synced_observers().len();
             let (l, mi, ma) = proposal_sizes(st);
             rows.extend([
-                ("zk_learners", q.learner_count().to_string()),
+                ("zk_learners", st.node.learner_count().to_string()),
                 ("zk_synced_followers", followers.to_string()),
                 ("zk_synced_non_voting_followers", "0".to_string()),
                 ("zk_synced_observers", observers.to_string()),
-                ("zk_pending_syncs", q.peer.pending_syncs().to_string()),
+                ("zk_pending_syncs", peer.pending_syncs().to_string()),
                 ("zk_last_proposal_size", l.to_string()),
                 ("zk_min_proposal_size", mi.to_string()),
                 ("zk_max_proposal_size", ma.to_string()),
             ]);
         }
         ServerState::Observing => {
-            if let Some(l) = q.peer.leader() {
+            if let Some(l) = peer.leader() {
                 rows.push(("zk_observer_master_id", l.to_string()));
             }
         }
@@ -192,16 +205,14 @@ fn ensemble_rows(st: &State) -> Vec<(&'static str, String)> {
     rows
 }
 
-fn connection_lines(st: &State, full: bool) -> Vec<String> {
-    let mut conns: Vec<_> = st.conns.iter().collect();
-    conns.sort_by_key(|(id, _)| **id);
-    conns
-        .into_iter()
-        .map(|(id, (_, cs))| {
+fn connection_lines(st: &View<'_>, full: bool) -> Vec<String> {
+    st.conns
+        .iter()
+        .map(|(id, cs)| {
             let mut s = format!(" /{}[1](queued=0,recved={},sent={}", cs.peer, cs.received, cs.sent);
             if full {
-                if let Some(c) = st.core.conn(*id) {
-                    let to = st.core.sessions().get(c.session).map_or(0, |s| s.timeout_ms);
+                if let Some(c) = st.node.core().conn(*id) {
+                    let to = st.node.core().sessions().get(c.session).map_or(0, |s| s.timeout_ms);
                     let _ = write!(
                         s,
                         ",sid=0x{:x},lop={},est={},to={},lcxid=0x{:x},lzxid=0x{:x},lresp={},llat={},minlat={},avglat={:.0},maxlat={}",
@@ -225,7 +236,7 @@ fn connection_lines(st: &State, full: bool) -> Vec<String> {
         .collect()
 }
 
-fn conf(st: &State, o: &mut String) {
+fn conf(st: &View<'_>, o: &mut String) {
     let c = &st.cfg;
     let _ = writeln!(o, "clientPort={}", c.client_port.map_or(-1, |p| p as i32));
     let _ = writeln!(
@@ -274,9 +285,9 @@ fn envi(o: &mut String) {
     }
 }
 
-fn mntr(st: &State, o: &mut String) {
+fn mntr(st: &View<'_>, o: &mut String) {
     let s = &st.stats;
-    let core = &st.core;
+    let core = st.node.core();
     let tree = core.tree();
     let fds = std::fs::read_dir("/proc/self/fd")
         .map(|d| d.count())
@@ -305,7 +316,7 @@ fn mntr(st: &State, o: &mut String) {
             tree.approximate_data_size().to_string(),
         ),
         ("zk_local_sessions", "0".into()),
-        ("zk_uptime", st.started.elapsed().as_millis().to_string()),
+        ("zk_uptime", st.uptime_ms.to_string()),
         ("zk_bytes_received_count", s.bytes_received.to_string()),
         (
             "zk_large_requests_rejected",
@@ -313,7 +324,7 @@ fn mntr(st: &State, o: &mut String) {
         ),
         ("zk_connection_rejected", s.connections_rejected.to_string()),
         ("zk_proposal_count", "0".into()),
-        ("zk_commit_count", s.txns.to_string()),
+        ("zk_commit_count", st.node.counters().txns.to_string()),
         ("zk_digest_mismatches_count", "0".into()),
     ];
     let rows = rows.into_iter().chain(ensemble_rows(st));
@@ -322,8 +333,8 @@ fn mntr(st: &State, o: &mut String) {
     }
 }
 
-fn dump(st: &State, o: &mut String) {
-    let core = &st.core;
+fn dump(st: &View<'_>, o: &mut String) {
+    let core = st.node.core();
     let mut sessions: Vec<_> = core
         .sessions()
         .iter()
@@ -348,7 +359,7 @@ fn dump(st: &State, o: &mut String) {
     }
     let _ = writeln!(o, "Connections dump:");
     let _ = writeln!(o, "Connections Sets (1)/({}):", st.conns.len());
-    for (id, (_, cs)) in &st.conns {
+    for (id, cs) in &st.conns {
         let sid = core.conn(*id).map_or(0, |c| c.session);
         let _ = writeln!(o, "\tip: /{} sessionId: 0x{sid:x}", cs.peer);
     }

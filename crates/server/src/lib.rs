@@ -1,12 +1,16 @@
-//! Tokio glue for the corral standalone server: configuration, the client listener and
-//! connections, the task that drives the sans-IO core, four-letter words, and the storage seam.
+//! Tokio glue for `corral server`: configuration, the client listener and connections, the
+//! quorum sockets, the task that drives the pure `corral_node::Node`, and four-letter words.
+//! Module dependencies run one way: `server` → `node_task` → {`quorum`, `fourlw`} → `wire`;
+//! `client` → `wire`.
 
+mod client;
 pub mod config;
-pub mod ensemble;
 pub mod fourlw;
+mod node_task;
+pub mod quorum;
 pub mod server;
 pub mod stats;
-pub mod storage;
+mod wire;
 
 pub use config::ServerConfig;
 pub use server::{Server, ServerError};

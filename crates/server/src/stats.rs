@@ -56,33 +56,6 @@ pub struct ServerStats {
     pub auth_failed: u64,
     pub connections_rejected: u64,
     pub large_requests_rejected: u64,
-    pub txns: u64,
-    /// Leader: sizes of the txns it proposed (`Proposal sizes last/min/max`).
-    pub proposal_sizes: Option<ProposalSizes>,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct ProposalSizes {
-    pub last: usize,
-    pub min: usize,
-    pub max: usize,
-}
-
-impl ServerStats {
-    pub fn add_proposal(&mut self, bytes: usize) {
-        self.proposal_sizes = Some(match self.proposal_sizes {
-            None => ProposalSizes {
-                last: bytes,
-                min: bytes,
-                max: bytes,
-            },
-            Some(p) => ProposalSizes {
-                last: bytes,
-                min: p.min.min(bytes),
-                max: p.max.max(bytes),
-            },
-        });
-    }
 }
 
 #[derive(Debug, Clone)]

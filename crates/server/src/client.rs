@@ -1,0 +1,202 @@
+//! One client connection: the reader (frames decoded and handed to the node task in order,
+//! four-letter words answered) and the writer for what the node task could not write straight
+//! to the socket.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use corral_proto::jute::{Jute, Reader};
+use corral_proto::records::{op, RequestHeader};
+use corral_proto::request::{Connect, Request};
+use corral_proto::DecodeError;
+use corral_tree::ConnId;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, warn};
+
+use crate::fourlw::FOUR_LETTER_WORDS;
+use crate::wire::{ClientSock, Event, WriterMsg};
+
+/// A connection that has not sent its ConnectRequest within this time is closed
+/// (`zookeeper.nio.sessionlessCnxnTimeout` default).
+const SESSIONLESS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Writes what the core could not write straight to a client socket, in order, until `Close`
+/// or a write error.
+async fn client_write_loop(sock: Arc<ClientSock>, mut rx: mpsc::UnboundedReceiver<WriterMsg>) {
+    while let Some(m) = rx.recv().await {
+        let WriterMsg::Frame(f) = m else { break };
+        let mut off = 0;
+        while off < f.len() {
+            match sock.wr.try_write(&f[off..]) {
+                Ok(n) => off += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if sock.wr.writable().await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+        sock.queued.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One client connection: the reader runs here, the writer in its own task.
+pub(crate) async fn connection(
+    conn: ConnId,
+    sock: TcpStream,
+    peer: SocketAddr,
+    ev: mpsc::Sender<Event>,
+    max_frame: usize,
+    whitelist: crate::config::FourLetterWhitelist,
+) {
+    let (rd, wr) = sock.into_split();
+    // Pipelined requests arrive many to a read.
+    let mut rd = BufReader::with_capacity(64 * 1024, rd);
+    // First four bytes: a four-letter word or the length of the ConnectRequest.
+    let mut head = [0u8; 4];
+    match tokio::time::timeout(SESSIONLESS_TIMEOUT, rd.read_exact(&mut head)).await {
+        Ok(Ok(_)) => {}
+        _ => return,
+    }
+    if let Some(word) = FOUR_LETTER_WORDS.iter().find(|w| w.as_bytes() == head) {
+        let text = if whitelist.allows(word) {
+            let (tx, rx) = oneshot::channel();
+            if ev
+                .send(Event::FourLetter {
+                    word: word.to_string(),
+                    peer,
+                    reply: tx,
+                })
+                .await
+                .is_err()
+            {
+                return;
+            }
+            rx.await.unwrap_or_default()
+        } else {
+            format!("{word} is not executed because it is not in the whitelist.\n")
+        };
+        let mut wr = wr;
+        let _ = wr.write_all(text.as_bytes()).await;
+        let _ = wr.shutdown().await;
+        return;
+    }
+    let (tx, rx) = mpsc::unbounded_channel::<WriterMsg>();
+    let sock = Arc::new(ClientSock {
+        wr,
+        queued: AtomicUsize::new(0),
+    });
+    if ev
+        .send(Event::Open {
+            conn,
+            peer,
+            tx,
+            sock: sock.clone(),
+        })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut writer = tokio::spawn(client_write_loop(sock, rx));
+    // The connection ends when the client goes away, when its input is bad, or when the core
+    // closes it (the writer then stops after flushing what was queued before the close).
+    let reason = tokio::select! {
+        r = read_frames(conn, &mut rd, head, &ev, max_frame, peer) => Some(r),
+        _ = &mut writer => None,
+    };
+    match &reason {
+        Some(Ok(())) => debug!("connection {conn} from {peer} closed by client"),
+        Some(Err(why)) => warn!("closing connection {conn} from {peer}: {why}"),
+        None => debug!("connection {conn} from {peer} closed by server"),
+    }
+    let _ = ev.send(Event::Closed { conn }).await;
+    if reason.is_some() {
+        // Let the writer finish what the core queued (e.g. an error reply) unless it is stuck.
+        let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    }
+}
+
+async fn read_frames<R: AsyncRead + Unpin>(
+    conn: ConnId,
+    rd: &mut R,
+    mut head: [u8; 4],
+    ev: &mpsc::Sender<Event>,
+    max_frame: usize,
+    peer: SocketAddr,
+) -> Result<(), String> {
+    let mut first = true;
+    let mut buf = Vec::new();
+    loop {
+        if !first {
+            match rd.read_exact(&mut head).await {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(format!("read error: {e}")),
+            }
+        }
+        let len = i32::from_be_bytes(head);
+        if len < 0 || len as usize > max_frame {
+            return Err(format!(
+                "packet length {len} is out of range (jute.maxbuffer is {max_frame})"
+            ));
+        }
+        buf.resize(len as usize, 0);
+        rd.read_exact(&mut buf)
+            .await
+            .map_err(|e| format!("read error: {e}"))?;
+        if first {
+            first = false;
+            let connect =
+                Connect::read(&buf).map_err(|e| format!("malformed ConnectRequest: {e}"))?;
+            debug!(
+                "connection {conn} from {peer}: connect session 0x{:x}",
+                connect.req.session_id
+            );
+            ev.send(Event::Connect { conn, connect })
+                .await
+                .map_err(|_| "server stopping".to_string())?;
+            continue;
+        }
+        let at = Instant::now();
+        let mut r = Reader::with_max_len(&buf, max_frame);
+        let h =
+            RequestHeader::read(&mut r).map_err(|e| format!("malformed request header: {e}"))?;
+        match Request::read(h.r#type, &mut r) {
+            Ok(req) => {
+                ev.send(Event::Request {
+                    conn,
+                    xid: h.xid,
+                    req,
+                    at,
+                    len: buf.len(),
+                })
+                .await
+                .map_err(|_| "server stopping".to_string())?;
+            }
+            Err(DecodeError::UnknownOpCode(_)) => {
+                let _ = ev.send(Event::Unimplemented { conn, xid: h.xid }).await;
+                return Err(format!("unknown request type {}", h.r#type));
+            }
+            // Auth and SASL packets are handled before ZooKeeper's pipeline: a bad one closes
+            // the connection. Anything else is answered with MarshallingError.
+            Err(e) if matches!(h.r#type, op::AUTH | op::SASL) => {
+                return Err(format!("malformed request (type {}): {e}", h.r#type))
+            }
+            Err(_) => {
+                ev.send(Event::Malformed {
+                    conn,
+                    xid: h.xid,
+                    op_type: h.r#type,
+                })
+                .await
+                .map_err(|_| "server stopping".to_string())?;
+            }
+        }
+    }
+}

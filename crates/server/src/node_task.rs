@@ -1,0 +1,302 @@
+//! The node task: owns the pure `corral_node::Node` and everything the four-letter words
+//! read, feeds it events in arrival order, and executes its actions in order: client frames
+//! (written at the end of each batch), quorum actions (through [`QuorumIo`]), the fsync (here,
+//! in `block_in_place`), snapshot writes and autopurge (on a thread of their own).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use corral_node::{Action, Event as NodeEvent, Node};
+use corral_storage::disk::RealDisk;
+use corral_storage::store::{FileStore, StoreOptions};
+use corral_tree::core::Now;
+use corral_tree::ConnId;
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+use crate::config::ServerConfig;
+use crate::fourlw::{self, View};
+use crate::quorum::{QuorumIo, REDIAL_EVERY};
+use crate::stats::{ConnStats, ServerStats};
+use crate::wire::{ClientTx, Event, WriterMsg};
+
+/// Most events handled before their outputs are flushed together (group commit: one fsync
+/// covers every write in the batch).
+const EVENT_BATCH_MAX: usize = 1024;
+
+/// The clocks handed to the node. The monotonic clock is anchored at the wall clock at
+/// start-up so session ids (which embed it) differ across restarts, like ZooKeeper's do.
+#[derive(Clone, Copy)]
+pub(crate) struct Clock {
+    start: Instant,
+    start_ms: u64,
+}
+
+impl Clock {
+    pub(crate) fn new() -> Clock {
+        let start_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        Clock {
+            start: Instant::now(),
+            start_ms,
+        }
+    }
+
+    pub(crate) fn now(&self) -> Now {
+        let wall_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        Now {
+            mono_ms: self.start_ms + self.start.elapsed().as_millis() as u64,
+            wall_ms,
+        }
+    }
+}
+
+/// The node and what the node task keeps beside it.
+pub(crate) struct State {
+    pub node: Node<RealDisk>,
+    pub cfg: ServerConfig,
+    pub stats: ServerStats,
+    pub conns: HashMap<ConnId, (ClientTx, ConnStats)>,
+    /// Connections with frames in their outbox.
+    pub dirty: Vec<ConnId>,
+    pub started: Instant,
+    pub clock: Clock,
+    /// Set when this server is an ensemble member.
+    pub quorum: Option<QuorumIo>,
+    /// For the snapshot writer and autopurge threads.
+    pub store_options: StoreOptions,
+    /// The node task's own sender, for background jobs to report back.
+    pub events: mpsc::Sender<Event>,
+}
+
+pub(crate) async fn node_loop(mut st: State, mut rx: mpsc::Receiver<Event>) {
+    let mut next_redial = Instant::now();
+    execute_actions(&mut st);
+    loop {
+        let now = st.clock.now();
+        let wake = st.node.poll_timeout();
+        let mut sleep = Duration::from_millis(wake.saturating_sub(now.mono_ms).min(60_000));
+        if st.quorum.is_some() {
+            sleep = sleep.min(next_redial.saturating_duration_since(Instant::now()));
+        }
+        tokio::select! {
+            ev = rx.recv() => {
+                let Some(ev) = ev else { return };
+                handle_event(&mut st, ev);
+                let mut n = 1;
+                while n < EVENT_BATCH_MAX {
+                    let Ok(ev) = rx.try_recv() else { break };
+                    handle_event(&mut st, ev);
+                    n += 1;
+                }
+                execute_actions(&mut st);
+            }
+            _ = tokio::time::sleep(sleep) => {}
+        }
+        // Timers, and with a snapshot walk pending one slice of it between batches.
+        let now = st.clock.now();
+        if now.mono_ms >= st.node.poll_timeout() {
+            st.node.handle_timeout(now);
+            execute_actions(&mut st);
+        }
+        if let Some(q) = st.quorum.as_mut() {
+            if Instant::now() >= next_redial {
+                q.redial();
+                next_redial = Instant::now() + REDIAL_EVERY;
+            }
+        }
+    }
+}
+
+fn handle_event(st: &mut State, ev: Event) {
+    let now = st.clock.now();
+    match ev {
+        Event::Quorum(q) => {
+            if let Some(qio) = st.quorum.as_mut() {
+                qio.handle_event(&mut st.node, now, q);
+            }
+        }
+        Event::Open {
+            conn,
+            peer,
+            tx,
+            sock,
+        } => {
+            let addr = peer.ip().to_string();
+            st.node.handle(now, NodeEvent::ClientOpen { conn, addr });
+            let out = ClientTx {
+                tx,
+                sock,
+                outbox: Vec::new(),
+            };
+            let cs = ConnStats::new(peer, now.wall_ms);
+            st.conns.insert(conn, (out, cs));
+        }
+        Event::Connect { conn, connect } => {
+            st.stats.packets_received += 1;
+            if let Some((_, cs)) = st.conns.get_mut(&conn) {
+                cs.received += 1;
+            }
+            st.node
+                .handle(now, NodeEvent::ClientConnect { conn, connect });
+        }
+        Event::Request {
+            conn,
+            xid,
+            req,
+            at,
+            len,
+        } => {
+            st.stats.packets_received += 1;
+            st.stats.bytes_received += len as u64 + 4;
+            if let Some((_, cs)) = st.conns.get_mut(&conn) {
+                cs.received += 1;
+                cs.in_flight.push_back(at);
+            }
+            st.node
+                .handle(now, NodeEvent::ClientRequest { conn, xid, req });
+        }
+        Event::Unimplemented { conn, xid } => {
+            st.stats.packets_received += 1;
+            warn!("closing connection {conn}: unknown request type (xid {xid})");
+            st.node
+                .handle(now, NodeEvent::ClientUnimplemented { conn, xid });
+            // The reader ends the connection next (its Closed event may be in this batch):
+            // the reply must reach the socket first.
+            execute_actions(st);
+        }
+        Event::Malformed { conn, xid, op_type } => {
+            st.stats.packets_received += 1;
+            warn!("connection {conn}: malformed request of type {op_type} (xid {xid}), answering MarshallingError");
+            st.node
+                .handle(now, NodeEvent::ClientMalformed { conn, xid, op_type });
+        }
+        Event::Closed { conn } => {
+            st.node.handle(now, NodeEvent::ClientClosed { conn });
+            st.conns.remove(&conn);
+        }
+        Event::FourLetter { word, peer, reply } => {
+            execute_actions(st);
+            let mut view = View {
+                node: &mut st.node,
+                cfg: &st.cfg,
+                stats: &mut st.stats,
+                conns: st.conns.iter_mut().map(|(id, (_, cs))| (*id, cs)).collect(),
+                uptime_ms: st.started.elapsed().as_millis() as u64,
+            };
+            let text = fourlw::run(&mut view, &word, peer);
+            let _ = reply.send(text);
+        }
+        Event::StorageDone(ev) => st.node.handle(now, ev),
+    }
+}
+
+/// Execute the node's actions in order until it has none; then write every connection's
+/// outbox (the end of a batch).
+fn execute_actions(st: &mut State) {
+    while let Some(a) = st.node.poll_action() {
+        execute(st, a);
+    }
+    for conn in std::mem::take(&mut st.dirty) {
+        if let Some((tx, _)) = st.conns.get_mut(&conn) {
+            tx.flush();
+        }
+    }
+}
+
+fn execute(st: &mut State, a: Action) {
+    match a {
+        Action::Send { conn, frame } => send(st, conn, frame),
+        Action::Close { conn } => close(st, conn),
+        Action::Sync => {
+            let t0 = Instant::now();
+            let now = st.clock.now();
+            let node = &mut st.node;
+            tokio::task::block_in_place(|| node.handle_sync(now));
+            let ms = t0.elapsed().as_millis() as u64;
+            if ms > st.cfg.fsync_warning_threshold_ms {
+                warn!(
+                    "fsync of the txn log took {ms} ms, above fsync.warningthresholdms={}",
+                    st.cfg.fsync_warning_threshold_ms
+                );
+            }
+        }
+        Action::WriteSnapshot { zxid, raw, nodes } => {
+            let opts = st.store_options.clone();
+            let events = st.events.clone();
+            std::thread::spawn(move || {
+                let t0 = Instant::now();
+                let result = FileStore::new(RealDisk::default(), opts)
+                    .and_then(|mut store| store.write_snapshot(zxid, &raw))
+                    .map(|path| {
+                        info!(
+                            "snapshot {} written: {nodes} znodes, {} bytes uncompressed, in {} ms",
+                            path.display(),
+                            raw.len(),
+                            t0.elapsed().as_millis()
+                        );
+                    })
+                    .map_err(|e| e.to_string());
+                let ev = NodeEvent::SnapshotWritten { result };
+                let _ = events.blocking_send(Event::StorageDone(ev));
+            });
+        }
+        Action::Purge { retain } => {
+            let opts = st.store_options.clone();
+            let events = st.events.clone();
+            std::thread::spawn(move || {
+                let result = FileStore::new(RealDisk::default(), opts)
+                    .and_then(|mut store| store.purge(retain))
+                    .map_err(|e| e.to_string());
+                let ev = NodeEvent::PurgeDone { result };
+                let _ = events.blocking_send(Event::StorageDone(ev));
+            });
+        }
+        Action::Fatal { what } => {
+            error!("{what}; stopping without acknowledging more");
+            std::process::exit(2);
+        }
+        other => {
+            let now = st.clock.now();
+            match st.quorum.as_mut() {
+                Some(q) => {
+                    if let Err(a) = q.execute(&mut st.node, now, other) {
+                        unreachable!("an action the node task does not know: {a:?}");
+                    }
+                }
+                None => unreachable!("a standalone node asked for a quorum action: {other:?}"),
+            }
+        }
+    }
+}
+
+fn send(st: &mut State, conn: ConnId, frame: Vec<u8>) {
+    if let Some((tx, cs)) = st.conns.get_mut(&conn) {
+        st.stats.packets_sent += 1;
+        cs.sent += 1;
+        // A reply (not a watch event) completes the oldest request in flight on the connection.
+        if frame.len() >= 8 && frame[4..8] != [0xff, 0xff, 0xff, 0xff] {
+            if let Some(at) = cs.in_flight.pop_front() {
+                let ms = at.elapsed().as_millis() as u64;
+                st.stats.latency.add(ms);
+                cs.latency.add(ms);
+                cs.last_latency_ms = ms;
+                cs.last_response_wall_ms = st.clock.now().wall_ms;
+            }
+        }
+        if tx.outbox.is_empty() {
+            st.dirty.push(conn);
+        }
+        tx.outbox.extend_from_slice(&frame);
+    }
+}
+
+fn close(st: &mut State, conn: ConnId) {
+    if let Some((tx, _)) = st.conns.get_mut(&conn) {
+        tx.flush();
+        let _ = tx.tx.send(WriterMsg::Close);
+    }
+}

@@ -1,0 +1,161 @@
+//! What the socket tasks and the node task hand each other: events in (arrival order), frames
+//! out. Kept apart so the client side (`client.rs`), the quorum side (`quorum.rs`) and the node
+//! task (`node_task.rs`) depend on this and not on each other.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use corral_proto::quorum::QuorumPacket;
+use corral_proto::request::{Connect, Request};
+use corral_tree::ConnId;
+use tokio::sync::{mpsc, oneshot};
+
+pub(crate) enum WriterMsg {
+    Frame(Vec<u8>),
+    Close,
+}
+
+/// The write half of a client socket, shared by the node task (which writes a batch's replies
+/// straight to it when nothing is queued before them, saving a hand-over to another task per
+/// reply) and the connection's writer task (which writes what the socket did not take at once).
+pub(crate) struct ClientSock {
+    pub wr: tokio::net::tcp::OwnedWriteHalf,
+    /// Buffers handed to the writer task and not yet fully written by it.
+    pub queued: AtomicUsize,
+}
+
+/// The node task's handle on a client connection's output.
+pub(crate) struct ClientTx {
+    pub tx: mpsc::UnboundedSender<WriterMsg>,
+    pub sock: Arc<ClientSock>,
+    /// This batch's frames, written together when the batch is flushed.
+    pub outbox: Vec<u8>,
+}
+
+impl ClientTx {
+    /// Write the outbox: straight to the socket while it takes bytes and nothing is queued
+    /// before them, the rest through the writer task (in order: once something is queued, all
+    /// later bytes are queued behind it).
+    pub fn flush(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        let mut off = 0;
+        if self.sock.queued.load(Ordering::Acquire) == 0 {
+            while off < self.outbox.len() {
+                match self.sock.wr.try_write(&self.outbox[off..]) {
+                    Ok(0) => break,
+                    Ok(n) => off += n,
+                    // WouldBlock: the writer waits for the socket; any other error: the
+                    // writer meets it too and ends the connection.
+                    Err(_) => break,
+                }
+            }
+        }
+        if off == self.outbox.len() {
+            self.outbox.clear();
+            return;
+        }
+        let rest = if off == 0 {
+            std::mem::take(&mut self.outbox)
+        } else {
+            let rest = self.outbox[off..].to_vec();
+            self.outbox.clear();
+            rest
+        };
+        self.sock.queued.fetch_add(1, Ordering::AcqRel);
+        let _ = self.tx.send(WriterMsg::Frame(rest));
+    }
+}
+
+/// Events for the node task, in arrival order.
+pub(crate) enum Event {
+    /// Election and quorum connections of an ensemble member.
+    Quorum(QEvent),
+    Open {
+        conn: ConnId,
+        peer: SocketAddr,
+        tx: mpsc::UnboundedSender<WriterMsg>,
+        sock: Arc<ClientSock>,
+    },
+    Connect {
+        conn: ConnId,
+        connect: Connect,
+    },
+    Request {
+        conn: ConnId,
+        xid: i32,
+        req: Request,
+        at: Instant,
+        len: usize,
+    },
+    Unimplemented {
+        conn: ConnId,
+        xid: i32,
+    },
+    Malformed {
+        conn: ConnId,
+        xid: i32,
+        op_type: i32,
+    },
+    Closed {
+        conn: ConnId,
+    },
+    FourLetter {
+        word: String,
+        peer: SocketAddr,
+        reply: oneshot::Sender<String>,
+    },
+    /// A background storage job the node asked for finished.
+    StorageDone(corral_node::Event),
+}
+
+/// Quorum-side events from the connection tasks.
+pub(crate) enum QEvent {
+    ElectionUp {
+        sid: i64,
+        id: u64,
+        tx: mpsc::UnboundedSender<WriterMsg>,
+    },
+    Election {
+        from: i64,
+        payload: Vec<u8>,
+    },
+    ElectionDown {
+        sid: i64,
+        id: u64,
+    },
+    /// A smaller sid connected to us; the rule says we dial back (§4.2).
+    DialBack {
+        sid: i64,
+    },
+    LearnerUp {
+        conn: u64,
+        tx: mpsc::UnboundedSender<WriterMsg>,
+    },
+    LearnerPacket {
+        conn: u64,
+        p: QuorumPacket,
+    },
+    LearnerDown {
+        conn: u64,
+    },
+    LeaderUp {
+        gen: u64,
+        tx: mpsc::UnboundedSender<WriterMsg>,
+    },
+    LeaderPacket {
+        gen: u64,
+        p: QuorumPacket,
+    },
+    LeaderSnapshot {
+        gen: u64,
+        zxid: i64,
+        blob: Vec<u8>,
+    },
+    LeaderDown {
+        gen: u64,
+    },
+}
