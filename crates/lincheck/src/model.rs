@@ -1,0 +1,369 @@
+//! The sequential ZooKeeper 3.8 data tree the history is replayed through. It owns the
+//! semantics of each txn (result codes, sequence numbers, stats) and the watch triggers each
+//! txn produces; it knows nothing about sessions' streams or time.
+//!
+//! Mutations go through an undo log so the search can roll back to a mark cheaply.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::history::{Call, CreateMode, Res, Stat};
+
+pub const OK: i32 = 0;
+pub const RUNTIME_INCONSISTENCY: i32 = -2;
+pub const BAD_ARGUMENTS: i32 = -8;
+pub const NO_NODE: i32 = -101;
+pub const BAD_VERSION: i32 = -103;
+pub const NO_CHILDREN_FOR_EPHEMERALS: i32 = -108;
+pub const NODE_EXISTS: i32 = -110;
+pub const NOT_EMPTY: i32 = -111;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    pub data: Vec<u8>,
+    pub czxid: i64,
+    pub mzxid: i64,
+    pub pzxid: i64,
+    pub version: i32,
+    /// ZooKeeper's persisted cversion: counts child creates only. Sequential suffixes use it;
+    /// clients see `2 * cversion - num_children` (DataNode.copyStat), i.e. creates + deletes.
+    pub cversion: i32,
+    pub ephemeral_owner: i64,
+    pub children: BTreeSet<String>,
+}
+
+/// What a txn does to watches, in the order ZooKeeper's DataTree triggers them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// createNode: data watches on the path fire NodeCreated, child watches on the parent fire
+    /// NodeChildrenChanged.
+    Created(String),
+    /// deleteNode: data watches and child watches on the path fire NodeDeleted (one event per
+    /// watcher), child watches on the parent fire NodeChildrenChanged.
+    Deleted(String),
+    /// setData: data watches fire NodeDataChanged.
+    Changed(String),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Tree {
+    nodes: BTreeMap<String, Node>,
+    undo: Vec<(String, Option<Node>)>,
+}
+
+pub fn parent(path: &str) -> Option<&str> {
+    if path == "/" {
+        return None;
+    }
+    let i = path.rfind('/')?;
+    Some(if i == 0 { "/" } else { &path[..i] })
+}
+
+fn name(path: &str) -> &str {
+    &path[path.rfind('/').map_or(0, |i| i + 1)..]
+}
+
+fn valid_path(path: &str) -> bool {
+    if path == "/" {
+        return true;
+    }
+    path.starts_with('/')
+        && !path.ends_with('/')
+        && !path[1..]
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+}
+
+impl Tree {
+    pub fn new(initial: &[(String, Vec<u8>)]) -> Tree {
+        let mut t = Tree::default();
+        t.nodes
+            .insert("/".to_string(), empty_node(Vec::new(), 0, 0));
+        for (p, d) in initial {
+            if t.nodes.contains_key(p) {
+                continue;
+            }
+            if let Some(par) = parent(p).and_then(|q| t.nodes.get_mut(q)) {
+                par.children.insert(name(p).to_string());
+                t.nodes.insert(p.clone(), empty_node(d.clone(), 0, 0));
+            }
+        }
+        t
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(path)
+    }
+
+    pub fn stat(&self, path: &str) -> Option<Stat> {
+        self.nodes.get(path).map(stat_of)
+    }
+
+    /// Undo-log position; `rollback(mark)` restores the tree as it was.
+    pub fn mark(&self) -> usize {
+        self.undo.len()
+    }
+
+    pub fn rollback(&mut self, mark: usize) {
+        while self.undo.len() > mark {
+            let (p, old) = self.undo.pop().expect("length checked above");
+            match old {
+                Some(n) => self.nodes.insert(p, n),
+                None => self.nodes.remove(&p),
+            };
+        }
+    }
+
+    /// Forget undo history (no rollback past this point). Used when no search is pending.
+    pub fn commit(&mut self) {
+        self.undo.clear();
+    }
+
+    fn put(&mut self, path: &str, node: Option<Node>) {
+        let old = match node {
+            Some(n) => self.nodes.insert(path.to_string(), n),
+            None => self.nodes.remove(path),
+        };
+        self.undo.push((path.to_string(), old));
+    }
+
+    /// Serve a read as of the current state.
+    pub fn read(&self, call: &Call) -> Res {
+        match call {
+            Call::GetData { path, .. } => match self.nodes.get(path) {
+                Some(n) => Res::Data {
+                    data: n.data.clone(),
+                    stat: stat_of(n),
+                },
+                None => Res::Err(NO_NODE),
+            },
+            Call::Exists { path, .. } => Res::Exists(self.stat(path)),
+            Call::GetChildren { path, .. } => match self.nodes.get(path) {
+                Some(n) => Res::Children(n.children.iter().cloned().collect()),
+                None => Res::Err(NO_NODE),
+            },
+            Call::Sync { .. } => Res::Synced,
+            Call::AddWatch { .. } => Res::WatchAdded,
+            _ => Res::Err(BAD_ARGUMENTS),
+        }
+    }
+
+    /// Apply a txn at `zxid` for `session`, returning the client's result and the watch
+    /// triggers (empty when the txn failed: an error txn changes nothing).
+    pub fn apply(&mut self, call: &Call, session: i64, zxid: i64) -> (Res, Vec<Trigger>) {
+        let mut triggers = Vec::new();
+        let res = match call {
+            Call::Multi(ops) => {
+                let mark = self.mark();
+                let mut items = Vec::with_capacity(ops.len());
+                let mut failed_at = None;
+                for (i, sub) in ops.iter().enumerate() {
+                    let r = self.apply_one(sub, session, zxid, &mut triggers);
+                    if let Res::Err(code) = r {
+                        failed_at = Some((i, code));
+                        break;
+                    }
+                    items.push(r);
+                }
+                match failed_at {
+                    None => Res::Multi(items),
+                    Some((i, code)) => {
+                        self.rollback(mark);
+                        triggers.clear();
+                        let items = (0..ops.len())
+                            .map(|j| match j.cmp(&i) {
+                                std::cmp::Ordering::Less => Res::Err(OK),
+                                std::cmp::Ordering::Equal => Res::Err(code),
+                                std::cmp::Ordering::Greater => Res::Err(RUNTIME_INCONSISTENCY),
+                            })
+                            .collect();
+                        Res::Multi(items)
+                    }
+                }
+            }
+            Call::CloseSession => {
+                let owned: Vec<String> = self
+                    .nodes
+                    .iter()
+                    .filter(|(_, n)| n.ephemeral_owner == session && session != 0)
+                    .map(|(p, _)| p.clone())
+                    .collect();
+                for p in owned {
+                    self.delete(&p, -1, zxid, &mut triggers);
+                }
+                Res::Closed
+            }
+            Call::Check { .. } => Res::Err(BAD_ARGUMENTS),
+            other => {
+                let r = self.apply_one(other, session, zxid, &mut triggers);
+                if matches!(r, Res::Err(_)) {
+                    triggers.clear();
+                }
+                r
+            }
+        };
+        (res, triggers)
+    }
+
+    /// Delete every ephemeral of `session` (session expiry) at `zxid`.
+    pub fn close_session(&mut self, session: i64, zxid: i64) -> Vec<Trigger> {
+        self.apply(&Call::CloseSession, session, zxid).1
+    }
+
+    /// A server-issued delete at `zxid` (TTL/container reaping); no-op if the node is gone.
+    pub fn system_delete(&mut self, path: &str, zxid: i64) -> Vec<Trigger> {
+        let mut t = Vec::new();
+        self.delete(path, -1, zxid, &mut t);
+        t
+    }
+
+    fn apply_one(&mut self, call: &Call, session: i64, zxid: i64, trig: &mut Vec<Trigger>) -> Res {
+        match call {
+            Call::Create { path, data, mode } => {
+                self.create(path, data, *mode, session, zxid, trig)
+            }
+            Call::SetData {
+                path,
+                data,
+                version,
+            } => {
+                let Some(n) = self.nodes.get(path) else {
+                    return Res::Err(NO_NODE);
+                };
+                if *version != -1 && *version != n.version {
+                    return Res::Err(BAD_VERSION);
+                }
+                let mut n = n.clone();
+                n.data = data.clone();
+                n.version = n.version.wrapping_add(1);
+                n.mzxid = zxid;
+                let st = stat_of(&n);
+                self.put(path, Some(n));
+                trig.push(Trigger::Changed(path.clone()));
+                Res::Stat(st)
+            }
+            Call::Delete { path, version } => self.delete(path, *version, zxid, trig),
+            Call::Check { path, version } => match self.nodes.get(path) {
+                None => Res::Err(NO_NODE),
+                Some(n) if *version != -1 && *version != n.version => Res::Err(BAD_VERSION),
+                Some(_) => Res::Checked,
+            },
+            _ => Res::Err(BAD_ARGUMENTS),
+        }
+    }
+
+    fn create(
+        &mut self,
+        path: &str,
+        data: &[u8],
+        mode: CreateMode,
+        session: i64,
+        zxid: i64,
+        trig: &mut Vec<Trigger>,
+    ) -> Res {
+        // PrepRequestProcessor.pRequest2TxnCreate order: parent NoNode, NodeExists,
+        // NoChildrenForEphemerals.
+        let prefix_ok =
+            mode.sequential && path.ends_with('/') && valid_path(&path[..path.len() - 1]);
+        if !valid_path(path) && !prefix_ok {
+            return Res::Err(BAD_ARGUMENTS);
+        }
+        let Some(parent_path) = parent(path).map(str::to_string) else {
+            return Res::Err(NODE_EXISTS);
+        };
+        let parent_path = if prefix_ok {
+            path[..path.len() - 1].to_string()
+        } else {
+            parent_path
+        };
+        let Some(par) = self.nodes.get(&parent_path) else {
+            return Res::Err(NO_NODE);
+        };
+        let full = if mode.sequential {
+            format!("{path}{:010}", par.cversion)
+        } else {
+            path.to_string()
+        };
+        if self.nodes.contains_key(&full) {
+            return Res::Err(NODE_EXISTS);
+        }
+        if par.ephemeral_owner != 0 {
+            return Res::Err(NO_CHILDREN_FOR_EPHEMERALS);
+        }
+        let mut par = par.clone();
+        par.cversion = par.cversion.wrapping_add(1);
+        par.pzxid = zxid;
+        par.children.insert(name(&full).to_string());
+        self.put(&parent_path, Some(par));
+        let mut n = empty_node(
+            data.to_vec(),
+            zxid,
+            if mode.ephemeral { session } else { 0 },
+        );
+        n.pzxid = zxid;
+        let st = stat_of(&n);
+        self.put(&full, Some(n));
+        trig.push(Trigger::Created(full.clone()));
+        Res::Created {
+            path: full,
+            stat: Some(st),
+        }
+    }
+
+    fn delete(&mut self, path: &str, version: i32, zxid: i64, trig: &mut Vec<Trigger>) -> Res {
+        let Some(parent_path) = parent(path).map(str::to_string) else {
+            return Res::Err(BAD_ARGUMENTS);
+        };
+        let Some(n) = self.nodes.get(path) else {
+            return Res::Err(NO_NODE);
+        };
+        if version != -1 && version != n.version {
+            return Res::Err(BAD_VERSION);
+        }
+        if !n.children.is_empty() {
+            return Res::Err(NOT_EMPTY);
+        }
+        let mut par = self
+            .nodes
+            .get(&parent_path)
+            .expect("a node's parent exists")
+            .clone();
+        par.children.remove(name(path));
+        if zxid > par.pzxid {
+            par.pzxid = zxid;
+        }
+        self.put(&parent_path, Some(par));
+        self.put(path, None);
+        trig.push(Trigger::Deleted(path.to_string()));
+        Res::Deleted
+    }
+}
+
+fn empty_node(data: Vec<u8>, zxid: i64, owner: i64) -> Node {
+    Node {
+        data,
+        czxid: zxid,
+        mzxid: zxid,
+        pzxid: zxid,
+        version: 0,
+        cversion: 0,
+        ephemeral_owner: owner,
+        children: BTreeSet::new(),
+    }
+}
+
+pub fn stat_of(n: &Node) -> Stat {
+    let kids = n.children.len() as i32;
+    Stat {
+        czxid: n.czxid,
+        mzxid: n.mzxid,
+        ctime: 0,
+        mtime: 0,
+        version: n.version,
+        cversion: n.cversion.wrapping_mul(2).wrapping_sub(kids),
+        aversion: 0,
+        ephemeral_owner: n.ephemeral_owner,
+        data_length: n.data.len() as i32,
+        num_children: kids,
+        pzxid: n.pzxid,
+    }
+}

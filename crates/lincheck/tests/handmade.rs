@@ -1,0 +1,669 @@
+//! Hand-made histories: each bad one stands for a real bug and must be rejected with the right
+//! violation kind; the good ones (incl. unknown writes) must pass.
+
+mod common;
+
+use common::*;
+use corral_lincheck::*;
+
+use ViolationKind as K;
+
+#[test]
+fn good_history_passes() {
+    // Proves the baseline: create, set, read at the right zxid, child list, watch delivered.
+    let mut b = B::with_a();
+    b.op(
+        S2,
+        11,
+        12,
+        get("/a", true),
+        1,
+        data("1", st(1, 1, 1, 0, 0, 0, 1, 0)),
+    );
+    b.op(
+        S1,
+        13,
+        20,
+        set("/a", "22", 0),
+        2,
+        Res::Stat(st(1, 2, 1, 1, 0, 0, 2, 0)),
+    );
+    b.ev(S2, EventKind::NodeDataChanged, "/a");
+    b.op(
+        S2,
+        21,
+        22,
+        Call::GetChildren {
+            path: "/".into(),
+            watch: false,
+        },
+        2,
+        Res::Children(vec!["a".into()]),
+    );
+    let s = expect_ok(check(&b.h));
+    assert_eq!((s.writes, s.reads, s.events), (2, 2, 1));
+}
+
+#[test]
+fn stale_read_rejected() {
+    // Bug: a follower answers from an older tree than the zxid it puts in the reply header.
+    let mut b = B::with_a();
+    b.op(
+        S1,
+        11,
+        20,
+        set("/a", "2", -1),
+        2,
+        Res::Stat(st(1, 2, 1, 1, 0, 0, 1, 0)),
+    );
+    b.op(
+        S2,
+        21,
+        22,
+        get("/a", false),
+        2,
+        data("1", st(1, 1, 1, 0, 0, 0, 1, 0)),
+    );
+    expect(check(&b.h), K::ReadResult);
+}
+
+#[test]
+fn read_going_back_in_time_rejected() {
+    // Bug: after reconnecting to a lagging server the session is served an older state.
+    let mut b = B::with_a();
+    b.op(
+        S1,
+        11,
+        20,
+        set("/a", "2", -1),
+        2,
+        Res::Stat(st(1, 2, 1, 1, 0, 0, 1, 0)),
+    );
+    b.op(
+        S2,
+        21,
+        22,
+        get("/a", false),
+        2,
+        data("2", st(1, 2, 1, 1, 0, 0, 1, 0)),
+    );
+    b.op(
+        S2,
+        23,
+        24,
+        get("/a", false),
+        1,
+        data("1", st(1, 1, 1, 0, 0, 0, 1, 0)),
+    );
+    expect(check(&b.h), K::SessionOrder);
+}
+
+#[test]
+fn lost_acknowledged_write_rejected() {
+    // Bug: a write acknowledged to the client is lost (e.g. truncated on leader change); a
+    // later read at a newer zxid does not see it.
+    let mut b = B::with_a();
+    b.op(
+        S1,
+        11,
+        20,
+        set("/a", "2", -1),
+        2,
+        Res::Stat(st(1, 2, 1, 1, 0, 0, 1, 0)),
+    );
+    b.op(
+        S1,
+        21,
+        30,
+        create("/b", ""),
+        3,
+        created("/b", st(3, 3, 3, 0, 0, 0, 0, 0)),
+    );
+    b.op(
+        S2,
+        31,
+        32,
+        get("/a", false),
+        3,
+        data("1", st(1, 1, 1, 0, 0, 0, 1, 0)),
+    );
+    expect(check(&b.h), K::ReadResult);
+}
+
+#[test]
+fn bad_version_when_version_matched_rejected() {
+    // Bug: the version check compares against a stale pending change record.
+    let mut b = B::with_a();
+    b.op(S1, 11, 20, set("/a", "2", 0), 2, Res::Err(-103));
+    expect(check(&b.h), K::WriteResult);
+}
+
+#[test]
+fn wrong_sequence_number_rejected() {
+    // Bug: the sequential suffix uses the client-visible cversion instead of the persisted one.
+    let mut b = B::with_a();
+    b.op(
+        S1,
+        11,
+        20,
+        create_mode("/a/s-", false, true),
+        2,
+        created("/a/s-0000000001", st(2, 2, 2, 0, 0, 0, 0, 0)),
+    );
+    expect(check(&b.h), K::WriteResult);
+}
+
+#[test]
+fn duplicate_sequence_number_rejected() {
+    // Bug: two concurrent sequential creates read the same parent cversion.
+    let mut b = B::with_a();
+    b.op(
+        S1,
+        11,
+        20,
+        create_mode("/a/s-", false, true),
+        2,
+        created("/a/s-0000000000", st(2, 2, 2, 0, 0, 0, 0, 0)),
+    );
+    b.op(
+        S2,
+        12,
+        21,
+        create_mode("/a/s-", false, true),
+        3,
+        created("/a/s-0000000000", st(3, 3, 3, 0, 0, 0, 0, 0)),
+    );
+    expect(check(&b.h), K::WriteResult);
+}
+
+#[test]
+fn created_stat_wrong_rejected() {
+    // Bug: create2 returns the parent's Stat (or a stale mzxid) instead of the new node's.
+    let mut b = B::default();
+    b.op(
+        S1,
+        0,
+        10,
+        create("/a", "1"),
+        1,
+        created("/a", st(1, 0, 1, 0, 0, 0, 1, 0)),
+    );
+    expect(check(&b.h), K::WriteResult);
+}
+
+#[test]
+fn two_writes_same_zxid_rejected() {
+    // Bug: two leaders in one epoch both propose zxid 2.
+    let mut b = B::with_a();
+    b.op(
+        S1,
+        11,
+        20,
+        set("/a", "2", -1),
+        2,
+        Res::Stat(st(1, 2, 1, 1, 0, 0, 1, 0)),
+    );
+    b.op(
+        S2,
+        11,
+        20,
+        create("/b", ""),
+        2,
+        created("/b", st(2, 2, 2, 0, 0, 0, 0, 0)),
+    );
+    expect(check(&b.h), K::DuplicateZxid);
+}
+
+#[test]
+fn real_time_violation_rejected() {
+    // Bug: a deposed leader keeps committing with lower zxids after a newer write completed.
+    let mut b = B::default();
+    b.op(
+        S1,
+        0,
+        10,
+        create("/b", ""),
+        2,
+        created("/b", st(2, 2, 2, 0, 0, 0, 0, 0)),
+    );
+    b.op(
+        S2,
+        20,
+        30,
+        create("/a", ""),
+        1,
+        created("/a", st(1, 1, 1, 0, 0, 0, 0, 0)),
+    );
+    expect(check(&b.h), K::RealTimeOrder);
+}
+
+#[test]
+fn stale_sync_rejected() {
+    // Bug: the follower answers sync without waiting for the leader's flush.
+    let mut b = B::with_a();
+    b.op(
+        S1,
+        11,
+        20,
+        set("/a", "2", -1),
+        2,
+        Res::Stat(st(1, 2, 1, 1, 0, 0, 1, 0)),
+    );
+    b.op(S2, 21, 22, Call::Sync { path: "/a".into() }, 1, Res::Synced);
+    expect(check(&b.h), K::SyncStale);
+}
+
+#[test]
+fn read_after_sync_stale_rejected() {
+    // Bug: the read following a sync is served from a different, lagging server.
+    let mut b = B::with_a();
+    b.op(
+        S1,
+        11,
+        20,
+        set("/a", "2", -1),
+        2,
+        Res::Stat(st(1, 2, 1, 1, 0, 0, 1, 0)),
+    );
+    b.op(S2, 21, 22, Call::Sync { path: "/a".into() }, 2, Res::Synced);
+    b.op(
+        S2,
+        23,
+        24,
+        get("/a", false),
+        1,
+        data("1", st(1, 1, 1, 0, 0, 0, 1, 0)),
+    );
+    expect(check(&b.h), K::ReadAfterSyncStale);
+}
+
+#[test]
+fn multi_applied_partially_rejected() {
+    // Bug: a failed multi leaves its first op applied (no rollback of pending changes).
+    let mut b = B::default();
+    let m = Call::Multi(vec![create("/a", ""), create("/x/y", "")]);
+    b.op(
+        S1,
+        0,
+        10,
+        m,
+        1,
+        Res::Multi(vec![Res::Err(0), Res::Err(-101)]),
+    );
+    b.op(
+        S2,
+        11,
+        12,
+        Call::Exists {
+            path: "/a".into(),
+            watch: false,
+        },
+        1,
+        Res::Exists(Some(st(1, 1, 1, 0, 0, 0, 0, 0))),
+    );
+    expect(check(&b.h), K::ReadResult);
+}
+
+#[test]
+fn multi_result_codes_checked() {
+    // Bug: the ops after the failing one report OK instead of RuntimeInconsistency.
+    let mut b = B::default();
+    let m = Call::Multi(vec![create("/x/y", ""), create("/a", "")]);
+    b.op(
+        S1,
+        0,
+        10,
+        m,
+        1,
+        Res::Multi(vec![Res::Err(-101), Res::Err(0)]),
+    );
+    expect(check(&b.h), K::WriteResult);
+}
+
+#[test]
+fn ephemeral_surviving_close_rejected() {
+    // Bug: closeSession does not delete the session's ephemerals.
+    let mut b = B::default();
+    b.op(
+        S1,
+        0,
+        10,
+        create_mode("/e", true, false),
+        1,
+        created("/e", st(1, 1, 1, 0, 0, S1, 0, 0)),
+    );
+    b.op(S1, 11, 20, Call::CloseSession, 2, Res::Closed);
+    b.op(
+        S2,
+        21,
+        22,
+        Call::Exists {
+            path: "/e".into(),
+            watch: false,
+        },
+        2,
+        Res::Exists(Some(st(1, 1, 1, 0, 0, S1, 0, 0))),
+    );
+    expect(check(&b.h), K::ReadResult);
+}
+
+#[test]
+fn ephemeral_deleted_by_expiry_passes_and_surviving_expiry_rejected() {
+    // Bug: session expiry (a system write) leaves the ephemeral behind.
+    let mut b = B::default();
+    b.op(
+        S1,
+        0,
+        10,
+        create_mode("/e", true, false),
+        1,
+        created("/e", st(1, 1, 1, 0, 0, S1, 0, 0)),
+    );
+    b.h.system_writes.push(SystemWrite {
+        zxid: 2,
+        what: SystemWhat::SessionClosed { session: S1 },
+    });
+    let i = b.op(
+        S2,
+        21,
+        22,
+        Call::Exists {
+            path: "/e".into(),
+            watch: false,
+        },
+        2,
+        Res::Exists(None),
+    );
+    expect_ok(check(&b.h));
+    b.h.ops[i].ret = Ret::Done {
+        zxid: 2,
+        result: Res::Exists(Some(st(1, 1, 1, 0, 0, S1, 0, 0))),
+    };
+    expect(check(&b.h), K::ReadResult);
+}
+
+fn watched_a() -> B {
+    let mut b = B::with_a();
+    b.op(
+        S2,
+        11,
+        12,
+        get("/a", true),
+        1,
+        data("1", st(1, 1, 1, 0, 0, 0, 1, 0)),
+    );
+    b.op(
+        S1,
+        13,
+        20,
+        set("/a", "2", -1),
+        2,
+        Res::Stat(st(1, 2, 1, 1, 0, 0, 1, 0)),
+    );
+    b
+}
+
+#[test]
+fn watch_never_fired_rejected() {
+    // Bug: the watch is registered on the wrong path and never triggers.
+    let mut b = watched_a();
+    b.op(
+        S2,
+        21,
+        22,
+        get("/a", false),
+        2,
+        data("2", st(1, 2, 1, 1, 0, 0, 1, 0)),
+    );
+    expect(check(&b.h), K::WatchMissing);
+}
+
+#[test]
+fn watch_fired_twice_rejected() {
+    // Bug: a one-shot watch is not removed after it fires.
+    let mut b = watched_a();
+    b.ev(S2, EventKind::NodeDataChanged, "/a");
+    b.op(
+        S1,
+        21,
+        30,
+        set("/a", "3", -1),
+        3,
+        Res::Stat(st(1, 3, 1, 2, 0, 0, 1, 0)),
+    );
+    b.ev(S2, EventKind::NodeDataChanged, "/a");
+    expect(check(&b.h), K::WatchDuplicate);
+}
+
+#[test]
+fn watch_fired_after_newer_data_rejected() {
+    // Bug: the server sends the reply before the watch notification of the txn it read past.
+    let mut b = watched_a();
+    b.op(
+        S2,
+        21,
+        22,
+        get("/a", false),
+        2,
+        data("2", st(1, 2, 1, 1, 0, 0, 1, 0)),
+    );
+    b.ev(S2, EventKind::NodeDataChanged, "/a");
+    expect(check(&b.h), K::WatchLate);
+}
+
+#[test]
+fn spurious_watch_event_rejected() {
+    // Bug: an event for a path nobody watched (or from a write that never happened).
+    let mut b = watched_a();
+    b.ev(S2, EventKind::NodeDataChanged, "/a");
+    b.ev(S2, EventKind::NodeDeleted, "/a");
+    expect(check(&b.h), K::WatchSpurious);
+}
+
+#[test]
+fn persistent_watch_missing_event_rejected() {
+    // Bug: a persistent watch is dropped after firing once, as if it were one-shot.
+    let mut b = B::with_a();
+    b.op(
+        S2,
+        11,
+        12,
+        Call::AddWatch {
+            path: "/a".into(),
+            mode: AddWatchMode::Persistent,
+        },
+        1,
+        Res::WatchAdded,
+    );
+    b.op(
+        S1,
+        13,
+        20,
+        set("/a", "2", -1),
+        2,
+        Res::Stat(st(1, 2, 1, 1, 0, 0, 1, 0)),
+    );
+    b.ev(S2, EventKind::NodeDataChanged, "/a");
+    b.op(
+        S1,
+        21,
+        30,
+        set("/a", "3", -1),
+        3,
+        Res::Stat(st(1, 3, 1, 2, 0, 0, 1, 0)),
+    );
+    b.op(
+        S2,
+        31,
+        32,
+        get("/a", false),
+        3,
+        data("3", st(1, 3, 1, 2, 0, 0, 1, 0)),
+    );
+    expect(check(&b.h), K::WatchMissing);
+}
+
+#[test]
+fn recursive_watch_children_changed_rejected() {
+    // Bug: recursive watches are registered in the child watch manager too and deliver
+    // NodeChildrenChanged (ZooKeeper's WatchManager skips them for that type).
+    let mut b = B::with_a();
+    b.op(
+        S2,
+        11,
+        12,
+        Call::AddWatch {
+            path: "/a".into(),
+            mode: AddWatchMode::PersistentRecursive,
+        },
+        1,
+        Res::WatchAdded,
+    );
+    b.op(
+        S1,
+        13,
+        20,
+        create("/a/b", ""),
+        2,
+        created("/a/b", st(2, 2, 2, 0, 0, 0, 0, 0)),
+    );
+    b.ev(S2, EventKind::NodeCreated, "/a/b");
+    b.ev(S2, EventKind::NodeChildrenChanged, "/a");
+    expect(check(&b.h), K::WatchSpurious);
+    // Without the bad event it passes.
+    b.h.sessions
+        .iter_mut()
+        .find(|s| s.id == S2)
+        .unwrap()
+        .stream
+        .pop();
+    expect_ok(check(&b.h));
+}
+
+#[test]
+fn unknown_write_seen_but_cannot_fit_rejected() {
+    // Bug: a write the client gave up on shows up in a read of a state older than the write's
+    // invoke could possibly be (a read served from a phantom/uncommitted proposal).
+    let mut b = B::with_a();
+    b.op(
+        S1,
+        11,
+        20,
+        set("/a", "2", -1),
+        2,
+        Res::Stat(st(1, 2, 1, 1, 0, 0, 1, 0)),
+    );
+    b.unknown(S2, 25, set("/a", "x", -1));
+    // Another session reads at zxid 2 (before anything after the set) and sees "x".
+    b.op(
+        0x300,
+        30,
+        31,
+        get("/a", false),
+        2,
+        data("x", st(1, 3, 1, 2, 0, 0, 1, 0)),
+    );
+    expect(check(&b.h), K::ReadResult);
+}
+
+#[test]
+fn unknown_write_applied_passes() {
+    // Proves the search places an unknown write where a later read needs it.
+    let mut b = B::with_a();
+    b.unknown(S2, 11, set("/a", "x", -1));
+    b.op(
+        S1,
+        40,
+        50,
+        set("/a", "y", 1),
+        4,
+        Res::Stat(st(1, 4, 1, 2, 0, 0, 1, 0)),
+    );
+    b.op(
+        S1,
+        51,
+        52,
+        get("/a", false),
+        4,
+        data("y", st(1, 4, 1, 2, 0, 0, 1, 0)),
+    );
+    let s = expect_ok(check(&b.h));
+    assert_eq!((s.unknown_applied, s.unknown_dropped), (1, 0));
+}
+
+#[test]
+fn unknown_write_dropped_passes() {
+    // Proves an unknown write that never took effect is accepted as dropped.
+    let mut b = B::with_a();
+    b.unknown(S2, 11, set("/a", "x", -1));
+    b.op(
+        S1,
+        40,
+        50,
+        set("/a", "y", 0),
+        3,
+        Res::Stat(st(1, 3, 1, 1, 0, 0, 1, 0)),
+    );
+    let s = expect_ok(check(&b.h));
+    assert_eq!((s.unknown_applied, s.unknown_dropped), (0, 1));
+}
+
+#[test]
+fn unknown_sequential_create_shifts_sequence_numbers() {
+    // Proves an unknown sequential create is placed to explain a later suffix gap.
+    let mut b = B::with_a();
+    b.unknown(S2, 11, create_mode("/a/s-", false, true));
+    b.op(
+        S1,
+        40,
+        50,
+        create_mode("/a/s-", false, true),
+        5,
+        created("/a/s-0000000001", st(5, 5, 5, 0, 0, 0, 0, 0)),
+    );
+    let s = expect_ok(check(&b.h));
+    assert_eq!(s.unknown_applied, 1);
+}
+
+#[test]
+fn committed_zxids_must_be_explained() {
+    // Bug: a txn committed that no client or system write accounts for.
+    let mut b = B::with_a();
+    b.op(
+        S1,
+        11,
+        20,
+        set("/a", "2", -1),
+        3,
+        Res::Stat(st(1, 3, 1, 1, 0, 0, 1, 0)),
+    );
+    b.h.committed_zxids = Some(vec![1, 2, 3]);
+    expect(check(&b.h), K::CommittedZxid);
+    // An unknown write of S2 explains zxid 2 (a failed delete: consumes a zxid, no effect).
+    b.unknown(
+        S2,
+        11,
+        Call::Delete {
+            path: "/nope".into(),
+            version: -1,
+        },
+    );
+    let s = expect_ok(check(&b.h));
+    assert_eq!(s.unknown_applied, 1);
+}
+
+#[test]
+fn containers_are_unsupported() {
+    // Proves unsupported input is reported, not silently passed.
+    let mut b = B::default();
+    let c = Call::Create {
+        path: "/c".into(),
+        data: vec![],
+        mode: CreateMode {
+            container: true,
+            ..CreateMode::default()
+        },
+    };
+    b.op(S1, 0, 10, c, 1, created("/c", st(1, 1, 1, 0, 0, 0, 0, 0)));
+    assert!(matches!(check(&b.h), Outcome::Invalid { .. }));
+}
