@@ -821,6 +821,25 @@ impl Core {
                     .add(s.session, timeout.max(0) as u32, now.mono_ms)
             }
             Work::CloseSession => self.sessions.set_closing(s.session),
+            Work::Client(_) if !self.sessions.get(s.session).is_some_and(|x| !x.closing) => {
+                // PrepRequestProcessor's checkSession: a request of a session whose close was
+                // prepared (or that is unknown) fails with SessionExpired, so nothing it asks
+                // for outlives the close. A client whose closeSession reply was lost may still
+                // resume the session elsewhere before the close is prepared and send more
+                // (sim seed 753: an ephemeral created after its session's close).
+                let err = corral_proto::ErrorCode::SessionExpired.code();
+                return Txn {
+                    header: TxnHeader {
+                        client_id: s.session,
+                        cxid: s.cxid,
+                        zxid,
+                        time: now.wall_ms,
+                        r#type: op::ERROR,
+                    },
+                    body: TxnBody::Error(ErrorTxn { err }),
+                    digest: None,
+                };
+            }
             _ => {}
         }
         self.prepare(now, zxid, s.session, s.cxid, work, s.auth.as_deref())
