@@ -148,9 +148,39 @@ pub enum Action {
     StopServing {
         closed: usize,
     },
+    /// What happened inside, for a checker (only with `NodeConfig::observe`).
+    Observed(Observation),
     /// Storage failed in a way that makes acknowledging anything more unsafe: the node has
     /// stopped; the driver must stop the process (ZooKeeper exits too).
     Fatal {
         what: String,
     },
+}
+
+/// Inside events a checker (the simulation) follows to know which txns a node's state reflects
+/// without reading its files: with them it rebuilds a restarted node's history from the
+/// snapshot it loaded and the log entries after it. Emitted only with `NodeConfig::observe`.
+#[derive(Debug, Clone)]
+pub enum Observation {
+    /// A txn went into the log (not yet durable).
+    Appended { zxid: i64, txn: Vec<u8> },
+    /// Logged txns after `zxid` were dropped (TRUNC, or before a leader's SNAP is loaded).
+    Truncated { zxid: i64 },
+    /// The state was (re)loaded from disk: the snapshot at `snapshot_zxid` (`None`: none)
+    /// and the logged txns after it, up to `last_zxid`.
+    Loaded {
+        snapshot_zxid: Option<i64>,
+        last_zxid: i64,
+    },
+    /// A snapshot of the current state at `zxid` began (fuzzy: it is named `zxid` and the log
+    /// after it completes it). It may never reach the disk.
+    SnapshotStarted { zxid: i64 },
+    /// A committed txn was applied; the tree digest after it.
+    Committed {
+        zxid: i64,
+        txn: Vec<u8>,
+        digest: u64,
+    },
+    /// The leader's SNAP at `zxid` replaced the state, and a snapshot of it was written.
+    SnapLoaded { zxid: i64, digest: u64 },
 }

@@ -31,7 +31,8 @@ mod io;
 pub mod limits;
 mod node;
 
-pub use io::{Action, Event, LearnerConn};
+pub use io::{Action, Event, LearnerConn, Observation};
 pub use node::{
     EnsembleConfig, Node, NodeConfig, NodeCounters, ProposalSizes, SnapshotPolicy, StartError,
+    StartFailed,
 };

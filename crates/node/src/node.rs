@@ -14,7 +14,7 @@ use corral_zab::sync::{txn_log_size_limit, txn_log_within_limit};
 use corral_zab::{Durable, Input, Output as PeerOutput, Peer, PeerConfig};
 use tracing::{debug, info, warn};
 
-use crate::io::{Action, Event, LearnerConn};
+use crate::io::{Action, Event, LearnerConn, Observation};
 use crate::limits::*;
 
 /// How the node is set up; the driver builds it from zoo.cfg (or the simulation's seed).
@@ -25,6 +25,8 @@ pub struct NodeConfig {
     pub ensemble: Option<EnsembleConfig>,
     pub store: StoreOptions,
     pub snapshots: SnapshotPolicy,
+    /// Emit [`Action::Observed`] (the simulation's checkers follow them).
+    pub observe: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +64,22 @@ pub enum StartError {
         last: i64,
     },
 }
+
+/// A start that failed, with what a checker saw happen before it failed (a snapshot may have
+/// been written).
+#[derive(Debug)]
+pub struct StartFailed {
+    pub error: StartError,
+    pub observed: Vec<Observation>,
+}
+
+impl std::fmt::Display for StartFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for StartFailed {}
 
 /// Counters the four-letter words show that only the node sees.
 #[derive(Debug, Clone, Copy, Default)]
@@ -154,6 +172,7 @@ pub struct Node<D: Disk> {
     counters: NodeCounters,
     load_summary: String,
     failed: bool,
+    observe: bool,
 }
 
 impl<D: Disk> Node<D> {
@@ -161,8 +180,11 @@ impl<D: Disk> Node<D> {
     /// A snapshot that must exist before serving (no snapshot yet, or ephemerals of dead
     /// sessions dropped without a txn) is written here; one that only saves replay time at the
     /// next start is walked fuzzily once running.
-    pub fn start(cfg: NodeConfig, disk: D, now: Now) -> Result<Node<D>, StartError> {
-        let store = FileStore::new(disk, cfg.store.clone())?;
+    pub fn start(cfg: NodeConfig, disk: D, now: Now) -> Result<Node<D>, StartFailed> {
+        let store = FileStore::new(disk, cfg.store.clone()).map_err(|e| StartFailed {
+            error: e.into(),
+            observed: Vec::new(),
+        })?;
         let mut node = Node {
             core: Core::with_state(cfg.core.clone(), now, corral_tree::DataTree::new(), &[]),
             ensemble: None,
@@ -183,7 +205,24 @@ impl<D: Disk> Node<D> {
             counters: NodeCounters::default(),
             load_summary: String::new(),
             failed: false,
+            observe: cfg.observe,
         };
+        match node.start_inner(cfg, now) {
+            Ok(()) => Ok(node),
+            Err(error) => {
+                let observed = (node.out.drain(..))
+                    .filter_map(|a| match a {
+                        Action::Observed(o) => Some(o),
+                        _ => None,
+                    })
+                    .collect();
+                Err(StartFailed { error, observed })
+            }
+        }
+    }
+
+    fn start_inner(&mut self, cfg: NodeConfig, now: Now) -> Result<(), StartError> {
+        let node = self;
         node.policy.snap_count = node.policy.snap_count.max(SNAP_COUNT_MIN);
         node.policy.retain = node.policy.retain.max(PURGE_RETAIN_MIN);
         node.pick_next_snapshot();
@@ -220,7 +259,7 @@ impl<D: Disk> Node<D> {
             node.install_config_node(now);
         }
         node.pump(now);
-        Ok(node)
+        Ok(())
     }
 
     /// The epoch files, created from the data when absent (a first start, or a data directory
@@ -267,7 +306,13 @@ impl<D: Disk> Node<D> {
     /// Restore from disk, with the start-up snapshot policy (see [`Node::start`]).
     fn load(&mut self, now: Now) -> Result<Restored, StoreError> {
         let r = self.store.restore()?;
+        let last_zxid = r.tree.last_processed_zxid();
+        self.observed(Observation::Loaded {
+            snapshot_zxid: r.report.snapshot.as_ref().map(|s| s.1),
+            last_zxid,
+        });
         if r.report.snapshot.is_none() || r.report.dead_sessions > 0 {
+            self.observed(Observation::SnapshotStarted { zxid: last_zxid });
             // Before serving, a snapshot must hold what is not in any file yet: ephemerals
             // dropped without a txn (their sessions are gone), or, from an empty directory, the
             // initial tree (a log without any snapshot is refused at the next start). Nothing
@@ -279,6 +324,7 @@ impl<D: Disk> Node<D> {
             // start does not replay the same logs again (ZooKeeper takes this snapshot before
             // it serves).
             self.store.roll()?;
+            self.observed(Observation::SnapshotStarted { zxid: last_zxid });
             self.walking = Some((Fuzzy::start(&r.tree, r.sessions.clone()), now.mono_ms));
         }
         Ok(r)
@@ -402,7 +448,10 @@ impl<D: Disk> Node<D> {
             }
         }
         if let Some(every) = self.policy.purge_interval_ms {
-            t = t.min(self.last_purge_ms + every);
+            // Only while it can start: a job in flight would leave this in the past.
+            if self.job.is_none() {
+                t = t.min(self.last_purge_ms + every);
+            }
         }
         t
     }
@@ -636,7 +685,17 @@ impl<D: Disk> Node<D> {
         }
     }
 
+    fn observed(&mut self, o: Observation) {
+        if self.observe {
+            self.out.push_back(Action::Observed(o));
+        }
+    }
+
     fn append(&mut self, txn: &Txn) {
+        if self.observe {
+            let (zxid, txn) = (txn.zxid(), txn.to_bytes());
+            self.observed(Observation::Appended { zxid, txn });
+        }
         self.counters.txns += 1;
         self.since_snapshot += 1;
         self.store.append(txn);
@@ -741,9 +800,13 @@ impl<D: Disk> Node<D> {
             PeerOutput::Truncate { zxid } => self.truncate(now, zxid),
             PeerOutput::LoadSnapshot { zxid, blob } => self.load_snapshot(now, zxid, blob),
             PeerOutput::Commit { zxid, txn } => match Txn::from_bytes(&txn) {
-                Ok(txn) => {
+                Ok(parsed) => {
                     debug!("commit 0x{zxid:x}");
-                    self.core.apply_committed(now, txn);
+                    self.core.apply_committed(now, parsed);
+                    if self.observe {
+                        let digest = self.core.tree().digest();
+                        self.observed(Observation::Committed { zxid, txn, digest });
+                    }
                 }
                 Err(e) => self.fatal(&format!("undecodable committed txn 0x{zxid:x}"), e),
             },
@@ -908,6 +971,7 @@ impl<D: Disk> Node<D> {
     fn truncate_store(&mut self, zxid: i64) -> Result<(), StoreError> {
         // A snapshot being walked may be of the state being discarded.
         self.walking = None;
+        self.observed(Observation::Truncated { zxid });
         let n = self.store.truncate_after(zxid)?;
         if n > 0 {
             info!("dropped {n} logged txn(s) after 0x{zxid:x}");
@@ -944,6 +1008,8 @@ impl<D: Disk> Node<D> {
         }
         self.core.replace_state(now, tree, &sessions);
         self.install_config_node(now);
+        let digest = self.core.tree().digest();
+        self.observed(Observation::SnapLoaded { zxid, digest });
     }
 
     /// Rule 5 (reference §4.6): the logged txns a learner misses, if the log reaches back and
@@ -995,6 +1061,7 @@ impl<D: Disk> Node<D> {
             return false;
         }
         let f = Fuzzy::start(self.core.tree(), self.core.session_list());
+        self.observed(Observation::SnapshotStarted { zxid: f.zxid() });
         self.walking = Some((f, now.mono_ms));
         true
     }

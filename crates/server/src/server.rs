@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use corral_node::{EnsembleConfig, Node, NodeConfig, SnapshotPolicy, StartError};
+use corral_node::{EnsembleConfig, Node, NodeConfig, SnapshotPolicy, StartFailed};
 use corral_storage::disk::RealDisk;
 use corral_storage::store::StoreOptions;
 use corral_tree::core::CoreConfig;
@@ -39,7 +39,7 @@ pub enum ServerError {
     #[error("storage: {0}")]
     Storage(std::io::Error),
     #[error("{0}")]
-    Start(#[from] StartError),
+    Start(#[from] StartFailed),
 }
 
 pub struct Server {
@@ -156,6 +156,7 @@ impl Server {
             ensemble: me.as_ref().map(|_| ensemble_config(&cfg, my_sid)),
             store: store.clone(),
             snapshots: snapshot_policy(&cfg),
+            observe: false,
         };
         let node = tokio::task::block_in_place(|| {
             Node::start(node_cfg, RealDisk::default(), clock.now())

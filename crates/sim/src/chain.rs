@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::disk::GhostEntry;
+use crate::mirror::GhostEntry;
 
 #[derive(Debug, Clone)]
 pub struct ChainEntry {

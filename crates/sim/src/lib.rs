@@ -12,8 +12,8 @@
 
 pub mod chain;
 pub mod client;
-pub mod disk;
 pub mod known;
+pub mod mirror;
 pub mod params;
 pub mod rng;
 pub mod sim;

@@ -11,6 +11,10 @@ pub const FAULT_PARTITIONS: bool = true;
 pub const FAULT_CUTS: bool = true;
 /// Drop election notifications (the election connection breaks and is redialled).
 pub const FAULT_ELECTION_DROPS: bool = true;
+/// Whole-ensemble power loss.
+pub const FAULT_POWER_LOSS: bool = true;
+/// EIO / ENOSPC from one node's disk.
+pub const FAULT_DISK_ERRORS: bool = true;
 
 #[derive(Debug, Clone)]
 pub struct Params {
@@ -43,6 +47,12 @@ pub struct Params {
     /// `zookeeper.snapshotSizeFactor`: negative disables txn-log sync (§4.6 rule 5), 0 reads
     /// any amount of log, otherwise the log read may be at most this × the newest snapshot.
     pub snapshot_size_factor: f64,
+    /// Whole-ensemble power loss every so often (all nodes at once).
+    pub power_loss_every_ms: Option<u64>,
+    /// `autopurge.purgeInterval` of every node, in ms.
+    pub purge_every_ms: Option<u64>,
+    /// One node's disk fails writes and fsyncs with this probability (per mille).
+    pub disk_fault_permille: Option<u64>,
 }
 
 impl Params {
@@ -78,6 +88,9 @@ impl Params {
             max_inflight: rng.range(1, 4) as usize,
             op_pct: rng.range(20, 80),
             snapshot_size_factor: [-1.0, 0.0, 0.33, 1.0][rng.below(4) as usize],
+            power_loss_every_ms: on(rng, FAULT_POWER_LOSS, 20, 3_000, 8_000),
+            purge_every_ms: rng.chance(50).then(|| rng.range(500, 5_000)),
+            disk_fault_permille: on(rng, FAULT_DISK_ERRORS, 20, 1, 20),
         }
     }
 }

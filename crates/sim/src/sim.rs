@@ -1,23 +1,29 @@
-//! The simulator: nodes (a real `Peer` and a real `Core` each, over a simulated `Disk`), a
-//! network of FIFO connections with seeded delays, partitions and resets, and the glue that
-//! executes every `Output` the way `corral_server::ensemble` (`flush`, `core_output`,
-//! `peer_output`) does. One event queue ordered by (time, insertion) drives everything; node
-//! timers come from `Peer::poll_timeout` and `Core::next_wakeup_ms`.
+//! The simulator: nodes (the real `corral_node::Node`, the same state machine `corral server`
+//! drives, over the real `FileStore` on a `FaultDisk` each), a network of FIFO connections with
+//! seeded delays, partitions and resets, and a driver that executes every `Action` the way
+//! `corral_server::node_task` does. One event queue ordered by (time, insertion) drives
+//! everything; node timers come from `Node::poll_timeout`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use corral_proto::quorum::{
-    epoch_of, packet_type, ForwardedRequest, Notification, QuorumPacket, ServerState,
+use std::path::PathBuf;
+
+use corral_node::{
+    Action, EnsembleConfig, Event as NodeEvent, Node as NodeMachine, NodeConfig, Observation,
+    SnapshotPolicy, StartError,
 };
+use corral_proto::quorum::{packet_type, Notification, QuorumPacket, ServerState};
 use corral_proto::request::{Connect, Request};
 use corral_proto::txn::Txn;
-use corral_storage::snapshot;
-use corral_tree::core::{Core, CoreConfig, Now, Output as CoreOutput, Role, Submitted};
-use corral_zab::{Durable, Input, Output, Peer, PeerConfig};
+use corral_storage::faultdisk::{Fault, FaultDisk, FaultPlan, OpKind as DiskOp};
+use corral_storage::snapshot::Compression;
+use corral_storage::store::{FileStore, StoreOptions};
+use corral_tree::core::{CoreConfig, Now};
+use corral_zab::PeerConfig;
 
 use crate::chain::Chain;
 use crate::client::{Client, Hist};
-use crate::disk::{Disk, GhostEntry};
+use crate::mirror::{GhostEntry, Mirror};
 use crate::params::Params;
 use crate::rng::{Fnv, Rng};
 
@@ -27,6 +33,16 @@ const WALL0: i64 = 1_700_000_000_000;
 /// The real node loop wakes at least this often (election redials).
 const REDIAL_MS: u64 = 1_000;
 const TRACE_KEEP: usize = 300;
+/// Txn log preallocation on the simulated disk: small, so files grow (and get padded) often.
+const PREALLOC_BYTES: u64 = 16 * 1024;
+/// Timer firings at one simulated instant before a node counts as spinning.
+const SAME_INSTANT_TIMERS_MAX: u32 = 10_000;
+
+/// A background storage job the node asked for, run after a delay.
+pub(crate) enum Job {
+    Snapshot { zxid: i64, raw: Vec<u8> },
+    Purge { retain: usize },
+}
 
 pub(crate) enum ToLearner {
     Packet(QuorumPacket),
@@ -92,6 +108,11 @@ pub(crate) enum Ev {
         sid: i64,
         inc: u64,
     },
+    Job {
+        sid: i64,
+        inc: u64,
+        job: Job,
+    },
     C2N {
         conn: u64,
         m: C2N,
@@ -111,6 +132,8 @@ pub(crate) enum Ev {
     Heal,
     FaultCut,
     FaultClientCut,
+    /// Every node loses power at once.
+    FaultPowerLoss,
 }
 
 /// A learner's connection to a leader.
@@ -131,13 +154,12 @@ pub(crate) struct CConn {
 }
 
 pub(crate) struct Live {
-    pub peer: Peer,
-    pub core: Core,
+    pub node: NodeMachine<FaultDisk>,
     pub state: ServerState,
     pub serving: bool,
     leader_conn: Option<u64>,
+    /// Learner connections open at this node's quorum port.
     learners: BTreeSet<u64>,
-    unsynced: Option<i64>,
     fsync_pending: bool,
     /// Open client connections (the glue's `st.conns`).
     pub conns: BTreeSet<u64>,
@@ -152,8 +174,11 @@ pub(crate) struct Node {
     pub sid: i64,
     pub cfg: PeerConfig,
     pub inc: u64,
-    pub disk: Disk,
+    pub disk: FaultDisk,
+    pub mirror: Mirror,
     pub live: Option<Live>,
+    /// Timer firings at `now` so far (a spin guard).
+    timers_now: (u64, u32),
 }
 
 struct Partition {
@@ -293,8 +318,10 @@ impl Sim {
                     txn_log_sync: corral_zab::sync::txn_log_sync_enabled(p.snapshot_size_factor),
                 },
                 inc: 0,
-                disk: Disk::default(),
+                disk: FaultDisk::new(rng.next_u64()),
+                mirror: Mirror::default(),
                 live: None,
+                timers_now: (0, 0),
             })
             .collect();
         let clients = (0..p.clients).map(Client::new).collect();
@@ -330,6 +357,17 @@ impl Sim {
             stale_pending: BTreeSet::new(),
             print_trace: std::env::var("CORRAL_SIM_TRACE").is_ok(),
         };
+        if let Some(pct) = sim.p.disk_fault_permille {
+            // One node's disk fails now and then (EIO or ENOSPC on a write or an fsync); the
+            // node stops, as `corral server` does, and is started again.
+            let sid = sim.random_sid();
+            let plan = FaultPlan::random(
+                pct as f64 / 1000.0,
+                &[DiskOp::Write, DiskOp::Sync, DiskOp::WriteAtomic],
+                Fault::Either,
+            );
+            sim.node(sid).disk.set_plan(plan);
+        }
         let sids: Vec<i64> = sim.nodes.iter().map(|n| n.sid).collect();
         for sid in sids {
             sim.start(sid);
@@ -343,6 +381,7 @@ impl Sim {
             (sim.p.partition_every_ms, 1),
             (sim.p.cut_every_ms, 2),
             (sim.p.client_cut_every_ms, 3),
+            (sim.p.power_loss_every_ms, 4),
         ];
         for (gap, kind) in gaps {
             if let Some(g) = gap {
@@ -351,7 +390,8 @@ impl Sim {
                     0 => Ev::FaultCrash,
                     1 => Ev::FaultPartition,
                     2 => Ev::FaultCut,
-                    _ => Ev::FaultClientCut,
+                    3 => Ev::FaultClientCut,
+                    _ => Ev::FaultPowerLoss,
                 };
                 sim.schedule(d, ev);
             }
@@ -504,78 +544,98 @@ impl Sim {
     }
 }
 
-// Node life cycle: start (load from disk, as the real server starts), crash.
+// Node life cycle: start (the real `corral_node::Node::start` over the node's `FaultDisk`),
+// crash (power loss on its disk, or only the process).
 impl Sim {
+    /// Node `sid`'s data directories on its own disk (dataLogDir apart, as operators do).
+    fn node_config_store(&self, sid: i64) -> StoreOptions {
+        let dir = PathBuf::from(format!("/sim/{sid}"));
+        StoreOptions {
+            data_dir: dir.join("data"),
+            data_log_dir: dir.join("log"),
+            force_sync: true,
+            prealloc_bytes: PREALLOC_BYTES,
+            compression: Compression::None,
+            max_txn_len: (1 << 20) + 1024,
+            trust_empty_snapshot: false,
+            truncate_corrupt_log: false,
+        }
+    }
+
+    fn node_config(&mut self, sid: i64) -> NodeConfig {
+        let seed = self.rng.next_u64();
+        NodeConfig {
+            core: CoreConfig {
+                server_id: sid as u8,
+                tick_ms: self.p.tick_ms as u32,
+                session_timeout_ms_min: 2 * self.p.tick_ms as u32,
+                session_timeout_ms_max: 20_000,
+                ..CoreConfig::default()
+            },
+            ensemble: Some(EnsembleConfig {
+                peer: self.node(sid).cfg.clone(),
+                snapshot_size_factor: self.p.snapshot_size_factor,
+            }),
+            store: self.node_config_store(sid),
+            snapshots: SnapshotPolicy {
+                snap_count: 2 * self.p.snap_every as u64,
+                seed,
+                retain: 3,
+                purge_interval_ms: self.p.purge_every_ms,
+            },
+            observe: true,
+        }
+    }
+
     fn start(&mut self, sid: i64) {
         let now = now_of(self.now);
-        let loaded = match self.node(sid).disk.load() {
-            Ok(l) => l,
-            Err(e) => return self.fail("disk loads", format!("node {sid}: {e}")),
+        let cfg = self.node_config(sid);
+        let disk = self.node(sid).disk.clone();
+        let node = match NodeMachine::start(cfg, disk, now) {
+            Ok(n) => n,
+            Err(f) => {
+                // A snapshot may have been written before it failed: keep its history.
+                let mut ghost = Vec::new();
+                for o in f.observed {
+                    let mirror = &mut self.node_mut(sid).mirror;
+                    match o {
+                        Observation::Loaded {
+                            snapshot_zxid,
+                            last_zxid,
+                        } => match mirror.loaded(snapshot_zxid, last_zxid) {
+                            Ok(g) => ghost = g,
+                            Err(e) => {
+                                let msg = format!("node {sid} (failed start): {e}");
+                                let what =
+                                    "a reload reflects the snapshot and the logged txns after it";
+                                return self.fail(what, msg);
+                            }
+                        },
+                        Observation::SnapshotStarted { zxid } => {
+                            mirror.snapshot_started(zxid, &ghost)
+                        }
+                        _ => {}
+                    }
+                }
+                return self.start_failed(sid, f.error);
+            }
         };
-        let core_cfg = CoreConfig {
-            server_id: sid as u8,
-            tick_ms: self.p.tick_ms as u32,
-            session_timeout_ms_min: 2 * self.p.tick_ms as u32,
-            session_timeout_ms_max: 20_000,
-            ..CoreConfig::default()
-        };
-        let node = self.node_mut(sid);
-        // Like the real start-up: a snapshot of what was loaded, then the epochs.
-        node.disk
-            .snapshot(&loaded.tree, loaded.sessions.clone(), loaded.ghost.clone());
-        let mut core = Core::with_state(core_cfg, now, loaded.tree, &loaded.sessions);
-        core.set_role(now, Role::Learner);
-        core.set_serving(false);
-        let last = core.last_zxid();
-        let current = *node.disk.current_epoch.get_or_insert(epoch_of(last));
-        let accepted = *node.disk.accepted_epoch.get_or_insert(current);
-        // As the real start-up: data from a SNAP of an accepted epoch makes that epoch current.
-        let current = if current < epoch_of(last) && accepted >= epoch_of(last) {
-            node.disk.current_epoch = Some(epoch_of(last));
-            epoch_of(last)
-        } else {
-            current
-        };
-        if current < epoch_of(last) || accepted < current {
-            let msg = format!(
-                "node {sid}: currentEpoch {current}, acceptedEpoch {accepted}, last zxid 0x{last:x}"
-            );
-            return self.fail(crate::known::EPOCH_BEHIND_SNAP, msg);
-        }
-        let durable = Durable {
-            last_zxid: last,
-            last_applied_zxid: last,
-            accepted_epoch: accepted,
-            current_epoch: current,
-            // As the real start-up: the txns replayed from the log, up to the tree's zxid.
-            committed_log: loaded
-                .replayed
-                .iter()
-                .filter(|(z, _)| *z <= last)
-                .cloned()
-                .collect(),
-            log_tail: Vec::new(),
-        };
-        let peer = Peer::new(node.cfg.clone(), durable, now.mono_ms);
-        let config = node.cfg.config.clone();
-        core.set_config_node(config, 0, now.wall_ms);
-        node.inc += 1;
-        node.live = Some(Live {
-            peer,
-            core,
+        let n = self.node_mut(sid);
+        n.inc += 1;
+        n.live = Some(Live {
+            node,
             state: ServerState::Looking,
             serving: false,
             leader_conn: None,
             learners: BTreeSet::new(),
-            unsynced: None,
             fsync_pending: false,
             conns: BTreeSet::new(),
-            ghost: loaded.ghost,
+            ghost: Vec::new(),
             verified: 0,
             snap_ghost: None,
         });
-        let inc = node.inc;
-        self.trace("start", sid, last, inc as i64);
+        let inc = n.inc;
+        self.trace("start", sid, 0, inc as i64);
         self.flush(sid);
         // Election connections to every reachable live member come up, both ways.
         let others: Vec<i64> = self.nodes.iter().map(|n| n.sid).collect();
@@ -584,6 +644,30 @@ impl Sim {
                 self.election_up(sid, o);
             }
         }
+    }
+
+    fn start_failed(&mut self, sid: i64, e: StartError) {
+        match e {
+            e @ StartError::EpochsBehind { .. } => {
+                self.fail(crate::known::EPOCH_BEHIND_SNAP, format!("node {sid}: {e}"))
+            }
+            e if self.disk_faults_struck(sid) => {
+                // The disk failed under start-up itself; the operator starts it again later.
+                self.trace("start-failed", sid, 0, 0);
+                self.note(&format!("a start-up failed on an injected disk fault: {e}"));
+                let d = self.rng.range(200, 2_000);
+                self.schedule(d, Ev::Restart { sid });
+            }
+            e => self.fail(
+                "a node starts from its own disk",
+                format!("node {sid}: {e}"),
+            ),
+        }
+    }
+
+    /// Whether an injected disk fault has struck this node's disk (its errors are expected).
+    fn disk_faults_struck(&self, sid: i64) -> bool {
+        !self.node(sid).disk.injected().is_empty()
     }
 
     fn election_up(&mut self, a: i64, b: i64) {
@@ -608,20 +692,23 @@ impl Sim {
         );
     }
 
-    fn crash(&mut self, sid: i64) {
+    /// The node stops. `power`: its machine loses power too, so its disk keeps only what was
+    /// synced (and what `FaultDisk` decides survived of the rest, torn writes included);
+    /// otherwise only the process dies and the page cache keeps everything written.
+    fn crash(&mut self, sid: i64, power: bool) {
         if self.live(sid).is_none() {
             return;
         }
-        let unsynced = {
-            let d = &self.node(sid).disk;
-            d.log.len() - d.synced
-        };
-        let extra = self.rng.below(unsynced as u64 + 1) as usize;
         let node = self.node_mut(sid);
-        node.disk.crash(extra);
+        let lost = if power {
+            node.disk.crash().len()
+        } else {
+            node.disk.crash_process();
+            0
+        };
         let live = node.live.take().expect("checked above");
         self.stale_pending.retain(|(s, _)| *s != sid);
-        self.trace("crash", sid, extra as i64, unsynced as i64);
+        self.trace("crash", sid, power as i64, lost as i64);
         self.report.crashes += 1;
         let ids: Vec<u64> = self.qconns.keys().copied().collect();
         for id in ids {
@@ -657,8 +744,19 @@ impl Sim {
     }
 }
 
-// The glue: `corral_server::ensemble::{flush, core_output, peer_output}` over the simulation.
+// The driver: executes the node's actions the way `corral_server::node_task` does, over the
+// simulated network, clock and disk.
 impl Sim {
+    /// Hand the node an event, then run its actions.
+    pub(crate) fn node_event(&mut self, sid: i64, ev: NodeEvent) {
+        let now = now_of(self.now);
+        let Some(live) = self.live_mut(sid) else {
+            return;
+        };
+        live.node.handle(now, ev);
+        self.flush(sid);
+    }
+
     pub(crate) fn flush(&mut self, sid: i64) {
         let mut rounds = 0u32;
         loop {
@@ -666,150 +764,81 @@ impl Sim {
             if rounds > 10_000 {
                 return self.fail("flush terminates", format!("node {sid}"));
             }
-            let mut busy = false;
             let Some(live) = self.live_mut(sid) else {
                 return;
             };
-            let mut outs = Vec::new();
-            while let Some(o) = live.core.poll_output() {
-                outs.push(o);
+            let mut actions = Vec::new();
+            while let Some(a) = live.node.poll_action() {
+                actions.push(a);
             }
-            canonical_closes(&mut outs);
-            for o in outs {
-                busy = true;
-                self.core_output(sid, o);
+            if actions.is_empty() {
+                break;
             }
-            while let Some(o) = self.live_mut(sid).and_then(|l| l.peer.poll_output()) {
-                busy = true;
-                self.peer_output(sid, o);
-            }
-            if self.p.inline_fsync {
-                let unsynced = self.live_mut(sid).and_then(|l| l.unsynced.take());
-                if let Some(zxid) = unsynced {
-                    busy = true;
-                    self.fsync(sid, zxid);
+            canonical_closes(&mut actions);
+            let mut commits = false;
+            for a in actions {
+                commits |= matches!(a, Action::Observed(Observation::Committed { .. }));
+                self.execute(sid, a);
+                if self.live(sid).is_none() || self.failure.is_some() {
+                    return;
                 }
             }
-            if !busy {
-                self.check_node(sid);
-                return;
+            if commits {
+                self.check_digest_sum(sid);
             }
         }
+        self.check_node(sid);
     }
 
-    /// The log is durable up to `zxid`: maybe snapshot (`after_sync`), then tell the peer.
-    fn fsync(&mut self, sid: i64, zxid: i64) {
-        let snap_every = self.p.snap_every;
-        let now = self.now;
-        let node = self.node_mut(sid);
-        node.disk.sync();
-        let Some(live) = node.live.as_mut() else {
-            return;
-        };
-        if node.disk.since_snap >= snap_every {
-            node.disk.snapshot(
-                live.core.tree(),
-                live.core.session_list(),
-                live.ghost.clone(),
-            );
-        }
-        live.peer.handle(now, Input::Synced { zxid });
-    }
-
-    fn input_quiet(&mut self, sid: i64, input: Input) {
-        let now = self.now;
-        if let Some(l) = self.live_mut(sid) {
-            l.peer.handle(now, input);
-        }
-    }
-
-    fn core_output(&mut self, sid: i64, o: CoreOutput) {
-        let Some(live) = self.live_mut(sid) else {
-            return;
-        };
-        match o {
-            CoreOutput::Send { conn, frame } => {
+    fn execute(&mut self, sid: i64, a: Action) {
+        let now = now_of(self.now);
+        let inc = self.inc_of(sid);
+        match a {
+            Action::Send { conn, frame } => {
                 if frame.len() >= 8 {
                     let xid = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
                     self.trace("reply", sid, conn as i64, xid as i64);
                 }
-                let Some(live) = self.live_mut(sid) else {
-                    return;
-                };
-                if live.conns.contains(&conn) {
+                if self.live(sid).is_some_and(|l| l.conns.contains(&conn)) {
                     self.send_client(conn, N2C::Frame(frame));
                 }
             }
-            CoreOutput::Close { conn } => {
-                if live.conns.remove(&conn) {
+            Action::Close { conn } => {
+                if self.live_mut(sid).is_some_and(|l| l.conns.remove(&conn)) {
                     self.send_client(conn, N2C::Closed);
                 }
             }
-            CoreOutput::Append(txn) => self.fail(
-                "an ensemble core does not log by itself",
-                format!("node {sid}: 0x{:x}", txn.zxid()),
-            ),
-            CoreOutput::Submit(s) => {
-                self.trace("submit", sid, s.session, s.cxid as i64);
-                let req = ForwardedRequest {
-                    session_id: s.session,
-                    cxid: s.cxid,
-                    op_type: s.op_type,
-                    body: s.body,
-                };
-                self.input_quiet(sid, Input::Submit(req, s.auth));
-            }
-            CoreOutput::Revalidate { session, timeout } => self.input_quiet(
-                sid,
-                Input::Revalidate {
-                    session_id: session,
-                    timeout,
-                },
-            ),
-        }
-    }
-
-    fn peer_output(&mut self, sid: i64, o: Output) {
-        let now = now_of(self.now);
-        let inc = self.inc_of(sid);
-        match o {
-            Output::ElectionSend { to, n } => self.send_election(sid, to, n),
-            Output::ConnectToLeader { sid: leader } => self.connect_to_leader(sid, leader),
-            Output::CloseLeader => {
+            Action::ElectionSend { to, n } => self.send_election(sid, to, n),
+            Action::ConnectToLeader { sid: leader } => self.connect_to_leader(sid, leader),
+            Action::CloseLeader => {
                 if let Some(c) = self.live_mut(sid).and_then(|l| l.leader_conn.take()) {
                     self.close_learner_side(c);
                 }
             }
-            Output::SendLeader(p) => {
+            Action::SendLeader(p) => {
                 if let Some(conn) = self.live(sid).and_then(|l| l.leader_conn) {
                     let ev = Ev::ToLeader { conn, p: Some(p) };
                     self.send_on((0, conn, 0), 0, ev);
                 }
             }
-            Output::SendLearner { conn, p } => {
-                self.trace(
-                    "send-learner",
-                    sid,
-                    p.zxid,
-                    ((conn as i64) << 8) | p.r#type as i64,
-                );
+            Action::SendLearner { conn, p } => {
+                let what = ((conn as i64) << 8) | p.r#type as i64;
+                self.trace("send-learner", sid, p.zxid, what);
                 if self.live(sid).is_some_and(|l| l.learners.contains(&conn)) {
                     let m = ToLearner::Packet(p);
                     self.send_on((0, conn, 1), 0, Ev::ToLearner { conn, m });
                 }
             }
-            Output::SendSnapshot { conn } => {
+            Action::SendSnapshot { conn, zxid, blob } => {
                 let Some(live) = self.live(sid) else { return };
                 if !live.learners.contains(&conn) {
                     return;
                 }
-                let zxid = live.core.last_zxid();
-                let blob =
-                    snapshot::serialize_snap_stream(live.core.tree(), live.core.session_list());
-                let ghost = live.ghost.clone();
-                if let Some(diff) = snap_round_trip(live.core.tree(), &blob) {
-                    let msg = format!("node {sid} SNAP at 0x{zxid:x}: {diff}");
-                    return self.fail("a SNAP payload round-trips the tree", msg);
+                let upto = live.ghost.partition_point(|g| g.zxid <= zxid);
+                let ghost = live.ghost[..upto].to_vec();
+                if ghost.last().map_or(0, |g| g.zxid) != zxid {
+                    let msg = format!("node {sid}: SNAP at 0x{zxid:x}, history ends elsewhere");
+                    return self.fail("a SNAP is of the applied history", msg);
                 }
                 self.trace("send-snap", sid, zxid, conn as i64);
                 let p = QuorumPacket::new(packet_type::SNAP, zxid, None);
@@ -818,114 +847,150 @@ impl Sim {
                 let m = ToLearner::Snapshot { zxid, blob, ghost };
                 self.send_on((0, conn, 1), 0, Ev::ToLearner { conn, m });
             }
-            Output::CloseLearner { conn } => {
+            Action::CloseLearner { conn } => {
                 if self.live_mut(sid).is_some_and(|l| l.learners.remove(&conn)) {
                     self.close_leader_side(conn);
                 }
             }
-            Output::WriteAcceptedEpoch(e) => {
-                self.trace("accepted-epoch", sid, e, 0);
-                self.node_mut(sid).disk.accepted_epoch = Some(e)
-            }
-            Output::WriteCurrentEpoch(e) => {
-                self.trace("current-epoch", sid, e, 0);
-                self.node_mut(sid).disk.current_epoch = Some(e)
-            }
-            Output::Append { zxid, txn } => self.append(sid, inc, zxid, txn),
-            Output::Truncate { zxid } => self.truncate(sid, zxid),
-            Output::LoadSnapshot { zxid, blob } => self.load_snapshot(sid, zxid, blob),
-            Output::Commit { zxid, txn } => self.commit(sid, zxid, txn),
-            Output::Prepare { zxid, req, auth } => {
-                self.trace("prepare", sid, zxid, req.cxid as i64);
-                let s = Submitted {
-                    session: req.session_id,
-                    cxid: req.cxid,
-                    op_type: req.op_type,
-                    body: req.body,
-                    auth,
-                };
-                let Some(live) = self.live_mut(sid) else {
-                    return;
-                };
-                let txn = live.core.prepare_submitted(now, zxid, &s);
-                let txn = txn.to_bytes();
-                live.peer.handle(now.mono_ms, Input::Prepared { txn, zxid });
-            }
-            Output::ReadLog {
-                conn,
-                from_zxid,
-                to_zxid,
-            } => {
-                // Answered at once, as the glue does (a blocking read in its flush).
-                let factor = self.p.snapshot_size_factor;
-                let txns = self.node(sid).disk.read_log(from_zxid, to_zxid, factor);
-                let n = txns.as_ref().map_or(-1, |t| t.len() as i64);
-                self.trace("read-log", sid, from_zxid, n);
-                self.input_quiet(sid, Input::LogRead { conn, txns });
-            }
-            Output::SyncDone => {
-                self.trace("sync-done", sid, 0, 0);
-                if let Some(l) = self.live_mut(sid) {
-                    l.core.handle_sync_done();
+            Action::Sync => {
+                if self.p.inline_fsync {
+                    if let Some(l) = self.live_mut(sid) {
+                        l.node.handle_sync(now);
+                    }
+                } else if let Some(l) = self.live_mut(sid) {
+                    if !l.fsync_pending {
+                        l.fsync_pending = true;
+                        let d = self.rng.range(0, self.p.fsync_max_ms);
+                        self.schedule(d, Ev::Fsync { sid, inc });
+                    }
                 }
             }
-            Output::CollectTouches => {
-                let Some(live) = self.live_mut(sid) else {
-                    return;
-                };
-                let t = live.core.take_touches();
-                live.peer.handle(now.mono_ms, Input::Touches(t));
+            Action::WriteSnapshot { zxid, raw, .. } => {
+                self.trace("snapshot-write", sid, zxid, raw.len() as i64);
+                let d = self.rng.range(1, 50);
+                let job = Job::Snapshot { zxid, raw };
+                self.schedule(d, Ev::Job { sid, inc, job });
             }
-            Output::TouchSessions(v) => {
-                if let Some(l) = self.live_mut(sid) {
-                    l.core.touch_sessions(now, &v);
-                }
+            Action::Purge { retain } => {
+                let d = self.rng.range(1, 50);
+                let job = Job::Purge { retain };
+                self.schedule(d, Ev::Job { sid, inc, job });
             }
-            Output::CheckSession {
-                conn,
-                session_id,
-                timeout,
-            } => {
-                let Some(live) = self.live_mut(sid) else {
-                    return;
-                };
-                let valid = live.core.check_session(now, session_id, timeout);
-                let input = Input::SessionChecked {
-                    conn,
-                    session_id,
-                    valid,
-                };
-                live.peer.handle(now.mono_ms, input);
+            Action::PersistConfig { text, version } => {
+                // The dynamic config file: a restarted node starts from it.
+                self.trace("config-changed", sid, version, 0);
+                self.node_mut(sid).cfg.config = text.into_bytes();
             }
-            Output::SessionRevalidated { session_id, valid } => {
-                if let Some(l) = self.live_mut(sid) {
-                    l.core.handle_revalidated(now, session_id, valid);
-                }
-            }
-            Output::RoleChanged {
+            Action::RoleChanged {
                 state,
                 leader,
                 epoch,
-            } => self.role_changed(sid, state, leader, epoch),
-            Output::StartServing => self.start_serving(sid),
-            Output::ConfigChanged { config } => {
-                // The dynamic config file: a restarted node starts from it.
-                let version = corral_zab::config_version_of(&config);
-                self.trace("config-changed", sid, version, 0);
-                self.node_mut(sid).cfg.config = config;
-            }
-            Output::StopServing => {
-                let Some(live) = self.live_mut(sid) else {
-                    return;
-                };
-                live.serving = false;
-                live.core.set_serving(false);
-                let conns = std::mem::take(&mut live.conns);
-                self.stale_pending.retain(|(s, _)| *s != sid);
-                self.trace("stop-serving", sid, conns.len() as i64, 0);
-                for c in conns {
-                    self.send_client(c, N2C::Closed);
+            } => {
+                self.trace("role", sid, leader.unwrap_or(0), epoch);
+                if let Some(l) = self.live_mut(sid) {
+                    l.state = state;
                 }
+            }
+            Action::StartServing { .. } => self.start_serving(sid),
+            Action::StopServing { closed } => {
+                if let Some(l) = self.live_mut(sid) {
+                    l.serving = false;
+                }
+                self.stale_pending.retain(|(s, _)| *s != sid);
+                self.trace("stop-serving", sid, closed as i64, 0);
+            }
+            Action::Observed(o) => self.observe(sid, o),
+            Action::Fatal { what } => {
+                if self.disk_faults_struck(sid) {
+                    // The process exits (as `corral server` does); it is started again later.
+                    self.trace("fatal", sid, 0, 0);
+                    self.note(&format!("a node stopped on an injected disk fault: {what}"));
+                    self.crash(sid, false);
+                    let d = self.rng.range(200, 2_000);
+                    self.schedule(d, Ev::Restart { sid });
+                } else {
+                    self.fail(
+                        "storage does not fail without a disk fault",
+                        format!("node {sid}: {what}"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Follow what the node did inside: its log, its snapshots, its history.
+    fn observe(&mut self, sid: i64, o: Observation) {
+        match o {
+            Observation::Appended { zxid, txn } => {
+                self.trace("append", sid, zxid, 0);
+                let g = match Txn::from_bytes(&txn) {
+                    Ok(t) => GhostEntry::of(&t, &txn),
+                    Err(e) => {
+                        return self
+                            .fail("txns decode", format!("node {sid} append 0x{zxid:x}: {e}"))
+                    }
+                };
+                if let Err(e) = self.node_mut(sid).mirror.appended(g) {
+                    self.fail("logged zxids rise", format!("node {sid}: {e}"));
+                }
+            }
+            Observation::Truncated { zxid } => {
+                self.trace("truncate", sid, zxid, 0);
+                self.node_mut(sid).mirror.truncated(zxid);
+            }
+            Observation::Loaded {
+                snapshot_zxid,
+                last_zxid,
+            } => {
+                self.trace("loaded", sid, last_zxid, snapshot_zxid.unwrap_or(-1));
+                let node = self.node_mut(sid);
+                match node.mirror.loaded(snapshot_zxid, last_zxid) {
+                    Ok(ghost) => {
+                        let live = node.live.as_mut().expect("observed by a live node");
+                        live.ghost = ghost;
+                        live.verified = 0;
+                    }
+                    Err(e) => self.fail(
+                        "a reload reflects the snapshot and the logged txns after it",
+                        format!("node {sid}: {e}"),
+                    ),
+                }
+            }
+            Observation::SnapshotStarted { zxid } => {
+                self.trace("snapshot", sid, zxid, 0);
+                let node = self.node_mut(sid);
+                let live = node.live.as_ref().expect("observed by a live node");
+                let end = live.ghost.last().map_or(0, |g| g.zxid);
+                if end != zxid {
+                    let msg = format!("node {sid}: snapshot at 0x{zxid:x}, history at 0x{end:x}");
+                    return self.fail("a snapshot begins at the applied zxid", msg);
+                }
+                let ghost = live.ghost.clone();
+                node.mirror.snapshot_started(zxid, &ghost);
+            }
+            Observation::Committed { zxid, txn, digest } => self.commit(sid, zxid, txn, digest),
+            Observation::SnapLoaded { zxid, digest } => {
+                self.trace("load-snap", sid, zxid, 0);
+                let node = self.node_mut(sid);
+                let live = node.live.as_mut().expect("observed by a live node");
+                let ghost = match live.snap_ghost.take() {
+                    Some((z, g)) if z == zxid => g,
+                    other => {
+                        let got = other.map(|(z, _)| z);
+                        let msg = format!("node {sid}: LoadSnapshot 0x{zxid:x}, received {got:x?}");
+                        return self.fail("LoadSnapshot follows a received SNAP", msg);
+                    }
+                };
+                live.ghost = ghost.clone();
+                live.verified = 0;
+                node.mirror.snapshot_started(zxid, &ghost);
+                node.mirror.log.clear();
+                if self.live(sid).map(|l| l.node.core().tree().digest()) != Some(digest) {
+                    let msg = format!("node {sid}: SNAP at 0x{zxid:x}");
+                    return self.fail("a loaded SNAP has the digest the node reports", msg);
+                }
+                // The leader's history is committed: check it, and so the loaded tree's digest.
+                self.verify(sid);
             }
         }
     }
@@ -1002,104 +1067,7 @@ impl Sim {
         }
     }
 
-    fn append(&mut self, sid: i64, inc: u64, zxid: i64, txn: Vec<u8>) {
-        self.trace("append", sid, zxid, 0);
-        if let Err(e) = Txn::from_bytes(&txn) {
-            return self.fail("txns decode", format!("node {sid} append 0x{zxid:x}: {e}"));
-        }
-        if let Err(e) = self.node_mut(sid).disk.append(zxid, txn) {
-            return self.fail("logged zxids rise", format!("node {sid}: {e}"));
-        }
-        let inline = self.p.inline_fsync;
-        let Some(live) = self.live_mut(sid) else {
-            return;
-        };
-        live.unsynced = Some(zxid);
-        if !inline && !live.fsync_pending {
-            live.fsync_pending = true;
-            let d = self.rng.range(0, self.p.fsync_max_ms);
-            self.schedule(d, Ev::Fsync { sid, inc });
-        }
-    }
-
-    fn truncate(&mut self, sid: i64, zxid: i64) {
-        let now = now_of(self.now);
-        self.trace("truncate", sid, zxid, 0);
-        let node = self.node_mut(sid);
-        node.disk.truncate_after(zxid);
-        let Some(live) = node.live.as_mut() else {
-            return;
-        };
-        live.unsynced = None;
-        if live.core.last_zxid() <= zxid {
-            return;
-        }
-        let loaded = match node.disk.load() {
-            Ok(l) => l,
-            Err(e) => return self.fail("disk loads", format!("node {sid}: {e}")),
-        };
-        node.disk
-            .snapshot(&loaded.tree, loaded.sessions.clone(), loaded.ghost.clone());
-        let config = node.cfg.config.clone();
-        let live = node.live.as_mut().expect("checked above");
-        live.core.replace_state(now, loaded.tree, &loaded.sessions);
-        live.core.set_config_node(config, 0, now.wall_ms);
-        live.ghost = loaded.ghost;
-        live.verified = 0;
-        let got = live.core.last_zxid();
-        if got > zxid {
-            let msg = format!("node {sid}: reloaded to 0x{got:x} after TRUNC to 0x{zxid:x}");
-            self.fail("TRUNC removes later txns", msg);
-        } else if got < zxid {
-            // The SNAP-loaded snapshot we stood on was above zxid and is gone, with no log
-            // below it: as the glue does, tell the peer where the reload ended.
-            self.trace("reloaded-below", sid, got, zxid);
-            let committed_log = loaded.replayed.into_iter().filter(|(z, _)| *z <= got);
-            let input = Input::Reloaded {
-                last_zxid: got,
-                committed_log: committed_log.collect(),
-            };
-            self.input_quiet(sid, input);
-        }
-    }
-
-    fn load_snapshot(&mut self, sid: i64, zxid: i64, blob: Vec<u8>) {
-        let now = now_of(self.now);
-        self.trace("load-snap", sid, zxid, 0);
-        let (mut tree, sessions) = match snapshot::deserialize_snap_stream(&blob, usize::MAX) {
-            Ok(Some((t, s, _))) => (t, s),
-            Ok(None) => return self.fail("SNAP payload decodes", "incomplete".into()),
-            Err(e) => return self.fail("SNAP payload decodes", e.to_string()),
-        };
-        tree.set_last_processed_zxid(zxid);
-        let node = self.node_mut(sid);
-        let Some(live) = node.live.as_mut() else {
-            return;
-        };
-        live.unsynced = None;
-        let ghost = match live.snap_ghost.take() {
-            Some((z, g)) if z == zxid => g,
-            other => {
-                let got = other.map(|(z, _)| z);
-                let msg = format!("node {sid}: LoadSnapshot 0x{zxid:x}, received {got:x?}");
-                return self.fail("LoadSnapshot follows a received SNAP", msg);
-            }
-        };
-        node.disk.truncate_after(zxid);
-        node.disk.snapshot(&tree, sessions.clone(), ghost.clone());
-        node.disk.drop_log();
-        let config = node.cfg.config.clone();
-        let live = node.live.as_mut().expect("checked above");
-        live.core.replace_state(now, tree, &sessions);
-        live.core.set_config_node(config, 0, now.wall_ms);
-        live.ghost = ghost;
-        live.verified = 0;
-        // The leader's history is committed: check it, and so the loaded tree's digest.
-        self.verify(sid);
-    }
-
-    fn commit(&mut self, sid: i64, zxid: i64, bytes: Vec<u8>) {
-        let now = now_of(self.now);
+    fn commit(&mut self, sid: i64, zxid: i64, bytes: Vec<u8>, digest: u64) {
         let txn = match Txn::from_bytes(&bytes) {
             Ok(t) => t,
             Err(e) => return self.fail("txns decode", format!("node {sid} 0x{zxid:x}: {e}")),
@@ -1114,12 +1082,9 @@ impl Sim {
         let Some(live) = self.live_mut(sid) else {
             return;
         };
-        let before = live.core.last_zxid();
+        let before = live.ghost.last().map_or(0, |g| g.zxid);
         let g = GhostEntry::of(&txn, &bytes);
-        let predicted = txn.digest.as_ref().map(|d| d.tree_digest as u64);
-        live.core.apply_committed(now, txn);
         live.ghost.push(g);
-        let digest = live.core.tree().digest();
         if zxid <= before || g.zxid != zxid {
             let msg = format!(
                 "node {sid}: committed 0x{zxid:x} (txn 0x{:x}) after 0x{before:x}",
@@ -1128,30 +1093,11 @@ impl Sim {
             return self.fail("applied zxids rise", msg);
         }
         self.verify(sid);
-        let full = self.live(sid).map(|l| digest_sum(l.core.tree()));
-        if full.is_some_and(|f| f != digest) {
-            let txn = Txn::from_bytes(&bytes).map(|t| format!("{:?}", t.body));
-            let (count, reachable) = self.live(sid).map_or((0, 0), |l| {
-                let t = l.core.tree();
-                (t.node_count(), t.paths_preorder().len())
-            });
-            let msg = format!(
-                "node {sid}: after 0x{zxid:x} the digest is 0x{digest:x}, its nodes sum to 0x{:x} \
-                 ({count} nodes, {reachable} reachable from /); txn {}",
-                full.unwrap_or(0),
-                txn.unwrap_or_default()
-            );
-            return self.fail(
-                "the incremental digest equals the digest of every node",
-                msg,
-            );
-        }
-        if let Some(p) = predicted {
+        if let Some(p) = txn.digest.as_ref().map(|d| d.tree_digest as u64) {
             if p != digest {
-                let txn = Txn::from_bytes(&bytes).map(|t| format!("{:?}", t.body));
                 let msg = format!(
-                    "node {sid}: 0x{zxid:x} stamped digest 0x{p:x}, tree has 0x{digest:x}; txn {}",
-                    txn.unwrap_or_default()
+                    "node {sid}: 0x{zxid:x} stamped digest 0x{p:x}, tree has 0x{digest:x}; txn {:?}",
+                    txn.body
                 );
                 self.fail("txn digest matches the tree", msg);
             }
@@ -1172,36 +1118,13 @@ impl Sim {
         }
     }
 
-    fn role_changed(&mut self, sid: i64, state: ServerState, leader: Option<i64>, epoch: i64) {
-        let now = now_of(self.now);
-        self.trace("role", sid, leader.unwrap_or(0), epoch);
-        let Some(live) = self.live_mut(sid) else {
-            return;
-        };
-        live.state = state;
-        let role = if state == ServerState::Leading {
-            Role::Leader
-        } else {
-            Role::Learner
-        };
-        let learners = if state != ServerState::Leading {
-            std::mem::take(&mut live.learners)
-        } else {
-            BTreeSet::new()
-        };
-        live.core.set_role(now, role);
-        for c in learners {
-            self.close_leader_side(c);
-        }
-    }
-
     fn start_serving(&mut self, sid: i64) {
         let Some(live) = self.live_mut(sid) else {
             return;
         };
         live.serving = true;
-        live.core.set_serving(true);
-        let (state, epoch, zxid) = (live.state, live.peer.epoch(), live.core.last_zxid());
+        let (state, zxid) = (live.state, live.node.core().last_zxid());
+        let epoch = live.node.peer().map_or(0, |p| p.epoch());
         self.trace("serving", sid, zxid, epoch);
         if state == ServerState::Leading {
             self.report.elections += 1;
@@ -1215,12 +1138,30 @@ impl Sim {
         self.verify(sid);
     }
 
+    /// The incremental digest equals the digest of every node, recomputed.
+    fn check_digest_sum(&mut self, sid: i64) {
+        let Some(live) = self.live(sid) else { return };
+        let tree = live.node.core().tree();
+        let (digest, full) = (tree.digest(), digest_sum(tree));
+        if digest != full {
+            let zxid = tree.last_processed_zxid();
+            let msg = format!(
+                "node {sid}: at 0x{zxid:x} the digest is 0x{digest:x}, its nodes sum to 0x{full:x}"
+            );
+            self.fail(
+                "the incremental digest equals the digest of every node",
+                msg,
+            );
+        }
+    }
+
     /// Per node, after each of its flushes and after every step: the ghost matches the tree,
-    /// a serving node's history is on the chain, and a node whose history is on the chain has
-    /// the digest every node had at that zxid.
+    /// the incremental digest matches the nodes, a serving node's history is on the chain, and
+    /// a node whose history is on the chain has the digest every node had at that zxid.
     pub(crate) fn check_node(&mut self, sid: i64) {
         let Some(live) = self.live(sid) else { return };
-        let tree_zxid = live.core.last_zxid();
+        let tree = live.node.core().tree();
+        let tree_zxid = tree.last_processed_zxid();
         let ghost_zxid = live.ghost.last().map_or(0, |g| g.zxid);
         if tree_zxid != ghost_zxid {
             let msg = format!(
@@ -1228,6 +1169,7 @@ impl Sim {
             );
             return self.fail("the tree reflects exactly the applied txns", msg);
         }
+        let digest = tree.digest();
         if live.serving && live.verified != live.ghost.len() {
             let msg = format!(
                 "node {sid}: {} of {} applied txns on the chain",
@@ -1237,7 +1179,7 @@ impl Sim {
             return self.fail("a serving node's history is on the chain", msg);
         }
         if live.verified == live.ghost.len() {
-            let (len, digest) = (live.ghost.len(), live.core.tree().digest());
+            let len = live.ghost.len();
             if let Err(e) = self.chain.check_digest(len, digest) {
                 self.fail(
                     "nodes at the same zxid have equal digests",
@@ -1246,46 +1188,6 @@ impl Sim {
             }
         }
     }
-}
-
-/// Decode a SNAP payload and compare it with the tree it was made from, node by node.
-fn snap_round_trip(tree: &corral_tree::DataTree, blob: &[u8]) -> Option<String> {
-    let (back, _, _) = match snapshot::deserialize_snap_stream(blob, usize::MAX) {
-        Ok(Some(x)) => x,
-        Ok(None) => return Some("incomplete".into()),
-        Err(e) => return Some(e.to_string()),
-    };
-    if back.digest() == tree.digest() {
-        return None;
-    }
-    for p in tree.paths_preorder() {
-        let a = tree.get(&p).expect("listed");
-        match back.get(&p) {
-            None => return Some(format!("{p} missing after the round trip")),
-            Some(b) => {
-                let (da, db) = (a.digest(), b.digest());
-                if da != db {
-                    return Some(format!(
-                        "{p}: digest 0x{da:x} became 0x{db:x}; stat {:?} became {:?}; data {:?} became {:?}",
-                        a.stat(), b.stat(), a.data(), b.data()
-                    ));
-                }
-            }
-        }
-    }
-    for p in back.paths_preorder() {
-        if tree.get(&p).is_none() {
-            return Some(format!("{p} appeared in the round trip"));
-        }
-    }
-    Some(format!(
-        "tree digest 0x{:x} became 0x{:x} with every node equal (sums of node digests 0x{:x} \
-         and 0x{:x})",
-        tree.digest(),
-        back.digest(),
-        digest_sum(tree),
-        digest_sum(&back)
-    ))
 }
 
 /// The tree digest recomputed from every node (the incremental one must equal it).
@@ -1297,16 +1199,16 @@ fn digest_sum(t: &corral_tree::DataTree) -> u64 {
 
 /// `Core::abandon_pending` closes connections in hash-map order; sort each run of closes so
 /// the run does not depend on it.
-fn canonical_closes(outs: &mut [CoreOutput]) {
+fn canonical_closes(outs: &mut [Action]) {
     let mut i = 0;
     while i < outs.len() {
         let mut j = i;
-        while j < outs.len() && matches!(outs[j], CoreOutput::Close { .. }) {
+        while j < outs.len() && matches!(outs[j], Action::Close { .. }) {
             j += 1;
         }
         if j > i + 1 {
             outs[i..j].sort_by_key(|o| match o {
-                CoreOutput::Close { conn } => *conn,
+                Action::Close { conn } => *conn,
                 _ => 0,
             });
         }
@@ -1321,20 +1223,20 @@ impl Sim {
             Ev::Channel { key } => self.channel_due(key),
             Ev::ElectionUp { to, to_inc, sid } => {
                 if self.alive(to, to_inc) && self.cut_off(to, sid).is_none() {
-                    self.input(to, Input::ElectionPeerConnected { sid });
+                    self.node_event(to, NodeEvent::ElectionConnected { sid });
                 }
             }
             Ev::Fsync { sid, inc } => {
                 if !self.alive(sid, inc) {
                     return;
                 }
+                let now = now_of(self.now);
                 let live = self.live_mut(sid).expect("alive");
                 live.fsync_pending = false;
-                if let Some(zxid) = live.unsynced.take() {
-                    self.fsync(sid, zxid);
-                    self.flush(sid);
-                }
+                live.node.handle_sync(now);
+                self.flush(sid);
             }
+            Ev::Job { sid, inc, job } => self.run_job(sid, inc, job),
             Ev::Election { .. }
             | Ev::QOpen { .. }
             | Ev::ToLeader { .. }
@@ -1352,6 +1254,7 @@ impl Sim {
             Ev::Heal => self.heal(),
             Ev::FaultCut => self.fault_cut(),
             Ev::FaultClientCut => self.fault_client_cut(),
+            Ev::FaultPowerLoss => self.fault_power_loss(),
         }
     }
 
@@ -1365,7 +1268,7 @@ impl Sim {
                 n,
             } => {
                 if self.alive(to, to_inc) && self.cut_off(from, to).is_none() {
-                    self.input(to, Input::Election { from, n });
+                    self.node_event(to, NodeEvent::Election { from, n });
                 }
             }
             Ev::QOpen { conn } => self.qopen(conn),
@@ -1381,7 +1284,7 @@ impl Sim {
                 match p {
                     Some(p) => {
                         self.trace("to-leader", leader, p.zxid, p.r#type as i64);
-                        self.input(leader, Input::LearnerPacket { conn, p })
+                        self.node_event(leader, NodeEvent::LearnerPacket { conn, p })
                     }
                     None => {
                         self.qconns.get_mut(&conn).expect("known").leader_open = false;
@@ -1389,7 +1292,7 @@ impl Sim {
                             .live_mut(leader)
                             .is_some_and(|l| l.learners.remove(&conn))
                         {
-                            self.input(leader, Input::LearnerClosed { conn });
+                            self.node_event(leader, NodeEvent::LearnerClosed { conn });
                         }
                     }
                 }
@@ -1406,20 +1309,20 @@ impl Sim {
                 match m {
                     ToLearner::Packet(p) => {
                         self.trace("to-learner", learner, p.zxid, p.r#type as i64);
-                        self.input(learner, Input::LeaderPacket(p))
+                        self.node_event(learner, NodeEvent::LeaderPacket(p))
                     }
                     ToLearner::Snapshot { zxid, blob, ghost } => {
                         if let Some(l) = self.live_mut(learner) {
                             l.snap_ghost = Some((zxid, ghost));
                         }
-                        self.input(learner, Input::LeaderSnapshot { zxid, blob })
+                        self.node_event(learner, NodeEvent::LeaderSnapshot { zxid, blob })
                     }
                     ToLearner::Closed => {
                         self.qconns.get_mut(&conn).expect("known").learner_open = false;
                         let current = self.live(learner).and_then(|l| l.leader_conn);
                         if current == Some(conn) {
                             self.live_mut(learner).expect("alive").leader_conn = None;
-                            self.input(learner, Input::LeaderClosed);
+                            self.node_event(learner, NodeEvent::LeaderClosed);
                         }
                     }
                 }
@@ -1431,37 +1334,26 @@ impl Sim {
         Ok(())
     }
 
-    fn input(&mut self, sid: i64, input: Input) {
-        let now = self.now;
-        let Some(live) = self.live_mut(sid) else {
-            return;
-        };
-        live.peer.handle(now, input);
-        self.flush(sid);
-    }
-
+    /// A learner's connection reaches the leader's quorum port: the leader's node decides
+    /// whether to keep it (it holds it while still looking, closes it unless leading).
     fn qopen(&mut self, conn: u64) {
         let c = &self.qconns[&conn];
         let (learner, linc, leader, dinc) = (c.learner, c.learner_inc, c.leader, c.leader_inc);
-        let leading = self
-            .live(leader)
-            .is_some_and(|l| l.state == ServerState::Leading);
-        if !self.alive(leader, dinc) || self.cut_off(learner, leader).is_some() || !leading {
-            // Refused (the real glue closes learner connections unless it leads).
+        if !self.alive(leader, dinc) || self.cut_off(learner, leader).is_some() {
+            // Refused, or the connect timed out.
             self.close_leader_side(conn);
             return;
         }
         self.trace("learner-up", leader, learner, conn as i64);
         self.live_mut(leader).expect("alive").learners.insert(conn);
-        self.input(leader, Input::LearnerConnected { conn });
+        self.node_event(leader, NodeEvent::LearnerConnected { conn });
         let c = &self.qconns[&conn];
         if self.alive(learner, linc) && c.learner_open && c.leader_open {
-            self.input(learner, Input::LeaderConnected);
+            self.node_event(learner, NodeEvent::LeaderConnected);
         }
     }
 
     fn client_to_node(&mut self, conn: u64, m: C2N) {
-        let now = now_of(self.now);
         let Some(c) = self.cconns.get(&conn) else {
             return;
         };
@@ -1474,41 +1366,57 @@ impl Sim {
             return;
         }
         let live = self.live_mut(sid).expect("alive");
-        match m {
+        let ev = match m {
             C2N::Open => {
-                live.core
-                    .handle_open(conn, format!("192.168.0.{}", conn % 250));
                 live.conns.insert(conn);
+                let addr = format!("192.168.0.{}", conn % 250);
+                NodeEvent::ClientOpen { conn, addr }
             }
-            C2N::Connect(c) => {
-                if !live.serving {
-                    // ZooKeeper closes client connections until it has synced with a leader.
-                    if live.conns.remove(&conn) {
-                        self.send_client(conn, N2C::Closed);
-                    }
-                    return;
-                }
-                live.core.handle_connect(now, conn, &c);
-            }
+            C2N::Connect(connect) => NodeEvent::ClientConnect { conn, connect },
             C2N::Request(xid, req) => {
                 if !live.serving {
-                    // The glue closed this connection at StopServing but the core still takes
-                    // what was already on the wire (known bug, see `known::STALE_PENDING`).
+                    // Already on the wire when the node stopped serving (see
+                    // `known::STALE_PENDING`).
                     let client = self.cconns[&conn].client;
                     if let Some(session) = self.clients[client].session_id() {
                         self.stale_pending.insert((sid, session));
                     }
                 }
-                let live = self.live_mut(sid).expect("alive");
-                live.core.handle_request(now, conn, xid, req);
                 self.trace("request", sid, conn as i64, xid as i64);
+                NodeEvent::ClientRequest { conn, xid, req }
             }
             C2N::Closed => {
-                live.core.handle_closed(conn);
                 live.conns.remove(&conn);
+                NodeEvent::ClientClosed { conn }
             }
+        };
+        self.node_event(sid, ev);
+    }
+
+    /// A background storage job finishes: written through the real `FileStore` on the node's
+    /// disk, unless the node crashed first (the job died with the process).
+    fn run_job(&mut self, sid: i64, inc: u64, job: Job) {
+        if !self.alive(sid, inc) {
+            return;
         }
-        self.flush(sid);
+        let opts = self.node_config_store(sid);
+        let disk = self.node(sid).disk.clone();
+        let ev = match job {
+            Job::Snapshot { zxid, raw } => {
+                let result = FileStore::new(disk, opts)
+                    .and_then(|mut s| s.write_snapshot(zxid, &raw))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
+                NodeEvent::SnapshotWritten { result }
+            }
+            Job::Purge { retain } => {
+                let result = FileStore::new(disk, opts)
+                    .and_then(|mut s| s.purge(retain))
+                    .map_err(|e| e.to_string());
+                NodeEvent::PurgeDone { result }
+            }
+        };
+        self.node_event(sid, ev);
     }
 }
 
@@ -1530,17 +1438,35 @@ impl Sim {
             return;
         }
         let sid = self.random_sid();
-        self.crash(sid);
+        let power = self.rng.chance(70);
+        self.crash(sid, power);
         let down = self.rng.range(50, 3_000);
         self.schedule(down, Ev::Restart { sid });
         if self.rng.chance(30) {
             // A correlated failure: a second node goes down too.
             let other = self.random_sid();
-            self.crash(other);
+            self.crash(other, true);
             let down = self.rng.range(50, 3_000);
             self.schedule(down, Ev::Restart { sid: other });
         }
         self.again(self.p.crash_every_ms, Ev::FaultCrash);
+    }
+
+    /// The whole ensemble loses power at once (a data centre outage): every disk keeps only
+    /// what it synced, and acknowledged writes must still all be there after the restart.
+    fn fault_power_loss(&mut self) {
+        if !self.faults {
+            return;
+        }
+        self.trace("power-loss", 0, 0, 0);
+        self.note("whole-ensemble power loss");
+        let sids: Vec<i64> = self.nodes.iter().map(|n| n.sid).collect();
+        for sid in sids {
+            self.crash(sid, true);
+            let down = self.rng.range(100, 3_000);
+            self.schedule(down, Ev::Restart { sid });
+        }
+        self.again(self.p.power_loss_every_ms, Ev::FaultPowerLoss);
     }
 
     fn fault_partition(&mut self) {
@@ -1631,26 +1557,18 @@ impl Sim {
 impl Sim {
     fn next_timer(&mut self) -> Option<(u64, i64)> {
         let mut best: Option<(u64, i64)> = None;
-        for i in 0..self.nodes.len() {
-            let sid = self.nodes[i].sid;
-            let Some(live) = self.nodes[i].live.as_ref() else {
+        for n in &self.nodes {
+            let Some(live) = n.live.as_ref() else {
                 continue;
             };
-            let mut t = live.peer.poll_timeout().unwrap_or(u64::MAX);
-            let core = live.core.next_wakeup_ms();
-            if core <= self.now && live.core.role() == Role::Learner {
-                // A learner never expires sessions, so an expired bucket would make the real
-                // loop spin (sleep 0) until the session is touched again.
-                self.note(
-                    "core wakeup stays in the past on a learner (the real node loop would spin)",
-                );
-                t = t.min(self.now + REDIAL_MS);
-            } else {
-                t = t.min(core.max(self.now));
-            }
-            t = t.min(self.now + REDIAL_MS);
+            // The real node loop also wakes for election redials.
+            let t = live
+                .node
+                .poll_timeout()
+                .max(self.now)
+                .min(self.now + REDIAL_MS);
             if best.is_none_or(|(bt, _)| t < bt) {
-                best = Some((t, sid));
+                best = Some((t, n.sid));
             }
         }
         best
@@ -1658,11 +1576,19 @@ impl Sim {
 
     fn fire_timer(&mut self, sid: i64) {
         let now = now_of(self.now);
-        let Some(live) = self.live_mut(sid) else {
+        let t = self.now;
+        let node = self.node_mut(sid);
+        node.timers_now = match node.timers_now {
+            (at, n) if at == t => (at, n + 1),
+            _ => (t, 1),
+        };
+        if node.timers_now.1 > SAME_INSTANT_TIMERS_MAX {
+            return self.fail("node timers make progress", format!("node {sid} at t={t}"));
+        }
+        let Some(live) = node.live.as_mut() else {
             return;
         };
-        live.core.handle_tick(now);
-        live.peer.handle_timeout(now.mono_ms);
+        live.node.handle_timeout(now);
         self.flush(sid);
     }
 
@@ -1719,7 +1645,7 @@ impl Sim {
             if l.state == ServerState::Leading {
                 leaders += 1;
             }
-            digests.insert(l.core.tree().digest());
+            digests.insert(l.node.core().tree().digest());
         }
         leaders == 1 && digests.len() == 1
     }
@@ -1733,9 +1659,9 @@ impl Sim {
                     "[{} {:?} epoch {} serving {} applied 0x{:x} ({}/{} on chain)] ",
                     n.sid,
                     l.state,
-                    l.peer.epoch(),
+                    l.node.peer().map_or(0, |p| p.epoch()),
                     l.serving,
-                    l.core.last_zxid(),
+                    l.node.core().last_zxid(),
                     l.verified,
                     l.ghost.len()
                 )),
@@ -1751,6 +1677,9 @@ impl Sim {
     /// Faults stop, crashed nodes restart, partitions heal.
     pub(crate) fn stop_faults(&mut self) {
         self.faults = false;
+        for n in &self.nodes {
+            n.disk.set_plan(FaultPlan::none());
+        }
         self.trace("faults-stop", 0, 0, 0);
         if let Some(p) = self.partition.as_mut() {
             p.until = self.now;
