@@ -810,13 +810,19 @@ impl<D: Disk> Node<D> {
                 }
                 Err(e) => self.fatal(&format!("undecodable committed txn 0x{zxid:x}"), e),
             },
-            PeerOutput::Prepare { zxid, req, auth } => {
+            PeerOutput::Prepare {
+                zxid,
+                req,
+                auth,
+                origin,
+            } => {
                 let s = Submitted {
                     session: req.session_id,
                     cxid: req.cxid,
                     op_type: req.op_type,
                     body: req.body,
                     auth,
+                    owner: origin,
                 };
                 let txn = self.core.prepare_submitted(now, zxid, &s).to_bytes();
                 self.counters.add_proposal(txn.len());
@@ -841,7 +847,7 @@ impl<D: Disk> Node<D> {
                 session_id,
                 timeout,
             } => {
-                let valid = self.core.check_session(now, session_id, timeout);
+                let valid = self.core.check_session(now, session_id, timeout, conn);
                 let input = Input::SessionChecked {
                     conn,
                     session_id,

@@ -85,6 +85,9 @@ pub struct Submitted {
     pub body: Vec<u8>,
     /// The client connection's auth ids; `None` for server-made requests.
     pub auth: Option<Vec<Id>>,
+    /// Leader: the learner connection the request came through (`None`: a client of the
+    /// leader itself, or a server-made request). See [`Core::prepare_submitted`].
+    pub owner: Option<u64>,
 }
 
 /// How this core takes part: alone, or as the leader or a learner of an ensemble.
@@ -152,6 +155,9 @@ pub struct Core {
     syncs: VecDeque<i64>,
     /// Learner: resumes waiting for the leader's REVALIDATE answer.
     revalidating: HashMap<i64, (ConnId, u32, Option<bool>)>,
+    /// Leader: the server each session's client is connected through (`None`: this one), as
+    /// ZooKeeper's session owner; requests from a former owner fail with SessionMoved.
+    owners: HashMap<i64, Option<u64>>,
     /// Learner: sessions touched since the last PING, with their timeouts.
     touched: HashMap<i64, i32>,
     /// Ensemble: false while the peer is not synced with a leader; connections and requests
@@ -210,6 +216,7 @@ impl Core {
             pending: HashMap::new(),
             syncs: VecDeque::new(),
             revalidating: HashMap::new(),
+            owners: HashMap::new(),
             touched: HashMap::new(),
             serving: true,
         }
@@ -242,6 +249,7 @@ impl Core {
             return;
         }
         self.role = role;
+        self.owners.clear();
         self.abandon_pending();
         if role == Role::Leader {
             // A new leader gives every session a full timeout from now, as ZooKeeper's
@@ -288,12 +296,20 @@ impl Core {
         }
     }
 
-    /// Leader: REVALIDATE from a learner; true when the session is alive (it is touched).
-    pub fn check_session(&mut self, now: Now, session: i64, timeout: i32) -> bool {
+    /// Leader: REVALIDATE from a learner (`owner`: its connection; `None`: our own client);
+    /// true when the session is alive (it is touched, and now owned by that learner).
+    pub fn check_session(
+        &mut self,
+        now: Now,
+        session: i64,
+        timeout: i32,
+        owner: Option<u64>,
+    ) -> bool {
         let alive = self.sessions.get(session).is_some_and(|s| !s.closing);
         if alive {
             self.sessions.set_timeout(session, timeout.max(0) as u32);
             self.sessions.touch(session, now.mono_ms);
+            self.owners.insert(session, owner);
         }
         alive
     }
@@ -306,6 +322,7 @@ impl Core {
             table.add(id, timeout.max(0) as u32, now.mono_ms);
         }
         self.sessions = table;
+        self.owners.clear();
         self.outstanding.clear();
     }
 
@@ -509,6 +526,10 @@ impl Core {
         if !self.sessions.contains(id) {
             self.sessions.add(id, timeout, now.mono_ms);
         }
+        if self.role == Role::Leader {
+            // Resumed on the leader itself: it owns the session from here on.
+            self.owners.insert(id, None);
+        }
         self.sessions.set_timeout(id, timeout);
         self.touch(id, now);
         self.attach(conn, id);
@@ -566,7 +587,7 @@ impl Core {
         match self.role {
             Role::Standalone => {
                 let zxid = self.tree.last_processed_zxid() + 1;
-                let txn = self.prepare(now, zxid, session, cxid, work, auth.as_deref());
+                let txn = self.prepare(now, zxid, session, cxid, work, auth.as_deref(), None);
                 let predicted = txn.digest.clone();
                 self.apply_txn(now, txn, true);
                 if let Some(d) = predicted {
@@ -580,6 +601,7 @@ impl Core {
             Role::Leader | Role::Learner => {
                 let (op_type, body) = work.encode();
                 self.out.push_back(Output::Submit(Submitted {
+                    owner: None,
                     session,
                     cxid,
                     op_type,
@@ -719,6 +741,7 @@ impl Core {
         );
         self.syncs.push_back(session);
         self.out.push_back(Output::Submit(Submitted {
+            owner: None,
             session,
             cxid: xid,
             op_type: op::SYNC,
@@ -817,32 +840,46 @@ impl Core {
         match work {
             // The leader tracks every session of the ensemble from its creation on.
             Work::CreateSession { timeout } => {
+                self.owners.insert(s.session, s.owner);
                 self.sessions
                     .add(s.session, timeout.max(0) as u32, now.mono_ms)
             }
             Work::CloseSession => self.sessions.set_closing(s.session),
-            Work::Client(_) if !self.sessions.get(s.session).is_some_and(|x| !x.closing) => {
-                // PrepRequestProcessor's checkSession: a request of a session whose close was
-                // prepared (or that is unknown) fails with SessionExpired, so nothing it asks
-                // for outlives the close. A client whose closeSession reply was lost may still
-                // resume the session elsewhere before the close is prepared and send more
-                // (sim seed 753: an ephemeral created after its session's close).
-                let err = corral_proto::ErrorCode::SessionExpired.code();
-                return Txn {
-                    header: TxnHeader {
-                        client_id: s.session,
-                        cxid: s.cxid,
-                        zxid,
-                        time: now.wall_ms,
-                        r#type: op::ERROR,
-                    },
-                    body: TxnBody::Error(ErrorTxn { err }),
-                    digest: None,
-                };
-            }
             _ => {}
         }
-        self.prepare(now, zxid, s.session, s.cxid, work, s.auth.as_deref())
+        // SessionTracker.checkSession(id, owner): a request of a session that is closing (its
+        // close was prepared; sim seed 753) or unknown fails with SessionExpired, and one sent
+        // through a server the session has since left (it resumed elsewhere; sim seed 91)
+        // with SessionMoved, so nothing it asks for takes effect after the close, or after
+        // the requests the client sent on its new connection.
+        let session_err = match &work {
+            Work::Client(_) if !self.sessions.get(s.session).is_some_and(|x| !x.closing) => {
+                Some(ErrorCode::SessionExpired)
+            }
+            Work::Client(_) if self.moved(s.session, s.owner) => Some(ErrorCode::SessionMoved),
+            _ => None,
+        };
+        self.prepare(
+            now,
+            zxid,
+            s.session,
+            s.cxid,
+            work,
+            s.auth.as_deref(),
+            session_err,
+        )
+    }
+
+    /// Leader: whether `session` is owned by another server than `owner` (the first request or
+    /// revalidation after an election claims it, as ZooKeeper's null owner does).
+    fn moved(&mut self, session: i64, owner: Option<u64>) -> bool {
+        match self.owners.get(&session) {
+            Some(o) => *o != owner,
+            None => {
+                self.owners.insert(session, owner);
+                false
+            }
+        }
     }
 
     /// Prep against the tree plus the outstanding changes, then record this txn's changes as
@@ -855,6 +892,7 @@ impl Core {
         cxid: i32,
         work: Work,
         auth: Option<&[Id]>,
+        session_err: Option<ErrorCode>,
     ) -> Txn {
         let ids = auth.unwrap_or(&[]);
         let policy = self.cfg.acl.clone();
@@ -867,7 +905,21 @@ impl Core {
             time: now.wall_ms,
         };
         let mut view = View::with_outstanding(&self.tree, &self.outstanding);
-        let (ty, body) = match prep_work(&mut view, &ctx, work, &self.cfg) {
+        let prepped = match (session_err, &work) {
+            (None, _) => prep_work(&mut view, &ctx, work, &self.cfg),
+            // A multi fails op by op, as ZooKeeper checks the session for each.
+            (Some(e), Work::Client(Request::Multi(MultiDecode::Ops(ops)))) => {
+                let rest = ErrorCode::RuntimeInconsistency.code();
+                let subs = std::iter::once(e.code())
+                    .chain(std::iter::repeat(rest))
+                    .take(ops.len().max(1))
+                    .map(|err| TxnBody::Error(ErrorTxn { err }))
+                    .collect();
+                Ok((op::MULTI, TxnBody::Multi(subs)))
+            }
+            (Some(e), _) => Err(e),
+        };
+        let (ty, body) = match prepped {
             Ok(x) => x,
             Err(e) => {
                 drop(view);
@@ -1074,6 +1126,12 @@ impl Core {
                 if o == op::CLOSE_SESSION {
                     self.session_conn.remove(&session);
                     self.reply(conn, xid, zxid, 0, &[]);
+                    self.close(conn);
+                    return;
+                }
+                if err == ErrorCode::SessionMoved.code() {
+                    // FinalRequestProcessor: the client's session lives on another server now;
+                    // this connection is stale, so it is closed rather than answered.
                     self.close(conn);
                     return;
                 }

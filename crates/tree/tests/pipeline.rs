@@ -7,7 +7,7 @@
 use corral_proto::jute::{Jute, Reader};
 use corral_proto::records::*;
 use corral_proto::request::*;
-use corral_proto::txn::Txn;
+use corral_proto::txn::{ErrorTxn, Txn, TxnBody};
 use corral_tree::core::{Core, CoreConfig, Now, Output, Role, Submitted};
 
 const NOW: Now = Now {
@@ -305,7 +305,7 @@ fn resume_on_learner_revalidates() {
     let o = drain(&mut e.learner);
     assert_eq!(o.revalidates, vec![(id, 30000)]);
     assert!(o.connects.is_empty());
-    assert!(e.leader.check_session(NOW, id, 30000));
+    assert!(e.leader.check_session(NOW, id, 30000, Some(1)));
     e.learner.handle_revalidated(NOW, id, true);
     let o = drain(&mut e.learner);
     assert_eq!(o.connects, vec![(9, id)]);
@@ -399,4 +399,43 @@ fn close_session_skips_an_ephemeral_recreated_in_flight() {
     assert!(e.leader.tree().get("/a/y").is_some());
     assert!(e.learner.tree().get("/a").is_some());
     assert_eq!(e.learner.tree().digest(), e.leader.tree().digest());
+}
+
+// ZooKeeper's SessionTracker.checkSession(id, owner) on the leader: once a session resumed
+// through another server (REVALIDATE from it), a request still arriving through the former one
+// fails with SessionMoved (sim seed 91); one of a session whose close was prepared fails with
+// SessionExpired (sim seed 753). Either way nothing it asked for is applied.
+#[test]
+fn leader_fails_requests_of_moved_or_closing_sessions() {
+    let mut e = Ensemble::new();
+    let id = open_session(&mut e, 7);
+    assert!(e.leader.check_session(NOW, id, 30000, Some(5)));
+    e.learner.handle_request(NOW, 7, 1, create("/moved", 0));
+    let o = drain(&mut e.learner);
+    let mut stale = o.submits[0].clone();
+    stale.owner = Some(4);
+    let txns = e.prepare(&[stale]);
+    assert_eq!(txns[0].body, TxnBody::Error(ErrorTxn { err: -118 }));
+    let mut current = o.submits[0].clone();
+    current.owner = Some(5);
+    let txns = e.prepare(&[current]);
+    assert!(
+        matches!(txns[0].body, TxnBody::Create(_)),
+        "{:?}",
+        txns[0].body
+    );
+    e.learner.handle_request(NOW, 7, 2, Request::CloseSession);
+    let mut close = drain(&mut e.learner).submits;
+    close[0].owner = Some(5);
+    let txns = e.prepare(&close);
+    assert!(
+        matches!(txns[0].body, TxnBody::CloseSession(_)),
+        "{:?}",
+        txns[0].body
+    );
+    // The same create again (another server forwarded it late), after the close.
+    let mut late = o.submits[0].clone();
+    late.owner = Some(5);
+    let txns = e.prepare(&[late]);
+    assert_eq!(txns[0].body, TxnBody::Error(ErrorTxn { err: -112 }));
 }

@@ -820,7 +820,12 @@ impl Leading {
         }
         self.last_assigned += 1;
         let zxid = self.last_assigned;
-        rep.emit(Output::Prepare { zxid, req, auth });
+        rep.emit(Output::Prepare {
+            zxid,
+            req,
+            auth,
+            origin: conn,
+        });
     }
 
     /// The glue's txn for a zxid we assigned. Proposals go out in zxid order.

@@ -277,6 +277,9 @@ pub enum Output {
         zxid: i64,
         req: ForwardedRequest,
         auth: Option<Vec<Id>>,
+        /// The learner connection it came through; `None`: a client of the leader itself. The
+        /// session's owner (`SessionTracker.checkSession(id, owner)`).
+        origin: Option<ConnId>,
     },
     /// Learner: the head of the pending sync queue may complete (leader: also local syncs).
     SyncDone,
