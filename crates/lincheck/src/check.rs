@@ -331,15 +331,19 @@ impl<'a> Ctx<'a> {
                         lo = lo.max(z);
                     }
                 }
+                // Its reply was lost with its connection, so the session's later ops went out on
+                // a new one. A later write or sync bounds it (the leader prepared it before the
+                // session moved, or it failed with SessionMoved); a later read does not: it may
+                // be served by a member that has not applied it yet.
                 let mut hi = i64::MAX;
                 for &j in &ops[k + 1..] {
-                    if let Some(z) = self.h.ops[j].zxid() {
-                        let cap = if self.h.ops[j].call.is_write() {
-                            z - 1
-                        } else {
-                            z
-                        };
-                        hi = hi.min(cap);
+                    let later = &self.h.ops[j];
+                    if let Some(z) = later.zxid() {
+                        if later.call.is_write() {
+                            hi = hi.min(z - 1);
+                        } else if matches!(later.call, Call::Sync { .. }) {
+                            hi = hi.min(z);
+                        }
                     }
                 }
                 out.push(Unknown { op: i, lo, hi });
@@ -776,10 +780,15 @@ impl<'a> Ctx<'a> {
             }
             Ev::Write(i) => {
                 let op = &self.h.ops[i];
-                let (expected, t) = tree.apply(&op.call, op.session, z);
                 let Ret::Done { result, .. } = &op.ret else {
                     unreachable!("events hold completed ops")
                 };
+                if session_moved(result) {
+                    // The server owning the session decided (the client had resumed it through
+                    // another server since): an error txn, nothing applied, nothing triggered.
+                    return Ok(z);
+                }
+                let (expected, t) = tree.apply(&op.call, op.session, z);
                 if !res_matches(&expected, result) {
                     return Err(violation(
                         ViolationKind::WriteResult,
@@ -823,6 +832,21 @@ impl<'a> Ctx<'a> {
 
 /// Does the observed result equal the model's, ignoring timestamps, children order and stats the
 /// client did not ask for?
+/// SessionMoved (-118), for a single op or as a multi's first error: which server owns a
+/// session is outside the model (ZooKeeper's `SessionTracker.checkSession(id, owner)`), so such
+/// a write is accepted as one that changed nothing.
+fn session_moved(r: &Res) -> bool {
+    const SESSION_MOVED: i32 = -118;
+    match r {
+        Res::Err(SESSION_MOVED) => true,
+        Res::Multi(items) => items
+            .iter()
+            .find(|x| !matches!(x, Res::Err(0)))
+            .is_some_and(|x| *x == Res::Err(SESSION_MOVED)),
+        _ => false,
+    }
+}
+
 pub fn res_matches(expected: &Res, observed: &Res) -> bool {
     match (expected, observed) {
         (Res::Created { path: a, stat: sa }, Res::Created { path: b, stat: sb }) => {

@@ -16,6 +16,11 @@ pub const BAD_VERSION: i32 = -103;
 pub const NO_CHILDREN_FOR_EPHEMERALS: i32 = -108;
 pub const NODE_EXISTS: i32 = -110;
 pub const NOT_EMPTY: i32 = -111;
+pub const SESSION_EXPIRED: i32 = -112;
+
+/// Closed sessions are kept in the node map under this prefix (not a valid path), so the undo
+/// log rolls them back with everything else.
+const CLOSED_PREFIX: &str = "\u{0}closed/";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
@@ -99,6 +104,24 @@ impl Tree {
     }
 
     /// Undo-log position; `rollback(mark)` restores the tree as it was.
+    fn closed_key(session: i64) -> String {
+        format!("{CLOSED_PREFIX}{session}")
+    }
+
+    /// Whether `session`'s close (by the client or by expiry) was applied.
+    pub fn is_closed(&self, session: i64) -> bool {
+        session != 0 && self.nodes.contains_key(&Tree::closed_key(session))
+    }
+
+    fn mark_closed(&mut self, session: i64) {
+        if session != 0 && !self.is_closed(session) {
+            self.put(
+                &Tree::closed_key(session),
+                Some(empty_node(Vec::new(), 0, 0)),
+            );
+        }
+    }
+
     pub fn mark(&self) -> usize {
         self.undo.len()
     }
@@ -151,6 +174,11 @@ impl Tree {
     /// triggers (empty when the txn failed: an error txn changes nothing).
     pub fn apply(&mut self, call: &Call, session: i64, zxid: i64) -> (Res, Vec<Trigger>) {
         let mut triggers = Vec::new();
+        // A write prepared after its session's close fails (PrepRequestProcessor's
+        // checkSession), so nothing it asks for outlives the close.
+        if !matches!(call, Call::CloseSession) && self.is_closed(session) {
+            return (Res::Err(SESSION_EXPIRED), triggers);
+        }
         let res = match call {
             Call::Multi(ops) => {
                 let mark = self.mark();
@@ -181,6 +209,7 @@ impl Tree {
                 }
             }
             Call::CloseSession => {
+                self.mark_closed(session);
                 let owned: Vec<String> = self
                     .nodes
                     .iter()

@@ -321,6 +321,36 @@ fn multi_result_codes_checked() {
 }
 
 #[test]
+fn write_after_its_sessions_close_rejected() {
+    // Bug (corral, sim seed 753): a client whose closeSession reply was lost resumed the
+    // session elsewhere and created an ephemeral that the leader prepared after the close;
+    // ZooKeeper fails such a request with SessionExpired.
+    let mut b = B::default();
+    b.op(S1, 0, 10, Call::CloseSession, 1, Res::Closed);
+    b.op(
+        S1,
+        11,
+        20,
+        create_mode("/e", true, false),
+        2,
+        created("/e", st(2, 2, 2, 0, 0, S1, 0, 0)),
+    );
+    expect(check(&b.h), K::WriteResult);
+    // The same history with the reply ZooKeeper gives passes.
+    let mut b = B::default();
+    b.op(S1, 0, 10, Call::CloseSession, 1, Res::Closed);
+    b.op(
+        S1,
+        11,
+        20,
+        create_mode("/e", true, false),
+        2,
+        Res::Err(-112),
+    );
+    expect_ok(check(&b.h));
+}
+
+#[test]
 fn ephemeral_surviving_close_rejected() {
     // Bug: closeSession does not delete the session's ephemerals.
     let mut b = B::default();
