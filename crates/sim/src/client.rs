@@ -119,6 +119,8 @@ struct Outstanding {
     /// Sync: the highest acknowledged write when it was invoked.
     sync_floor: i64,
     is_final: bool,
+    /// Its index in the checker's history (`Sim::rec`).
+    lin: usize,
 }
 
 /// The liveness phase's fresh write.
@@ -302,6 +304,15 @@ impl Sim {
                 cl.final_state = Final::Wanted;
             }
         }
+        if lost.iter().any(|o| o.kind == OpKind::CloseSession) {
+            // Like ZooKeeper.close(): the handle is closed whatever became of the request; the
+            // session is never used again (its closeSession may still be applied late: the
+            // leader does not check a closeSession's owner, ZooKeeper's PrepRequestProcessor
+            // neither), and the client starts a new one.
+            cl.session = None;
+            cl.session_zxid = 0;
+            cl.read_floor = None;
+        }
         for o in lost {
             let h = &mut self.history[o.hist];
             h.outcome = Outcome::Unknown;
@@ -428,14 +439,19 @@ impl Sim {
         }
         cl.last_send = now;
         let hist = self.history.len();
+        let session = cl.session.as_ref().map_or(0, |s| s.0);
+        let lin = self
+            .rec
+            .invoke(session, xid, now, crate::record::call_of(&req));
+        let cl = &mut self.clients[c];
         cl.outstanding.push_back(Outstanding {
             xid,
             kind,
             hist,
             sync_floor: floor,
             is_final,
+            lin,
         });
-        let session = cl.session.as_ref().map_or(0, |s| s.0);
         let node = cl.node;
         self.history.push(Hist {
             client: c,
@@ -483,6 +499,7 @@ impl Sim {
                 // Expired (or never known): the handle is dead; start over with a new session.
                 let old = cl.session.take().map_or(0, |s| s.0);
                 cl.session_zxid = 0;
+                self.rec.expired(old);
                 self.trace("session-expired", c as i64, old, 0);
                 return self.drop_conn(c, "expired");
             }
@@ -491,6 +508,7 @@ impl Sim {
                     let msg = format!("client {c}: resumed 0x{id:x}, got 0x{:x}", resp.session_id);
                     return self.fail("a resumed session keeps its id", msg);
                 }
+                self.rec.reconnected(resp.session_id);
             } else {
                 cl.session = Some((resp.session_id, resp.passwd.clone().unwrap_or_default()));
                 cl.session_zxid = 0;
@@ -561,6 +579,13 @@ impl Sim {
         } else {
             crate::rng::fingerprint(body)
         };
+        match crate::record::res_of(o.kind, h.err, body) {
+            Ok(res) => self.rec.complete(o.lin, now, h.zxid, res),
+            Err(e) => {
+                let msg = format!("client {c}: {:?} reply: {e}", o.kind);
+                return self.fail("frames decode", msg);
+            }
+        }
         let hist = &mut self.history[o.hist];
         hist.complete_ms = Some(now);
         hist.outcome = Outcome::Done {

@@ -15,6 +15,7 @@ pub mod client;
 pub mod known;
 pub mod mirror;
 pub mod params;
+pub mod record;
 pub mod rng;
 pub mod sim;
 
@@ -66,7 +67,52 @@ pub fn run_seed(seed: u64) -> Result<Report, Failure> {
         return sim.finish();
     }
     check_acked_everywhere(&mut sim);
+    check_linearizable(&mut sim);
     sim.finish()
+}
+
+/// What every client observed is one linearizable ZooKeeper history (`corral_lincheck`).
+fn check_linearizable(sim: &mut Sim) {
+    if sim.failure.is_some() {
+        return;
+    }
+    let Some(live) = sim.nodes.iter().find_map(|n| n.live.as_ref()) else {
+        return;
+    };
+    // The nodes every tree starts with (ZooKeeper's /zookeeper subtree).
+    let tree = live.node.core().tree();
+    let initial: Vec<(String, Vec<u8>)> = ["/zookeeper", "/zookeeper/quota", "/zookeeper/config"]
+        .iter()
+        .filter_map(|p| {
+            tree.get(p)
+                .map(|n| (p.to_string(), n.data().unwrap_or_default().to_vec()))
+        })
+        .collect();
+    let history = sim.rec.history(&sim.chain, initial);
+    if let Ok(v) = std::env::var("CORRAL_LIN_DUMP") {
+        let sess = i64::from_str_radix(v.trim_start_matches("0x"), 16).unwrap_or(0);
+        for (i, o) in history.ops.iter().enumerate() {
+            if o.session == sess || sess == 0 {
+                eprintln!("op #{i}: {o:?}");
+            }
+        }
+        eprintln!("system writes: {:?}", history.system_writes);
+    }
+    match corral_lincheck::check(&history) {
+        corral_lincheck::Outcome::Ok(s) => {
+            sim.report.lin_unknown = s.unknown_applied + s.unknown_dropped;
+        }
+        corral_lincheck::Outcome::Violation(v) => {
+            sim.fail("the client history is linearizable", v.to_string())
+        }
+        corral_lincheck::Outcome::Inconclusive { reason } => {
+            sim.report.lin_inconclusive = true;
+            sim.note(&format!("linearizability check inconclusive: {reason}"))
+        }
+        corral_lincheck::Outcome::Invalid { reason } => {
+            sim.fail("the recorded history is well formed", reason)
+        }
+    }
 }
 
 fn wait(sim: &mut Sim, deadline: u64, done: impl Fn(&Sim) -> bool) -> bool {

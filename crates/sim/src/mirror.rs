@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use corral_proto::txn::Txn;
+use corral_proto::txn::{Txn, TxnBody};
 
 use crate::rng::fingerprint;
 
@@ -18,6 +18,8 @@ pub struct GhostEntry {
     pub session: i64,
     pub cxid: i32,
     pub ty: i32,
+    /// An error txn or a failed multi: it changed nothing.
+    pub noop: bool,
 }
 
 impl GhostEntry {
@@ -28,6 +30,11 @@ impl GhostEntry {
             session: txn.header.client_id,
             cxid: txn.header.cxid,
             ty: txn.header.r#type,
+            noop: match &txn.body {
+                TxnBody::Error(_) => true,
+                TxnBody::Multi(subs) => subs.iter().any(|s| matches!(s, TxnBody::Error(_))),
+                _ => false,
+            },
         }
     }
 }

@@ -225,6 +225,10 @@ pub struct Report {
     pub crashes: usize,
     pub partitions: usize,
     pub elections: usize,
+    /// Writes with lost replies the linearizability check placed or dropped.
+    pub lin_unknown: usize,
+    /// The linearizability search hit its bound (neither passed nor failed).
+    pub lin_inconclusive: bool,
     /// Findings that do not fail the run (see `lib.rs`), with the first time seen.
     pub notes: Vec<String>,
 }
@@ -261,6 +265,8 @@ pub struct Sim {
     pub(crate) failure: Option<Failure>,
     pub(crate) report: Report,
     pub(crate) history: Vec<Hist>,
+    /// The same history in the form the linearizability checker reads.
+    pub(crate) rec: crate::record::Recorder,
     /// Highest zxid of a write acknowledged to any client so far.
     pub(crate) max_acked_write: i64,
     /// Acknowledged writes: (zxid, session, cxid).
@@ -351,6 +357,7 @@ impl Sim {
                 ..Report::default()
             },
             history: Vec::new(),
+            rec: Default::default(),
             max_acked_write: 0,
             acked: Vec::new(),
             random_ops: true,

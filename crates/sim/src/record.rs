@@ -1,0 +1,259 @@
+//! The client history in the form `corral_lincheck` checks: every request as a `Call`, every
+//! reply decoded into a `Res` with its header zxid, each session's stream of replies (and
+//! reconnects), and the txns no client issued (session expiry) from the committed chain. At
+//! the end of a run the whole history must be linearizable under ZooKeeper's model.
+
+use std::collections::BTreeMap;
+
+use corral_lincheck::{
+    Call, CreateMode, History, Op, Received, Res, Ret, Session, Stat, SystemWhat, SystemWrite,
+};
+use corral_proto::jute::{Jute, Reader};
+use corral_proto::records::{
+    op, CreateResponse, GetChildrenResponse, GetDataResponse, MultiHeader, Stat as WireStat,
+    StatResponse,
+};
+use corral_proto::request::{MultiDecode, MultiOp, Request};
+
+use crate::chain::Chain;
+use crate::client::OpKind;
+
+/// Txn types ZooKeeper writes for closeSession and createSession.
+const CLOSE_SESSION_TYPE: i32 = -11;
+const CREATE_SESSION_TYPE: i32 = -10;
+
+#[derive(Default)]
+pub struct Recorder {
+    pub ops: Vec<Op>,
+    /// Per op: the cxid (xid) it was sent with.
+    xids: Vec<i32>,
+    sessions: BTreeMap<i64, Session>,
+}
+
+fn stat(s: &WireStat) -> Stat {
+    Stat {
+        czxid: s.czxid,
+        mzxid: s.mzxid,
+        ctime: s.ctime,
+        mtime: s.mtime,
+        version: s.version,
+        cversion: s.cversion,
+        aversion: s.aversion,
+        ephemeral_owner: s.ephemeral_owner,
+        data_length: s.data_length,
+        num_children: s.num_children,
+        pzxid: s.pzxid,
+    }
+}
+
+fn mode(flags: i32) -> CreateMode {
+    CreateMode {
+        ephemeral: flags & 1 != 0,
+        sequential: flags & 2 != 0,
+        ..CreateMode::default()
+    }
+}
+
+/// The request as the checker's `Call`.
+pub fn call_of(req: &Request) -> Call {
+    let data = |d: &Option<Vec<u8>>| d.clone().unwrap_or_default();
+    match req {
+        Request::Create(r) => Call::Create {
+            path: r.path.clone(),
+            data: data(&r.data),
+            mode: mode(r.flags),
+        },
+        Request::SetData(r) => Call::SetData {
+            path: r.path.clone(),
+            data: data(&r.data),
+            version: r.version,
+        },
+        Request::Delete(r) => Call::Delete {
+            path: r.path.clone(),
+            version: r.version,
+        },
+        Request::GetData(r) => Call::GetData {
+            path: r.path.clone(),
+            watch: r.watch,
+        },
+        Request::Exists(r) => Call::Exists {
+            path: r.path.clone(),
+            watch: r.watch,
+        },
+        Request::GetChildren(r) => Call::GetChildren {
+            path: r.path.clone(),
+            watch: r.watch,
+        },
+        Request::Sync(r) => Call::Sync {
+            path: r.path.clone(),
+        },
+        Request::CloseSession => Call::CloseSession,
+        Request::Multi(MultiDecode::Ops(ops)) => Call::Multi(
+            ops.iter()
+                .map(|o| match o {
+                    MultiOp::Create { req, .. } => Call::Create {
+                        path: req.path.clone(),
+                        data: data(&req.data),
+                        mode: mode(req.flags),
+                    },
+                    MultiOp::SetData(r) => Call::SetData {
+                        path: r.path.clone(),
+                        data: data(&r.data),
+                        version: r.version,
+                    },
+                    MultiOp::Delete(r) => Call::Delete {
+                        path: r.path.clone(),
+                        version: r.version,
+                    },
+                    MultiOp::Check(r) => Call::Check {
+                        path: r.path.clone(),
+                        version: r.version,
+                    },
+                    other => unreachable!("the simulated clients do not send {other:?}"),
+                })
+                .collect(),
+        ),
+        other => unreachable!("the simulated clients do not send {other:?}"),
+    }
+}
+
+/// The reply body of a `kind` request with header error `err`, decoded.
+pub fn res_of(kind: OpKind, err: i32, body: &[u8]) -> Result<Res, String> {
+    let mut r = Reader::new(body);
+    let e = |e: corral_proto::DecodeError| e.to_string();
+    if kind == OpKind::Multi {
+        return multi_res(&mut r).map_err(e);
+    }
+    if kind == OpKind::Exists && err == corral_proto::ErrorCode::NoNode.code() {
+        return Ok(Res::Exists(None));
+    }
+    if err != 0 {
+        return Ok(Res::Err(err));
+    }
+    Ok(match kind {
+        OpKind::Create => Res::Created {
+            path: CreateResponse::read(&mut r).map_err(e)?.path,
+            stat: None,
+        },
+        OpKind::SetData => Res::Stat(stat(&StatResponse::read(&mut r).map_err(e)?.stat)),
+        OpKind::Delete => Res::Deleted,
+        OpKind::GetData => {
+            let g = GetDataResponse::read(&mut r).map_err(e)?;
+            Res::Data {
+                data: g.data.unwrap_or_default(),
+                stat: stat(&g.stat),
+            }
+        }
+        OpKind::Exists => Res::Exists(Some(stat(&StatResponse::read(&mut r).map_err(e)?.stat))),
+        OpKind::GetChildren => {
+            Res::Children(GetChildrenResponse::read(&mut r).map_err(e)?.children)
+        }
+        OpKind::Sync => Res::Synced,
+        OpKind::CloseSession => Res::Closed,
+        OpKind::Multi => unreachable!("handled above"),
+    })
+}
+
+/// A MultiResponse: per op a header and its record, then the `done` header.
+fn multi_res(r: &mut Reader<'_>) -> Result<Res, corral_proto::DecodeError> {
+    let mut items = Vec::new();
+    loop {
+        let h = MultiHeader::read(r)?;
+        if h.done {
+            break;
+        }
+        items.push(match h.r#type {
+            -1 => Res::Err(r.read_i32()?),
+            op::CREATE => Res::Created {
+                path: r.read_ustring()?.unwrap_or_default(),
+                stat: None,
+            },
+            op::SET_DATA => Res::Stat(stat(&WireStat::read(r)?)),
+            op::DELETE => Res::Deleted,
+            op::CHECK => Res::Checked,
+            t => return Err(corral_proto::DecodeError::UnknownOpCode(t)),
+        });
+    }
+    Ok(Res::Multi(items))
+}
+
+impl Recorder {
+    /// A request sent; returns its index.
+    pub fn invoke(&mut self, session: i64, xid: i32, at: u64, call: Call) -> usize {
+        self.ops.push(Op {
+            session,
+            invoke: at,
+            complete: None,
+            call,
+            ret: Ret::Unknown,
+        });
+        self.xids.push(xid);
+        self.ops.len() - 1
+    }
+
+    pub fn complete(&mut self, i: usize, at: u64, zxid: i64, result: Res) {
+        let o = &mut self.ops[i];
+        o.complete = Some(at);
+        o.ret = Ret::Done { zxid, result };
+        let session = o.session;
+        self.session(session).stream.push(Received::Reply(i));
+    }
+
+    /// The session was resumed on a new connection.
+    pub fn reconnected(&mut self, session: i64) {
+        self.session(session).stream.push(Received::Reconnected);
+    }
+
+    pub fn expired(&mut self, session: i64) {
+        self.session(session).expired = true;
+    }
+
+    fn session(&mut self, id: i64) -> &mut Session {
+        self.sessions.entry(id).or_insert_with(|| Session {
+            id,
+            ..Session::default()
+        })
+    }
+
+    /// The history to check, with the closeSession txns no client op accounts for (expiry)
+    /// taken from the committed chain.
+    pub fn history(&self, chain: &Chain, initial: Vec<(String, Vec<u8>)>) -> History {
+        let client_closes: std::collections::BTreeSet<(i64, i32)> = (self.ops.iter())
+            .zip(&self.xids)
+            .filter(|(o, _)| o.call == Call::CloseSession)
+            .map(|(o, x)| (o.session, *x))
+            .collect();
+        let known: std::collections::BTreeSet<i64> = (self.ops.iter())
+            .filter(|o| o.call.is_write())
+            .filter_map(|o| o.zxid())
+            .collect();
+        let system_writes = (chain.entries.iter())
+            .filter(|e| e.txn.ty == CLOSE_SESSION_TYPE)
+            .filter(|e| !client_closes.contains(&(e.txn.session, e.txn.cxid)))
+            .map(|e| SystemWrite {
+                zxid: e.txn.zxid,
+                what: SystemWhat::SessionClosed {
+                    session: e.txn.session,
+                },
+            })
+            .collect();
+        History {
+            ops: self.ops.clone(),
+            sessions: self.sessions.values().cloned().collect(),
+            system_writes,
+            // Every committed txn but session creations (not requests in the history) and txns
+            // that changed nothing (a lost request may fail late, e.g. SessionMoved, and then
+            // it is as if never applied) unless a reply names them: each must be a known,
+            // lost-reply or system write, which also tells the search where a lost-reply write
+            // can sit.
+            committed_zxids: Some(
+                (chain.entries.iter())
+                    .filter(|e| e.txn.ty != CREATE_SESSION_TYPE)
+                    .filter(|e| !e.txn.noop || known.contains(&e.txn.zxid))
+                    .map(|e| e.txn.zxid)
+                    .collect(),
+            ),
+            initial,
+        }
+    }
+}
