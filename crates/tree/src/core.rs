@@ -587,7 +587,7 @@ impl Core {
         match self.role {
             Role::Standalone => {
                 let zxid = self.tree.last_processed_zxid() + 1;
-                let txn = self.prepare(now, zxid, session, cxid, work, auth.as_deref(), None);
+                let txn = self.prepare(now, zxid, (session, cxid), work, auth.as_deref(), None);
                 let predicted = txn.digest.clone();
                 self.apply_txn(now, txn, true);
                 if let Some(d) = predicted {
@@ -853,7 +853,7 @@ impl Core {
         // with SessionMoved, so nothing it asks for takes effect after the close, or after
         // the requests the client sent on its new connection.
         let session_err = match &work {
-            Work::Client(_) if !self.sessions.get(s.session).is_some_and(|x| !x.closing) => {
+            Work::Client(_) if self.sessions.get(s.session).is_none_or(|x| x.closing) => {
                 Some(ErrorCode::SessionExpired)
             }
             Work::Client(_) if self.moved(s.session, s.owner) => Some(ErrorCode::SessionMoved),
@@ -862,8 +862,7 @@ impl Core {
         self.prepare(
             now,
             zxid,
-            s.session,
-            s.cxid,
+            (s.session, s.cxid),
             work,
             s.auth.as_deref(),
             session_err,
@@ -884,12 +883,13 @@ impl Core {
 
     /// Prep against the tree plus the outstanding changes, then record this txn's changes as
     /// outstanding and stamp the digest the tree will have once it is applied.
+    /// `(session, cxid)` names the request; `session_err` fails it without prep (the leader's
+    /// session check).
     fn prepare(
         &mut self,
         now: Now,
         zxid: i64,
-        session: i64,
-        cxid: i32,
+        (session, cxid): (i64, i32),
         work: Work,
         auth: Option<&[Id]>,
         session_err: Option<ErrorCode>,
