@@ -118,8 +118,11 @@ pub fn check(history: &History) -> Outcome {
     if let Err(reason) = validate(history) {
         return Outcome::Invalid { reason };
     }
-    let ctx = Ctx::new(history);
+    let mut ctx = Ctx::new(history);
     if let Err(v) = ctx.static_checks() {
+        return Outcome::Violation(v);
+    }
+    if let Some(v) = ctx.window_violation.take() {
         return Outcome::Violation(v);
     }
     ctx.search()
@@ -208,6 +211,8 @@ struct Ctx<'a> {
     prefix_max: Vec<(i64, usize)>,
     events: Vec<(i64, Ev)>,
     unknowns: Vec<Unknown>,
+    /// A lost write the servers committed outside its window.
+    window_violation: Option<Violation>,
 }
 
 impl<'a> Ctx<'a> {
@@ -302,8 +307,12 @@ impl<'a> Ctx<'a> {
             prefix_max,
             events,
             unknowns: Vec::new(),
+            window_violation: None,
         };
-        ctx.unknowns = ctx.unknown_windows();
+        match ctx.unknown_windows() {
+            Ok(u) => ctx.unknowns = u,
+            Err(v) => ctx.window_violation = Some(v),
+        }
         ctx
     }
 
@@ -317,7 +326,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn unknown_windows(&self) -> Vec<Unknown> {
+    fn unknown_windows(&self) -> Result<Vec<Unknown>, Violation> {
         let mut out = Vec::new();
         for ops in self.session_ops.values() {
             for (k, &i) in ops.iter().enumerate() {
@@ -346,11 +355,33 @@ impl<'a> Ctx<'a> {
                         }
                     }
                 }
+                let pinned = self.h.lost_write_zxids.iter().find(|(j, _)| *j == i);
+                if pinned.is_none() && self.h.lost_writes_complete {
+                    continue;
+                }
+                if let Some(&(_, z)) = pinned {
+                    if !(lo < z && z <= hi) {
+                        return Err(violation(
+                            ViolationKind::RealTimeOrder,
+                            vec![i],
+                            format!(
+                                "{}: its reply was lost, the servers committed it at {}, outside \
+                                 ({}, {}] that real time and its session's order allow",
+                                describe(i, op),
+                                hex(z),
+                                hex(lo),
+                                hex(hi)
+                            ),
+                        ));
+                    }
+                    lo = z - 1;
+                    hi = z;
+                }
                 out.push(Unknown { op: i, lo, hi });
             }
         }
         out.sort_by_key(|u| (self.h.ops[u.op].invoke, u.op));
-        out
+        Ok(out)
     }
 
     fn static_checks(&self) -> Result<(), Violation> {

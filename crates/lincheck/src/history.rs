@@ -227,6 +227,14 @@ pub struct History {
     /// Every committed zxid, when the caller knows them. Then each must be explained by exactly
     /// one known, unknown or system write, and unknown writes may only sit at these zxids.
     pub committed_zxids: Option<Vec<i64>>,
+    /// Where the servers' committed log put writes whose reply was lost, when the caller knows
+    /// (op index, zxid). Such a write must sit exactly there, and that zxid must lie within the
+    /// window real time and its session's order allow (else the servers broke an order the
+    /// client relies on); it then costs the search nothing. Lost writes not listed are searched.
+    pub lost_write_zxids: Vec<(usize, i64)>,
+    /// `lost_write_zxids` lists every lost write that took effect: the others changed nothing
+    /// (never committed, or committed as a failure) and are not searched.
+    pub lost_writes_complete: bool,
     /// Persistent nodes that exist at zxid 0 with all-zero stats (e.g. `/zookeeper`), created
     /// in this order (parents first). The root `/` always exists.
     pub initial: Vec<(String, Vec<u8>)>,

@@ -622,6 +622,33 @@ fn unknown_write_applied_passes() {
 }
 
 #[test]
+fn lost_write_pinned_by_the_log() {
+    // Proves a lost write the caller knows the log put at a zxid is placed exactly there, and
+    // that a log position the client's order forbids is rejected. Bug it stands for: a request
+    // sent before a connection cut applied after the requests sent on the new connection.
+    let mut b = B::with_a();
+    let lost = b.unknown(S2, 11, set("/a", "x", -1));
+    b.op(
+        S2,
+        20,
+        30,
+        set("/a", "y", -1),
+        3,
+        Res::Stat(st(1, 3, 1, 2, 0, 0, 1, 0)),
+    );
+    b.h.lost_write_zxids = vec![(lost, 2)];
+    let s = expect_ok(check(&b.h));
+    assert_eq!((s.unknown_applied, s.unknown_dropped), (1, 0));
+    b.h.lost_write_zxids = vec![(lost, 4)];
+    expect(check(&b.h), K::RealTimeOrder);
+    // Told that the list is complete, an unlisted lost write is taken as never applied: the
+    // later set's version, which counts it, is then wrong.
+    b.h.lost_write_zxids = vec![];
+    b.h.lost_writes_complete = true;
+    expect(check(&b.h), K::WriteResult);
+}
+
+#[test]
 fn unknown_write_dropped_passes() {
     // Proves an unknown write that never took effect is accepted as dropped.
     let mut b = B::with_a();

@@ -237,7 +237,23 @@ impl Recorder {
                 },
             })
             .collect();
+        // A write whose reply was lost sits where the committed log put it (matched by session
+        // and cxid), if the log has it and it changed something; the checker verifies that
+        // position against real time and the session's order, and searches no further.
+        let logged: BTreeMap<(i64, i32), (i64, bool)> = (chain.entries.iter())
+            .filter(|e| e.txn.cxid != 0)
+            .map(|e| ((e.txn.session, e.txn.cxid), (e.txn.zxid, e.txn.noop)))
+            .collect();
+        let lost_write_zxids = (self.ops.iter().enumerate())
+            .filter(|(_, o)| o.ret == Ret::Unknown && o.call.is_write())
+            .filter_map(|(i, o)| match logged.get(&(o.session, self.xids[i])) {
+                Some(&(z, false)) => Some((i, z)),
+                _ => None,
+            })
+            .collect();
         History {
+            lost_write_zxids,
+            lost_writes_complete: true,
             ops: self.ops.clone(),
             sessions: self.sessions.values().cloned().collect(),
             system_writes,
