@@ -14,8 +14,9 @@ use std::time::Instant;
 
 use corral_sim::{known, run_seed_caught, seeds_from_env};
 
-/// Seeds run by default: about 30 s in a debug build on two cores (8,000 seeds were run by
-/// hand after the fixes of the first sweep, all green).
+/// Seeds run by default: about 4-5 minutes in a debug build on two cores since each member
+/// runs the real storage over a `FaultDisk` and every history goes through the
+/// linearizability checker (the storage, not the checker, is most of it).
 const CI_SEEDS: u64 = 2_000;
 
 #[test]
