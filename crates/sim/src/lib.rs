@@ -181,7 +181,8 @@ pub fn run_seed_caught(seed: u64) -> Result<Report, Failure> {
     }
 }
 
-/// The seeds to run: `CORRAL_SEED=S` alone, else `0..CORRAL_SEEDS` (default `default_n`).
+/// The seeds to run: `CORRAL_SEED=S` alone, else `CORRAL_SEED_START..+CORRAL_SEEDS` (default
+/// `0..default_n`).
 pub fn seeds_from_env(default_n: u64) -> Vec<u64> {
     if let Some(s) = std::env::var("CORRAL_SEED")
         .ok()
@@ -193,5 +194,10 @@ pub fn seeds_from_env(default_n: u64) -> Vec<u64> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(default_n);
-    (0..n).collect()
+    // `CORRAL_SEED_START=K` shifts the range to `K..K+N` (long runs split over processes).
+    let start: u64 = std::env::var("CORRAL_SEED_START")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (start..start + n).collect()
 }
