@@ -563,26 +563,3 @@ fn dropped_watch_event_rejected() {
     }
     assert!(hits > 30, "only {hits}");
 }
-
-#[test]
-#[ignore]
-fn debug_seed() {
-    let seed: u64 = std::env::var("SEED").unwrap().parse().unwrap();
-    let (h, _) = generate(seed, 300, 4, 0.0);
-    let sid: i64 = std::env::var("SID").unwrap().parse().unwrap();
-    let s = h.sessions.iter().find(|s| s.id == sid).unwrap();
-    for (k, r) in s.stream.iter().enumerate() {
-        match r {
-            Received::Reply(i) => {
-                eprintln!("{k}: #{i} {:?} -> {:?}", h.ops[*i].call, h.ops[*i].ret)
-            }
-            other => eprintln!("{k}: {other:?}"),
-        }
-    }
-    for (i, o) in h.ops.iter().enumerate() {
-        if format!("{:?}", o.call).contains(&std::env::var("P").unwrap()) && o.call.is_write() {
-            eprintln!("W #{i} {:?} {:?}", o.call, o.ret);
-        }
-    }
-    eprintln!("{:?}", h.system_writes);
-}
