@@ -10,8 +10,8 @@ use corral_lincheck::{
 };
 use corral_proto::jute::{Jute, Reader};
 use corral_proto::records::{
-    op, CreateResponse, GetChildrenResponse, GetDataResponse, MultiHeader, Stat as WireStat,
-    StatResponse,
+    op, CreateRequest, CreateResponse, DeleteRequest, GetChildrenResponse, GetDataResponse,
+    MultiHeader, SetDataRequest, Stat as WireStat, StatResponse,
 };
 use corral_proto::request::{MultiDecode, MultiOp, Request};
 
@@ -54,24 +54,39 @@ fn mode(flags: i32) -> CreateMode {
     }
 }
 
+fn data(d: &Option<Vec<u8>>) -> Vec<u8> {
+    d.clone().unwrap_or_default()
+}
+
+fn create_call(r: &CreateRequest) -> Call {
+    Call::Create {
+        path: r.path.clone(),
+        data: data(&r.data),
+        mode: mode(r.flags),
+    }
+}
+
+fn set_data_call(r: &SetDataRequest) -> Call {
+    Call::SetData {
+        path: r.path.clone(),
+        data: data(&r.data),
+        version: r.version,
+    }
+}
+
+fn delete_call(r: &DeleteRequest) -> Call {
+    Call::Delete {
+        path: r.path.clone(),
+        version: r.version,
+    }
+}
+
 /// The request as the checker's `Call`.
 pub fn call_of(req: &Request) -> Call {
-    let data = |d: &Option<Vec<u8>>| d.clone().unwrap_or_default();
     match req {
-        Request::Create(r) => Call::Create {
-            path: r.path.clone(),
-            data: data(&r.data),
-            mode: mode(r.flags),
-        },
-        Request::SetData(r) => Call::SetData {
-            path: r.path.clone(),
-            data: data(&r.data),
-            version: r.version,
-        },
-        Request::Delete(r) => Call::Delete {
-            path: r.path.clone(),
-            version: r.version,
-        },
+        Request::Create(r) => create_call(r),
+        Request::SetData(r) => set_data_call(r),
+        Request::Delete(r) => delete_call(r),
         Request::GetData(r) => Call::GetData {
             path: r.path.clone(),
             watch: r.watch,
@@ -91,20 +106,9 @@ pub fn call_of(req: &Request) -> Call {
         Request::Multi(MultiDecode::Ops(ops)) => Call::Multi(
             ops.iter()
                 .map(|o| match o {
-                    MultiOp::Create { req, .. } => Call::Create {
-                        path: req.path.clone(),
-                        data: data(&req.data),
-                        mode: mode(req.flags),
-                    },
-                    MultiOp::SetData(r) => Call::SetData {
-                        path: r.path.clone(),
-                        data: data(&r.data),
-                        version: r.version,
-                    },
-                    MultiOp::Delete(r) => Call::Delete {
-                        path: r.path.clone(),
-                        version: r.version,
-                    },
+                    MultiOp::Create { req, .. } => create_call(req),
+                    MultiOp::SetData(r) => set_data_call(r),
+                    MultiOp::Delete(r) => delete_call(r),
                     MultiOp::Check(r) => Call::Check {
                         path: r.path.clone(),
                         version: r.version,
