@@ -129,13 +129,6 @@ struct PendingLearner {
     since_ms: u64,
 }
 
-/// The one background storage job that may be out with the driver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Job {
-    Snapshot,
-    Purge,
-}
-
 /// The ensemble half of a node.
 struct Ensemble {
     peer: Peer,
@@ -158,7 +151,8 @@ pub struct Node<D: Disk> {
     rng: u64,
     /// The fuzzy snapshot being walked between events, and when it started (ms).
     walking: Option<(Fuzzy, u64)>,
-    job: Option<Job>,
+    /// A background storage job (snapshot write or purge) is out with the driver; at most one.
+    job_in_flight: bool,
     last_purge_ms: u64,
     /// A peer output that must wait for the job to finish (it replaces the state on disk).
     stalled: Option<PeerOutput>,
@@ -194,7 +188,7 @@ impl<D: Disk> Node<D> {
             next_snapshot_after: 0,
             rng: cfg.snapshots.seed | 1,
             walking: None,
-            job: None,
+            job_in_flight: false,
             last_purge_ms: now.mono_ms,
             stalled: None,
             unsynced: None,
@@ -449,7 +443,7 @@ impl<D: Disk> Node<D> {
         }
         if let Some(every) = self.policy.purge_interval_ms {
             // Only while it can start: a job in flight would leave this in the past.
-            if self.job.is_none() {
+            if !self.job_in_flight {
                 t = t.min(self.last_purge_ms + every);
             }
         }
@@ -485,14 +479,14 @@ impl<D: Disk> Node<D> {
                 self.core.handle_closed(conn);
             }
             Event::SnapshotWritten { result } => {
-                self.job = None;
+                self.job_in_flight = false;
                 if let Err(e) = result {
                     return self.fatal("cannot write a snapshot", e);
                 }
                 self.resume(now);
             }
             Event::PurgeDone { result } => {
-                self.job = None;
+                self.job_in_flight = false;
                 match result {
                     Ok(n) => info!(
                         "autopurge removed {n} old file(s), keeping {} snapshots",
@@ -586,9 +580,9 @@ impl<D: Disk> Node<D> {
         // when a snapshot happens to be written.
         if let Some(every) = self.policy.purge_interval_ms {
             let due = now.mono_ms >= self.last_purge_ms + every;
-            if due && self.walking.is_none() && self.job.is_none() {
+            if due && self.walking.is_none() && !self.job_in_flight {
                 self.last_purge_ms = now.mono_ms;
-                self.job = Some(Job::Purge);
+                self.job_in_flight = true;
                 let retain = self.policy.retain;
                 self.out.push_back(Action::Purge { retain });
             }
@@ -792,7 +786,7 @@ impl<D: Disk> Node<D> {
                 Err(e) => self.fatal(&format!("undecodable txn 0x{zxid:x}"), e),
             },
             o @ (PeerOutput::Truncate { .. } | PeerOutput::LoadSnapshot { .. })
-                if self.job.is_some() =>
+                if self.job_in_flight =>
             {
                 // The job may be writing the state these replace: wait for it.
                 self.stalled = Some(o);
@@ -1059,7 +1053,7 @@ impl<D: Disk> Node<D> {
     /// Roll the log and begin a fuzzy snapshot at the current zxid; false while the previous
     /// snapshot is still being walked or written.
     fn start_snapshot(&mut self, now: Now) -> bool {
-        if self.walking.is_some() || self.job.is_some() {
+        if self.walking.is_some() || self.job_in_flight {
             return false;
         }
         if let Err(e) = self.store.roll() {
@@ -1089,7 +1083,7 @@ impl<D: Disk> Node<D> {
             "snapshot at 0x{zxid:x} walked in {} ms",
             now.mono_ms.saturating_sub(started)
         );
-        self.job = Some(Job::Snapshot);
+        self.job_in_flight = true;
         self.out
             .push_back(Action::WriteSnapshot { zxid, raw, nodes });
     }
