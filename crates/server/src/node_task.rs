@@ -75,8 +75,9 @@ pub(crate) struct State {
 pub(crate) async fn node_loop(mut st: State, mut rx: mpsc::Receiver<Event>) {
     let mut next_redial = Instant::now();
     execute_actions(&mut st);
+    // One clock read per turn of the loop: the one taken after the batch also sizes the sleep.
+    let mut now = st.clock.now();
     loop {
-        let now = st.clock.now();
         let wake = st.node.poll_timeout();
         let mut sleep = Duration::from_millis(wake.saturating_sub(now.mono_ms).min(60_000));
         if st.quorum.is_some() {
@@ -97,7 +98,7 @@ pub(crate) async fn node_loop(mut st: State, mut rx: mpsc::Receiver<Event>) {
             _ = tokio::time::sleep(sleep) => {}
         }
         // Timers, and with a snapshot walk pending one slice of it between batches.
-        let now = st.clock.now();
+        now = st.clock.now();
         if now.mono_ms >= st.node.poll_timeout() {
             st.node.handle_timeout(now);
             execute_actions(&mut st);
