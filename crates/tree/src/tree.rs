@@ -1124,6 +1124,13 @@ impl DataTree {
         let Some(pi) = self.find(parent) else {
             return ErrorCode::NoNode.code();
         };
+        // A create over an orphan (see `orphans`) replaces it, as ZooKeeper's create checks
+        // only the parent's children and its node map then swaps the entry and its digest.
+        if !self.orphans.is_empty() {
+            if let Some(o) = self.find(p).filter(|o| self.orphans.contains_key(o)) {
+                self.remove_slot(o, p);
+            }
+        }
         let acl = self.intern_acl(acl);
         let stat = StatPersisted {
             czxid: zxid,
@@ -1173,12 +1180,33 @@ impl DataTree {
         0
     }
 
+    /// Take node `ci` at `p` out of the tree with its digest term, indexes and quota count;
+    /// returns its ACL.
+    fn remove_slot(&mut self, ci: u32, p: &str) -> Arc<Vec<Acl>> {
+        let (kind, bytes, acl) = {
+            let n = self.view(ci);
+            (n.kind(), n.data_len() as i64, n.acl().clone())
+        };
+        self.digest = self.digest.wrapping_sub(self.slot_digest(ci, p));
+        self.free_slot(ci);
+        self.unindex(p, kind);
+        if let Some(parent) = path::parent(p) {
+            if parent.starts_with("/zookeeper") && path::name(p) == QUOTA_LIMITS {
+                self.quotas
+                    .remove(parent.get(QUOTA_ROOT.len()..).unwrap_or(""));
+            }
+        }
+        if let Some(q) = self.quota_prefix(p) {
+            self.update_quota_stat(&q, -bytes, -1);
+        }
+        acl
+    }
+
     fn delete_node(&mut self, p: &str, zxid: i64, triggers: &mut Vec<Trigger>) -> i32 {
         use corral_proto::ErrorCode;
         let Some(parent) = path::parent(p) else {
             return ErrorCode::NoNode.code();
         };
-        let name = path::name(p);
         // As ZooKeeper's deleteNode: the parent's pzxid moves forward even when the child is
         // already gone, which happens when replaying a log over a fuzzy snapshot.
         let Some(pi) = self.find(parent) else {
@@ -1193,20 +1221,7 @@ impl DataTree {
         let Some(ci) = self.find(p) else {
             return ErrorCode::NoNode.code();
         };
-        let (kind, bytes, acl) = {
-            let n = self.view(ci);
-            (n.kind(), n.data_len() as i64, n.acl().clone())
-        };
-        self.digest = self.digest.wrapping_sub(self.slot_digest(ci, p));
-        self.free_slot(ci);
-        self.unindex(p, kind);
-        if parent.starts_with("/zookeeper") && name == QUOTA_LIMITS {
-            self.quotas
-                .remove(parent.get(QUOTA_ROOT.len()..).unwrap_or(""));
-        }
-        if let Some(q) = self.quota_prefix(p) {
-            self.update_quota_stat(&q, -bytes, -1);
-        }
+        let acl = self.remove_slot(ci, p);
         triggers.push(Trigger::Deleted(p.to_string(), acl));
         triggers.push(Trigger::ChildrenChanged(parent.to_string(), parent_acl));
         0
@@ -1284,6 +1299,55 @@ mod tests {
         );
         assert_eq!(r.err, corral_proto::ErrorCode::NoNode.code());
         assert_eq!(t.get("/").unwrap().stat().pzxid, 9);
+    }
+
+    // A replay over a fuzzy snapshot can delete /b while the snapshot still holds /b/c (created
+    // later in the log). /b/c stays an orphan, findable and counted in the digest, as in
+    // ZooKeeper's node map; replaying its create then replaces it (ZooKeeper checks only the
+    // parent's children), and the digest comes back to the sum of the reachable nodes.
+    #[test]
+    fn replayed_create_replaces_an_orphan() {
+        let mut t = DataTree::new();
+        let mut zxid = 0;
+        let mut run = |t: &mut DataTree, body: TxnBody| {
+            zxid += 1;
+            let h = TxnHeader {
+                client_id: 1,
+                cxid: 1,
+                zxid,
+                time: 1,
+                r#type: if matches!(body, TxnBody::Delete(_)) { 2 } else { 1 },
+            };
+            t.apply(&h, &body).err
+        };
+        let create = |p: &str| {
+            TxnBody::Create(CreateTxn {
+                path: p.into(),
+                data: Some(p.as_bytes().to_vec()),
+                acl: vec![Acl::new(perms::ALL, "world", "anyone")],
+                ephemeral: false,
+                parent_cversion: -1,
+            })
+        };
+        let reachable = |t: &DataTree| {
+            t.paths_preorder()
+                .iter()
+                .fold(0u64, |a, p| a.wrapping_add(t.get(p).unwrap().digest()))
+        };
+        assert_eq!(run(&mut t, create("/b")), 0);
+        assert_eq!(run(&mut t, create("/b/c")), 0);
+        let delete = TxnBody::Delete(DeleteTxn { path: "/b".into() });
+        assert_eq!(run(&mut t, delete), 0);
+        assert!(t.get("/b").is_none());
+        assert!(t.get("/b/c").is_some(), "the orphan stays findable");
+        assert_ne!(t.digest(), reachable(&t), "and in the digest");
+        assert_eq!(run(&mut t, create("/b")), 0);
+        assert_eq!(t.get("/b").unwrap().client_stat().num_children, 0);
+        assert_eq!(run(&mut t, create("/b/c")), 0, "the create replaces the orphan");
+        assert_eq!(t.get("/b").unwrap().client_stat().num_children, 1);
+        assert_eq!(t.get("/b/c").unwrap().stat().czxid, t.last_processed_zxid());
+        assert_eq!(t.digest(), reachable(&t));
+        assert_eq!(run(&mut t, create("/b/c")), ErrorCode::NodeExists.code());
     }
 
     // Quota stats follow creates, data changes and deletes below a quota, as ZooKeeper keeps
