@@ -238,4 +238,8 @@ pub struct History {
     /// Persistent nodes that exist at zxid 0 with all-zero stats (e.g. `/zookeeper`), created
     /// in this order (parents first). The root `/` always exists.
     pub initial: Vec<(String, Vec<u8>)>,
+    /// The caller checks watch notifications itself (the simulation does, per connection,
+    /// against the committed txns and ZooKeeper's SetWatches rules); then watch registrations
+    /// and events are not checked here, only the data.
+    pub watches_checked_elsewhere: bool,
 }

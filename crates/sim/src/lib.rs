@@ -18,6 +18,7 @@ pub mod params;
 pub mod record;
 pub mod rng;
 pub mod sim;
+pub mod watch;
 
 pub use sim::{Failure, Report, Sim};
 

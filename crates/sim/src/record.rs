@@ -6,12 +6,13 @@
 use std::collections::BTreeMap;
 
 use corral_lincheck::{
-    Call, CreateMode, History, Op, Received, Res, Ret, Session, Stat, SystemWhat, SystemWrite,
+    AddWatchMode, Call, CreateMode, History, Op, Received, Res, Ret, Session, Stat, SystemWhat,
+    SystemWrite,
 };
 use corral_proto::jute::{Jute, Reader};
 use corral_proto::records::{
-    op, CreateRequest, CreateResponse, DeleteRequest, GetChildrenResponse, GetDataResponse,
-    MultiHeader, SetDataRequest, Stat as WireStat, StatResponse,
+    add_watch_mode, op, CreateRequest, CreateResponse, DeleteRequest, GetChildrenResponse,
+    GetDataResponse, MultiHeader, SetDataRequest, Stat as WireStat, StatResponse,
 };
 use corral_proto::request::{MultiDecode, MultiOp, Request};
 
@@ -103,6 +104,14 @@ pub fn call_of(req: &Request) -> Call {
             path: r.path.clone(),
         },
         Request::CloseSession => Call::CloseSession,
+        Request::AddWatch(r) => Call::AddWatch {
+            path: r.path.clone(),
+            mode: if r.mode == add_watch_mode::PERSISTENT {
+                AddWatchMode::Persistent
+            } else {
+                AddWatchMode::PersistentRecursive
+            },
+        },
         Request::Multi(MultiDecode::Ops(ops)) => Call::Multi(
             ops.iter()
                 .map(|o| match o {
@@ -155,6 +164,8 @@ pub fn res_of(kind: OpKind, err: i32, body: &[u8]) -> Result<Res, String> {
         OpKind::Sync => Res::Synced,
         OpKind::CloseSession => Res::Closed,
         OpKind::Multi => unreachable!("handled above"),
+        OpKind::AddWatch => Res::WatchAdded,
+        OpKind::SetWatches => return Err("SetWatches is not in the checked history".into()),
     })
 }
 
@@ -256,6 +267,8 @@ impl Recorder {
             })
             .collect();
         History {
+            // `crate::watch` checks every notification per connection as it arrives.
+            watches_checked_elsewhere: true,
             lost_write_zxids,
             lost_writes_complete: true,
             ops: self.ops.clone(),

@@ -4,7 +4,7 @@
 //! `corral_server::node_task` does. One event queue ordered by (time, insertion) drives
 //! everything; node timers come from `Node::poll_timeout`.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use std::path::PathBuf;
 
@@ -14,7 +14,7 @@ use corral_node::{
 };
 use corral_proto::quorum::{packet_type, Notification, QuorumPacket, ServerState};
 use corral_proto::request::{Connect, Request};
-use corral_proto::txn::Txn;
+use corral_proto::txn::{Txn, TxnBody};
 use corral_storage::faultdisk::{Fault, FaultDisk, FaultPlan, OpKind as DiskOp};
 use corral_storage::snapshot::Compression;
 use corral_storage::store::{FileStore, StoreOptions};
@@ -225,6 +225,8 @@ pub struct Report {
     pub crashes: usize,
     pub partitions: usize,
     pub elections: usize,
+    /// Watch notifications checked.
+    pub notifications: usize,
     /// Writes with lost replies the linearizability check placed or dropped.
     pub lin_unknown: usize,
     /// The linearizability search hit its bound (neither passed nor failed).
@@ -277,6 +279,10 @@ pub struct Sim {
     pub(crate) stale_pending: BTreeSet<(i64, i64)>,
     /// `CORRAL_SIM_TRACE`: print every trace record as it happens.
     print_trace: bool,
+    /// Every txn a node logged or applied, by (zxid, fingerprint): the chain's bodies.
+    pub(crate) bodies: HashMap<(i64, u64), TxnBody>,
+    /// The chain's txns as the watch events they fire.
+    pub(crate) triggers: crate::watch::Triggers,
 }
 
 fn now_of(t: u64) -> Now {
@@ -363,6 +369,8 @@ impl Sim {
             random_ops: true,
             stale_pending: BTreeSet::new(),
             print_trace: std::env::var("CORRAL_SIM_TRACE").is_ok(),
+            bodies: HashMap::new(),
+            triggers: Default::default(),
         };
         if let Some(pct) = sim.p.disk_fault_permille {
             // One node's disk fails now and then (EIO or ENOSPC on a write or an fsync); the
@@ -931,7 +939,11 @@ impl Sim {
             Observation::Appended { zxid, txn } => {
                 self.trace("append", sid, zxid, 0);
                 let g = match Txn::from_bytes(&txn) {
-                    Ok(t) => GhostEntry::of(&t, &txn),
+                    Ok(t) => {
+                        let g = GhostEntry::of(&t, &txn);
+                        self.bodies.entry((g.zxid, g.fp)).or_insert(t.body);
+                        g
+                    }
                     Err(e) => {
                         return self
                             .fail("txns decode", format!("node {sid} append 0x{zxid:x}: {e}"))
@@ -1092,6 +1104,9 @@ impl Sim {
         let before = live.ghost.last().map_or(0, |g| g.zxid);
         let g = GhostEntry::of(&txn, &bytes);
         live.ghost.push(g);
+        self.bodies
+            .entry((g.zxid, g.fp))
+            .or_insert_with(|| txn.body.clone());
         if zxid <= before || g.zxid != zxid {
             let msg = format!(
                 "node {sid}: committed 0x{zxid:x} (txn 0x{:x}) after 0x{before:x}",
@@ -1708,6 +1723,7 @@ impl Sim {
             self.trace.u64(h.hash());
         }
         self.report.trace_hash = self.trace.finish();
+        self.report.notifications = self.clients.iter().map(|c| c.watches.notified).sum();
         self.report.end_ms = self.now - T0;
         self.report.chain_len = self.chain.len();
         Ok(self.report)

@@ -26,12 +26,14 @@ fn seeds_hold_every_invariant() {
     let mut failures = Vec::new();
     let mut known_hits = Vec::new();
     let mut inconclusive = Vec::new();
+    let mut notifications = 0;
     let seeds = seeds_from_env(CI_SEEDS);
     for &seed in &seeds {
         let r = run_seed_caught(seed);
         if r.as_ref().is_ok_and(|r| r.lin_inconclusive) {
             inconclusive.push(seed);
         }
+        notifications += r.as_ref().map_or(0, |r| r.notifications);
         match r {
             Ok(r) if verbose => eprintln!(
                 "seed {seed}: ok, {} ms simulated, {} steps, chain {}, ops {} done / {} unknown, \
@@ -60,7 +62,8 @@ fn seeds_hold_every_invariant() {
     }
     eprintln!(
         "{} seeds in {:.1} s: {} failed, {} hit known bugs {known_hits:?}, linearizability \
-         search bound hit (neither pass nor fail) in {}: {inconclusive:?}",
+         search bound hit (neither pass nor fail) in {}: {inconclusive:?}; {notifications} watch \
+         notifications checked",
         seeds.len(),
         t0.elapsed().as_secs_f64(),
         failures.len(),
