@@ -15,6 +15,12 @@ pub const FAULT_ELECTION_DROPS: bool = true;
 pub const FAULT_POWER_LOSS: bool = true;
 /// EIO / ENOSPC from one node's disk.
 pub const FAULT_DISK_ERRORS: bool = true;
+/// A link that goes down and up several times in a row.
+pub const FAULT_FLAPS: bool = true;
+/// A node stops for a while (GC / VM pause) and carries on.
+pub const FAULT_PAUSES: bool = true;
+/// Wall clocks that disagree between nodes, and jump.
+pub const FAULT_CLOCKS: bool = true;
 
 #[derive(Debug, Clone)]
 pub struct Params {
@@ -53,6 +59,11 @@ pub struct Params {
     pub purge_every_ms: Option<u64>,
     /// One node's disk fails writes and fsyncs with this probability (per mille).
     pub disk_fault_permille: Option<u64>,
+    pub flap_every_ms: Option<u64>,
+    pub pause_every_ms: Option<u64>,
+    /// Each node's wall clock starts up to this far off.
+    pub clock_skew_ms: Option<u64>,
+    pub clock_jump_every_ms: Option<u64>,
 }
 
 impl Params {
@@ -91,6 +102,10 @@ impl Params {
             power_loss_every_ms: on(rng, FAULT_POWER_LOSS, 20, 3_000, 8_000),
             purge_every_ms: rng.chance(50).then(|| rng.range(500, 5_000)),
             disk_fault_permille: on(rng, FAULT_DISK_ERRORS, 20, 1, 20),
+            flap_every_ms: on(rng, FAULT_FLAPS, 30, 1_000, 5_000),
+            pause_every_ms: on(rng, FAULT_PAUSES, 30, 1_000, 5_000),
+            clock_skew_ms: on(rng, FAULT_CLOCKS, 30, 10, 5_000),
+            clock_jump_every_ms: on(rng, FAULT_CLOCKS, 20, 1_000, 5_000),
         }
     }
 }

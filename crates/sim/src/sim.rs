@@ -130,6 +130,16 @@ pub(crate) enum Ev {
     },
     FaultPartition,
     Heal,
+    /// One link goes down and up `left` more times.
+    FaultFlap {
+        a: i64,
+        b: i64,
+        left: u32,
+    },
+    /// A node stops (a GC or VM pause) and later carries on where it was.
+    FaultPause,
+    /// A node's wall clock jumps.
+    FaultClockJump,
     FaultCut,
     FaultClientCut,
     /// Every node loses power at once.
@@ -179,12 +189,20 @@ pub(crate) struct Node {
     pub live: Option<Live>,
     /// Timer firings at `now` so far (a spin guard).
     timers_now: (u64, u32),
+    /// How far this node's wall clock is off (skew, and jumps).
+    wall_offset: i64,
 }
 
-struct Partition {
-    side: BTreeSet<i64>,
+/// Messages from a member of `from` to a member of `to` are held until `until` (TCP keeps
+/// them; connections set up across it fail). A symmetric partition is two blocks.
+struct Block {
+    from: BTreeSet<i64>,
+    to: BTreeSet<i64>,
     until: u64,
 }
+
+/// Blocks in force at once, at most (partitions may overlap).
+const BLOCKS_MAX: usize = 4;
 
 /// Why a run failed.
 #[derive(Debug, Clone)]
@@ -258,7 +276,9 @@ pub struct Sim {
     pub(crate) cconns: BTreeMap<u64, CConn>,
     pub(crate) next_cconn: u64,
     pub(crate) clients: Vec<Client>,
-    partition: Option<Partition>,
+    blocks: Vec<Block>,
+    /// Nodes paused, until when.
+    paused: BTreeMap<i64, u64>,
     pub(crate) faults: bool,
     pub(crate) chain: Chain,
     leaders: BTreeMap<i64, i64>,
@@ -334,6 +354,7 @@ impl Sim {
                 mirror: Mirror::default(),
                 live: None,
                 timers_now: (0, 0),
+                wall_offset: 0,
             })
             .collect();
         let clients = (0..p.clients).map(Client::new).collect();
@@ -351,7 +372,8 @@ impl Sim {
             cconns: BTreeMap::new(),
             next_cconn: 1,
             clients,
-            partition: None,
+            blocks: Vec::new(),
+            paused: BTreeMap::new(),
             faults: true,
             chain: Chain::default(),
             leaders: BTreeMap::new(),
@@ -383,6 +405,13 @@ impl Sim {
             );
             sim.node(sid).disk.set_plan(plan);
         }
+        if let Some(skew) = sim.p.clock_skew_ms {
+            // Wall clocks disagree from the start (TTL and ctime/mtime read them; session
+            // expiry must not).
+            for i in 0..sim.nodes.len() {
+                sim.nodes[i].wall_offset = sim.rng.range(0, 2 * skew) as i64 - skew as i64;
+            }
+        }
         let sids: Vec<i64> = sim.nodes.iter().map(|n| n.sid).collect();
         for sid in sids {
             sim.start(sid);
@@ -397,6 +426,9 @@ impl Sim {
             (sim.p.cut_every_ms, 2),
             (sim.p.client_cut_every_ms, 3),
             (sim.p.power_loss_every_ms, 4),
+            (sim.p.flap_every_ms, 5),
+            (sim.p.pause_every_ms, 6),
+            (sim.p.clock_jump_every_ms, 7),
         ];
         for (gap, kind) in gaps {
             if let Some(g) = gap {
@@ -406,7 +438,14 @@ impl Sim {
                     1 => Ev::FaultPartition,
                     2 => Ev::FaultCut,
                     3 => Ev::FaultClientCut,
-                    _ => Ev::FaultPowerLoss,
+                    4 => Ev::FaultPowerLoss,
+                    5 => Ev::FaultFlap {
+                        a: 0,
+                        b: 0,
+                        left: 0,
+                    },
+                    6 => Ev::FaultPause,
+                    _ => Ev::FaultClockJump,
                 };
                 sim.schedule(d, ev);
             }
@@ -552,10 +591,29 @@ impl Sim {
         self.node(sid).inc
     }
 
-    /// Until when `a` and `b` cannot reach each other, if they cannot now.
+    /// Until when messages from `from` to `to` are held, if they are now.
+    fn held(&self, from: i64, to: i64) -> Option<u64> {
+        (self.blocks.iter())
+            .filter(|b| b.until > self.now && b.from.contains(&from) && b.to.contains(&to))
+            .map(|b| b.until)
+            .max()
+    }
+
+    /// Until when `a` and `b` cannot set up a connection (either way held), if they cannot.
     fn cut_off(&self, a: i64, b: i64) -> Option<u64> {
-        let p = self.partition.as_ref()?;
-        (p.side.contains(&a) != p.side.contains(&b)).then_some(p.until)
+        self.held(a, b).max(self.held(b, a))
+    }
+
+    /// Until when node `sid` is paused, if it is.
+    fn paused(&self, sid: i64) -> Option<u64> {
+        self.paused.get(&sid).copied().filter(|u| *u > self.now)
+    }
+
+    /// Node `sid`'s clock: the simulated time, its wall clock off by its offset.
+    fn clock(&self, sid: i64) -> Now {
+        let mut now = now_of(self.now);
+        now.wall_ms += self.node(sid).wall_offset;
+        now
     }
 }
 
@@ -603,7 +661,7 @@ impl Sim {
     }
 
     fn start(&mut self, sid: i64) {
-        let now = now_of(self.now);
+        let now = self.clock(sid);
         let cfg = self.node_config(sid);
         let disk = self.node(sid).disk.clone();
         let node = match NodeMachine::start(cfg, disk, now) {
@@ -764,7 +822,7 @@ impl Sim {
 impl Sim {
     /// Hand the node an event, then run its actions.
     pub(crate) fn node_event(&mut self, sid: i64, ev: NodeEvent) {
-        let now = now_of(self.now);
+        let now = self.clock(sid);
         let Some(live) = self.live_mut(sid) else {
             return;
         };
@@ -806,7 +864,7 @@ impl Sim {
     }
 
     fn execute(&mut self, sid: i64, a: Action) {
-        let now = now_of(self.now);
+        let now = self.clock(sid);
         let inc = self.inc_of(sid);
         match a {
             Action::Send { conn, frame } => {
@@ -1015,7 +1073,7 @@ impl Sim {
     }
 
     fn send_election(&mut self, from: i64, to: i64, n: Notification) {
-        if self.live(to).is_none() || self.cut_off(from, to).is_some() {
+        if self.live(to).is_none() || self.held(from, to).is_some() {
             return;
         }
         if self.faults && self.rng.chance(self.p.election_drop_pct) {
@@ -1244,6 +1302,9 @@ impl Sim {
         match ev {
             Ev::Channel { key } => self.channel_due(key),
             Ev::ElectionUp { to, to_inc, sid } => {
+                if let Some(u) = self.paused(to) {
+                    return self.schedule(u - self.now, Ev::ElectionUp { to, to_inc, sid });
+                }
                 if self.alive(to, to_inc) && self.cut_off(to, sid).is_none() {
                     self.node_event(to, NodeEvent::ElectionConnected { sid });
                 }
@@ -1252,13 +1313,19 @@ impl Sim {
                 if !self.alive(sid, inc) {
                     return;
                 }
-                let now = now_of(self.now);
+                if let Some(u) = self.paused(sid) {
+                    return self.schedule(u - self.now, Ev::Fsync { sid, inc });
+                }
+                let now = self.clock(sid);
                 let live = self.live_mut(sid).expect("alive");
                 live.fsync_pending = false;
                 live.node.handle_sync(now);
                 self.flush(sid);
             }
-            Ev::Job { sid, inc, job } => self.run_job(sid, inc, job),
+            Ev::Job { sid, inc, job } => match self.paused(sid) {
+                Some(u) => self.schedule(u - self.now, Ev::Job { sid, inc, job }),
+                None => self.run_job(sid, inc, job),
+            },
             Ev::Election { .. }
             | Ev::QOpen { .. }
             | Ev::ToLeader { .. }
@@ -1274,6 +1341,9 @@ impl Sim {
             }
             Ev::FaultPartition => self.fault_partition(),
             Ev::Heal => self.heal(),
+            Ev::FaultFlap { a, b, left } => self.fault_flap(a, b, left),
+            Ev::FaultPause => self.fault_pause(),
+            Ev::FaultClockJump => self.fault_clock_jump(),
             Ev::FaultCut => self.fault_cut(),
             Ev::FaultClientCut => self.fault_client_cut(),
             Ev::FaultPowerLoss => self.fault_power_loss(),
@@ -1289,18 +1359,32 @@ impl Sim {
                 from,
                 n,
             } => {
-                if self.alive(to, to_inc) && self.cut_off(from, to).is_none() {
+                if let Some(u) = self.paused(to) {
+                    let ev = Ev::Election {
+                        to,
+                        to_inc,
+                        from,
+                        n,
+                    };
+                    return Err(Box::new((ev, u)));
+                }
+                if self.alive(to, to_inc) && self.held(from, to).is_none() {
                     self.node_event(to, NodeEvent::Election { from, n });
                 }
             }
-            Ev::QOpen { conn } => self.qopen(conn),
+            Ev::QOpen { conn } => {
+                if let Some(u) = self.paused(self.qconns[&conn].leader) {
+                    return Err(Box::new((Ev::QOpen { conn }, u)));
+                }
+                self.qopen(conn)
+            }
             Ev::ToLeader { conn, p } => {
                 let c = &self.qconns[&conn];
                 let (leader, learner) = (c.leader, c.learner);
                 if !self.alive(c.leader, c.leader_inc) || !c.leader_open {
                     return Ok(());
                 }
-                if let Some(until) = self.cut_off(leader, learner) {
+                if let Some(until) = self.held(learner, leader).max(self.paused(leader)) {
                     return Err(Box::new((Ev::ToLeader { conn, p }, until)));
                 }
                 match p {
@@ -1325,7 +1409,7 @@ impl Sim {
                 if !self.alive(c.learner, c.learner_inc) || !c.learner_open {
                     return Ok(());
                 }
-                if let Some(until) = self.cut_off(leader, learner) {
+                if let Some(until) = self.held(leader, learner).max(self.paused(learner)) {
                     return Err(Box::new((Ev::ToLearner { conn, m }, until)));
                 }
                 match m {
@@ -1349,7 +1433,12 @@ impl Sim {
                     }
                 }
             }
-            Ev::C2N { conn, m } => self.client_to_node(conn, m),
+            Ev::C2N { conn, m } => {
+                if let Some(u) = self.cconns.get(&conn).and_then(|c| self.paused(c.node)) {
+                    return Err(Box::new((Ev::C2N { conn, m }, u)));
+                }
+                self.client_to_node(conn, m)
+            }
             Ev::N2C { conn, m } => self.node_to_client(conn, m),
             other => self.deliver(other),
         }
@@ -1495,7 +1584,7 @@ impl Sim {
         if !self.faults {
             return;
         }
-        if self.partition.is_none() {
+        if self.blocks.len() + 2 <= BLOCKS_MAX {
             let n = self.nodes.len() as u64;
             let size = self.rng.range(1, n - 1);
             let mut sids: Vec<i64> = self.nodes.iter().map(|n| n.sid).collect();
@@ -1504,15 +1593,33 @@ impl Sim {
                 let i = self.rng.below(sids.len() as u64) as usize;
                 side.insert(sids.remove(i));
             }
+            let rest: BTreeSet<i64> = sids.into_iter().collect();
             let until = self.now + self.rng.range(200, 3_000);
+            // Mostly both ways; sometimes one way only (the other direction flows).
+            let one_way = self.rng.chance(30);
             self.trace(
-                "partition",
+                if one_way {
+                    "partition-one-way"
+                } else {
+                    "partition"
+                },
                 side.iter().fold(0, |a, s| a * 10 + s),
                 0,
                 (until - self.now) as i64,
             );
             self.report.partitions += 1;
-            self.partition = Some(Partition { side, until });
+            self.blocks.push(Block {
+                from: side.clone(),
+                to: rest.clone(),
+                until,
+            });
+            if !one_way {
+                self.blocks.push(Block {
+                    from: rest,
+                    to: side,
+                    until,
+                });
+            }
             self.schedule(until - self.now, Ev::Heal);
             // Some connections across reset at once (keepalives), the rest stall.
             let ids: Vec<u64> = self.qconns.keys().copied().collect();
@@ -1527,22 +1634,98 @@ impl Sim {
         self.again(self.p.partition_every_ms, Ev::FaultPartition);
     }
 
-    fn heal(&mut self) {
-        let Some(p) = self.partition.take() else {
-            return;
-        };
-        if self.now < p.until {
-            self.partition = Some(p);
+    /// A flapping link: `a`–`b` down for a moment, up for a moment, `left` more times.
+    fn fault_flap(&mut self, a: i64, b: i64, left: u32) {
+        if !self.faults {
             return;
         }
-        self.trace("heal", 0, 0, 0);
-        let sids: Vec<i64> = self.nodes.iter().map(|n| n.sid).collect();
-        for &a in &sids {
-            for &b in &sids {
-                let across = a < b && p.side.contains(&a) != p.side.contains(&b);
-                if across && self.live(a).is_some() && self.live(b).is_some() {
-                    self.election_up(a, b);
+        if a == 0 {
+            // A new flapping link.
+            let a = self.random_sid();
+            let b = self.random_sid();
+            if a != b {
+                let left = self.rng.range(3, 10) as u32;
+                self.trace("flap", a, b, left as i64);
+                self.fault_flap(a, b, left);
+            }
+            let ev = Ev::FaultFlap {
+                a: 0,
+                b: 0,
+                left: 0,
+            };
+            return self.again(self.p.flap_every_ms, ev);
+        }
+        if left == 0 || self.blocks.len() + 2 > BLOCKS_MAX {
+            return;
+        }
+        let until = self.now + self.rng.range(20, 400);
+        for (from, to) in [(a, b), (b, a)] {
+            self.blocks.push(Block {
+                from: BTreeSet::from([from]),
+                to: BTreeSet::from([to]),
+                until,
+            });
+        }
+        self.schedule(until - self.now, Ev::Heal);
+        let up = self.rng.range(20, 400);
+        let ev = Ev::FaultFlap {
+            a,
+            b,
+            left: left - 1,
+        };
+        self.schedule(until - self.now + up, ev);
+    }
+
+    /// A node stops for a while (GC, VM pause): it takes no messages, timers or disk
+    /// completions, then carries on, late, with everything that queued up.
+    fn fault_pause(&mut self) {
+        if !self.faults {
+            return;
+        }
+        let sid = self.random_sid();
+        if self.live(sid).is_some() && self.paused(sid).is_none() {
+            let max = (self.p.session_timeout_ms as u64) * 3 / 2;
+            let d = self.rng.range(50, max);
+            self.trace("pause", sid, 0, d as i64);
+            self.paused.insert(sid, self.now + d);
+        }
+        self.again(self.p.pause_every_ms, Ev::FaultPause);
+    }
+
+    /// A node's wall clock jumps (NTP step, operator): forwards or backwards.
+    fn fault_clock_jump(&mut self) {
+        if !self.faults {
+            return;
+        }
+        let sid = self.random_sid();
+        let by = self.rng.range(1_000, 120_000) as i64;
+        let by = if self.rng.chance(50) { by } else { -by };
+        self.trace("clock-jump", sid, 0, by);
+        self.node_mut(sid).wall_offset += by;
+        self.again(self.p.clock_jump_every_ms, Ev::FaultClockJump);
+    }
+
+    fn heal(&mut self) {
+        let now = self.now;
+        let (gone, kept): (Vec<Block>, Vec<Block>) = std::mem::take(&mut self.blocks)
+            .into_iter()
+            .partition(|b| b.until <= now);
+        self.blocks = kept;
+        if gone.is_empty() {
+            return;
+        }
+        self.trace("heal", gone.len() as i64, 0, 0);
+        let mut pairs = BTreeSet::new();
+        for b in &gone {
+            for &x in &b.from {
+                for &y in &b.to {
+                    pairs.insert((x.min(y), x.max(y)));
                 }
+            }
+        }
+        for (a, b) in pairs {
+            if self.cut_off(a, b).is_none() && self.live(a).is_some() && self.live(b).is_some() {
+                self.election_up(a, b);
             }
         }
     }
@@ -1589,6 +1772,8 @@ impl Sim {
                 .poll_timeout()
                 .max(self.now)
                 .min(self.now + REDIAL_MS);
+            // A paused node fires nothing until it resumes.
+            let t = self.paused.get(&n.sid).map_or(t, |u| t.max(*u));
             if best.is_none_or(|(bt, _)| t < bt) {
                 best = Some((t, n.sid));
             }
@@ -1597,7 +1782,7 @@ impl Sim {
     }
 
     fn fire_timer(&mut self, sid: i64) {
-        let now = now_of(self.now);
+        let now = self.clock(sid);
         let t = self.now;
         let node = self.node_mut(sid);
         node.timers_now = match node.timers_now {
@@ -1703,10 +1888,11 @@ impl Sim {
             n.disk.set_plan(FaultPlan::none());
         }
         self.trace("faults-stop", 0, 0, 0);
-        if let Some(p) = self.partition.as_mut() {
-            p.until = self.now;
-            self.heal();
+        for b in &mut self.blocks {
+            b.until = self.now;
         }
+        self.heal();
+        self.paused.clear();
         for i in 0..self.nodes.len() {
             let sid = self.nodes[i].sid;
             if self.nodes[i].live.is_none() {
