@@ -204,6 +204,13 @@ impl Client {
     pub fn session_id(&self) -> Option<i64> {
         self.session.as_ref().map(|s| s.0)
     }
+
+    /// A closeSession of its own is in flight.
+    pub fn closing(&self) -> bool {
+        self.outstanding
+            .iter()
+            .any(|o| o.kind == OpKind::CloseSession)
+    }
 }
 
 const PATHS: [&str; 6] = ["/a", "/b", "/c", "/a/x", "/a/y", "/b/x"];

@@ -47,6 +47,9 @@ pub fn run_seed(seed: u64) -> Result<Report, Failure> {
         sim.fail("liveness: a leader and one state after faults stop", msg);
         return sim.finish();
     }
+    // Sessions whose clients lost touch during the faults have had their chance to expire
+    // by now plus a timeout; from then on no session a client keeps alive may expire.
+    sim.expiry_guard = Some(sim.now + 2 * sim.p.session_timeout_ms as u64);
     for c in &mut sim.clients {
         c.final_state = Final::Wanted;
     }
@@ -61,6 +64,10 @@ pub fn run_seed(seed: u64) -> Result<Report, Failure> {
         sim.fail("liveness: every session completes a fresh write", msg);
         return sim.finish();
     }
+    // Idle clients only ping for a while: no session of theirs may expire (the guard).
+    let idle_until =
+        sim.now.max(sim.expiry_guard.unwrap_or(0)) + 2 * sim.p.session_timeout_ms as u64;
+    wait(&mut sim, idle_until, |_| false);
     let deadline = sim.now + CONVERGE_MS;
     if !wait(&mut sim, deadline, |s| s.converged()) {
         let msg = sim.describe_nodes();

@@ -279,6 +279,9 @@ pub struct Sim {
     blocks: Vec<Block>,
     /// Nodes paused, until when.
     paused: BTreeMap<i64, u64>,
+    /// From this time on (faults over, ensemble settled) no session a client keeps alive
+    /// may expire.
+    pub(crate) expiry_guard: Option<u64>,
     pub(crate) faults: bool,
     pub(crate) chain: Chain,
     leaders: BTreeMap<i64, i64>,
@@ -374,6 +377,7 @@ impl Sim {
             clients,
             blocks: Vec::new(),
             paused: BTreeMap::new(),
+            expiry_guard: None,
             faults: true,
             chain: Chain::default(),
             leaders: BTreeMap::new(),
@@ -1150,6 +1154,9 @@ impl Sim {
             Err(e) => return self.fail("txns decode", format!("node {sid} 0x{zxid:x}: {e}")),
         };
         self.trace("commit", sid, zxid, txn.header.r#type as i64);
+        if txn.header.r#type == corral_proto::records::op::CLOSE_SESSION {
+            self.check_not_expired(txn.header.client_id);
+        }
         if std::env::var_os("CORRAL_SIM_TXNS").is_some() {
             eprintln!(
                 "t={} node {sid} commit 0x{zxid:x} {:?} {:?}",
@@ -1181,6 +1188,24 @@ impl Sim {
                 );
                 self.fail("txn digest matches the tree", msg);
             }
+        }
+    }
+
+    /// A session closes: once the guard is up, only by its client's own closeSession.
+    fn check_not_expired(&mut self, session: i64) {
+        if self.expiry_guard.is_none_or(|g| self.now < g) {
+            return;
+        }
+        let kept = self
+            .clients
+            .iter()
+            .position(|c| c.session_id() == Some(session) && !c.closing());
+        if let Some(c) = kept {
+            let msg = format!(
+                "client {c}'s session 0x{session:x} closed at t={} with the client connected and pinging",
+                self.now - T0
+            );
+            self.fail("a session kept alive never expires", msg);
         }
     }
 
