@@ -1,5 +1,8 @@
 //! The file operations storage needs, behind a trait so tests can run the real storage code
-//! over a disk that loses unsynced bytes, tears writes or fails.
+//! over a disk that loses unsynced bytes, tears writes or fails. The trait is also where the
+//! rest of the crate gets a clock and a second core from: `RealDisk` reads the process's
+//! monotonic clock and runs work on threads, a simulated disk gives neither, so the storage
+//! logic itself stays pure and deterministic.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -52,6 +55,24 @@ pub trait Disk: Send {
     fn write_atomic(&mut self, path: &Path, bytes: &[u8]) -> io::Result<()>;
     /// Remove `path` durably (unlink, then fsync the directory).
     fn remove(&mut self, path: &Path) -> io::Result<()>;
+    /// Milliseconds on a monotonic clock, for the timings and progress lines of start-up;
+    /// `None` (the default, a simulated disk) leaves them out.
+    fn clock_ms(&self) -> Option<u64> {
+        None
+    }
+    /// Run `a` and `b`, at the same time where there are cores for it (the real disk sums a
+    /// large snapshot on a second core while the first parses it); the default runs them in
+    /// turn.
+    fn beside(&self, a: &mut (dyn FnMut() + Send), b: &mut dyn FnMut()) {
+        a();
+        b();
+    }
+}
+
+/// The process's start, the zero of `RealDisk::clock_ms`.
+fn process_epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
 }
 
 /// The real file system. Keeps written files open so syncs and appends are cheap.
@@ -80,6 +101,18 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 impl Disk for RealDisk {
+    fn clock_ms(&self) -> Option<u64> {
+        Some(process_epoch().elapsed().as_millis() as u64)
+    }
+
+    fn beside(&self, a: &mut (dyn FnMut() + Send), b: &mut dyn FnMut()) {
+        std::thread::scope(|sc| {
+            let other = sc.spawn(a);
+            b();
+            other.join().expect("the work beside does not panic");
+        });
+    }
+
     fn create_dir_all(&mut self, dir: &Path) -> io::Result<()> {
         std::fs::create_dir_all(dir)
     }

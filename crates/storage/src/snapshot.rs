@@ -406,23 +406,37 @@ fn err(offset: usize, reason: impl Into<String>) -> SnapError {
 
 /// Decode an uncompressed snapshot stream into a tree.
 pub fn deserialize(bytes: &[u8], max_len: usize) -> Result<(DataTree, Meta), SnapError> {
+    deserialize_beside(bytes, max_len, |a, b| {
+        a();
+        b();
+    })
+}
+
+/// `deserialize`, with `beside` running the checksum of a large stream's prefix and the
+/// parse (`Disk::beside`: at the same time where there is a second core).
+pub fn deserialize_beside(
+    bytes: &[u8],
+    max_len: usize,
+    beside: impl FnOnce(&mut (dyn FnMut() + Send), &mut dyn FnMut()),
+) -> Result<(DataTree, Meta), SnapError> {
     // The seals checksum everything before them, i.e. all but the last 13 (no digest) or 46
-    // bytes: a large stream is summed up to there on a second core while the tree is built.
+    // bytes: a large stream is summed up to there apart from building the tree.
     let split = bytes.len().saturating_sub(46);
     if split < 1 << 20 {
         let parsed = parse(bytes, max_len);
         return check_seals(bytes, parsed?, adler::Adler32::new(), 0);
     }
-    std::thread::scope(|sc| {
-        let summing = sc.spawn(|| {
+    let (mut prefix, mut parsed) = (None, None);
+    beside(
+        &mut || {
             let mut a = adler::Adler32::new();
             a.write_slice(&bytes[..split]);
-            a
-        });
-        let parsed = parse(bytes, max_len);
-        let prefix = summing.join().expect("summing a byte slice cannot fail");
-        check_seals(bytes, parsed?, prefix, split)
-    })
+            prefix = Some(a);
+        },
+        &mut || parsed = Some(parse(bytes, max_len)),
+    );
+    let parsed = parsed.expect("beside ran the parse");
+    check_seals(bytes, parsed?, prefix.expect("beside ran the sum"), split)
 }
 
 /// Header, sessions and tree; the reader is left at the first seal.

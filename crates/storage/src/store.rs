@@ -3,7 +3,6 @@
 //! writing snapshots and purging old files. All file access goes through `Disk`.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use corral_proto::records::op;
 use corral_proto::txn::{Txn, TxnBody};
@@ -179,7 +178,7 @@ impl<D: Disk> FileStore<D> {
 
     /// Load the newest valid snapshot and replay the logs after it.
     pub fn restore(&mut self) -> Result<Restored, StoreError> {
-        let t0 = Instant::now();
+        let t0 = self.disk.clock_ms();
         let mut report = RestoreReport::default();
         let mut loaded: Option<(DataTree, Meta, i64, PathBuf)> = None;
         for (zxid, c, path) in self.snapshots()?.into_iter().take(100) {
@@ -199,14 +198,15 @@ impl<D: Disk> FileStore<D> {
                     continue;
                 }
             };
-            match snapshot::deserialize(&raw, usize::MAX) {
+            let disk = &self.disk;
+            match snapshot::deserialize_beside(&raw, usize::MAX, |a, b| disk.beside(a, b)) {
                 Ok((tree, meta)) => {
                     info!(
-                        "loaded snapshot {} ({} znodes, {} sessions) in {} ms",
+                        "loaded snapshot {} ({} znodes, {} sessions) in {}",
                         path.display(),
                         tree.node_count(),
                         meta.sessions.len(),
-                        t0.elapsed().as_millis()
+                        took(t0, self.disk.clock_ms())
                     );
                     report.snapshot = Some((path.clone(), zxid));
                     loaded = Some((tree, meta, zxid, path));
@@ -246,7 +246,7 @@ impl<D: Disk> FileStore<D> {
         let mut replayed = 0u64;
         let mut recent: std::collections::VecDeque<(i64, Vec<u8>)> = Default::default();
         let newest = chosen.last().map(|(_, p)| p.clone());
-        let mut last_progress = Instant::now();
+        let mut last_progress = t0;
         'files: for (i, (file_zxid, path)) in chosen.iter().enumerate() {
             let bytes = self.disk.read_all(path, false).map_err(io(path))?;
             // Empty, or a header cut short: a log whose creation a crash interrupted before
@@ -287,12 +287,13 @@ impl<D: Disk> FileStore<D> {
                 report.replayed_range = Some((report.replayed_range.map_or(zxid, |r| r.0), zxid));
                 self.last_logged_zxid = zxid;
                 replayed += 1;
-                if last_progress.elapsed().as_secs() >= 5 {
+                let now = self.disk.clock_ms();
+                if now.zip(last_progress).is_some_and(|(n, l)| n >= l + 5_000) {
                     info!(
                         "replaying {}: {replayed} txns so far, at zxid 0x{zxid:x}",
                         path.display()
                     );
-                    last_progress = Instant::now();
+                    last_progress = now;
                 }
             }
             let is_newest = Some(path) == newest.as_ref();
@@ -374,13 +375,13 @@ impl<D: Disk> FileStore<D> {
             self.last_logged_zxid = tree.last_processed_zxid();
         }
         let summary = format!(
-            "{from} + {replayed} txns from {} log file(s): {} znodes, {} sessions, zxid 0x{:x}, digest {}, in {} ms",
+            "{from} + {replayed} txns from {} log file(s): {} znodes, {} sessions, zxid 0x{:x}, digest {}, in {}",
             chosen.len(),
             tree.node_count(),
             sessions.len(),
             tree.last_processed_zxid(),
             tree.digest() as i64,
-            t0.elapsed().as_millis()
+            took(t0, self.disk.clock_ms())
         );
         report.replayed = replayed;
         Ok(Restored {
@@ -672,5 +673,13 @@ pub fn apply_replayed(
                 tree.raise_cversion(parent, c.parent_cversion, txn.header.zxid);
             }
         }
+    }
+}
+
+/// "N ms" between two clock readings, or "(no clock)" on a disk without one.
+fn took(from: Option<u64>, to: Option<u64>) -> String {
+    match from.zip(to) {
+        Some((f, t)) => format!("{} ms", t.saturating_sub(f)),
+        None => "(no clock)".to_string(),
     }
 }
