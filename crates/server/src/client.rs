@@ -18,11 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
 use crate::fourlw::FOUR_LETTER_WORDS;
+use crate::limits::SESSIONLESS_TIMEOUT;
 use crate::wire::{ClientSock, Event, WriterMsg};
-
-/// A connection that has not sent its ConnectRequest within this time is closed
-/// (`zookeeper.nio.sessionlessCnxnTimeout` default).
-const SESSIONLESS_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Writes what the core could not write straight to a client socket, in order, until `Close`
 /// or a write error.

@@ -6,6 +6,7 @@
 mod client;
 pub mod config;
 pub mod fourlw;
+mod limits;
 mod node_task;
 pub mod quorum;
 pub mod server;

@@ -16,13 +16,10 @@ use tracing::{error, info, warn};
 
 use crate::config::ServerConfig;
 use crate::fourlw::{self, View};
+use crate::limits::EVENT_BATCH_MAX;
 use crate::quorum::{QuorumIo, REDIAL_EVERY};
 use crate::stats::{ConnStats, ServerStats};
 use crate::wire::{ClientTx, Event, WriterMsg};
-
-/// Most events handled before their outputs are flushed together (group commit: one fsync
-/// covers every write in the batch).
-const EVENT_BATCH_MAX: usize = 1024;
 
 /// The clocks handed to the node. The monotonic clock is anchored at the wall clock at
 /// start-up so session ids (which embed it) differ across restarts, like ZooKeeper's do.

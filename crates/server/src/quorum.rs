@@ -24,17 +24,11 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use crate::config::{ServerConfig, ServerEntry};
+use crate::limits::{CONNECT_TIMEOUT, LEADER_CONNECT_DELAY, LEADER_CONNECT_TRIES};
 use crate::wire::{Event, QEvent, WriterMsg};
 
 /// How often unconnected election peers are dialled again.
 pub(crate) const REDIAL_EVERY: Duration = Duration::from_millis(1000);
-/// Connect timeout for election and quorum connections.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How many times a learner tries to reach its leader (ZooKeeper: 5).
-const LEADER_CONNECT_TRIES: u32 = 5;
-/// The pause between those tries (ZooKeeper's `leaderConnectDelayDuringRetryMs`, 100 ms): the
-/// leader-elect may not listen yet.
-const LEADER_CONNECT_DELAY: Duration = Duration::from_millis(100);
 
 /// The sockets of an ensemble member, kept beside the node in the node task.
 pub(crate) struct QuorumIo {

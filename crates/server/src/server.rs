@@ -18,14 +18,11 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::config::ServerConfig;
+use crate::limits::EVENT_QUEUE_BOUND;
 use crate::node_task::{node_loop, Clock, State};
 use crate::quorum::QuorumIo;
 use crate::stats::ServerStats;
 use crate::wire::Event;
-
-/// Bound of the queue from connection readers to the node task; readers wait when it is full,
-/// which pushes back on clients instead of growing memory.
-const EVENT_QUEUE_BOUND: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {

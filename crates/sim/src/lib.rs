@@ -13,6 +13,7 @@
 pub mod chain;
 pub mod client;
 pub mod known;
+pub mod limits;
 pub mod mirror;
 pub mod params;
 pub mod record;

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use corral_proto::txn::{Txn, TxnBody};
 
+use crate::limits::SNAPSHOT_HISTORIES_KEPT;
 use crate::rng::fingerprint;
 
 /// One applied txn as the checkers see it.
@@ -38,10 +39,6 @@ impl GhostEntry {
         }
     }
 }
-
-/// Snapshot histories kept per node (the real store keeps at least 3 snapshot files; a
-/// restore that picks one older than these fails the run loudly rather than guessing).
-const SNAPSHOT_HISTORIES_KEPT: usize = 16;
 
 #[derive(Default)]
 pub struct Mirror {

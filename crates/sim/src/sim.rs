@@ -23,6 +23,7 @@ use corral_zab::PeerConfig;
 
 use crate::chain::Chain;
 use crate::client::{Client, Hist};
+use crate::limits::{BLOCKS_MAX, SAME_INSTANT_TIMERS_MAX, TRACE_KEEP};
 use crate::mirror::{GhostEntry, Mirror};
 use crate::params::Params;
 use crate::rng::{Fnv, Rng};
@@ -32,11 +33,8 @@ pub const T0: u64 = 1_000_000;
 const WALL0: i64 = 1_700_000_000_000;
 /// The real node loop wakes at least this often (election redials).
 const REDIAL_MS: u64 = 1_000;
-const TRACE_KEEP: usize = 300;
 /// Txn log preallocation on the simulated disk: small, so files grow (and get padded) often.
 const PREALLOC_BYTES: u64 = 16 * 1024;
-/// Timer firings at one simulated instant before a node counts as spinning.
-const SAME_INSTANT_TIMERS_MAX: u32 = 10_000;
 
 /// A background storage job the node asked for, run after a delay.
 pub(crate) enum Job {
@@ -200,9 +198,6 @@ struct Block {
     to: BTreeSet<i64>,
     until: u64,
 }
-
-/// Blocks in force at once, at most (partitions may overlap).
-const BLOCKS_MAX: usize = 4;
 
 /// Why a run failed.
 #[derive(Debug, Clone)]

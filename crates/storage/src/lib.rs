@@ -6,6 +6,7 @@
 pub mod disk;
 pub mod epoch;
 pub mod faultdisk;
+pub mod limits;
 pub mod snapshot;
 pub mod store;
 pub mod txnlog;

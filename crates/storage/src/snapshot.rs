@@ -14,6 +14,7 @@
 //!
 //! Pure: encodes into and decodes from byte buffers.
 
+use crate::limits::{SNAPPY_BLOCK, SORTED_SIBLINGS_MAX};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -25,11 +26,8 @@ use corral_tree::{AclRef, DataTree, NodeId};
 pub const MAGIC: i32 = 0x5A4B_534E;
 pub const VERSION: i32 = 2;
 const OPEN_ACL_REF: i64 = -1;
-/// Sibling sets up to this size are written in sorted order.
-const SORTED_SIBLINGS_MAX: usize = 1024;
 /// xerial snappy-java stream magic ("\x82SNAPPY\0").
 pub const SNAPPY_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
-const SNAPPY_BLOCK: usize = 32 * 1024;
 
 /// `zookeeper.snapshot.compression.method`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,6 +10,8 @@ use corral_tree::DataTree;
 use tracing::{info, warn};
 
 use crate::disk::Disk;
+pub use crate::limits::RECENT_TXNS_KEPT;
+use crate::limits::SNAPSHOTS_TRIED_MAX;
 use crate::snapshot::{self, Compression, Meta};
 use crate::txnlog::{self, End};
 
@@ -61,10 +63,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
         source,
     }
 }
-
-/// How many replayed txns `restore` keeps for `Restored::recent_txns`
-/// (`zookeeper.commitLogCount`).
-pub const RECENT_TXNS_KEPT: usize = 500;
 
 /// What start-up loaded.
 pub struct Restored {
@@ -181,7 +179,7 @@ impl<D: Disk> FileStore<D> {
         let t0 = self.disk.clock_ms();
         let mut report = RestoreReport::default();
         let mut loaded: Option<(DataTree, Meta, i64, PathBuf)> = None;
-        for (zxid, c, path) in self.snapshots()?.into_iter().take(100) {
+        for (zxid, c, path) in self.snapshots()?.into_iter().take(SNAPSHOTS_TRIED_MAX) {
             let file = self.disk.read_all(&path, true).map_err(io(&path))?;
             if !snapshot::looks_valid(&file, c) {
                 warn!("{}: not a complete snapshot, skipping", path.display());
@@ -568,7 +566,7 @@ impl<D: Disk> FileStore<D> {
     /// The on-disk size of the newest snapshot that looks valid (ZooKeeper's
     /// `findMostRecentSnapshot`, as `ZKDatabase.calculateTxnLogSizeLimit` uses it); 0 without one.
     pub fn latest_snapshot_len(&mut self) -> Result<u64, StoreError> {
-        for (_, c, path) in self.snapshots()?.into_iter().take(100) {
+        for (_, c, path) in self.snapshots()?.into_iter().take(SNAPSHOTS_TRIED_MAX) {
             let len = self.disk.len(&path).map_err(io(&path))?;
             let head =
                 (self.disk.read_range(&path, 0, snapshot::LOOKS_VALID_HEAD)).map_err(io(&path))?;

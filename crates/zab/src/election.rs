@@ -38,6 +38,7 @@ use std::collections::{BTreeMap, VecDeque};
 use corral_proto::quorum::{Notification, ServerState};
 use tracing::{debug, info, trace, warn};
 
+use crate::limits::{LAST_SENT_MAX, RECV_QUEUE_MAX};
 use crate::quorum::QuorumMaj;
 
 /// `FastLeaderElection.finalizeWait`, also the default `minNotificationInterval`.
@@ -46,16 +47,8 @@ pub const FINALIZE_WAIT_MS: u64 = 200;
 pub const MAX_NOTIFICATION_INTERVAL_MS: u64 = 60_000;
 /// The notification format version ZooKeeper 3.8 sends (with config, §4.3).
 pub const NOTIFICATION_VERSION: i32 = 2;
-/// Notifications held while LOOKING but before [`Election::start`]; ZooKeeper's `recvqueue` is
-/// unbounded, but every queued entry is consumed at once after `start`, so this only bounds
-/// a burst that arrives before the first round.
-pub const RECV_QUEUE_MAX: usize = 1024;
-/// Peers whose last notification we remember for re-sending on reconnect (voters and the
-/// non-voters that asked us).
-pub const LAST_SENT_MAX: usize = 4096;
 
 const _: () = assert!(FINALIZE_WAIT_MS > 0 && FINALIZE_WAIT_MS <= MAX_NOTIFICATION_INTERVAL_MS);
-const _: () = assert!(RECV_QUEUE_MAX > 0 && LAST_SENT_MAX > 0);
 
 /// Static inputs of one server's election.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,6 +6,7 @@
 pub mod election;
 mod leader;
 mod learner;
+pub mod limits;
 pub mod peer;
 pub mod quorum;
 mod replica;
