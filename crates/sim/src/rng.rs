@@ -1,21 +1,21 @@
-//! The one source of randomness of a run: splitmix64 seeded from the run's seed. Every fault,
-//! delay and client choice is drawn from it in event order, so a seed replays a run exactly.
+//! The one source of randomness of a run: rand's ChaCha8 generator seeded from the run's seed
+//! (portable: the same seed draws the same numbers on every platform and rand version). Every
+//! fault, delay and client choice is drawn from it in event order, so a seed replays a run
+//! exactly.
 
-/// splitmix64: small, seedable and good enough for schedules.
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(ChaCha8Rng);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng(ChaCha8Rng::seed_from_u64(seed))
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in `0..n` (0 when `n` is 0).

@@ -23,16 +23,15 @@ use corral_zab::{ConnId, Durable, Input, Output, Peer, PeerConfig};
 
 const TICK_MS: u64 = 100;
 
-/// splitmix64: small, seedable, good enough for fault schedules.
-struct Rng(u64);
+/// The tests' seeded generator: rand's ChaCha8 (portable, so a seed replays anywhere).
+struct Rng(rand_chacha::ChaCha8Rng);
 
 impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(rand::SeedableRng::seed_from_u64(seed))
+    }
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        rand::RngCore::next_u64(&mut self.0)
     }
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
@@ -200,7 +199,7 @@ impl Sim {
             + "version=0";
         let mut sim = Sim {
             seed,
-            rng: Rng(seed),
+            rng: Rng::new(seed),
             now: 0,
             seq: 0,
             events: BTreeMap::new(),
@@ -812,7 +811,7 @@ fn run_seed(seed: u64) {
     let voters = if seed & 1 == 0 { 3 } else { 5 };
     let observer = seed % 4 >= 2;
     let mut sim = Sim::new(seed, voters, observer);
-    let fault_ms = 8_000 + Rng(seed ^ 0x5eed).below(8_000);
+    let fault_ms = 8_000 + Rng::new(seed ^ 0x5eed).below(8_000);
     sim.run_until(fault_ms);
     // Faults stop: restart every crashed node, then the ensemble must converge.
     sim.faults = false;

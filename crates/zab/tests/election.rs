@@ -10,16 +10,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use corral_proto::quorum::{Notification, ServerState};
 use corral_zab::election::{better, Election, ElectionConfig, ElectionOutput, Vote};
 
-/// splitmix64: small, deterministic, good enough to pick delays and drops.
-struct Rng(u64);
+/// The tests' seeded generator: rand's ChaCha8 (portable, so a seed replays anywhere).
+struct Rng(rand_chacha::ChaCha8Rng);
 
 impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(rand::SeedableRng::seed_from_u64(seed))
+    }
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        rand::RngCore::next_u64(&mut self.0)
     }
 
     /// Uniform in `0..n` (n > 0).
@@ -94,7 +93,7 @@ impl Net {
         }
         Net {
             now_ms: 0,
-            rng: Rng(seed),
+            rng: Rng::new(seed),
             seed,
             nodes,
             inflight: Vec::new(),
@@ -417,7 +416,7 @@ fn late_starter_joins_the_established_leader() {
 
 /// A deterministic pick in `0..size` that does not consume the net's rng.
 fn net_pick(seed: u64, size: i64) -> i64 {
-    (Rng(seed ^ 0x5eed).next() % size as u64) as i64
+    (Rng::new(seed ^ 0x5eed).next() % size as u64) as i64
 }
 
 /// An observer, started before, with or after the voters, never proposes itself and decides
