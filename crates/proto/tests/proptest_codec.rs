@@ -1090,7 +1090,7 @@ fn close_session_without_record_keeps_its_digest() {
     for tree_digest in [0x51c6_d660, 0x1_71e6_2ad5, 0, -1, 0x0000_0004_0000_0000] {
         let txn = Txn {
             header: TxnHeader {
-                client_id: 0x1000_0598_c4a0_000,
+                client_id: 0x100_0059_8c4a_0000,
                 cxid: 7,
                 zxid: 9,
                 time: 1_795_564_174_152,

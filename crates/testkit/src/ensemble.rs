@@ -314,11 +314,11 @@ const NO_SUCH_SESSION: i64 = 0x7f5e_55e0_0000_0001;
 /// Sends a ConnectRequest to resume [`NO_SUCH_SESSION`] and succeeds on any ConnectResponse.
 fn probe_serving(addr: std::net::SocketAddr, timeout: Duration) -> std::io::Result<()> {
     let deadline = Instant::now() + timeout;
-    let mut stream = crate::connect(addr, deadline)?;
+    let mut stream = crate::raw::connect(addr, deadline)?;
     let mut req = crate::connect_request();
     req[20..28].copy_from_slice(&NO_SUCH_SESSION.to_be_bytes()); // sessionId
-    crate::write_all_by(&mut stream, &req, deadline)?;
-    crate::read_frame(&mut stream, deadline).map(|_| ())
+    crate::raw::write_all_by(&mut stream, &req, deadline)?;
+    crate::raw::read_frame(&mut stream, crate::raw::FRAME_BYTES_MAX, deadline).map(|_| ())
 }
 
 fn srvr_field(srvr: &str, field: &str) -> Option<String> {

@@ -1,6 +1,7 @@
 //! Test support for corral: free loopback ports, skipping (locally) or failing (in CI) when an
 //! external tool is missing, and starting/stopping the real ZooKeeper 3.8 and the corral binary
-//! as child processes on a fresh temporary data directory.
+//! as child processes on a fresh temporary data directory; and a raw frame-level client for the
+//! client port ([`raw`]).
 //!
 //! Everything here is plain synchronous `std` code so it can be used from any test.
 //!
@@ -17,7 +18,7 @@
 use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
@@ -25,8 +26,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use crate::raw::{connect, read_frame, remaining, write_all_by, FRAME_BYTES_MAX};
+
 mod ensemble;
 mod proxy;
+pub mod raw;
 
 pub use ensemble::{Ensemble, EnsembleBuilder, Flavor, Member, ENSEMBLE_STARTUP_TIMEOUT};
 pub use proxy::Cut;
@@ -253,61 +257,6 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Result<(bool, String),
 // Wire helpers
 // ---------------------------------------------------------------------------------------------
 
-fn remaining(deadline: Instant) -> io::Result<Duration> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"))
-    } else {
-        Ok(left)
-    }
-}
-
-fn connect(addr: SocketAddr, deadline: Instant) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect_timeout(&addr, remaining(deadline)?)?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
-}
-
-fn read_exact_by(stream: &mut TcpStream, buf: &mut [u8], deadline: Instant) -> io::Result<()> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        stream.set_read_timeout(Some(remaining(deadline)?))?;
-        match stream.read(&mut buf[filled..]) {
-            Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("connection closed after {filled} of {} bytes", buf.len()),
-                ))
-            }
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-fn write_all_by(stream: &mut TcpStream, data: &[u8], deadline: Instant) -> io::Result<()> {
-    stream.set_write_timeout(Some(remaining(deadline)?))?;
-    stream.write_all(data)
-}
-
-/// Reads one length-prefixed frame and returns its body.
-fn read_frame(stream: &mut TcpStream, deadline: Instant) -> io::Result<Vec<u8>> {
-    let mut len = [0u8; 4];
-    read_exact_by(stream, &mut len, deadline)?;
-    let len = i32::from_be_bytes(len);
-    if !(0..=1 << 20).contains(&len) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("implausible frame length {len}"),
-        ));
-    }
-    let mut body = vec![0u8; len as usize];
-    read_exact_by(stream, &mut body, deadline)?;
-    Ok(body)
-}
-
 /// The 49 bytes of the probe's ConnectRequest: length 45, protocolVersion 0, lastZxidSeen 0,
 /// timeOut 30000, sessionId 0, passwd = 16 zero bytes, readOnly false.
 fn connect_request() -> Vec<u8> {
@@ -344,7 +293,7 @@ pub fn probe_handshake(addr: SocketAddr, timeout: Duration) -> io::Result<i64> {
     let deadline = Instant::now() + timeout;
     let mut stream = connect(addr, deadline)?;
     write_all_by(&mut stream, &connect_request(), deadline)?;
-    let body = read_frame(&mut stream, deadline)?;
+    let body = read_frame(&mut stream, FRAME_BYTES_MAX, deadline)?;
     if body.len() < 16 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -359,7 +308,7 @@ pub fn probe_handshake(addr: SocketAddr, timeout: Duration) -> io::Result<i64> {
         ));
     }
     if write_all_by(&mut stream, &close_request(), deadline).is_ok() {
-        let _ = read_frame(&mut stream, deadline);
+        let _ = read_frame(&mut stream, FRAME_BYTES_MAX, deadline);
     }
     Ok(session_id)
 }
@@ -883,6 +832,7 @@ fn corral_command(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpStream;
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::ExitStatusExt;
 

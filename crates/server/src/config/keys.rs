@@ -1,0 +1,497 @@
+//! The key table: the zoo.cfg keys ZooKeeper 3.8 documents, and how each key is treated: the
+//! ones `QuorumPeerConfig` parses itself (strictly, into the config or `QuorumKeys`), and the
+//! warning an unknown, prefixed or system-property-only key earns before it becomes
+//! `zookeeper.K`.
+
+use std::path::{Path, PathBuf};
+
+use super::loader::Loader;
+use super::value::{invalid, parse_bool, parse_i32, parse_i64, parse_port, parse_u32};
+use super::{ConfigError, ConfigWarning};
+
+/// Every `zoo.cfg` key the ZooKeeper 3.8 documentation describes (the admin
+/// guide plus the observer, reconfig and oracle guides), spelled as it is
+/// written in `zoo.cfg`. Keys in this list, and keys `QuorumPeerConfig` knows
+/// itself, are accepted silently even though corral may not act on them;
+/// anything else still becomes `zookeeper.K` but also earns a warning, so a
+/// typo such as `tickTme` shows up instead of silently doing nothing.
+///
+/// Families with free-form suffixes are in [`DOCUMENTED_PREFIXES`]. Keys that
+/// ZooKeeper reads only as unprefixed system properties are in
+/// [`SYSTEM_PROPERTY_ONLY_KEYS`], because in `zoo.cfg` they have no effect.
+pub const DOCUMENTED_KEYS: &[&str] = &[
+    // Minimum configuration.
+    "clientPort",
+    "secureClientPort",
+    "observerMasterPort",
+    "dataDir",
+    "tickTime",
+    // Advanced configuration.
+    "dataLogDir",
+    "globalOutstandingLimit",
+    "preAllocSize",
+    "snapCount",
+    "commitLogCount",
+    "snapSizeLimitInKb",
+    "txnLogSizeLimitInKb",
+    "maxCnxns",
+    "maxClientCnxns",
+    "clientPortAddress",
+    "secureClientPortAddress",
+    "minSessionTimeout",
+    "maxSessionTimeout",
+    "fsync.warningthresholdms",
+    "maxResponseCacheSize",
+    "maxGetChildrenResponseCacheSize",
+    "autopurge.snapRetainCount",
+    "autopurge.purgeInterval",
+    "syncEnabled",
+    "extendedTypesEnabled",
+    "emulate353TTLNodes",
+    "watchManagerName",
+    "watcherCleanThreadsNum",
+    "watcherCleanThreshold",
+    "watcherCleanIntervalInSeconds",
+    "maxInProcessingDeadWatchers",
+    "bitHashCacheSize",
+    "fastleader.minNotificationInterval",
+    "fastleader.maxNotificationInterval",
+    "connectionMaxTokens",
+    "connectionTokenFillTime",
+    "connectionTokenFillCount",
+    "connectionFreezeTime",
+    "connectionDropIncrease",
+    "connectionDropDecrease",
+    "connectionDecreaseRatio",
+    "clientPortListenBacklog",
+    "serverCnxnFactory",
+    "clientCnxnSocket",
+    "flushDelay",
+    "maxWriteQueuePollTime",
+    "maxBatchSize",
+    "enforceQuota",
+    "requestThrottleLimit",
+    "requestThrottleStallTime",
+    "requestThrottleDropStale",
+    "requestStaleLatencyCheck",
+    "requestStaleConnectionCheck",
+    "advancedFlowControlEnabled",
+    "enableEagerACLCheck",
+    "maxConcurrentSnapSyncs",
+    "maxConcurrentDiffSyncs",
+    "digest.enabled",
+    "snapshot.compression.method",
+    "snapshot.trust.empty",
+    "audit.enable",
+    "audit.impl.class",
+    "largeRequestMaxBytes",
+    "largeRequestThreshold",
+    "outstandingHandshake.limit",
+    "netty.server.earlyDropSecureConnectionHandshakes",
+    "throttledOpWaitTime",
+    "learner.closeSocketAsync",
+    "leader.closeSocketAsync",
+    "learner.asyncSending",
+    "forward_learner_requests_to_commit_processor_disabled",
+    // Not in the admin guide, but a real ZooKeeper 3.8 property that corral
+    // reads (`zookeeper.closeSessionTxn.enabled`), so it is no typo.
+    "closeSessionTxn.enabled",
+    // Likewise `zookeeper.snapshotSizeFactor` (`ZKDatabase`): how much txn log a leader may
+    // send a learner instead of a snapshot.
+    "snapshotSizeFactor",
+    // Cluster options.
+    "electionAlg",
+    "maxTimeToWaitForEpoch",
+    "initLimit",
+    "connectToLearnerMasterLimit",
+    "leaderServes",
+    "syncLimit",
+    "cnxTimeout",
+    "quorumCnxnTimeoutMs",
+    "standaloneEnabled",
+    "reconfigEnabled",
+    "4lw.commands.whitelist",
+    "tcpKeepAlive",
+    "clientTcpKeepAlive",
+    "electionPortBindRetry",
+    "observer.reconnectDelayMs",
+    "observer.election.DelayMs",
+    "localSessionsEnabled",
+    "localSessionsUpgradingEnabled",
+    "peerType",
+    "dynamicConfigFile",
+    "oraclePath",
+    // Encryption, authentication, authorization.
+    "DigestAuthenticationProvider.enabled",
+    "DigestAuthenticationProvider.superDigest",
+    "DigestAuthenticationProvider.digestAlg",
+    "X509AuthenticationProvider.superUser",
+    "ssl.authProvider",
+    "sessionRequireClientSASLAuth",
+    "enforce.auth.enabled",
+    "enforce.auth.schemes",
+    "sslQuorum",
+    "sslQuorumReloadCertFiles",
+    "portUnification",
+    "ssl.keyStore.location",
+    "ssl.keyStore.password",
+    "ssl.keyStore.passwordPath",
+    "ssl.keyStore.type",
+    "ssl.trustStore.location",
+    "ssl.trustStore.password",
+    "ssl.trustStore.passwordPath",
+    "ssl.trustStore.type",
+    "ssl.protocol",
+    "ssl.enabledProtocols",
+    "ssl.ciphersuites",
+    "ssl.context.supplier.class",
+    "ssl.hostnameVerification",
+    "ssl.crl",
+    "ssl.ocsp",
+    "ssl.clientAuth",
+    "ssl.handshakeDetectionTimeoutMillis",
+    "ssl.quorum.keyStore.location",
+    "ssl.quorum.keyStore.password",
+    "ssl.quorum.keyStore.passwordPath",
+    "ssl.quorum.keyStore.type",
+    "ssl.quorum.trustStore.location",
+    "ssl.quorum.trustStore.password",
+    "ssl.quorum.trustStore.passwordPath",
+    "ssl.quorum.trustStore.type",
+    "ssl.quorum.protocol",
+    "ssl.quorum.enabledProtocols",
+    "ssl.quorum.ciphersuites",
+    "ssl.quorum.context.supplier.class",
+    "ssl.quorum.hostnameVerification",
+    "ssl.quorum.crl",
+    "ssl.quorum.ocsp",
+    "ssl.quorum.clientAuth",
+    "ssl.quorum.handshakeDetectionTimeoutMillis",
+    "client.portUnification",
+    "kerberos.removeHostFromPrincipal",
+    "kerberos.removeRealmFromPrincipal",
+    "kerberos.canonicalizeHostNames",
+    "multiAddress.enabled",
+    "multiAddress.reachabilityCheckTimeoutMs",
+    "multiAddress.reachabilityCheckEnabled",
+    // Unsafe options.
+    "forceSync",
+    "jute.maxbuffer.extrasize",
+    "skipACL",
+    "quorumListenOnAllIPs",
+    // AdminServer.
+    "admin.forceHttps",
+    "admin.portUnification",
+    "admin.enableServer",
+    "admin.serverAddress",
+    "admin.serverPort",
+    "admin.idleTimeout",
+    "admin.commandURL",
+    // Metrics providers (the rest of `metricsProvider.*` is a prefix family).
+    "metricsProvider.className",
+];
+
+/// Documented key families whose suffix is free-form: `server.N`, `group.N`,
+/// `weight.N`, provider-specific `metricsProvider.*` settings and
+/// `authProvider.N=class`.
+pub const DOCUMENTED_PREFIXES: &[&str] = &[
+    "server.",
+    "group.",
+    "weight.",
+    "metricsProvider.",
+    "authProvider.",
+];
+
+/// Documented settings ZooKeeper reads only as *unprefixed* system properties
+/// (`-Djute.maxbuffer=...`). Written in `zoo.cfg` they become
+/// `zookeeper.jute.maxbuffer` and so on, which nothing reads; corral matches
+/// that (the value is ignored) but says so in a warning.
+pub const SYSTEM_PROPERTY_ONLY_KEYS: &[&str] = &[
+    "jute.maxbuffer",
+    "znode.container.checkIntervalMs",
+    "znode.container.maxPerMinute",
+    "znode.container.maxNeverUsedIntervalMs",
+    "readonlymode.enabled",
+];
+
+/// Intermediate state for the keys `QuorumPeerConfig` parses itself.
+#[derive(Default)]
+pub(super) struct QuorumKeys {
+    pub(super) client_port_address: Option<(String, Option<usize>)>,
+    pub(super) secure_client_port_address: Option<(String, Option<usize>)>,
+    client_port_key_line: Option<usize>,
+    pub(super) min_session: Option<(u32, Option<usize>)>,
+    pub(super) max_session: Option<(u32, Option<usize>)>,
+    pub(super) enable_sasl: bool,
+    pub(super) server_require_sasl: Option<Option<usize>>,
+    pub(super) learner_require_sasl: Option<Option<usize>>,
+    pub(super) multi_address_enabled: bool,
+}
+
+/// ZooKeeper's `VerifyingFileFactory` warning for relative data paths: they
+/// depend on the directory the server happens to start in.
+fn relative_path_warning(key: &str, line: Option<usize>, value: &str) -> Option<ConfigWarning> {
+    if Path::new(value).is_absolute() || value.starts_with("./") {
+        return None;
+    }
+    Some(ConfigWarning {
+        line,
+        key: key.to_string(),
+        message: format!("{key} {value} is relative; prepend ./ to indicate that you're sure"),
+    })
+}
+
+impl Loader {
+    /// Handles a key `QuorumPeerConfig.parseProperties` knows. Returns false
+    /// for keys it would turn into `zookeeper.K` properties.
+    pub(super) fn apply_quorum_key(
+        &mut self,
+        key: &str,
+        line: Option<usize>,
+        value: &str,
+        q: &mut QuorumKeys,
+    ) -> Result<bool, ConfigError> {
+        let cfg = &mut self.cfg;
+        match key {
+            "dataDir" | "dataLogDir" if value.is_empty() => {
+                return Err(invalid(key, line, value, "must not be empty"));
+            }
+            "dataDir" => {
+                self.warnings
+                    .extend(relative_path_warning(key, line, value));
+                cfg.data_dir = Some(PathBuf::from(value));
+            }
+            "dataLogDir" => {
+                self.warnings
+                    .extend(relative_path_warning(key, line, value));
+                cfg.data_log_dir = Some(PathBuf::from(value));
+            }
+            "clientPort" => {
+                cfg.client_port = parse_port(key, line, value)?;
+                q.client_port_key_line = line;
+            }
+            "clientPortAddress" => q.client_port_address = Some((value.to_string(), line)),
+            "secureClientPort" => cfg.secure_client_port = parse_port(key, line, value)?,
+            "secureClientPortAddress" => {
+                q.secure_client_port_address = Some((value.to_string(), line))
+            }
+            "tickTime" => {
+                let tick = parse_i32(key, line, value)?;
+                if tick <= 0 {
+                    return Err(invalid(key, line, value, "must be a positive number of ms"));
+                }
+                cfg.tick_time_ms = tick as u32;
+            }
+            "maxClientCnxns" => {
+                let n = parse_i32(key, line, value)?;
+                // ZooKeeper only enforces a limit > 0, so a negative value
+                // behaves like 0 (unlimited).
+                cfg.max_client_cnxns = n.max(0) as u32;
+            }
+            "minSessionTimeout" | "maxSessionTimeout" => {
+                let n = parse_i32(key, line, value)?;
+                // -1 is ZooKeeper's own "derive from tickTime" marker.
+                let parsed = match n {
+                    -1 => None,
+                    n if n < 0 => {
+                        return Err(invalid(key, line, value, "must not be negative"));
+                    }
+                    n => Some((n as u32, line)),
+                };
+                if key == "minSessionTimeout" {
+                    q.min_session = parsed;
+                } else {
+                    q.max_session = parsed;
+                }
+            }
+            "initLimit" => cfg.init_limit = Some(parse_u32(key, line, value)?),
+            "syncLimit" => cfg.sync_limit = Some(parse_u32(key, line, value)?),
+            "electionAlg" => {
+                if parse_i32(key, line, value)? != 3 {
+                    return Err(invalid(key, line, value, "only 3 is supported"));
+                }
+            }
+            "peerType" => {
+                cfg.peer_type_observer = match value.to_ascii_lowercase().as_str() {
+                    "observer" => true,
+                    "participant" => false,
+                    _ => {
+                        return Err(invalid(
+                            key,
+                            line,
+                            value,
+                            "expected 'observer' or 'participant'",
+                        ))
+                    }
+                }
+            }
+            "dynamicConfigFile" => {
+                // Read by `apply_dynamic_file` (the caller does the I/O).
+                cfg.dynamic_config_file = Some(PathBuf::from(value));
+            }
+            "autopurge.snapRetainCount" => {
+                let n = parse_i32(key, line, value)?;
+                // PurgeTxnLog refuses to keep fewer than 3; ZooKeeper resets.
+                if n < 3 {
+                    self.warn(
+                        key,
+                        line,
+                        format!("invalid autopurge.snapRetainCount {n}, using the minimum 3"),
+                    );
+                }
+                self.cfg.autopurge_snap_retain_count = n.max(3) as u32;
+            }
+            "autopurge.purgeInterval" => {
+                // Zero or negative disables the purge task in ZooKeeper.
+                cfg.autopurge_purge_interval_hours = parse_i32(key, line, value)?.max(0) as u32;
+            }
+            "standaloneEnabled" => cfg.standalone_enabled = parse_bool(key, line, value)?,
+            "reconfigEnabled" => cfg.reconfig_enabled = parse_bool(key, line, value)?,
+            "quorum.auth.enableSasl" => q.enable_sasl = parse_bool(key, line, value)?,
+            "quorum.auth.serverRequireSasl" => {
+                q.server_require_sasl = parse_bool(key, line, value)?.then_some(line)
+            }
+            "quorum.auth.learnerRequireSasl" => {
+                q.learner_require_sasl = parse_bool(key, line, value)?.then_some(line)
+            }
+            "multiAddress.enabled" => q.multi_address_enabled = parse_bool(key, line, value)?,
+            // Known to ZooKeeper and validated like it, but not acted on by
+            // corral yet.
+            "localSessionsEnabled"
+            | "localSessionsUpgradingEnabled"
+            | "quorumListenOnAllIPs"
+            | "syncEnabled"
+            | "sslQuorum"
+            | "portUnification"
+            | "sslQuorumReloadCertFiles"
+            | "jvm.pause.monitor"
+            | "multiAddress.reachabilityCheckEnabled" => {
+                parse_bool(key, line, value)?;
+            }
+            "observerMasterPort" => {
+                parse_port(key, line, value)?;
+            }
+            "clientPortListenBacklog"
+            | "connectToLearnerMasterLimit"
+            | "quorum.cnxn.threads.size"
+            | "multiAddress.reachabilityCheckTimeoutMs" => {
+                parse_i32(key, line, value)?;
+            }
+            "jvm.pause.info-threshold.ms"
+            | "jvm.pause.warn-threshold.ms"
+            | "jvm.pause.sleep.time.ms" => {
+                parse_i64(key, line, value)?;
+            }
+            "quorum.auth.learner.saslLoginContext"
+            | "quorum.auth.server.saslLoginContext"
+            | "quorum.auth.kerberos.servicePrincipal"
+            | "oraclePath"
+            | "metricsProvider.className" => {}
+            _ if key.starts_with("metricsProvider.") => {}
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Warns about keys that become `zookeeper.K` but are probably not what
+    /// the user meant.
+    pub(super) fn check_unknown(&mut self, key: &str, line: Option<usize>, value: &str) {
+        if SYSTEM_PROPERTY_ONLY_KEYS.contains(&key) {
+            self.warn(
+                key,
+                line,
+                format!(
+                    "{key} is read only as a system property; in zoo.cfg it becomes \
+                     zookeeper.{key}, which ZooKeeper ignores (pass -D{key}={value} instead)"
+                ),
+            );
+        } else if let Some(bare) = key.strip_prefix("zookeeper.") {
+            self.warn(
+                key,
+                line,
+                format!(
+                    "{key} already has the zookeeper. prefix; in zoo.cfg it becomes \
+                     zookeeper.{key}, which nothing reads (write {bare}= or pass -D{key}= instead)"
+                ),
+            );
+        } else if !DOCUMENTED_KEYS.contains(&key)
+            && !DOCUMENTED_PREFIXES.iter().any(|p| key.starts_with(p))
+        {
+            self.warn(
+                key,
+                line,
+                format!("unknown key {key}, set as property zookeeper.{key}"),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::{load, load_err};
+
+    // Unknown keys become zookeeper.K properties with a typo warning; documented ones stay silent.
+    #[test]
+    fn unknown_key_becomes_property_with_warning() {
+        let text = "dataDir=/d\nextendedTypesEnabled=true\nsnapCount=5000\nsslQuorum=false\n\
+                    tickTme=100\nmetricsProvider.httpPort=7000\n";
+        let (cfg, warnings) = load(text);
+        assert!(cfg.extended_types_enabled);
+        assert_eq!(cfg.snap_count, 5000);
+        assert_eq!(cfg.property("zookeeper.extendedTypesEnabled"), Some("true"));
+        assert_eq!(cfg.property("zookeeper.tickTme"), Some("100"));
+        // Keys QuorumPeerConfig handles itself never become properties.
+        assert_eq!(cfg.property("zookeeper.sslQuorum"), None);
+        assert_eq!(cfg.property("zookeeper.metricsProvider.httpPort"), None);
+        assert_eq!(cfg.tick_time_ms, 3000);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].key, "tickTme");
+        assert_eq!(warnings[0].line, Some(5));
+        assert_eq!(
+            warnings[0].to_string(),
+            "zoo.cfg line 5: unknown key tickTme, set as property zookeeper.tickTme"
+        );
+    }
+
+    // Invalid values in known keys are errors that name the key and the line.
+    #[test]
+    fn invalid_value_names_key_and_line() {
+        let err = load_err("# comment\ndataDir=/d\n\n\n\n\ntickTime=abc\n");
+        assert_eq!(
+            err.to_string(),
+            "zoo.cfg line 7: invalid value 'abc' for tickTime: not an integer"
+        );
+        let err = load_err("dataDir=/d\nclientPort=70000\n");
+        assert!(
+            matches!(&err, ConfigError::Invalid { key, line: Some(2), .. } if key == "clientPort")
+        );
+        let err = load_err("dataDir=/d\nreconfigEnabled=yes\n");
+        assert_eq!(
+            err.to_string(),
+            "zoo.cfg line 2: invalid value 'yes' for reconfigEnabled: expected 'true' or 'false'"
+        );
+        let err = load_err("dataDir=/d\nclientPort=2181\nclientPortAddress=zk.example.com\n");
+        assert!(
+            matches!(&err, ConfigError::Invalid { line: Some(3), .. }),
+            "{err:?}"
+        );
+        // Property-derived settings are blamed on the zoo.cfg key that set them.
+        let err = load_err("dataDir=/d\nadmin.serverPort=99999\n");
+        assert!(
+            matches!(&err, ConfigError::Invalid { key, line: Some(2), .. } if key == "admin.serverPort"),
+            "{err:?}"
+        );
+        assert!(
+            matches!(load_err("tickTime=2000\n"), ConfigError::Missing { key } if key == "dataDir")
+        );
+        assert!(matches!(
+            load_err("dataDir=\n"),
+            ConfigError::Invalid { line: Some(1), .. }
+        ));
+        assert!(matches!(
+            load_err("dataDir=/d\nclientPortAddress=127.0.0.1\n"),
+            ConfigError::Conflict { .. }
+        ));
+    }
+}

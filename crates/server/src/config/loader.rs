@@ -1,0 +1,607 @@
+//! The loader: zoo.cfg entries and `-D` defines into a `ServerConfig`, in ZooKeeper's order
+//! (defines, then the file's keys, which overwrite them), then the cross-key checks and the
+//! settings ZooKeeper reads from system properties.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use super::keys::QuorumKeys;
+use super::properties::{parse_properties, RawEntry};
+use super::value::{invalid, java_decode, parse_bool, parse_i64, parse_ip};
+use super::{ConfigError, ConfigWarning, FourLetterWhitelist, ServerConfig, EMBEDDED_ZOO_CFG};
+
+/// Where a property's value came from, so a bad value is blamed on the
+/// `zoo.cfg` key and line the user wrote (or the `-D` name).
+#[derive(Debug, Clone)]
+struct Origin {
+    key: String,
+    line: Option<usize>,
+}
+
+#[derive(Default)]
+pub(super) struct Props {
+    map: BTreeMap<String, String>,
+    origin: HashMap<String, Origin>,
+}
+
+impl Props {
+    fn set(&mut self, name: String, value: String, origin: Origin) {
+        self.origin.insert(name.clone(), origin);
+        self.map.insert(name, value);
+    }
+
+    /// The value (trimmed, as ZooKeeper's readers effectively see it) and
+    /// who to blame for it.
+    fn get(&self, name: &str) -> Option<(&str, Origin)> {
+        let value = self.map.get(name)?;
+        let origin = self.origin.get(name).cloned().unwrap_or(Origin {
+            key: name.to_string(),
+            line: None,
+        });
+        Some((value.trim(), origin))
+    }
+}
+
+pub(super) struct Loader {
+    pub(super) cfg: ServerConfig,
+    pub(super) props: Props,
+    pub(super) warnings: Vec<ConfigWarning>,
+    pub(super) from_file: bool,
+}
+
+fn conflict(key: &str, line: Option<usize>, reason: &str) -> ConfigError {
+    ConfigError::Conflict {
+        key: key.to_string(),
+        line,
+        reason: reason.to_string(),
+    }
+}
+
+impl ServerConfig {
+    /// Builds the configuration from an optional `zoo.cfg` and `-D` defines.
+    ///
+    /// `file` is `(path, contents)`; with `None` the [`EMBEDDED_ZOO_CFG`] is
+    /// used. `defines` are `-Dname=value` pairs in command-line order (later
+    /// wins).
+    ///
+    /// Precedence matches ZooKeeper: the JVM starts with the `-D` properties,
+    /// then `QuorumPeerConfig` calls `System.setProperty("zookeeper." + key)`
+    /// for each unknown zoo.cfg key, which *overwrites* a `-D` value for the
+    /// same property. So `4lw.commands.whitelist` in the file beats
+    /// `-Dzookeeper.4lw.commands.whitelist`. Properties the file cannot set
+    /// (`jute.maxbuffer`, `znode.container.*`) come only from `-D`.
+    pub fn load(
+        file: Option<(&Path, &str)>,
+        defines: &[(String, String)],
+    ) -> Result<(ServerConfig, Vec<ConfigWarning>), ConfigError> {
+        let (text, from_file) = match file {
+            Some((_path, text)) => (text, true),
+            None => (EMBEDDED_ZOO_CFG, false),
+        };
+        let raw = parse_properties(text)?;
+        let mut loader = Loader {
+            cfg: ServerConfig::zookeeper_defaults(),
+            props: Props::default(),
+            warnings: Vec::new(),
+            from_file,
+        };
+        if from_file {
+            loader.apply_defines(defines);
+        }
+        loader.apply_entries(&raw)?;
+        if !from_file {
+            // No file to overwrite them, so the operator's -D wins over the
+            // embedded defaults.
+            loader.apply_defines(defines);
+        }
+        loader.derive_from_properties()?;
+        loader.cfg.entries = raw.into_iter().map(|e| (e.key, e.value)).collect();
+        loader.cfg.properties = loader.props.map;
+        Ok((loader.cfg, loader.warnings))
+    }
+}
+
+impl Loader {
+    pub(super) fn warn(&mut self, key: &str, line: Option<usize>, message: impl Into<String>) {
+        self.warnings.push(ConfigWarning {
+            line,
+            key: key.to_string(),
+            message: message.into(),
+        });
+    }
+
+    fn apply_defines(&mut self, defines: &[(String, String)]) {
+        for (name, value) in defines {
+            let origin = Origin {
+                key: name.clone(),
+                line: None,
+            };
+            self.props.set(name.clone(), value.clone(), origin);
+        }
+    }
+
+    fn apply_entries(&mut self, raw: &[RawEntry]) -> Result<(), ConfigError> {
+        // java.util.Properties keeps the last value of a repeated key.
+        let mut last: HashMap<&str, usize> = HashMap::new();
+        for (idx, e) in raw.iter().enumerate() {
+            if let Some(prev) = last.insert(e.key.as_str(), idx) {
+                let prev_line = raw[prev].line;
+                self.warn(
+                    &e.key,
+                    self.line(e),
+                    format!(
+                        "{} is set more than once (also on line {prev_line}); the last value wins",
+                        e.key
+                    ),
+                );
+            }
+        }
+        let effective: Vec<&RawEntry> = raw
+            .iter()
+            .enumerate()
+            .filter(|(idx, e)| last.get(e.key.as_str()) == Some(idx))
+            .map(|(_, e)| e)
+            .collect();
+
+        let has_dynamic_file = effective.iter().any(|e| e.key == "dynamicConfigFile");
+        let mut q = QuorumKeys::default();
+        let mut server_lines = Vec::new();
+        for e in &effective {
+            let line = self.line(e);
+            let (key, value) = (e.key.as_str(), e.value.as_str());
+            let is_quorum_list =
+                key.starts_with("server.") || key.starts_with("group") || key.starts_with("weight");
+            if is_quorum_list && has_dynamic_file {
+                return Err(ConfigError::Conflict {
+                    key: key.to_string(),
+                    line,
+                    reason: format!("parameter {key} must be in a separate dynamic config file"),
+                });
+            }
+            if self.apply_quorum_key(key, line, value, &mut q)? {
+                continue;
+            }
+            // Everything else becomes a system property, as in ZooKeeper;
+            // that includes server.N, group.N and weight.N, which ZooKeeper
+            // additionally parses into the quorum verifier.
+            let name = format!("zookeeper.{key}");
+            if key.starts_with("server.") {
+                server_lines.push((*e, line));
+            }
+            self.check_unknown(key, line, value);
+            let origin = Origin {
+                key: key.to_string(),
+                line,
+            };
+            self.props.set(name, value.to_string(), origin);
+        }
+
+        // Multi-address lines need zookeeper.multiAddress.enabled. ZooKeeper
+        // reads that from the system property only; corral also accepts the
+        // zoo.cfg key, which is what the admin guide tells users to set.
+        if let Some((v, _)) = self.props.get("zookeeper.multiAddress.enabled") {
+            q.multi_address_enabled |= v.eq_ignore_ascii_case("true");
+        }
+        for (e, line) in server_lines {
+            let entry = self.parse_server(&e.key, line, &e.value, q.multi_address_enabled)?;
+            self.cfg.servers.push(entry);
+        }
+        self.cfg.servers.sort_by_key(|s| s.id);
+
+        self.finish_quorum_keys(&q)
+    }
+
+    /// Line numbers are reported for the user's file only, not for the
+    /// embedded defaults.
+    pub(super) fn line(&self, e: &RawEntry) -> Option<usize> {
+        self.from_file.then_some(e.line)
+    }
+
+    /// The cross-key checks at the end of `parseProperties` and
+    /// `parseDynamicConfig`.
+    fn finish_quorum_keys(&mut self, q: &QuorumKeys) -> Result<(), ConfigError> {
+        if let Some(line) = q.server_require_sasl {
+            if !q.enable_sasl {
+                return Err(conflict(
+                    "quorum.auth.serverRequireSasl",
+                    line,
+                    "quorum.auth.enableSasl is disabled, so it cannot be required",
+                ));
+            }
+            if q.learner_require_sasl.is_none() {
+                return Err(conflict(
+                    "quorum.auth.serverRequireSasl",
+                    line,
+                    "quorum.auth.learnerRequireSasl is disabled, so the server cannot require SASL",
+                ));
+            }
+        }
+        if let (Some(line), false) = (q.learner_require_sasl, q.enable_sasl) {
+            return Err(conflict(
+                "quorum.auth.learnerRequireSasl",
+                line,
+                "quorum.auth.enableSasl is disabled, so it cannot be required",
+            ));
+        }
+
+        let cfg = &mut self.cfg;
+        if cfg.data_dir.is_none() && self.from_file {
+            return Err(ConfigError::Missing {
+                key: "dataDir".to_string(),
+            });
+        }
+        if cfg.data_log_dir.is_none() {
+            cfg.data_log_dir = cfg.data_dir.clone();
+        }
+
+        match (&q.client_port_address, cfg.client_port) {
+            (Some((addr, line)), None) => {
+                return Err(ConfigError::Conflict {
+                    key: "clientPortAddress".to_string(),
+                    line: *line,
+                    reason: format!("clientPortAddress {addr} is set but clientPort is not set"),
+                });
+            }
+            (Some((addr, line)), Some(_)) => {
+                cfg.client_port_address = Some(parse_ip("clientPortAddress", *line, addr)?);
+            }
+            (None, _) => {}
+        }
+        match (&q.secure_client_port_address, cfg.secure_client_port) {
+            (Some((addr, line)), None) => {
+                return Err(ConfigError::Conflict {
+                    key: "secureClientPortAddress".to_string(),
+                    line: *line,
+                    reason: format!(
+                        "secureClientPortAddress {addr} is set but secureClientPort is not set"
+                    ),
+                });
+            }
+            (Some((addr, line)), Some(_)) => {
+                cfg.secure_client_port_address =
+                    Some(parse_ip("secureClientPortAddress", *line, addr)?);
+            }
+            (None, _) => {}
+        }
+
+        // Computed in 64 bits: 20 ticks of a large tickTime overflow u32.
+        let tick = u64::from(cfg.tick_time_ms);
+        let derived = |ticks: u64| u32::try_from(tick * ticks).unwrap_or(u32::MAX);
+        cfg.min_session_timeout_ms = q.min_session.map_or(derived(2), |(v, _)| v);
+        cfg.max_session_timeout_ms = q.max_session.map_or(derived(20), |(v, _)| v);
+        if cfg.min_session_timeout_ms > cfg.max_session_timeout_ms {
+            let (key, line) = match (q.min_session, q.max_session) {
+                (Some((_, line)), _) => ("minSessionTimeout", line),
+                (None, Some((_, line))) => ("maxSessionTimeout", line),
+                (None, None) => ("minSessionTimeout", None),
+            };
+            return Err(ConfigError::Conflict {
+                key: key.to_string(),
+                line,
+                reason: format!(
+                    "minSessionTimeout ({}) must not be larger than maxSessionTimeout ({})",
+                    cfg.min_session_timeout_ms, cfg.max_session_timeout_ms
+                ),
+            });
+        }
+
+        self.check_ensemble()
+    }
+
+    /// Fills in the settings ZooKeeper reads from system properties.
+    fn derive_from_properties(&mut self) -> Result<(), ConfigError> {
+        // 4lw.commands.whitelist, plus isro when read-only mode is on (the
+        // client library itself probes it then).
+        let mut whitelist = match self.props.get("zookeeper.4lw.commands.whitelist") {
+            Some((v, _)) => FourLetterWhitelist::parse(v),
+            None => FourLetterWhitelist::default(),
+        };
+        if self.props.get("readonlymode.enabled").map(|(v, _)| v) == Some("true") {
+            whitelist.insert("isro");
+        }
+        self.cfg.four_letter_whitelist = whitelist;
+
+        if let Some(n) = self.prop_int("jute.maxbuffer", 1, i64::from(i32::MAX))? {
+            self.cfg.jute_max_buffer = n as usize;
+        }
+        if let Some(b) = self.prop_bool("zookeeper.extendedTypesEnabled")? {
+            self.cfg.extended_types_enabled = b;
+        }
+        self.cfg.super_digest = self
+            .props
+            .map
+            .get("zookeeper.DigestAuthenticationProvider.superDigest")
+            .cloned();
+        if let Some(b) = self.prop_bool("zookeeper.DigestAuthenticationProvider.enabled")? {
+            self.cfg.digest_auth_enabled = b;
+        }
+
+        // ZooKeeper compares with "yes"/"no" exactly; anything else silently
+        // takes the default, which is worth pointing out.
+        if let Some((v, origin)) = self.props.get("zookeeper.skipACL") {
+            self.cfg.skip_acl = v == "yes";
+            if v != "yes" && v != "no" {
+                let msg = format!("skipACL is '{v}', not 'yes'; ACLs stay enforced");
+                self.warn(&origin.key, origin.line, msg);
+            }
+        }
+        if let Some((v, origin)) = self.props.get("zookeeper.forceSync") {
+            self.cfg.force_sync = v != "no";
+            if v != "yes" && v != "no" {
+                let msg = format!("forceSync is '{v}', not 'no'; the log is still fsynced");
+                self.warn(&origin.key, origin.line, msg);
+            }
+        }
+
+        const AUTH_PREFIX: &str = "zookeeper.authProvider.";
+        self.cfg.auth_providers = self
+            .props
+            .map
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((
+                    k.strip_prefix(AUTH_PREFIX)?.to_string(),
+                    v.trim().to_string(),
+                ))
+            })
+            .collect();
+        self.configure_ssl_auth()?;
+
+        let int_max = i64::from(i32::MAX);
+        if let Some(n) = self.prop_int("znode.container.checkIntervalMs", 1, int_max)? {
+            self.cfg.container_check_interval_ms = n as u64;
+        }
+        if let Some(n) = self.prop_int("znode.container.maxPerMinute", 1, int_max)? {
+            self.cfg.container_max_per_minute = n as u32;
+        }
+        if let Some(n) = self.prop_int("znode.container.maxNeverUsedIntervalMs", 0, i64::MAX)? {
+            self.cfg.container_max_never_used_interval_ms = n as u64;
+        }
+
+        if let Some(b) = self.prop_bool("zookeeper.admin.enableServer")? {
+            self.cfg.admin_enable_server = b;
+        }
+        if let Some((v, origin)) = self.props.get("zookeeper.admin.serverAddress") {
+            self.cfg.admin_server_address = parse_ip(&origin.key, origin.line, v)?;
+        }
+        if let Some(n) = self.prop_int("zookeeper.admin.serverPort", 0, 65535)? {
+            self.cfg.admin_server_port = n as u16;
+        }
+        if let Some((v, _)) = self.props.get("zookeeper.admin.commandURL") {
+            self.cfg.admin_command_url = v.to_string();
+        }
+
+        if let Some(n) = self.prop_int("zookeeper.globalOutstandingLimit", 0, int_max)? {
+            self.cfg.global_outstanding_limit = n as u32;
+        }
+        if let Some((v, origin)) = self.props.get("zookeeper.preAllocSize") {
+            // FilePadding uses Long.parseLong here, not decode.
+            let n = parse_i64(&origin.key, origin.line, v)?;
+            self.cfg.pre_alloc_size_kb = u64::try_from(n)
+                .map_err(|_| invalid(&origin.key, origin.line, v, "must not be negative"))?;
+        }
+        // FileTxnLog prefers the prefixed name and falls back to the old one.
+        for name in [
+            "zookeeper.fsync.warningthresholdms",
+            "fsync.warningthresholdms",
+        ] {
+            if let Some(n) = self.prop_int(name, 0, i64::MAX)? {
+                self.cfg.fsync_warning_threshold_ms = n as u64;
+                break;
+            }
+        }
+        if let Some((v, origin)) = self.props.get("zookeeper.snapshot.compression.method") {
+            let method = v.to_ascii_lowercase();
+            if matches!(method.as_str(), "" | "gz" | "snappy") {
+                self.cfg.snapshot_compression_method = method;
+            } else {
+                // ZooKeeper silently falls back to no compression.
+                let msg = format!(
+                    "unknown snapshot.compression.method '{v}' (expected gz or snappy); \
+                     snapshots are not compressed"
+                );
+                self.warn(&origin.key, origin.line, msg);
+            }
+        }
+        if let Some(n) = self.prop_int("zookeeper.snapCount", i64::MIN, int_max)? {
+            if n < 2 {
+                let origin = self.props.get("zookeeper.snapCount").map(|(_, o)| o);
+                let origin = origin.expect("snapCount was just read");
+                self.warn(
+                    &origin.key,
+                    origin.line,
+                    format!("snapCount should be 2 or more, not {n}; using 2"),
+                );
+            }
+            self.cfg.snap_count = n.max(2) as u64;
+        }
+        if let Some(b) = self.prop_bool("zookeeper.digest.enabled")? {
+            self.cfg.digest_enabled = b;
+        }
+        if let Some(b) = self.prop_bool("zookeeper.closeSessionTxn.enabled")? {
+            self.cfg.close_session_txn_enabled = b;
+        }
+        Ok(())
+    }
+
+    /// `QuorumPeerConfig.configureSSLAuth`: with a secure port, the scheme in
+    /// `zookeeper.ssl.authProvider` (default x509) must have a provider, and
+    /// x509 gets ZooKeeper's built-in one when none is configured.
+    fn configure_ssl_auth(&mut self) -> Result<(), ConfigError> {
+        if self.cfg.secure_client_port.is_none() {
+            return Ok(());
+        }
+        let (scheme, origin) = match self.props.get("zookeeper.ssl.authProvider") {
+            Some((v, origin)) => (v.to_string(), Some(origin)),
+            None => ("x509".to_string(), None),
+        };
+        if self
+            .cfg
+            .auth_providers
+            .iter()
+            .any(|(name, _)| *name == scheme)
+        {
+            return Ok(());
+        }
+        if scheme == "x509" {
+            let class = "org.apache.zookeeper.server.auth.X509AuthenticationProvider";
+            let origin = Origin {
+                key: "secureClientPort".to_string(),
+                line: None,
+            };
+            self.props.set(
+                "zookeeper.authProvider.x509".to_string(),
+                class.to_string(),
+                origin,
+            );
+            self.cfg
+                .auth_providers
+                .push(("x509".to_string(), class.to_string()));
+            self.cfg.auth_providers.sort();
+            return Ok(());
+        }
+        let origin = origin.expect("a non-default scheme came from a property");
+        Err(ConfigError::Conflict {
+            key: origin.key,
+            line: origin.line,
+            reason: format!(
+                "no auth provider configured for the SSL authentication scheme '{scheme}'"
+            ),
+        })
+    }
+
+    /// A property read with `Integer.getInteger`/`Long.getLong` semantics,
+    /// except that a malformed or out-of-range value is an error instead of
+    /// silently meaning the default.
+    fn prop_int(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, ConfigError> {
+        let Some((v, origin)) = self.props.get(name) else {
+            return Ok(None);
+        };
+        let n =
+            java_decode(v).ok_or_else(|| invalid(&origin.key, origin.line, v, "not an integer"))?;
+        if n < min || n > max {
+            let reason = if min == i64::MIN {
+                format!("must be at most {max}")
+            } else {
+                format!("must be between {min} and {max}")
+            };
+            return Err(invalid(&origin.key, origin.line, v, reason));
+        }
+        Ok(Some(n))
+    }
+
+    /// A boolean property; ZooKeeper's `Boolean.parseBoolean` would read any
+    /// non-`true` text as false, corral rejects it so typos surface.
+    fn prop_bool(&self, name: &str) -> Result<Option<bool>, ConfigError> {
+        match self.props.get(name) {
+            None => Ok(None),
+            Some((v, origin)) => parse_bool(&origin.key, origin.line, v).map(Some),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::{defines, load, load_err};
+
+    // Session timeout bounds derive from tickTime unless set; min > max is rejected.
+    #[test]
+    fn session_timeouts_derive_from_tick_time() {
+        let (cfg, _) = load("dataDir=/d\ntickTime=1000\n");
+        assert_eq!(
+            (cfg.min_session_timeout_ms, cfg.max_session_timeout_ms),
+            (2000, 20000)
+        );
+        let (cfg, _) = load("dataDir=/d\ntickTime=1000\nminSessionTimeout=500\n");
+        assert_eq!(
+            (cfg.min_session_timeout_ms, cfg.max_session_timeout_ms),
+            (500, 20000)
+        );
+        // -1 is ZooKeeper's explicit "derive it" value.
+        let (cfg, _) = load("dataDir=/d\ntickTime=1000\nmaxSessionTimeout=-1\n");
+        assert_eq!(cfg.max_session_timeout_ms, 20000);
+
+        let err = load_err("dataDir=/d\ntickTime=1000\nminSessionTimeout=30000\n");
+        assert!(
+            matches!(&err, ConfigError::Conflict { key, line: Some(3), .. } if key == "minSessionTimeout"),
+            "{err:?}"
+        );
+        assert!(err
+            .to_string()
+            .contains("must not be larger than maxSessionTimeout"));
+    }
+
+    // -D defines set properties; a zoo.cfg key for the same property overwrites them, as in ZooKeeper.
+    #[test]
+    fn defines_and_file_precedence() {
+        let d = defines(&[
+            ("jute.maxbuffer", "0x200000"),
+            ("zookeeper.4lw.commands.whitelist", "*"),
+            ("zookeeper.skipACL", "yes"),
+            ("znode.container.checkIntervalMs", "1000"),
+            ("zookeeper.authProvider.sasl", "org.example.Sasl"),
+        ]);
+        let text = "dataDir=/d\n4lw.commands.whitelist=ruok\nauthProvider.1=org.example.One\n";
+        let (cfg, warnings) = ServerConfig::load(Some((Path::new("zoo.cfg"), text)), &d).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(cfg.jute_max_buffer, 0x200000);
+        assert!(cfg.skip_acl);
+        assert_eq!(cfg.container_check_interval_ms, 1000);
+        // The file's value replaced the -D value.
+        assert_eq!(
+            cfg.property("zookeeper.4lw.commands.whitelist"),
+            Some("ruok")
+        );
+        assert!(cfg.four_letter_whitelist.allows("ruok"));
+        assert!(!cfg.four_letter_whitelist.allows("dump"));
+        assert_eq!(
+            cfg.auth_providers,
+            vec![
+                ("1".to_string(), "org.example.One".to_string()),
+                ("sasl".to_string(), "org.example.Sasl".to_string()),
+            ]
+        );
+        // A bad -D value is reported under its property name, with no line.
+        let d = defines(&[("zookeeper.admin.serverPort", "http")]);
+        let err = ServerConfig::load(None, &d).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid value 'http' for zookeeper.admin.serverPort: not an integer"
+        );
+    }
+
+    // Property-derived values follow ZooKeeper's quirks: yes/no flags, minimums, system-property-only keys.
+    #[test]
+    fn property_quirks() {
+        let text = "dataDir=data\nskipACL=true\nforceSync=no\nsnapCount=1\n\
+                    autopurge.snapRetainCount=1\njute.maxbuffer=5000000\n\
+                    snapshot.compression.method=GZ\nsecureClientPort=2281\n";
+        let (cfg, warnings) = load(text);
+        assert!(!cfg.skip_acl);
+        assert!(!cfg.force_sync);
+        assert_eq!(cfg.snap_count, 2);
+        assert_eq!(cfg.autopurge_snap_retain_count, 3);
+        assert_eq!(cfg.jute_max_buffer, 0xfffff);
+        assert_eq!(cfg.snapshot_compression_method, "gz");
+        assert_eq!(cfg.secure_client_port, Some(2281));
+        assert_eq!(
+            cfg.auth_providers,
+            vec![(
+                "x509".to_string(),
+                "org.apache.zookeeper.server.auth.X509AuthenticationProvider".to_string()
+            )]
+        );
+        let keys: Vec<&str> = warnings.iter().map(|w| w.key.as_str()).collect();
+        for key in [
+            "dataDir",
+            "skipACL",
+            "snapCount",
+            "autopurge.snapRetainCount",
+            "jute.maxbuffer",
+        ] {
+            assert!(keys.contains(&key), "{key} not in {keys:?}");
+        }
+        assert_eq!(warnings.len(), 5, "{warnings:?}");
+    }
+}
