@@ -12,7 +12,7 @@
 //!
 //! All socket reads have timeouts and every loop is bounded by a deadline or a count.
 
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use corral_proto::jute::{Jute, WriteJute};
 use corral_proto::records::*;
 use corral_proto::request::{frame, Connect, Request};
-use corral_testkit::{four_letter, probe_handshake, start_corral, ServerProcess};
+use corral_testkit::{four_letter, probe_handshake, raw, start_corral, ServerProcess};
 
 /// Bound for one request/response exchange.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -71,52 +71,15 @@ fn log_tail(server: &ServerProcess) -> String {
 // ---------------------------------------------------------------------------------------------
 
 fn dial(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect to corral");
-    s.set_nodelay(true).unwrap();
+    let s = raw::connect(addr, Instant::now() + IO_TIMEOUT).expect("connect to corral");
     s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
     s
 }
 
-fn read_exact_by(s: &mut TcpStream, n: usize, deadline: Instant) -> io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; n];
-    let mut filled = 0;
-    while filled < n {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::Error::new(
-                ErrorKind::TimedOut,
-                format!("{filled} of {n} bytes read"),
-            ));
-        }
-        s.set_read_timeout(Some(left))?;
-        match s.read(&mut buf[filled..]) {
-            Ok(0) => {
-                return Err(io::Error::new(
-                    ErrorKind::UnexpectedEof,
-                    format!("connection closed after {filled} of {n} bytes"),
-                ))
-            }
-            Ok(k) => filled += k,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(buf)
-}
-
 /// One length-prefixed frame's payload.
 fn read_frame(s: &mut TcpStream) -> io::Result<Vec<u8>> {
-    let deadline = Instant::now() + IO_TIMEOUT;
-    let len = read_exact_by(s, 4, deadline)?;
-    let len = i32::from_be_bytes(len.try_into().unwrap());
-    if !(0..=1 << 20).contains(&len) {
-        return Err(io::Error::new(
-            ErrorKind::InvalidData,
-            format!("frame length {len}"),
-        ));
-    }
-    read_exact_by(s, len as usize, deadline)
+    raw::read_frame(s, raw::FRAME_BYTES_MAX, Instant::now() + IO_TIMEOUT)
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -178,8 +141,7 @@ fn assert_closed_silently(server: &ServerProcess, s: &mut TcpStream, what: &str)
 
 /// Writes that may fail because the server already closed (or refused) the connection.
 fn send_raw(s: &mut TcpStream, bytes: &[u8]) -> io::Result<()> {
-    s.write_all(bytes)?;
-    s.flush()
+    raw::write_all_by(s, bytes, Instant::now() + IO_TIMEOUT)
 }
 
 fn request_frame(xid: i32, op: i32, req: &Request) -> Vec<u8> {

@@ -190,13 +190,17 @@ fn assert_fresh_stat(what: &str, stat: &Stat, data_len: i32) {
 // A minimal raw jute client, for what the crate hides
 // ---------------------------------------------------------------------------------------------
 
+/// Jute records by hand over `corral_testkit::raw` frames. Blocking: a call holds the test's
+/// (single-threaded) runtime until the server answers, at most [`WAIT`]; a server reply never
+/// depends on another client of the test making progress, so nothing waits on it meanwhile.
 mod raw {
-    use std::net::SocketAddr;
+    use std::io::ErrorKind;
+    use std::net::{SocketAddr, TcpStream};
+    use std::time::Instant;
 
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpStream;
+    use corral_testkit::raw as wire;
 
-    use super::{within, WAIT};
+    use super::WAIT;
 
     pub const CREATE: i32 = 1;
     pub const EXISTS: i32 = 3;
@@ -331,29 +335,11 @@ mod raw {
         pub events: Vec<Event>,
     }
 
-    async fn read_frame(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
-        let mut len = [0u8; 4];
-        stream.read_exact(&mut len).await?;
-        let len = i32::from_be_bytes(len);
-        assert!((0..=1 << 20).contains(&len), "frame length {len}");
-        let mut body = vec![0u8; len as usize];
-        stream.read_exact(&mut body).await?;
-        Ok(body)
-    }
-
     impl Raw {
         /// Handshake: new session (`session_id` 0) or resume. Returns the ConnectResponse values;
         /// a refused session has `session_id == 0`.
-        pub async fn connect(
-            addr: SocketAddr,
-            timeout_ms: i32,
-            session_id: i64,
-            passwd: &[u8],
-        ) -> Raw {
-            let mut stream = within("raw connect", TcpStream::connect(addr))
-                .await
-                .expect("raw connect");
-            stream.set_nodelay(true).unwrap();
+        pub fn connect(addr: SocketAddr, timeout_ms: i32, session_id: i64, passwd: &[u8]) -> Raw {
+            let mut stream = wire::connect(addr, Instant::now() + WAIT).expect("raw connect");
             let body = W::new()
                 .i32(0)
                 .i64(0)
@@ -361,13 +347,8 @@ mod raw {
                 .i64(session_id)
                 .buf(passwd)
                 .bool(false);
-            let frame = W::new().i32(body.0.len() as i32).0;
-            let frame = [frame, body.0].concat();
-            within("raw handshake", stream.write_all(&frame))
-                .await
-                .unwrap();
-            let resp = within("raw ConnectResponse", read_frame(&mut stream))
-                .await
+            wire::send_frame(&mut stream, &body.0, Instant::now() + WAIT).expect("raw handshake");
+            let resp = wire::read_frame(&mut stream, wire::FRAME_BYTES_MAX, Instant::now() + WAIT)
                 .expect("ConnectResponse");
             let mut r = R(&resp);
             let _protocol = r.i32();
@@ -385,23 +366,25 @@ mod raw {
         }
 
         /// Sends one request with the given xid.
-        pub async fn send(&mut self, xid: i32, op: i32, body: W) {
+        pub fn send(&mut self, xid: i32, op: i32, body: W) {
             let payload = W::new().i32(xid).i32(op).0;
             let payload = [payload, body.0].concat();
-            let frame = [W::new().i32(payload.len() as i32).0, payload].concat();
-            within("raw request", self.stream.write_all(&frame))
-                .await
+            wire::send_frame(&mut self.stream, &payload, Instant::now() + WAIT)
                 .expect("write request");
         }
 
         /// Reads frames until one that is not a notification: `(xid, reply)`. Notifications on
         /// the way are collected in `events`.
-        pub async fn recv_reply(&mut self) -> (i32, Reply) {
+        pub fn recv_reply(&mut self) -> (i32, Reply) {
             loop {
-                let f = tokio::time::timeout(WAIT, read_frame(&mut self.stream))
-                    .await
-                    .unwrap_or_else(|_| panic!("no reply within {WAIT:?}"))
-                    .unwrap_or_else(|e| panic!("reading a reply: {e}"));
+                let deadline = Instant::now() + WAIT;
+                let f = wire::read_frame(&mut self.stream, wire::FRAME_BYTES_MAX, deadline)
+                    .unwrap_or_else(|e| match e.kind() {
+                        ErrorKind::TimedOut | ErrorKind::WouldBlock => {
+                            panic!("no reply within {WAIT:?}")
+                        }
+                        _ => panic!("reading a reply: {e}"),
+                    });
                 let mut r = R(&f);
                 let rxid = r.i32();
                 let zxid = r.i64();
@@ -425,19 +408,19 @@ mod raw {
 
         /// Sends one request (next xid) and waits for its reply, collecting notifications on the
         /// way.
-        pub async fn call(&mut self, op: i32, body: W) -> Reply {
+        pub fn call(&mut self, op: i32, body: W) -> Reply {
             self.xid += 1;
             let xid = self.xid;
-            self.send(xid, op, body).await;
-            let (rxid, reply) = self.recv_reply().await;
+            self.send(xid, op, body);
+            let (rxid, reply) = self.recv_reply();
             assert_eq!(rxid, xid, "reply xid (op {op})");
             reply
         }
 
         /// A round trip that changes nothing (exists "/" without watch): every notification the
         /// server queued for this connection before it is read.
-        pub async fn barrier(&mut self) {
-            let r = self.call(EXISTS, W::new().str("/").bool(false)).await;
+        pub fn barrier(&mut self) {
+            let r = self.call(EXISTS, W::new().str("/").bool(false));
             assert_eq!(r.err, 0);
         }
 
@@ -1233,18 +1216,18 @@ client_test! {
     /// (-115). The authentication took effect: whoAmI lists the digest user.
     async fn auth_reply_echoes_the_request_xid() {
         let server = start();
-        let mut raw = Raw::connect(server.addr(), 30_000, 0, &[0; 16]).await;
+        let mut raw = Raw::connect(server.addr(), 30_000, 0, &[0; 16]);
         for (xid, user) in [(-4, "bob:secret"), (7, "alice:pw")] {
             let auth = W::new().i32(0).str("digest").buf(user.as_bytes());
-            raw.send(xid, raw::AUTH, auth).await;
-            let (rxid, reply) = raw.recv_reply().await;
+            raw.send(xid, raw::AUTH, auth);
+            let (rxid, reply) = raw.recv_reply();
             assert_eq!(
                 (rxid, reply.zxid, reply.err, reply.body.len()),
                 (xid, 0, 0, 0),
                 "auth reply (xid, zxid, err, body length) for request xid {xid}"
             );
         }
-        let who = raw.call(raw::WHO_AM_I, W::new()).await;
+        let who = raw.call(raw::WHO_AM_I, W::new());
         assert_eq!(who.err, 0);
         let mut r = raw::R(&who.body);
         let n = r.i32();
@@ -1259,10 +1242,9 @@ client_test! {
             ]
         );
 
-        let mut raw = Raw::connect(server.addr(), 30_000, 0, &[0; 16]).await;
-        raw.send(9, raw::AUTH, W::new().i32(0).str("nosuch").buf(b"x"))
-            .await;
-        let (rxid, reply) = raw.recv_reply().await;
+        let mut raw = Raw::connect(server.addr(), 30_000, 0, &[0; 16]);
+        raw.send(9, raw::AUTH, W::new().i32(0).str("nosuch").buf(b"x"));
+        let (rxid, reply) = raw.recv_reply();
         assert_eq!((rxid, reply.err), (9, -115), "failed auth (xid, err)");
     }
 }
@@ -1283,19 +1265,18 @@ client_test! {
         );
         let anon = connect(&server).await;
         async fn authed(server: &ServerProcess, user: &str) -> Raw {
-            let mut raw = Raw::connect(server.addr(), 30_000, 0, &[0; 16]).await;
+            let mut raw = Raw::connect(server.addr(), 30_000, 0, &[0; 16]);
             raw.send(
                 -4,
                 raw::AUTH,
                 W::new().i32(0).str("digest").buf(user.as_bytes()),
-            )
-            .await;
-            let (xid, reply) = raw.recv_reply().await;
+            );
+            let (xid, reply) = raw.recv_reply();
             assert_eq!((xid, reply.err), (-4, 0), "auth {user}");
             raw
         }
         async fn who_am_i(raw: &mut Raw) -> Vec<(String, String)> {
-            let reply = raw.call(raw::WHO_AM_I, W::new()).await;
+            let reply = raw.call(raw::WHO_AM_I, W::new());
             assert_eq!(reply.err, 0);
             let mut r = raw::R(&reply.body);
             let n = r.i32();
@@ -1318,8 +1299,8 @@ client_test! {
             .buf(b"secret")
             .acl(31, "auth", "")
             .i32(0);
-        assert_eq!(bob.call(raw::CREATE, create).await.err, 0);
-        let reply = bob.call(raw::GET_ACL, W::new().str("/locked")).await;
+        assert_eq!(bob.call(raw::CREATE, create).err, 0);
+        let reply = bob.call(raw::GET_ACL, W::new().str("/locked"));
         assert_eq!(reply.err, 0);
         let mut r = raw::R(&reply.body);
         assert_eq!(r.i32(), 1, "one ACL entry");
@@ -1328,8 +1309,7 @@ client_test! {
             (31, "digest".to_string(), BOB_ID.to_string())
         );
         let reply = bob
-            .call(raw::GET_DATA, W::new().str("/locked").bool(false))
-            .await;
+            .call(raw::GET_DATA, W::new().str("/locked").bool(false));
         assert_eq!(
             (reply.err, &reply.body[..10]),
             (0, &[0, 0, 0, 6, b's', b'e', b'c', b'r', b'e', b't'][..])
@@ -1338,20 +1318,18 @@ client_test! {
         assert_eq!(anon.get_data("/locked").await.unwrap_err(), Error::NoAuth);
         let mut alice = authed(&server, "alice:pw").await;
         let reply = alice
-            .call(raw::GET_DATA, W::new().str("/locked").bool(false))
-            .await;
+            .call(raw::GET_DATA, W::new().str("/locked").bool(false));
         assert_eq!(reply.err, -102, "another digest user: NoAuth");
         let mut bob2 = authed(&server, "bob:secret").await;
         let set = W::new().str("/locked").buf(b"v1").i32(0);
         assert_eq!(
-            bob2.call(raw::SET_DATA, set).await.err,
+            bob2.call(raw::SET_DATA, set).err,
             0,
             "same user, other session"
         );
         let mut fake = authed(&server, "super:wrong").await;
         let reply = fake
-            .call(raw::GET_DATA, W::new().str("/locked").bool(false))
-            .await;
+            .call(raw::GET_DATA, W::new().str("/locked").bool(false));
         assert_eq!(reply.err, -102, "wrong super password: NoAuth");
 
         let mut root = authed(&server, "super:pw").await;
@@ -1359,23 +1337,22 @@ client_test! {
             .await
             .contains(&("digest".to_string(), "super".to_string())));
         let reply = root
-            .call(raw::GET_DATA, W::new().str("/locked").bool(false))
-            .await;
+            .call(raw::GET_DATA, W::new().str("/locked").bool(false));
         assert_eq!(reply.err, 0, "super reads");
         let set = W::new().str("/locked").buf(b"root").i32(1);
-        assert_eq!(root.call(raw::SET_DATA, set).await.err, 0, "super writes");
+        assert_eq!(root.call(raw::SET_DATA, set).err, 0, "super writes");
         let child = W::new().create("/locked/c", b"", 0);
         assert_eq!(
-            root.call(raw::CREATE, child).await.err,
+            root.call(raw::CREATE, child).err,
             0,
             "super creates under it"
         );
         let setacl = W::new().str("/locked").acl(1, "world", "anyone").i32(-1);
-        assert_eq!(root.call(7, setacl).await.err, 0, "super sets the ACL");
+        assert_eq!(root.call(7, setacl).err, 0, "super sets the ACL");
         assert_eq!(anon.get_data("/locked").await.unwrap().0, b"root");
         let set = W::new().str("/locked").buf(b"x").i32(-1);
         assert_eq!(
-            bob.call(raw::SET_DATA, set).await.err,
+            bob.call(raw::SET_DATA, set).err,
             -102,
             "bob lost WRITE"
         );
@@ -1728,7 +1705,7 @@ client_test! {
         let server = start();
         let c = connect(&server).await;
         c.create("/exists", b"", &PERSISTENT).await.unwrap();
-        let mut raw = Raw::connect(server.addr(), 30_000, 0, &[0; 16]).await;
+        let mut raw = Raw::connect(server.addr(), 30_000, 0, &[0; 16]);
         let body = W::new()
             .op(raw::CREATE)
             .create("/fresh", b"", 0)
@@ -1740,7 +1717,7 @@ client_test! {
             .i32(-1)
             .done();
         let before = c.set_data("/exists", b"", None).await.unwrap().mzxid;
-        let reply = raw.call(raw::MULTI, body).await;
+        let reply = raw.call(raw::MULTI, body);
         assert_eq!(
             reply.err, 0,
             "a failed multi is not an error at the header level"
@@ -1918,24 +1895,22 @@ client_test! {
         let server = start();
         let b = connect(&server).await;
         b.create("/n", b"", &PERSISTENT).await.unwrap();
-        let mut a = Raw::connect(server.addr(), 30_000, 0, &[0; 16]).await;
+        let mut a = Raw::connect(server.addr(), 30_000, 0, &[0; 16]);
 
-        let r = a.call(raw::GET_DATA, W::new().str("/n").bool(true)).await;
+        let r = a.call(raw::GET_DATA, W::new().str("/n").bool(true));
         assert_eq!(r.err, 0);
-        let r = a.call(raw::EXISTS, W::new().str("/m").bool(true)).await;
+        let r = a.call(raw::EXISTS, W::new().str("/m").bool(true));
         assert_eq!(
             r.err, -101,
             "exists on a missing node is NoNode but sets the watch"
         );
         let r = a
-            .call(raw::GET_CHILDREN, W::new().str("/n").bool(true))
-            .await;
+            .call(raw::GET_CHILDREN, W::new().str("/n").bool(true));
         assert_eq!(r.err, 0);
-        let r = a.call(raw::GET_DATA, W::new().str("/x").bool(true)).await;
+        let r = a.call(raw::GET_DATA, W::new().str("/x").bool(true));
         assert_eq!(r.err, -101);
         let r = a
-            .call(raw::GET_CHILDREN, W::new().str("/x").bool(true))
-            .await;
+            .call(raw::GET_CHILDREN, W::new().str("/x").bool(true));
         assert_eq!(r.err, -101);
 
         b.set_data("/n", b"1", None).await.unwrap();
@@ -1946,7 +1921,7 @@ client_test! {
         b.create("/n/c2", b"", &PERSISTENT).await.unwrap();
         b.create("/x", b"", &PERSISTENT).await.unwrap();
         b.delete("/x", None).await.unwrap();
-        a.barrier().await;
+        a.barrier();
         assert!(
             a.events.iter().all(|e| e.zxid == -1),
             "notification zxid: {:?}",
@@ -1968,11 +1943,11 @@ client_test! {
             (raw::EXISTS, "/n/c1"),
             (raw::GET_CHILDREN, "/n"),
         ] {
-            assert_eq!(a.call(op, W::new().str(path).bool(true)).await.err, 0);
+            assert_eq!(a.call(op, W::new().str(path).bool(true)).err, 0);
         }
         b.delete("/n/c1", None).await.unwrap();
         b.delete("/n/c2", None).await.unwrap();
-        a.barrier().await;
+        a.barrier();
         let mut got = a.take_events();
         got.sort();
         assert_eq!(
@@ -2072,10 +2047,10 @@ client_test! {
     async fn persistent_watches_exact_events() {
         let server = start();
         let b = connect(&server).await;
-        let mut a = Raw::connect(server.addr(), 30_000, 0, &[0; 16]).await;
-        let r = a.call(raw::ADD_WATCH, W::new().str("/r").i32(1)).await;
+        let mut a = Raw::connect(server.addr(), 30_000, 0, &[0; 16]);
+        let r = a.call(raw::ADD_WATCH, W::new().str("/r").i32(1));
         assert_eq!((r.err, r.body.as_slice()), (0, &[0u8, 0, 0, 0][..]));
-        let r = a.call(raw::ADD_WATCH, W::new().str("/p").i32(0)).await;
+        let r = a.call(raw::ADD_WATCH, W::new().str("/p").i32(0));
         assert_eq!(r.err, 0);
 
         for _round in 0..2 {
@@ -2092,7 +2067,7 @@ client_test! {
             b.delete("/p/c", None).await.unwrap();
             b.set_data("/p", b"1", None).await.unwrap();
             b.delete("/p", None).await.unwrap();
-            a.barrier().await;
+            a.barrier();
             assert_eq!(
                 a.take_events(),
                 vec![
@@ -2261,86 +2236,73 @@ client_test! {
         let server = start();
         let b = connect(&server).await;
         b.create("/cw", b"", &PERSISTENT).await.unwrap();
-        let mut a = Raw::connect(server.addr(), 30_000, 0, &[0; 16]).await;
-        let mut other = Raw::connect(server.addr(), 30_000, 0, &[0; 16]).await;
+        let mut a = Raw::connect(server.addr(), 30_000, 0, &[0; 16]);
+        let mut other = Raw::connect(server.addr(), 30_000, 0, &[0; 16]);
         let watch_req = |p: &str, t: i32| W::new().str(p).i32(t);
 
         assert_eq!(
             a.call(raw::CHECK_WATCHES, watch_req("/cw", raw::WATCH_ANY))
-                .await
                 .err,
             -121
         );
         assert_eq!(
             a.call(raw::REMOVE_WATCHES, watch_req("/cw", raw::WATCH_ANY))
-                .await
                 .err,
             -121
         );
         assert_eq!(
             a.call(raw::GET_DATA, W::new().str("/cw").bool(true))
-                .await
                 .err,
             0
         );
         assert_eq!(
             a.call(raw::CHECK_WATCHES, watch_req("/cw", raw::WATCH_DATA))
-                .await
                 .err,
             0
         );
         assert_eq!(
             a.call(raw::CHECK_WATCHES, watch_req("/cw", raw::WATCH_ANY))
-                .await
                 .err,
             0
         );
         assert_eq!(
             a.call(raw::CHECK_WATCHES, watch_req("/cw", raw::WATCH_CHILDREN))
-                .await
                 .err,
             -121
         );
         assert_eq!(
             a.call(raw::REMOVE_WATCHES, watch_req("/cw", raw::WATCH_CHILDREN))
-                .await
                 .err,
             -121
         );
         assert_eq!(
             a.call(raw::CHECK_WATCHES, watch_req("/other", raw::WATCH_DATA))
-                .await
                 .err,
             -121
         );
 
         assert_eq!(
             a.call(raw::GET_CHILDREN, W::new().str("/cw").bool(true))
-                .await
                 .err,
             0
         );
         assert_eq!(
             a.call(raw::CHECK_WATCHES, watch_req("/cw", raw::WATCH_CHILDREN))
-                .await
                 .err,
             0
         );
         assert_eq!(
             a.call(raw::REMOVE_WATCHES, watch_req("/cw", raw::WATCH_DATA))
-                .await
                 .err,
             0
         );
         assert_eq!(
             a.call(raw::CHECK_WATCHES, watch_req("/cw", raw::WATCH_DATA))
-                .await
                 .err,
             -121
         );
         assert_eq!(
             a.call(raw::CHECK_WATCHES, watch_req("/cw", raw::WATCH_CHILDREN))
-                .await
                 .err,
             0
         );
@@ -2348,13 +2310,12 @@ client_test! {
         assert_eq!(
             other
                 .call(raw::GET_DATA, W::new().str("/cw").bool(true))
-                .await
                 .err,
             0
         );
         b.set_data("/cw", b"1", None).await.unwrap();
-        a.barrier().await;
-        other.barrier().await;
+        a.barrier();
+        other.barrier();
         assert_eq!(
             a.take_events(),
             vec![],
@@ -2364,18 +2325,16 @@ client_test! {
 
         assert_eq!(
             a.call(raw::REMOVE_WATCHES, watch_req("/cw", raw::WATCH_ANY))
-                .await
                 .err,
             0
         );
         assert_eq!(
             a.call(raw::CHECK_WATCHES, watch_req("/cw", raw::WATCH_ANY))
-                .await
                 .err,
             -121
         );
         b.create("/cw/c", b"", &PERSISTENT).await.unwrap();
-        a.barrier().await;
+        a.barrier();
         assert_eq!(
             a.take_events(),
             vec![],
@@ -2384,30 +2343,27 @@ client_test! {
 
         // Persistent watches are found by Any and removed by Any.
         assert_eq!(
-            a.call(raw::ADD_WATCH, W::new().str("/cw").i32(1)).await.err,
+            a.call(raw::ADD_WATCH, W::new().str("/cw").i32(1)).err,
             0
         );
         assert_eq!(
             a.call(raw::CHECK_WATCHES, watch_req("/cw", raw::WATCH_ANY))
-                .await
                 .err,
             0
         );
         assert_eq!(
             a.call(raw::REMOVE_WATCHES, watch_req("/cw", raw::WATCH_ANY))
-                .await
                 .err,
             0
         );
         assert_eq!(
             a.call(raw::CHECK_WATCHES, watch_req("/cw", raw::WATCH_ANY))
-                .await
                 .err,
             -121
         );
         b.set_data("/cw/c", b"1", None).await.unwrap();
         b.set_data("/cw", b"2", None).await.unwrap();
-        a.barrier().await;
+        a.barrier();
         assert_eq!(
             a.take_events(),
             vec![],
@@ -2508,7 +2464,7 @@ client_test! {
         assert_eq!(b.list_ephemerals("/").await.unwrap(), vec!["/res"]);
 
         // A resume with the right id and a wrong password is refused (timeout 0, session 0).
-        let refused = Raw::connect(server.addr(), 4_000, id.0, &[0; 16]).await;
+        let refused = Raw::connect(server.addr(), 4_000, id.0, &[0; 16]);
         assert_eq!((refused.timeout, refused.session_id), (0, 0));
 
         // Longer than the session timeout: the resumed connection's pings keep the session alive.
@@ -2542,12 +2498,11 @@ client_test! {
         a.create("/exp/e", b"", &EPHEMERAL).await.unwrap();
         let session = a.session().clone();
         // And a raw session that just goes silent (no close, socket left open).
-        let raw = Raw::connect(server.addr(), 4_000, 0, &[0; 16]).await;
+        let raw = Raw::connect(server.addr(), 4_000, 0, &[0; 16]);
         assert_eq!(raw.timeout, 4_000);
         let mut raw = raw;
         assert_eq!(
             raw.call(raw::CREATE, W::new().create("/exp/raw", b"", 1))
-                .await
                 .err,
             0
         );
@@ -2574,7 +2529,7 @@ client_test! {
         assert_eq!(b.list_children("/exp").await.unwrap(), Vec::<String>::new());
         let (raw_id, raw_passwd) = (raw.session_id, raw.passwd.clone());
         drop(raw);
-        let again = Raw::connect(server.addr(), 4_000, raw_id, &raw_passwd).await;
+        let again = Raw::connect(server.addr(), 4_000, raw_id, &raw_passwd);
         assert_eq!(
             (again.timeout, again.session_id),
             (0, 0),

@@ -11,19 +11,21 @@
 //! leaves unspecified, are sorted. A mismatch prints the seed and the op; rerun one seed with
 //! `CORRAL_SEED=<n> cargo test -p corral --test differential`.
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use corral_proto::jute::{Jute, Reader};
 use corral_proto::records::*;
 use corral_proto::request::*;
+use corral_testkit::raw;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const SESSIONS: usize = 4;
 const OPS_PER_SEED: usize = 1200;
+/// Bound on connecting and on reading or writing one frame, so a hung server fails the test.
+const IO_TIMEOUT: Duration = Duration::from_secs(20);
 
 struct Raw {
     s: TcpStream,
@@ -49,9 +51,7 @@ impl Raw {
 
     /// Handshake with `session` (0 = new); `None` when the server closes without a response.
     fn resume(addr: SocketAddr, session: i64, passwd: Vec<u8>, last_zxid_seen: i64) -> Option<Raw> {
-        let s = TcpStream::connect(addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        s.set_nodelay(true).unwrap();
+        let s = raw::connect(addr, Instant::now() + IO_TIMEOUT).expect("connect");
         let mut r = Raw {
             s,
             xid: 0,
@@ -70,7 +70,7 @@ impl Raw {
             read_only: Some(false),
         }
         .write(&mut body);
-        r.s.write_all(&frame(&body)).unwrap();
+        raw::send_frame(&mut r.s, &body, Instant::now() + IO_TIMEOUT).unwrap();
         let resp = r.read_frame()?;
         let c = ConnectResponse::read(&mut Reader::new(&resp)).unwrap();
         r.session = c.session_id;
@@ -79,18 +79,19 @@ impl Raw {
     }
 
     fn read_frame(&mut self) -> Option<Vec<u8>> {
-        let mut len = [0u8; 4];
-        self.s.read_exact(&mut len).ok()?;
-        let mut b = vec![0u8; i32::from_be_bytes(len) as usize];
-        self.s.read_exact(&mut b).ok()?;
-        Some(b)
+        raw::read_frame(
+            &mut self.s,
+            raw::FRAME_BYTES_MAX,
+            Instant::now() + IO_TIMEOUT,
+        )
+        .ok()
     }
 
     fn send(&mut self, xid: i32, op: i32, req: &Request) {
         let mut body = Vec::new();
         RequestHeader { xid, r#type: op }.write(&mut body);
         req.write(&mut body);
-        self.s.write_all(&frame(&body)).unwrap();
+        raw::send_frame(&mut self.s, &body, Instant::now() + IO_TIMEOUT).unwrap();
     }
 
     /// Send and read until the reply with this xid; events before it are collected.

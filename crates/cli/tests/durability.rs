@@ -24,7 +24,7 @@
 //! `DURABILITY_SHOW_LOGS=1` prints the first two servers' warnings of each compatibility run.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -33,7 +33,7 @@ use corral_proto::jute::{Jute, Reader};
 use corral_proto::records::*;
 use corral_proto::request::*;
 use corral_proto::ErrorCode;
-use corral_testkit::ServerProcess;
+use corral_testkit::{raw, ServerProcess};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -45,8 +45,12 @@ fn corral_bin() -> &'static Path {
 const SUPER_DIGEST: &str = "super:0bX78nEegDzJM3ju0iLBEJdWzjg=";
 /// The digest ACL id of `bob:secret` (zookeeper-wire.md §7).
 const BOB_ID: &str = "bob:fyVmFCwVbTJYrznoSu1koqYEYF0=";
-/// Bound on any single read from a server, so a hung server fails the test instead of hanging it.
+/// Bound on reading one frame from a server (or writing to it), so a hung server fails the test
+/// instead of hanging it.
 const READ_TIMEOUT: Duration = Duration::from_secs(20);
+/// The largest reply frame this suite reads: 4 MiB, more than the 1 MiB most tests allow (the
+/// cap it has always used).
+const FRAME_BYTES_MAX: usize = 4 << 20;
 
 // ---------------------------------------------------------------------------------------------
 // Raw client
@@ -76,15 +80,7 @@ fn other(e: impl std::fmt::Display) -> io::Error {
 }
 
 fn read_frame(s: &mut TcpStream) -> io::Result<Vec<u8>> {
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len)?;
-    let len = i32::from_be_bytes(len);
-    if !(0..=4 << 20).contains(&len) {
-        return Err(other(format!("implausible frame length {len}")));
-    }
-    let mut b = vec![0u8; len as usize];
-    s.read_exact(&mut b)?;
-    Ok(b)
+    raw::read_frame(s, FRAME_BYTES_MAX, Instant::now() + READ_TIMEOUT)
 }
 
 impl Conn {
@@ -121,10 +117,7 @@ impl Conn {
         last_zxid_seen: i64,
         timeout_ms: i32,
     ) -> io::Result<Option<Conn>> {
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-        s.set_nodelay(true)?;
-        s.set_read_timeout(Some(READ_TIMEOUT))?;
-        s.set_write_timeout(Some(READ_TIMEOUT))?;
+        let mut s = raw::connect(addr, Instant::now() + Duration::from_secs(5))?;
         let mut body = Vec::new();
         Connect {
             req: ConnectRequest {
@@ -137,7 +130,7 @@ impl Conn {
             read_only: Some(false),
         }
         .write(&mut body);
-        s.write_all(&frame(&body))?;
+        raw::send_frame(&mut s, &body, Instant::now() + READ_TIMEOUT)?;
         let resp = match read_frame(&mut s) {
             Ok(r) => r,
             Err(e)
@@ -188,7 +181,7 @@ impl Conn {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        let r = self.s.write_all(&self.out);
+        let r = raw::write_all_by(&mut self.s, &self.out, Instant::now() + READ_TIMEOUT);
         self.out.clear();
         r
     }

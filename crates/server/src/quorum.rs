@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 
 use corral_node::{Action, Event as NodeEvent, Node};
 use corral_proto::quorum::{
-    self, packet_type, ElectionHeader, Notification, QuorumConfig, QuorumMember, QuorumPacket,
-    ServerState,
+    self, packet_type, ElectionHeader, Notification, QuorumConfig, QuorumPacket, ServerState,
 };
 use corral_storage::disk::RealDisk;
 use corral_storage::snapshot;
@@ -309,23 +308,7 @@ pub fn read_myid(cfg: &ServerConfig) -> Result<i64, String> {
 /// The config string (§4.1) of the static configuration, version 0 (reconfig disabled).
 pub fn quorum_config(cfg: &ServerConfig) -> QuorumConfig {
     QuorumConfig {
-        members: cfg
-            .servers
-            .iter()
-            .map(|s| QuorumMember {
-                sid: s.id as i64,
-                host: s.host.clone(),
-                quorum_port: s.quorum_port,
-                election_port: s.election_port,
-                observer: s.observer,
-                client: s.client_port.map(|p| {
-                    (
-                        s.client_address.clone().unwrap_or_else(|| "0.0.0.0".into()),
-                        p,
-                    )
-                }),
-            })
-            .collect(),
+        members: cfg.servers.iter().map(ServerEntry::quorum_member).collect(),
         version: cfg.config_version,
     }
 }

@@ -6,6 +6,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 
+use corral_proto::quorum::QuorumMember;
+
 use super::loader::{Loader, Props};
 use super::properties::{
     ends_with_odd_backslashes, is_prop_ws, java_trim, parse_properties, split_key_value, unescape,
@@ -41,37 +43,34 @@ impl ServerEntry {
         };
         Some(SocketAddr::new(ip, port))
     }
+
+    /// The line as a member of the config string (§4.1), whose codec is corral-proto's: a
+    /// client part given as a bare port is on all addresses (`0.0.0.0`), as ZooKeeper's
+    /// `QuorumServer` reads it.
+    pub fn quorum_member(&self) -> QuorumMember {
+        QuorumMember {
+            sid: self.id as i64,
+            host: self.host.clone(),
+            quorum_port: self.quorum_port,
+            election_port: self.election_port,
+            observer: self.observer,
+            client: self.client_port.map(|p| {
+                (
+                    self.client_address
+                        .clone()
+                        .unwrap_or_else(|| "0.0.0.0".into()),
+                    p,
+                )
+            }),
+        }
+    }
 }
 
 /// Renders the entry the way ZooKeeper's `QuorumServer.toString` does, which
 /// is what the `conf` command and the `/zookeeper/config` node show.
 impl fmt::Display for ServerEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}:{}",
-            bracket_ipv6(&self.host),
-            self.quorum_port,
-            self.election_port,
-            if self.observer {
-                "observer"
-            } else {
-                "participant"
-            }
-        )?;
-        if let Some(port) = self.client_port {
-            let host = self.client_address.as_deref().unwrap_or("0.0.0.0");
-            write!(f, ";{}:{}", bracket_ipv6(host), port)?;
-        }
-        Ok(())
-    }
-}
-
-fn bracket_ipv6(host: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
+        f.write_str(&self.quorum_member().to_config_value())
     }
 }
 
@@ -462,6 +461,30 @@ mod tests {
             .apply_dynamic_file("server.1=a:1:2\ntickTime=5\n")
             .is_err());
         assert!(c2.apply_dynamic_file("server.1=a:1\n").is_err());
+    }
+
+    // A server.N entry prints as the config-string value corral-proto's codec writes and reads
+    // (QuorumServer.toString), including IPv6 brackets, observers and a bare client port.
+    #[test]
+    fn server_entry_prints_through_the_config_string_codec() {
+        let text = "dataDir=/d\ninitLimit=5\nsyncLimit=2\n\
+                    server.1=zk1:2888:3888\n\
+                    server.2=[::1]:2888:3888:participant;2182\n\
+                    server.3=zk3:2888:3888:observer;[fe80::1]:2183\n";
+        let (cfg, _) = load(text);
+        for s in &cfg.servers {
+            let line = s.to_string();
+            assert_eq!(line, s.quorum_member().to_config_value());
+            assert_eq!(
+                QuorumMember::parse(s.id as i64, &line),
+                Ok(s.quorum_member()),
+                "{line}"
+            );
+        }
+        assert_eq!(
+            cfg.servers[2].to_string(),
+            "zk3:2888:3888:observer;[fe80::1]:2183"
+        );
     }
 
     // server.N lines parse roles, client parts and IPv6, and reject malformed lines.
