@@ -75,6 +75,24 @@ impl Chain {
         Ok(ghost.len())
     }
 
+    /// Check `ghost[from..]` against the chain where the chain reaches, without extending it
+    /// (a history not known to be committed, e.g. a SNAP from a leader whose epoch may never
+    /// be established). Returns how much of it is now verified.
+    pub fn agrees(&self, ghost: &[GhostEntry], from: usize) -> Result<usize, String> {
+        let upto = ghost.len().min(self.entries.len());
+        for (i, g) in ghost.iter().enumerate().take(upto).skip(from) {
+            let c = &self.entries[i].txn;
+            if c != g {
+                return Err(format!(
+                    "applied #{i} is 0x{:x} (session 0x{:x} cxid {} type {}), the chain has \
+                     0x{:x} (session 0x{:x} cxid {} type {})",
+                    g.zxid, g.session, g.cxid, g.ty, c.zxid, c.session, c.cxid, c.ty
+                ));
+            }
+        }
+        Ok(upto.max(from))
+    }
+
     /// A node whose whole history is on the chain has `digest` at position `len - 1`.
     pub fn check_digest(&mut self, len: usize, digest: u64) -> Result<(), String> {
         if len == 0 {
