@@ -71,6 +71,11 @@ struct Learner {
     observer: bool,
     stage: Stage,
     last_heard_ms: u64,
+    /// PING rounds sent to it and not yet answered, oldest first (a learner answers each
+    /// PING with one, in order).
+    pings: VecDeque<u64>,
+    /// The latest PING round it answered.
+    answered: u64,
 }
 
 impl Learner {
@@ -98,8 +103,11 @@ pub(crate) struct Leading {
     last_proposed: i64,
     /// `Prepared` answers that arrived ahead of a lower zxid.
     prepared: BTreeMap<i64, Vec<u8>>,
-    /// Syncs waiting for `last_applied >= zxid`; `None` is a local one.
-    pending_syncs: VecDeque<(i64, Option<ConnId>)>,
+    /// Syncs waiting for `last_applied >= zxid` and for a quorum to answer PING round
+    /// `round`; `None` is a local one.
+    pending_syncs: VecDeque<PendingSync>,
+    /// PING rounds sent so far.
+    ping_round: u64,
     next_half_tick_ms: u64,
     tick_skip: bool,
     /// `(currentEpoch, lastZxid)` when leading began (`leaderStateSummary`).
@@ -107,6 +115,18 @@ pub(crate) struct Leading {
 }
 
 type Res = Result<(), Abdicate>;
+
+/// A sync waiting to be answered.
+#[derive(Debug, Clone, Copy)]
+struct PendingSync {
+    /// Answered once everything up to here is applied.
+    zxid: i64,
+    /// ... and a quorum answered this PING round, sent after the sync arrived: so no newer
+    /// leader can have committed anything we have not seen (a deposed leader that has not
+    /// noticed yet, e.g. after a long pause, must not answer from its own stale state).
+    round: u64,
+    conn: Option<ConnId>,
+}
 
 /// The glue's answer to `Output::ReadLog` (`Input::LogRead`).
 type LogAnswer = Option<Vec<(i64, Vec<u8>)>>;
@@ -129,6 +149,7 @@ impl Leading {
             last_proposed: 0,
             prepared: BTreeMap::new(),
             pending_syncs: VecDeque::new(),
+            ping_round: 0,
             next_half_tick_ms: now_ms + rep.tick_ms() / 2,
             tick_skip: false,
             summary: (rep.current_epoch, rep.last_zxid),
@@ -207,6 +228,8 @@ impl Leading {
                 observer: false,
                 stage: Stage::AwaitInfo,
                 last_heard_ms: now_ms,
+                pings: VecDeque::new(),
+                answered: 0,
             },
         );
     }
@@ -688,11 +711,21 @@ impl Leading {
                 };
                 self.submit(rep, Some(conn), req, p.authinfo);
             }
-            packet_type::PING => match decode_session_touches(p.data.as_deref().unwrap_or(&[])) {
-                Ok(t) if t.is_empty() => {}
-                Ok(t) => rep.emit(Output::TouchSessions(t)),
-                Err(_) => self.close(rep, conn, "bad PING data"),
-            },
+            packet_type::PING => {
+                match decode_session_touches(p.data.as_deref().unwrap_or(&[])) {
+                    Ok(t) if t.is_empty() => {}
+                    Ok(t) => rep.emit(Output::TouchSessions(t)),
+                    Err(_) => return self.close(rep, conn, "bad PING data"),
+                }
+                let f = self.learners.get_mut(&conn).expect("checked above");
+                if let Some(round) = f.pings.pop_front() {
+                    f.answered = round;
+                    if !self.pending_syncs.is_empty() {
+                        // Answers the syncs it confirms, then commits what they held back.
+                        self.try_commit(rep);
+                    }
+                }
+            }
             packet_type::REVALIDATE => {
                 let Some(Ok(r)) = p.data.as_deref().map(RevalidateRequest::decode) else {
                     return self.close(rep, conn, "bad REVALIDATE data");
@@ -744,7 +777,13 @@ impl Leading {
     /// Commit outstanding proposals in zxid order while the lowest has a quorum of acks
     /// (ours only once `Synced` covers it).
     fn try_commit(&mut self, rep: &mut Replica) {
+        self.complete_syncs(rep);
         while let Some((&zxid, set)) = self.acks.iter().next() {
+            // A sync still waiting for its PING round holds back what was proposed after it:
+            // the sync's reply must go out before any later write's (per-session order).
+            if (self.pending_syncs.front()).is_some_and(|s| s.zxid < zxid) {
+                break;
+            }
             let mut set = set.clone();
             if rep.synced_zxid >= zxid {
                 set.insert(rep.my_sid());
@@ -777,9 +816,39 @@ impl Leading {
         self.complete_syncs(rep);
     }
 
+    /// Whether a quorum of participants (us included) answered PING round `round` or a later
+    /// one.
+    fn round_confirmed(&self, rep: &Replica, round: u64) -> bool {
+        let mut heard: BTreeSet<i64> = (self.learners.values())
+            .filter(|f| f.stage == Stage::Active && !f.observer && f.answered >= round)
+            .filter_map(|f| f.sid)
+            .collect();
+        heard.insert(rep.my_sid());
+        Self::has_quorum(rep, &heard)
+    }
+
+    /// PING every active learner: one round.
+    fn ping_round(&mut self, rep: &mut Replica) {
+        self.ping_round += 1;
+        let round = self.ping_round;
+        let ping = QuorumPacket::new(packet_type::PING, self.last_proposed, None);
+        let active: Vec<ConnId> = (self.learners.iter())
+            .filter(|(_, f)| f.stage == Stage::Active)
+            .map(|(c, _)| *c)
+            .collect();
+        for c in active {
+            self.learners
+                .get_mut(&c)
+                .expect("listed")
+                .pings
+                .push_back(round);
+            Self::send(rep, c, ping.clone());
+        }
+    }
+
     fn complete_syncs(&mut self, rep: &mut Replica) {
-        while let Some(&(zxid, conn)) = self.pending_syncs.front() {
-            if zxid > rep.last_applied {
+        while let Some(&PendingSync { zxid, round, conn }) = self.pending_syncs.front() {
+            if zxid > rep.last_applied || !self.round_confirmed(rep, round) {
                 break;
             }
             self.pending_syncs.pop_front();
@@ -809,12 +878,20 @@ impl Leading {
             return;
         }
         if req.op_type == OP_SYNC {
-            // Nothing assigned since the epoch began or everything committed: answer now.
-            let wait = match self.acks.is_empty() && self.last_assigned == self.last_proposed {
+            // Wait for what was assigned before it to be applied (ZooKeeper's
+            // `Leader.processSync`), and, unlike ZooKeeper (ZOOKEEPER-1675), for a quorum to
+            // answer a PING sent after it arrived: a leader deposed without knowing it yet
+            // must not vouch for its own state.
+            let zxid = match self.acks.is_empty() && self.last_assigned == self.last_proposed {
                 true => i64::MIN,
                 false => self.last_assigned,
             };
-            self.pending_syncs.push_back((wait, conn));
+            let round = self.ping_round + 1;
+            self.pending_syncs
+                .push_back(PendingSync { zxid, round, conn });
+            if !self.round_confirmed(rep, round) {
+                self.ping_round(rep);
+            }
             self.complete_syncs(rep);
             return;
         }
@@ -957,17 +1034,7 @@ impl Leading {
             }
         }
         self.tick_skip = !self.tick_skip;
-        let active: Vec<ConnId> = (self.learners.iter())
-            .filter(|(_, f)| f.stage == Stage::Active)
-            .map(|(c, _)| *c)
-            .collect();
-        for c in active {
-            Self::send(
-                rep,
-                c,
-                QuorumPacket::new(packet_type::PING, self.last_proposed, None),
-            );
-        }
+        self.ping_round(rep);
         Ok(())
     }
 

@@ -408,16 +408,47 @@ fn leader_never_counts_its_own_ack_before_synced() {
 }
 
 #[test]
-fn sync_is_answered_after_outstanding_proposals_commit() {
-    // `Leader.processSync`: SYNC(0) right away when nothing is outstanding, else after the
-    // last proposal outstanding at the time commits.
+fn sync_is_answered_after_outstanding_proposals_commit_and_a_quorum_ping_round() {
+    // `Leader.processSync` answers SYNC(0) right away when nothing is outstanding, else after
+    // the last proposal outstanding at the time commits. corral also waits for a quorum to
+    // answer a PING sent after the sync arrived (ZOOKEEPER-1675): a leader deposed without
+    // knowing it (a long pause) must not answer from its stale state.
     let (mut p, t) = established_leader();
     let sync = |p: &mut Peer| {
         let r = pkt(pt::REQUEST, -1, Some(req(9).to_bytes()));
         p.handle(t, Input::LearnerPacket { conn: 10, p: r });
     };
+    let ping_back = |p: &mut Peer| {
+        p.handle(
+            t,
+            Input::LearnerPacket {
+                conn: 10,
+                p: pkt(pt::PING, 0, None),
+            },
+        );
+    };
     sync(&mut p);
+    assert_eq!(
+        to_conn(&drain(&mut p), 10),
+        vec![(pt::PING, 0x2_0000_0000)],
+        "a PING round, no SYNC yet"
+    );
+    ping_back(&mut p);
     assert_eq!(to_conn(&drain(&mut p), 10), vec![(pt::SYNC, 0)]);
+
+    // A PING answered for a round sent before the sync arrived does not count.
+    p.handle_timeout(t + TICK / 2);
+    drain(&mut p);
+    sync(&mut p);
+    drain(&mut p);
+    ping_back(&mut p);
+    assert!(
+        to_conn(&drain(&mut p), 10).is_empty(),
+        "answer to the older round"
+    );
+    ping_back(&mut p);
+    assert_eq!(to_conn(&drain(&mut p), 10), vec![(pt::SYNC, 0)]);
+
     p.handle(t, Input::Submit(req(1), None));
     p.handle(
         t,
@@ -430,7 +461,9 @@ fn sync_is_answered_after_outstanding_proposals_commit() {
     sync(&mut p);
     p.handle(t, Input::Submit(req(9), None));
     assert_eq!(p.pending_syncs(), 2);
-    assert!(to_conn(&drain(&mut p), 10).is_empty());
+    assert!(!to_conn(&drain(&mut p), 10).contains(&(pt::SYNC, 0)));
+    ping_back(&mut p);
+    ping_back(&mut p);
     p.handle(
         t,
         Input::Synced {
@@ -450,6 +483,55 @@ fn sync_is_answered_after_outstanding_proposals_commit() {
         vec![(pt::COMMIT, 0x2_0000_0001), (pt::SYNC, 0)]
     );
     assert!(out.contains(&Output::SyncDone));
+}
+
+#[test]
+fn a_sync_waiting_for_its_ping_round_holds_back_later_commits() {
+    // The sync's reply must reach its session before the reply to a write the session sent
+    // after it, so the write's COMMIT waits for the sync's PING round.
+    let (mut p, t) = established_leader();
+    let r = pkt(pt::REQUEST, -1, Some(req(9).to_bytes()));
+    p.handle(t, Input::LearnerPacket { conn: 10, p: r });
+    drain(&mut p);
+    p.handle(t, Input::Submit(req(1), None));
+    p.handle(
+        t,
+        Input::Prepared {
+            txn: txn(1),
+            zxid: 0x2_0000_0001,
+        },
+    );
+    p.handle(
+        t,
+        Input::Synced {
+            zxid: 0x2_0000_0001,
+        },
+    );
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 10,
+            p: pkt(pt::ACK, 0x2_0000_0001, None),
+        },
+    );
+    let out = drain(&mut p);
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Commit { .. })),
+        "held back: {out:?}"
+    );
+    p.handle(
+        t,
+        Input::LearnerPacket {
+            conn: 10,
+            p: pkt(pt::PING, 0, None),
+        },
+    );
+    let out = drain(&mut p);
+    assert_eq!(
+        to_conn(&out, 10),
+        vec![(pt::SYNC, 0), (pt::COMMIT, 0x2_0000_0001)]
+    );
+    assert!(out.iter().any(|o| matches!(o, Output::Commit { .. })));
 }
 
 #[test]
