@@ -7,6 +7,7 @@ use corral_proto::quorum::{
     decode_i32_data, encode_i32_data, encode_session_touches, packet_type as pt, ForwardedRequest,
     LearnerInfo, Notification, QuorumPacket, ServerState,
 };
+use corral_proto::{Epoch, ServerId, Zxid};
 use corral_zab::{Durable, Input, Output, Peer, PeerConfig};
 
 const TICK: u64 = 2000;
@@ -79,10 +80,10 @@ fn elect(p: &mut Peer, now: u64, leader: i64, zxid: i64, epoch: i64) -> u64 {
     for from in [1, 2, 3] {
         let n = Notification::new(
             ServerState::Looking,
-            leader,
-            zxid,
+            ServerId(leader),
+            Zxid(zxid),
             1,
-            epoch,
+            Epoch(epoch),
             Some(CONFIG.to_vec()),
         );
         p.handle(now, Input::Election { from, n });
@@ -959,7 +960,14 @@ fn leader_with_reconfig_versions_a_static_config_with_the_newleader_zxid() {
         },
     );
     assert_eq!(newleader_data(&drain(&mut p), 11), Some(bumped.clone()));
-    let n = Notification::new(ServerState::Looking, 3, 0, 1, 1, Some(CONFIG.to_vec()));
+    let n = Notification::new(
+        ServerState::Looking,
+        ServerId(3),
+        Zxid(0),
+        1,
+        Epoch(1),
+        Some(CONFIG.to_vec()),
+    );
     p.handle(t, Input::Election { from: 3, n });
     let answers: Vec<_> = drain(&mut p)
         .into_iter()
@@ -1341,10 +1349,10 @@ fn elect_round(p: &mut Peer, now: u64, round: i64, zxid: i64) -> u64 {
     for from in [1, 2, 3] {
         let n = Notification::new(
             ServerState::Looking,
-            3,
-            zxid,
+            ServerId(3),
+            Zxid(zxid),
             round,
-            2,
+            Epoch(2),
             Some(CONFIG.to_vec()),
         );
         p.handle(now, Input::Election { from, n });
