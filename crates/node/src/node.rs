@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use corral_proto::quorum::ForwardedRequest;
 use corral_proto::quorum::{epoch_of, QuorumPacket, ServerState};
 use corral_proto::txn::Txn;
+use corral_proto::Epoch;
 use corral_storage::disk::Disk;
 use corral_storage::snapshot::{self, Fuzzy};
 use corral_storage::store::{FileStore, Restored, StoreError, StoreOptions};
@@ -231,8 +232,8 @@ impl<D: Disk> Node<D> {
             let durable = Durable {
                 last_zxid: last,
                 last_applied_zxid: last,
-                accepted_epoch: accepted,
-                current_epoch: current,
+                accepted_epoch: Epoch(accepted),
+                current_epoch: Epoch(current),
                 // Only txns the tree reflects, ending at its zxid (the peer's contract).
                 committed_log: loaded
                     .recent_txns
@@ -779,8 +780,8 @@ impl<D: Disk> Node<D> {
                     self.out.push_back(Action::CloseLearner { conn });
                 }
             }
-            PeerOutput::WriteAcceptedEpoch(epoch) => self.write_epoch("acceptedEpoch", epoch),
-            PeerOutput::WriteCurrentEpoch(epoch) => self.write_epoch("currentEpoch", epoch),
+            PeerOutput::WriteAcceptedEpoch(epoch) => self.write_epoch("acceptedEpoch", epoch.0),
+            PeerOutput::WriteCurrentEpoch(epoch) => self.write_epoch("currentEpoch", epoch.0),
             PeerOutput::Append { zxid, txn } => match Txn::from_bytes(&txn) {
                 Ok(txn) => self.append(&txn),
                 Err(e) => self.fatal(&format!("undecodable txn 0x{zxid:x}"), e),
@@ -856,7 +857,7 @@ impl<D: Disk> Node<D> {
                 state,
                 leader,
                 epoch,
-            } => self.role_changed(now, state, leader, epoch),
+            } => self.role_changed(now, state, leader, epoch.0),
             PeerOutput::StartServing => {
                 self.core.set_serving(true);
                 let zxid = self.core.last_zxid();

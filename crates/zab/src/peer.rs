@@ -45,7 +45,8 @@ pub struct Peer {
 impl Peer {
     pub fn new(cfg: PeerConfig, durable: Durable, now_ms: u64) -> Peer {
         // The election speaks typed ids; the peer's config, inputs and outputs still carry
-        // bare i64s, converted here and where the election's inputs and outputs pass.
+        // sids and zxids as bare i64s, converted here and where the election's inputs and
+        // outputs pass.
         let election = Election::new(ElectionConfig {
             my_sid: ServerId(cfg.my_sid),
             voters: cfg.voters().into_iter().map(ServerId).collect(),
@@ -83,11 +84,11 @@ impl Peer {
     }
 
     /// The current (established) epoch.
-    pub fn epoch(&self) -> i64 {
+    pub fn epoch(&self) -> Epoch {
         self.rep.current_epoch
     }
 
-    pub fn accepted_epoch(&self) -> i64 {
+    pub fn accepted_epoch(&self) -> Epoch {
         self.rep.accepted_epoch
     }
 
@@ -331,11 +332,8 @@ impl Peer {
             leader: None,
             epoch: self.rep.current_epoch,
         });
-        self.election.start(
-            now_ms,
-            Zxid(self.rep.last_zxid),
-            Epoch(self.rep.current_epoch),
-        );
+        self.election
+            .start(now_ms, Zxid(self.rep.last_zxid), self.rep.current_epoch);
         self.drain_election(now_ms);
     }
 
@@ -398,11 +396,11 @@ impl Peer {
     }
 
     /// `QuorumPeer.updateElectionVote`: LOOKING peers now learn the new epoch from us.
-    fn established(&mut self, epoch: i64) {
+    fn established(&mut self, epoch: Epoch) {
         let state = self.state();
         if let Some(v) = self.vote {
             let vote = Vote {
-                peer_epoch: Epoch(epoch),
+                peer_epoch: epoch,
                 ..v
             };
             self.vote = Some(vote);

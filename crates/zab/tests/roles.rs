@@ -40,8 +40,8 @@ fn durable(n: i64) -> Durable {
     Durable {
         last_zxid: last,
         last_applied_zxid: last,
-        accepted_epoch: 1,
-        current_epoch: 1,
+        accepted_epoch: Epoch(1),
+        current_epoch: Epoch(1),
         committed_log: log,
         log_tail: Vec::new(),
     }
@@ -172,7 +172,7 @@ fn leader_discovery_chooses_epoch_then_diffs_peer_inside_the_committed_log() {
     let (mut p, t) = leader();
     connect(&mut p, t, 10, 2);
     let out = drain(&mut p);
-    assert_eq!(out[0], Output::WriteAcceptedEpoch(2));
+    assert_eq!(out[0], Output::WriteAcceptedEpoch(Epoch(2)));
     assert_eq!(to_conn(&out, 10), vec![(pt::LEADERINFO, 0x2_0000_0000)]);
     let li = out.iter().find_map(|o| match o {
         Output::SendLearner { p, .. } => p.data.clone(),
@@ -188,7 +188,7 @@ fn leader_discovery_chooses_epoch_then_diffs_peer_inside_the_committed_log() {
         },
     );
     let out = drain(&mut p);
-    assert_eq!(out[0], Output::WriteCurrentEpoch(2));
+    assert_eq!(out[0], Output::WriteCurrentEpoch(Epoch(2)));
     let mut expect = vec![(pt::DIFF, 0x1_0000_0006)];
     for c in 3..=6 {
         expect.push((pt::PROPOSAL, 0x1_0000_0000 | c));
@@ -213,7 +213,7 @@ fn leader_discovery_chooses_epoch_then_diffs_peer_inside_the_committed_log() {
     let out = drain(&mut p);
     assert!(out.contains(&Output::StartServing));
     assert_eq!(to_conn(&out, 10), vec![(pt::UPTODATE, -1)]);
-    assert_eq!(p.epoch(), 2);
+    assert_eq!(p.epoch(), Epoch(2));
     assert_eq!(p.synced_learners(), vec![2]);
 }
 
@@ -517,7 +517,7 @@ fn follower_acks_newleader_first_and_proposals_only_after_synced() {
         0x2_0000_0000,
         Some(encode_i32_data(0x10000)),
     );
-    assert_eq!(out[0], Output::WriteAcceptedEpoch(2));
+    assert_eq!(out[0], Output::WriteAcceptedEpoch(Epoch(2)));
     assert_eq!(to_leader(&out), vec![(pt::ACKEPOCH, 0x1_0000_0002)]);
     assert!(out
         .iter()
@@ -574,7 +574,7 @@ fn follower_acks_newleader_first_and_proposals_only_after_synced() {
         },
     );
     let out = drain(&mut p);
-    assert_eq!(out[0], Output::WriteCurrentEpoch(2));
+    assert_eq!(out[0], Output::WriteCurrentEpoch(Epoch(2)));
     assert_eq!(
         to_leader(&out),
         vec![
@@ -603,7 +603,7 @@ fn follower_acks_newleader_first_and_proposals_only_after_synced() {
             Output::RoleChanged {
                 state: ServerState::Following,
                 leader: Some(3),
-                epoch: 2
+                epoch: Epoch(2)
             },
         ]
     );
@@ -798,7 +798,7 @@ fn single_voter_leads_and_commits_alone() {
     assert!(out.contains(&Output::RoleChanged {
         state: ServerState::Leading,
         leader: Some(1),
-        epoch: 2
+        epoch: Epoch(2)
     }));
     p.handle(1000, Input::Submit(req(1), None));
     p.handle(
@@ -1140,7 +1140,7 @@ fn learner_behind_the_committed_log_is_diffed_from_the_txn_log_then_memory() {
     assert_eq!(
         out,
         vec![
-            Output::WriteCurrentEpoch(2),
+            Output::WriteCurrentEpoch(Epoch(2)),
             Output::ReadLog {
                 conn: 10,
                 from_zxid: 0x1_0000_012c,
