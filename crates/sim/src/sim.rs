@@ -958,7 +958,7 @@ impl Sim {
                 leader,
                 epoch,
             } => {
-                self.trace("role", sid, leader.unwrap_or(0), epoch);
+                self.trace("role", sid, leader.unwrap_or(0), epoch.0);
                 if let Some(l) = self.live_mut(sid) {
                     l.state = state;
                 }
