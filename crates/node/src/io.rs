@@ -2,6 +2,7 @@
 
 use corral_proto::quorum::{Notification, QuorumPacket, ServerState};
 use corral_proto::request::{Connect, Request};
+use corral_proto::Epoch;
 use corral_tree::ConnId;
 
 /// Learner connections on the leader's quorum port, numbered by the glue.
@@ -138,7 +139,7 @@ pub enum Action {
     RoleChanged {
         state: ServerState,
         leader: Option<i64>,
-        epoch: i64,
+        epoch: Epoch,
     },
     /// Clients are served from here on (at `zxid`).
     StartServing {

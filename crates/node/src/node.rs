@@ -4,8 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use corral_proto::quorum::ForwardedRequest;
-use corral_proto::quorum::{epoch_of, QuorumPacket, ServerState};
+use corral_proto::quorum::{QuorumPacket, ServerState};
 use corral_proto::txn::Txn;
+use corral_proto::{Epoch, Zxid};
 use corral_storage::disk::Disk;
 use corral_storage::snapshot::{self, Fuzzy};
 use corral_storage::store::{FileStore, Restored, StoreError, StoreOptions};
@@ -59,8 +60,8 @@ pub enum StartError {
     Io(#[from] std::io::Error),
     #[error("epoch files are behind the data: currentEpoch {current}, acceptedEpoch {accepted}, last zxid 0x{last:x}")]
     EpochsBehind {
-        current: i64,
-        accepted: i64,
+        current: Epoch,
+        accepted: Epoch,
         last: i64,
     },
 }
@@ -258,10 +259,10 @@ impl<D: Disk> Node<D> {
 
     /// The epoch files, created from the data when absent (a first start, or a data directory
     /// from a standalone server), and checked against it.
-    fn check_epochs(&mut self, last: i64) -> Result<(i64, i64), StartError> {
+    fn check_epochs(&mut self, last: i64) -> Result<(Epoch, Epoch), StartError> {
         let dir = self.store.snap_dir().to_path_buf();
         let disk = self.store.disk();
-        let epoch_of_last = epoch_of(last);
+        let epoch_of_last = Zxid(last).epoch();
         let current = match corral_storage::epoch::read(disk, &dir, "currentEpoch")? {
             Some(c) => c,
             None => {
@@ -887,14 +888,14 @@ impl<D: Disk> Node<D> {
             .is_some_and(|e| e.learners.contains(&conn))
     }
 
-    fn write_epoch(&mut self, name: &str, epoch: i64) {
+    fn write_epoch(&mut self, name: &str, epoch: Epoch) {
         let dir = self.store.snap_dir().to_path_buf();
         if let Err(e) = corral_storage::epoch::write(self.store.disk(), &dir, name, epoch) {
             self.fatal(&format!("cannot write {name}"), e);
         }
     }
 
-    fn role_changed(&mut self, now: Now, state: ServerState, leader: Option<i64>, epoch: i64) {
+    fn role_changed(&mut self, now: Now, state: ServerState, leader: Option<i64>, epoch: Epoch) {
         let e = self
             .ensemble
             .as_mut()

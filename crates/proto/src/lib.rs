@@ -5,6 +5,7 @@
 //! reverse), so the server, the storage layer, tools and tests share one codec.
 
 pub mod error;
+pub mod ids;
 pub mod jute;
 pub mod quorum;
 pub mod records;
@@ -12,4 +13,5 @@ pub mod request;
 pub mod txn;
 
 pub use error::{DecodeError, ErrorCode};
+pub use ids::{Epoch, ServerId, SessionId, Zxid};
 pub use jute::{Jute, Reader, WriteJute};

@@ -10,6 +10,7 @@
 use corral_proto::jute::Reader;
 use corral_proto::quorum::*;
 use corral_proto::records::Id;
+use corral_proto::{Epoch, ServerId, Zxid};
 use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
@@ -33,7 +34,7 @@ fn notification() -> impl Strategy<Value = Notification> {
         option::of(vec(any::<u8>(), 0..300)),
     )
         .prop_map(|(s, leader, zxid, ee, pe, config)| {
-            Notification::new(s, leader, zxid, ee, pe, config)
+            Notification::new(s, ServerId(leader), Zxid(zxid), ee, Epoch(pe), config)
         })
 }
 

@@ -158,7 +158,7 @@ fn server_summary(st: &View<'_>, o: &mut String, with_clients: bool) {
 fn zxid(st: &View<'_>) -> i64 {
     let applied = st.node.core().last_zxid();
     match st.node.peer() {
-        Some(p) if p.serving() => applied.max(corral_proto::quorum::make_zxid(p.epoch(), 0)),
+        Some(p) if p.serving() => applied.max(corral_proto::Zxid::new(p.epoch(), 0).0),
         _ => applied,
     }
 }

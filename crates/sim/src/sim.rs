@@ -958,7 +958,7 @@ impl Sim {
                 leader,
                 epoch,
             } => {
-                self.trace("role", sid, leader.unwrap_or(0), epoch);
+                self.trace("role", sid, leader.unwrap_or(0), epoch.0);
                 if let Some(l) = self.live_mut(sid) {
                     l.state = state;
                 }
@@ -1234,7 +1234,7 @@ impl Sim {
         };
         live.serving = true;
         let (state, zxid) = (live.state, live.node.core().last_zxid());
-        let epoch = live.node.peer().map_or(0, |p| p.epoch());
+        let epoch = live.node.peer().map_or(0, |p| p.epoch().0);
         self.trace("serving", sid, zxid, epoch);
         if state == ServerState::Leading {
             self.report.elections += 1;
@@ -1896,7 +1896,7 @@ impl Sim {
                     "[{} {:?} epoch {} serving {} applied 0x{:x} ({}/{} on chain)] ",
                     n.sid,
                     l.state,
-                    l.node.peer().map_or(0, |p| p.epoch()),
+                    l.node.peer().map_or(0, |p| p.epoch().0),
                     l.serving,
                     l.node.core().last_zxid(),
                     l.verified,

@@ -36,6 +36,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use corral_proto::quorum::{Notification, ServerState};
+use corral_proto::{Epoch, ServerId, Zxid};
 use tracing::{debug, info, trace, warn};
 
 use crate::limits::{LAST_SENT_MAX, RECV_QUEUE_MAX};
@@ -53,9 +54,9 @@ const _: () = assert!(FINALIZE_WAIT_MS > 0 && FINALIZE_WAIT_MS <= MAX_NOTIFICATI
 /// Static inputs of one server's election.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ElectionConfig {
-    pub my_sid: i64,
+    pub my_sid: ServerId,
     /// Voting members (participants) of the current config, including us if we vote.
-    pub voters: Vec<i64>,
+    pub voters: Vec<ServerId>,
     /// `peerType=observer`: we never vote for ourselves and decide OBSERVING.
     pub observer: bool,
     /// Config string bytes (§4.1) carried in every notification we send.
@@ -68,7 +69,7 @@ pub struct ElectionConfig {
 
 impl ElectionConfig {
     /// A participant with ZooKeeper's default timings and no config string.
-    pub fn new(my_sid: i64, voters: Vec<i64>) -> ElectionConfig {
+    pub fn new(my_sid: ServerId, voters: Vec<ServerId>) -> ElectionConfig {
         ElectionConfig {
             my_sid,
             voters,
@@ -84,10 +85,12 @@ impl ElectionConfig {
 /// in which the vote was cast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Vote {
-    pub leader: i64,
-    pub zxid: i64,
+    pub leader: ServerId,
+    pub zxid: Zxid,
+    /// The logical clock (election round) the vote was cast in: FLE's round counter, not a
+    /// ZAB [`Epoch`], so it stays a bare `i64` and cannot be swapped with `peer_epoch`.
     pub election_epoch: i64,
-    pub peer_epoch: i64,
+    pub peer_epoch: Epoch,
 }
 
 impl Vote {
@@ -149,7 +152,7 @@ enum Phase {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ElectionOutput {
     /// Queue `n` for peer `to` (the per-peer queue keeps only the newest unsent message, §4.2).
-    Send { to: i64, n: Notification },
+    Send { to: ServerId, n: Notification },
     /// The round is over: take this role for this leader.
     Decided { state: ServerState, vote: Vote },
 }
@@ -160,23 +163,24 @@ pub struct Election {
     cfg: ElectionConfig,
     quorum: QuorumMaj,
     state: ServerState,
+    /// FLE's round counter (`logicalclock`), carried as `election_epoch` in votes.
     logical_clock: i64,
     /// True between `start` and the decision; LOOKING without it only queues notifications.
     running: bool,
-    proposed_leader: i64,
-    proposed_zxid: i64,
-    proposed_epoch: i64,
+    proposed_leader: ServerId,
+    proposed_zxid: Zxid,
+    proposed_epoch: Epoch,
     /// `getInitId`, `getInitLastLoggedZxid`, `getPeerEpoch` for the running round.
     init: Vote,
     /// `QuorumPeer.currentVote`: what we answer with when not LOOKING and to non-voters.
     current: Option<Vote>,
-    recv_queue: VecDeque<(i64, Notification)>,
-    recvset: BTreeMap<i64, Ballot>,
-    out_of_election: BTreeMap<i64, Ballot>,
+    recv_queue: VecDeque<(ServerId, Notification)>,
+    recvset: BTreeMap<ServerId, Ballot>,
+    out_of_election: BTreeMap<ServerId, Ballot>,
     notification_interval_ms: u64,
     phase: Phase,
     outputs: VecDeque<ElectionOutput>,
-    last_sent: BTreeMap<i64, Notification>,
+    last_sent: BTreeMap<ServerId, Notification>,
 }
 
 impl Election {
@@ -194,14 +198,14 @@ impl Election {
             state: ServerState::Looking,
             logical_clock: 0,
             running: false,
-            proposed_leader: -1,
-            proposed_zxid: -1,
-            proposed_epoch: -1,
+            proposed_leader: ServerId(-1),
+            proposed_zxid: Zxid(-1),
+            proposed_epoch: Epoch(-1),
             init: Vote {
-                leader: -1,
-                zxid: -1,
+                leader: ServerId(-1),
+                zxid: Zxid(-1),
                 election_epoch: 0,
-                peer_epoch: -1,
+                peer_epoch: Epoch(-1),
             },
             current: None,
             recv_queue: VecDeque::new(),
@@ -217,7 +221,7 @@ impl Election {
     /// Begin a round (state LOOKING): logical clock += 1, propose (my_sid, last_zxid,
     /// current_epoch) (observers and non-voters propose `i64::MIN` as in `getInitId` & co.),
     /// send to every voter except self; the own vote goes through the internal queue.
-    pub fn start(&mut self, now_ms: u64, last_zxid: i64, current_epoch: i64) {
+    pub fn start(&mut self, now_ms: u64, last_zxid: Zxid, current_epoch: Epoch) {
         let my_sid = self.cfg.my_sid;
         self.state = ServerState::Looking;
         self.running = true;
@@ -236,11 +240,19 @@ impl Election {
             leader: if self.quorum.is_voter(my_sid) {
                 my_sid
             } else {
-                i64::MIN
+                ServerId(i64::MIN)
             },
-            zxid: if participant { last_zxid } else { i64::MIN },
+            zxid: if participant {
+                last_zxid
+            } else {
+                Zxid(i64::MIN)
+            },
             election_epoch: self.logical_clock,
-            peer_epoch: if participant { current_epoch } else { i64::MIN },
+            peer_epoch: if participant {
+                current_epoch
+            } else {
+                Epoch(i64::MIN)
+            },
         };
         self.propose(self.init);
         self.recvset.clear();
@@ -250,7 +262,7 @@ impl Election {
             deadline_ms: now_ms + self.notification_interval_ms,
         };
         info!(
-            sid = my_sid,
+            sid = %my_sid,
             round = format_args!("{:#x}", self.logical_clock),
             zxid = format_args!("{:#x}", self.proposed_zxid),
             "new election"
@@ -260,12 +272,12 @@ impl Election {
     }
 
     /// A notification decoded from peer `from`.
-    pub fn handle_notification(&mut self, now_ms: u64, from: i64, n: Notification) {
+    pub fn handle_notification(&mut self, now_ms: u64, from: ServerId, n: Notification) {
         trace!(
-            sid = self.cfg.my_sid,
-            from,
+            sid = %self.cfg.my_sid,
+            %from,
             state = ?n.state,
-            leader = n.leader,
+            leader = %n.leader,
             round = format_args!("{:#x}", n.election_epoch),
             zxid = format_args!("{:#x}", n.zxid),
             peer_epoch = format_args!("{:#x}", n.peer_epoch),
@@ -295,8 +307,8 @@ impl Election {
             self.recv_queue.push_back((from, n));
         } else {
             warn!(
-                sid = self.cfg.my_sid,
-                from, "election queue full, notification dropped"
+                sid = %self.cfg.my_sid,
+                %from, "election queue full, notification dropped"
             );
         }
         if lagging {
@@ -318,7 +330,7 @@ impl Election {
                 self.notification_interval_ms =
                     (self.notification_interval_ms * 2).min(self.cfg.max_notification_interval_ms);
                 debug!(
-                    sid = self.cfg.my_sid,
+                    sid = %self.cfg.my_sid,
                     interval_ms = self.notification_interval_ms,
                     "notification time out"
                 );
@@ -379,7 +391,7 @@ impl Election {
         self.logical_clock
     }
 
-    pub fn my_sid(&self) -> i64 {
+    pub fn my_sid(&self) -> ServerId {
         self.cfg.my_sid
     }
 
@@ -394,7 +406,7 @@ impl Election {
 
     /// A peer connection came up: ZooKeeper re-sends the last message to it (§4.2); emit
     /// Send of our last notification to `sid` if we have one.
-    pub fn handle_peer_connected(&mut self, _now_ms: u64, sid: i64) {
+    pub fn handle_peer_connected(&mut self, _now_ms: u64, sid: ServerId) {
         if let Some(n) = self.last_sent.get(&sid).cloned() {
             self.outputs.push_back(ElectionOutput::Send { to: sid, n });
         }
@@ -409,7 +421,7 @@ impl Election {
             match self.phase {
                 Phase::Finalizing { .. } => {
                     if better(&Vote::of(&n), &self.proposal()) {
-                        debug!(sid = self.cfg.my_sid, from, "better vote while finalizing");
+                        debug!(sid = %self.cfg.my_sid, %from, "better vote while finalizing");
                         self.recv_queue.push_back((from, n));
                         self.phase = Phase::Polling {
                             deadline_ms: now_ms + self.notification_interval_ms,
@@ -430,12 +442,12 @@ impl Election {
         }
     }
 
-    fn process(&mut self, now_ms: u64, from: i64, n: Notification) {
+    fn process(&mut self, now_ms: u64, from: ServerId, n: Notification) {
         if !self.quorum.is_voter(from) || !self.quorum.is_voter(n.leader) {
             debug!(
-                sid = self.cfg.my_sid,
-                from,
-                leader = n.leader,
+                sid = %self.cfg.my_sid,
+                %from,
+                leader = %n.leader,
                 "vote from or for a non-voter"
             );
             return;
@@ -447,8 +459,8 @@ impl Election {
         }
     }
 
-    fn process_looking(&mut self, now_ms: u64, from: i64, n: &Notification) {
-        if self.init.zxid == -1 || n.zxid == -1 {
+    fn process_looking(&mut self, now_ms: u64, from: ServerId, n: &Notification) {
+        if self.init.zxid == Zxid(-1) || n.zxid == Zxid(-1) {
             // An empty or untrusted log (zxid -1) takes no part in LOOKING rounds.
             return;
         }
@@ -494,8 +506,8 @@ impl Election {
         };
         if self.agreeing_quorum(&self.recvset, &target) {
             debug!(
-                sid = self.cfg.my_sid,
-                leader = self.proposed_leader,
+                sid = %self.cfg.my_sid,
+                leader = %self.proposed_leader,
                 "quorum, finalizing"
             );
             self.phase = Phase::Finalizing {
@@ -505,7 +517,7 @@ impl Election {
     }
 
     /// `receivedFollowingNotification` (LEADING adds only the oracle, unused with QuorumMaj).
-    fn process_settled(&mut self, from: i64, n: &Notification) {
+    fn process_settled(&mut self, from: ServerId, n: &Notification) {
         let theirs = Vote::of(n);
         let target = Ballot {
             vote: theirs,
@@ -537,7 +549,7 @@ impl Election {
     }
 
     /// `getVoteTracker(..).hasAllQuorums()`.
-    fn agreeing_quorum(&self, votes: &BTreeMap<i64, Ballot>, target: &Ballot) -> bool {
+    fn agreeing_quorum(&self, votes: &BTreeMap<ServerId, Ballot>, target: &Ballot) -> bool {
         let acks = votes
             .iter()
             .filter(|(_, b)| b.same(target))
@@ -549,8 +561,8 @@ impl Election {
     /// for our own round.
     fn check_leader(
         &self,
-        votes: &BTreeMap<i64, Ballot>,
-        leader: i64,
+        votes: &BTreeMap<ServerId, Ballot>,
+        leader: ServerId,
         election_epoch: i64,
     ) -> bool {
         if leader != self.cfg.my_sid {
@@ -571,9 +583,9 @@ impl Election {
             ServerState::Following
         };
         info!(
-            sid = self.cfg.my_sid,
+            sid = %self.cfg.my_sid,
             ?state,
-            leader = vote.leader,
+            leader = %vote.leader,
             round = format_args!("{:#x}", vote.election_epoch),
             zxid = format_args!("{:#x}", vote.zxid),
             peer_epoch = format_args!("{:#x}", vote.peer_epoch),
@@ -619,7 +631,7 @@ impl Election {
     fn send_notifications(&mut self) {
         let proposal = self.proposal();
         let n = self.notification(ServerState::Looking, &proposal, self.logical_clock);
-        let voters: Vec<i64> = self.quorum.voters().collect();
+        let voters: Vec<ServerId> = self.quorum.voters().collect();
         for sid in voters {
             if sid == self.cfg.my_sid {
                 self.recv_queue.push_back((sid, n.clone()));
@@ -629,7 +641,7 @@ impl Election {
         }
     }
 
-    fn send(&mut self, to: i64, n: Notification) {
+    fn send(&mut self, to: ServerId, n: Notification) {
         if self.last_sent.len() < LAST_SENT_MAX || self.last_sent.contains_key(&to) {
             self.last_sent.insert(to, n.clone());
         }
@@ -644,12 +656,13 @@ mod tests {
 
     use super::*;
 
+    /// A vote from bare numbers, so the scenarios below read like ZooKeeper's logs.
     fn vote(leader: i64, zxid: i64, election_epoch: i64, peer_epoch: i64) -> Vote {
         Vote {
-            leader,
-            zxid,
+            leader: ServerId(leader),
+            zxid: Zxid(zxid),
             election_epoch,
-            peer_epoch,
+            peer_epoch: Epoch(peer_epoch),
         }
     }
 
@@ -670,17 +683,19 @@ mod tests {
     }
 
     fn node(my_sid: i64, voters: &[i64]) -> Election {
-        Election::new(ElectionConfig::new(my_sid, voters.to_vec()))
+        let voters = voters.iter().copied().map(ServerId).collect();
+        Election::new(ElectionConfig::new(ServerId(my_sid), voters))
     }
 
     fn drain(e: &mut Election) -> Vec<ElectionOutput> {
         std::iter::from_fn(|| e.poll_output()).collect()
     }
 
+    /// The `Send`s as (bare sid, vote, state), to compare with literal lists.
     fn sends(out: &[ElectionOutput]) -> Vec<(i64, Vote, ServerState)> {
         out.iter()
             .filter_map(|o| match o {
-                ElectionOutput::Send { to, n } => Some((*to, Vote::of(n), n.state)),
+                ElectionOutput::Send { to, n } => Some((to.0, Vote::of(n), n.state)),
                 ElectionOutput::Decided { .. } => None,
             })
             .collect()
@@ -764,7 +779,7 @@ mod tests {
     #[test]
     fn single_voter_leads_after_finalize_wait() {
         let mut e = node(1, &[1]);
-        e.start(1000, 0x1_0000_0005, 1);
+        e.start(1000, Zxid(0x1_0000_0005), Epoch(1));
         assert!(drain(&mut e).is_empty(), "no loopback Send");
         assert_eq!(e.poll_timeout(), Some(1200));
         e.handle_timeout(1199);
@@ -783,7 +798,7 @@ mod tests {
     #[test]
     fn start_notifies_other_voters() {
         let mut e = node(2, &[1, 2, 3]);
-        e.start(0, 7, 1);
+        e.start(0, Zxid(7), Epoch(1));
         let out = drain(&mut e);
         let v = vote(2, 7, 1, 1);
         assert_eq!(
@@ -799,7 +814,7 @@ mod tests {
     #[test]
     fn resends_back_off_exponentially() {
         let mut e = node(1, &[1, 2, 3]);
-        e.start(0, 7, 1);
+        e.start(0, Zxid(7), Epoch(1));
         drain(&mut e);
         let mut now = 0;
         let mut gaps = Vec::new();
@@ -821,21 +836,21 @@ mod tests {
     #[test]
     fn better_vote_during_finalize_wait_restarts_the_round_loop() {
         let mut e = node(1, &[1, 2, 3]);
-        e.start(0, 5, 1);
+        e.start(0, Zxid(5), Epoch(1));
         drain(&mut e);
-        e.handle_notification(10, 2, looking(vote(2, 5, 1, 1)));
+        e.handle_notification(10, ServerId(2), looking(vote(2, 5, 1, 1)));
         let out = drain(&mut e);
         assert_eq!(sends(&out).len(), 2);
-        assert!(sends(&out).iter().all(|(_, v, _)| v.leader == 2));
+        assert!(sends(&out).iter().all(|(_, v, _)| v.leader == ServerId(2)));
         assert_eq!(
             e.poll_timeout(),
             Some(210),
             "quorum {{1,2}} for 2: finalizing"
         );
-        e.handle_notification(100, 3, looking(vote(3, 5, 1, 1)));
+        e.handle_notification(100, ServerId(3), looking(vote(3, 5, 1, 1)));
         let out = drain(&mut e);
         assert!(decided(&out).is_none());
-        assert!(sends(&out).iter().all(|(_, v, _)| v.leader == 3));
+        assert!(sends(&out).iter().all(|(_, v, _)| v.leader == ServerId(3)));
         assert_eq!(
             e.poll_timeout(),
             Some(300),
@@ -856,14 +871,14 @@ mod tests {
     #[test]
     fn worse_vote_of_our_round_is_answered_at_once() {
         let mut e = node(3, &[1, 2, 3]);
-        e.start(0, 5, 1);
+        e.start(0, Zxid(5), Epoch(1));
         drain(&mut e);
-        e.handle_notification(10, 1, looking(vote(1, 5, 1, 1)));
+        e.handle_notification(10, ServerId(1), looking(vote(1, 5, 1, 1)));
         assert_eq!(
             sends(&drain(&mut e)),
             vec![(1, vote(3, 5, 1, 1), ServerState::Looking)]
         );
-        e.handle_notification(20, 1, looking(vote(3, 5, 1, 1)));
+        e.handle_notification(20, ServerId(1), looking(vote(3, 5, 1, 1)));
         assert!(
             sends(&drain(&mut e)).is_empty(),
             "an agreeing vote is not answered"
@@ -875,11 +890,11 @@ mod tests {
     #[test]
     fn worse_notification_during_finalize_wait_extends_it() {
         let mut e = node(3, &[1, 2, 3]);
-        e.start(0, 5, 1);
+        e.start(0, Zxid(5), Epoch(1));
         drain(&mut e);
-        e.handle_notification(0, 2, looking(vote(3, 5, 1, 1)));
+        e.handle_notification(0, ServerId(2), looking(vote(3, 5, 1, 1)));
         assert_eq!(e.poll_timeout(), Some(200));
-        e.handle_notification(150, 1, looking(vote(1, 5, 1, 1)));
+        e.handle_notification(150, ServerId(1), looking(vote(1, 5, 1, 1)));
         assert!(drain(&mut e).is_empty());
         assert_eq!(e.poll_timeout(), Some(350));
         e.handle_timeout(350);
@@ -894,11 +909,11 @@ mod tests {
     #[test]
     fn higher_round_adopted_against_initial_vote() {
         let mut e = node(1, &[1, 2, 3, 4, 5]);
-        e.start(0, 5, 1);
-        e.handle_notification(1, 4, looking(vote(4, 5, 1, 1)));
-        assert_eq!(e.vote().leader, 4);
+        e.start(0, Zxid(5), Epoch(1));
+        e.handle_notification(1, ServerId(4), looking(vote(4, 5, 1, 1)));
+        assert_eq!(e.vote().leader, ServerId(4));
         drain(&mut e);
-        e.handle_notification(2, 2, looking(vote(2, 5, 7, 1)));
+        e.handle_notification(2, ServerId(2), looking(vote(2, 5, 7, 1)));
         let out = drain(&mut e);
         assert_eq!(e.logical_clock(), 7);
         assert_eq!(
@@ -907,9 +922,13 @@ mod tests {
             "2 beats our initial vote (1), 4 forgotten"
         );
         assert!(sends(&out).iter().all(|(_, v, _)| *v == vote(2, 5, 7, 1)));
-        e.handle_notification(3, 3, looking(vote(1, 5, 7, 1)));
-        e.handle_notification(3, 5, looking(vote(1, 5, 7, 1)));
-        assert_eq!(e.vote().leader, 2, "worse votes do not move the proposal");
+        e.handle_notification(3, ServerId(3), looking(vote(1, 5, 7, 1)));
+        e.handle_notification(3, ServerId(5), looking(vote(1, 5, 7, 1)));
+        assert_eq!(
+            e.vote().leader,
+            ServerId(2),
+            "worse votes do not move the proposal"
+        );
     }
 
     /// A LOOKING notification from an older round is not counted, and the lagging sender gets
@@ -917,11 +936,11 @@ mod tests {
     #[test]
     fn stale_round_ignored_and_answered() {
         let mut e = node(1, &[1, 2, 3]);
-        e.start(0, 5, 1);
-        e.start(0, 5, 1);
+        e.start(0, Zxid(5), Epoch(1));
+        e.start(0, Zxid(5), Epoch(1));
         assert_eq!(e.logical_clock(), 2);
         drain(&mut e);
-        e.handle_notification(5, 3, looking(vote(3, 9, 1, 4)));
+        e.handle_notification(5, ServerId(3), looking(vote(3, 9, 1, 4)));
         let out = drain(&mut e);
         assert_eq!(
             sends(&out),
@@ -929,10 +948,10 @@ mod tests {
         );
         assert_eq!(
             e.vote().leader,
-            1,
+            ServerId(1),
             "a stale round never changes the proposal"
         );
-        e.handle_notification(6, 2, looking(vote(1, 5, 2, 1)));
+        e.handle_notification(6, ServerId(2), looking(vote(1, 5, 2, 1)));
         assert_eq!(e.poll_timeout(), Some(206), "quorum from {{1,2}} only");
     }
 
@@ -941,14 +960,14 @@ mod tests {
     #[test]
     fn untrusted_zxid_minus_one_is_ignored() {
         let mut e = node(1, &[1, 2, 3]);
-        e.start(0, 5, 1);
+        e.start(0, Zxid(5), Epoch(1));
         drain(&mut e);
-        e.handle_notification(1, 3, looking(vote(3, -1, 1, 1)));
+        e.handle_notification(1, ServerId(3), looking(vote(3, -1, 1, 1)));
         assert!(drain(&mut e).is_empty());
-        assert_eq!(e.vote().leader, 1);
+        assert_eq!(e.vote().leader, ServerId(1));
 
         let mut empty = node(1, &[1]);
-        empty.start(0, -1, 0);
+        empty.start(0, Zxid(-1), Epoch(0));
         assert_eq!(
             empty.poll_timeout(),
             Some(200),
@@ -963,18 +982,18 @@ mod tests {
     #[test]
     fn non_voters_answered_but_not_counted() {
         let mut e = node(1, &[1, 2, 3]);
-        e.start(0, 5, 1);
+        e.start(0, Zxid(5), Epoch(1));
         drain(&mut e);
-        e.handle_notification(1, 9, looking(vote(9, 99, 1, 9)));
+        e.handle_notification(1, ServerId(9), looking(vote(9, 99, 1, 9)));
         let out = drain(&mut e);
         // QuorumPeer.currentVote before the first decision is (myid, zxid, -1, epoch).
         assert_eq!(
             sends(&out),
             vec![(9, vote(1, 5, 1, 1), ServerState::Looking)]
         );
-        e.handle_notification(1, 2, looking(vote(9, 99, 1, 9)));
+        e.handle_notification(1, ServerId(2), looking(vote(9, 99, 1, 9)));
         assert!(drain(&mut e).is_empty(), "vote for non-voter 9 ignored");
-        assert_eq!(e.vote().leader, 1);
+        assert_eq!(e.vote().leader, ServerId(1));
     }
 
     /// Settled servers answer only LOOKING notifications, with the settled vote at the
@@ -984,13 +1003,13 @@ mod tests {
         let mut e = node(1, &[1, 2, 3]);
         e.settle(ServerState::Following, vote(3, 5, 4, 1));
         e.settle(ServerState::Following, vote(3, 5, 4, 2));
-        e.handle_notification(0, 2, looking(vote(2, 5, 9, 1)));
+        e.handle_notification(0, ServerId(2), looking(vote(2, 5, 9, 1)));
         let out = drain(&mut e);
         assert_eq!(
             sends(&out),
             vec![(2, vote(3, 5, 4, 2), ServerState::Following)]
         );
-        e.handle_notification(0, 3, note(ServerState::Leading, vote(3, 5, 4, 2)));
+        e.handle_notification(0, ServerId(3), note(ServerState::Leading, vote(3, 5, 4, 2)));
         assert!(drain(&mut e).is_empty());
         assert_eq!(e.poll_timeout(), None);
     }
@@ -1000,14 +1019,18 @@ mod tests {
     #[test]
     fn late_joiner_follows_established_leader() {
         let mut e = node(3, &[1, 2, 3]);
-        e.start(0, 4, 1);
+        e.start(0, Zxid(4), Epoch(1));
         drain(&mut e);
-        e.handle_notification(1, 1, note(ServerState::Following, vote(2, 5, 4, 2)));
+        e.handle_notification(
+            1,
+            ServerId(1),
+            note(ServerState::Following, vote(2, 5, 4, 2)),
+        );
         assert!(
             decided(&drain(&mut e)).is_none(),
             "one follower is not a quorum"
         );
-        e.handle_notification(2, 2, note(ServerState::Leading, vote(2, 9, 4, 2)));
+        e.handle_notification(2, ServerId(2), note(ServerState::Leading, vote(2, 9, 4, 2)));
         let out = drain(&mut e);
         assert_eq!(
             decided(&out),
@@ -1021,12 +1044,16 @@ mod tests {
     #[test]
     fn followers_alone_do_not_make_a_leader() {
         let mut e = node(5, &[1, 2, 3, 4, 5]);
-        e.start(0, 4, 1);
+        e.start(0, Zxid(4), Epoch(1));
         for from in 1..=3 {
-            e.handle_notification(1, from, note(ServerState::Following, vote(4, 5, 3, 2)));
+            e.handle_notification(
+                1,
+                ServerId(from),
+                note(ServerState::Following, vote(4, 5, 3, 2)),
+            );
         }
         assert!(decided(&drain(&mut e)).is_none());
-        e.handle_notification(2, 4, note(ServerState::Leading, vote(4, 5, 3, 2)));
+        e.handle_notification(2, ServerId(4), note(ServerState::Leading, vote(4, 5, 3, 2)));
         assert_eq!(
             decided(&drain(&mut e)),
             Some((ServerState::Following, vote(4, 5, 3, 2)))
@@ -1037,13 +1064,17 @@ mod tests {
     #[test]
     fn same_round_settled_votes_decide_at_once() {
         let mut e = node(1, &[1, 2, 3]);
-        e.start(0, 4, 1);
-        e.handle_notification(3, 3, note(ServerState::Leading, vote(3, 6, 1, 1)));
+        e.start(0, Zxid(4), Epoch(1));
+        e.handle_notification(3, ServerId(3), note(ServerState::Leading, vote(3, 6, 1, 1)));
         assert!(
             decided(&drain(&mut e)).is_none(),
             "our LOOKING vote differs: no quorum"
         );
-        e.handle_notification(4, 2, note(ServerState::Following, vote(3, 6, 1, 1)));
+        e.handle_notification(
+            4,
+            ServerId(2),
+            note(ServerState::Following, vote(3, 6, 1, 1)),
+        );
         assert_eq!(e.logical_clock(), 1);
         assert_eq!(
             decided(&drain(&mut e)),
@@ -1055,10 +1086,10 @@ mod tests {
     /// OBSERVING once the established leader is known.
     #[test]
     fn observer_learns_the_leader() {
-        let mut cfg = ElectionConfig::new(4, vec![1, 2, 3]);
+        let mut cfg = ElectionConfig::new(ServerId(4), [1, 2, 3].map(ServerId).to_vec());
         cfg.observer = true;
         let mut e = Election::new(cfg);
-        e.start(0, 5, 1);
+        e.start(0, Zxid(5), Epoch(1));
         let out = drain(&mut e);
         let min = vote(i64::MIN, i64::MIN, 1, i64::MIN);
         assert_eq!(
@@ -1069,8 +1100,12 @@ mod tests {
                 (3, min, ServerState::Looking)
             ]
         );
-        e.handle_notification(1, 1, note(ServerState::Following, vote(3, 6, 2, 1)));
-        e.handle_notification(1, 3, note(ServerState::Leading, vote(3, 6, 2, 1)));
+        e.handle_notification(
+            1,
+            ServerId(1),
+            note(ServerState::Following, vote(3, 6, 2, 1)),
+        );
+        e.handle_notification(1, ServerId(3), note(ServerState::Leading, vote(3, 6, 2, 1)));
         assert_eq!(
             decided(&drain(&mut e)),
             Some((ServerState::Observing, vote(3, 6, 2, 1)))
@@ -1081,12 +1116,12 @@ mod tests {
     #[test]
     fn reconnect_resends_last_notification() {
         let mut e = node(1, &[1, 2, 3]);
-        e.handle_peer_connected(0, 2);
+        e.handle_peer_connected(0, ServerId(2));
         assert!(drain(&mut e).is_empty(), "nothing sent yet");
-        e.start(0, 5, 1);
-        e.handle_notification(1, 3, looking(vote(3, 5, 1, 1)));
+        e.start(0, Zxid(5), Epoch(1));
+        e.handle_notification(1, ServerId(3), looking(vote(3, 5, 1, 1)));
         drain(&mut e);
-        e.handle_peer_connected(2, 2);
+        e.handle_peer_connected(2, ServerId(2));
         assert_eq!(
             sends(&drain(&mut e)),
             vec![(2, vote(3, 5, 1, 1), ServerState::Looking)]
@@ -1098,12 +1133,12 @@ mod tests {
     #[test]
     fn notifications_before_start_are_kept() {
         let mut e = node(1, &[1, 2, 3]);
-        e.handle_notification(0, 3, looking(vote(3, 5, 1, 1)));
+        e.handle_notification(0, ServerId(3), looking(vote(3, 5, 1, 1)));
         assert!(drain(&mut e).is_empty());
-        e.start(0, 5, 1);
+        e.start(0, Zxid(5), Epoch(1));
         let out = drain(&mut e);
-        assert_eq!(e.vote().leader, 3);
-        assert!(sends(&out).iter().any(|(_, v, _)| v.leader == 3));
+        assert_eq!(e.vote().leader, ServerId(3));
+        assert!(sends(&out).iter().any(|(_, v, _)| v.leader == ServerId(3)));
         assert_eq!(e.poll_timeout(), Some(200), "{{1,3}} agree: finalizing");
     }
 }

@@ -10,11 +10,11 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use corral_proto::quorum::{
-    decode_i32_data, decode_session_touches, encode_i32_data, epoch_of, make_zxid, packet_type,
-    ForwardedRequest, LearnerInfo, QuorumPacket, RevalidateReply, RevalidateRequest,
-    LEADER_PROTOCOL_VERSION,
+    decode_i32_data, decode_session_touches, encode_i32_data, packet_type, ForwardedRequest,
+    LearnerInfo, QuorumPacket, RevalidateReply, RevalidateRequest, LEADER_PROTOCOL_VERSION,
 };
 use corral_proto::records::Id;
+use corral_proto::{Epoch, Zxid};
 use tracing::{debug, info, trace, warn};
 
 use crate::replica::{Event, Replica};
@@ -92,7 +92,7 @@ impl Learner {
 pub(crate) struct Leading {
     phase: Phase,
     /// The epoch being established (candidate during discovery).
-    epoch: i64,
+    epoch: Epoch,
     connecting: BTreeSet<i64>,
     electing: BTreeSet<i64>,
     newleader_acks: BTreeSet<i64>,
@@ -111,7 +111,7 @@ pub(crate) struct Leading {
     next_half_tick_ms: u64,
     tick_skip: bool,
     /// `(currentEpoch, lastZxid)` when leading began (`leaderStateSummary`).
-    summary: (i64, i64),
+    summary: (Epoch, i64),
 }
 
 type Res = Result<(), Abdicate>;
@@ -139,7 +139,7 @@ impl Leading {
             phase: Phase::Discovery {
                 deadline_ms: now_ms + init,
             },
-            epoch: rep.accepted_epoch + 1,
+            epoch: Epoch(rep.accepted_epoch.0 + 1),
             connecting: BTreeSet::from([me]),
             electing: BTreeSet::new(),
             newleader_acks: BTreeSet::new(),
@@ -306,12 +306,12 @@ impl Leading {
         let f = self.learners.get_mut(&conn).expect("looked up above");
         f.sid = Some(info.sid);
         f.observer = observer_pkt;
-        let accepted = epoch_of(p.zxid);
+        let accepted = Zxid(p.zxid).epoch();
         match self.phase {
             Phase::Discovery { .. } => {
                 f.stage = Stage::AwaitEpoch;
                 if accepted >= self.epoch {
-                    self.epoch = accepted + 1;
+                    self.epoch = Epoch(accepted.0 + 1);
                 }
                 if !observer_pkt {
                     self.connecting.insert(info.sid);
@@ -339,9 +339,9 @@ impl Leading {
         }
     }
 
-    fn send_leader_info(rep: &mut Replica, conn: ConnId, epoch: i64) {
+    fn send_leader_info(rep: &mut Replica, conn: ConnId, epoch: Epoch) {
         let data = encode_i32_data(LEADER_PROTOCOL_VERSION);
-        let p = QuorumPacket::new(packet_type::LEADERINFO, make_zxid(epoch, 0), Some(data));
+        let p = QuorumPacket::new(packet_type::LEADERINFO, Zxid::new(epoch, 0).0, Some(data));
         Self::send(rep, conn, p);
     }
 
@@ -357,11 +357,11 @@ impl Leading {
         self.phase = Phase::EpochAck {
             deadline_ms: now_ms + init,
         };
-        self.last_assigned = make_zxid(self.epoch, 0);
+        self.last_assigned = Zxid::new(self.epoch, 0).0;
         self.last_proposed = self.last_assigned;
         info!(
             sid = rep.my_sid(),
-            epoch = self.epoch,
+            epoch = %self.epoch,
             "leading: epoch chosen"
         );
         let waiting: Vec<ConnId> = (self.learners.iter())
@@ -401,7 +401,7 @@ impl Leading {
                 f.stage = Stage::AwaitEpochQuorum { peer_last };
                 if epoch != -1 {
                     let (cur, last) = self.summary;
-                    let (epoch, zxid) = (epoch as i64, peer_last);
+                    let (epoch, zxid) = (Epoch(epoch as i64), peer_last);
                     if epoch > cur || (epoch == cur && zxid > last) {
                         self.close(rep, conn, "learner is more recent than the leader");
                         return Ok(());
@@ -435,7 +435,7 @@ impl Leading {
         };
         info!(
             sid = rep.my_sid(),
-            epoch = self.epoch,
+            epoch = %self.epoch,
             "leading: synchronising"
         );
         let waiting: Vec<(ConnId, i64)> = (self.learners.iter())
@@ -568,7 +568,7 @@ impl Leading {
         let config = self.newleader_config(rep);
         let nl = QuorumPacket::new(
             packet_type::NEWLEADER,
-            make_zxid(self.epoch, 0),
+            Zxid::new(self.epoch, 0).0,
             Some(config),
         );
         Self::send(rep, conn, nl);
@@ -592,7 +592,7 @@ impl Leading {
     /// attempt bumps to its own epoch (ZooKeeper would keep the earlier epoch's version).
     fn newleader_config(&self, rep: &Replica) -> Vec<u8> {
         if rep.cfg.reconfig_enabled && rep.cfg.config_version() == 0 {
-            with_config_version(&rep.cfg.config, make_zxid(self.epoch, 0))
+            with_config_version(&rep.cfg.config, Zxid::new(self.epoch, 0).0)
         } else {
             rep.cfg.config.clone()
         }
@@ -627,7 +627,7 @@ impl Leading {
 
     fn on_newleader_ack(&mut self, rep: &mut Replica, conn: ConnId, zxid: i64) -> Res {
         let f = self.learners.get_mut(&conn).expect("caller looked it up");
-        let counted = zxid == make_zxid(self.epoch, 0);
+        let counted = zxid == Zxid::new(self.epoch, 0).0;
         if !counted {
             warn!(sid = rep.my_sid(), learner = ?f.sid, zxid = format_args!("{zxid:#x}"), "NEWLEADER ACK with the wrong zxid");
         }
@@ -677,7 +677,7 @@ impl Leading {
         self.phase = Phase::Broadcast;
         info!(
             sid = rep.my_sid(),
-            epoch = self.epoch,
+            epoch = %self.epoch,
             "leading: established"
         );
         rep.start_serving();

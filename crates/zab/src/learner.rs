@@ -10,10 +10,11 @@
 use std::collections::VecDeque;
 
 use corral_proto::quorum::{
-    encode_i32_data, encode_session_touches, epoch_of, make_zxid, packet_type, ForwardedRequest,
-    LearnerInfo, QuorumPacket, RevalidateReply, RevalidateRequest, LEADER_PROTOCOL_VERSION,
+    encode_i32_data, encode_session_touches, packet_type, ForwardedRequest, LearnerInfo,
+    QuorumPacket, RevalidateReply, RevalidateRequest, LEADER_PROTOCOL_VERSION,
 };
 use corral_proto::records::Id;
+use corral_proto::{Epoch, Zxid};
 use tracing::{debug, info, trace, warn};
 
 use crate::leader::OP_SYNC;
@@ -54,7 +55,7 @@ pub(crate) struct Learning {
     observer: bool,
     phase: Phase,
     last_heard_ms: u64,
-    new_epoch: i64,
+    new_epoch: Epoch,
     /// Our own logged txns up to here are part of the leader's history (DIFF / TRUNC).
     sync_base: i64,
     /// PROPOSALs read before NEWLEADER, logged at NEWLEADER.
@@ -83,7 +84,7 @@ impl Learning {
             observer,
             phase: Phase::Connecting,
             last_heard_ms: now_ms,
-            new_epoch: -1,
+            new_epoch: Epoch(-1),
             sync_base: -1,
             sync_proposals: Vec::new(),
             sync_commit_max: -1,
@@ -128,7 +129,7 @@ impl Learning {
             protocol_version: LEADER_PROTOCOL_VERSION,
             config_version: rep.cfg.config_version(),
         };
-        let zxid = make_zxid(rep.accepted_epoch, 0);
+        let zxid = Zxid::new(rep.accepted_epoch, 0).0;
         Self::send(rep, QuorumPacket::new(kind, zxid, Some(info.to_bytes())));
         self.phase = Phase::AwaitLeaderInfo;
         Ok(())
@@ -151,13 +152,13 @@ impl Learning {
         if p.r#type != packet_type::LEADERINFO {
             return bad(format!("expected LEADERINFO, got type {}", p.r#type));
         }
-        let new_epoch = epoch_of(p.zxid);
+        let new_epoch = Zxid(p.zxid).epoch();
         let epoch_field = if new_epoch > rep.accepted_epoch {
             let current = rep.current_epoch;
             rep.write_accepted_epoch(new_epoch);
             current
         } else if new_epoch == rep.accepted_epoch {
-            -1
+            Epoch(-1)
         } else {
             return bad(format!(
                 "leader epoch {new_epoch} below accepted {}",
@@ -165,7 +166,7 @@ impl Learning {
             ));
         };
         self.new_epoch = new_epoch;
-        let data = encode_i32_data(epoch_field as i32);
+        let data = encode_i32_data(epoch_field.0 as i32);
         Self::send(
             rep,
             QuorumPacket::new(packet_type::ACKEPOCH, rep.last_zxid, Some(data)),
@@ -261,7 +262,7 @@ impl Learning {
 
     /// Log the sync stream's proposals, then (once durable) persist the epoch and ACK.
     fn on_newleader(&mut self, rep: &mut Replica, zxid: i64, config: Option<Vec<u8>>) -> Res {
-        if epoch_of(zxid) != self.new_epoch {
+        if Zxid(zxid).epoch() != self.new_epoch {
             return bad(format!(
                 "NEWLEADER {zxid:#x} is not for epoch {}",
                 self.new_epoch
@@ -288,7 +289,7 @@ impl Learning {
         rep.write_current_epoch(self.new_epoch);
         Self::send(
             rep,
-            QuorumPacket::new(packet_type::ACK, make_zxid(self.new_epoch, 0), None),
+            QuorumPacket::new(packet_type::ACK, Zxid::new(self.new_epoch, 0).0, None),
         );
         self.phase = Phase::AwaitUpToDate;
         self.acks_allowed = true;
@@ -358,14 +359,14 @@ impl Learning {
         info!(
             sid = rep.my_sid(),
             leader = self.leader,
-            epoch = self.new_epoch,
+            epoch = %self.new_epoch,
             "learner: up to date"
         );
         self.phase = Phase::Broadcast;
         rep.start_serving();
         Self::send(
             rep,
-            QuorumPacket::new(packet_type::ACK, make_zxid(self.new_epoch, 0), None),
+            QuorumPacket::new(packet_type::ACK, Zxid::new(self.new_epoch, 0).0, None),
         );
         rep.events.push_back(Event::Established {
             epoch: self.new_epoch,

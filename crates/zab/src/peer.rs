@@ -15,6 +15,7 @@
 //!   and `StopServing`); at `StopServing` the glue fails its pending requests and syncs.
 
 use corral_proto::quorum::ServerState;
+use corral_proto::{Epoch, ServerId, Zxid};
 use tracing::{info, warn};
 
 use crate::election::{Election, ElectionConfig, ElectionOutput, Vote};
@@ -43,9 +44,12 @@ pub struct Peer {
 
 impl Peer {
     pub fn new(cfg: PeerConfig, durable: Durable, now_ms: u64) -> Peer {
+        // The election speaks typed ids; the peer's config, inputs and outputs still carry
+        // sids and zxids as bare i64s, converted here and where the election's inputs and
+        // outputs pass.
         let election = Election::new(ElectionConfig {
-            my_sid: cfg.my_sid,
-            voters: cfg.voters(),
+            my_sid: ServerId(cfg.my_sid),
+            voters: cfg.voters().into_iter().map(ServerId).collect(),
             observer: cfg.is_observer(),
             config: Some(cfg.config.clone()),
             finalize_wait_ms: crate::election::FINALIZE_WAIT_MS,
@@ -80,11 +84,11 @@ impl Peer {
     }
 
     /// The current (established) epoch.
-    pub fn epoch(&self) -> i64 {
+    pub fn epoch(&self) -> Epoch {
         self.rep.current_epoch
     }
 
-    pub fn accepted_epoch(&self) -> i64 {
+    pub fn accepted_epoch(&self) -> Epoch {
         self.rep.accepted_epoch
     }
 
@@ -179,12 +183,12 @@ impl Peer {
     fn dispatch(&mut self, now_ms: u64, input: Input) -> Result<(), String> {
         match input {
             Input::Election { from, n } => {
-                self.election.handle_notification(now_ms, from, n);
+                self.election.handle_notification(now_ms, ServerId(from), n);
                 self.drain_election(now_ms);
                 Ok(())
             }
             Input::ElectionPeerConnected { sid } => {
-                self.election.handle_peer_connected(now_ms, sid);
+                self.election.handle_peer_connected(now_ms, ServerId(sid));
                 self.drain_election(now_ms);
                 Ok(())
             }
@@ -329,14 +333,16 @@ impl Peer {
             epoch: self.rep.current_epoch,
         });
         self.election
-            .start(now_ms, self.rep.last_zxid, self.rep.current_epoch);
+            .start(now_ms, Zxid(self.rep.last_zxid), self.rep.current_epoch);
         self.drain_election(now_ms);
     }
 
     fn drain_election(&mut self, now_ms: u64) {
         while let Some(o) = self.election.poll_output() {
             match o {
-                ElectionOutput::Send { to, n } => self.rep.emit(Output::ElectionSend { to, n }),
+                ElectionOutput::Send { to, n } => {
+                    self.rep.emit(Output::ElectionSend { to: to.0, n })
+                }
                 ElectionOutput::Decided { state, vote } => self.enter(now_ms, state, vote),
             }
         }
@@ -354,7 +360,7 @@ impl Peer {
         self.vote = Some(vote);
         self.rep.emit(Output::RoleChanged {
             state,
-            leader: Some(vote.leader),
+            leader: Some(vote.leader.0),
             epoch: self.rep.current_epoch,
         });
         let res = match state {
@@ -366,7 +372,7 @@ impl Peer {
                 Err(a) => Err(a.0),
             },
             ServerState::Following | ServerState::Observing => {
-                let l = Learning::new(now_ms, &mut self.rep, vote.leader);
+                let l = Learning::new(now_ms, &mut self.rep, vote.leader.0);
                 self.role = Role::Learning(Box::new(l));
                 Ok(())
             }
@@ -390,7 +396,7 @@ impl Peer {
     }
 
     /// `QuorumPeer.updateElectionVote`: LOOKING peers now learn the new epoch from us.
-    fn established(&mut self, epoch: i64) {
+    fn established(&mut self, epoch: Epoch) {
         let state = self.state();
         if let Some(v) = self.vote {
             let vote = Vote {

@@ -7,6 +7,7 @@
 
 use std::collections::VecDeque;
 
+use corral_proto::Epoch;
 use tracing::{debug, info, warn};
 
 use crate::types::{Durable, Output, PeerConfig};
@@ -16,7 +17,7 @@ use crate::types::{Durable, Output, PeerConfig};
 pub(crate) enum Event {
     /// The role finished synchronisation in this epoch (leader: quorum of NEWLEADER ACKs;
     /// learner: UPTODATE).
-    Established { epoch: i64 },
+    Established { epoch: Epoch },
     /// `cfg.config` changed: notifications must carry the new string.
     ConfigChanged,
 }
@@ -24,8 +25,8 @@ pub(crate) enum Event {
 #[derive(Debug)]
 pub(crate) struct Replica {
     pub cfg: PeerConfig,
-    pub accepted_epoch: i64,
-    pub current_epoch: i64,
+    pub accepted_epoch: Epoch,
+    pub current_epoch: Epoch,
     /// Last zxid logged (or handed to the log with `Append`).
     pub last_zxid: i64,
     /// Every `Append` up to here is durable.
@@ -93,14 +94,14 @@ impl Replica {
         self.cfg.tick_ms.max(2)
     }
 
-    pub fn write_accepted_epoch(&mut self, epoch: i64) {
-        info!(sid = self.my_sid(), epoch, "accepted epoch");
+    pub fn write_accepted_epoch(&mut self, epoch: Epoch) {
+        info!(sid = self.my_sid(), %epoch, "accepted epoch");
         self.accepted_epoch = epoch;
         self.emit(Output::WriteAcceptedEpoch(epoch));
     }
 
-    pub fn write_current_epoch(&mut self, epoch: i64) {
-        info!(sid = self.my_sid(), epoch, "current epoch");
+    pub fn write_current_epoch(&mut self, epoch: Epoch) {
+        info!(sid = self.my_sid(), %epoch, "current epoch");
         self.current_epoch = epoch;
         self.emit(Output::WriteCurrentEpoch(epoch));
     }

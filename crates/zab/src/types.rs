@@ -4,6 +4,7 @@
 
 use corral_proto::quorum::{ForwardedRequest, Notification, QuorumPacket, ServerState};
 use corral_proto::records::Id;
+use corral_proto::Epoch;
 
 /// A learner connection on the leader's quorum port. The glue picks the number; the peer only
 /// compares them.
@@ -115,8 +116,8 @@ pub struct Durable {
     pub last_zxid: i64,
     /// Last zxid the data tree reflects.
     pub last_applied_zxid: i64,
-    pub accepted_epoch: i64,
-    pub current_epoch: i64,
+    pub accepted_epoch: Epoch,
+    pub current_epoch: Epoch,
     /// The most recent committed txns, oldest first, ending at `last_applied_zxid`; the leader
     /// answers DIFF from them (ZooKeeper's `committedLog`).
     pub committed_log: Vec<(i64, Vec<u8>)>,
@@ -237,8 +238,8 @@ pub enum Output {
         conn: ConnId,
     },
     /// Persist before feeding further input (synchronous).
-    WriteAcceptedEpoch(i64),
-    WriteCurrentEpoch(i64),
+    WriteAcceptedEpoch(Epoch),
+    WriteCurrentEpoch(Epoch),
     /// Log the txn; report `Input::Synced` once durable.
     Append {
         zxid: i64,
@@ -301,7 +302,7 @@ pub enum Output {
     RoleChanged {
         state: ServerState,
         leader: Option<i64>,
-        epoch: i64,
+        epoch: Epoch,
     },
     /// The client port serves only between these two.
     StartServing,

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use corral_proto::quorum::{
     packet_type as pt, ForwardedRequest, Notification, QuorumPacket, ServerState,
 };
+use corral_proto::Epoch;
 use corral_zab::{ConnId, Durable, Input, Output, Peer, PeerConfig};
 
 const TICK_MS: u64 = 100;
@@ -45,8 +46,8 @@ impl Rng {
 struct Storage {
     log: Vec<(i64, Vec<u8>)>,
     synced_len: usize,
-    accepted: i64,
-    current: i64,
+    accepted: Epoch,
+    current: Epoch,
     /// The tree, modelled as durable (a snapshot after every apply).
     applied: Vec<(i64, Vec<u8>)>,
     /// The zxid of the last SNAP loaded: the applied txns up to it came as one snapshot (no
@@ -156,7 +157,8 @@ struct Sim {
     channel_time: BTreeMap<(u64, u64, u64), u64>,
     faults: bool,
     chain: Vec<(i64, Vec<u8>)>,
-    leaders: BTreeMap<i64, i64>,
+    /// Established epoch -> the sid that led it.
+    leaders: BTreeMap<Epoch, i64>,
     cxid: i32,
 }
 

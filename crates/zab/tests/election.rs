@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use corral_proto::quorum::{Notification, ServerState};
+use corral_proto::{Epoch, ServerId, Zxid};
 use corral_zab::election::{better, Election, ElectionConfig, ElectionOutput, Vote};
 
 /// The tests' seeded generator: rand's ChaCha8 (portable, so a seed replays anywhere).
@@ -34,22 +35,22 @@ impl Rng {
 struct Msg {
     at_ms: u64,
     seq: u64,
-    from: i64,
-    to: i64,
+    from: ServerId,
+    to: ServerId,
     n: Notification,
 }
 
 struct Node {
     e: Election,
     alive: bool,
-    last_zxid: i64,
-    current_epoch: i64,
+    last_zxid: Zxid,
+    current_epoch: Epoch,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Decision {
     at_ms: u64,
-    sid: i64,
+    sid: ServerId,
     state: ServerState,
     vote: Vote,
 }
@@ -59,25 +60,25 @@ struct Net {
     now_ms: u64,
     rng: Rng,
     seed: u64,
-    nodes: BTreeMap<i64, Node>,
+    nodes: BTreeMap<ServerId, Node>,
     inflight: Vec<Msg>,
     seq: u64,
     /// Earliest delivery time still allowed on a link, so each link stays FIFO.
-    link_free_ms: BTreeMap<(i64, i64), u64>,
+    link_free_ms: BTreeMap<(ServerId, ServerId), u64>,
     delay_max_ms: u64,
     drop_percent: u64,
     /// Links that lose everything (partitions).
-    cut: BTreeSet<(i64, i64)>,
+    cut: BTreeSet<(ServerId, ServerId)>,
     decisions: Vec<Decision>,
     /// election epoch -> the leader decided in it, for the one-leader-per-round check.
-    leader_of_round: BTreeMap<i64, i64>,
+    leader_of_round: BTreeMap<i64, ServerId>,
     /// Check one leader per round on every decision. FLE only guarantees it while every
     /// message arrives within the 200 ms finalize wait; lossy runs turn it off.
     strict_rounds: bool,
 }
 
 impl Net {
-    fn new(seed: u64, voters: &[i64], observers: &[i64]) -> Net {
+    fn new(seed: u64, voters: &[ServerId], observers: &[ServerId]) -> Net {
         let mut nodes = BTreeMap::new();
         for &sid in voters.iter().chain(observers) {
             let mut cfg = ElectionConfig::new(sid, voters.to_vec());
@@ -86,8 +87,8 @@ impl Net {
             let node = Node {
                 e: Election::new(cfg),
                 alive: true,
-                last_zxid: 0,
-                current_epoch: 0,
+                last_zxid: Zxid(0),
+                current_epoch: Epoch(0),
             };
             nodes.insert(sid, node);
         }
@@ -108,7 +109,7 @@ impl Net {
         }
     }
 
-    fn start(&mut self, sid: i64) {
+    fn start(&mut self, sid: ServerId) {
         let now = self.now_ms;
         let node = self.nodes.get_mut(&sid).expect("known sid");
         node.alive = true;
@@ -123,13 +124,13 @@ impl Net {
         self.flush(sid);
     }
 
-    fn kill(&mut self, sid: i64) {
+    fn kill(&mut self, sid: ServerId) {
         self.nodes.get_mut(&sid).expect("known sid").alive = false;
         self.inflight.retain(|m| m.to != sid && m.from != sid);
     }
 
-    fn partition(&mut self, side: &[i64]) {
-        let sids: Vec<i64> = self.nodes.keys().copied().collect();
+    fn partition(&mut self, side: &[ServerId]) {
+        let sids: Vec<ServerId> = self.nodes.keys().copied().collect();
         for &a in side {
             for &b in &sids {
                 if !side.contains(&b) {
@@ -141,7 +142,7 @@ impl Net {
     }
 
     /// Execute everything `sid` has queued.
-    fn flush(&mut self, sid: i64) {
+    fn flush(&mut self, sid: ServerId) {
         while let Some(out) = self.nodes.get_mut(&sid).expect("known").e.poll_output() {
             match out {
                 ElectionOutput::Send { to, n } => self.route(sid, to, n),
@@ -150,7 +151,7 @@ impl Net {
         }
     }
 
-    fn route(&mut self, from: i64, to: i64, n: Notification) {
+    fn route(&mut self, from: ServerId, to: ServerId, n: Notification) {
         assert_ne!(from, to, "seed {}: no loopback Send", self.seed);
         let dest_alive = self.nodes.get(&to).is_some_and(|d| d.alive);
         if !dest_alive || self.cut.contains(&(from, to)) || self.rng.percent(self.drop_percent) {
@@ -176,7 +177,7 @@ impl Net {
 
     /// Checks run on every decision: the role matches the vote, and no round ever names
     /// two different leaders.
-    fn record(&mut self, sid: i64, state: ServerState, vote: Vote) {
+    fn record(&mut self, sid: ServerId, state: ServerState, vote: Vote) {
         let seed = self.seed;
         match state {
             ServerState::Leading => assert_eq!(vote.leader, sid, "seed {seed}"),
@@ -233,7 +234,7 @@ impl Net {
                 node.e.handle_notification(now, m.from, m.n);
                 self.flush(m.to);
             } else {
-                let sids: Vec<i64> = self.nodes.keys().copied().collect();
+                let sids: Vec<ServerId> = self.nodes.keys().copied().collect();
                 for sid in sids {
                     let now = self.now_ms;
                     let node = self.nodes.get_mut(&sid).expect("known");
@@ -249,7 +250,7 @@ impl Net {
 
     /// What a ZAB leader does after winning: establish epoch + 1 and tell the election, so
     /// later LOOKING peers see the new peer epoch (`QuorumPeer.updateElectionVote`).
-    fn establish(&mut self) -> (i64, Vote) {
+    fn establish(&mut self) -> (ServerId, Vote) {
         let leader = self
             .nodes
             .iter()
@@ -260,9 +261,9 @@ impl Net {
     }
 
     /// `establish` for a chosen leader, when more than one server says LEADING.
-    fn establish_for(&mut self, leader: i64) -> (i64, Vote) {
+    fn establish_for(&mut self, leader: ServerId) -> (ServerId, Vote) {
         let won = self.nodes[&leader].e.vote();
-        let epoch = won.peer_epoch.max(0) + 1;
+        let epoch = Epoch(won.peer_epoch.0.max(0) + 1);
         let settled = Vote {
             peer_epoch: epoch,
             ..won
@@ -277,13 +278,13 @@ impl Net {
         (leader, settled)
     }
 
-    fn latest(&self, sid: i64) -> Option<Decision> {
+    fn latest(&self, sid: ServerId) -> Option<Decision> {
         self.decisions.iter().rev().find(|d| d.sid == sid).copied()
     }
 }
 
 /// The vote ZooKeeper's order puts on top: highest (epoch, zxid, sid).
-fn best(net: &Net, sids: &[i64]) -> i64 {
+fn best(net: &Net, sids: &[ServerId]) -> ServerId {
     let votes = sids.iter().map(|&s| {
         let n = &net.nodes[&s];
         Vote {
@@ -299,8 +300,13 @@ fn best(net: &Net, sids: &[i64]) -> i64 {
         .leader
 }
 
-fn ensemble(size: i64) -> Vec<i64> {
-    (1..=size).collect()
+fn ensemble(size: i64) -> Vec<ServerId> {
+    (1..=size).map(ServerId).collect()
+}
+
+/// Bare sids, for the tests' literal lists.
+fn servers<const N: usize>(ids: [i64; N]) -> [ServerId; N] {
+    ids.map(ServerId)
 }
 
 /// Proves agreement on the best vote in 600 seeded runs of 3 and 5 voters: random zxids and
@@ -317,8 +323,8 @@ fn seeded_ensembles_agree_on_the_best_vote() {
         let mut starts = Vec::new();
         for &sid in &sids {
             let node = net.nodes.get_mut(&sid).expect("known");
-            node.current_epoch = (net.rng.below(2)) as i64;
-            node.last_zxid = (node.current_epoch << 32) | net.rng.below(3) as i64;
+            node.current_epoch = Epoch(net.rng.below(2) as i64);
+            node.last_zxid = Zxid::new(node.current_epoch, net.rng.below(3) as i64);
             starts.push((net.rng.below(100), sid));
         }
         starts.sort();
@@ -347,9 +353,9 @@ fn seeded_ensembles_agree_on_the_best_vote() {
 }
 
 /// Start every sid at a random offset in `0..spread_ms` from now, in time order.
-fn start_all(net: &mut Net, sids: &[i64], spread_ms: u64) {
+fn start_all(net: &mut Net, sids: &[ServerId], spread_ms: u64) {
     let base = net.now_ms;
-    let mut starts: Vec<(u64, i64)> = sids
+    let mut starts: Vec<(u64, ServerId)> = sids
         .iter()
         .map(|&s| (base + net.rng.below(spread_ms.max(1)), s))
         .collect();
@@ -368,11 +374,11 @@ fn late_starter_joins_the_established_leader() {
     for seed in 0..200u64 {
         let size = if seed % 2 == 0 { 3 } else { 5 };
         let sids = ensemble(size);
-        let late = 1 + net_pick(seed, size);
+        let late = ServerId(1 + net_pick(seed, size));
         let mut net = Net::new(seed, &sids, &[]);
         net.delay_max_ms = 90;
-        net.nodes.get_mut(&late).expect("known").last_zxid = 0x99;
-        let early: Vec<i64> = sids.iter().copied().filter(|&s| s != late).collect();
+        net.nodes.get_mut(&late).expect("known").last_zxid = Zxid(0x99);
+        let early: Vec<ServerId> = sids.iter().copied().filter(|&s| s != late).collect();
         start_all(&mut net, &early, 100);
         net.run_until(2_000);
         let (leader, settled) = net.establish();
@@ -382,7 +388,7 @@ fn late_starter_joins_the_established_leader() {
                 .get_mut(&late)
                 .expect("known")
                 .e
-                .start(net.now_ms, 0x99, 0);
+                .start(net.now_ms, Zxid(0x99), Epoch(0));
             while net
                 .nodes
                 .get_mut(&late)
@@ -425,7 +431,7 @@ fn net_pick(seed: u64, size: i64) -> i64 {
 fn observer_decides_observing() {
     for seed in 0..100u64 {
         let sids = ensemble(3);
-        let mut net = Net::new(seed, &sids, &[4]);
+        let mut net = Net::new(seed, &sids, &[ServerId(4)]);
         net.delay_max_ms = 90;
         // Voters start at 1 s and have decided by 2.5 s; the observer comes before, during
         // or after that.
@@ -433,26 +439,26 @@ fn observer_decides_observing() {
         let mut observer_started = false;
         if observer_at < 1_000 {
             net.run_until(observer_at);
-            net.start(4);
+            net.start(ServerId(4));
             observer_started = true;
         }
         net.run_until(1_000);
         start_all(&mut net, &sids, 100);
         if !observer_started && observer_at < 2_500 {
             net.run_until(observer_at);
-            net.start(4);
+            net.start(ServerId(4));
             observer_started = true;
         }
         net.run_until(2_500);
         net.establish();
         if !observer_started {
             net.run_until(observer_at);
-            net.start(4);
+            net.start(ServerId(4));
         }
         net.run_until(30_000);
         let leader = best(&net, &sids);
         let d = net
-            .latest(4)
+            .latest(ServerId(4))
             .unwrap_or_else(|| panic!("seed {seed}: observer undecided"));
         assert_eq!(d.state, ServerState::Observing, "seed {seed}");
         assert_eq!(d.vote.leader, leader, "seed {seed}");
@@ -474,12 +480,12 @@ fn minority_partition_never_decides() {
         let mut net = Net::new(seed, &sids, &[]);
         net.delay_max_ms = 90;
         for &sid in &sids {
-            net.nodes.get_mut(&sid).expect("known").last_zxid = net.rng.below(4) as i64;
+            net.nodes.get_mut(&sid).expect("known").last_zxid = Zxid(net.rng.below(4) as i64);
         }
-        net.partition(&[4, 5]);
+        net.partition(&servers([4, 5]));
         start_all(&mut net, &sids, 100);
         net.run_until(600_000);
-        for sid in [4, 5] {
+        for sid in servers([4, 5]) {
             assert!(
                 net.latest(sid).is_none(),
                 "seed {seed}: minority {sid} decided"
@@ -489,8 +495,8 @@ fn minority_partition_never_decides() {
             let gap = e.poll_timeout().expect("still polling") - net.now_ms;
             assert!(gap <= 60_000, "seed {seed}: back-off capped");
         }
-        let want = best(&net, &[1, 2, 3]);
-        for sid in [1, 2, 3] {
+        let want = best(&net, &servers([1, 2, 3]));
+        for sid in servers([1, 2, 3]) {
             let d = net
                 .latest(sid)
                 .unwrap_or_else(|| panic!("seed {seed}: {sid}"));
@@ -518,14 +524,15 @@ fn re_elections_after_leader_death() {
             let (leader, _) = net.establish();
             net.kill(leader);
             dead.push(leader);
-            let survivors: Vec<i64> = sids.iter().copied().filter(|s| !dead.contains(s)).collect();
+            let survivors: Vec<ServerId> =
+                sids.iter().copied().filter(|s| !dead.contains(s)).collect();
             let rounds_before: Vec<i64> = survivors
                 .iter()
                 .map(|s| net.nodes[s].e.logical_clock())
                 .collect();
             for &s in &survivors {
                 let node = net.nodes.get_mut(&s).expect("known");
-                node.last_zxid = (node.current_epoch << 32) | net.rng.below(3) as i64;
+                node.last_zxid = Zxid::new(node.current_epoch, net.rng.below(3) as i64);
             }
             // The lowest survivor's vote from the round just over, with a zxid nobody has.
             let ghost = survivors[0];
@@ -533,9 +540,9 @@ fn re_elections_after_leader_death() {
                 let stale = Notification {
                     state: ServerState::Looking,
                     leader: ghost,
-                    zxid: i64::MAX,
+                    zxid: Zxid(i64::MAX),
                     election_epoch: net.nodes[&to].e.logical_clock(),
-                    peer_epoch: i64::MAX,
+                    peer_epoch: Epoch(i64::MAX),
                     version: 2,
                     config: None,
                 };
@@ -570,8 +577,8 @@ fn re_elections_after_leader_death() {
 
 /// Leaders that a quorum of servers currently back (LEADING themselves or FOLLOWING them) in
 /// the same round: what ZAB can establish. Each server counts with its latest decision.
-fn backed_leaders(net: &Net) -> BTreeSet<(i64, i64)> {
-    let mut backers: BTreeMap<(i64, i64), BTreeSet<i64>> = BTreeMap::new();
+fn backed_leaders(net: &Net) -> BTreeSet<(i64, ServerId)> {
+    let mut backers: BTreeMap<(i64, ServerId), BTreeSet<ServerId>> = BTreeMap::new();
     for (&sid, node) in &net.nodes {
         let state = node.e.state();
         if !node.alive || state == ServerState::Looking || state == ServerState::Observing {
@@ -613,7 +620,7 @@ fn lossy_rounds_split_but_converge() {
         net.delay_max_ms = 50 + net.rng.below(350);
         net.drop_percent = net.rng.below(31);
         for &sid in &sids {
-            net.nodes.get_mut(&sid).expect("known").last_zxid = net.rng.below(3) as i64;
+            net.nodes.get_mut(&sid).expect("known").last_zxid = Zxid(net.rng.below(3) as i64);
         }
         start_all(&mut net, &sids, 300);
         net.run_until(5_000);
@@ -624,7 +631,7 @@ fn lossy_rounds_split_but_converge() {
         net.drop_percent = 0;
         net.run_until(net.now_ms + 1_000);
         let backed = backed_leaders(&net);
-        let keep: BTreeSet<i64> = match backed.iter().next() {
+        let keep: BTreeSet<ServerId> = match backed.iter().next() {
             Some(&(round, leader)) => sids
                 .iter()
                 .copied()
@@ -640,14 +647,14 @@ fn lossy_rounds_split_but_converge() {
         if let Some(&(_, leader)) = backed.iter().next() {
             net.establish_for(leader);
         }
-        let restart: Vec<i64> = sids
+        let restart: Vec<ServerId> = sids
             .iter()
             .copied()
             .filter(|s| !keep.contains(s) && net.nodes[s].e.state() != ServerState::Looking)
             .collect();
         start_all(&mut net, &restart, 100);
         net.run_until(net.now_ms + 5_000);
-        let leaders: BTreeSet<i64> = sids
+        let leaders: BTreeSet<ServerId> = sids
             .iter()
             .map(|s| {
                 let e = &net.nodes[s].e;

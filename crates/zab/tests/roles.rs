@@ -7,6 +7,7 @@ use corral_proto::quorum::{
     decode_i32_data, encode_i32_data, encode_session_touches, packet_type as pt, ForwardedRequest,
     LearnerInfo, Notification, QuorumPacket, ServerState,
 };
+use corral_proto::{Epoch, ServerId, Zxid};
 use corral_zab::{Durable, Input, Output, Peer, PeerConfig};
 
 const TICK: u64 = 2000;
@@ -39,8 +40,8 @@ fn durable(n: i64) -> Durable {
     Durable {
         last_zxid: last,
         last_applied_zxid: last,
-        accepted_epoch: 1,
-        current_epoch: 1,
+        accepted_epoch: Epoch(1),
+        current_epoch: Epoch(1),
         committed_log: log,
         log_tail: Vec::new(),
     }
@@ -79,10 +80,10 @@ fn elect(p: &mut Peer, now: u64, leader: i64, zxid: i64, epoch: i64) -> u64 {
     for from in [1, 2, 3] {
         let n = Notification::new(
             ServerState::Looking,
-            leader,
-            zxid,
+            ServerId(leader),
+            Zxid(zxid),
             1,
-            epoch,
+            Epoch(epoch),
             Some(CONFIG.to_vec()),
         );
         p.handle(now, Input::Election { from, n });
@@ -171,7 +172,7 @@ fn leader_discovery_chooses_epoch_then_diffs_peer_inside_the_committed_log() {
     let (mut p, t) = leader();
     connect(&mut p, t, 10, 2);
     let out = drain(&mut p);
-    assert_eq!(out[0], Output::WriteAcceptedEpoch(2));
+    assert_eq!(out[0], Output::WriteAcceptedEpoch(Epoch(2)));
     assert_eq!(to_conn(&out, 10), vec![(pt::LEADERINFO, 0x2_0000_0000)]);
     let li = out.iter().find_map(|o| match o {
         Output::SendLearner { p, .. } => p.data.clone(),
@@ -187,7 +188,7 @@ fn leader_discovery_chooses_epoch_then_diffs_peer_inside_the_committed_log() {
         },
     );
     let out = drain(&mut p);
-    assert_eq!(out[0], Output::WriteCurrentEpoch(2));
+    assert_eq!(out[0], Output::WriteCurrentEpoch(Epoch(2)));
     let mut expect = vec![(pt::DIFF, 0x1_0000_0006)];
     for c in 3..=6 {
         expect.push((pt::PROPOSAL, 0x1_0000_0000 | c));
@@ -212,7 +213,7 @@ fn leader_discovery_chooses_epoch_then_diffs_peer_inside_the_committed_log() {
     let out = drain(&mut p);
     assert!(out.contains(&Output::StartServing));
     assert_eq!(to_conn(&out, 10), vec![(pt::UPTODATE, -1)]);
-    assert_eq!(p.epoch(), 2);
+    assert_eq!(p.epoch(), Epoch(2));
     assert_eq!(p.synced_learners(), vec![2]);
 }
 
@@ -598,7 +599,7 @@ fn follower_acks_newleader_first_and_proposals_only_after_synced() {
         0x2_0000_0000,
         Some(encode_i32_data(0x10000)),
     );
-    assert_eq!(out[0], Output::WriteAcceptedEpoch(2));
+    assert_eq!(out[0], Output::WriteAcceptedEpoch(Epoch(2)));
     assert_eq!(to_leader(&out), vec![(pt::ACKEPOCH, 0x1_0000_0002)]);
     assert!(out
         .iter()
@@ -655,7 +656,7 @@ fn follower_acks_newleader_first_and_proposals_only_after_synced() {
         },
     );
     let out = drain(&mut p);
-    assert_eq!(out[0], Output::WriteCurrentEpoch(2));
+    assert_eq!(out[0], Output::WriteCurrentEpoch(Epoch(2)));
     assert_eq!(
         to_leader(&out),
         vec![
@@ -684,7 +685,7 @@ fn follower_acks_newleader_first_and_proposals_only_after_synced() {
             Output::RoleChanged {
                 state: ServerState::Following,
                 leader: Some(3),
-                epoch: 2
+                epoch: Epoch(2)
             },
         ]
     );
@@ -879,7 +880,7 @@ fn single_voter_leads_and_commits_alone() {
     assert!(out.contains(&Output::RoleChanged {
         state: ServerState::Leading,
         leader: Some(1),
-        epoch: 2
+        epoch: Epoch(2)
     }));
     p.handle(1000, Input::Submit(req(1), None));
     p.handle(
@@ -1041,7 +1042,14 @@ fn leader_with_reconfig_versions_a_static_config_with_the_newleader_zxid() {
         },
     );
     assert_eq!(newleader_data(&drain(&mut p), 11), Some(bumped.clone()));
-    let n = Notification::new(ServerState::Looking, 3, 0, 1, 1, Some(CONFIG.to_vec()));
+    let n = Notification::new(
+        ServerState::Looking,
+        ServerId(3),
+        Zxid(0),
+        1,
+        Epoch(1),
+        Some(CONFIG.to_vec()),
+    );
     p.handle(t, Input::Election { from: 3, n });
     let answers: Vec<_> = drain(&mut p)
         .into_iter()
@@ -1214,7 +1222,7 @@ fn learner_behind_the_committed_log_is_diffed_from_the_txn_log_then_memory() {
     assert_eq!(
         out,
         vec![
-            Output::WriteCurrentEpoch(2),
+            Output::WriteCurrentEpoch(Epoch(2)),
             Output::ReadLog {
                 conn: 10,
                 from_zxid: 0x1_0000_012c,
@@ -1423,10 +1431,10 @@ fn elect_round(p: &mut Peer, now: u64, round: i64, zxid: i64) -> u64 {
     for from in [1, 2, 3] {
         let n = Notification::new(
             ServerState::Looking,
-            3,
-            zxid,
+            ServerId(3),
+            Zxid(zxid),
             round,
-            2,
+            Epoch(2),
             Some(CONFIG.to_vec()),
         );
         p.handle(now, Input::Election { from, n });

@@ -180,6 +180,7 @@ pub fn format_address(host: &str, port: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::{Epoch, ServerId, Zxid};
     use crate::quorum::tests::hex;
     use crate::quorum::{Notification, ServerState};
 
@@ -283,7 +284,15 @@ mod tests {
     /// Frames are `i32 len` + payload, delivered only when complete.
     #[test]
     fn election_frames_stream_and_reject_bad_lengths() {
-        let payload = Notification::new(ServerState::Looking, 1, 0, 1, 0, None).encode();
+        let payload = Notification::new(
+            ServerState::Looking,
+            ServerId(1),
+            Zxid(0),
+            1,
+            Epoch(0),
+            None,
+        )
+        .encode();
         let frame = encode_election_frame(&payload);
         assert_eq!(&frame[..4], &44i32.to_be_bytes());
         for cut in 0..frame.len() {

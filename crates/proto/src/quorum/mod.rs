@@ -16,6 +16,7 @@
 //! here, so callers name `corral_proto::quorum::X`.
 
 use crate::error::DecodeError;
+use crate::ids::{Epoch, Zxid};
 
 mod config;
 mod election;
@@ -41,23 +42,22 @@ pub use payload::{
 };
 
 // ---------------------------------------------------------------------------------------------
-// zxids (`ZxidUtils`)
+// zxids (`ZxidUtils`), for callers that still hold a bare `i64`: see `crate::ids::Zxid`
 // ---------------------------------------------------------------------------------------------
 
-/// The epoch half of a zxid: the high 32 bits, shifted arithmetically like
-/// `ZxidUtils.getEpochFromZxid`, so the "no zxid" value -1 has epoch -1.
+/// The epoch half of a zxid: [`Zxid::epoch`] on a bare `i64` (so -1 has epoch -1).
 pub fn epoch_of(zxid: i64) -> i64 {
-    zxid >> 32
+    Zxid(zxid).epoch().0
 }
 
-/// The counter half of a zxid: the low 32 bits, always in `0..=0xffff_ffff`.
+/// The counter half of a zxid: [`Zxid::counter`] on a bare `i64`, always in `0..=0xffff_ffff`.
 pub fn counter_of(zxid: i64) -> i64 {
-    zxid & 0xffff_ffff
+    Zxid(zxid).counter()
 }
 
-/// `epoch << 32 | counter`, with the counter cut to 32 bits as `ZxidUtils.makeZxid` does.
+/// [`Zxid::new`] on bare `i64`s: `epoch << 32 | counter`, the counter cut to 32 bits.
 pub fn make_zxid(epoch: i64, counter: i64) -> i64 {
-    (epoch << 32) | (counter & 0xffff_ffff)
+    Zxid::new(Epoch(epoch), counter).0
 }
 
 fn be_i64(buf: &[u8], at: usize) -> Option<i64> {

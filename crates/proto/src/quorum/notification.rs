@@ -1,8 +1,8 @@
 //! Fast Leader Election notifications (§4.3, `FastLeaderElection.Messenger`): what a peer sends
 //! on the election port while it elects, in every length a 3.8 receiver accepts.
 
-use super::epoch_of;
 use crate::error::DecodeError;
+use crate::ids::{Epoch, ServerId, Zxid};
 use crate::jute::{Reader, WriteJute};
 
 /// `ServerState` ordinals as sent in notifications (§4.1).
@@ -63,13 +63,15 @@ pub const NOTIFICATION_BYTES_MIN: usize = 28;
 pub struct Notification {
     pub state: ServerState,
     /// Proposed leader's sid.
-    pub leader: i64,
+    pub leader: ServerId,
     /// Proposed leader's last zxid.
-    pub zxid: i64,
-    /// The sender's logical clock (election round).
+    pub zxid: Zxid,
+    /// The sender's logical clock: Fast Leader Election's round counter, which Java calls
+    /// `electionEpoch` but which is not a ZAB [`Epoch`]. It stays a bare `i64` so that it can
+    /// never be passed where `peer_epoch` is meant.
     pub election_epoch: i64,
     /// Proposed leader's epoch.
-    pub peer_epoch: i64,
+    pub peer_epoch: Epoch,
     /// 0 for 28/40-byte messages, 2 for current ones.
     pub version: i32,
     /// Config string bytes (§4.1), present in version ≥ 2 messages. An empty config is `None`:
@@ -82,10 +84,10 @@ impl Notification {
     /// decoded copy compares equal.
     pub fn new(
         state: ServerState,
-        leader: i64,
-        zxid: i64,
+        leader: ServerId,
+        zxid: Zxid,
         election_epoch: i64,
-        peer_epoch: i64,
+        peer_epoch: Epoch,
         config: Option<Vec<u8>>,
     ) -> Notification {
         Notification {
@@ -106,10 +108,10 @@ impl Notification {
         let config = self.config.as_deref().unwrap_or_default();
         let mut out = Vec::with_capacity(44 + config.len());
         out.put_i32(self.state.ordinal());
-        out.put_i64(self.leader);
-        out.put_i64(self.zxid);
+        out.put_i64(self.leader.0);
+        out.put_i64(self.zxid.0);
         out.put_i64(self.election_epoch);
-        out.put_i64(self.peer_epoch);
+        out.put_i64(self.peer_epoch.0);
         out.put_i32(NOTIFICATION_VERSION_CURRENT);
         out.put_i32(config.len() as i32);
         out.extend_from_slice(config);
@@ -134,15 +136,15 @@ impl Notification {
         }
         let mut r = Reader::new(buf);
         let state_ordinal = r.read_i32()?;
-        let leader = r.read_i64()?;
-        let zxid = r.read_i64()?;
+        let leader = ServerId(r.read_i64()?);
+        let zxid = Zxid(r.read_i64()?);
         let election_epoch = r.read_i64()?;
         let mut version = 0;
         let mut config = None;
         let peer_epoch = if buf.len() == NOTIFICATION_BYTES_MIN {
-            epoch_of(zxid)
+            zxid.epoch()
         } else {
-            let peer_epoch = r.read_i64()?;
+            let peer_epoch = Epoch(r.read_i64()?);
             if buf.len() != 40 {
                 version = r.read_i32()?;
             }
@@ -195,7 +197,14 @@ mod tests {
     fn notification_golden_from_follower() {
         let config = three_node_config().to_config_string().into_bytes();
         assert_eq!(config.len(), 138);
-        let n = Notification::new(ServerState::Following, 2, 0, 1, 1, Some(config.clone()));
+        let n = Notification::new(
+            ServerState::Following,
+            ServerId(2),
+            Zxid(0),
+            1,
+            Epoch(1),
+            Some(config.clone()),
+        );
         let bytes = n.encode();
         let mut expected = hex(
             "00000001 0000000000000002 0000000000000000 0000000000000001 0000000000000001
@@ -210,12 +219,26 @@ mod tests {
     /// A `None` config is configLength 0 and decodes back to `None`.
     #[test]
     fn notification_without_config_is_44_bytes() {
-        let n = Notification::new(ServerState::Looking, 3, 0x1_0000_0005, 7, 1, None);
+        let n = Notification::new(
+            ServerState::Looking,
+            ServerId(3),
+            Zxid(0x1_0000_0005),
+            7,
+            Epoch(1),
+            None,
+        );
         let bytes = n.encode();
         assert_eq!(bytes.len(), 44);
         assert_eq!(&bytes[40..], &[0, 0, 0, 0]);
         assert_eq!(Notification::decode(&bytes).unwrap(), n);
-        let empty = Notification::new(ServerState::Looking, 3, 0x1_0000_0005, 7, 1, Some(vec![]));
+        let empty = Notification::new(
+            ServerState::Looking,
+            ServerId(3),
+            Zxid(0x1_0000_0005),
+            7,
+            Epoch(1),
+            Some(vec![]),
+        );
         assert_eq!(empty, n);
     }
 
@@ -225,7 +248,7 @@ mod tests {
         let bytes = hex("00000002 0000000000000001 0000000300000009 0000000000000004");
         let n = Notification::decode(&bytes).unwrap();
         assert_eq!(n.state, ServerState::Leading);
-        assert_eq!(n.peer_epoch, 3);
+        assert_eq!(n.peer_epoch, Epoch(3));
         assert_eq!(n.version, 0);
         assert_eq!(n.config, None);
     }
@@ -239,13 +262,21 @@ mod tests {
              00000001",
         );
         let n = Notification::decode(&bytes).unwrap();
-        assert_eq!((n.peer_epoch, n.version, n.config), (5, 0, None));
+        assert_eq!((n.peer_epoch, n.version, n.config), (Epoch(5), 0, None));
     }
 
     /// A version-1 message longer than 40 bytes has no config part; trailing bytes are ignored.
     #[test]
     fn notification_version_1_has_no_config() {
-        let mut bytes = Notification::new(ServerState::Observing, 1, 2, 3, 4, None).encode();
+        let mut bytes = Notification::new(
+            ServerState::Observing,
+            ServerId(1),
+            Zxid(2),
+            3,
+            Epoch(4),
+            None,
+        )
+        .encode();
         bytes[36..40].copy_from_slice(&1i32.to_be_bytes());
         bytes[40..44].copy_from_slice(&(-5i32).to_be_bytes());
         let n = Notification::decode(&bytes).unwrap();
@@ -257,7 +288,14 @@ mod tests {
     /// state.
     #[test]
     fn notification_rejections() {
-        let good = Notification::new(ServerState::Looking, 1, 2, 3, 4, Some(b"abc".to_vec()));
+        let good = Notification::new(
+            ServerState::Looking,
+            ServerId(1),
+            Zxid(2),
+            3,
+            Epoch(4),
+            Some(b"abc".to_vec()),
+        );
         let bytes = good.encode();
         assert!(Notification::decode(&bytes[..27]).is_err());
         assert!(Notification::decode(&[]).is_err());
