@@ -28,7 +28,18 @@ fn seeds_hold_every_invariant() {
     let mut inconclusive = Vec::new();
     let mut notifications = 0;
     let seeds = seeds_from_env(CI_SEEDS);
-    for &seed in &seeds {
+    let mut last_progress = Instant::now();
+    for (done, &seed) in seeds.iter().enumerate() {
+        if last_progress.elapsed().as_secs() >= 60 {
+            // Long runs say how far they are (about once a minute).
+            eprintln!(
+                "{done} of {} seeds in {:.0} s, {} failed so far",
+                seeds.len(),
+                t0.elapsed().as_secs_f64(),
+                failures.len()
+            );
+            last_progress = Instant::now();
+        }
         let r = run_seed_caught(seed);
         if r.as_ref().is_ok_and(|r| r.lin_inconclusive) {
             inconclusive.push(seed);
