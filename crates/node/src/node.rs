@@ -864,12 +864,9 @@ impl<D: Disk> Node<D> {
                 self.out.push_back(Action::StartServing { zxid });
             }
             PeerOutput::StopServing => {
+                // The core closes every client connection (its Close outputs follow).
+                let closed = self.clients.len();
                 self.core.set_serving(false);
-                let conns: Vec<u64> = self.clients.iter().copied().collect();
-                for conn in &conns {
-                    self.out.push_back(Action::Close { conn: *conn });
-                }
-                let closed = conns.len();
                 self.out.push_back(Action::StopServing { closed });
             }
             PeerOutput::ConfigChanged { config } => {

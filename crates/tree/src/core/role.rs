@@ -15,13 +15,18 @@ impl Core {
         self.serving = on;
         if !on {
             self.abandon_pending();
-            // The glue closes every client connection now (ZooKeeper does when a server
-            // leaves the broadcast phase); a request already read from one of them must not
-            // be served when this node serves again, possibly under a new leader that does
-            // not yet know the session has moved on (sim seed 12794: a request held through
-            // a long pause was applied after the session's later writes).
-            for c in self.conns.values_mut() {
-                c.closing = true;
+            // Every client connection is closed (ZooKeeper closes them when a server leaves
+            // the broadcast phase); a request already read from one of them must not be
+            // served when this node serves again, possibly under a new leader that does not
+            // yet know the session has moved on (sim seed 12794: a request held through a
+            // long pause was applied after the session's later writes).
+            let mut open: Vec<ConnId> = (self.conns.iter())
+                .filter(|(_, c)| !c.closing)
+                .map(|(id, _)| *id)
+                .collect();
+            open.sort_unstable();
+            for c in open {
+                self.close(c);
             }
         }
     }
