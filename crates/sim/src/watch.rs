@@ -28,12 +28,9 @@ pub type Event = (i32, String);
 /// The nodes every tree starts with.
 const INITIAL: [&str; 4] = ["/", "/zookeeper", "/zookeeper/config", "/zookeeper/quota"];
 
+/// The parent of an absolute path ("/" for "/" and top-level nodes).
 fn parent(p: &str) -> &str {
-    match p.rfind('/') {
-        Some(0) => "/",
-        Some(i) => &p[..i],
-        None => "/",
-    }
+    corral_tree::path::parent(p).unwrap_or("/")
 }
 
 /// The events of every txn on the chain, derived from the txns alone (with a model of which
