@@ -58,6 +58,11 @@ impl Outstanding {
         self.changes.len()
     }
 
+    /// Whether a prepared, not yet applied txn changes `path`.
+    pub fn touches(&self, path: &str) -> bool {
+        self.changes.contains_key(path)
+    }
+
     /// Record the changes of a txn prepared at `zxid` and return the tree digest after it.
     pub fn absorb(
         &mut self,
@@ -376,9 +381,11 @@ impl<'a> View<'a> {
         if node.child_count > 0 {
             return Err(ErrorCode::NotEmpty);
         }
-        if matches!(
+        // ZooKeeper refuses only normal ephemerals here, so a persistent node made at the path
+        // after the reaper picked it would be deleted; corral refuses that too (§3.5 note).
+        if !matches!(
             NodeKind::from_owner(node.stat.ephemeral_owner),
-            NodeKind::Ephemeral(_)
+            NodeKind::Container | NodeKind::Ttl(_)
         ) {
             return Err(ErrorCode::BadVersion);
         }
@@ -561,5 +568,21 @@ mod tests {
         assert_eq!(v.delete(&c, "/d", 0), Err(ErrorCode::NotEmpty));
         assert!(v.delete(&c, "/d/c", -1).is_ok());
         assert!(v.delete(&c, "/d", -1).is_ok());
+    }
+
+    // The reaper's delete takes only containers and TTL nodes: a persistent node made at the
+    // path after the reaper picked it stays (ZooKeeper would delete it).
+    #[test]
+    fn delete_container_spares_other_kinds() {
+        let t = DataTree::new();
+        let p = AclPolicy::default();
+        let c = ctx(&p, &[]);
+        let mut v = View::new(&t);
+        v.create(&c, CreateKind::Plain, "/p", &None, &open(), 0, -1)
+            .unwrap();
+        assert_eq!(v.delete_container(&c, "/p"), Err(ErrorCode::BadVersion));
+        v.create(&c, CreateKind::Container, "/k", &None, &open(), 4, -1)
+            .unwrap();
+        assert!(v.delete_container(&c, "/k").is_ok());
     }
 }

@@ -323,3 +323,60 @@ fn container_reaped() {
     h.drain();
     assert!(h.core.tree().get("/c").is_none());
 }
+
+fn ttl_harness() -> Harness {
+    let mut h = Harness::new(CoreConfig {
+        container_check_interval_ms: 1000,
+        extended_types: true,
+        ..CoreConfig::default()
+    });
+    h.connect(1);
+    let t = CreateTtlRequest {
+        path: "/t".into(),
+        data: None,
+        acl: open(),
+        flags: 5,
+        ttl: 10_000,
+    };
+    assert_eq!(h.one(1, 1, Request::CreateTtl(t)).1, 0);
+    h
+}
+
+fn tick(h: &mut Harness, mono: u64, wall: i64) {
+    h.now.mono_ms += mono;
+    h.now.wall_ms += wall;
+    h.core.handle_tick(h.now);
+    h.drain();
+}
+
+// A TTL node goes once it has been idle for its TTL, on both clocks.
+#[test]
+fn ttl_node_reaped_after_its_ttl() {
+    let mut h = ttl_harness();
+    tick(&mut h, 9_000, 9_000);
+    assert!(h.core.tree().get("/t").is_some(), "reaped before its TTL");
+    tick(&mut h, 2_000, 2_000);
+    assert!(h.core.tree().get("/t").is_none(), "not reaped after its TTL");
+}
+
+// A wall clock that jumps forward (NTP step, VM resume) does not reap a TTL node early: the
+// monotonic time since the node last changed must reach the TTL as well. ZooKeeper reads
+// only the wall clock here.
+#[test]
+fn ttl_survives_wall_clock_jump() {
+    let mut h = ttl_harness();
+    tick(&mut h, 1_000, 120_000);
+    assert!(h.core.tree().get("/t").is_some(), "reaped by a clock jump");
+    // A setData restarts the TTL on both clocks.
+    tick(&mut h, 8_000, 8_000);
+    let set = Request::SetData(SetDataRequest {
+        path: "/t".into(),
+        data: Some(b"x".to_vec()),
+        version: -1,
+    });
+    assert_eq!(h.one(1, 2, set).1, 0);
+    tick(&mut h, 9_000, 9_000);
+    assert!(h.core.tree().get("/t").is_some(), "reaped before its TTL from the setData");
+    tick(&mut h, 2_000, 2_000);
+    assert!(h.core.tree().get("/t").is_none(), "not reaped after its TTL");
+}

@@ -25,6 +25,9 @@ impl Core {
         let ty = txn.header.r#type;
         let origin = self.take_pending(session, cxid, ty);
         let (err, results) = self.apply_to_tree(now, &txn);
+        if err == 0 {
+            self.note_ttl_changes(now, &txn.body);
+        }
         self.outstanding.applied(&self.tree, zxid);
         if append {
             self.out.push_back(Output::Append(txn.clone()));
@@ -44,6 +47,31 @@ impl Core {
             }
         }
         self.drain_reads(session);
+    }
+
+    /// Remember when TTL nodes were created or had their data set (by this core's monotonic
+    /// clock), and forget deleted ones. A failed multi is noted too: that only delays reaping.
+    fn note_ttl_changes(&mut self, now: Now, body: &TxnBody) {
+        let touched = match body {
+            TxnBody::Multi(subs) => {
+                for s in subs {
+                    self.note_ttl_changes(now, s);
+                }
+                return;
+            }
+            TxnBody::CreateTtl(t) => &t.path,
+            TxnBody::SetData(t) => &t.path,
+            TxnBody::Delete(t) | TxnBody::DeleteContainer(t) => {
+                self.ttl_touched_ms.remove(&t.path);
+                return;
+            }
+            _ => return,
+        };
+        let is_ttl = (self.tree.get(touched))
+            .is_some_and(|n| matches!(n.kind(), crate::tree::NodeKind::Ttl(_)));
+        if is_ttl {
+            self.ttl_touched_ms.insert(touched.clone(), now.mono_ms);
+        }
     }
 
     /// The local request a txn answers: the oldest pending write (or connect) of its session,

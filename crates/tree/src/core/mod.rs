@@ -162,6 +162,12 @@ pub struct Core {
     session_conn: HashMap<i64, ConnId>,
     out: VecDeque<Output>,
     last_container_check_ms: u64,
+    /// TTL nodes: the monotonic time this core last applied a create or setData to each one.
+    /// A TTL node is reaped only once its TTL has passed on this clock too, so a wall clock that
+    /// jumps forward (or runs ahead of the member that set the node's mtime) never reaps early.
+    ttl_touched_ms: HashMap<String, u64>,
+    /// Nodes loaded with the tree were last seen changing no later than this (monotonic ms).
+    ttl_base_ms: u64,
     role: Role,
     /// Prepared but not yet applied changes (standalone: always empty between events).
     outstanding: Outstanding,
@@ -226,6 +232,8 @@ impl Core {
             session_conn: HashMap::new(),
             out: VecDeque::new(),
             last_container_check_ms: now.mono_ms,
+            ttl_touched_ms: HashMap::new(),
+            ttl_base_ms: now.mono_ms,
             role: Role::Standalone,
             outstanding: Outstanding::default(),
             pending: HashMap::new(),

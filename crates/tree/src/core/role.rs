@@ -90,6 +90,8 @@ impl Core {
         self.sessions = table;
         self.owners.clear();
         self.outstanding.clear();
+        self.ttl_touched_ms.clear();
+        self.ttl_base_ms = now.mono_ms;
     }
 
     /// Ensemble: show the config string in `/zookeeper/config`.

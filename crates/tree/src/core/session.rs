@@ -82,12 +82,14 @@ impl Core {
         }
     }
 
-    /// Candidates of `ContainerManager` (§3.5).
+    /// Candidates of `ContainerManager` (§3.5). A node with a prepared, not yet applied change
+    /// is left for the next check: the reaper judges the applied node, and the change (a new
+    /// child, a setData on a TTL node) may make it no candidate at all.
     fn reap_containers(&mut self, now: Now) {
         let mut candidates = Vec::new();
         for p in self.tree.containers() {
             let n = self.tree.get(p).expect("indexed nodes exist");
-            if n.num_children() != 0 {
+            if n.num_children() != 0 || self.outstanding.touches(p) {
                 continue;
             }
             let never_used = self.cfg.container_max_never_used_interval_ms;
@@ -100,10 +102,19 @@ impl Core {
         if self.cfg.extended_types {
             for p in self.tree.ttls() {
                 let n = self.tree.get(p).expect("indexed nodes exist");
-                if let NodeKind::Ttl(ttl) = n.kind() {
-                    if (n.num_children() == 0) && ttl != 0 && now.wall_ms - n.stat().mtime > ttl {
-                        candidates.push(p.clone());
-                    }
+                let NodeKind::Ttl(ttl) = n.kind() else {
+                    continue;
+                };
+                if n.num_children() != 0 || ttl == 0 || self.outstanding.touches(p) {
+                    continue;
+                }
+                // ZooKeeper's rule reads only the wall clock against the mtime the leader of
+                // the day wrote; the monotonic time since this member applied the last change
+                // must agree, so clock jumps and skew between members never reap early.
+                let seen = self.ttl_touched_ms.get(p).copied().unwrap_or(self.ttl_base_ms);
+                let idle_mono = now.mono_ms.saturating_sub(seen);
+                if now.wall_ms - n.stat().mtime > ttl && idle_mono > ttl as u64 {
+                    candidates.push(p.clone());
                 }
             }
         }
