@@ -50,6 +50,9 @@ pub enum ViolationKind {
     WatchSpurious,
     /// `committed_zxids` disagrees with the writes.
     CommittedZxid,
+    /// The server deleted a node its reaper may not delete (not an empty container that once
+    /// had a child, nor an empty TTL node).
+    SystemWrite,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +93,8 @@ fn describe(i: usize, op: &Op) -> String {
         Call::Create { path, .. } => format!("create {path}"),
         Call::SetData { path, version, .. } => format!("setData {path} v{version}"),
         Call::Delete { path, version } => format!("delete {path} v{version}"),
+        Call::SetAcl { path, version, .. } => format!("setACL {path} v{version}"),
+        Call::GetAcl { path } => format!("getACL {path}"),
         Call::Check { path, .. } => format!("check {path}"),
         Call::Multi(v) => format!("multi({} ops)", v.len()),
         Call::GetData { path, .. } => format!("getData {path}"),
@@ -130,9 +135,16 @@ pub fn check(history: &History) -> Outcome {
 
 fn validate(h: &History) -> Result<(), String> {
     fn call_ok(c: &Call, in_multi: bool) -> Result<(), String> {
+        let world_only = |acl: &[crate::Acl]| {
+            if acl.iter().all(|a| a.scheme == "world" && a.id == "anyone") {
+                Ok(())
+            } else {
+                Err("unsupported: ACL entries other than world:anyone".to_string())
+            }
+        };
         match c {
-            Call::Create { mode, .. } if mode.container || mode.ttl_ms.is_some() => {
-                Err("unsupported: container and TTL creates are not modelled".into())
+            Call::Create { acl, .. } | Call::SetAcl { acl, .. } if world_only(acl).is_err() => {
+                world_only(acl)
             }
             Call::Check { .. } if !in_multi => Err("malformed: Check outside multi".into()),
             Call::Multi(v) if in_multi => {
@@ -146,9 +158,11 @@ fn validate(h: &History) -> Result<(), String> {
             | Call::Sync { .. }
             | Call::CloseSession
             | Call::AddWatch { .. }
+            | Call::GetAcl { .. }
+            | Call::SetAcl { .. }
                 if in_multi =>
             {
-                Err("unsupported: reads, sync and closeSession inside multi".into())
+                Err("unsupported: reads, setACL, sync and closeSession inside multi".into())
             }
             _ => Ok(()),
         }
@@ -800,7 +814,13 @@ impl<'a> Ctx<'a> {
                         });
                         return Ok(z);
                     }
-                    SystemWhat::Deleted { path } => tree.system_delete(path, z),
+                    SystemWhat::Deleted { path } => tree.system_delete(path, z).map_err(|m| {
+                        violation(
+                            ViolationKind::SystemWrite,
+                            Vec::new(),
+                            format!("system write at zxid {}: {m}", hex(z)),
+                        )
+                    })?,
                 };
                 trig.push(TxnTriggers {
                     zxid: z,
@@ -892,6 +912,7 @@ pub fn res_matches(expected: &Res, observed: &Res) -> bool {
         (Res::Data { data: a, stat: sa }, Res::Data { data: b, stat: sb }) => {
             a == b && sa.same_as(sb)
         }
+        (Res::Acl { acl: a, stat: sa }, Res::Acl { acl: b, stat: sb }) => a == b && sa.same_as(sb),
         (Res::Exists(a), Res::Exists(b)) => match (a, b) {
             (None, None) => true,
             (Some(x), Some(y)) => x.same_as(y),

@@ -37,10 +37,45 @@ impl Stat {
 pub struct CreateMode {
     pub ephemeral: bool,
     pub sequential: bool,
-    /// Not supported by the checker: `check` answers `Outcome::Invalid`.
+    /// A container (createContainer): reaped by the server once it had a child and is empty.
     pub container: bool,
-    /// Not supported by the checker: `check` answers `Outcome::Invalid`.
+    /// A TTL node (createTTL) with this TTL in ms. When the server reaps it is not checked
+    /// here (the history has no server clocks); that it is a TTL node without children is.
     pub ttl_ms: Option<i64>,
+}
+
+/// One ACL entry. The model knows no authenticated identities: only `world:anyone` entries
+/// grant anything, and histories with other schemes are `Outcome::Invalid`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Acl {
+    pub perms: i32,
+    pub scheme: String,
+    pub id: String,
+}
+
+impl Acl {
+    pub fn world(perms: i32) -> Acl {
+        Acl {
+            perms,
+            scheme: "world".into(),
+            id: "anyone".into(),
+        }
+    }
+
+    /// `world:anyone` with every permission, the ACL most clients create with.
+    pub fn open() -> Vec<Acl> {
+        vec![Acl::world(perms::ALL)]
+    }
+}
+
+/// Permission bits (ZooDefs.Perms).
+pub mod perms {
+    pub const READ: i32 = 1;
+    pub const WRITE: i32 = 2;
+    pub const CREATE: i32 = 4;
+    pub const DELETE: i32 = 8;
+    pub const ADMIN: i32 = 16;
+    pub const ALL: i32 = 31;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +90,7 @@ pub enum Call {
         path: String,
         data: Vec<u8>,
         mode: CreateMode,
+        acl: Vec<Acl>,
     },
     SetData {
         path: String,
@@ -63,6 +99,12 @@ pub enum Call {
     },
     Delete {
         path: String,
+        version: i32,
+    },
+    /// `version` is checked against the node's aversion.
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
         version: i32,
     },
     /// Only valid inside `Multi`.
@@ -83,6 +125,9 @@ pub enum Call {
         path: String,
         watch: bool,
     },
+    GetAcl {
+        path: String,
+    },
     Sync {
         path: String,
     },
@@ -101,6 +146,7 @@ impl Call {
             Call::Create { .. }
                 | Call::SetData { .. }
                 | Call::Delete { .. }
+                | Call::SetAcl { .. }
                 | Call::Check { .. }
                 | Call::Multi(_)
                 | Call::CloseSession
@@ -110,7 +156,10 @@ impl Call {
     pub fn is_read(&self) -> bool {
         matches!(
             self,
-            Call::GetData { .. } | Call::Exists { .. } | Call::GetChildren { .. }
+            Call::GetData { .. }
+                | Call::Exists { .. }
+                | Call::GetChildren { .. }
+                | Call::GetAcl { .. }
         )
     }
 }
@@ -136,6 +185,11 @@ pub enum Res {
         stat: Stat,
     },
     Exists(Option<Stat>),
+    /// getACL: the node's ACL (in order) and Stat.
+    Acl {
+        acl: Vec<Acl>,
+        stat: Stat,
+    },
     /// Order is not significant.
     Children(Vec<String>),
     Synced,

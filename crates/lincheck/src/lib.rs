@@ -21,6 +21,15 @@
 //! (DataTree.processTxn). CloseSession and `SystemWhat::SessionClosed` delete the session's
 //! ephemerals.
 //!
+//! ACLs: only `world:anyone` entries (the model has no authenticated identities; other schemes
+//! make the history `Outcome::Invalid`). Create needs CREATE on the parent, delete DELETE on
+//! the parent, setData WRITE, setACL ADMIN (checked against aversion, which it bumps), check,
+//! getData and getChildren READ, getACL READ or ADMIN, exists nothing (3.8.0); an empty ACL is
+//! InvalidACL (-114), a missing permission NoAuth (-102), in PrepRequestProcessor's order.
+//! Containers carry owner `i64::MIN`, TTL nodes `0xFF00.. | ttl`; both may have children.
+//! `SystemWhat::Deleted` (the reaper's deleteContainer) may only take an existing, childless
+//! container that once had a child (`maxNeverUsedIntervalMs` = 0, the default) or TTL node.
+//!
 //! # What is checked
 //! 1. Known writes: unique zxids (also against system writes); real-time order (A completed
 //!    before B invoked implies zxid(A) < zxid(B)); replaying all writes in zxid order reproduces
@@ -43,10 +52,12 @@
 //!    and below any later completed op of its session. A DFS over placements (tried "as late as
 //!    possible" first) replays the history; the first consistent one wins.
 //! 7. Optional `committed_zxids`: every committed zxid is explained by exactly one write.
+//! 8. System deletes take only what the reaper may take (above).
 //!
 //! # Not checked
-//! ctime/mtime, ACLs and aversion (always 0), quotas, containers and TTL nodes (rejected as
-//! `Outcome::Invalid`), client-side watcher dispatch, and the exact coalescing of events across a
+//! ctime/mtime, ACL schemes other than world (rejected as `Outcome::Invalid`), when a TTL
+//! node's time is up (the history has no server clocks: the simulation checks it), watch
+//! notifications withheld for lack of READ, quotas, client-side watcher dispatch, and the exact coalescing of events across a
 //! reconnect: after `Received::Reconnected`, events owed up to the first reply after it may be
 //! coalesced (SetWatches fires one event per watch) or missing; they are still never spurious.
 //! Reads, syncs and AddWatch with `Ret::Unknown` are ignored.
@@ -62,6 +73,6 @@ pub mod model;
 
 pub use check::{check, res_matches, Outcome, Summary, Violation, ViolationKind};
 pub use history::{
-    AddWatchMode, Call, CreateMode, EventKind, History, Op, Received, Res, Ret, Session, Stat,
-    SystemWhat, SystemWrite,
+    perms, Acl, AddWatchMode, Call, CreateMode, EventKind, History, Op, Received, Res, Ret,
+    Session, Stat, SystemWhat, SystemWrite,
 };

@@ -6,17 +6,71 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::history::{Call, CreateMode, Res, Stat};
+use crate::history::{perms, Acl, Call, CreateMode, Res, Stat};
 
 pub const OK: i32 = 0;
 pub const RUNTIME_INCONSISTENCY: i32 = -2;
 pub const BAD_ARGUMENTS: i32 = -8;
 pub const NO_NODE: i32 = -101;
+pub const NO_AUTH: i32 = -102;
 pub const BAD_VERSION: i32 = -103;
 pub const NO_CHILDREN_FOR_EPHEMERALS: i32 = -108;
 pub const NODE_EXISTS: i32 = -110;
 pub const NOT_EMPTY: i32 = -111;
 pub const SESSION_EXPIRED: i32 = -112;
+pub const INVALID_ACL: i32 = -114;
+
+/// Stored ephemeralOwner of a container (EphemeralType.CONTAINER).
+pub const CONTAINER_OWNER: i64 = i64::MIN;
+/// High byte of a TTL node's stored ephemeralOwner (EphemeralType.TTL); the TTL is in the low
+/// 40 bits.
+const TTL_OWNER: i64 = 0xFF00_0000_0000_0000_u64 as i64;
+const TTL_MAX_MS: i64 = 0xFF_FFFF_FFFF;
+
+/// What a node's ephemeralOwner says it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Persistent,
+    Ephemeral,
+    Container,
+    Ttl(i64),
+}
+
+pub fn kind_of(owner: i64) -> Kind {
+    if owner == 0 {
+        Kind::Persistent
+    } else if owner == CONTAINER_OWNER {
+        Kind::Container
+    } else if owner & TTL_OWNER == TTL_OWNER {
+        Kind::Ttl(owner & TTL_MAX_MS)
+    } else {
+        Kind::Ephemeral
+    }
+}
+
+/// ZooKeeperServer.checkACL for a connection without authenticated ids: an empty list allows
+/// everything, else some `world:anyone` entry must carry the permission.
+fn allows(acl: &[Acl], perm: i32) -> bool {
+    acl.is_empty()
+        || acl
+            .iter()
+            .any(|a| a.perms & perm != 0 && a.scheme == "world" && a.id == "anyone")
+}
+
+/// PrepRequestProcessor.fixupACL without identities: duplicates go, an empty list is invalid.
+/// (Other schemes are refused before the check starts.)
+fn fixup(acl: &[Acl]) -> Result<Vec<Acl>, i32> {
+    if acl.is_empty() {
+        return Err(INVALID_ACL);
+    }
+    let mut out: Vec<Acl> = Vec::with_capacity(acl.len());
+    for a in acl {
+        if !out.contains(a) {
+            out.push(a.clone());
+        }
+    }
+    Ok(out)
+}
 
 /// Closed sessions are kept in the node map under this prefix (not a valid path), so the undo
 /// log rolls them back with everything else.
@@ -34,6 +88,8 @@ pub struct Node {
     pub cversion: i32,
     pub ephemeral_owner: i64,
     pub children: BTreeSet<String>,
+    pub acl: Vec<Acl>,
+    pub aversion: i32,
 }
 
 /// What a txn does to watches, in the order ZooKeeper's DataTree triggers them.
@@ -153,16 +209,27 @@ impl Tree {
     pub fn read(&self, call: &Call) -> Res {
         match call {
             Call::GetData { path, .. } => match self.nodes.get(path) {
+                None => Res::Err(NO_NODE),
+                Some(n) if !allows(&n.acl, perms::READ) => Res::Err(NO_AUTH),
                 Some(n) => Res::Data {
                     data: n.data.clone(),
                     stat: stat_of(n),
                 },
-                None => Res::Err(NO_NODE),
             },
+            // ZooKeeper 3.8.0 checks no permission for exists.
             Call::Exists { path, .. } => Res::Exists(self.stat(path)),
             Call::GetChildren { path, .. } => match self.nodes.get(path) {
-                Some(n) => Res::Children(n.children.iter().cloned().collect()),
                 None => Res::Err(NO_NODE),
+                Some(n) if !allows(&n.acl, perms::READ) => Res::Err(NO_AUTH),
+                Some(n) => Res::Children(n.children.iter().cloned().collect()),
+            },
+            Call::GetAcl { path } => match self.nodes.get(path) {
+                None => Res::Err(NO_NODE),
+                Some(n) if !allows(&n.acl, perms::READ | perms::ADMIN) => Res::Err(NO_AUTH),
+                Some(n) => Res::Acl {
+                    acl: n.acl.clone(),
+                    stat: stat_of(n),
+                },
             },
             Call::Sync { .. } => Res::Synced,
             Call::AddWatch { .. } => Res::WatchAdded,
@@ -217,7 +284,7 @@ impl Tree {
                     .map(|(p, _)| p.clone())
                     .collect();
                 for p in owned {
-                    self.delete(&p, -1, zxid, &mut triggers);
+                    self.unlink(&p, -1, zxid, &mut triggers);
                 }
                 Res::Closed
             }
@@ -238,18 +305,46 @@ impl Tree {
         self.apply(&Call::CloseSession, session, zxid).1
     }
 
-    /// A server-issued delete at `zxid` (TTL/container reaping); no-op if the node is gone.
-    pub fn system_delete(&mut self, path: &str, zxid: i64) -> Vec<Trigger> {
+    /// A server-issued delete at `zxid` (the container/TTL reaper's deleteContainer, committed
+    /// as a success). Only an existing, childless container that once had a child
+    /// (`znode.container.maxNeverUsedIntervalMs` = 0, the default) or TTL node may go.
+    pub fn system_delete(&mut self, path: &str, zxid: i64) -> Result<Vec<Trigger>, String> {
+        let Some(n) = self.nodes.get(path) else {
+            return Err(format!("the server deleted {path}, which does not exist"));
+        };
+        if !n.children.is_empty() {
+            return Err(format!("the server deleted {path}, which has children"));
+        }
+        match kind_of(n.ephemeral_owner) {
+            Kind::Container if n.cversion > 0 => {}
+            Kind::Container => {
+                return Err(format!(
+                    "the server deleted container {path}, which never had a child"
+                ))
+            }
+            Kind::Ttl(_) => {}
+            k => {
+                return Err(format!(
+                    "the server deleted {path}, a {k:?} node (only containers and TTL nodes are reaped)"
+                ))
+            }
+        }
+        // The reaper's delete is the server's own: no ACL applies.
         let mut t = Vec::new();
-        self.delete(path, -1, zxid, &mut t);
-        t
+        match self.unlink(path, -1, zxid, &mut t) {
+            Res::Deleted => Ok(t),
+            other => Err(format!("deleting {path} gives {other:?}")),
+        }
     }
 
     fn apply_one(&mut self, call: &Call, session: i64, zxid: i64, trig: &mut Vec<Trigger>) -> Res {
         match call {
-            Call::Create { path, data, mode } => {
-                self.create(path, data, *mode, session, zxid, trig)
-            }
+            Call::Create {
+                path,
+                data,
+                mode,
+                acl,
+            } => self.create(path, data, *mode, acl, session, zxid, trig),
             Call::SetData {
                 path,
                 data,
@@ -258,6 +353,9 @@ impl Tree {
                 let Some(n) = self.nodes.get(path) else {
                     return Res::Err(NO_NODE);
                 };
+                if !allows(&n.acl, perms::WRITE) {
+                    return Res::Err(NO_AUTH);
+                }
                 if *version != -1 && *version != n.version {
                     return Res::Err(BAD_VERSION);
                 }
@@ -271,8 +369,31 @@ impl Tree {
                 Res::Stat(st)
             }
             Call::Delete { path, version } => self.delete(path, *version, zxid, trig),
+            Call::SetAcl { path, acl, version } => {
+                // PrepRequestProcessor: fixupACL, then the node, ADMIN, the aversion.
+                let acl = match fixup(acl) {
+                    Ok(a) => a,
+                    Err(e) => return Res::Err(e),
+                };
+                let Some(n) = self.nodes.get(path) else {
+                    return Res::Err(NO_NODE);
+                };
+                if !allows(&n.acl, perms::ADMIN) {
+                    return Res::Err(NO_AUTH);
+                }
+                if *version != -1 && *version != n.aversion {
+                    return Res::Err(BAD_VERSION);
+                }
+                let mut n = n.clone();
+                n.acl = acl;
+                n.aversion = n.aversion.wrapping_add(1);
+                let st = stat_of(&n);
+                self.put(path, Some(n));
+                Res::Stat(st)
+            }
             Call::Check { path, version } => match self.nodes.get(path) {
                 None => Res::Err(NO_NODE),
+                Some(n) if !allows(&n.acl, perms::READ) => Res::Err(NO_AUTH),
                 Some(n) if *version != -1 && *version != n.version => Res::Err(BAD_VERSION),
                 Some(_) => Res::Checked,
             },
@@ -280,22 +401,33 @@ impl Tree {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn create(
         &mut self,
         path: &str,
         data: &[u8],
         mode: CreateMode,
+        acl: &[Acl],
         session: i64,
         zxid: i64,
         trig: &mut Vec<Trigger>,
     ) -> Res {
-        // PrepRequestProcessor.pRequest2TxnCreate order: parent NoNode, NodeExists,
-        // NoChildrenForEphemerals.
+        // PrepRequestProcessor.pRequest2TxnCreate order: mode and TTL, path, fixupACL, parent
+        // NoNode, CREATE on the parent, NodeExists, NoChildrenForEphemerals.
+        let kinds = mode.ephemeral as u8 + mode.container as u8 + mode.ttl_ms.is_some() as u8;
+        let bad_ttl = mode.ttl_ms.is_some_and(|t| t <= 0 || t > TTL_MAX_MS);
+        if kinds > 1 || (mode.container && mode.sequential) || bad_ttl {
+            return Res::Err(BAD_ARGUMENTS);
+        }
         let prefix_ok =
             mode.sequential && path.ends_with('/') && valid_path(&path[..path.len() - 1]);
         if !valid_path(path) && !prefix_ok {
             return Res::Err(BAD_ARGUMENTS);
         }
+        let acl = match fixup(acl) {
+            Ok(a) => a,
+            Err(e) => return Res::Err(e),
+        };
         let Some(parent_path) = parent(path).map(str::to_string) else {
             return Res::Err(NODE_EXISTS);
         };
@@ -307,6 +439,9 @@ impl Tree {
         let Some(par) = self.nodes.get(&parent_path) else {
             return Res::Err(NO_NODE);
         };
+        if !allows(&par.acl, perms::CREATE) {
+            return Res::Err(NO_AUTH);
+        }
         let full = if mode.sequential {
             format!("{path}{:010}", par.cversion)
         } else {
@@ -315,7 +450,7 @@ impl Tree {
         if self.nodes.contains_key(&full) {
             return Res::Err(NODE_EXISTS);
         }
-        if par.ephemeral_owner != 0 {
+        if kind_of(par.ephemeral_owner) == Kind::Ephemeral {
             return Res::Err(NO_CHILDREN_FOR_EPHEMERALS);
         }
         let mut par = par.clone();
@@ -323,11 +458,20 @@ impl Tree {
         par.pzxid = zxid;
         par.children.insert(name(&full).to_string());
         self.put(&parent_path, Some(par));
-        let mut n = empty_node(
-            data.to_vec(),
-            zxid,
-            if mode.ephemeral { session } else { 0 },
-        );
+        let owner = match mode {
+            CreateMode {
+                ttl_ms: Some(t), ..
+            } => TTL_OWNER | t,
+            CreateMode {
+                container: true, ..
+            } => CONTAINER_OWNER,
+            CreateMode {
+                ephemeral: true, ..
+            } => session,
+            _ => 0,
+        };
+        let mut n = empty_node(data.to_vec(), zxid, owner);
+        n.acl = acl;
         n.pzxid = zxid;
         let st = stat_of(&n);
         self.put(&full, Some(n));
@@ -338,7 +482,23 @@ impl Tree {
         }
     }
 
+    /// PrepRequestProcessor order: parent NoNode, DELETE on the parent, NoNode, BadVersion,
+    /// NotEmpty.
     fn delete(&mut self, path: &str, version: i32, zxid: i64, trig: &mut Vec<Trigger>) -> Res {
+        let Some(parent_path) = parent(path).map(str::to_string) else {
+            return Res::Err(BAD_ARGUMENTS);
+        };
+        let Some(par) = self.nodes.get(&parent_path) else {
+            return Res::Err(NO_NODE);
+        };
+        if !allows(&par.acl, perms::DELETE) {
+            return Res::Err(NO_AUTH);
+        }
+        self.unlink(path, version, zxid, trig)
+    }
+
+    /// Delete without the permission check (closeSession and the reaper are the server's).
+    fn unlink(&mut self, path: &str, version: i32, zxid: i64, trig: &mut Vec<Trigger>) -> Res {
         let Some(parent_path) = parent(path).map(str::to_string) else {
             return Res::Err(BAD_ARGUMENTS);
         };
@@ -377,9 +537,12 @@ fn empty_node(data: Vec<u8>, zxid: i64, owner: i64) -> Node {
         cversion: 0,
         ephemeral_owner: owner,
         children: BTreeSet::new(),
+        acl: Acl::open(),
+        aversion: 0,
     }
 }
 
+/// The Stat a client sees (DataNode.copyStat): containers and TTL nodes show ephemeralOwner 0.
 pub fn stat_of(n: &Node) -> Stat {
     let kids = n.children.len() as i32;
     Stat {
@@ -389,8 +552,11 @@ pub fn stat_of(n: &Node) -> Stat {
         mtime: 0,
         version: n.version,
         cversion: n.cversion.wrapping_mul(2).wrapping_sub(kids),
-        aversion: 0,
-        ephemeral_owner: n.ephemeral_owner,
+        aversion: n.aversion,
+        ephemeral_owner: match kind_of(n.ephemeral_owner) {
+            Kind::Ephemeral => n.ephemeral_owner,
+            _ => 0,
+        },
         data_length: n.data.len() as i32,
         num_children: kids,
         pzxid: n.pzxid,

@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use corral_lincheck::model::{parent, Tree, Trigger};
+use corral_lincheck::model::{self, parent, Tree, Trigger};
 use corral_lincheck::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -132,14 +132,37 @@ impl Gen {
         };
         let watch = r.gen_bool(0.5);
         match r.gen_range(0..100) {
-            0..=19 => Call::Create {
-                path: p,
-                data,
-                mode: CreateMode {
-                    ephemeral: r.gen_bool(0.25),
-                    ..CreateMode::default()
-                },
-            },
+            0..=19 => {
+                // Containers and TTL nodes churn (the reaper takes them); some ACLs forbid
+                // writes, creates, deletes or ACL changes (never reads: the watch rules here
+                // do not model notifications a connection may not read).
+                let mode = match r.gen_range(0..10) {
+                    0 => CreateMode {
+                        container: true,
+                        ..CreateMode::default()
+                    },
+                    1 => CreateMode {
+                        ttl_ms: Some(r.gen_range(1..10_000)),
+                        ..CreateMode::default()
+                    },
+                    _ => CreateMode {
+                        ephemeral: r.gen_bool(0.25),
+                        ..CreateMode::default()
+                    },
+                };
+                let acl = if r.gen_bool(0.2) {
+                    let drop = [perms::WRITE, perms::CREATE, perms::DELETE, perms::ADMIN];
+                    vec![Acl::world(perms::ALL & !drop[r.gen_range(0..4)])]
+                } else {
+                    Acl::open()
+                };
+                Call::Create {
+                    path: p,
+                    data,
+                    mode,
+                    acl,
+                }
+            }
             20..=25 => Call::Create {
                 path: "/a/s-".into(),
                 data,
@@ -148,6 +171,7 @@ impl Gen {
                     ephemeral: r.gen_bool(0.3),
                     ..CreateMode::default()
                 },
+                acl: Acl::open(),
             },
             26..=40 => Call::SetData {
                 path: p,
@@ -178,6 +202,7 @@ impl Gen {
                             path: p,
                             data: data.clone(),
                             mode: CreateMode::default(),
+                            acl: Acl::open(),
                         },
                         Call::SetData {
                             path: q,
@@ -201,7 +226,21 @@ impl Gen {
                 path: if r.gen_bool(0.5) { "/a".into() } else { p },
                 watch,
             },
-            89..=93 => Call::Sync { path: p },
+            89..=90 => Call::Sync { path: p },
+            91 => Call::SetAcl {
+                path: p,
+                acl: vec![Acl::world(if r.gen_bool(0.5) {
+                    perms::ALL
+                } else {
+                    perms::READ | perms::ADMIN
+                })],
+                version: if r.gen_bool(0.7) {
+                    -1
+                } else {
+                    r.gen_range(0..2)
+                },
+            },
+            92..=93 => Call::GetAcl { path: p },
             94..=97 => Call::AddWatch {
                 path: p,
                 mode: if r.gen_bool(0.5) {
@@ -239,6 +278,35 @@ impl Gen {
                 .unwrap()
                 .expired = true;
             return;
+        }
+        // Occasionally the reaper deletes an empty container that once had a child, or an
+        // empty TTL node (system write).
+        if self.rng.gen_bool(0.01) {
+            let reapable: Vec<String> = ["/a", "/b", "/a/x", "/a/y", "/b/x", "/a/x/z"]
+                .iter()
+                .filter(|p| {
+                    self.model.get(p).is_some_and(|n| {
+                        n.children.is_empty()
+                            && match model::kind_of(n.ephemeral_owner) {
+                                model::Kind::Container => n.cversion > 0,
+                                model::Kind::Ttl(_) => true,
+                                _ => false,
+                            }
+                    })
+                })
+                .map(|p| p.to_string())
+                .collect();
+            if !reapable.is_empty() {
+                let path = reapable[self.rng.gen_range(0..reapable.len())].clone();
+                let z = self.zxid() + 1;
+                let trig = self.model.system_delete(&path, z).expect("reapable");
+                self.commit_txn(trig, None);
+                self.h.system_writes.push(SystemWrite {
+                    zxid: z,
+                    what: SystemWhat::Deleted { path },
+                });
+                return;
+            }
         }
         // The follower catches up a bit at random.
         if self.rng.gen_bool(0.3) {

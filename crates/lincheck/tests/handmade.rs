@@ -709,18 +709,257 @@ fn committed_zxids_must_be_explained() {
     assert_eq!(s.unknown_applied, 1);
 }
 
+fn container() -> CreateMode {
+    CreateMode {
+        container: true,
+        ..CreateMode::default()
+    }
+}
+
+fn reaped(b: &mut B, zxid: i64, path: &str) {
+    b.h.system_writes.push(SystemWrite {
+        zxid,
+        what: SystemWhat::Deleted { path: path.into() },
+    });
+}
+
+fn del(path: &str) -> Call {
+    Call::Delete {
+        path: path.into(),
+        version: -1,
+    }
+}
+
+// A container that had a child and is empty again may be reaped; the model deletes it.
 #[test]
-fn containers_are_unsupported() {
+fn container_reaped_after_its_last_child() {
+    let mut b = B::default();
+    let c = create_with("/c", container(), perms::ALL);
+    b.op(S1, 0, 1, c, 1, created("/c", st(1, 1, 1, 0, 0, 0, 0, 0)));
+    b.op(
+        S1,
+        2,
+        3,
+        create("/c/x", ""),
+        2,
+        created("/c/x", st(2, 2, 2, 0, 0, 0, 0, 0)),
+    );
+    b.op(S1, 4, 5, del("/c/x"), 3, Res::Deleted);
+    reaped(&mut b, 4, "/c");
+    b.op(
+        S1,
+        6,
+        7,
+        Call::Exists {
+            path: "/c".into(),
+            watch: false,
+        },
+        4,
+        Res::Exists(None),
+    );
+    expect_ok(check(&b.h));
+}
+
+// The reaper may not take a container that never had a child, one with children, or a
+// persistent node: each is a violation, not a pass.
+#[test]
+fn reaping_the_wrong_node_is_rejected() {
+    let mut b = B::default();
+    let c = create_with("/c", container(), perms::ALL);
+    b.op(S1, 0, 1, c, 1, created("/c", st(1, 1, 1, 0, 0, 0, 0, 0)));
+    reaped(&mut b, 2, "/c");
+    expect(check(&b.h), ViolationKind::SystemWrite);
+
+    let mut b = B::with_a();
+    reaped(&mut b, 2, "/a");
+    expect(check(&b.h), ViolationKind::SystemWrite);
+
+    let mut b = B::default();
+    let c = create_with("/c", container(), perms::ALL);
+    b.op(S1, 0, 1, c, 1, created("/c", st(1, 1, 1, 0, 0, 0, 0, 0)));
+    b.op(
+        S1,
+        2,
+        3,
+        create("/c/x", ""),
+        2,
+        created("/c/x", st(2, 2, 2, 0, 0, 0, 0, 0)),
+    );
+    reaped(&mut b, 3, "/c");
+    expect(check(&b.h), ViolationKind::SystemWrite);
+}
+
+// A TTL node is stored with owner 0xFF00.. | ttl, shown to clients as 0; the reaper may
+// delete it once empty.
+#[test]
+fn ttl_nodes_are_modelled() {
+    let mut b = B::default();
+    let mode = CreateMode {
+        ttl_ms: Some(5_000),
+        sequential: true,
+        ..CreateMode::default()
+    };
+    let call = create_with("/t-", mode, perms::ALL);
+    b.op(
+        S1,
+        0,
+        1,
+        call,
+        1,
+        created("/t-0000000000", st(1, 1, 1, 0, 0, 0, 0, 0)),
+    );
+    reaped(&mut b, 2, "/t-0000000000");
+    expect_ok(check(&b.h));
+
+    // Clients see ephemeralOwner 0 for TTL nodes (DataNode.copyStat), not the stored value.
+    let owner = (0xFF00_0000_0000_0000_u64 as i64) | 5_000;
+    let mut b = B::default();
+    let call = create_with("/t-", mode, perms::ALL);
+    b.op(
+        S1,
+        0,
+        1,
+        call,
+        1,
+        created("/t-0000000000", st(1, 1, 1, 0, 0, owner, 0, 0)),
+    );
+    expect(check(&b.h), ViolationKind::WriteResult);
+}
+
+// Permissions: a write the ACL forbids must fail with NoAuth; setACL bumps aversion, checks
+// it, and getACL shows the new list.
+#[test]
+fn acls_are_enforced() {
+    let ro = perms::READ | perms::ADMIN;
+    let mut b = B::default();
+    let call = create_with("/p", CreateMode::default(), ro);
+    b.op(S1, 0, 1, call, 1, created("/p", st(1, 1, 1, 0, 0, 0, 0, 0)));
+    // setData without WRITE succeeding is a violation...
+    let mut bad = B { h: b.h.clone() };
+    bad.op(
+        S1,
+        2,
+        3,
+        set("/p", "x", -1),
+        2,
+        Res::Stat(st(1, 2, 1, 1, 0, 0, 1, 0)),
+    );
+    expect(check(&bad.h), ViolationKind::WriteResult);
+    // ...so is a create under it without CREATE...
+    let mut bad = B { h: b.h.clone() };
+    bad.op(
+        S1,
+        2,
+        3,
+        create("/p/c", ""),
+        2,
+        created("/p/c", st(2, 2, 2, 0, 0, 0, 0, 0)),
+    );
+    expect(check(&bad.h), ViolationKind::WriteResult);
+    // ...and NoAuth is right.
+    b.op(S1, 2, 3, set("/p", "x", -1), 2, Res::Err(-102));
+    // setACL with a stale aversion fails, with the right one succeeds and bumps it.
+    let open = || vec![Acl::world(perms::ALL)];
+    let set_acl = |version| Call::SetAcl {
+        path: "/p".into(),
+        acl: open(),
+        version,
+    };
+    b.op(S1, 4, 5, set_acl(3), 3, Res::Err(-103));
+    let mut after = st(1, 1, 1, 0, 0, 0, 0, 0);
+    after.aversion = 1;
+    b.op(S1, 6, 7, set_acl(0), 4, Res::Stat(after));
+    let get_acl = Call::GetAcl { path: "/p".into() };
+    b.op(
+        S1,
+        8,
+        9,
+        get_acl.clone(),
+        4,
+        Res::Acl {
+            acl: open(),
+            stat: after,
+        },
+    );
+    expect_ok(check(&b.h));
+    // A read that shows the old ACL after the change is stale.
+    let mut bad = B { h: b.h.clone() };
+    let old = vec![Acl::world(ro)];
+    bad.op(
+        S1,
+        10,
+        11,
+        get_acl,
+        4,
+        Res::Acl {
+            acl: old,
+            stat: after,
+        },
+    );
+    expect(check(&bad.h), ViolationKind::ReadResult);
+}
+
+#[test]
+fn unsupported_acl_schemes_are_invalid() {
     // Proves unsupported input is reported, not silently passed.
     let mut b = B::default();
     let c = Call::Create {
         path: "/c".into(),
         data: vec![],
-        mode: CreateMode {
-            container: true,
-            ..CreateMode::default()
-        },
+        mode: CreateMode::default(),
+        acl: vec![Acl {
+            perms: perms::ALL,
+            scheme: "digest".into(),
+            id: "u:x".into(),
+        }],
     };
     b.op(S1, 0, 10, c, 1, created("/c", st(1, 1, 1, 0, 0, 0, 0, 0)));
     assert!(matches!(check(&b.h), Outcome::Invalid { .. }));
+}
+
+// The server's own deletes (expiry, the reaper) ignore ACLs: a parent without DELETE does not
+// keep an expired session's ephemeral or an empty container alive.
+#[test]
+fn server_deletes_ignore_acls() {
+    let no_delete = perms::ALL & !perms::DELETE;
+    let mut b = B::default();
+    let p = create_with("/p", CreateMode::default(), no_delete);
+    b.op(S1, 0, 1, p, 1, created("/p", st(1, 1, 1, 0, 0, 0, 0, 0)));
+    let c = create_with("/p/c", container(), perms::ALL);
+    b.op(S1, 2, 3, c, 2, created("/p/c", st(2, 2, 2, 0, 0, 0, 0, 0)));
+    let e = create_mode("/p/e", true, false);
+    b.op(S2, 4, 5, e, 3, created("/p/e", st(3, 3, 3, 0, 0, S2, 0, 0)));
+    b.op(
+        S1,
+        6,
+        7,
+        create("/p/c/x", ""),
+        4,
+        created("/p/c/x", st(4, 4, 4, 0, 0, 0, 0, 0)),
+    );
+    b.op(S1, 8, 9, del("/p/c/x"), 5, Res::Deleted);
+    reaped(&mut b, 6, "/p/c");
+    b.h.system_writes.push(SystemWrite {
+        zxid: 7,
+        what: SystemWhat::SessionClosed { session: S2 },
+    });
+    let kids = Call::GetChildren {
+        path: "/p".into(),
+        watch: false,
+    };
+    b.op(S1, 20, 21, kids.clone(), 7, Res::Children(vec![]));
+    expect_ok(check(&b.h));
+    // A client's delete there is refused, so the child stays.
+    b.op(
+        S1,
+        22,
+        23,
+        create("/p/y", ""),
+        8,
+        created("/p/y", st(8, 8, 8, 0, 0, 0, 0, 0)),
+    );
+    b.op(S1, 24, 25, del("/p/y"), 9, Res::Err(-102));
+    let mut bad = B { h: b.h.clone() };
+    bad.op(S1, 26, 27, kids, 9, Res::Children(vec![]));
+    expect(check(&bad.h), ViolationKind::ReadResult);
 }

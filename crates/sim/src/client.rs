@@ -23,7 +23,11 @@ use crate::watch::{Set, Watches};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
     Create,
+    /// createContainer or createTTL (answered with path and Stat).
+    Create2,
     SetData,
+    SetAcl,
+    GetAcl,
     Delete,
     GetData,
     Exists,
@@ -42,7 +46,9 @@ impl OpKind {
         matches!(
             self,
             OpKind::Create
+                | OpKind::Create2
                 | OpKind::SetData
+                | OpKind::SetAcl
                 | OpKind::Delete
                 | OpKind::Multi
                 | OpKind::CloseSession
@@ -52,7 +58,10 @@ impl OpKind {
     pub fn name(self) -> &'static str {
         match self {
             OpKind::Create => "invoke-create",
+            OpKind::Create2 => "invoke-create2",
             OpKind::SetData => "invoke-setData",
+            OpKind::SetAcl => "invoke-setACL",
+            OpKind::GetAcl => "invoke-getACL",
             OpKind::Delete => "invoke-delete",
             OpKind::GetData => "invoke-getData",
             OpKind::Exists => "invoke-exists",
@@ -66,7 +75,10 @@ impl OpKind {
     }
 
     pub fn is_read(self) -> bool {
-        matches!(self, OpKind::GetData | OpKind::Exists | OpKind::GetChildren)
+        matches!(
+            self,
+            OpKind::GetData | OpKind::Exists | OpKind::GetChildren | OpKind::GetAcl
+        )
     }
 }
 
@@ -223,6 +235,24 @@ fn open_acl() -> Vec<Acl> {
     vec![Acl::new(perms::ALL, "world", "anyone")]
 }
 
+/// TTLs of the workload's TTL nodes (ms): a few reaper checks long, so they come and go.
+const TTL_MS: (u64, u64) = (500, 6_000);
+
+impl Sim {
+    /// Mostly the open ACL; now and then one without WRITE, CREATE, DELETE or ADMIN. READ is
+    /// always granted: ZooKeeper 3.8.4+ (and corral) withhold notifications a connection may
+    /// not read, which the watch checks do not model.
+    fn random_acl(&mut self, restricted_pct: u64) -> Vec<Acl> {
+        if !self.rng.chance(restricted_pct) {
+            return open_acl();
+        }
+        let drop = *(self.rng)
+            .pick(&[perms::WRITE, perms::CREATE, perms::DELETE, perms::ADMIN])
+            .expect("not empty");
+        vec![Acl::new(perms::ALL & !drop, "world", "anyone")]
+    }
+}
+
 impl Sim {
     pub(crate) fn client_tick(&mut self, c: usize) {
         let d = self.rng.range(5, 30);
@@ -252,14 +282,16 @@ impl Sim {
             let r = self.rng.below(100);
             let kind = match r {
                 0..=19 => OpKind::Create,
-                20..=34 => OpKind::SetData,
-                35..=44 => OpKind::Delete,
-                45..=59 => OpKind::GetData,
-                60..=69 => OpKind::Exists,
-                70..=75 => OpKind::GetChildren,
-                76..=84 => OpKind::Multi,
-                85..=94 => OpKind::Sync,
-                95..=98 => OpKind::AddWatch,
+                20..=32 => OpKind::SetData,
+                33..=42 => OpKind::Delete,
+                43..=56 => OpKind::GetData,
+                57..=65 => OpKind::Exists,
+                66..=71 => OpKind::GetChildren,
+                72..=80 => OpKind::Multi,
+                81..=89 => OpKind::Sync,
+                90..=93 => OpKind::AddWatch,
+                94..=95 => OpKind::SetAcl,
+                96..=98 => OpKind::GetAcl,
                 _ => OpKind::CloseSession,
             };
             self.issue(c, Some(kind));
@@ -374,20 +406,55 @@ impl Sim {
                 (OpKind::Create, path, req)
             }
             Some(OpKind::Create) => {
-                let flags = *self.rng.pick(&[0, 0, 1, 2, 3]).expect("not empty");
+                let acl = self.random_acl(15);
+                // Containers (flags 4) and TTL nodes (5, 6 sequential) one create in ten each.
+                let flags = *(self.rng)
+                    .pick(&[0, 0, 0, 1, 1, 2, 3, 3, 4, 5, 6, 6])
+                    .expect("not empty");
                 let path = if flags & 2 != 0 {
                     format!("{}/s-", self.rng.pick(&SEQ_PARENTS).expect("not empty"))
                 } else {
                     path
                 };
-                let req = Request::Create(CreateRequest {
+                let create = CreateRequest {
                     path: path.clone(),
                     data,
-                    acl: open_acl(),
+                    acl,
                     flags,
-                });
-                (OpKind::Create, path, req)
+                };
+                let req = match flags {
+                    4 => Request::CreateContainer(create),
+                    5 | 6 => Request::CreateTtl(CreateTtlRequest {
+                        path: create.path,
+                        data: create.data,
+                        acl: create.acl,
+                        flags,
+                        ttl: self.rng.range(TTL_MS.0, TTL_MS.1) as i64,
+                    }),
+                    _ => Request::Create(create),
+                };
+                let kind = if flags >= 4 {
+                    OpKind::Create2
+                } else {
+                    OpKind::Create
+                };
+                (kind, path, req)
             }
+            Some(OpKind::SetAcl) => {
+                let acl = self.random_acl(40);
+                let version = *self.rng.pick(&[-1, -1, -1, 0, 1]).expect("not empty");
+                let req = Request::SetAcl(SetAclRequest {
+                    path: path.clone(),
+                    acl,
+                    version,
+                });
+                (OpKind::SetAcl, path, req)
+            }
+            Some(OpKind::GetAcl) => {
+                let req = Request::GetAcl(PathRequest { path: path.clone() });
+                (OpKind::GetAcl, path, req)
+            }
+            Some(OpKind::Create2) => unreachable!("chosen under Create"),
             Some(OpKind::SetData) => {
                 let req = Request::SetData(SetDataRequest {
                     path: path.clone(),

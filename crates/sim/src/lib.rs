@@ -16,6 +16,7 @@ pub mod known;
 pub mod limits;
 pub mod mirror;
 pub mod params;
+pub mod reaper;
 pub mod record;
 pub mod rng;
 pub mod sim;
@@ -76,8 +77,20 @@ pub fn run_seed(seed: u64) -> Result<Report, Failure> {
         return sim.finish();
     }
     check_acked_everywhere(&mut sim);
+    check_reaper(&mut sim);
     check_linearizable(&mut sim);
     sim.finish()
+}
+
+/// TTL nodes are reaped only after their TTL (`reaper`), whatever the clocks did.
+fn check_reaper(sim: &mut Sim) {
+    if sim.failure.is_some() {
+        return;
+    }
+    match reaper::check(&sim.chain, &sim.bodies, &sim.first_seen) {
+        Ok(r) => sim.report.reaped = r,
+        Err(e) => sim.fail("a TTL node lives at least its TTL", e),
+    }
 }
 
 /// What every client observed is one linearizable ZooKeeper history (`corral_lincheck`).
@@ -97,7 +110,10 @@ fn check_linearizable(sim: &mut Sim) {
                 .map(|n| (p.to_string(), n.data().unwrap_or_default().to_vec()))
         })
         .collect();
-    let history = sim.rec.history(&sim.chain, initial);
+    let history = match sim.rec.history(&sim.chain, &sim.bodies, initial) {
+        Ok(h) => h,
+        Err(e) => return sim.fail("every committed txn is known", e),
+    };
     if let Ok(v) = std::env::var("CORRAL_LIN_DUMP") {
         let sess = i64::from_str_radix(v.trim_start_matches("0x"), 16).unwrap_or(0);
         for (i, o) in history.ops.iter().enumerate() {

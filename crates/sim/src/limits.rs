@@ -15,3 +15,7 @@ pub const SNAPSHOT_HISTORIES_KEPT: usize = 16;
 
 const _: () = assert!(BLOCKS_MAX >= 2);
 const _: () = assert!(SNAPSHOT_HISTORIES_KEPT >= 3);
+
+/// How often the leader's reaper looks for containers and TTL nodes (ms): ZooKeeper's 60 s
+/// default would leave the workload's TTL nodes (0.5–6 s) alive through most of a run.
+pub const REAPER_CHECK_MS: u64 = 1_000;

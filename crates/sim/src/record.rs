@@ -6,15 +6,17 @@
 use std::collections::BTreeMap;
 
 use corral_lincheck::{
-    AddWatchMode, Call, CreateMode, History, Op, Received, Res, Ret, Session, Stat, SystemWhat,
-    SystemWrite,
+    Acl as LinAcl, AddWatchMode, Call, CreateMode, History, Op, Received, Res, Ret, Session, Stat,
+    SystemWhat, SystemWrite,
 };
 use corral_proto::jute::{Jute, Reader};
 use corral_proto::records::{
-    add_watch_mode, op, CreateRequest, CreateResponse, DeleteRequest, GetChildrenResponse,
-    GetDataResponse, MultiHeader, SetDataRequest, Stat as WireStat, StatResponse,
+    add_watch_mode, op, Acl, Create2Response, CreateRequest, CreateResponse, DeleteRequest,
+    GetAclResponse, GetChildrenResponse, GetDataResponse, MultiHeader, SetDataRequest,
+    Stat as WireStat, StatResponse,
 };
 use corral_proto::request::{MultiDecode, MultiOp, Request};
+use corral_proto::txn::TxnBody;
 
 use crate::chain::Chain;
 use crate::client::OpKind;
@@ -55,6 +57,16 @@ fn mode(flags: i32) -> CreateMode {
     }
 }
 
+fn acls(a: &[Acl]) -> Vec<LinAcl> {
+    a.iter()
+        .map(|a| LinAcl {
+            perms: a.perms,
+            scheme: a.id.scheme.clone(),
+            id: a.id.id.clone(),
+        })
+        .collect()
+}
+
 fn data(d: &Option<Vec<u8>>) -> Vec<u8> {
     d.clone().unwrap_or_default()
 }
@@ -64,6 +76,7 @@ fn create_call(r: &CreateRequest) -> Call {
         path: r.path.clone(),
         data: data(&r.data),
         mode: mode(r.flags),
+        acl: acls(&r.acl),
     }
 }
 
@@ -86,6 +99,34 @@ fn delete_call(r: &DeleteRequest) -> Call {
 pub fn call_of(req: &Request) -> Call {
     match req {
         Request::Create(r) => create_call(r),
+        // createContainer makes a container whatever the flags (the workload sends 4).
+        Request::CreateContainer(r) => Call::Create {
+            path: r.path.clone(),
+            data: data(&r.data),
+            mode: CreateMode {
+                container: true,
+                ..CreateMode::default()
+            },
+            acl: acls(&r.acl),
+        },
+        Request::CreateTtl(r) => Call::Create {
+            path: r.path.clone(),
+            data: data(&r.data),
+            mode: CreateMode {
+                sequential: r.flags & 2 != 0,
+                ttl_ms: Some(r.ttl),
+                ..CreateMode::default()
+            },
+            acl: acls(&r.acl),
+        },
+        Request::SetAcl(r) => Call::SetAcl {
+            path: r.path.clone(),
+            acl: acls(&r.acl),
+            version: r.version,
+        },
+        Request::GetAcl(r) => Call::GetAcl {
+            path: r.path.clone(),
+        },
         Request::SetData(r) => set_data_call(r),
         Request::Delete(r) => delete_call(r),
         Request::GetData(r) => Call::GetData {
@@ -148,7 +189,23 @@ pub fn res_of(kind: OpKind, err: i32, body: &[u8]) -> Result<Res, String> {
             path: CreateResponse::read(&mut r).map_err(e)?.path,
             stat: None,
         },
-        OpKind::SetData => Res::Stat(stat(&StatResponse::read(&mut r).map_err(e)?.stat)),
+        OpKind::Create2 => {
+            let c = Create2Response::read(&mut r).map_err(e)?;
+            Res::Created {
+                path: c.path,
+                stat: Some(stat(&c.stat)),
+            }
+        }
+        OpKind::SetData | OpKind::SetAcl => {
+            Res::Stat(stat(&StatResponse::read(&mut r).map_err(e)?.stat))
+        }
+        OpKind::GetAcl => {
+            let g = GetAclResponse::read(&mut r).map_err(e)?;
+            Res::Acl {
+                acl: acls(&g.acl),
+                stat: stat(&g.stat),
+            }
+        }
         OpKind::Delete => Res::Deleted,
         OpKind::GetData => {
             let g = GetDataResponse::read(&mut r).map_err(e)?;
@@ -230,9 +287,14 @@ impl Recorder {
         })
     }
 
-    /// The history to check, with the closeSession txns no client op accounts for (expiry)
-    /// taken from the committed chain.
-    pub fn history(&self, chain: &Chain, initial: Vec<(String, Vec<u8>)>) -> History {
+    /// The history to check, with the txns no client op accounts for (session expiry, the
+    /// reaper's deletes) taken from the committed chain; `bodies` holds their txns.
+    pub fn history(
+        &self,
+        chain: &Chain,
+        bodies: &std::collections::HashMap<(i64, u64), TxnBody>,
+        initial: Vec<(String, Vec<u8>)>,
+    ) -> Result<History, String> {
         let client_closes: std::collections::BTreeSet<(i64, i32)> = (self.ops.iter())
             .zip(&self.xids)
             .filter(|(o, _)| o.call == Call::CloseSession)
@@ -242,16 +304,26 @@ impl Recorder {
             .filter(|o| o.call.is_write())
             .filter_map(|o| o.zxid())
             .collect();
-        let system_writes = (chain.entries.iter())
-            .filter(|e| e.txn.ty == CLOSE_SESSION_TYPE)
-            .filter(|e| !client_closes.contains(&(e.txn.session, e.txn.cxid)))
-            .map(|e| SystemWrite {
-                zxid: e.txn.zxid,
-                what: SystemWhat::SessionClosed {
-                    session: e.txn.session,
-                },
-            })
-            .collect();
+        let mut system_writes = Vec::new();
+        for e in &chain.entries {
+            let t = &e.txn;
+            if t.ty == CLOSE_SESSION_TYPE && !client_closes.contains(&(t.session, t.cxid)) {
+                system_writes.push(SystemWrite {
+                    zxid: t.zxid,
+                    what: SystemWhat::SessionClosed { session: t.session },
+                });
+            } else if t.ty == op::DELETE_CONTAINER && !t.noop {
+                let Some(TxnBody::DeleteContainer(d)) = bodies.get(&(t.zxid, t.fp)) else {
+                    return Err(format!("deleteContainer 0x{:x} has no known body", t.zxid));
+                };
+                system_writes.push(SystemWrite {
+                    zxid: t.zxid,
+                    what: SystemWhat::Deleted {
+                        path: d.path.clone(),
+                    },
+                });
+            }
+        }
         // A write whose reply was lost sits where the committed log put it (matched by session
         // and cxid), if the log has it and it changed something; the checker verifies that
         // position against real time and the session's order, and searches no further.
@@ -266,7 +338,7 @@ impl Recorder {
                 _ => None,
             })
             .collect();
-        History {
+        Ok(History {
             // `crate::watch` checks every notification per connection as it arrives.
             watches_checked_elsewhere: true,
             lost_write_zxids,
@@ -287,6 +359,6 @@ impl Recorder {
                     .collect(),
             ),
             initial,
-        }
+        })
     }
 }

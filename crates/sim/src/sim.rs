@@ -242,6 +242,8 @@ pub struct Report {
     pub notifications: usize,
     /// Writes with lost replies the linearizability check placed or dropped.
     pub lin_unknown: usize,
+    /// Containers and TTL nodes the reaper deleted.
+    pub reaped: crate::reaper::Reaped,
     /// The linearizability search hit its bound (neither passed nor failed).
     pub lin_inconclusive: bool,
     /// Findings that do not fail the run (see `lib.rs`), with the first time seen.
@@ -299,6 +301,9 @@ pub struct Sim {
     print_trace: bool,
     /// Every txn a node logged or applied, by (zxid, fingerprint): the chain's bodies.
     pub(crate) bodies: HashMap<(i64, u64), TxnBody>,
+    /// When each of `bodies` was first logged or applied by any node (simulated ms): no later
+    /// than any node applied it, no earlier than its leader prepared it.
+    pub(crate) first_seen: HashMap<(i64, u64), u64>,
     /// The chain's txns as the watch events they fire.
     pub(crate) triggers: crate::watch::Triggers,
 }
@@ -391,6 +396,7 @@ impl Sim {
             stale_pending: BTreeSet::new(),
             print_trace: std::env::var("CORRAL_SIM_TRACE").is_ok(),
             bodies: HashMap::new(),
+            first_seen: HashMap::new(),
             triggers: Default::default(),
         };
         if let Some(pct) = sim.p.disk_fault_permille {
@@ -642,6 +648,9 @@ impl Sim {
                 tick_ms: self.p.tick_ms as u32,
                 session_timeout_ms_min: 2 * self.p.tick_ms as u32,
                 session_timeout_ms_max: 20_000,
+                // The workload makes TTL nodes and containers; the reaper looks every second.
+                extended_types: true,
+                container_check_interval_ms: crate::limits::REAPER_CHECK_MS,
                 ..CoreConfig::default()
             },
             ensemble: Some(EnsembleConfig {
@@ -999,6 +1008,7 @@ impl Sim {
                     Ok(t) => {
                         let g = GhostEntry::of(&t, &txn);
                         self.bodies.entry((g.zxid, g.fp)).or_insert(t.body);
+                        self.first_seen.entry((g.zxid, g.fp)).or_insert(self.now);
                         g
                     }
                     Err(e) => {
@@ -1177,6 +1187,7 @@ impl Sim {
         self.bodies
             .entry((g.zxid, g.fp))
             .or_insert_with(|| txn.body.clone());
+        self.first_seen.entry((g.zxid, g.fp)).or_insert(self.now);
         if zxid <= before || g.zxid != zxid {
             let msg = format!(
                 "node {sid}: committed 0x{zxid:x} (txn 0x{:x}) after 0x{before:x}",

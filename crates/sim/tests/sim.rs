@@ -27,6 +27,7 @@ fn seeds_hold_every_invariant() {
     let mut known_hits = Vec::new();
     let mut inconclusive = Vec::new();
     let mut notifications = 0;
+    let (mut ttl_reaped, mut containers_reaped) = (0, 0);
     let seeds = seeds_from_env(CI_SEEDS);
     let mut last_progress = Instant::now();
     for (done, &seed) in seeds.iter().enumerate() {
@@ -45,6 +46,10 @@ fn seeds_hold_every_invariant() {
             inconclusive.push(seed);
         }
         notifications += r.as_ref().map_or(0, |r| r.notifications);
+        if let Ok(r) = &r {
+            ttl_reaped += r.reaped.ttl_nodes;
+            containers_reaped += r.reaped.containers;
+        }
         match r {
             Ok(r) if verbose => eprintln!(
                 "seed {seed}: ok, {} ms simulated, {} steps, chain {}, ops {} done / {} unknown, \
@@ -74,7 +79,7 @@ fn seeds_hold_every_invariant() {
     eprintln!(
         "{} seeds in {:.1} s: {} failed, {} hit known bugs {known_hits:?}, linearizability \
          search bound hit (neither pass nor fail) in {}: {inconclusive:?}; {notifications} watch \
-         notifications checked",
+         notifications checked; {ttl_reaped} TTL nodes and {containers_reaped} containers reaped",
         seeds.len(),
         t0.elapsed().as_secs_f64(),
         failures.len(),
@@ -82,6 +87,13 @@ fn seeds_hold_every_invariant() {
         inconclusive.len()
     );
     assert!(failures.is_empty(), "failing seeds: {failures:?}");
+    // The reaper checks are not vacuous: a run of any size reaps both kinds.
+    if seeds.len() >= 100 {
+        assert!(
+            ttl_reaped > 0 && containers_reaped > 0,
+            "the workload reaped {ttl_reaped} TTL nodes and {containers_reaped} containers"
+        );
+    }
 }
 
 #[test]

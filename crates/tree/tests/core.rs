@@ -356,7 +356,10 @@ fn ttl_node_reaped_after_its_ttl() {
     tick(&mut h, 9_000, 9_000);
     assert!(h.core.tree().get("/t").is_some(), "reaped before its TTL");
     tick(&mut h, 2_000, 2_000);
-    assert!(h.core.tree().get("/t").is_none(), "not reaped after its TTL");
+    assert!(
+        h.core.tree().get("/t").is_none(),
+        "not reaped after its TTL"
+    );
 }
 
 // A wall clock that jumps forward (NTP step, VM resume) does not reap a TTL node early: the
@@ -376,7 +379,13 @@ fn ttl_survives_wall_clock_jump() {
     });
     assert_eq!(h.one(1, 2, set).1, 0);
     tick(&mut h, 9_000, 9_000);
-    assert!(h.core.tree().get("/t").is_some(), "reaped before its TTL from the setData");
+    assert!(
+        h.core.tree().get("/t").is_some(),
+        "reaped before its TTL from the setData"
+    );
     tick(&mut h, 2_000, 2_000);
-    assert!(h.core.tree().get("/t").is_none(), "not reaped after its TTL");
+    assert!(
+        h.core.tree().get("/t").is_none(),
+        "not reaped after its TTL"
+    );
 }

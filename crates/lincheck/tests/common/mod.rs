@@ -40,6 +40,7 @@ pub fn create(path: &str, data: &str) -> Call {
         path: path.into(),
         data: data.as_bytes().to_vec(),
         mode: CreateMode::default(),
+        acl: Acl::open(),
     }
 }
 pub fn create_mode(path: &str, ephemeral: bool, sequential: bool) -> Call {
@@ -51,6 +52,16 @@ pub fn create_mode(path: &str, ephemeral: bool, sequential: bool) -> Call {
             sequential,
             ..CreateMode::default()
         },
+        acl: Acl::open(),
+    }
+}
+/// A create of `path` with `mode` and a `world:anyone` ACL of `perms`.
+pub fn create_with(path: &str, mode: CreateMode, perms: i32) -> Call {
+    Call::Create {
+        path: path.into(),
+        data: vec![],
+        mode,
+        acl: vec![Acl::world(perms)],
     }
 }
 pub fn set(path: &str, data: &str, version: i32) -> Call {

@@ -111,7 +111,11 @@ impl Core {
                 // ZooKeeper's rule reads only the wall clock against the mtime the leader of
                 // the day wrote; the monotonic time since this member applied the last change
                 // must agree, so clock jumps and skew between members never reap early.
-                let seen = self.ttl_touched_ms.get(p).copied().unwrap_or(self.ttl_base_ms);
+                let seen = self
+                    .ttl_touched_ms
+                    .get(p)
+                    .copied()
+                    .unwrap_or(self.ttl_base_ms);
                 let idle_mono = now.mono_ms.saturating_sub(seen);
                 if now.wall_ms - n.stat().mtime > ttl && idle_mono > ttl as u64 {
                     candidates.push(p.clone());
