@@ -871,7 +871,7 @@ impl<D: Disk> Node<D> {
             }
             PeerOutput::ConfigChanged { config } => {
                 let text = String::from_utf8_lossy(&config).into_owned();
-                let version = corral_zab::config_version_of(&config);
+                let version = corral_proto::quorum::QuorumConfig::version_in(&config);
                 info!("the ensemble config is now version 0x{version:x}");
                 self.install_config_node(now);
                 self.out.push_back(Action::PersistConfig { text, version });
@@ -1043,7 +1043,7 @@ impl<D: Disk> Node<D> {
     fn install_config_node(&mut self, now: Now) {
         if let Some(e) = &self.ensemble {
             let text = e.peer.config().to_vec();
-            let version = corral_zab::config_version_of(e.peer.config());
+            let version = corral_proto::quorum::QuorumConfig::version_in(e.peer.config());
             self.core.set_config_node(text, version, now.wall_ms);
         }
     }

@@ -12,7 +12,9 @@ use corral_node::{
     Action, EnsembleConfig, Event as NodeEvent, Node as NodeMachine, NodeConfig, Observation,
     SnapshotPolicy, StartError,
 };
-use corral_proto::quorum::{packet_type, Notification, QuorumPacket, ServerState};
+use corral_proto::quorum::{
+    packet_type, Notification, QuorumConfig, QuorumMember, QuorumPacket, ServerState,
+};
 use corral_proto::request::{Connect, Request};
 use corral_proto::txn::{Txn, TxnBody};
 use corral_storage::faultdisk::{Fault, FaultDisk, FaultPlan, OpKind as DiskOp};
@@ -315,16 +317,23 @@ fn now_of(t: u64) -> Now {
     }
 }
 
+/// The ensemble's config string, written by the one codec (`corral_proto::quorum`).
 fn config_string(members: &[(i64, bool)]) -> String {
-    let mut s = String::new();
-    for (sid, obs) in members {
-        let role = if *obs { "observer" } else { "participant" };
-        s.push_str(&format!(
-            "server.{sid}=10.0.0.{sid}:2888:3888:{role};0.0.0.0:2181\n"
-        ));
+    let members = (members.iter())
+        .map(|&(sid, observer)| QuorumMember {
+            sid,
+            host: format!("10.0.0.{sid}"),
+            quorum_port: 2888,
+            election_port: 3888,
+            observer,
+            client: Some(("0.0.0.0".into(), 2181)),
+        })
+        .collect();
+    QuorumConfig {
+        members,
+        version: 0,
     }
-    s.push_str("version=0");
-    s
+    .to_config_string()
 }
 
 // Construction, tracing and failures.

@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use corral_proto::quorum::{
     decode_i32_data, decode_session_touches, encode_i32_data, packet_type, ForwardedRequest,
-    LearnerInfo, QuorumPacket, RevalidateReply, RevalidateRequest, LEADER_PROTOCOL_VERSION,
+    LearnerInfo, QuorumConfig, QuorumPacket, RevalidateReply, RevalidateRequest,
+    LEADER_PROTOCOL_VERSION,
 };
 use corral_proto::records::Id;
 use corral_proto::{Epoch, Zxid};
@@ -19,7 +20,7 @@ use tracing::{debug, info, trace, warn};
 
 use crate::replica::{Event, Replica};
 use crate::sync::{plan_sync, History, Step, SyncMode, TxnLog};
-use crate::types::{with_config_version, ConnId, Output};
+use crate::types::{ConnId, Output};
 
 /// `OpCode.sync`: answered with SYNC instead of being prepared.
 pub const OP_SYNC: i32 = 9;
@@ -592,7 +593,7 @@ impl Leading {
     /// attempt bumps to its own epoch (ZooKeeper would keep the earlier epoch's version).
     fn newleader_config(&self, rep: &Replica) -> Vec<u8> {
         if rep.cfg.reconfig_enabled && rep.cfg.config_version() == 0 {
-            with_config_version(&rep.cfg.config, Zxid::new(self.epoch, 0).0)
+            QuorumConfig::with_version(&rep.cfg.config, Zxid::new(self.epoch, 0).0)
         } else {
             rep.cfg.config.clone()
         }

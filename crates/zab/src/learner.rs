@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 
 use corral_proto::quorum::{
     encode_i32_data, encode_session_touches, packet_type, ForwardedRequest, LearnerInfo,
-    QuorumPacket, RevalidateReply, RevalidateRequest, LEADER_PROTOCOL_VERSION,
+    QuorumConfig, QuorumPacket, RevalidateReply, RevalidateRequest, LEADER_PROTOCOL_VERSION,
 };
 use corral_proto::records::Id;
 use corral_proto::{Epoch, Zxid};
@@ -19,7 +19,7 @@ use tracing::{debug, info, trace, warn};
 
 use crate::leader::OP_SYNC;
 use crate::replica::{Event, Replica};
-use crate::types::{config_members, config_version_of, Output};
+use crate::types::Output;
 
 /// Why the learner gives up on this leader.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -383,16 +383,18 @@ impl Learning {
         let Some(config) = self.newleader_config.take() else {
             return;
         };
-        if !rep.cfg.reconfig_enabled || config_version_of(&config) <= rep.cfg.config_version() {
+        let version = QuorumConfig::version_in(&config);
+        if !rep.cfg.reconfig_enabled || version <= rep.cfg.config_version() {
             return;
         }
         let mut ours = rep.cfg.members.clone();
         ours.sort_unstable();
-        if config_members(&config) != ours {
+        let theirs = QuorumConfig::parse(&String::from_utf8_lossy(&config)).map(|c| c.roles());
+        if theirs.as_ref() != Ok(&ours) {
             warn!(
                 sid = rep.my_sid(),
                 leader = self.leader,
-                "the leader's config has other members (a reconfiguration, unsupported): kept ours"
+                "the leader's config has other members (a reconfiguration, unsupported) or does not parse: kept ours"
             );
             return;
         }

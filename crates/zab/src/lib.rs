@@ -15,6 +15,4 @@ pub mod types;
 
 pub use leader::OP_SYNC;
 pub use peer::Peer;
-pub use types::{
-    config_version_of, with_config_version, ConnId, Durable, Input, Output, PeerConfig,
-};
+pub use types::{ConnId, Durable, Input, Output, PeerConfig};

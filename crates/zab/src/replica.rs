@@ -222,7 +222,10 @@ impl Replica {
         info!(
             sid = self.my_sid(),
             from = format_args!("{:#x}", self.cfg.config_version()),
-            to = format_args!("{:#x}", crate::types::config_version_of(&config)),
+            to = format_args!(
+                "{:#x}",
+                corral_proto::quorum::QuorumConfig::version_in(&config)
+            ),
             "config version"
         );
         self.cfg.config = config.clone();

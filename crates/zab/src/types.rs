@@ -2,7 +2,9 @@
 //! static config, the durable state read at startup, and the inputs and outputs of
 //! [`crate::peer::Peer`]. Plain data; no behaviour beyond small constructors.
 
-use corral_proto::quorum::{ForwardedRequest, Notification, QuorumPacket, ServerState};
+use corral_proto::quorum::{
+    ForwardedRequest, Notification, QuorumConfig, QuorumPacket, ServerState,
+};
 use corral_proto::records::Id;
 use corral_proto::Epoch;
 
@@ -58,55 +60,8 @@ impl PeerConfig {
 
     /// `version=<hex>` at the end of the config string; 0 when absent or unreadable.
     pub fn config_version(&self) -> i64 {
-        config_version_of(&self.config)
+        QuorumConfig::version_in(&self.config)
     }
-}
-
-/// `version=<hex>` at the end of a config string; 0 when absent or unreadable.
-pub fn config_version_of(config: &[u8]) -> i64 {
-    let text = String::from_utf8_lossy(config);
-    text.lines()
-        .rev()
-        .filter_map(|l| l.trim().strip_prefix("version="))
-        .find_map(|v| u64::from_str_radix(v.trim(), 16).ok().map(|v| v as i64))
-        .unwrap_or(0)
-}
-
-/// The `(sid, observer)` pairs of a config string's `server.<sid>=` lines, sorted (the type
-/// is the fourth ':' field of the server part, participant by default).
-pub fn config_members(config: &[u8]) -> Vec<(i64, bool)> {
-    let text = String::from_utf8_lossy(config);
-    let mut members: Vec<(i64, bool)> = text
-        .lines()
-        .filter_map(|l| {
-            let (key, value) = l.split_once('=')?;
-            let sid = key.trim().strip_prefix("server.")?.parse().ok()?;
-            let server = value.split(';').next().unwrap_or("");
-            let observer = server
-                .rsplit(':')
-                .next()
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case("observer"));
-            Some((sid, observer))
-        })
-        .collect();
-    members.sort_unstable();
-    members
-}
-
-/// The config string with its `version=` line replaced by `version=<hex version>` (the last
-/// line, as `QuorumMaj.toString` puts it).
-pub fn with_config_version(config: &[u8], version: i64) -> Vec<u8> {
-    let text = String::from_utf8_lossy(config);
-    let mut out = String::new();
-    for line in text.lines() {
-        if line.trim().is_empty() || line.trim().starts_with("version=") {
-            continue;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    out.push_str(&format!("version={version:x}"));
-    out.into_bytes()
 }
 
 /// What the glue read from disk at startup (or what survives in memory across roles).

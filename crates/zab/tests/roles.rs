@@ -11,7 +11,7 @@ use corral_proto::{Epoch, ServerId, Zxid};
 use corral_zab::{Durable, Input, Output, Peer, PeerConfig};
 
 const TICK: u64 = 2000;
-const CONFIG: &[u8] = b"server.1=a:1:1:participant\nserver.2=b:2:2:participant\nserver.3=c:3:3:participant\nserver.4=d:4:4:observer\nversion=0";
+const CONFIG: &[u8] = b"server.1=a:1:11:participant\nserver.2=b:2:12:participant\nserver.3=c:3:13:participant\nserver.4=d:4:14:observer\nversion=0";
 
 fn cfg(my_sid: i64) -> PeerConfig {
     PeerConfig {
@@ -959,7 +959,7 @@ fn revalidate_round_trip() {
 
 /// `CONFIG` with its version replaced.
 fn versioned(version: i64) -> Vec<u8> {
-    corral_zab::with_config_version(CONFIG, version)
+    corral_proto::quorum::QuorumConfig::with_version(CONFIG, version)
 }
 
 /// The data of the last NEWLEADER sent to `conn`.
@@ -1129,18 +1129,21 @@ fn learner_with_reconfig_adopts_a_newer_newleader_config_at_uptodate() {
     assert!(changed < serving);
     assert_eq!(p.config(), &bumped[..]);
 
-    // Not adopted: the same or an older version, reconfig disabled, or other members.
+    // Not adopted: the same or an older version, reconfig disabled, other members, or a
+    // config that does not parse (equal ports).
     let mut newer = c.clone();
     newer.config = versioned(0x3_0000_0000);
     let mut disabled = c.clone();
     disabled.reconfig_enabled = false;
     let other_members =
-        b"server.1=a:1:1:participant\nserver.2=b:2:2:participant\nversion=200000000";
+        b"server.1=a:1:11:participant\nserver.2=b:2:12:participant\nversion=200000000";
+    let unreadable = b"server.1=a:1:1:participant\nversion=200000000";
     for (c, config) in [
         (newer, bumped.clone()),
         (disabled, bumped.clone()),
         (c.clone(), CONFIG.to_vec()),
-        (c, other_members.to_vec()),
+        (c.clone(), other_members.to_vec()),
+        (c, unreadable.to_vec()),
     ] {
         let ours = c.config.clone();
         let (p, _, at_uptodate) = follower_synced_with(c, config);

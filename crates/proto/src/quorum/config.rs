@@ -1,7 +1,7 @@
 //! The ensemble config string (§4.1, `QuorumMaj`, `QuorumPeer.QuorumServer`): `server.<sid>=`
 //! lines and `version=`, as NEWLEADER and notifications carry it and `/zookeeper/config` holds it.
 
-use super::{format_address, host_and_port, parse_port};
+use super::{format_address, ServerLine};
 use crate::error::DecodeError;
 
 /// One `server.<sid>=` line of a config string.
@@ -42,55 +42,21 @@ impl QuorumMember {
     /// '|'-separated addresses are rejected, as Java does with multi-address disabled (the
     /// default); so are equal quorum and election ports.
     pub fn parse(sid: i64, value: &str) -> Result<QuorumMember, DecodeError> {
-        let (server, client) = match value.split_once(';') {
-            None => (value, None),
-            Some((_, c)) if c.contains(';') => {
-                return Err(DecodeError::malformed("quorum member", value))
-            }
-            Some((s, c)) => (s, Some(c)),
-        };
-        if server.contains('|') {
+        let line =
+            ServerLine::parse(value).map_err(|_| DecodeError::malformed("quorum member", value))?;
+        let [a] = &line.addresses[..] else {
             return Err(DecodeError::malformed(
                 "quorum member (multi-address)",
                 value,
             ));
-        }
-        let parts = host_and_port(server)?;
-        if !(3..=4).contains(&parts.len()) {
-            return Err(DecodeError::malformed("quorum member", value));
-        }
-        let quorum_port = parse_port(parts[1], "quorum port")?;
-        let election_port = parse_port(parts[2], "election port")?;
-        if quorum_port == election_port {
-            return Err(DecodeError::malformed("quorum member (equal ports)", value));
-        }
-        let observer = match parts
-            .get(3)
-            .map(|t| t.trim().to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("participant") => false,
-            Some("observer") => true,
-            Some(_) => return Err(DecodeError::malformed("quorum member type", value)),
-        };
-        let client = match client {
-            None => None,
-            Some(c) => {
-                let parts = host_and_port(c)?;
-                match parts[..] {
-                    [port] => Some(("0.0.0.0".to_owned(), parse_port(port, "client port")?)),
-                    [host, port] => Some((host.to_owned(), parse_port(port, "client port")?)),
-                    _ => return Err(DecodeError::malformed("client address", c)),
-                }
-            }
         };
         Ok(QuorumMember {
             sid,
-            host: parts[0].to_owned(),
-            quorum_port,
-            election_port,
-            observer,
-            client,
+            host: a.host.clone(),
+            quorum_port: a.quorum_port,
+            election_port: a.election_port,
+            observer: line.observer.unwrap_or(false),
+            client: (line.client).map(|(h, p)| (h.unwrap_or_else(|| "0.0.0.0".into()), p)),
         })
     }
 }
@@ -157,6 +123,38 @@ impl QuorumConfig {
         }
         members.sort_by_key(|m| m.sid);
         Ok(QuorumConfig { members, version })
+    }
+
+    /// The `version=<hex>` of a config string, read without parsing the rest (so a config
+    /// with lines corral does not model still shows its version); 0 when absent or unreadable.
+    pub fn version_in(config: &[u8]) -> i64 {
+        let text = String::from_utf8_lossy(config);
+        text.lines()
+            .rev()
+            .filter_map(|l| l.trim().strip_prefix("version="))
+            .find_map(|v| u64::from_str_radix(v.trim(), 16).ok().map(|v| v as i64))
+            .unwrap_or(0)
+    }
+
+    /// The config string with its `version=` line replaced by `version=<hex version>`, last
+    /// (as `QuorumMaj.toString` puts it); every other non-blank line is kept as it is.
+    pub fn with_version(config: &[u8], version: i64) -> Vec<u8> {
+        let text = String::from_utf8_lossy(config);
+        let mut out = String::new();
+        for line in text.lines() {
+            if line.trim().is_empty() || line.trim().starts_with("version=") {
+                continue;
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        out.push_str(&format!("version={version:x}"));
+        out.into_bytes()
+    }
+
+    /// `(sid, observer)` of every member, in sid order.
+    pub fn roles(&self) -> Vec<(i64, bool)> {
+        self.members.iter().map(|m| (m.sid, m.observer)).collect()
     }
 
     /// Sids of the participants (voters), in member order.

@@ -1,7 +1,7 @@
 //! Election connections (§4.2, `QuorumCnxManager`): the header an initiator sends once, which
 //! side keeps a connection, and the length-prefixed frames that carry notifications.
 
-use super::{be_i32, be_i64, host_and_port, parse_port};
+use super::{be_i32, be_i64, host_and_port};
 use crate::error::DecodeError;
 use crate::jute::WriteJute;
 
@@ -109,11 +109,11 @@ impl ElectionHeader {
         let text = String::from_utf8_lossy(blob);
         let mut addresses = Vec::new();
         for address in text.split('|') {
-            let parts = host_and_port(address)?;
-            if parts.len() != 2 {
+            let parts = host_and_port(address)
+                .map_err(|_| DecodeError::malformed("election address", address))?;
+            if parts.len() != 2 || parts[1].parse::<u16>().is_err() {
                 return Err(DecodeError::malformed("election address", address));
             }
-            parse_port(parts[1], "election address port")?;
             addresses.push(address.to_owned());
         }
         let header = ElectionHeader {

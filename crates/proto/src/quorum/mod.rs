@@ -12,10 +12,10 @@
 //!
 //! One file per message family: `notification` (FLE notifications), `election` (the
 //! election connection header and frames), `packet` (the leader ↔ learner `QuorumPacket`),
-//! `payload` (what packets carry) and `config` (the config string). Everything is re-exported
+//! `payload` (what packets carry), `config` (the config string) and `server_line` (the value
+//! of a `server.<sid>=` line, zoo.cfg's and the config string's alike). Everything is re-exported
 //! here, so callers name `corral_proto::quorum::X`.
 
-use crate::error::DecodeError;
 use crate::ids::{Epoch, Zxid};
 
 mod config;
@@ -23,6 +23,7 @@ mod election;
 mod notification;
 mod packet;
 mod payload;
+mod server_line;
 
 pub use config::{QuorumConfig, QuorumMember};
 pub use election::{
@@ -40,6 +41,7 @@ pub use payload::{
     LearnerInfo, RevalidateReply, RevalidateRequest, LEADER_PROTOCOL_VERSION,
     LEARNER_CONFIG_VERSION_UNKNOWN, LEARNER_PROTOCOL_VERSION_DEFAULT,
 };
+pub use server_line::{host_and_port, java_split, ServerAddress, ServerLine, ServerLineError};
 
 // ---------------------------------------------------------------------------------------------
 // zxids (`ZxidUtils`), for callers that still hold a bare `i64`: see `crate::ids::Zxid`
@@ -68,28 +70,6 @@ fn be_i64(buf: &[u8], at: usize) -> Option<i64> {
 fn be_i32(buf: &[u8], at: usize) -> Option<i32> {
     let b: [u8; 4] = buf.get(at..at + 4)?.try_into().ok()?;
     Some(i32::from_be_bytes(b))
-}
-
-/// Split an address like `ConfigUtils.getHostAndPort`: `[v6]:a:b…` gives the bracketed host
-/// then the ':'-separated rest; anything else is split on ':'. Unlike Java we require the ':'
-/// right after ']' and reject a bracketed host with nothing after it.
-fn host_and_port(s: &str) -> Result<Vec<&str>, DecodeError> {
-    let Some(bracketed) = s.strip_prefix('[') else {
-        return Ok(s.split(':').collect());
-    };
-    let Some((host, rest)) = bracketed.split_once(']') else {
-        return Err(DecodeError::malformed("address (no ']')", s));
-    };
-    let Some(rest) = rest.strip_prefix(':').filter(|r| !r.is_empty()) else {
-        return Err(DecodeError::malformed("address (no port)", s));
-    };
-    let mut parts = vec![host];
-    parts.extend(rest.split(':'));
-    Ok(parts)
-}
-
-fn parse_port(s: &str, what: &'static str) -> Result<u16, DecodeError> {
-    s.parse().map_err(|_| DecodeError::malformed(what, s))
 }
 
 #[cfg(test)]

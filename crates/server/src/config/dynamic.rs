@@ -12,8 +12,9 @@ use super::loader::{Loader, Props};
 use super::properties::{
     ends_with_odd_backslashes, is_prop_ws, java_trim, parse_properties, split_key_value, unescape,
 };
-use super::value::{host_and_port, invalid, java_split, parse_ip_literal};
+use super::value::{invalid, parse_ip_literal};
 use super::{ConfigError, ConfigWarning, ServerConfig};
+use corral_proto::quorum::{ServerLine, ServerLineError};
 
 /// One `server.N=host:quorumPort:electionPort[:type][;[clientHost:]clientPort]`
 /// line.
@@ -282,12 +283,6 @@ impl Loader {
         multi_address_enabled: bool,
     ) -> Result<ServerEntry, ConfigError> {
         let bad = |reason: String| invalid(key, line, value, reason);
-        let wrong_format = || {
-            bad(
-                "expected host:port:port[:participant|:observer][;[clientHost:]clientPort]"
-                    .to_string(),
-            )
-        };
         let id_text = &key["server.".len()..];
         let id: u64 = id_text.parse().map_err(|_| {
             bad(format!(
@@ -295,28 +290,15 @@ impl Loader {
             ))
         })?;
 
-        let server_client = java_split(value, ';');
-        if server_client.is_empty() || server_client.len() > 2 {
-            return Err(wrong_format());
-        }
-        let port = |text: &str, what: &str| -> Result<u16, ConfigError> {
-            let text = text.trim();
-            text.parse::<i32>()
-                .ok()
-                .and_then(|n| u16::try_from(n).ok())
-                .ok_or_else(|| bad(format!("{what} '{text}' is not a port number")))
-        };
-
-        let (client_address, client_port) = match server_client.get(1) {
+        let parsed = ServerLine::parse(value).map_err(|e| match e {
+            ServerLineError::EqualPorts => bad(format!(
+                "quorum and election port must be different for server.{id}"
+            )),
+            other => bad(other.to_string()),
+        })?;
+        let (client_address, client_port) = match parsed.client {
             None => (None, None),
-            Some(client) => {
-                let parts = host_and_port(client.trim()).map_err(bad)?;
-                match parts.as_slice() {
-                    [p] => (None, Some(port(p, "client port")?)),
-                    [h, p] => (Some(h.trim().to_string()), Some(port(p, "client port")?)),
-                    _ => return Err(wrong_format()),
-                }
-            }
+            Some((host, port)) => (host, Some(port)),
         };
         if let Some(host) = &client_address {
             if parse_ip_literal(host).is_none() {
@@ -330,59 +312,31 @@ impl Loader {
                 );
             }
         }
-
-        let addresses = java_split(server_client[0], '|');
-        if addresses.len() > 1 && !multi_address_enabled {
+        if parsed.addresses.len() > 1 && !multi_address_enabled {
             return Err(bad(format!(
                 "multiple addresses given for server {id} but multiAddress.enabled is false"
             )));
         }
-        let mut first: Option<(String, u16, u16)> = None;
-        let mut role: Option<bool> = None;
-        for address in &addresses {
-            let parts = host_and_port(address.trim()).map_err(bad)?;
-            if parts.len() < 3 || parts.len() > 4 {
-                return Err(wrong_format());
-            }
-            let quorum_port = port(&parts[1], "quorum port")?;
-            let election_port = port(&parts[2], "election port")?;
-            if quorum_port == election_port {
-                return Err(bad(format!(
-                    "quorum and election port must be different for server.{id}"
-                )));
-            }
-            let observer = match parts.get(3).map(|t| t.trim().to_ascii_lowercase()) {
-                None => None,
-                Some(t) if t == "observer" => Some(true),
-                Some(t) if t == "participant" => Some(false),
-                Some(t) => return Err(bad(format!("unrecognised peer type '{t}'"))),
-            };
-            if let (Some(a), Some(b)) = (role, observer) {
-                if a != b {
-                    return Err(bad("multiple addresses must have the same role".to_string()));
-                }
-            }
-            role = role.or(observer);
-            if first.is_none() {
-                first = Some((parts[0].trim().to_string(), quorum_port, election_port));
-            }
-        }
-        if addresses.len() > 1 {
+        if parsed.addresses.len() > 1 {
             self.warn(
                 key,
                 line,
                 format!("{key} lists several addresses; corral uses only the first"),
             );
         }
-        let Some((host, quorum_port, election_port)) = first else {
-            return Err(wrong_format());
-        };
+        let first = parsed
+            .addresses
+            .into_iter()
+            .next()
+            .expect("at least one address");
+        let (host, quorum_port, election_port) =
+            (first.host, first.quorum_port, first.election_port);
         Ok(ServerEntry {
             id,
             host,
             quorum_port,
             election_port,
-            observer: role.unwrap_or(false),
+            observer: parsed.observer.unwrap_or(false),
             client_address,
             client_port,
         })

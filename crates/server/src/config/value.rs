@@ -112,38 +112,3 @@ pub(super) fn parse_ip(key: &str, line: Option<usize>, value: &str) -> Result<Ip
         )
     })
 }
-
-/// Java's `String.split`, which drops trailing empty pieces.
-pub(super) fn java_split(s: &str, sep: char) -> Vec<&str> {
-    let mut parts: Vec<&str> = s.split(sep).collect();
-    while parts.len() > 1 && parts.last() == Some(&"") {
-        parts.pop();
-    }
-    if parts == [""] && !s.is_empty() {
-        parts.clear();
-    }
-    parts
-}
-
-/// `ConfigUtils.getHostAndPort`: `host:port[:...]` with `[v6]` literals.
-pub(super) fn host_and_port(s: &str) -> Result<Vec<String>, String> {
-    if let Some(inner) = s.strip_prefix('[') {
-        let Some(close) = inner.find(']') else {
-            return Err(format!("{s} starts with '[' but has no matching ']:'"));
-        };
-        let host = &inner[..close];
-        let after = &inner[close + 1..];
-        if after.chars().count() == 1 {
-            return Err(format!("{s} doesn't have a port after colon"));
-        }
-        if after.is_empty() {
-            return Ok(vec![host.to_string()]);
-        }
-        // ZooKeeper skips the character after ']' without checking it is ':'.
-        let tail = after.get(1..).unwrap_or("");
-        let mut parts = vec![host.to_string()];
-        parts.extend(java_split(tail, ':').into_iter().map(str::to_string));
-        return Ok(parts);
-    }
-    Ok(java_split(s, ':').into_iter().map(str::to_string).collect())
-}
