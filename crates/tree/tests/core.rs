@@ -389,3 +389,28 @@ fn ttl_survives_wall_clock_jump() {
         "not reaped after its TTL"
     );
 }
+
+// A failed multi that would have deleted the TTL node changed nothing, so it does not reset
+// what the reaper knows of the node (it once made the monotonic guard forget it).
+#[test]
+fn failed_multi_leaves_ttl_guard() {
+    let mut h = ttl_harness();
+    let del = |path: &str| {
+        MultiOp::Delete(DeleteRequest {
+            path: path.into(),
+            version: -1,
+        })
+    };
+    tick(&mut h, 8_000, 8_000);
+    let set = Request::SetData(SetDataRequest {
+        path: "/t".into(),
+        data: None,
+        version: -1,
+    });
+    assert_eq!(h.one(1, 2, set).1, 0);
+    let ops = vec![del("/t"), del("/nope")];
+    h.one(1, 3, Request::Multi(MultiDecode::Ops(ops)));
+    assert!(h.core.tree().get("/t").is_some());
+    tick(&mut h, 3_000, 120_000);
+    assert!(h.core.tree().get("/t").is_some(), "reaped by a clock jump");
+}

@@ -50,9 +50,13 @@ impl Core {
     }
 
     /// Remember when TTL nodes were created or had their data set (by this core's monotonic
-    /// clock), and forget deleted ones. A failed multi is noted too: that only delays reaping.
+    /// clock), and forget deleted ones. A failed multi changed nothing (its sub-txns before
+    /// the failing one are still real records, a delete among them included): skipped.
     fn note_ttl_changes(&mut self, now: Now, body: &TxnBody) {
         let touched = match body {
+            TxnBody::Multi(subs) if subs.iter().any(|s| matches!(s, TxnBody::Error(_))) => {
+                return;
+            }
             TxnBody::Multi(subs) => {
                 for s in subs {
                     self.note_ttl_changes(now, s);
