@@ -2,7 +2,7 @@
 
 use corral_proto::quorum::{Notification, QuorumPacket, ServerState};
 use corral_proto::request::{Connect, Request};
-use corral_proto::Epoch;
+use corral_proto::{Epoch, ServerId};
 use corral_tree::ConnId;
 
 /// Learner connections on the leader's quorum port, numbered by the glue.
@@ -42,10 +42,10 @@ pub enum Event {
     },
     /// An election connection to `sid` is up (either side dialled).
     ElectionConnected {
-        sid: i64,
+        sid: ServerId,
     },
     Election {
-        from: i64,
+        from: ServerId,
         n: Notification,
     },
     /// A learner connected to our quorum port.
@@ -93,12 +93,12 @@ pub enum Action {
     },
     /// An election notification for `to`; dial it when not connected.
     ElectionSend {
-        to: i64,
+        to: ServerId,
         n: Notification,
     },
     /// Connect to the leader's quorum port (closing any earlier leader connection).
     ConnectToLeader {
-        sid: i64,
+        sid: ServerId,
     },
     CloseLeader,
     SendLeader(QuorumPacket),
@@ -138,7 +138,7 @@ pub enum Action {
     },
     RoleChanged {
         state: ServerState,
-        leader: Option<i64>,
+        leader: Option<ServerId>,
         epoch: Epoch,
     },
     /// Clients are served from here on (at `zxid`).

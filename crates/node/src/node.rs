@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use corral_proto::quorum::ForwardedRequest;
 use corral_proto::quorum::{QuorumPacket, ServerState};
 use corral_proto::txn::Txn;
-use corral_proto::{Epoch, Zxid};
+use corral_proto::{Epoch, ServerId, Zxid};
 use corral_storage::disk::Disk;
 use corral_storage::snapshot::{self, Fuzzy};
 use corral_storage::store::{FileStore, Restored, StoreError, StoreOptions};
@@ -892,7 +892,13 @@ impl<D: Disk> Node<D> {
         }
     }
 
-    fn role_changed(&mut self, now: Now, state: ServerState, leader: Option<i64>, epoch: Epoch) {
+    fn role_changed(
+        &mut self,
+        now: Now,
+        state: ServerState,
+        leader: Option<ServerId>,
+        epoch: Epoch,
+    ) {
         let e = self
             .ensemble
             .as_mut()

@@ -14,6 +14,7 @@ use corral_node::{Action, Event as NodeEvent, Node};
 use corral_proto::quorum::{
     self, packet_type, ElectionHeader, Notification, QuorumConfig, QuorumPacket, ServerState,
 };
+use corral_proto::ServerId;
 use corral_storage::disk::RealDisk;
 use corral_storage::snapshot;
 use corral_tree::core::Now;
@@ -138,10 +139,16 @@ impl QuorumIo {
                 if let Some((_, old)) = self.election.insert(sid, (id, tx)) {
                     let _ = old.send(WriterMsg::Close);
                 }
-                node.handle(now, NodeEvent::ElectionConnected { sid });
+                node.handle(now, NodeEvent::ElectionConnected { sid: ServerId(sid) });
             }
             QEvent::Election { from, payload } => match Notification::decode(&payload) {
-                Ok(n) => node.handle(now, NodeEvent::Election { from, n }),
+                Ok(n) => node.handle(
+                    now,
+                    NodeEvent::Election {
+                        from: ServerId(from),
+                        n,
+                    },
+                ),
                 Err(e) => warn!("undecodable notification from server {from}: {e}"),
             },
             QEvent::ElectionDown { sid, id } => {
@@ -203,18 +210,18 @@ impl QuorumIo {
         a: Action,
     ) -> Result<(), Action> {
         match a {
-            Action::ElectionSend { to, n } => match self.election.get(&to) {
+            Action::ElectionSend { to, n } => match self.election.get(&to.0) {
                 Some((_, tx)) => {
                     let _ = tx.send(WriterMsg::Frame(quorum::encode_election_frame(&n.encode())));
                 }
-                None => self.dial_election(to),
+                None => self.dial_election(to.0),
             },
             Action::ConnectToLeader { sid } => {
                 self.leader_gen += 1;
                 if let Some(old) = self.leader.take() {
                     let _ = old.send(WriterMsg::Close);
                 }
-                match self.entries.get(&sid).cloned() {
+                match self.entries.get(&sid.0).cloned() {
                     Some(entry) => {
                         let gen = self.leader_gen;
                         tokio::spawn(leader_connection(

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use corral_node::{EnsembleConfig, Node, NodeConfig, SnapshotPolicy, StartFailed};
+use corral_proto::ServerId;
 use corral_storage::disk::RealDisk;
 use corral_storage::store::StoreOptions;
 use corral_tree::core::CoreConfig;
@@ -95,11 +96,11 @@ fn ensemble_config(cfg: &ServerConfig, my_sid: i64) -> EnsembleConfig {
     let enabled = if txn_log_sync { "enabled" } else { "disabled" };
     info!("zookeeper.snapshotSizeFactor = {snapshot_size_factor}: on-disk txn sync {enabled}");
     let peer = PeerConfig {
-        my_sid,
+        my_sid: ServerId(my_sid),
         members: cfg
             .servers
             .iter()
-            .map(|s| (s.id as i64, s.observer))
+            .map(|s| (ServerId(s.id as i64), s.observer))
             .collect(),
         tick_ms: cfg.tick_time_ms as u64,
         init_limit: cfg.init_limit.unwrap_or(10),

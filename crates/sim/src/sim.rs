@@ -17,6 +17,7 @@ use corral_proto::quorum::{
 };
 use corral_proto::request::{Connect, Request};
 use corral_proto::txn::{Txn, TxnBody};
+use corral_proto::ServerId;
 use corral_storage::faultdisk::{Fault, FaultDisk, FaultPlan, OpKind as DiskOp};
 use corral_storage::snapshot::Compression;
 use corral_storage::store::{FileStore, StoreOptions};
@@ -351,8 +352,8 @@ impl Sim {
             .map(|(sid, _)| Node {
                 sid: *sid,
                 cfg: PeerConfig {
-                    my_sid: *sid,
-                    members: members.clone(),
+                    my_sid: ServerId(*sid),
+                    members: members.iter().map(|&(s, o)| (ServerId(s), o)).collect(),
                     tick_ms: p.tick_ms,
                     init_limit: p.init_limit,
                     sync_limit: p.sync_limit,
@@ -898,8 +899,8 @@ impl Sim {
                     self.send_client(conn, N2C::Closed);
                 }
             }
-            Action::ElectionSend { to, n } => self.send_election(sid, to, n),
-            Action::ConnectToLeader { sid: leader } => self.connect_to_leader(sid, leader),
+            Action::ElectionSend { to, n } => self.send_election(sid, to.0, n),
+            Action::ConnectToLeader { sid: leader } => self.connect_to_leader(sid, leader.0),
             Action::CloseLeader => {
                 if let Some(c) = self.live_mut(sid).and_then(|l| l.leader_conn.take()) {
                     self.close_learner_side(c);
@@ -976,7 +977,7 @@ impl Sim {
                 leader,
                 epoch,
             } => {
-                self.trace("role", sid, leader.unwrap_or(0), epoch.0);
+                self.trace("role", sid, leader.map_or(0, |l| l.0), epoch.0);
                 if let Some(l) = self.live_mut(sid) {
                     l.state = state;
                 }
@@ -1356,7 +1357,7 @@ impl Sim {
                     return self.schedule(u - self.now, Ev::ElectionUp { to, to_inc, sid });
                 }
                 if self.alive(to, to_inc) && self.cut_off(to, sid).is_none() {
-                    self.node_event(to, NodeEvent::ElectionConnected { sid });
+                    self.node_event(to, NodeEvent::ElectionConnected { sid: ServerId(sid) });
                 }
             }
             Ev::Fsync { sid, inc } => {
@@ -1419,7 +1420,13 @@ impl Sim {
                     return Err(Box::new((ev, u)));
                 }
                 if self.alive(to, to_inc) && self.held(from, to).is_none() {
-                    self.node_event(to, NodeEvent::Election { from, n });
+                    self.node_event(
+                        to,
+                        NodeEvent::Election {
+                            from: ServerId(from),
+                            n,
+                        },
+                    );
                 }
             }
             Ev::QOpen { conn } => {

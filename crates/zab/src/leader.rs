@@ -15,7 +15,7 @@ use corral_proto::quorum::{
     LEADER_PROTOCOL_VERSION,
 };
 use corral_proto::records::Id;
-use corral_proto::{Epoch, Zxid};
+use corral_proto::{Epoch, ServerId, Zxid};
 use tracing::{debug, info, trace, warn};
 
 use crate::replica::{Event, Replica};
@@ -200,7 +200,7 @@ impl Leading {
 
     fn has_quorum(rep: &Replica, set: &BTreeSet<i64>) -> bool {
         let voters = rep.cfg.voters();
-        let n = voters.iter().filter(|v| set.contains(v)).count();
+        let n = voters.iter().filter(|v| set.contains(&v.0)).count();
         n > voters.len() / 2
     }
 
@@ -289,7 +289,8 @@ impl Leading {
             }
         };
         let observer_pkt = p.r#type == packet_type::OBSERVERINFO;
-        if !rep.cfg.is_member(info.sid) || rep.cfg.is_voter(info.sid) == observer_pkt {
+        let sid = ServerId(info.sid);
+        if !rep.cfg.is_member(sid) || rep.cfg.is_voter(sid) == observer_pkt {
             self.close(rep, conn, "learner sid or type does not match the config");
             return Ok(());
         }

@@ -14,7 +14,7 @@ use corral_proto::quorum::{
     QuorumConfig, QuorumPacket, RevalidateReply, RevalidateRequest, LEADER_PROTOCOL_VERSION,
 };
 use corral_proto::records::Id;
-use corral_proto::{Epoch, Zxid};
+use corral_proto::{Epoch, ServerId, Zxid};
 use tracing::{debug, info, trace, warn};
 
 use crate::leader::OP_SYNC;
@@ -78,7 +78,9 @@ impl Learning {
     pub fn new(now_ms: u64, rep: &mut Replica, leader: i64) -> Learning {
         let observer = rep.cfg.is_observer();
         info!(sid = rep.my_sid(), leader, observer, "learner: connecting");
-        rep.emit(Output::ConnectToLeader { sid: leader });
+        rep.emit(Output::ConnectToLeader {
+            sid: ServerId(leader),
+        });
         Learning {
             leader,
             observer,
@@ -390,6 +392,7 @@ impl Learning {
         let mut ours = rep.cfg.members.clone();
         ours.sort_unstable();
         let theirs = QuorumConfig::parse(&String::from_utf8_lossy(&config)).map(|c| c.roles());
+        let ours: Vec<(i64, bool)> = ours.into_iter().map(|(s, o)| (s.0, o)).collect();
         if theirs.as_ref() != Ok(&ours) {
             warn!(
                 sid = rep.my_sid(),

@@ -44,12 +44,11 @@ pub struct Peer {
 
 impl Peer {
     pub fn new(cfg: PeerConfig, durable: Durable, now_ms: u64) -> Peer {
-        // The election speaks typed ids; the peer's config, inputs and outputs still carry
-        // sids and zxids as bare i64s, converted here and where the election's inputs and
-        // outputs pass.
+        // The election and the peer's config, inputs and outputs speak typed sids; zxids in
+        // the peer's inputs and outputs are still bare i64s, converted where they pass.
         let election = Election::new(ElectionConfig {
-            my_sid: ServerId(cfg.my_sid),
-            voters: cfg.voters().into_iter().map(ServerId).collect(),
+            my_sid: cfg.my_sid,
+            voters: cfg.voters(),
             observer: cfg.is_observer(),
             config: Some(cfg.config.clone()),
             finalize_wait_ms: crate::election::FINALIZE_WAIT_MS,
@@ -75,11 +74,11 @@ impl Peer {
         }
     }
 
-    pub fn leader(&self) -> Option<i64> {
+    pub fn leader(&self) -> Option<ServerId> {
         match &self.role {
             Role::Looking => None,
-            Role::Leading(_) => Some(self.rep.my_sid()),
-            Role::Learning(l) => Some(l.leader()),
+            Role::Leading(_) => Some(ServerId(self.rep.my_sid())),
+            Role::Learning(l) => Some(ServerId(l.leader())),
         }
     }
 
@@ -183,12 +182,12 @@ impl Peer {
     fn dispatch(&mut self, now_ms: u64, input: Input) -> Result<(), String> {
         match input {
             Input::Election { from, n } => {
-                self.election.handle_notification(now_ms, ServerId(from), n);
+                self.election.handle_notification(now_ms, from, n);
                 self.drain_election(now_ms);
                 Ok(())
             }
             Input::ElectionPeerConnected { sid } => {
-                self.election.handle_peer_connected(now_ms, ServerId(sid));
+                self.election.handle_peer_connected(now_ms, sid);
                 self.drain_election(now_ms);
                 Ok(())
             }
@@ -340,9 +339,7 @@ impl Peer {
     fn drain_election(&mut self, now_ms: u64) {
         while let Some(o) = self.election.poll_output() {
             match o {
-                ElectionOutput::Send { to, n } => {
-                    self.rep.emit(Output::ElectionSend { to: to.0, n })
-                }
+                ElectionOutput::Send { to, n } => self.rep.emit(Output::ElectionSend { to, n }),
                 ElectionOutput::Decided { state, vote } => self.enter(now_ms, state, vote),
             }
         }
@@ -360,7 +357,7 @@ impl Peer {
         self.vote = Some(vote);
         self.rep.emit(Output::RoleChanged {
             state,
-            leader: Some(vote.leader.0),
+            leader: Some(vote.leader),
             epoch: self.rep.current_epoch,
         });
         let res = match state {

@@ -53,7 +53,7 @@ impl Replica {
         let last_zxid = tail.back().map_or(last_applied, |(z, _)| *z);
         if last_zxid != d.last_zxid {
             warn!(
-                sid = cfg.my_sid,
+                sid = cfg.my_sid.0,
                 given = format_args!("{:#x}", d.last_zxid),
                 derived = format_args!("{:#x}", last_zxid),
                 "last logged zxid does not match the applied zxid plus the log tail"
@@ -83,7 +83,7 @@ impl Replica {
     }
 
     pub fn my_sid(&self) -> i64 {
-        self.cfg.my_sid
+        self.cfg.my_sid.0
     }
 
     pub fn emit(&mut self, o: Output) {

@@ -6,7 +6,7 @@ use corral_proto::quorum::{
     ForwardedRequest, Notification, QuorumConfig, QuorumPacket, ServerState,
 };
 use corral_proto::records::Id;
-use corral_proto::Epoch;
+use corral_proto::{Epoch, ServerId};
 
 /// A learner connection on the leader's quorum port. The glue picks the number; the peer only
 /// compares them.
@@ -15,9 +15,9 @@ pub type ConnId = u64;
 /// Static inputs of one peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerConfig {
-    pub my_sid: i64,
+    pub my_sid: ServerId,
     /// Every member of the ensemble: `(sid, observer)`. Voters are the non-observers.
-    pub members: Vec<(i64, bool)>,
+    pub members: Vec<(ServerId, bool)>,
     /// `tickTime`.
     pub tick_ms: u64,
     /// `initLimit`: ticks allowed for discovery and synchronisation.
@@ -38,7 +38,7 @@ pub struct PeerConfig {
 }
 
 impl PeerConfig {
-    pub fn voters(&self) -> Vec<i64> {
+    pub fn voters(&self) -> Vec<ServerId> {
         self.members
             .iter()
             .filter(|(_, observer)| !observer)
@@ -46,11 +46,11 @@ impl PeerConfig {
             .collect()
     }
 
-    pub fn is_member(&self, sid: i64) -> bool {
+    pub fn is_member(&self, sid: ServerId) -> bool {
         self.members.iter().any(|(s, _)| *s == sid)
     }
 
-    pub fn is_voter(&self, sid: i64) -> bool {
+    pub fn is_voter(&self, sid: ServerId) -> bool {
         self.members.iter().any(|(s, obs)| *s == sid && !obs)
     }
 
@@ -88,12 +88,12 @@ pub struct Durable {
 pub enum Input {
     /// A decoded election notification.
     Election {
-        from: i64,
+        from: ServerId,
         n: Notification,
     },
     /// An election connection to `sid` came up (resend the last notification).
     ElectionPeerConnected {
-        sid: i64,
+        sid: ServerId,
     },
     // Leader side: learners on our quorum port.
     LearnerConnected {
@@ -171,12 +171,12 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     ElectionSend {
-        to: i64,
+        to: ServerId,
         n: Notification,
     },
     /// Dial the leader's quorum port; answer with `LeaderConnected` or `LeaderClosed`.
     ConnectToLeader {
-        sid: i64,
+        sid: ServerId,
     },
     CloseLeader,
     SendLeader(QuorumPacket),
@@ -256,7 +256,7 @@ pub enum Output {
     },
     RoleChanged {
         state: ServerState,
-        leader: Option<i64>,
+        leader: Option<ServerId>,
         epoch: Epoch,
     },
     /// The client port serves only between these two.

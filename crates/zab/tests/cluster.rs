@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use corral_proto::quorum::{
     packet_type as pt, ForwardedRequest, Notification, QuorumPacket, ServerState,
 };
-use corral_proto::Epoch;
+use corral_proto::{Epoch, ServerId};
 use corral_zab::{ConnId, Durable, Input, Output, Peer, PeerConfig};
 
 const TICK_MS: u64 = 100;
@@ -217,8 +217,8 @@ impl Sim {
         };
         for (sid, _) in &members {
             let cfg = PeerConfig {
-                my_sid: *sid,
-                members: members.clone(),
+                my_sid: ServerId(*sid),
+                members: members.iter().map(|&(s, o)| (ServerId(s), o)).collect(),
                 tick_ms: TICK_MS,
                 init_limit: 10,
                 sync_limit: 5,
@@ -377,11 +377,16 @@ impl Sim {
     fn execute(&mut self, sid: i64, out: Output) -> Option<Input> {
         let inc = self.nodes[&sid].inc;
         match out {
-            Output::ElectionSend { to, n } => self.send_on(
+            Output::ElectionSend {
+                to: ServerId(to),
+                n,
+            } => self.send_on(
                 (sid as u64, to as u64, 2),
                 Ev::Election { to, from: sid, n },
             ),
-            Output::ConnectToLeader { sid: leader } => {
+            Output::ConnectToLeader {
+                sid: ServerId(leader),
+            } => {
                 let conn = self.next_conn;
                 self.next_conn += 1;
                 let leader_inc = self.nodes[&leader].inc;
@@ -592,8 +597,14 @@ impl Sim {
     fn deliver(&mut self, ev: Ev) {
         match ev {
             // Notifications already on the wire arrive even if the sender crashed since.
-            Ev::Election { to, from, n } => self.input(to, Input::Election { from, n }),
-            Ev::PeerConnected { to, sid } => self.input(to, Input::ElectionPeerConnected { sid }),
+            Ev::Election { to, from, n } => {
+                let from = ServerId(from);
+                self.input(to, Input::Election { from, n })
+            }
+            Ev::PeerConnected { to, sid } => {
+                let sid = ServerId(sid);
+                self.input(to, Input::ElectionPeerConnected { sid })
+            }
             Ev::Open { conn } => {
                 let c = &self.conns[&conn];
                 let (learner, linc, leader, dinc) =

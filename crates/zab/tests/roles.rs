@@ -15,8 +15,13 @@ const CONFIG: &[u8] = b"server.1=a:1:11:participant\nserver.2=b:2:12:participant
 
 fn cfg(my_sid: i64) -> PeerConfig {
     PeerConfig {
-        my_sid,
-        members: vec![(1, false), (2, false), (3, false), (4, true)],
+        my_sid: ServerId(my_sid),
+        members: vec![
+            (ServerId(1), false),
+            (ServerId(2), false),
+            (ServerId(3), false),
+            (ServerId(4), true),
+        ],
         tick_ms: TICK,
         init_limit: 10,
         sync_limit: 5,
@@ -86,6 +91,7 @@ fn elect(p: &mut Peer, now: u64, leader: i64, zxid: i64, epoch: i64) -> u64 {
             Epoch(epoch),
             Some(CONFIG.to_vec()),
         );
+        let from = ServerId(from);
         p.handle(now, Input::Election { from, n });
     }
     let t = now + 1000;
@@ -572,7 +578,7 @@ fn follower() -> (Peer, u64) {
     let t = elect(&mut p, 0, 3, 0x1_0000_0006, 1);
     assert_eq!(p.state(), ServerState::Following);
     let out = drain(&mut p);
-    assert!(out.contains(&Output::ConnectToLeader { sid: 3 }));
+    assert!(out.contains(&Output::ConnectToLeader { sid: ServerId(3) }));
     p.handle(t, Input::LeaderConnected);
     assert_eq!(
         to_leader(&drain(&mut p)),
@@ -684,7 +690,7 @@ fn follower_acks_newleader_first_and_proposals_only_after_synced() {
             Output::SendLeader(pkt(pt::ACK, 0x2_0000_0000, None)),
             Output::RoleChanged {
                 state: ServerState::Following,
-                leader: Some(3),
+                leader: Some(ServerId(3)),
                 epoch: Epoch(2)
             },
         ]
@@ -871,7 +877,7 @@ fn single_voter_leads_and_commits_alone() {
     // One voter is its own quorum: discovery, epoch ack and NEWLEADER complete at once, and a
     // write commits on the leader's own Synced.
     let mut c = cfg(1);
-    c.members = vec![(1, false)];
+    c.members = vec![(ServerId(1), false)];
     let mut p = Peer::new(c, durable(0), 0);
     p.handle_timeout(1000);
     assert_eq!(p.state(), ServerState::Leading);
@@ -879,7 +885,7 @@ fn single_voter_leads_and_commits_alone() {
     assert!(out.contains(&Output::StartServing));
     assert!(out.contains(&Output::RoleChanged {
         state: ServerState::Leading,
-        leader: Some(1),
+        leader: Some(ServerId(1)),
         epoch: Epoch(2)
     }));
     p.handle(1000, Input::Submit(req(1), None));
@@ -1050,11 +1056,17 @@ fn leader_with_reconfig_versions_a_static_config_with_the_newleader_zxid() {
         Epoch(1),
         Some(CONFIG.to_vec()),
     );
-    p.handle(t, Input::Election { from: 3, n });
+    p.handle(
+        t,
+        Input::Election {
+            from: ServerId(3),
+            n,
+        },
+    );
     let answers: Vec<_> = drain(&mut p)
         .into_iter()
         .filter_map(|o| match o {
-            Output::ElectionSend { to: 3, n } => Some(n.config),
+            Output::ElectionSend { to: ServerId(3), n } => Some(n.config),
             _ => None,
         })
         .collect();
@@ -1440,6 +1452,7 @@ fn elect_round(p: &mut Peer, now: u64, round: i64, zxid: i64) -> u64 {
             Epoch(2),
             Some(CONFIG.to_vec()),
         );
+        let from = ServerId(from);
         p.handle(now, Input::Election { from, n });
     }
     let t = now + 1000;
