@@ -230,16 +230,12 @@ impl<D: Disk> Node<D> {
             node.core.set_serving(false);
             let (current, accepted) = node.check_epochs(last)?;
             let durable = Durable {
-                last_zxid: last,
-                last_applied_zxid: last,
+                last_zxid: Zxid(last),
+                last_applied_zxid: Zxid(last),
                 accepted_epoch: accepted,
                 current_epoch: current,
                 // Only txns the tree reflects, ending at its zxid (the peer's contract).
-                committed_log: loaded
-                    .recent_txns
-                    .into_iter()
-                    .filter(|(z, _)| *z <= last)
-                    .collect(),
+                committed_log: typed_log(loaded.recent_txns, last),
                 log_tail: Vec::new(),
             };
             let voters = e.peer.members.iter().filter(|(_, obs)| !obs).count();
@@ -549,6 +545,7 @@ impl<D: Disk> Node<D> {
             Event::LeaderConnected => e.peer.handle(ms, Input::LeaderConnected),
             Event::LeaderPacket(p) => e.peer.handle(ms, Input::LeaderPacket(p)),
             Event::LeaderSnapshot { zxid, blob } => {
+                let zxid = Zxid(zxid);
                 e.peer.handle(ms, Input::LeaderSnapshot { zxid, blob })
             }
             Event::LeaderClosed => e.peer.handle(ms, Input::LeaderClosed),
@@ -617,7 +614,8 @@ impl<D: Disk> Node<D> {
             self.pick_next_snapshot();
         }
         if let Some(e) = self.ensemble.as_mut() {
-            e.peer.handle(now.mono_ms, Input::Synced { zxid });
+            e.peer
+                .handle(now.mono_ms, Input::Synced { zxid: Zxid(zxid) });
         }
         self.pump(now);
     }
@@ -792,9 +790,12 @@ impl<D: Disk> Node<D> {
                 // The job may be writing the state these replace: wait for it.
                 self.stalled = Some(o);
             }
-            PeerOutput::Truncate { zxid } => self.truncate(now, zxid),
-            PeerOutput::LoadSnapshot { zxid, blob } => self.load_snapshot(now, zxid, blob),
-            PeerOutput::Commit { zxid, txn } => match Txn::from_bytes(&txn) {
+            PeerOutput::Truncate { zxid } => self.truncate(now, zxid.0),
+            PeerOutput::LoadSnapshot { zxid, blob } => self.load_snapshot(now, zxid.0, blob),
+            PeerOutput::Commit {
+                zxid: Zxid(zxid),
+                txn,
+            } => match Txn::from_bytes(&txn) {
                 Ok(parsed) => {
                     debug!("commit 0x{zxid:x}");
                     self.core.apply_committed(now, parsed);
@@ -819,7 +820,7 @@ impl<D: Disk> Node<D> {
                     auth,
                     owner: origin,
                 };
-                let txn = self.core.prepare_submitted(now, zxid, &s).to_bytes();
+                let txn = self.core.prepare_submitted(now, zxid.0, &s).to_bytes();
                 self.counters.add_proposal(txn.len());
                 self.peer_input(now, Input::Prepared { txn, zxid });
             }
@@ -828,7 +829,7 @@ impl<D: Disk> Node<D> {
                 from_zxid,
                 to_zxid,
             } => {
-                let txns = self.read_log(conn, from_zxid, to_zxid);
+                let txns = self.read_log(conn, from_zxid.0, to_zxid.0);
                 self.peer_input(now, Input::LogRead { conn, txns });
             }
             PeerOutput::SyncDone => self.core.handle_sync_done(),
@@ -961,12 +962,9 @@ impl<D: Disk> Node<D> {
             // leads from an older one to zxid: we are not where the leader thinks. The peer
             // registers again from here.
             warn!("reloaded to 0x{last:x}, below the TRUNC point 0x{zxid:x}");
-            let committed_log = (loaded.recent_txns.into_iter())
-                .filter(|(z, _)| *z <= last)
-                .collect();
             let input = Input::Reloaded {
-                last_zxid: last,
-                committed_log,
+                last_zxid: Zxid(last),
+                committed_log: typed_log(loaded.recent_txns, last),
             };
             self.peer_input(now, input);
         }
@@ -1018,7 +1016,7 @@ impl<D: Disk> Node<D> {
 
     /// Rule 5 (reference §4.6): the logged txns a learner misses, if the log reaches back and
     /// is within `snapshotSizeFactor` of the latest snapshot.
-    fn read_log(&mut self, conn: LearnerConn, from: i64, to: i64) -> Option<Vec<(i64, Vec<u8>)>> {
+    fn read_log(&mut self, conn: LearnerConn, from: i64, to: i64) -> Option<Vec<(Zxid, Vec<u8>)>> {
         let factor = self
             .ensemble
             .as_ref()
@@ -1042,7 +1040,7 @@ impl<D: Disk> Node<D> {
                 "the txn log cannot sync learner connection {conn} from 0x{from:x} (not reaching back, or over snapshotSizeFactor={factor} of the latest snapshot)"
             ),
         }
-        txns
+        txns.map(|t| t.into_iter().map(|(z, b)| (Zxid(z), b)).collect())
     }
 
     /// `/zookeeper/config` holds the ensemble's config string (ZKDatabase.initConfigInZKDatabase).
@@ -1098,4 +1096,12 @@ impl<D: Disk> Node<D> {
             self.peer_output(now, o);
         }
     }
+}
+
+/// Logged txns up to `last` (the ones the tree reflects), as the peer takes them.
+fn typed_log(txns: Vec<(i64, Vec<u8>)>, last: i64) -> Vec<(Zxid, Vec<u8>)> {
+    (txns.into_iter())
+        .filter(|(z, _)| *z <= last)
+        .map(|(z, t)| (Zxid(z), t))
+        .collect()
 }

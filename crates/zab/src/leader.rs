@@ -515,8 +515,8 @@ impl Leading {
                 );
                 rep.emit(Output::ReadLog {
                     conn,
-                    from_zxid,
-                    to_zxid,
+                    from_zxid: Zxid(from_zxid),
+                    to_zxid: Zxid(to_zxid),
                 });
                 return;
             }
@@ -900,7 +900,7 @@ impl Leading {
         self.last_assigned += 1;
         let zxid = self.last_assigned;
         rep.emit(Output::Prepare {
-            zxid,
+            zxid: Zxid(zxid),
             req,
             auth,
             origin: conn,

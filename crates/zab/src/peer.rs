@@ -44,8 +44,8 @@ pub struct Peer {
 
 impl Peer {
     pub fn new(cfg: PeerConfig, durable: Durable, now_ms: u64) -> Peer {
-        // The election and the peer's config, inputs and outputs speak typed sids; zxids in
-        // the peer's inputs and outputs are still bare i64s, converted where they pass.
+        // The election and the peer's config, inputs and outputs speak typed sids and
+        // zxids; the roles inside keep bare i64s, converted where inputs and outputs pass.
         let election = Election::new(ElectionConfig {
             my_sid: cfg.my_sid,
             voters: cfg.voters(),
@@ -200,7 +200,7 @@ impl Peer {
         match (input, &mut self.role) {
             (Input::Election { .. } | Input::ElectionPeerConnected { .. }, _) => Ok(()),
             (Input::Synced { zxid }, role) => {
-                rep.handle_synced(zxid);
+                rep.handle_synced(zxid.0);
                 match role {
                     Role::Leading(l) => l.handle_synced(rep).map_err(|a| a.0),
                     Role::Learning(l) => {
@@ -231,9 +231,9 @@ impl Peer {
             (Input::LeaderPacket(p), Role::Learning(l)) => {
                 l.handle_packet(now_ms, rep, p).map_err(|a| a.0)
             }
-            (Input::LeaderSnapshot { zxid, blob }, Role::Learning(l)) => {
-                l.handle_snapshot(now_ms, rep, zxid, blob).map_err(|a| a.0)
-            }
+            (Input::LeaderSnapshot { zxid, blob }, Role::Learning(l)) => l
+                .handle_snapshot(now_ms, rep, zxid.0, blob)
+                .map_err(|a| a.0),
             (Input::LeaderClosed, Role::Learning(_)) => Err("leader connection closed".into()),
             (Input::Submit(req, auth), Role::Leading(l)) => {
                 l.submit(rep, None, req, auth);
@@ -244,7 +244,7 @@ impl Peer {
                 Ok(())
             }
             (Input::Prepared { txn, zxid }, Role::Leading(l)) => {
-                l.handle_prepared(rep, zxid, txn).map_err(|a| a.0)
+                l.handle_prepared(rep, zxid.0, txn).map_err(|a| a.0)
             }
             (
                 Input::Revalidate {
@@ -283,6 +283,7 @@ impl Peer {
                 Ok(())
             }
             (Input::LogRead { conn, txns }, Role::Leading(l)) => {
+                let txns = txns.map(|t| crate::types::bare_log(t).collect());
                 l.handle_log_read(rep, conn, txns);
                 Ok(())
             }
@@ -293,7 +294,8 @@ impl Peer {
                 },
                 role,
             ) => {
-                rep.reloaded(last_zxid, committed_log);
+                let log = crate::types::bare_log(committed_log).collect();
+                rep.reloaded(last_zxid.0, log);
                 match role {
                     Role::Learning(_) => Err(format!(
                         "state reloaded at {last_zxid:#x}, below the TRUNC point: register again"

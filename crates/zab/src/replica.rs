@@ -7,10 +7,10 @@
 
 use std::collections::VecDeque;
 
-use corral_proto::Epoch;
+use corral_proto::{Epoch, Zxid};
 use tracing::{debug, info, warn};
 
-use crate::types::{Durable, Output, PeerConfig};
+use crate::types::{bare_log, Durable, Output, PeerConfig};
 
 /// Something a role tells the peer (not the glue) about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,14 +44,12 @@ pub(crate) struct Replica {
 
 impl Replica {
     pub fn new(cfg: PeerConfig, d: Durable) -> Replica {
-        let last_applied = d.last_applied_zxid;
-        let tail: VecDeque<(i64, Vec<u8>)> = d
-            .log_tail
-            .into_iter()
+        let last_applied = d.last_applied_zxid.0;
+        let tail: VecDeque<(i64, Vec<u8>)> = bare_log(d.log_tail)
             .filter(|(z, _)| *z > last_applied)
             .collect();
         let last_zxid = tail.back().map_or(last_applied, |(z, _)| *z);
-        if last_zxid != d.last_zxid {
+        if last_zxid != d.last_zxid.0 {
             warn!(
                 sid = cfg.my_sid.0,
                 given = format_args!("{:#x}", d.last_zxid),
@@ -59,9 +57,7 @@ impl Replica {
                 "last logged zxid does not match the applied zxid plus the log tail"
             );
         }
-        let mut committed_log: VecDeque<(i64, Vec<u8>)> = d
-            .committed_log
-            .into_iter()
+        let mut committed_log: VecDeque<(i64, Vec<u8>)> = bare_log(d.committed_log)
             .filter(|(z, _)| *z <= last_applied)
             .collect();
         while committed_log.len() > cfg.commit_log_count {
@@ -115,7 +111,10 @@ impl Replica {
         );
         self.last_zxid = zxid;
         self.tail.push_back((zxid, txn.clone()));
-        self.emit(Output::Append { zxid, txn });
+        self.emit(Output::Append {
+            zxid: Zxid(zxid),
+            txn,
+        });
     }
 
     pub fn handle_synced(&mut self, zxid: i64) {
@@ -138,7 +137,7 @@ impl Replica {
             self.committed_log.pop_front();
         }
         self.emit(Output::Commit {
-            zxid: z,
+            zxid: Zxid(z),
             txn: txn.clone(),
         });
         txn
@@ -177,7 +176,7 @@ impl Replica {
         // when our log never had `zxid` (the learner checks).
         self.last_zxid = self.tail.back().map_or(self.last_applied, |(z, _)| *z);
         self.synced_zxid = self.last_zxid;
-        self.emit(Output::Truncate { zxid });
+        self.emit(Output::Truncate { zxid: Zxid(zxid) });
     }
 
     /// `Input::Reloaded`: after a `Truncate`, the glue's rebuild ended at `last_zxid`, below
@@ -213,7 +212,10 @@ impl Replica {
         self.last_applied = zxid;
         self.last_zxid = zxid;
         self.synced_zxid = zxid;
-        self.emit(Output::LoadSnapshot { zxid, blob });
+        self.emit(Output::LoadSnapshot {
+            zxid: Zxid(zxid),
+            blob,
+        });
     }
 
     /// Make `config` the committed config string (`QuorumPeer.setQuorumVerifier`): from now on

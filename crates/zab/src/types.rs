@@ -6,7 +6,7 @@ use corral_proto::quorum::{
     ForwardedRequest, Notification, QuorumConfig, QuorumPacket, ServerState,
 };
 use corral_proto::records::Id;
-use corral_proto::{Epoch, ServerId};
+use corral_proto::{Epoch, ServerId, Zxid};
 
 /// A learner connection on the leader's quorum port. The glue picks the number; the peer only
 /// compares them.
@@ -64,23 +64,29 @@ impl PeerConfig {
     }
 }
 
+/// Logged txns as the peer's inputs carry them, turned into the bare `(zxid, bytes)` pairs
+/// the peer's logs keep.
+pub(crate) fn bare_log(log: Vec<(Zxid, Vec<u8>)>) -> impl Iterator<Item = (i64, Vec<u8>)> {
+    log.into_iter().map(|(z, t)| (z.0, t))
+}
+
 /// What the glue read from disk at startup (or what survives in memory across roles).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Durable {
     /// Last zxid in the txn log (or the snapshot if the log is empty).
-    pub last_zxid: i64,
+    pub last_zxid: Zxid,
     /// Last zxid the data tree reflects.
-    pub last_applied_zxid: i64,
+    pub last_applied_zxid: Zxid,
     pub accepted_epoch: Epoch,
     pub current_epoch: Epoch,
     /// The most recent committed txns, oldest first, ending at `last_applied_zxid`; the leader
     /// answers DIFF from them (ZooKeeper's `committedLog`).
-    pub committed_log: Vec<(i64, Vec<u8>)>,
+    pub committed_log: Vec<(Zxid, Vec<u8>)>,
     /// Logged txns after `last_applied_zxid`, oldest first, whose commit the peer has not seen.
     /// A glue that replays the whole log into the tree at startup (as ZooKeeper's
     /// `ZKDatabase.loadDataBase` does) passes it empty with `last_applied_zxid == last_zxid`.
     /// Extension of the brief's API so a simulator can keep "applied" equal to "committed".
-    pub log_tail: Vec<(i64, Vec<u8>)>,
+    pub log_tail: Vec<(Zxid, Vec<u8>)>,
 }
 
 /// Everything the glue hands to the peer.
@@ -111,14 +117,14 @@ pub enum Input {
     LeaderPacket(QuorumPacket),
     /// The SNAP payload the glue read off the stream right after a SNAP packet.
     LeaderSnapshot {
-        zxid: i64,
+        zxid: Zxid,
         blob: Vec<u8>,
     },
     LeaderClosed,
     /// Every `Append` up to and including `zxid` is durable. Never covers an `Append` issued
     /// before a later `Truncate` or `LoadSnapshot` (those are synchronous and durable).
     Synced {
-        zxid: i64,
+        zxid: Zxid,
     },
     /// A local client write / sync / createSession / closeSession: forwarded to the leader, or
     /// prepared on the leader.
@@ -126,7 +132,7 @@ pub enum Input {
     /// The glue's answer to `Output::Prepare`: the txn bytes at the zxid the peer assigned.
     Prepared {
         txn: Vec<u8>,
-        zxid: i64,
+        zxid: Zxid,
     },
     /// A client resumed a session here; ask the leader (the leader answers through
     /// `Output::CheckSession`).
@@ -148,7 +154,7 @@ pub enum Input {
     /// over the size limit (ZooKeeper's `getProposalsFromTxnLog` returning nothing).
     LogRead {
         conn: ConnId,
-        txns: Option<Vec<(i64, Vec<u8>)>>,
+        txns: Option<Vec<(Zxid, Vec<u8>)>>,
     },
     /// Learner, right after executing `Output::Truncate { zxid }` (before any other input):
     /// the reload of snapshot + log ended at `last_zxid`, *below* `zxid` (no snapshot at or
@@ -162,8 +168,8 @@ pub enum Input {
     /// and the leader picks DIFF or SNAP for that. Not sent when the reload reaches `zxid`,
     /// nor after a `Truncate` that needed no reload.
     Reloaded {
-        last_zxid: i64,
-        committed_log: Vec<(i64, Vec<u8>)>,
+        last_zxid: Zxid,
+        committed_log: Vec<(Zxid, Vec<u8>)>,
     },
 }
 
@@ -197,7 +203,7 @@ pub enum Output {
     WriteCurrentEpoch(Epoch),
     /// Log the txn; report `Input::Synced` once durable.
     Append {
-        zxid: i64,
+        zxid: Zxid,
         txn: Vec<u8>,
     },
     /// Learner: cut the log after `zxid`, drop the snapshots above it and make what remains
@@ -205,17 +211,17 @@ pub enum Output {
     /// to `zxid`; if that rebuild ends below `zxid`, answer `Input::Reloaded` at once.
     /// Synchronous.
     Truncate {
-        zxid: i64,
+        zxid: Zxid,
     },
     /// Learner: replace tree and sessions by the leader's SNAP payload, drop the old log and
     /// make the new state durable (a snapshot at `zxid`). Synchronous.
     LoadSnapshot {
-        zxid: i64,
+        zxid: Zxid,
         blob: Vec<u8>,
     },
     /// Apply to the tree; zxids strictly increase.
     Commit {
-        zxid: i64,
+        zxid: Zxid,
         txn: Vec<u8>,
     },
     /// Leader: learner `conn` is behind the in-memory committed log (reference §4.6 rule 5):
@@ -225,12 +231,12 @@ pub enum Output {
     /// forwarding start with the answer.
     ReadLog {
         conn: ConnId,
-        from_zxid: i64,
-        to_zxid: i64,
+        from_zxid: Zxid,
+        to_zxid: Zxid,
     },
     /// Leader: turn the request into a txn at this zxid; answer `Input::Prepared`.
     Prepare {
-        zxid: i64,
+        zxid: Zxid,
         req: ForwardedRequest,
         auth: Option<Vec<Id>>,
         /// The learner connection it came through; `None`: a client of the leader itself. The

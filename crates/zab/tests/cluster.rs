@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use corral_proto::quorum::{
     packet_type as pt, ForwardedRequest, Notification, QuorumPacket, ServerState,
 };
-use corral_proto::{Epoch, ServerId};
+use corral_proto::{Epoch, ServerId, Zxid};
 use corral_zab::{ConnId, Durable, Input, Output, Peer, PeerConfig};
 
 const TICK_MS: u64 = 100;
@@ -65,12 +65,12 @@ impl Storage {
             .collect();
         let skip = self.applied.len().saturating_sub(500);
         Durable {
-            last_zxid: log_tail.last().map_or(last_applied, |(z, _)| *z),
-            last_applied_zxid: last_applied,
+            last_zxid: Zxid(log_tail.last().map_or(last_applied, |(z, _)| *z)),
+            last_applied_zxid: Zxid(last_applied),
             accepted_epoch: self.accepted,
             current_epoch: self.current,
-            committed_log: self.applied[skip..].to_vec(),
-            log_tail,
+            committed_log: typed(&self.applied[skip..]),
+            log_tail: typed(&log_tail),
         }
     }
     fn last_logged(&self) -> i64 {
@@ -452,7 +452,10 @@ impl Sim {
             Output::CloseLearner { conn } => self.close_leader_side(conn),
             Output::WriteAcceptedEpoch(e) => self.store(sid).accepted = e,
             Output::WriteCurrentEpoch(e) => self.store(sid).current = e,
-            Output::Append { zxid, txn } => {
+            Output::Append {
+                zxid: Zxid(zxid),
+                txn,
+            } => {
                 let s = self.store(sid);
                 let last = s.last_logged();
                 s.log.push((zxid, txn));
@@ -466,8 +469,11 @@ impl Sim {
                     self.schedule(d, Ev::Fsync { sid, inc });
                 }
             }
-            Output::Truncate { zxid } => return self.truncate(sid, zxid),
-            Output::LoadSnapshot { zxid, blob } => {
+            Output::Truncate { zxid: Zxid(zxid) } => return self.truncate(sid, zxid),
+            Output::LoadSnapshot {
+                zxid: Zxid(zxid),
+                blob,
+            } => {
                 let list = decode_list(&blob);
                 let s = self.store(sid);
                 s.applied = list;
@@ -477,20 +483,25 @@ impl Sim {
                 assert_eq!(s.applied.last().map_or(0, |(z, _)| *z), zxid);
                 self.check_prefix(sid, 0);
             }
-            Output::Commit { zxid, txn } => self.commit(sid, zxid, txn),
+            Output::Commit {
+                zxid: Zxid(zxid),
+                txn,
+            } => self.commit(sid, zxid, txn),
             Output::Prepare { zxid, req, .. } => {
                 let txn =
                     format!("{zxid:#x}/{sid}/{:#x}/{}", req.session_id, req.cxid).into_bytes();
                 return Some(Input::Prepared { txn, zxid });
             }
             Output::ReadLog {
-                conn, from_zxid, ..
+                conn,
+                from_zxid: Zxid(from_zxid),
+                ..
             } => {
                 // The durable log from its last txn at or before `from_zxid`, to its end.
                 let s = self.store(sid);
                 let synced = &s.log[..s.synced_len];
                 let start = synced.partition_point(|(z, _)| *z <= from_zxid);
-                let txns = (start > 0).then(|| synced[start - 1..].to_vec());
+                let txns = (start > 0).then(|| typed(&synced[start - 1..]));
                 return Some(Input::LogRead { conn, txns });
             }
             Output::CollectTouches => return Some(Input::Touches(vec![(sid, 4000)])),
@@ -552,8 +563,8 @@ impl Sim {
         let committed_log = s.applied[skip..].to_vec();
         self.check_prefix(sid, 0);
         (last < zxid).then_some(Input::Reloaded {
-            last_zxid: last,
-            committed_log,
+            last_zxid: Zxid(last),
+            committed_log: typed(&committed_log),
         })
     }
 
@@ -643,6 +654,7 @@ impl Sim {
                 match m {
                     ToLearner::Packet(p) => self.input(learner, Input::LeaderPacket(p)),
                     ToLearner::Snapshot(zxid, blob) => {
+                        let zxid = Zxid(zxid);
                         self.input(learner, Input::LeaderSnapshot { zxid, blob })
                     }
                     ToLearner::Closed => {
@@ -660,7 +672,7 @@ impl Sim {
                 s.fsync_scheduled = false;
                 s.synced_len = s.log.len();
                 if let Some((z, _)) = s.log.last() {
-                    let zxid = *z;
+                    let zxid = Zxid(*z);
                     self.input(sid, Input::Synced { zxid });
                 }
             }
@@ -923,4 +935,9 @@ fn ensembles_stay_consistent_and_converge_under_faults() {
             panic!("cluster simulation failed: rerun with ZAB_SEED={seed}");
         }
     }
+}
+
+/// The harness's logs as the peer's inputs take them.
+fn typed(log: &[(i64, Vec<u8>)]) -> Vec<(Zxid, Vec<u8>)> {
+    log.iter().map(|(z, t)| (Zxid(*z), t.clone())).collect()
 }

@@ -38,13 +38,13 @@ fn txn(z: i64) -> Vec<u8> {
 
 /// A server that logged and applied epoch-1 txns 1..=n.
 fn durable(n: i64) -> Durable {
-    let log: Vec<(i64, Vec<u8>)> = (1..=n)
-        .map(|c| ((1 << 32) | c, txn((1 << 32) | c)))
+    let log: Vec<(Zxid, Vec<u8>)> = (1..=n)
+        .map(|c| (Zxid((1 << 32) | c), txn((1 << 32) | c)))
         .collect();
-    let last = log.last().map_or(0, |(z, _)| *z);
+    let last = log.last().map_or(0, |(z, _)| z.0);
     Durable {
-        last_zxid: last,
-        last_applied_zxid: last,
+        last_zxid: Zxid(last),
+        last_applied_zxid: Zxid(last),
         accepted_epoch: Epoch(1),
         current_epoch: Epoch(1),
         committed_log: log,
@@ -308,7 +308,7 @@ fn commits_wait_for_quorum_and_go_in_zxid_order() {
     let zs: Vec<i64> = out
         .iter()
         .filter_map(|o| match o {
-            Output::Prepare { zxid, .. } => Some(*zxid),
+            Output::Prepare { zxid, .. } => Some(zxid.0),
             _ => None,
         })
         .collect();
@@ -318,7 +318,7 @@ fn commits_wait_for_quorum_and_go_in_zxid_order() {
         t,
         Input::Prepared {
             txn: txn(0x2_0000_0002),
-            zxid: 0x2_0000_0002,
+            zxid: Zxid(0x2_0000_0002),
         },
     );
     assert!(to_conn(&drain(&mut p), 10).is_empty());
@@ -326,7 +326,7 @@ fn commits_wait_for_quorum_and_go_in_zxid_order() {
         t,
         Input::Prepared {
             txn: txn(0x2_0000_0001),
-            zxid: 0x2_0000_0001,
+            zxid: Zxid(0x2_0000_0001),
         },
     );
     let out = drain(&mut p);
@@ -348,7 +348,7 @@ fn commits_wait_for_quorum_and_go_in_zxid_order() {
     p.handle(
         t,
         Input::Synced {
-            zxid: 0x2_0000_0002,
+            zxid: Zxid(0x2_0000_0002),
         },
     );
     assert!(drain(&mut p).is_empty());
@@ -363,7 +363,7 @@ fn commits_wait_for_quorum_and_go_in_zxid_order() {
     let commits: Vec<i64> = out
         .iter()
         .filter_map(|o| match o {
-            Output::Commit { zxid, .. } => Some(*zxid),
+            Output::Commit { zxid, .. } => Some(zxid.0),
             _ => None,
         })
         .collect();
@@ -384,19 +384,19 @@ fn leader_never_counts_its_own_ack_before_synced() {
         t,
         Input::Prepared {
             txn: txn(1),
-            zxid: 0x2_0000_0001,
+            zxid: Zxid(0x2_0000_0001),
         },
     );
     let out = drain(&mut p);
     assert!(out.contains(&Output::Append {
-        zxid: 0x2_0000_0001,
+        zxid: Zxid(0x2_0000_0001),
         txn: txn(1)
     }));
     // Own Synced alone is one of three voters: no commit.
     p.handle(
         t,
         Input::Synced {
-            zxid: 0x2_0000_0001,
+            zxid: Zxid(0x2_0000_0001),
         },
     );
     assert!(drain(&mut p)
@@ -461,7 +461,7 @@ fn sync_is_answered_after_outstanding_proposals_commit_and_a_quorum_ping_round()
         t,
         Input::Prepared {
             txn: txn(1),
-            zxid: 0x2_0000_0001,
+            zxid: Zxid(0x2_0000_0001),
         },
     );
     drain(&mut p);
@@ -474,7 +474,7 @@ fn sync_is_answered_after_outstanding_proposals_commit_and_a_quorum_ping_round()
     p.handle(
         t,
         Input::Synced {
-            zxid: 0x2_0000_0001,
+            zxid: Zxid(0x2_0000_0001),
         },
     );
     p.handle(
@@ -505,13 +505,13 @@ fn a_sync_waiting_for_its_ping_round_holds_back_later_commits() {
         t,
         Input::Prepared {
             txn: txn(1),
-            zxid: 0x2_0000_0001,
+            zxid: Zxid(0x2_0000_0001),
         },
     );
     p.handle(
         t,
         Input::Synced {
-            zxid: 0x2_0000_0001,
+            zxid: Zxid(0x2_0000_0001),
         },
     );
     p.handle(
@@ -637,11 +637,11 @@ fn follower_acks_newleader_first_and_proposals_only_after_synced() {
         out,
         vec![
             Output::Append {
-                zxid: 0x1_0000_0003,
+                zxid: Zxid(0x1_0000_0003),
                 txn: txn(0x1_0000_0003)
             },
             Output::Append {
-                zxid: 0x2_0000_0001,
+                zxid: Zxid(0x2_0000_0001),
                 txn: txn(0x2_0000_0001)
             },
         ]
@@ -658,7 +658,7 @@ fn follower_acks_newleader_first_and_proposals_only_after_synced() {
     p.handle(
         t,
         Input::Synced {
-            zxid: 0x2_0000_0001,
+            zxid: Zxid(0x2_0000_0001),
         },
     );
     let out = drain(&mut p);
@@ -674,7 +674,7 @@ fn follower_acks_newleader_first_and_proposals_only_after_synced() {
     p.handle(
         t,
         Input::Synced {
-            zxid: 0x2_0000_0002,
+            zxid: Zxid(0x2_0000_0002),
         },
     );
     assert_eq!(to_leader(&drain(&mut p)), vec![(pt::ACK, 0x2_0000_0002)]);
@@ -683,7 +683,7 @@ fn follower_acks_newleader_first_and_proposals_only_after_synced() {
         out,
         vec![
             Output::Commit {
-                zxid: 0x1_0000_0003,
+                zxid: Zxid(0x1_0000_0003),
                 txn: txn(0x1_0000_0003)
             },
             Output::StartServing,
@@ -700,7 +700,7 @@ fn follower_acks_newleader_first_and_proposals_only_after_synced() {
     assert_eq!(
         out,
         vec![Output::Commit {
-            zxid: 0x2_0000_0001,
+            zxid: Zxid(0x2_0000_0001),
             txn: txn(0x2_0000_0001)
         }]
     );
@@ -737,7 +737,7 @@ fn follower_broadcast_acks_after_synced_pings_and_syncs() {
     assert_eq!(
         out,
         vec![Output::Append {
-            zxid: 0x2_0000_0001,
+            zxid: Zxid(0x2_0000_0001),
             txn: txn(1)
         }]
     );
@@ -746,14 +746,14 @@ fn follower_broadcast_acks_after_synced_pings_and_syncs() {
     assert_eq!(
         out,
         vec![Output::Commit {
-            zxid: 0x2_0000_0001,
+            zxid: Zxid(0x2_0000_0001),
             txn: txn(1)
         }]
     );
     p.handle(
         t,
         Input::Synced {
-            zxid: 0x2_0000_0001,
+            zxid: Zxid(0x2_0000_0001),
         },
     );
     assert_eq!(to_leader(&drain(&mut p)), vec![(pt::ACK, 0x2_0000_0001)]);
@@ -787,7 +787,7 @@ fn follower_truncates_or_loads_a_snapshot() {
     assert_eq!(
         out,
         vec![Output::Truncate {
-            zxid: 0x1_0000_0001
+            zxid: Zxid(0x1_0000_0001)
         }]
     );
     assert_eq!(p.last_zxid(), 0x1_0000_0001);
@@ -798,14 +798,14 @@ fn follower_truncates_or_loads_a_snapshot() {
     p.handle(
         t,
         Input::LeaderSnapshot {
-            zxid: 0x1_0000_0009,
+            zxid: Zxid(0x1_0000_0009),
             blob: b"tree".to_vec(),
         },
     );
     assert_eq!(
         drain(&mut p),
         vec![Output::LoadSnapshot {
-            zxid: 0x1_0000_0009,
+            zxid: Zxid(0x1_0000_0009),
             blob: b"tree".to_vec()
         }]
     );
@@ -851,11 +851,11 @@ fn observer_registers_with_observerinfo_and_applies_inform() {
         out,
         vec![
             Output::Append {
-                zxid: 0x2_0000_0001,
+                zxid: Zxid(0x2_0000_0001),
                 txn: txn(1)
             },
             Output::Commit {
-                zxid: 0x2_0000_0001,
+                zxid: Zxid(0x2_0000_0001),
                 txn: txn(1)
             },
         ]
@@ -863,7 +863,7 @@ fn observer_registers_with_observerinfo_and_applies_inform() {
     p.handle(
         t,
         Input::Synced {
-            zxid: 0x2_0000_0001,
+            zxid: Zxid(0x2_0000_0001),
         },
     );
     assert!(
@@ -893,17 +893,17 @@ fn single_voter_leads_and_commits_alone() {
         1000,
         Input::Prepared {
             txn: txn(1),
-            zxid: 0x2_0000_0001,
+            zxid: Zxid(0x2_0000_0001),
         },
     );
     p.handle(
         1000,
         Input::Synced {
-            zxid: 0x2_0000_0001,
+            zxid: Zxid(0x2_0000_0001),
         },
     );
     assert!(drain(&mut p).contains(&Output::Commit {
-        zxid: 0x2_0000_0001,
+        zxid: Zxid(0x2_0000_0001),
         txn: txn(1)
     }));
 }
@@ -1206,7 +1206,7 @@ fn pairs(zxids: impl IntoIterator<Item = i64>) -> Vec<(i32, i64)> {
 /// `from` on.
 fn log_read(conn: u64, from: i64, last: i64) -> Input {
     let txns = ((from & 0xffff_ffff)..=last)
-        .map(|c| ((1 << 32) | c, txn((1 << 32) | c)))
+        .map(|c| (Zxid((1 << 32) | c), txn((1 << 32) | c)))
         .collect();
     Input::LogRead {
         conn,
@@ -1240,8 +1240,8 @@ fn learner_behind_the_committed_log_is_diffed_from_the_txn_log_then_memory() {
             Output::WriteCurrentEpoch(Epoch(2)),
             Output::ReadLog {
                 conn: 10,
-                from_zxid: 0x1_0000_012c,
-                to_zxid: 0x1_0000_03e8
+                from_zxid: Zxid(0x1_0000_012c),
+                to_zxid: Zxid(0x1_0000_03e8)
             }
         ]
     );
@@ -1306,8 +1306,8 @@ fn broadcast_to_a_learner_waiting_for_the_txn_log_starts_where_its_sync_ends() {
     let out = drain(&mut p);
     assert!(out.contains(&Output::ReadLog {
         conn: 11,
-        from_zxid: 0x1_0000_012c,
-        to_zxid: 0x1_0000_03e8
+        from_zxid: Zxid(0x1_0000_012c),
+        to_zxid: Zxid(0x1_0000_03e8)
     }));
     let before = to_conn(&out, 11);
     assert_eq!(before, vec![(pt::LEADERINFO, 0x2_0000_0000)]);
@@ -1319,14 +1319,14 @@ fn broadcast_to_a_learner_waiting_for_the_txn_log_starts_where_its_sync_ends() {
             t,
             Input::Prepared {
                 txn: txn(z),
-                zxid: z,
+                zxid: Zxid(z),
             },
         );
     }
     p.handle(
         t,
         Input::Synced {
-            zxid: 0x2_0000_0002,
+            zxid: Zxid(0x2_0000_0002),
         },
     );
     p.handle(
@@ -1391,7 +1391,7 @@ fn learner_reloaded_below_the_trunc_point_registers_again() {
     p.handle(
         t,
         Input::LeaderSnapshot {
-            zxid: 0x1_0000_0017,
+            zxid: Zxid(0x1_0000_0017),
             blob: b"tree".to_vec(),
         },
     );
@@ -1407,7 +1407,7 @@ fn learner_reloaded_below_the_trunc_point_registers_again() {
     assert_eq!(
         out,
         vec![Output::Truncate {
-            zxid: 0x1_0000_0015
+            zxid: Zxid(0x1_0000_0015)
         }]
     );
     // The glue reloaded: only an older state at 0x100000002 survived.
@@ -1415,7 +1415,7 @@ fn learner_reloaded_below_the_trunc_point_registers_again() {
     p.handle(
         t,
         Input::Reloaded {
-            last_zxid: 0x1_0000_0002,
+            last_zxid: Zxid(0x1_0000_0002),
             committed_log: kept,
         },
     );
@@ -1472,7 +1472,7 @@ fn learner_whose_log_ends_below_the_trunc_point_registers_again() {
     lp(&mut p, t, pt::LEADERINFO, 0x2_0000_0000, None);
     let out = lp(&mut p, t, pt::TRUNC, 0x1_0000_0005, None);
     assert!(out.contains(&Output::Truncate {
-        zxid: 0x1_0000_0005
+        zxid: Zxid(0x1_0000_0005)
     }));
     assert!(out.contains(&Output::CloseLeader), "{out:?}");
     assert_eq!(p.state(), ServerState::Looking);
