@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use corral_proto::quorum::ForwardedRequest;
 use corral_proto::quorum::{QuorumPacket, ServerState};
 use corral_proto::txn::Txn;
-use corral_proto::{Epoch, ServerId, Zxid};
+use corral_proto::{Epoch, ServerId, SessionId, Zxid};
 use corral_storage::disk::Disk;
 use corral_storage::snapshot::{self, Fuzzy};
 use corral_storage::store::{FileStore, Restored, StoreError, StoreOptions};
@@ -726,7 +726,7 @@ impl<D: Disk> Node<D> {
                     .as_mut()
                     .expect("only an ensemble core revalidates");
                 let input = Input::Revalidate {
-                    session_id: session,
+                    session_id: SessionId(session),
                     timeout,
                 };
                 e.peer.handle(now.mono_ms, input);
@@ -835,15 +835,19 @@ impl<D: Disk> Node<D> {
             PeerOutput::SyncDone => self.core.handle_sync_done(),
             PeerOutput::CollectTouches => {
                 let t = self.core.take_touches();
+                let t = t.into_iter().map(|(s, to)| (SessionId(s), to)).collect();
                 self.peer_input(now, Input::Touches(t));
             }
-            PeerOutput::TouchSessions(v) => self.core.touch_sessions(now, &v),
+            PeerOutput::TouchSessions(v) => {
+                let v: Vec<(i64, i32)> = v.into_iter().map(|(s, to)| (s.0, to)).collect();
+                self.core.touch_sessions(now, &v)
+            }
             PeerOutput::CheckSession {
                 conn,
                 session_id,
                 timeout,
             } => {
-                let valid = self.core.check_session(now, session_id, timeout, conn);
+                let valid = self.core.check_session(now, session_id.0, timeout, conn);
                 let input = Input::SessionChecked {
                     conn,
                     session_id,
@@ -852,7 +856,7 @@ impl<D: Disk> Node<D> {
                 self.peer_input(now, input);
             }
             PeerOutput::SessionRevalidated { session_id, valid } => {
-                self.core.handle_revalidated(now, session_id, valid)
+                self.core.handle_revalidated(now, session_id.0, valid)
             }
             PeerOutput::RoleChanged {
                 state,

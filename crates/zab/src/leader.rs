@@ -15,7 +15,7 @@ use corral_proto::quorum::{
     LEADER_PROTOCOL_VERSION,
 };
 use corral_proto::records::Id;
-use corral_proto::{Epoch, ServerId, Zxid};
+use corral_proto::{Epoch, ServerId, SessionId, Zxid};
 use tracing::{debug, info, trace, warn};
 
 use crate::replica::{Event, Replica};
@@ -716,7 +716,10 @@ impl Leading {
             packet_type::PING => {
                 match decode_session_touches(p.data.as_deref().unwrap_or(&[])) {
                     Ok(t) if t.is_empty() => {}
-                    Ok(t) => rep.emit(Output::TouchSessions(t)),
+                    Ok(t) => {
+                        let t = t.into_iter().map(|(s, to)| (SessionId(s), to)).collect();
+                        rep.emit(Output::TouchSessions(t))
+                    }
                     Err(_) => return self.close(rep, conn, "bad PING data"),
                 }
                 let f = self.learners.get_mut(&conn).expect("checked above");
@@ -734,7 +737,7 @@ impl Leading {
                 };
                 rep.emit(Output::CheckSession {
                     conn: Some(conn),
-                    session_id: r.session_id,
+                    session_id: SessionId(r.session_id),
                     timeout: r.timeout,
                 });
             }
@@ -949,7 +952,10 @@ impl Leading {
         valid: bool,
     ) {
         match conn {
-            None => rep.emit(Output::SessionRevalidated { session_id, valid }),
+            None => rep.emit(Output::SessionRevalidated {
+                session_id: SessionId(session_id),
+                valid,
+            }),
             Some(c) if self.learners.contains_key(&c) => {
                 let data = RevalidateReply { session_id, valid }.to_bytes();
                 Self::send(

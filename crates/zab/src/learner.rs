@@ -14,7 +14,7 @@ use corral_proto::quorum::{
     QuorumConfig, QuorumPacket, RevalidateReply, RevalidateRequest, LEADER_PROTOCOL_VERSION,
 };
 use corral_proto::records::Id;
-use corral_proto::{Epoch, ServerId, Zxid};
+use corral_proto::{Epoch, ServerId, SessionId, Zxid};
 use tracing::{debug, info, trace, warn};
 
 use crate::leader::OP_SYNC;
@@ -438,7 +438,7 @@ impl Learning {
                     return bad("bad REVALIDATE reply");
                 };
                 rep.emit(Output::SessionRevalidated {
-                    session_id: r.session_id,
+                    session_id: SessionId(r.session_id),
                     valid: r.valid,
                 });
                 Ok(())

@@ -268,7 +268,7 @@ impl Peer {
                 },
                 Role::Learning(l),
             ) => {
-                l.revalidate(rep, session_id, timeout);
+                l.revalidate(rep, session_id.0, timeout);
                 Ok(())
             }
             (
@@ -279,7 +279,7 @@ impl Peer {
                 },
                 Role::Leading(l),
             ) => {
-                l.handle_session_checked(rep, conn, session_id, valid);
+                l.handle_session_checked(rep, conn, session_id.0, valid);
                 Ok(())
             }
             (Input::LogRead { conn, txns }, Role::Leading(l)) => {
@@ -304,6 +304,7 @@ impl Peer {
                 }
             }
             (Input::Touches(t), Role::Learning(l)) => {
+                let t = t.into_iter().map(|(s, to)| (s.0, to)).collect();
                 l.handle_touches(rep, t);
                 Ok(())
             }

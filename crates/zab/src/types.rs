@@ -6,7 +6,7 @@ use corral_proto::quorum::{
     ForwardedRequest, Notification, QuorumConfig, QuorumPacket, ServerState,
 };
 use corral_proto::records::Id;
-use corral_proto::{Epoch, ServerId, Zxid};
+use corral_proto::{Epoch, ServerId, SessionId, Zxid};
 
 /// A learner connection on the leader's quorum port. The glue picks the number; the peer only
 /// compares them.
@@ -137,17 +137,17 @@ pub enum Input {
     /// A client resumed a session here; ask the leader (the leader answers through
     /// `Output::CheckSession`).
     Revalidate {
-        session_id: i64,
+        session_id: SessionId,
         timeout: i32,
     },
     /// The glue's answer to `Output::CheckSession`.
     SessionChecked {
         conn: Option<ConnId>,
-        session_id: i64,
+        session_id: SessionId,
         valid: bool,
     },
     /// Learner: sessions touched since the last ping, the answer to `Output::CollectTouches`.
-    Touches(Vec<(i64, i32)>),
+    Touches(Vec<(SessionId, i32)>),
     /// Leader: the answer to `Output::ReadLog` for learner `conn`: the logged txns from the
     /// last one at or before `from_zxid` through at least `to_zxid` (as far as the log goes),
     /// oldest first; `None` when no log file reaches back to `from_zxid` or the log to read is
@@ -248,16 +248,16 @@ pub enum Output {
     /// Learner: answer with `Input::Touches`.
     CollectTouches,
     /// Leader: sessions learners reported as touched.
-    TouchSessions(Vec<(i64, i32)>),
+    TouchSessions(Vec<(SessionId, i32)>),
     /// Leader: is this session live? Answer with `Input::SessionChecked`.
     CheckSession {
         conn: Option<ConnId>,
-        session_id: i64,
+        session_id: SessionId,
         timeout: i32,
     },
     /// To the local connection that resumed the session.
     SessionRevalidated {
-        session_id: i64,
+        session_id: SessionId,
         valid: bool,
     },
     RoleChanged {

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use corral_proto::quorum::{
     packet_type as pt, ForwardedRequest, Notification, QuorumPacket, ServerState,
 };
-use corral_proto::{Epoch, ServerId, Zxid};
+use corral_proto::{Epoch, ServerId, SessionId, Zxid};
 use corral_zab::{ConnId, Durable, Input, Output, Peer, PeerConfig};
 
 const TICK_MS: u64 = 100;
@@ -504,7 +504,9 @@ impl Sim {
                 let txns = (start > 0).then(|| typed(&synced[start - 1..]));
                 return Some(Input::LogRead { conn, txns });
             }
-            Output::CollectTouches => return Some(Input::Touches(vec![(sid, 4000)])),
+            Output::CollectTouches => {
+                return Some(Input::Touches(vec![(SessionId(sid), 4000)]));
+            }
             Output::CheckSession {
                 conn, session_id, ..
             } => {

@@ -7,7 +7,7 @@ use corral_proto::quorum::{
     decode_i32_data, encode_i32_data, encode_session_touches, packet_type as pt, ForwardedRequest,
     LearnerInfo, Notification, QuorumPacket, ServerState,
 };
-use corral_proto::{Epoch, ServerId, Zxid};
+use corral_proto::{Epoch, ServerId, SessionId, Zxid};
 use corral_zab::{Durable, Input, Output, Peer, PeerConfig};
 
 const TICK: u64 = 2000;
@@ -762,7 +762,7 @@ fn follower_broadcast_acks_after_synced_pings_and_syncs() {
         lp(&mut p, t, pt::PING, 0x2_0000_0001, None),
         vec![Output::CollectTouches]
     );
-    p.handle(t, Input::Touches(vec![(0x77, 4000)]));
+    p.handle(t, Input::Touches(vec![(SessionId(0x77), 4000)]));
     let out = drain(&mut p);
     assert_eq!(
         out,
@@ -927,7 +927,7 @@ fn revalidate_round_trip() {
         drain(&mut p),
         vec![Output::CheckSession {
             conn: Some(10),
-            session_id: 0x55,
+            session_id: SessionId(0x55),
             timeout: 3000
         }]
     );
@@ -935,7 +935,7 @@ fn revalidate_round_trip() {
         t,
         Input::SessionChecked {
             conn: Some(10),
-            session_id: 0x55,
+            session_id: SessionId(0x55),
             valid: true,
         },
     );
@@ -944,7 +944,7 @@ fn revalidate_round_trip() {
     f.handle(
         t,
         Input::Revalidate {
-            session_id: 0x55,
+            session_id: SessionId(0x55),
             timeout: 3000,
         },
     );
@@ -957,7 +957,7 @@ fn revalidate_round_trip() {
     assert_eq!(
         out,
         vec![Output::SessionRevalidated {
-            session_id: 0x55,
+            session_id: SessionId(0x55),
             valid: false
         }]
     );
