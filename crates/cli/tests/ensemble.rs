@@ -610,20 +610,23 @@ fn stopped_follower_catches_up_by_diff() {
     );
 }
 
-/// A follower that missed 600 writes, more than the leader's in-memory committed log (500 txns,
-/// ZooKeeper's `commitLogCount`), gets a snapshot when the leader may not read older txns from
-/// its log (`snapshotSizeFactor=-1`, ZooKeeper's `isTxnLogSyncEnabled` false; with the default
-/// it would be sent a DIFF from the log, see the next test): the leader logs `mode=Snap` and
-/// `sending a snapshot`, and the follower ends with the same data.
+/// A follower that missed 80 writes, more than the leader's in-memory committed log
+/// (`commitLogCount=50`; ZooKeeper's default is 500), gets a snapshot when the leader may not
+/// read older txns from its log (`snapshotSizeFactor=-1`, ZooKeeper's `isTxnLogSyncEnabled`
+/// false; with the default it would be sent a DIFF from the log, see the next test): the
+/// leader logs `mode=Snap` and `sending a snapshot`, and the follower ends with the same data.
 #[test]
 fn stopped_follower_catches_up_by_snap() {
     let rt = runtime();
     let builder = EnsembleBuilder::new(corral()).corral_voters(3);
-    let mut ens = ok(builder.cfg("snapshotSizeFactor=-1").start());
+    let builder = builder
+        .cfg("snapshotSizeFactor=-1")
+        .cfg("commitLogCount=50");
+    let mut ens = ok(builder.start());
     let leader = ok(ens.wait_leader(&ens.sids(), ELECTION));
     let f = others(&ens.sids(), leader)[0];
     let offset = log_len(&ens, leader);
-    let line = stop_write_restart(&rt, &mut ens, leader, f, 600);
+    let line = stop_write_restart(&rt, &mut ens, leader, f, 80);
     assert!(
         line.contains("mode=Snap"),
         "expected a SNAP: {line}\n{}",

@@ -108,7 +108,7 @@ fn ensemble_config(cfg: &ServerConfig, my_sid: i64) -> EnsembleConfig {
         config: crate::quorum::quorum_config(cfg)
             .to_config_string()
             .into_bytes(),
-        commit_log_count: 500,
+        commit_log_count: cfg.commit_log_count,
         reconfig_enabled: cfg.reconfig_enabled,
         txn_log_sync,
     };
@@ -121,11 +121,13 @@ fn ensemble_config(cfg: &ServerConfig, my_sid: i64) -> EnsembleConfig {
 impl Server {
     /// Load the data, then bind the client port: the port only opens once reads can be served.
     pub async fn bind(cfg: ServerConfig, store: StoreOptions) -> Result<Server, ServerError> {
-        if let Some(p) = cfg.secure_client_port {
-            warn!("secureClientPort={p} ignored: TLS is not supported yet");
-        }
-        for (name, class) in &cfg.auth_providers {
-            warn!("authProvider {name}={class} ignored: only the built-in digest and ip providers are supported");
+        if cfg.admin_enable_server {
+            // The loader refuses an explicit admin.enableServer=true; this is ZooKeeper's default.
+            warn!(
+                "no AdminServer: ZooKeeper would start one on port {} by default, corral has none \
+                 yet (set admin.enableServer=false to say you expect none)",
+                cfg.admin_server_port
+            );
         }
         let (my_sid, me) = if cfg.is_distributed() {
             let sid = crate::quorum::read_myid(&cfg).map_err(ServerError::Unsupported)?;

@@ -318,11 +318,14 @@ impl Loader {
             )));
         }
         if parsed.addresses.len() > 1 {
-            self.warn(
-                key,
+            return Err(ConfigError::Unsupported {
+                key: key.to_string(),
                 line,
-                format!("{key} lists several addresses; corral uses only the first"),
-            );
+                value: value.to_string(),
+                reason: "several addresses per member are not supported yet; keep one \
+                         address per server.N line"
+                    .to_string(),
+            });
         }
         let first = parsed
             .addresses

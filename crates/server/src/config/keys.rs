@@ -1,218 +1,14 @@
-//! The key table: the zoo.cfg keys ZooKeeper 3.8 documents, and how each key is treated: the
-//! ones `QuorumPeerConfig` parses itself (strictly, into the config or `QuorumKeys`), and the
-//! warning an unknown, prefixed or system-property-only key earns before it becomes
-//! `zookeeper.K`.
+//! How zoo.cfg keys are read: the ones `QuorumPeerConfig` parses itself (strictly, into the
+//! config or `QuorumKeys`), and the warning an unknown, prefixed or system-property-only key
+//! earns before it becomes `zookeeper.K`. Whether corral acts on a documented key is
+//! `support`'s business.
 
 use std::path::{Path, PathBuf};
 
 use super::loader::Loader;
+use super::support::{self, Source};
 use super::value::{invalid, parse_bool, parse_i32, parse_i64, parse_port, parse_u32};
 use super::{ConfigError, ConfigWarning};
-
-/// Every `zoo.cfg` key the ZooKeeper 3.8 documentation describes (the admin
-/// guide plus the observer, reconfig and oracle guides), spelled as it is
-/// written in `zoo.cfg`. Keys in this list, and keys `QuorumPeerConfig` knows
-/// itself, are accepted silently even though corral may not act on them;
-/// anything else still becomes `zookeeper.K` but also earns a warning, so a
-/// typo such as `tickTme` shows up instead of silently doing nothing.
-///
-/// Families with free-form suffixes are in [`DOCUMENTED_PREFIXES`]. Keys that
-/// ZooKeeper reads only as unprefixed system properties are in
-/// [`SYSTEM_PROPERTY_ONLY_KEYS`], because in `zoo.cfg` they have no effect.
-pub const DOCUMENTED_KEYS: &[&str] = &[
-    // Minimum configuration.
-    "clientPort",
-    "secureClientPort",
-    "observerMasterPort",
-    "dataDir",
-    "tickTime",
-    // Advanced configuration.
-    "dataLogDir",
-    "globalOutstandingLimit",
-    "preAllocSize",
-    "snapCount",
-    "commitLogCount",
-    "snapSizeLimitInKb",
-    "txnLogSizeLimitInKb",
-    "maxCnxns",
-    "maxClientCnxns",
-    "clientPortAddress",
-    "secureClientPortAddress",
-    "minSessionTimeout",
-    "maxSessionTimeout",
-    "fsync.warningthresholdms",
-    "maxResponseCacheSize",
-    "maxGetChildrenResponseCacheSize",
-    "autopurge.snapRetainCount",
-    "autopurge.purgeInterval",
-    "syncEnabled",
-    "extendedTypesEnabled",
-    "emulate353TTLNodes",
-    "watchManagerName",
-    "watcherCleanThreadsNum",
-    "watcherCleanThreshold",
-    "watcherCleanIntervalInSeconds",
-    "maxInProcessingDeadWatchers",
-    "bitHashCacheSize",
-    "fastleader.minNotificationInterval",
-    "fastleader.maxNotificationInterval",
-    "connectionMaxTokens",
-    "connectionTokenFillTime",
-    "connectionTokenFillCount",
-    "connectionFreezeTime",
-    "connectionDropIncrease",
-    "connectionDropDecrease",
-    "connectionDecreaseRatio",
-    "clientPortListenBacklog",
-    "serverCnxnFactory",
-    "clientCnxnSocket",
-    "flushDelay",
-    "maxWriteQueuePollTime",
-    "maxBatchSize",
-    "enforceQuota",
-    "requestThrottleLimit",
-    "requestThrottleStallTime",
-    "requestThrottleDropStale",
-    "requestStaleLatencyCheck",
-    "requestStaleConnectionCheck",
-    "advancedFlowControlEnabled",
-    "enableEagerACLCheck",
-    "maxConcurrentSnapSyncs",
-    "maxConcurrentDiffSyncs",
-    "digest.enabled",
-    "snapshot.compression.method",
-    "snapshot.trust.empty",
-    "audit.enable",
-    "audit.impl.class",
-    "largeRequestMaxBytes",
-    "largeRequestThreshold",
-    "outstandingHandshake.limit",
-    "netty.server.earlyDropSecureConnectionHandshakes",
-    "throttledOpWaitTime",
-    "learner.closeSocketAsync",
-    "leader.closeSocketAsync",
-    "learner.asyncSending",
-    "forward_learner_requests_to_commit_processor_disabled",
-    // Not in the admin guide, but a real ZooKeeper 3.8 property that corral
-    // reads (`zookeeper.closeSessionTxn.enabled`), so it is no typo.
-    "closeSessionTxn.enabled",
-    // Likewise `zookeeper.snapshotSizeFactor` (`ZKDatabase`): how much txn log a leader may
-    // send a learner instead of a snapshot.
-    "snapshotSizeFactor",
-    // Cluster options.
-    "electionAlg",
-    "maxTimeToWaitForEpoch",
-    "initLimit",
-    "connectToLearnerMasterLimit",
-    "leaderServes",
-    "syncLimit",
-    "cnxTimeout",
-    "quorumCnxnTimeoutMs",
-    "standaloneEnabled",
-    "reconfigEnabled",
-    "4lw.commands.whitelist",
-    "tcpKeepAlive",
-    "clientTcpKeepAlive",
-    "electionPortBindRetry",
-    "observer.reconnectDelayMs",
-    "observer.election.DelayMs",
-    "localSessionsEnabled",
-    "localSessionsUpgradingEnabled",
-    "peerType",
-    "dynamicConfigFile",
-    "oraclePath",
-    // Encryption, authentication, authorization.
-    "DigestAuthenticationProvider.enabled",
-    "DigestAuthenticationProvider.superDigest",
-    "DigestAuthenticationProvider.digestAlg",
-    "X509AuthenticationProvider.superUser",
-    "ssl.authProvider",
-    "sessionRequireClientSASLAuth",
-    "enforce.auth.enabled",
-    "enforce.auth.schemes",
-    "sslQuorum",
-    "sslQuorumReloadCertFiles",
-    "portUnification",
-    "ssl.keyStore.location",
-    "ssl.keyStore.password",
-    "ssl.keyStore.passwordPath",
-    "ssl.keyStore.type",
-    "ssl.trustStore.location",
-    "ssl.trustStore.password",
-    "ssl.trustStore.passwordPath",
-    "ssl.trustStore.type",
-    "ssl.protocol",
-    "ssl.enabledProtocols",
-    "ssl.ciphersuites",
-    "ssl.context.supplier.class",
-    "ssl.hostnameVerification",
-    "ssl.crl",
-    "ssl.ocsp",
-    "ssl.clientAuth",
-    "ssl.handshakeDetectionTimeoutMillis",
-    "ssl.quorum.keyStore.location",
-    "ssl.quorum.keyStore.password",
-    "ssl.quorum.keyStore.passwordPath",
-    "ssl.quorum.keyStore.type",
-    "ssl.quorum.trustStore.location",
-    "ssl.quorum.trustStore.password",
-    "ssl.quorum.trustStore.passwordPath",
-    "ssl.quorum.trustStore.type",
-    "ssl.quorum.protocol",
-    "ssl.quorum.enabledProtocols",
-    "ssl.quorum.ciphersuites",
-    "ssl.quorum.context.supplier.class",
-    "ssl.quorum.hostnameVerification",
-    "ssl.quorum.crl",
-    "ssl.quorum.ocsp",
-    "ssl.quorum.clientAuth",
-    "ssl.quorum.handshakeDetectionTimeoutMillis",
-    "client.portUnification",
-    "kerberos.removeHostFromPrincipal",
-    "kerberos.removeRealmFromPrincipal",
-    "kerberos.canonicalizeHostNames",
-    "multiAddress.enabled",
-    "multiAddress.reachabilityCheckTimeoutMs",
-    "multiAddress.reachabilityCheckEnabled",
-    // Unsafe options.
-    "forceSync",
-    "jute.maxbuffer.extrasize",
-    "skipACL",
-    "quorumListenOnAllIPs",
-    // AdminServer.
-    "admin.forceHttps",
-    "admin.portUnification",
-    "admin.enableServer",
-    "admin.serverAddress",
-    "admin.serverPort",
-    "admin.idleTimeout",
-    "admin.commandURL",
-    // Metrics providers (the rest of `metricsProvider.*` is a prefix family).
-    "metricsProvider.className",
-];
-
-/// Documented key families whose suffix is free-form: `server.N`, `group.N`,
-/// `weight.N`, provider-specific `metricsProvider.*` settings and
-/// `authProvider.N=class`.
-pub const DOCUMENTED_PREFIXES: &[&str] = &[
-    "server.",
-    "group.",
-    "weight.",
-    "metricsProvider.",
-    "authProvider.",
-];
-
-/// Documented settings ZooKeeper reads only as *unprefixed* system properties
-/// (`-Djute.maxbuffer=...`). Written in `zoo.cfg` they become
-/// `zookeeper.jute.maxbuffer` and so on, which nothing reads; corral matches
-/// that (the value is ignored) but says so in a warning.
-pub const SYSTEM_PROPERTY_ONLY_KEYS: &[&str] = &[
-    "jute.maxbuffer",
-    "znode.container.checkIntervalMs",
-    "znode.container.maxPerMinute",
-    "znode.container.maxNeverUsedIntervalMs",
-    "readonlymode.enabled",
-];
 
 /// Intermediate state for the keys `QuorumPeerConfig` parses itself.
 #[derive(Default)]
@@ -396,7 +192,8 @@ impl Loader {
     /// Warns about keys that become `zookeeper.K` but are probably not what
     /// the user meant.
     pub(super) fn check_unknown(&mut self, key: &str, line: Option<usize>, value: &str) {
-        if SYSTEM_PROPERTY_ONLY_KEYS.contains(&key) {
+        let documented = support::find(key);
+        if documented.is_some_and(|s| s.source == Source::PropertyOnly) {
             self.warn(
                 key,
                 line,
@@ -414,9 +211,7 @@ impl Loader {
                      zookeeper.{key}, which nothing reads (write {bare}= or pass -D{key}= instead)"
                 ),
             );
-        } else if !DOCUMENTED_KEYS.contains(&key)
-            && !DOCUMENTED_PREFIXES.iter().any(|p| key.starts_with(p))
-        {
+        } else if documented.is_none() {
             self.warn(
                 key,
                 line,
@@ -445,11 +240,12 @@ mod tests {
         assert_eq!(cfg.property("zookeeper.sslQuorum"), None);
         assert_eq!(cfg.property("zookeeper.metricsProvider.httpPort"), None);
         assert_eq!(cfg.tick_time_ms, 3000);
-        assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert_eq!(warnings[0].key, "tickTme");
-        assert_eq!(warnings[0].line, Some(5));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert_eq!(warnings[0].key, "metricsProvider.httpPort");
+        assert_eq!(warnings[1].key, "tickTme");
+        assert_eq!(warnings[1].line, Some(5));
         assert_eq!(
-            warnings[0].to_string(),
+            warnings[1].to_string(),
             "zoo.cfg line 5: unknown key tickTme, set as property zookeeper.tickTme"
         );
     }
@@ -477,9 +273,9 @@ mod tests {
             "{err:?}"
         );
         // Property-derived settings are blamed on the zoo.cfg key that set them.
-        let err = load_err("dataDir=/d\nadmin.serverPort=99999\n");
+        let err = load_err("dataDir=/d\nadmin.enableServer=false\nadmin.serverPort=99999\n");
         assert!(
-            matches!(&err, ConfigError::Invalid { key, line: Some(2), .. } if key == "admin.serverPort"),
+            matches!(&err, ConfigError::Invalid { key, line: Some(3), .. } if key == "admin.serverPort"),
             "{err:?}"
         );
         assert!(

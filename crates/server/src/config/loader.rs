@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::keys::QuorumKeys;
 use super::properties::{parse_properties, RawEntry};
+use super::support::{self, Setting, Source, Support};
 use super::value::{invalid, java_decode, parse_bool, parse_i64, parse_ip};
 use super::{ConfigError, ConfigWarning, FourLetterWhitelist, ServerConfig, EMBEDDED_ZOO_CFG};
 
@@ -85,6 +86,7 @@ impl ServerConfig {
             warnings: Vec::new(),
             from_file,
         };
+        loader.check_support(&raw, defines)?;
         if from_file {
             loader.apply_defines(defines);
         }
@@ -288,6 +290,107 @@ impl Loader {
         self.check_ensemble()
     }
 
+    /// Holds every documented setting that is set, in zoo.cfg or by a `-D` define, against
+    /// [`support::SETTINGS`], before anything else is checked: one that asks for something
+    /// corral does not do stops start-up, naming the key, the line and what to do instead; one
+    /// that only tunes a JVM earns one warning.
+    fn check_support(
+        &mut self,
+        raw: &[RawEntry],
+        defines: &[(String, String)],
+    ) -> Result<(), ConfigError> {
+        let values = self.documented_values(raw, defines);
+        for (set, value, origin) in &values {
+            let refusal = match set.support {
+                Support::Honoured(_) if set.key == "authProvider." => {
+                    let class = value.trim();
+                    (!support::BUILT_IN_AUTH_PROVIDERS.contains(&class)).then(|| {
+                        "only ZooKeeper's built-in digest and ip providers are available \
+                         (corral loads no Java classes; SASL and x509 are not supported yet); \
+                         remove it"
+                            .to_string()
+                    })
+                }
+                Support::Honoured(_) => None,
+                Support::NoEffect(why) => {
+                    let msg = format!("{} has no effect in corral: {why}", origin.key);
+                    self.warn(&origin.key, origin.line, msg);
+                    None
+                }
+                Support::Refused(why) => {
+                    let moot = set.moot_when.is_some_and(|(k, v)| {
+                        values
+                            .iter()
+                            .any(|(s, cur, _)| s.key == k && support::is_default(cur, v))
+                    });
+                    (!moot && !set.accepted(value)).then(|| why.to_string())
+                }
+            };
+            if let Some(reason) = refusal {
+                return Err(ConfigError::Unsupported {
+                    key: origin.key.clone(),
+                    line: origin.line,
+                    value: value.clone(),
+                    reason,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The documented settings that are set, each once, with their effective value: the
+    /// file's last line for a key, else a define of one of its properties.
+    fn documented_values(
+        &self,
+        raw: &[RawEntry],
+        defines: &[(String, String)],
+    ) -> Vec<(&'static Setting, String, Origin)> {
+        let mut last: BTreeMap<&str, &RawEntry> = BTreeMap::new();
+        for e in raw {
+            last.insert(e.key.as_str(), e);
+        }
+        let mut out: Vec<(&'static Setting, String, Origin)> = Vec::new();
+        let mut from_file: Vec<String> = Vec::new();
+        for e in last.values() {
+            let Some(set) = support::find(&e.key) else {
+                continue;
+            };
+            if set.source == Source::PropertyOnly {
+                continue; // In zoo.cfg it becomes zookeeper.K, which nothing reads.
+            }
+            if set.source == Source::Both {
+                from_file.push(format!("zookeeper.{}", e.key));
+            }
+            let origin = Origin {
+                key: e.key.clone(),
+                line: self.line(e),
+            };
+            out.push((set, e.value.trim().to_string(), origin));
+        }
+        let mut last_define: BTreeMap<&str, &str> = BTreeMap::new();
+        for (name, value) in defines {
+            last_define.insert(name, value);
+        }
+        for (name, value) in last_define {
+            if from_file.iter().any(|n| n == name) {
+                continue; // The file's key overwrites the define, as in ZooKeeper.
+            }
+            let named = support::by_property(name);
+            let family = name
+                .strip_prefix("zookeeper.")
+                .and_then(support::find)
+                .filter(|s| s.key.ends_with('.') && s.source == Source::Both);
+            if let Some(set) = named.or(family) {
+                let origin = Origin {
+                    key: name.to_string(),
+                    line: None,
+                };
+                out.push((set, value.trim().to_string(), origin));
+            }
+        }
+        out
+    }
+
     /// Fills in the settings ZooKeeper reads from system properties.
     fn derive_from_properties(&mut self) -> Result<(), ConfigError> {
         // 4lw.commands.whitelist, plus isro when read-only mode is on (the
@@ -418,6 +521,9 @@ impl Loader {
         if let Some(b) = self.prop_bool("zookeeper.digest.enabled")? {
             self.cfg.digest_enabled = b;
         }
+        if let Some(n) = self.prop_int("zookeeper.commitLogCount", 1, int_max)? {
+            self.cfg.commit_log_count = n as usize;
+        }
         if let Some(b) = self.prop_bool("zookeeper.closeSessionTxn.enabled")? {
             self.cfg.close_session_txn_enabled = b;
         }
@@ -540,9 +646,13 @@ mod tests {
             ("zookeeper.4lw.commands.whitelist", "*"),
             ("zookeeper.skipACL", "yes"),
             ("znode.container.checkIntervalMs", "1000"),
-            ("zookeeper.authProvider.sasl", "org.example.Sasl"),
+            (
+                "zookeeper.authProvider.digest",
+                "org.apache.zookeeper.server.auth.DigestAuthenticationProvider",
+            ),
         ]);
-        let text = "dataDir=/d\n4lw.commands.whitelist=ruok\nauthProvider.1=org.example.One\n";
+        let text = "dataDir=/d\n4lw.commands.whitelist=ruok\n\
+                    authProvider.1=org.apache.zookeeper.server.auth.IPAuthenticationProvider\n";
         let (cfg, warnings) = ServerConfig::load(Some((Path::new("zoo.cfg"), text)), &d).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(cfg.jute_max_buffer, 0x200000);
@@ -558,9 +668,23 @@ mod tests {
         assert_eq!(
             cfg.auth_providers,
             vec![
-                ("1".to_string(), "org.example.One".to_string()),
-                ("sasl".to_string(), "org.example.Sasl".to_string()),
+                (
+                    "1".to_string(),
+                    "org.apache.zookeeper.server.auth.IPAuthenticationProvider".to_string()
+                ),
+                (
+                    "digest".to_string(),
+                    "org.apache.zookeeper.server.auth.DigestAuthenticationProvider".to_string()
+                ),
             ]
+        );
+        // Any other provider class is refused, from the file or a define: corral loads no Java.
+        let d = defines(&[("zookeeper.authProvider.sasl", "org.example.Sasl")]);
+        let err = ServerConfig::load(Some((Path::new("zoo.cfg"), "dataDir=/d\n")), &d);
+        assert!(
+            matches!(&err, Err(ConfigError::Unsupported { key, line: None, .. })
+                if key == "zookeeper.authProvider.sasl"),
+            "{err:?}"
         );
         // A bad -D value is reported under its property name, with no line.
         let d = defines(&[("zookeeper.admin.serverPort", "http")]);
@@ -576,7 +700,7 @@ mod tests {
     fn property_quirks() {
         let text = "dataDir=data\nskipACL=true\nforceSync=no\nsnapCount=1\n\
                     autopurge.snapRetainCount=1\njute.maxbuffer=5000000\n\
-                    snapshot.compression.method=GZ\nsecureClientPort=2281\n";
+                    snapshot.compression.method=GZ\ncommitLogCount=50\n";
         let (cfg, warnings) = load(text);
         assert!(!cfg.skip_acl);
         assert!(!cfg.force_sync);
@@ -584,14 +708,7 @@ mod tests {
         assert_eq!(cfg.autopurge_snap_retain_count, 3);
         assert_eq!(cfg.jute_max_buffer, 0xfffff);
         assert_eq!(cfg.snapshot_compression_method, "gz");
-        assert_eq!(cfg.secure_client_port, Some(2281));
-        assert_eq!(
-            cfg.auth_providers,
-            vec![(
-                "x509".to_string(),
-                "org.apache.zookeeper.server.auth.X509AuthenticationProvider".to_string()
-            )]
-        );
+        assert_eq!(cfg.commit_log_count, 50);
         let keys: Vec<&str> = warnings.iter().map(|w| w.key.as_str()).collect();
         for key in [
             "dataDir",

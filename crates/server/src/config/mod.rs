@@ -21,7 +21,8 @@
 //! nothing here touches the network (addresses must be IP literals or
 //! `localhost`, because resolving names is the caller's business).
 //!
-//! The files: `keys` (the key table and how each key is treated), `loader` (zoo.cfg and `-D`
+//! The files: `support` (every documented setting: honoured, refused or without effect), `keys`
+//! (how `QuorumPeerConfig`'s own keys are parsed), `loader` (zoo.cfg and `-D`
 //! properties into a [`ServerConfig`]), `dynamic` (`server.N` lines and the
 //! `dynamicConfigFile`), `properties` (the Java properties syntax) and `value` (value parsers).
 
@@ -34,12 +35,12 @@ mod dynamic;
 mod keys;
 mod loader;
 mod properties;
+pub mod support;
 mod value;
 
 pub use dynamic::{
     dynamic_config_text, edit_static_config_text, names_dynamic_config_file, ServerEntry,
 };
-pub use keys::{DOCUMENTED_KEYS, DOCUMENTED_PREFIXES, SYSTEM_PROPERTY_ONLY_KEYS};
 
 /// The configuration `corral server` runs with when given no `zoo.cfg`,
 /// written as the `zoo.cfg` it is equivalent to.
@@ -101,6 +102,15 @@ pub enum ConfigError {
     Conflict {
         key: String,
         line: Option<usize>,
+        reason: String,
+    },
+    /// A setting ZooKeeper documents that asks for something corral does not do (yet): corral
+    /// refuses to start rather than run without it. The reason says what to do instead.
+    #[error("{}{key}={value} is not supported by corral: {reason}", location(.line))]
+    Unsupported {
+        key: String,
+        line: Option<usize>,
+        value: String,
         reason: String,
     },
     /// The properties file itself is malformed (only a bad `\uXXXX` escape
@@ -251,6 +261,9 @@ pub struct ServerConfig {
     pub snapshot_compression_method: String,
     pub digest_enabled: bool,
     pub close_session_txn_enabled: bool,
+    /// `zookeeper.commitLogCount`: committed txns a leader keeps in memory to sync learners
+    /// with a DIFF (older ones it reads from the txn log).
+    pub commit_log_count: usize,
     pub init_limit: Option<u32>,
     pub sync_limit: Option<u32>,
     /// Ensemble members sorted by id.
@@ -356,6 +369,7 @@ impl ServerConfig {
             snapshot_compression_method: String::new(),
             digest_enabled: true,
             close_session_txn_enabled: true,
+            commit_log_count: 500,
             init_limit: None,
             sync_limit: None,
             servers: Vec::new(),
@@ -396,6 +410,7 @@ mod tests {
         let (cfg, warnings) = load("dataDir=/var/lib/zk\n");
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(cfg.tick_time_ms, 3000);
+        assert_eq!(cfg.commit_log_count, 500);
         assert_eq!(cfg.min_session_timeout_ms, 6000);
         assert_eq!(cfg.max_session_timeout_ms, 60000);
         assert_eq!(cfg.client_port, None);
@@ -478,10 +493,13 @@ mod tests {
         assert!(!list.allows(" stat"));
         assert_eq!(list.to_string(), "conf,isro,ruok,srvr,stat");
 
-        // Read-only mode adds isro, as ZooKeeper does.
+        // Read-only mode (which would add isro, as in ZooKeeper) is refused until corral has it.
         let d = defines(&[("readonlymode.enabled", "true")]);
+        let err = ServerConfig::load(Some((Path::new("z"), "dataDir=/d")), &d).unwrap_err();
+        assert!(matches!(err, ConfigError::Unsupported { .. }), "{err:?}");
+        let d = defines(&[("readonlymode.enabled", "false")]);
         let (cfg, _) = ServerConfig::load(Some((Path::new("z"), "dataDir=/d")), &d).unwrap();
-        assert!(cfg.four_letter_whitelist.allows("isro"));
+        assert!(!cfg.four_letter_whitelist.allows("isro"));
     }
 
     // client_address prefers clientPortAddress:clientPort, else the single server line's client part.
