@@ -15,6 +15,8 @@ pub enum Event {
     ClientOpen {
         conn: ConnId,
         addr: String,
+        /// For a TLS connection with a client certificate: its subject (RFC 2253).
+        x509: Option<String>,
     },
     /// Its first frame, the ConnectRequest.
     ClientConnect {

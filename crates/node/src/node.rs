@@ -452,9 +452,9 @@ impl<D: Disk> Node<D> {
             return;
         }
         match ev {
-            Event::ClientOpen { conn, addr } => {
+            Event::ClientOpen { conn, addr, x509 } => {
                 self.clients.insert(conn);
-                self.core.handle_open(conn, addr);
+                self.core.handle_open_tls(conn, addr, x509.as_deref());
             }
             Event::ClientConnect { conn, connect } => self.core.handle_connect(now, conn, &connect),
             Event::ClientRequest { conn, xid, req } => {

@@ -12,7 +12,8 @@ use corral_proto::records::{op, RequestHeader};
 use corral_proto::request::{Connect, Request};
 use corral_proto::DecodeError;
 use corral_tree::ConnId;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, WriteHalf};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
@@ -24,14 +25,15 @@ use crate::wire::{ClientSock, Event, WriterMsg};
 /// Writes what the core could not write straight to a client socket, in order, until `Close`
 /// or a write error.
 async fn client_write_loop(sock: Arc<ClientSock>, mut rx: mpsc::UnboundedReceiver<WriterMsg>) {
+    let Some(wr) = sock.wr.as_ref() else { return };
     while let Some(m) = rx.recv().await {
         let WriterMsg::Frame(f) = m else { break };
         let mut off = 0;
         while off < f.len() {
-            match sock.wr.try_write(&f[off..]) {
+            match wr.try_write(&f[off..]) {
                 Ok(n) => off += n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if sock.wr.writable().await.is_err() {
+                    if wr.writable().await.is_err() {
                         return;
                     }
                 }
@@ -42,16 +44,77 @@ async fn client_write_loop(sock: Arc<ClientSock>, mut rx: mpsc::UnboundedReceive
     }
 }
 
+/// The writer of a TLS connection: every frame goes through here (the node task cannot write
+/// to a TLS stream), flushed once nothing more is waiting; a close ends the TLS session
+/// cleanly (close_notify).
+async fn stream_write_loop<W: AsyncWrite + Unpin>(
+    mut wr: W,
+    sock: Arc<ClientSock>,
+    mut rx: mpsc::UnboundedReceiver<WriterMsg>,
+) {
+    while let Some(m) = rx.recv().await {
+        let WriterMsg::Frame(f) = m else { break };
+        if wr.write_all(&f).await.is_err() {
+            return;
+        }
+        sock.queued.fetch_sub(1, Ordering::AcqRel);
+        if rx.is_empty() && wr.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = wr.shutdown().await;
+}
+
+/// A client connection as accepted: plaintext, or TLS after its handshake.
+pub(crate) enum ClientStream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+/// Where a connection's output goes.
+enum Output {
+    /// A plaintext socket the node task may write to directly.
+    Direct(OwnedWriteHalf),
+    /// A TLS stream's write half, owned by the writer task.
+    Stream(WriteHalf<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
 /// One client connection: the reader runs here, the writer in its own task.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn connection(
     conn: ConnId,
-    sock: TcpStream,
+    stream: ClientStream,
     peer: SocketAddr,
     ev: mpsc::Sender<Event>,
     max_frame: usize,
     whitelist: crate::config::FourLetterWhitelist,
+    x509: Option<String>,
 ) {
-    let (rd, wr) = sock.into_split();
+    match stream {
+        ClientStream::Plain(sock) => {
+            let (rd, wr) = sock.into_split();
+            let out = Output::Direct(wr);
+            serve(conn, rd, out, peer, ev, max_frame, whitelist, x509).await
+        }
+        ClientStream::Tls(tls) => {
+            let (rd, wr) = tokio::io::split(*tls);
+            let out = Output::Stream(wr);
+            serve(conn, rd, out, peer, ev, max_frame, whitelist, x509).await
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve<R: AsyncRead + Unpin>(
+    conn: ConnId,
+    rd: R,
+    out: Output,
+    peer: SocketAddr,
+    ev: mpsc::Sender<Event>,
+    max_frame: usize,
+    whitelist: crate::config::FourLetterWhitelist,
+    x509: Option<String>,
+) {
     // Pipelined requests arrive many to a read.
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
     // First four bytes: a four-letter word or the length of the ConnectRequest.
@@ -78,14 +141,25 @@ pub(crate) async fn connection(
         } else {
             format!("{word} is not executed because it is not in the whitelist.\n")
         };
-        let mut wr = wr;
-        let _ = wr.write_all(text.as_bytes()).await;
-        let _ = wr.shutdown().await;
+        match out {
+            Output::Direct(mut wr) => {
+                let _ = wr.write_all(text.as_bytes()).await;
+                let _ = wr.shutdown().await;
+            }
+            Output::Stream(mut wr) => {
+                let _ = wr.write_all(text.as_bytes()).await;
+                let _ = wr.shutdown().await;
+            }
+        }
         return;
     }
     let (tx, rx) = mpsc::unbounded_channel::<WriterMsg>();
+    let (direct, stream) = match out {
+        Output::Direct(wr) => (Some(wr), None),
+        Output::Stream(wr) => (None, Some(wr)),
+    };
     let sock = Arc::new(ClientSock {
-        wr,
+        wr: direct,
         queued: AtomicUsize::new(0),
     });
     if ev
@@ -94,13 +168,17 @@ pub(crate) async fn connection(
             peer,
             tx,
             sock: sock.clone(),
+            x509,
         })
         .await
         .is_err()
     {
         return;
     }
-    let mut writer = tokio::spawn(client_write_loop(sock, rx));
+    let mut writer = match stream {
+        None => tokio::spawn(client_write_loop(sock, rx)),
+        Some(wr) => tokio::spawn(stream_write_loop(wr, sock, rx)),
+    };
     // The connection ends when the client goes away, when its input is bad, or when the core
     // closes it (the writer then stops after flushing what was queued before the close).
     let reason = tokio::select! {

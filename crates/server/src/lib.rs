@@ -11,6 +11,7 @@ mod node_task;
 pub mod quorum;
 pub mod server;
 pub mod stats;
+pub mod tls;
 mod wire;
 
 pub use config::ServerConfig;

@@ -122,9 +122,11 @@ fn handle_event(st: &mut State, ev: Event) {
             peer,
             tx,
             sock,
+            x509,
         } => {
             let addr = peer.ip().to_string();
-            st.node.handle(now, NodeEvent::ClientOpen { conn, addr });
+            st.node
+                .handle(now, NodeEvent::ClientOpen { conn, addr, x509 });
             let out = ClientTx {
                 tx,
                 sock,

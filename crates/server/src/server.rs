@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,12 +15,14 @@ use corral_storage::store::StoreOptions;
 use corral_tree::core::CoreConfig;
 use corral_tree::ConnId;
 use corral_zab::PeerConfig;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
+use crate::client::ClientStream;
 use crate::config::ServerConfig;
-use crate::limits::EVENT_QUEUE_BOUND;
+use crate::limits::{EVENT_QUEUE_BOUND, SESSIONLESS_TIMEOUT};
 use crate::node_task::{node_loop, Clock, State};
 use crate::quorum::QuorumIo;
 use crate::stats::ServerStats;
@@ -41,7 +44,10 @@ pub enum ServerError {
 }
 
 pub struct Server {
-    listener: TcpListener,
+    /// The plaintext client port; `None` when only `secureClientPort` is set.
+    listener: Option<TcpListener>,
+    /// The secure client port (`secureClientPort`) and its TLS acceptor.
+    secure: Option<(TcpListener, TlsAcceptor)>,
     state: State,
     events: (mpsc::Sender<Event>, mpsc::Receiver<Event>),
     quorum_listeners: Option<crate::quorum::Listeners>,
@@ -57,6 +63,11 @@ pub fn core_config(cfg: &ServerConfig) -> CoreConfig {
             skip_acl: cfg.skip_acl,
             super_digest: cfg.super_digest.clone(),
             digest_enabled: cfg.digest_auth_enabled,
+            x509_enabled: cfg.client_tls.is_some(),
+            x509_super_user: cfg
+                .client_tls
+                .as_ref()
+                .and_then(|t| t.x509_super_user.clone()),
         },
         extended_types: cfg.extended_types_enabled,
         reconfig_enabled: cfg.reconfig_enabled,
@@ -180,15 +191,40 @@ impl Server {
         let addr = match &me {
             Some(me) => crate::quorum::client_address(&cfg, me),
             None => cfg.client_address(),
-        }
-        .ok_or_else(|| ServerError::Unsupported("no clientPort configured".into()))?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServerError::Bind { addr, source })?;
-        info!(
-            "serving clients on {}",
-            listener.local_addr().map_err(ServerError::Storage)?
-        );
+        };
+        let secure = match (&cfg.client_tls, cfg.secure_client_port) {
+            (Some(tls), Some(port)) => {
+                let tls_cfg = crate::tls::server_config(tls)
+                    .map_err(|e| ServerError::Unsupported(format!("secure client port: {e}")))?;
+                let ip = cfg
+                    .secure_client_port_address
+                    .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+                let addr = SocketAddr::new(ip, port);
+                let l = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr, source })?;
+                info!(
+                    "serving TLS clients on {}",
+                    l.local_addr().map_err(ServerError::Storage)?
+                );
+                Some((l, TlsAcceptor::from(tls_cfg)))
+            }
+            _ => None,
+        };
+        let listener = match addr {
+            Some(addr) => {
+                let l = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr, source })?;
+                info!(
+                    "serving clients on {}",
+                    l.local_addr().map_err(ServerError::Storage)?
+                );
+                Some(l)
+            }
+            None if secure.is_some() => None,
+            None => return Err(ServerError::Unsupported("no clientPort configured".into())),
+        };
         let state = State {
             node,
             cfg,
@@ -203,14 +239,19 @@ impl Server {
         };
         Ok(Server {
             listener,
+            secure,
             state,
             events,
             quorum_listeners,
         })
     }
 
+    /// The plaintext client port's address, else the secure one's.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
+            .as_ref()
+            .or(self.secure.as_ref().map(|(l, _)| l))
+            .expect("at least one client listener")
             .local_addr()
             .expect("bound listener has an address")
     }
@@ -222,13 +263,12 @@ impl Server {
     ) -> Result<(), ServerError> {
         let Server {
             listener,
+            secure,
             state,
             events: (ev_tx, ev_rx),
             quorum_listeners,
         } = self;
-        let max_per_ip = state.cfg.max_client_cnxns as usize;
         let max_frame = state.cfg.jute_max_buffer;
-        let whitelist = state.cfg.four_letter_whitelist.clone();
         let mut quorum_tasks = Vec::new();
         if let (Some(l), Some(q)) = (quorum_listeners, state.quorum.as_ref()) {
             let max_packet = state.cfg.jute_max_buffer + (1 << 20);
@@ -243,42 +283,34 @@ impl Server {
                 ev_tx.clone(),
             )));
         }
+        let admit = Admit {
+            per_ip: Arc::default(),
+            max_per_ip: state.cfg.max_client_cnxns as usize,
+            next_conn: Arc::new(AtomicU64::new(1)),
+            ev_tx: ev_tx.clone(),
+            max_frame,
+            whitelist: state.cfg.four_letter_whitelist.clone(),
+        };
         let core_task = tokio::spawn(node_loop(state, ev_rx));
-        let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
-        let mut next_conn: ConnId = 1;
+        let (secure_listener, acceptor) = match secure {
+            Some((l, a)) => (Some(l), Some(a)),
+            None => (None, None),
+        };
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
-                accepted = listener.accept() => {
-                    let (sock, peer) = match accepted {
-                        Ok(x) => x,
-                        Err(e) => { warn!("accept failed: {e}"); tokio::time::sleep(Duration::from_millis(10)).await; continue; }
-                    };
-                    {
-                        let mut m = per_ip.lock().expect("per-ip map lock");
-                        let n = m.entry(peer.ip()).or_insert(0);
-                        if max_per_ip != 0 && *n >= max_per_ip {
-                            warn!("too many connections from {} - max is {max_per_ip}", peer.ip());
-                            drop(sock);
-                            continue;
-                        }
-                        *n += 1;
+                accepted = accept(listener.as_ref()) => {
+                    match accepted {
+                        Ok((sock, peer)) => admit.plain(sock, peer),
+                        Err(e) => { warn!("accept failed: {e}"); tokio::time::sleep(Duration::from_millis(10)).await; }
                     }
-                    let _ = sock.set_nodelay(true);
-                    let conn = next_conn;
-                    next_conn += 1;
-                    let ev_tx = ev_tx.clone();
-                    let per_ip = per_ip.clone();
-                    let whitelist = whitelist.clone();
-                    tokio::spawn(async move {
-                        crate::client::connection(conn, sock, peer, ev_tx, max_frame, whitelist).await;
-                        let mut m = per_ip.lock().expect("per-ip map lock");
-                        if let Some(n) = m.get_mut(&peer.ip()) {
-                            *n -= 1;
-                            if *n == 0 { m.remove(&peer.ip()); }
-                        }
-                    });
+                }
+                accepted = accept(secure_listener.as_ref()) => {
+                    match accepted {
+                        Ok((sock, peer)) => admit.tls(sock, peer, acceptor.clone().expect("secure listener has an acceptor")),
+                        Err(e) => { warn!("accept failed: {e}"); tokio::time::sleep(Duration::from_millis(10)).await; }
+                    }
                 }
             }
         }
@@ -287,9 +319,122 @@ impl Server {
             t.abort();
         }
         drop(listener);
+        drop(secure_listener);
+        drop(admit);
         drop(ev_tx);
         core_task.abort();
         let _ = core_task.await;
         Ok(())
+    }
+}
+
+/// Accepts on `l`, or waits forever when there is no such listener.
+async fn accept(l: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match l {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What every accepted client connection goes through: the per-IP limit (`maxClientCnxns`),
+/// a connection id, and its task.
+struct Admit {
+    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    max_per_ip: usize,
+    next_conn: Arc<AtomicU64>,
+    ev_tx: mpsc::Sender<Event>,
+    max_frame: usize,
+    whitelist: crate::config::FourLetterWhitelist,
+}
+
+impl Admit {
+    /// Counts the connection against its IP; false when the IP is at its limit.
+    fn admit(&self, peer: SocketAddr) -> bool {
+        let mut m = self.per_ip.lock().expect("per-ip map lock");
+        let n = m.entry(peer.ip()).or_insert(0);
+        if self.max_per_ip != 0 && *n >= self.max_per_ip {
+            warn!(
+                "too many connections from {} - max is {}",
+                peer.ip(),
+                self.max_per_ip
+            );
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn release(per_ip: &Mutex<HashMap<IpAddr, usize>>, peer: SocketAddr) {
+        let mut m = per_ip.lock().expect("per-ip map lock");
+        if let Some(n) = m.get_mut(&peer.ip()) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&peer.ip());
+            }
+        }
+    }
+
+    fn plain(&self, sock: TcpStream, peer: SocketAddr) {
+        if !self.admit(peer) {
+            return;
+        }
+        let _ = sock.set_nodelay(true);
+        self.spawn(peer, async move { Some((ClientStream::Plain(sock), None)) });
+    }
+
+    /// A TLS connection: the handshake runs in the connection's own task, bounded in time; a
+    /// failed one is logged with the peer and the reason and ends that connection only.
+    fn tls(&self, sock: TcpStream, peer: SocketAddr, acceptor: TlsAcceptor) {
+        if !self.admit(peer) {
+            return;
+        }
+        let _ = sock.set_nodelay(true);
+        self.spawn(peer, async move {
+            let hs = tokio::time::timeout(SESSIONLESS_TIMEOUT, acceptor.accept(sock)).await;
+            let tls = match hs {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    warn!("TLS handshake with {peer} failed: {e}");
+                    return None;
+                }
+                Err(_) => {
+                    warn!("TLS handshake with {peer} timed out");
+                    return None;
+                }
+            };
+            let x509 = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| crate::tls::subject_rfc2253(c));
+            let x509 = match x509 {
+                None => None,
+                Some(Ok(s)) => Some(s),
+                Some(Err(e)) => {
+                    warn!("client certificate of {peer} cannot be read: {e}");
+                    return None;
+                }
+            };
+            Some((ClientStream::Tls(Box::new(tls)), x509))
+        });
+    }
+
+    fn spawn<F>(&self, peer: SocketAddr, open: F)
+    where
+        F: std::future::Future<Output = Option<(ClientStream, Option<String>)>> + Send + 'static,
+    {
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed) as ConnId;
+        let ev_tx = self.ev_tx.clone();
+        let per_ip = self.per_ip.clone();
+        let whitelist = self.whitelist.clone();
+        let max_frame = self.max_frame;
+        tokio::spawn(async move {
+            if let Some((stream, x509)) = open.await {
+                crate::client::connection(conn, stream, peer, ev_tx, max_frame, whitelist, x509)
+                    .await;
+            }
+            Admit::release(&per_ip, peer);
+        });
     }
 }

@@ -21,7 +21,9 @@ pub(crate) enum WriterMsg {
 /// straight to it when nothing is queued before them, saving a hand-over to another task per
 /// reply) and the connection's writer task (which writes what the socket did not take at once).
 pub(crate) struct ClientSock {
-    pub wr: tokio::net::tcp::OwnedWriteHalf,
+    /// A plaintext socket the node task writes straight to; `None` for TLS, where every byte
+    /// goes through the writer task (it owns the TLS stream's write half).
+    pub wr: Option<tokio::net::tcp::OwnedWriteHalf>,
     /// Buffers handed to the writer task and not yet fully written by it.
     pub queued: AtomicUsize,
 }
@@ -43,9 +45,9 @@ impl ClientTx {
             return;
         }
         let mut off = 0;
-        if self.sock.queued.load(Ordering::Acquire) == 0 {
+        if let (Some(wr), 0) = (&self.sock.wr, self.sock.queued.load(Ordering::Acquire)) {
             while off < self.outbox.len() {
-                match self.sock.wr.try_write(&self.outbox[off..]) {
+                match wr.try_write(&self.outbox[off..]) {
                     Ok(0) => break,
                     Ok(n) => off += n,
                     // WouldBlock: the writer waits for the socket; any other error: the
@@ -79,6 +81,8 @@ pub(crate) enum Event {
         peer: SocketAddr,
         tx: mpsc::UnboundedSender<WriterMsg>,
         sock: Arc<ClientSock>,
+        /// A TLS client certificate's subject (RFC 2253).
+        x509: Option<String>,
     },
     Connect {
         conn: ConnId,

@@ -1538,7 +1538,11 @@ impl Sim {
             C2N::Open => {
                 live.conns.insert(conn);
                 let addr = format!("192.168.0.{}", conn % 250);
-                NodeEvent::ClientOpen { conn, addr }
+                NodeEvent::ClientOpen {
+                    conn,
+                    addr,
+                    x509: None,
+                }
             }
             C2N::Connect(connect) => NodeEvent::ClientConnect { conn, connect },
             C2N::Request(xid, req) => {

@@ -16,6 +16,11 @@ pub struct AclPolicy {
     pub super_digest: Option<String>,
     /// `zookeeper.DigestAuthenticationProvider.enabled` (default true).
     pub digest_enabled: bool,
+    /// The x509 provider is registered (ZooKeeper does that when a secure client port is set):
+    /// a TLS client's certificate subject is its `x509` id.
+    pub x509_enabled: bool,
+    /// `zookeeper.X509AuthenticationProvider.superUser`: the subject that is also `super`.
+    pub x509_super_user: Option<String>,
 }
 
 impl Default for AclPolicy {
@@ -24,6 +29,8 @@ impl Default for AclPolicy {
             skip_acl: false,
             super_digest: None,
             digest_enabled: true,
+            x509_enabled: false,
+            x509_super_user: None,
         }
     }
 }
@@ -51,8 +58,23 @@ impl AclPolicy {
         match scheme {
             "ip" => true,
             "digest" => self.digest_enabled,
+            "x509" => self.x509_enabled,
             _ => false,
         }
+    }
+
+    /// The ids a TLS connection starts with: its client certificate's subject (RFC 2253, as
+    /// Java's `X500Principal.getName()` writes it) as `x509`, and `super` when it is the x509
+    /// super user.
+    pub fn x509_ids(&self, subject: &str) -> Vec<Id> {
+        if !self.x509_enabled {
+            return Vec::new();
+        }
+        let mut ids = vec![Id::new("x509", subject)];
+        if self.x509_super_user.as_deref() == Some(subject) {
+            ids.push(Id::new("super", subject));
+        }
+        ids
     }
 
     /// Handle `auth(scheme, data)` from a client at `remote_ip`.
@@ -119,7 +141,12 @@ impl AclPolicy {
                 for i in ids {
                     // Only providers that say "authenticated" count: digest does, ip does not,
                     // and super has no provider at all.
-                    if i.scheme == "digest" && self.digest_enabled {
+                    let authenticated = match i.scheme.as_str() {
+                        "digest" => self.digest_enabled,
+                        "x509" => self.x509_enabled,
+                        _ => false,
+                    };
+                    if authenticated {
                         out.push(Acl {
                             perms: a.perms,
                             id: i.clone(),
@@ -162,7 +189,7 @@ pub fn redact_digests(acl: &[Acl]) -> Vec<Acl> {
 pub fn user_name(id: &Id) -> String {
     match id.scheme.as_str() {
         "digest" => id.id.split(':').next().unwrap_or("").to_string(),
-        "ip" => id.id.clone(),
+        "ip" | "x509" => id.id.clone(),
         _ => String::new(),
     }
 }
@@ -178,8 +205,32 @@ fn is_valid(scheme: &str, id: &str) -> bool {
     match scheme {
         "digest" => java_split_count(id, ':') == 2,
         "ip" => parse_ip_acl(id).is_some(),
+        "x509" => looks_like_dn(id),
         _ => false,
     }
+}
+
+/// Whether `id` reads as a distinguished name (`X500Principal` accepts it): every
+/// comma-separated part, backslash escapes aside, is `type=value`.
+fn looks_like_dn(id: &str) -> bool {
+    let mut parts = vec![String::new()];
+    let mut escaped = false;
+    for c in id.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            ',' | ';' => {
+                parts.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        parts.last_mut().expect("never empty").push(c);
+    }
+    !id.trim().is_empty()
+        && parts
+            .iter()
+            .all(|p| p.split_once('=').is_some_and(|(t, _)| !t.trim().is_empty()))
 }
 
 /// Number of parts Java's `String.split` returns: trailing empty strings are dropped.

@@ -14,9 +14,9 @@ use super::{ConfigError, ConfigWarning, FourLetterWhitelist, ServerConfig, EMBED
 /// Where a property's value came from, so a bad value is blamed on the
 /// `zoo.cfg` key and line the user wrote (or the `-D` name).
 #[derive(Debug, Clone)]
-struct Origin {
-    key: String,
-    line: Option<usize>,
+pub(super) struct Origin {
+    pub(super) key: String,
+    pub(super) line: Option<usize>,
 }
 
 #[derive(Default)]
@@ -33,7 +33,7 @@ impl Props {
 
     /// The value (trimmed, as ZooKeeper's readers effectively see it) and
     /// who to blame for it.
-    fn get(&self, name: &str) -> Option<(&str, Origin)> {
+    pub(super) fn get(&self, name: &str) -> Option<(&str, Origin)> {
         let value = self.map.get(name)?;
         let origin = self.origin.get(name).cloned().unwrap_or(Origin {
             key: name.to_string(),
@@ -449,6 +449,7 @@ impl Loader {
             })
             .collect();
         self.configure_ssl_auth()?;
+        self.cfg.client_tls = self.client_tls()?;
 
         let int_max = i64::from(i32::MAX);
         if let Some(n) = self.prop_int("znode.container.checkIntervalMs", 1, int_max)? {

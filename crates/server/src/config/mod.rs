@@ -36,11 +36,13 @@ mod keys;
 mod loader;
 mod properties;
 pub mod support;
+mod tls;
 mod value;
 
 pub use dynamic::{
     dynamic_config_text, edit_static_config_text, names_dynamic_config_file, ServerEntry,
 };
+pub use tls::{ClientAuth, StoreSpec, StoreType, TlsConfig, TlsVersion};
 
 /// The configuration `corral server` runs with when given no `zoo.cfg`,
 /// written as the `zoo.cfg` it is equivalent to.
@@ -221,6 +223,8 @@ pub struct ServerConfig {
     pub secure_client_port: Option<u16>,
     /// `secureClientPortAddress`; `None` means all addresses.
     pub secure_client_port_address: Option<IpAddr>,
+    /// The secure port's TLS settings (`ssl.*`), present exactly when `secure_client_port` is.
+    pub client_tls: Option<TlsConfig>,
     /// Connections allowed per client IP; 0 means unlimited.
     pub max_client_cnxns: u32,
     /// Always `Some` after loading a file (ZooKeeper refuses a file without
@@ -340,6 +344,7 @@ impl ServerConfig {
             client_port_address: None,
             secure_client_port: None,
             secure_client_port_address: None,
+            client_tls: None,
             max_client_cnxns: 60,
             data_dir: None,
             data_log_dir: None,

@@ -26,6 +26,19 @@ impl Core {
         );
     }
 
+    /// A TLS connection was accepted: as [`Self::handle_open`], and a client certificate's
+    /// subject gives the connection its `x509` id (and `super` for the x509 super user), as
+    /// ZooKeeper's x509 provider does once the handshake is done.
+    pub fn handle_open_tls(&mut self, conn: ConnId, remote_ip: String, subject: Option<&str>) {
+        self.handle_open(conn, remote_ip);
+        if let Some(subject) = subject {
+            let ids = self.cfg.acl.x509_ids(subject);
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.auth.extend(ids);
+            }
+        }
+    }
+
     /// A socket is gone (closed by either side). The session lives on until it expires.
     pub fn handle_closed(&mut self, conn: ConnId) {
         if let Some(c) = self.conns.remove(&conn) {

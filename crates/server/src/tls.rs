@@ -1,0 +1,313 @@
+//! TLS for the secure client port: key and trust stores as Java's keytool and openssl write
+//! them (JKS, PKCS12, PEM) turned into a rustls server configuration, and the client
+//! certificate's subject written as Java's `X500Principal.getName()` writes it (the connection's
+//! `x509` id). The crypto is rustls's; this module only reads files and maps settings.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use tracing::{info, warn};
+
+use crate::config::{ClientAuth, StoreSpec, StoreType, TlsConfig, TlsVersion};
+
+/// A key store's contents: the server's private key and certificate chain.
+struct Identity {
+    key: PrivateKeyDer<'static>,
+    chain: Vec<CertificateDer<'static>>,
+}
+
+/// `SecretUtils.readSecret`: the file's text with one trailing line separator removed.
+fn password(spec: &StoreSpec) -> Result<String, String> {
+    let Some(path) = &spec.password_path else {
+        return Ok(spec.password.clone());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read the password file: {e}", path.display()))?;
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    Ok(text.to_string())
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn pem_items(path: &Path) -> Result<Vec<rustls_pemfile::Item>, String> {
+    let bytes = read(path)?;
+    rustls_pemfile::read_all(&mut bytes.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: not a PEM file: {e}", path.display()))
+}
+
+fn load_identity(spec: &StoreSpec) -> Result<Identity, String> {
+    let path = &spec.location;
+    let pw = password(spec)?;
+    let name = path.display();
+    match spec.kind {
+        StoreType::Pem => {
+            let mut key = None;
+            let mut chain = Vec::new();
+            for item in pem_items(path)? {
+                match item {
+                    rustls_pemfile::Item::X509Certificate(c) => chain.push(c),
+                    rustls_pemfile::Item::Pkcs8Key(k) => key = Some(PrivateKeyDer::Pkcs8(k)),
+                    rustls_pemfile::Item::Pkcs1Key(k) => key = Some(PrivateKeyDer::Pkcs1(k)),
+                    rustls_pemfile::Item::Sec1Key(k) => key = Some(PrivateKeyDer::Sec1(k)),
+                    _ => {}
+                }
+            }
+            let key = key.ok_or_else(|| {
+                format!(
+                    "{name}: no unencrypted private key in the PEM key store (an ENCRYPTED \
+                     PRIVATE KEY is not supported yet: use PKCS12, or openssl pkcs8 -nocrypt)"
+                )
+            })?;
+            if chain.is_empty() {
+                return Err(format!("{name}: no certificate in the PEM key store"));
+            }
+            Ok(Identity { key, chain })
+        }
+        StoreType::Pkcs12 => {
+            let ks = p12_keystore::KeyStore::from_pkcs12(&read(path)?, &pw)
+                .map_err(|e| format!("{name}: cannot open the PKCS12 key store: {e}"))?;
+            let (_, chain) = ks
+                .private_key_chain()
+                .ok_or_else(|| format!("{name}: the PKCS12 key store holds no private key"))?;
+            Ok(Identity {
+                key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(chain.key().to_vec())),
+                chain: chain
+                    .chain()
+                    .iter()
+                    .map(|c| CertificateDer::from(c.as_der().to_vec()))
+                    .collect(),
+            })
+        }
+        StoreType::Jks => {
+            let mut ks = jks::KeyStore::new();
+            ks.load(read(path)?.as_slice(), pw.as_bytes())
+                .map_err(|e| format!("{name}: cannot open the JKS key store: {e}"))?;
+            let alias = ks
+                .aliases()
+                .into_iter()
+                .find(|a| ks.is_private_key_entry(a))
+                .ok_or_else(|| format!("{name}: the JKS key store holds no private key"))?;
+            let entry = ks
+                .get_private_key_entry(&alias, pw.as_bytes())
+                .map_err(|e| format!("{name}: cannot decrypt key {alias}: {e}"))?;
+            Ok(Identity {
+                key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(entry.private_key)),
+                chain: entry
+                    .certificate_chain
+                    .into_iter()
+                    .map(|c| CertificateDer::from(c.content))
+                    .collect(),
+            })
+        }
+    }
+}
+
+fn load_trust(spec: &StoreSpec) -> Result<RootCertStore, String> {
+    let path = &spec.location;
+    let name = path.display();
+    let pw = password(spec)?;
+    let certs: Vec<CertificateDer<'static>> = match spec.kind {
+        StoreType::Pem => pem_items(path)?
+            .into_iter()
+            .filter_map(|i| match i {
+                rustls_pemfile::Item::X509Certificate(c) => Some(c),
+                _ => None,
+            })
+            .collect(),
+        StoreType::Pkcs12 => {
+            let ks = p12_keystore::KeyStore::from_pkcs12(&read(path)?, &pw)
+                .map_err(|e| format!("{name}: cannot open the PKCS12 trust store: {e}"))?;
+            ks.entries()
+                .flat_map(|(_, e)| match e {
+                    p12_keystore::KeyStoreEntry::Certificate(c) => vec![c.as_der().to_vec()],
+                    p12_keystore::KeyStoreEntry::PrivateKeyChain(k) => {
+                        k.chain().iter().map(|c| c.as_der().to_vec()).collect()
+                    }
+                    _ => Vec::new(),
+                })
+                .map(CertificateDer::from)
+                .collect()
+        }
+        StoreType::Jks => {
+            let mut ks = jks::KeyStore::new();
+            ks.load(read(path)?.as_slice(), pw.as_bytes())
+                .map_err(|e| format!("{name}: cannot open the JKS trust store: {e}"))?;
+            ks.aliases()
+                .into_iter()
+                .filter_map(|a| ks.get_trusted_certificate_entry(&a).ok())
+                .map(|e| CertificateDer::from(e.certificate.content))
+                .collect()
+        }
+    };
+    let mut roots = RootCertStore::empty();
+    let (added, ignored) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(format!(
+            "{name}: the trust store holds no usable certificate"
+        ));
+    }
+    if ignored > 0 {
+        warn!("{name}: {ignored} certificate(s) in the trust store could not be used");
+    }
+    Ok(roots)
+}
+
+/// The rustls configuration for the secure client port, or an error that names the file or
+/// the setting at fault.
+pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
+    // ring, not aws-lc-rs: it builds with nothing but a C compiler; what rustls deprecates is
+    // its lack of post-quantum key exchange, which ZooKeeper's Java clients do not offer.
+    #[allow(deprecated)]
+    let mut provider = rustls::crypto::ring::default_provider();
+    let versions: Vec<&'static rustls::SupportedProtocolVersion> = tls
+        .versions
+        .iter()
+        .map(|v| match v {
+            TlsVersion::Tls12 => &rustls::version::TLS12,
+            TlsVersion::Tls13 => &rustls::version::TLS13,
+        })
+        .collect();
+    if let Some(wanted) = &tls.cipher_suites {
+        // Java names the suites as IANA does; rustls writes TLS 1.3 ones as TLS13_*.
+        let java_name = |s: &rustls::SupportedCipherSuite| {
+            format!("{:?}", s.suite()).replacen("TLS13_", "TLS_", 1)
+        };
+        let dropped: Vec<&String> = wanted
+            .iter()
+            .filter(|w| !provider.cipher_suites.iter().any(|s| &java_name(s) == *w))
+            .collect();
+        if !dropped.is_empty() {
+            warn!("ssl.ciphersuites: not available in corral's TLS library, left out: {dropped:?}");
+        }
+        provider
+            .cipher_suites
+            .retain(|s| wanted.iter().any(|w| *w == java_name(s)));
+        let usable = provider
+            .cipher_suites
+            .iter()
+            .any(|s| versions.iter().any(|v| v.version == s.version().version));
+        if !usable {
+            return Err(
+                "ssl.ciphersuites: none of the listed suites is available for the enabled \
+                 protocols; list TLS_ECDHE_*_GCM_* (TLSv1.2) or TLS_AES_* (TLSv1.3) suites"
+                    .to_string(),
+            );
+        }
+    }
+    let provider = Arc::new(provider);
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("ssl.protocol / ssl.enabledProtocols: {e}"))?;
+    let builder = match (&tls.trust_store, tls.client_auth) {
+        (_, ClientAuth::None) => builder.with_no_client_auth(),
+        (None, _) => return Err("client certificates need ssl.trustStore.location".into()),
+        (Some(t), auth) => {
+            let roots = Arc::new(load_trust(t)?);
+            let v = WebPkiClientVerifier::builder_with_provider(roots, provider);
+            let v = if auth == ClientAuth::Want {
+                v.allow_unauthenticated()
+            } else {
+                v
+            };
+            let v = v
+                .build()
+                .map_err(|e| format!("{}: {e}", t.location.display()))?;
+            builder.with_client_cert_verifier(v)
+        }
+    };
+    let id = load_identity(&tls.key_store)?;
+    let subject = id
+        .chain
+        .first()
+        .and_then(|c| subject_rfc2253(c).ok())
+        .unwrap_or_default();
+    let cfg = builder
+        .with_single_cert(id.chain, id.key)
+        .map_err(|e| format!("{}: {e}", tls.key_store.location.display()))?;
+    info!(
+        "secure client port: certificate {subject} from {}, client certificates {:?}, {:?}",
+        tls.key_store.location.display(),
+        tls.client_auth,
+        tls.versions
+    );
+    Ok(Arc::new(cfg))
+}
+
+/// The short names Java's `X500Principal.getName()` (RFC 2253) writes; any other attribute
+/// is written as its dotted OID with the value as `#` and the hex of its DER encoding.
+fn rfc2253_keyword(oid: &str) -> Option<&'static str> {
+    Some(match oid {
+        "2.5.4.3" => "CN",
+        "2.5.4.6" => "C",
+        "2.5.4.7" => "L",
+        "2.5.4.8" => "ST",
+        "2.5.4.9" => "STREET",
+        "2.5.4.10" => "O",
+        "2.5.4.11" => "OU",
+        "0.9.2342.19200300.100.1.25" => "DC",
+        "0.9.2342.19200300.100.1.1" => "UID",
+        _ => return None,
+    })
+}
+
+/// RFC 2253 escaping: `,+"\<>;` anywhere, `#` or a space first, a space last.
+fn escape_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let n = v.chars().count();
+    for (i, c) in v.chars().enumerate() {
+        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';')
+            || (i == 0 && (c == '#' || c == ' '))
+            || (i + 1 == n && c == ' ');
+        if special {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The subject of a DER certificate as `X500Principal.getName()` writes it: relative names
+/// last-first, joined by `,`; several attributes in one name joined by `+`.
+pub fn subject_rfc2253(cert: &[u8]) -> Result<String, String> {
+    use x509_parser::asn1_rs::ToDer;
+    use x509_parser::prelude::*;
+    let (_, c) = X509Certificate::from_der(cert).map_err(|e| e.to_string())?;
+    let mut rdns = Vec::new();
+    for rdn in c.subject().iter_rdn() {
+        let mut avas = Vec::new();
+        for ava in rdn.iter() {
+            let oid = ava.attr_type().to_id_string();
+            let text = match (rfc2253_keyword(&oid), ava.as_str()) {
+                (Some(k), Ok(v)) => format!("{k}={}", escape_value(v)),
+                _ => {
+                    let der = ava.attr_value().to_der_vec().map_err(|e| e.to_string())?;
+                    let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
+                    format!("{oid}=#{hex}")
+                }
+            };
+            avas.push(text);
+        }
+        rdns.push(avas.join("+"));
+    }
+    rdns.reverse();
+    Ok(rdns.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc2253_escaping() {
+        assert_eq!(escape_value("a,b"), "a\\,b");
+        assert_eq!(escape_value(" x "), "\\ x\\ ");
+        assert_eq!(escape_value("#1"), "\\#1");
+        assert_eq!(escape_value("plain name"), "plain name");
+    }
+}
