@@ -219,6 +219,14 @@ pub const CURATOR_JARS: &[(&str, &str)] = &[
     ("/usr/share/java/slf4j-api.jar", "libslf4j-java"),
 ];
 
+/// What ZooKeeper's Netty connection factory and the Java client's `ClientCnxnSocketNetty` need
+/// beside zookeeper.jar for TLS (Debian's `libnetty-java`; the manifest does not pull them).
+/// They are on every real ZooKeeper's classpath, so a test can turn on `secureClientPort`.
+pub const NETTY_TLS_JARS: &[&str] = &[
+    "/usr/share/java/netty-codec.jar",
+    "/usr/share/java/netty-resolver.jar",
+];
+
 /// Runtime only: warnings and errors of the client libraries go to the program's output.
 pub const SLF4J_SIMPLE: &str = "/usr/share/java/slf4j-simple.jar";
 
@@ -702,7 +710,7 @@ fn start(
 /// zoo.cfg of `tickTime=2000`, `clientPortAddress=127.0.0.1`, `admin.enableServer=false`,
 /// `4lw.commands.whitelist=*`, `extendedTypesEnabled=true` and then the `extra_cfg` lines (a
 /// later line overrides an earlier one). Runs
-/// `java -Xmx512m -cp zookeeper.jar:slf4j-log4j12.jar:log4j-1.2.jar -Dlog4j.configuration=…
+/// `java -Xmx512m -cp zookeeper.jar:slf4j-log4j12.jar:log4j-1.2.jar:netty-codec.jar:netty-resolver.jar -Dlog4j.configuration=…
 /// -Dzookeeper.root.logger=INFO,CONSOLE -Dzookeeper.extendedTypesEnabled=true -D<extra_props>…
 /// QuorumPeerMain zoo.cfg` (an `extra_props` entry overrides an earlier -D of the same key).
 /// Returns once a raw handshake succeeds ([`probe_handshake`]; `ruok` answers before the data
@@ -757,7 +765,11 @@ fn zookeeper_command(
     let mut args: Vec<OsString> = vec![
         "-Xmx512m".into(),
         "-cp".into(),
-        format!("{ZOOKEEPER_JAR}:{SLF4J_LOG4J_JAR}:{LOG4J_JAR}").into(),
+        format!(
+            "{ZOOKEEPER_JAR}:{SLF4J_LOG4J_JAR}:{LOG4J_JAR}:{}",
+            NETTY_TLS_JARS.join(":")
+        )
+        .into(),
         format!("-Dlog4j.configuration=file:{}", log4j.display()).into(),
         "-Dzookeeper.root.logger=INFO,CONSOLE".into(),
         "-Dzookeeper.extendedTypesEnabled=true".into(),

@@ -1,0 +1,386 @@
+//! TLS on the secure client port, side by side with the real ZooKeeper 3.8 configured the same
+//! way: key and trust stores made by openssl and keytool (PKCS12, JKS, PEM), the Java client
+//! over TLS (`zookeeper.client.secure`, `ClientCnxnSocketNetty`) with a client certificate, its
+//! x509 id in whoAmI and the x509 ACL scheme, and the connections that must fail: no client
+//! certificate, an untrusted one, plaintext on the TLS port.
+//!
+//! Needs the real ZooKeeper, javac, keytool and openssl: a missing one skips loudly, and fails
+//! under CI=true.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use corral_testkit::{
+    free_port, require_real_zookeeper, require_tool, run_bounded, start_corral, start_zookeeper,
+    ServerProcess, NETTY_TLS_JARS, SLF4J_SIMPLE, ZOOKEEPER_JAR,
+};
+
+const TEST: &str = "tls";
+const PW: &str = "secret";
+const CLIENT_SUBJECT: &str = "/C=DE/ST=Berlin/L=Berlin/O=Corral Test/OU=Ops, Team/CN=client one";
+/// The same subject as Java's `X500Principal.getName()` writes it (RFC 2253).
+const CLIENT_ID: &str = "CN=client one,OU=Ops\\, Team,O=Corral Test,L=Berlin,ST=Berlin,C=DE";
+
+fn corral() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_corral"))
+}
+
+fn peers_present() -> bool {
+    require_real_zookeeper(TEST)
+        && require_tool(TEST, "/usr/bin/javac", "default-jdk-headless")
+        && require_tool(TEST, "/usr/bin/keytool", "default-jdk-headless")
+        && require_tool(TEST, "/usr/bin/openssl", "openssl")
+        && NETTY_TLS_JARS
+            .iter()
+            .all(|j| require_tool(TEST, j, "libnetty-java"))
+}
+
+fn run(dir: &Path, what: &str, cmd: &mut Command) {
+    match run_bounded(cmd.current_dir(dir), Duration::from_secs(120)) {
+        Ok((true, _)) => {}
+        Ok((false, out)) => panic!("{what} failed:\n{out}"),
+        Err(e) => panic!("{what}: {e}"),
+    }
+}
+
+fn openssl(dir: &Path, args: &str) {
+    let args: Vec<&str> = args.split_whitespace().collect();
+    run(
+        dir,
+        &format!("openssl {}", args.join(" ")),
+        Command::new("openssl").args(&args),
+    );
+}
+
+/// A CA; a server certificate for localhost and 127.0.0.1; two client certificates, one from
+/// the CA and one self-signed (untrusted); each in the stores ZooKeeper users make.
+fn make_pki(dir: &Path) {
+    fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.join("client.ext"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    openssl(dir, "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=corral-test-CA");
+    openssl(
+        dir,
+        "req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost",
+    );
+    openssl(dir, "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile server.ext");
+    // The subject has spaces and a comma: RFC 2253 escaping shows in the x509 id.
+    run(
+        dir,
+        "openssl req (client)",
+        Command::new("openssl").args([
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+            "-subj",
+            CLIENT_SUBJECT,
+        ]),
+    );
+    openssl(dir, "x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.crt -days 2 -extfile client.ext");
+    openssl(dir, "req -x509 -newkey rsa:2048 -nodes -keyout rogue.key -out rogue.crt -days 2 -subj /CN=rogue -addext extendedKeyUsage=clientAuth");
+    fs::write(
+        dir.join("server.pem"),
+        [
+            fs::read(dir.join("server.key")).unwrap(),
+            fs::read(dir.join("server.crt")).unwrap(),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    for (name, crt, key) in [
+        ("server", "server.crt", "server.key"),
+        ("client", "client.crt", "client.key"),
+        ("rogue", "rogue.crt", "rogue.key"),
+    ] {
+        openssl(dir, &format!("pkcs12 -export -in {crt} -inkey {key} -out {name}.p12 -passout pass:{PW} -name {name}"));
+    }
+    run(
+        dir,
+        "keytool -importkeystore",
+        Command::new("keytool").args([
+            "-importkeystore",
+            "-srckeystore",
+            "server.p12",
+            "-srcstoretype",
+            "PKCS12",
+            "-srcstorepass",
+            PW,
+            "-destkeystore",
+            "server.jks",
+            "-deststoretype",
+            "JKS",
+            "-deststorepass",
+            PW,
+            "-noprompt",
+        ]),
+    );
+    for (file, ty) in [("trust.jks", "JKS"), ("trust.p12", "PKCS12")] {
+        run(
+            dir,
+            "keytool -importcert",
+            Command::new("keytool").args([
+                "-importcert",
+                "-noprompt",
+                "-alias",
+                "ca",
+                "-file",
+                "ca.pem",
+                "-keystore",
+                file,
+                "-storetype",
+                ty,
+                "-storepass",
+                PW,
+            ]),
+        );
+    }
+}
+
+fn compile(dir: &Path) -> PathBuf {
+    let classes = dir.join("classes");
+    fs::create_dir_all(&classes).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/java/TlsClient.java");
+    run(
+        dir,
+        "javac TlsClient.java",
+        Command::new("javac")
+            .args(["-J-Xmx256m", "-nowarn", "-d"])
+            .arg(&classes)
+            .args(["-cp", ZOOKEEPER_JAR])
+            .arg(src),
+    );
+    classes
+}
+
+/// Runs the Java client against `port` with the given TLS system properties (`None`: a
+/// plaintext client) and returns what it printed.
+fn java_client(classes: &Path, port: u16, tls: Option<&[(&str, String)]>, mode: &str) -> String {
+    let cp = [
+        classes.display().to_string(),
+        ZOOKEEPER_JAR.to_string(),
+        SLF4J_SIMPLE.to_string(),
+        NETTY_TLS_JARS.join(":"),
+    ]
+    .join(":");
+    let mut cmd = Command::new("java");
+    cmd.args([
+        "-Xmx256m",
+        "-cp",
+        &cp,
+        "-Dorg.slf4j.simpleLogger.defaultLogLevel=off",
+    ]);
+    if let Some(props) = tls {
+        cmd.arg("-Dzookeeper.client.secure=true")
+            .arg("-Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty");
+        for (k, v) in props {
+            cmd.arg(format!("-Dzookeeper.ssl.{k}={v}"));
+        }
+    }
+    cmd.arg("TlsClient")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg(mode);
+    match run_bounded(&mut cmd, Duration::from_secs(60)) {
+        Ok((true, out)) => out
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Ok((false, out)) => panic!("TlsClient failed:\n{out}"),
+        Err(e) => panic!("TlsClient: {e}"),
+    }
+}
+
+fn path(dir: &Path, f: &str) -> String {
+    dir.join(f).display().to_string()
+}
+
+/// zoo.cfg lines for a secure port with this key store and trust store.
+fn tls_cfg(dir: &Path, port: u16, key_store: &str, trust_store: &str) -> Vec<String> {
+    vec![
+        format!("secureClientPort={port}"),
+        "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory".to_string(),
+        format!("ssl.keyStore.location={}", path(dir, key_store)),
+        format!("ssl.keyStore.password={PW}"),
+        format!("ssl.trustStore.location={}", path(dir, trust_store)),
+        format!("ssl.trustStore.password={PW}"),
+    ]
+}
+
+fn start(which: &str, lines: &[String]) -> ServerProcess {
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let r = match which {
+        "zookeeper" => start_zookeeper(&lines, &[]),
+        _ => start_corral(corral(), &lines, &[]),
+    };
+    r.unwrap_or_else(|e| panic!("starting {which}: {e:#}"))
+}
+
+// The Java client over TLS sees the same on ZooKeeper and on corral: connected with its
+// certificate, its x509 id in whoAmI (RFC 2253 form), x509 ACLs that admit it and refuse other
+// subjects, InvalidACL for a malformed subject; and no session without a client certificate,
+// with an untrusted one, or in plaintext on the TLS port. corral takes each key store type
+// (PKCS12, JKS, PEM) and each trust store type (JKS, PKCS12, PEM).
+#[test]
+fn java_client_over_tls_matches_zookeeper() {
+    if !peers_present() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    make_pki(dir);
+    let classes = compile(dir);
+    let client = |ks: &str| {
+        vec![
+            ("keyStore.location", path(dir, ks)),
+            ("keyStore.password", PW.to_string()),
+            ("trustStore.location", path(dir, "trust.jks")),
+            ("trustStore.password", PW.to_string()),
+        ]
+    };
+    let no_cert = vec![
+        ("trustStore.location", path(dir, "trust.p12")),
+        ("trustStore.password", PW.to_string()),
+    ];
+    let cases: [(&str, &[(&str, String)], Option<()>, &str); 4] = [
+        (
+            "full",
+            &client("client.p12"),
+            Some(()),
+            "with a client certificate",
+        ),
+        (
+            "connect",
+            &no_cert,
+            Some(()),
+            "without a client certificate",
+        ),
+        (
+            "connect",
+            &client("rogue.p12"),
+            Some(()),
+            "with an untrusted certificate",
+        ),
+        ("connect", &[], None, "in plaintext on the TLS port"),
+    ];
+    let mut zk_out = Vec::new();
+    let zk_port = free_port();
+    let mut zk = start(
+        "zookeeper",
+        &tls_cfg(dir, zk_port, "server.p12", "trust.jks"),
+    );
+    for (mode, props, tls, what) in &cases {
+        let out = java_client(&classes, zk_port, tls.map(|_| *props), mode);
+        zk_out.push((what, out));
+    }
+    zk.stop();
+    assert!(
+        zk_out[0].1.contains(&format!("WHOAMI x509 {CLIENT_ID}")),
+        "ZooKeeper: {}",
+        zk_out[0].1
+    );
+    for (ks, ts) in [
+        ("server.p12", "trust.jks"),
+        ("server.jks", "trust.p12"),
+        ("server.pem", "ca.pem"),
+    ] {
+        let port = free_port();
+        let mut c = start("corral", &tls_cfg(dir, port, ks, ts));
+        for ((mode, props, tls, what), (_, want)) in cases.iter().zip(&zk_out) {
+            let got = java_client(&classes, port, tls.map(|_| *props), mode);
+            assert_eq!(
+                &got,
+                want,
+                "corral ({ks}, {ts}) {what}:\n{}",
+                c.log_tail(30)
+            );
+        }
+        let log = c.log();
+        c.stop();
+        assert!(
+            log.contains("TLS handshake with 127.0.0.1"),
+            "failed handshakes are logged:\n{log}"
+        );
+    }
+    eprintln!("tls: ZooKeeper and corral agree: {zk_out:#?}");
+
+    // X509AuthenticationProvider.superUser: that certificate is super and reads every node.
+    let mut outs = Vec::new();
+    for which in ["zookeeper", "corral"] {
+        let port = free_port();
+        let mut lines = tls_cfg(dir, port, "server.p12", "trust.jks");
+        // zoo.cfg is a Java properties file: the subject's backslash must be written twice.
+        let escaped = CLIENT_ID.replace('\\', "\\\\");
+        lines.push(format!("X509AuthenticationProvider.superUser={escaped}"));
+        let mut server = start(which, &lines);
+        outs.push(java_client(
+            &classes,
+            port,
+            Some(&client("client.p12")),
+            "full",
+        ));
+        server.stop();
+    }
+    assert!(outs[0].contains("OTHER readable"), "ZooKeeper: {}", outs[0]);
+    assert_eq!(outs[1], outs[0], "corral with an x509 super user");
+}
+
+// A secure port without the stores it needs, or with a store that cannot be opened, stops
+// start-up with a message that names the setting or the file.
+#[test]
+fn bad_tls_settings_stop_start_up() {
+    if !peers_present() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    make_pki(dir);
+    let cases = [
+        (
+            vec![format!("secureClientPort={}", free_port())],
+            "ssl.keyStore.location",
+        ),
+        (
+            {
+                let mut l = tls_cfg(dir, free_port(), "server.p12", "trust.jks");
+                l.push("ssl.keyStore.password=wrong".into());
+                l
+            },
+            "server.p12",
+        ),
+        (
+            {
+                let mut l = tls_cfg(dir, free_port(), "server.p12", "trust.jks");
+                l.push("ssl.protocol=TLSv1.1".into());
+                l
+            },
+            "ssl.protocol",
+        ),
+    ];
+    for (lines, expect) in cases {
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        match start_corral(corral(), &lines, &[]) {
+            Ok(mut s) => {
+                s.stop();
+                panic!("corral started with {lines:?}");
+            }
+            Err(e) => {
+                let msg = format!("{e:#}");
+                assert!(msg.contains(expect), "expected {expect} in: {msg}");
+            }
+        }
+    }
+}
