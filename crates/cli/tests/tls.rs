@@ -331,6 +331,26 @@ fn java_client_over_tls_matches_zookeeper() {
     }
     assert!(outs[0].contains("OTHER readable"), "ZooKeeper: {}", outs[0]);
     assert_eq!(outs[1], outs[0], "corral with an x509 super user");
+
+    // client.portUnification: the plaintext client port takes TLS clients too, and still
+    // plaintext ones.
+    let mut outs = Vec::new();
+    for which in ["zookeeper", "corral"] {
+        let mut lines = tls_cfg(dir, free_port(), "server.jks", "trust.p12");
+        lines.push("client.portUnification=true".into());
+        let mut server = start(which, &lines);
+        let port = server.addr().port();
+        let tls = java_client(&classes, port, Some(&client("client.p12")), "full");
+        let plain = java_client(&classes, port, None, "full");
+        outs.push(format!("{tls}\n--\n{plain}"));
+        server.stop();
+    }
+    assert!(
+        outs[0].contains(&format!("WHOAMI x509 {CLIENT_ID}")),
+        "ZooKeeper: {}",
+        outs[0]
+    );
+    assert_eq!(outs[1], outs[0], "corral with client.portUnification");
 }
 
 // A secure port without the stores it needs, or with a store that cannot be opened, stops

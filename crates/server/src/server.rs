@@ -46,6 +46,8 @@ pub enum ServerError {
 pub struct Server {
     /// The plaintext client port; `None` when only `secureClientPort` is set.
     listener: Option<TcpListener>,
+    /// With `client.portUnification`: the acceptor for TLS connections on the plaintext port.
+    unified: Option<TlsAcceptor>,
     /// The secure client port (`secureClientPort`) and its TLS acceptor.
     secure: Option<(TcpListener, TlsAcceptor)>,
     state: State,
@@ -63,7 +65,13 @@ pub fn core_config(cfg: &ServerConfig) -> CoreConfig {
             skip_acl: cfg.skip_acl,
             super_digest: cfg.super_digest.clone(),
             digest_enabled: cfg.digest_auth_enabled,
-            x509_enabled: cfg.client_tls.is_some(),
+            // As ZooKeeper: the secure port registers the x509 provider; else it is named.
+            x509_enabled: cfg.client_tls.is_some()
+                && (cfg.secure_client_port.is_some()
+                    || cfg
+                        .auth_providers
+                        .iter()
+                        .any(|(_, c)| c == crate::config::support::X509_PROVIDER)),
             x509_super_user: cfg
                 .client_tls
                 .as_ref()
@@ -192,10 +200,15 @@ impl Server {
             Some(me) => crate::quorum::client_address(&cfg, me),
             None => cfg.client_address(),
         };
-        let secure = match (&cfg.client_tls, cfg.secure_client_port) {
-            (Some(tls), Some(port)) => {
-                let tls_cfg = crate::tls::server_config(tls)
-                    .map_err(|e| ServerError::Unsupported(format!("secure client port: {e}")))?;
+        let acceptor = match &cfg.client_tls {
+            Some(tls) => Some(TlsAcceptor::from(
+                crate::tls::server_config(tls)
+                    .map_err(|e| ServerError::Unsupported(format!("client TLS: {e}")))?,
+            )),
+            None => None,
+        };
+        let secure = match (&acceptor, cfg.secure_client_port) {
+            (Some(acceptor), Some(port)) => {
                 let ip = cfg
                     .secure_client_port_address
                     .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
@@ -207,17 +220,24 @@ impl Server {
                     "serving TLS clients on {}",
                     l.local_addr().map_err(ServerError::Storage)?
                 );
-                Some((l, TlsAcceptor::from(tls_cfg)))
+                Some((l, acceptor.clone()))
             }
             _ => None,
         };
+        let unified =
+            acceptor.filter(|_| cfg.client_tls.as_ref().is_some_and(|t| t.port_unification));
         let listener = match addr {
             Some(addr) => {
                 let l = TcpListener::bind(addr)
                     .await
                     .map_err(|source| ServerError::Bind { addr, source })?;
+                let also = if unified.is_some() {
+                    " (TLS too: client.portUnification)"
+                } else {
+                    ""
+                };
                 info!(
-                    "serving clients on {}",
+                    "serving clients on {}{also}",
                     l.local_addr().map_err(ServerError::Storage)?
                 );
                 Some(l)
@@ -239,6 +259,7 @@ impl Server {
         };
         Ok(Server {
             listener,
+            unified,
             secure,
             state,
             events,
@@ -263,6 +284,7 @@ impl Server {
     ) -> Result<(), ServerError> {
         let Server {
             listener,
+            unified,
             secure,
             state,
             events: (ev_tx, ev_rx),
@@ -302,7 +324,7 @@ impl Server {
                 _ = &mut shutdown => break,
                 accepted = accept(listener.as_ref()) => {
                     match accepted {
-                        Ok((sock, peer)) => admit.plain(sock, peer),
+                        Ok((sock, peer)) => admit.plain(sock, peer, unified.clone()),
                         Err(e) => { warn!("accept failed: {e}"); tokio::time::sleep(Duration::from_millis(10)).await; }
                     }
                 }
@@ -374,50 +396,36 @@ impl Admit {
         }
     }
 
-    fn plain(&self, sock: TcpStream, peer: SocketAddr) {
-        if !self.admit(peer) {
-            return;
-        }
-        let _ = sock.set_nodelay(true);
-        self.spawn(peer, async move { Some((ClientStream::Plain(sock), None)) });
-    }
-
-    /// A TLS connection: the handshake runs in the connection's own task, bounded in time; a
-    /// failed one is logged with the peer and the reason and ends that connection only.
-    fn tls(&self, sock: TcpStream, peer: SocketAddr, acceptor: TlsAcceptor) {
+    /// A connection on the plaintext port; with `client.portUnification` one whose first byte
+    /// is a TLS handshake record's (0x16; a ZooKeeper frame or four-letter word never starts so)
+    /// is taken through TLS.
+    fn plain(&self, sock: TcpStream, peer: SocketAddr, unified: Option<TlsAcceptor>) {
         if !self.admit(peer) {
             return;
         }
         let _ = sock.set_nodelay(true);
         self.spawn(peer, async move {
-            let hs = tokio::time::timeout(SESSIONLESS_TIMEOUT, acceptor.accept(sock)).await;
-            let tls = match hs {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    warn!("TLS handshake with {peer} failed: {e}");
-                    return None;
-                }
-                Err(_) => {
-                    warn!("TLS handshake with {peer} timed out");
-                    return None;
-                }
+            let Some(acceptor) = unified else {
+                return Some((ClientStream::Plain(sock), None));
             };
-            let x509 = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .map(|c| crate::tls::subject_rfc2253(c));
-            let x509 = match x509 {
-                None => None,
-                Some(Ok(s)) => Some(s),
-                Some(Err(e)) => {
-                    warn!("client certificate of {peer} cannot be read: {e}");
-                    return None;
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(SESSIONLESS_TIMEOUT, sock.peek(&mut first)).await {
+                Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => {
+                    handshake(sock, peer, acceptor).await
                 }
-            };
-            Some((ClientStream::Tls(Box::new(tls)), x509))
+                Ok(Ok(1)) => Some((ClientStream::Plain(sock), None)),
+                _ => None,
+            }
         });
+    }
+
+    /// A connection on the secure port.
+    fn tls(&self, sock: TcpStream, peer: SocketAddr, acceptor: TlsAcceptor) {
+        if !self.admit(peer) {
+            return;
+        }
+        let _ = sock.set_nodelay(true);
+        self.spawn(peer, handshake(sock, peer, acceptor));
     }
 
     fn spawn<F>(&self, peer: SocketAddr, open: F)
@@ -437,4 +445,39 @@ impl Admit {
             Admit::release(&per_ip, peer);
         });
     }
+}
+
+/// The first byte of a TLS connection: a handshake record.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// The TLS handshake of a client connection, bounded in time; a failed one is logged with the
+/// peer and the reason and ends that connection only. Returns the stream and the client
+/// certificate's subject.
+async fn handshake(
+    sock: TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+) -> Option<(ClientStream, Option<String>)> {
+    let tls = match tokio::time::timeout(SESSIONLESS_TIMEOUT, acceptor.accept(sock)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            warn!("TLS handshake with {peer} failed: {e}");
+            return None;
+        }
+        Err(_) => {
+            warn!("TLS handshake with {peer} timed out");
+            return None;
+        }
+    };
+    let x509 = match tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+        None => None,
+        Some(cert) => match crate::tls::subject_rfc2253(cert) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                warn!("client certificate of {peer} cannot be read: {e}");
+                return None;
+            }
+        },
+    };
+    Some((ClientStream::Tls(Box::new(tls)), x509))
 }

@@ -305,9 +305,8 @@ impl Loader {
                 Support::Honoured(_) if set.key == "authProvider." => {
                     let class = value.trim();
                     (!support::BUILT_IN_AUTH_PROVIDERS.contains(&class)).then(|| {
-                        "only ZooKeeper's built-in digest and ip providers are available \
-                         (corral loads no Java classes; SASL and x509 are not supported yet); \
-                         remove it"
+                        "only ZooKeeper's built-in digest, ip and x509 providers are available \
+                         (corral loads no Java classes; SASL is not supported yet); remove it"
                             .to_string()
                     })
                 }

@@ -289,8 +289,8 @@ pub const SETTINGS: &[Setting] = &[
     s("ssl.quorum.ocsp", Both, "false", R(NO_QUORUM_TLS)),
     s("ssl.quorum.clientAuth", Both, "need", R(NO_QUORUM_TLS)),
     s("ssl.quorum.handshakeDetectionTimeoutMillis", Both, "5000", R(NO_QUORUM_TLS)),
-    s("client.portUnification", Both, "false", R("TLS and plaintext on one port are not supported yet; use secureClientPort beside clientPort")),
-    s("authProvider.", Both, "", Support::Honoured("only the built-in digest and ip provider classes; any other class is refused (corral loads no Java classes)")),
+    s("client.portUnification", Both, "false", H),
+    s("authProvider.", Both, "", Support::Honoured("only the built-in digest, ip and x509 provider classes; any other class is refused (corral loads no Java classes)")),
     s("superUser", Both, "", R(NO_SASL)),
     s("ensembleAuthName", Both, "", R("ensemble authentication is not supported yet; remove it")),
     s("ssl.allowReverseDnsLookup", Both, "false", R(NO_TLS)),
@@ -399,11 +399,15 @@ pub fn is_default(value: &str, default: &str) -> bool {
 }
 
 /// The authentication provider classes corral has built in; any other `authProvider.N` class
-/// is refused (corral cannot load Java classes, and SASL and x509 are not supported yet).
+/// is refused (corral cannot load Java classes, and SASL is not supported yet).
 pub const BUILT_IN_AUTH_PROVIDERS: &[&str] = &[
     "org.apache.zookeeper.server.auth.DigestAuthenticationProvider",
     "org.apache.zookeeper.server.auth.IPAuthenticationProvider",
+    X509_PROVIDER,
 ];
+
+/// ZooKeeper's x509 provider class: registered by the secure client port, or by name.
+pub const X509_PROVIDER: &str = "org.apache.zookeeper.server.auth.X509AuthenticationProvider";
 
 fn source_text(s: &Setting) -> String {
     match s.source {

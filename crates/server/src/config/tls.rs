@@ -58,6 +58,9 @@ pub struct TlsConfig {
     pub cipher_suites: Option<Vec<String>>,
     /// `X509AuthenticationProvider.superUser`: the certificate subject that is a super user.
     pub x509_super_user: Option<String>,
+    /// `client.portUnification`: the plaintext client port takes TLS connections too (told
+    /// apart by their first byte, a TLS handshake record's 0x16).
+    pub port_unification: bool,
 }
 
 /// `KeyStoreFileType.fromPropertyValueOrFileName`: the type property if set, else the file's
@@ -131,19 +134,24 @@ impl Loader {
         }))
     }
 
-    /// The secure client port's settings, when `secureClientPort` is set.
+    /// The client TLS settings, when `secureClientPort` or `client.portUnification` needs them.
     pub(super) fn client_tls(&self) -> Result<Option<TlsConfig>, ConfigError> {
-        if self.cfg.secure_client_port.is_none() {
-            return Ok(None);
-        }
-        let key_store =
-            self.store("zookeeper.ssl.keyStore")?
-                .ok_or_else(|| ConfigError::Conflict {
-                    key: "secureClientPort".to_string(),
-                    line: None,
-                    reason: "a secure client port needs a key store: set ssl.keyStore.location"
-                        .to_string(),
-                })?;
+        let unified = match self.props.get("zookeeper.client.portUnification") {
+            Some((v, o)) => parse_bool(&o.key, o.line, v)?,
+            None => false,
+        };
+        let needed_by = match (self.cfg.secure_client_port, unified) {
+            (Some(_), _) => "secureClientPort",
+            (None, true) => "client.portUnification",
+            (None, false) => return Ok(None),
+        };
+        let Some(key_store) = self.store("zookeeper.ssl.keyStore")? else {
+            return Err(ConfigError::Conflict {
+                key: needed_by.to_string(),
+                line: None,
+                reason: format!("{needed_by} needs a key store: set ssl.keyStore.location"),
+            });
+        };
         let trust_store = self.store("zookeeper.ssl.trustStore")?;
         let client_auth = match self.props.get("zookeeper.ssl.clientAuth") {
             None => ClientAuth::Need,
@@ -220,6 +228,7 @@ impl Loader {
             versions,
             cipher_suites,
             x509_super_user,
+            port_unification: unified,
         }))
     }
 }
@@ -252,6 +261,11 @@ mod tests {
         assert_eq!(tls.key_store.kind, StoreType::Jks);
         assert_eq!(tls.versions, vec![TlsVersion::Tls12, TlsVersion::Tls13]);
         assert!(load("dataDir=/d\nclientPort=2181\n").0.client_tls.is_none());
+        let (cfg, _) = load(
+            "dataDir=/d\nclientPort=2181\nclient.portUnification=true\n\
+             ssl.keyStore.location=/k/s.pem\nssl.clientAuth=none\n",
+        );
+        assert!(cfg.client_tls.unwrap().port_unification);
         // Refusals name what to do.
         let e = load_err("dataDir=/d\nsecureClientPort=2281\n").to_string();
         assert!(e.contains("ssl.keyStore.location"), "{e}");
