@@ -399,3 +399,57 @@ fn bad_tls_settings_stop_start_up() {
         }
     }
 }
+
+/// The subject of the certificate the server on `port` presents, as openssl prints it.
+fn served_subject(dir: &Path, port: u16) -> String {
+    let script = format!(
+        "openssl s_client -connect 127.0.0.1:{port} -cert client.crt -key client.key \
+         -CAfile ca.pem </dev/null 2>/dev/null | openssl x509 -noout -subject"
+    );
+    match run_bounded(
+        Command::new("sh").arg("-c").arg(script).current_dir(dir),
+        Duration::from_secs(30),
+    ) {
+        Ok((_, out)) => out.trim().to_string(),
+        Err(e) => panic!("openssl s_client: {e}"),
+    }
+}
+
+// client.certReload: a renewed key store is served to the next connection without a restart;
+// without it, the certificate loaded at start-up stays.
+#[test]
+fn renewed_certificate_is_served_without_restart() {
+    if !peers_present() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    make_pki(dir);
+    openssl(
+        dir,
+        "req -newkey rsa:2048 -nodes -keyout renewed.key -out renewed.csr -subj /CN=renewed",
+    );
+    openssl(dir, "x509 -req -in renewed.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out renewed.crt -days 2 -extfile server.ext");
+    openssl(dir, &format!("pkcs12 -export -in renewed.crt -inkey renewed.key -out renewed.p12 -passout pass:{PW} -name server"));
+    for reload in [true, false] {
+        fs::copy(dir.join("server.p12"), dir.join("live.p12")).unwrap();
+        let port = free_port();
+        let mut lines = tls_cfg(dir, port, "live.p12", "trust.jks");
+        lines.push(format!("client.certReload={reload}"));
+        let mut c = start("corral", &lines);
+        let before = served_subject(dir, port);
+        assert!(before.contains("localhost"), "{before}\n{}", c.log_tail(20));
+        // Replaced as tools do it: a new file renamed over the old one.
+        fs::copy(dir.join("renewed.p12"), dir.join("live.p12.new")).unwrap();
+        fs::rename(dir.join("live.p12.new"), dir.join("live.p12")).unwrap();
+        let after = served_subject(dir, port);
+        let log = c.log();
+        c.stop();
+        if reload {
+            assert!(after.contains("renewed"), "{after}\n{log}");
+            assert!(log.contains("reloaded"), "{log}");
+        } else {
+            assert!(after.contains("localhost"), "{after}\n{log}");
+        }
+    }
+}

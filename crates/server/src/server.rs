@@ -18,6 +18,8 @@ use corral_zab::PeerConfig;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
+
+use crate::tls::TlsSource;
 use tracing::{info, warn};
 
 use crate::client::ClientStream;
@@ -47,9 +49,9 @@ pub struct Server {
     /// The plaintext client port; `None` when only `secureClientPort` is set.
     listener: Option<TcpListener>,
     /// With `client.portUnification`: the acceptor for TLS connections on the plaintext port.
-    unified: Option<TlsAcceptor>,
+    unified: Option<Arc<TlsSource>>,
     /// The secure client port (`secureClientPort`) and its TLS acceptor.
-    secure: Option<(TcpListener, TlsAcceptor)>,
+    secure: Option<(TcpListener, Arc<TlsSource>)>,
     state: State,
     events: (mpsc::Sender<Event>, mpsc::Receiver<Event>),
     quorum_listeners: Option<crate::quorum::Listeners>,
@@ -201,10 +203,10 @@ impl Server {
             None => cfg.client_address(),
         };
         let acceptor = match &cfg.client_tls {
-            Some(tls) => Some(TlsAcceptor::from(
-                crate::tls::server_config(tls)
+            Some(tls) => Some(
+                crate::tls::TlsSource::new(tls)
                     .map_err(|e| ServerError::Unsupported(format!("client TLS: {e}")))?,
-            )),
+            ),
             None => None,
         };
         let secure = match (&acceptor, cfg.secure_client_port) {
@@ -399,19 +401,19 @@ impl Admit {
     /// A connection on the plaintext port; with `client.portUnification` one whose first byte
     /// is a TLS handshake record's (0x16; a ZooKeeper frame or four-letter word never starts so)
     /// is taken through TLS.
-    fn plain(&self, sock: TcpStream, peer: SocketAddr, unified: Option<TlsAcceptor>) {
+    fn plain(&self, sock: TcpStream, peer: SocketAddr, unified: Option<Arc<TlsSource>>) {
         if !self.admit(peer) {
             return;
         }
         let _ = sock.set_nodelay(true);
         self.spawn(peer, async move {
-            let Some(acceptor) = unified else {
+            let Some(source) = unified else {
                 return Some((ClientStream::Plain(sock), None));
             };
             let mut first = [0u8; 1];
             match tokio::time::timeout(SESSIONLESS_TIMEOUT, sock.peek(&mut first)).await {
                 Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => {
-                    handshake(sock, peer, acceptor).await
+                    handshake(sock, peer, source.acceptor()).await
                 }
                 Ok(Ok(1)) => Some((ClientStream::Plain(sock), None)),
                 _ => None,
@@ -420,12 +422,14 @@ impl Admit {
     }
 
     /// A connection on the secure port.
-    fn tls(&self, sock: TcpStream, peer: SocketAddr, acceptor: TlsAcceptor) {
+    fn tls(&self, sock: TcpStream, peer: SocketAddr, source: Arc<TlsSource>) {
         if !self.admit(peer) {
             return;
         }
         let _ = sock.set_nodelay(true);
-        self.spawn(peer, handshake(sock, peer, acceptor));
+        self.spawn(peer, async move {
+            handshake(sock, peer, source.acceptor()).await
+        });
     }
 
     fn spawn<F>(&self, peer: SocketAddr, open: F)

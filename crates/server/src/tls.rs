@@ -3,12 +3,14 @@
 //! certificate's subject written as Java's `X500Principal.getName()` writes it (the connection's
 //! `x509` id). The crypto is rustls's; this module only reads files and maps settings.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
+use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
 use crate::config::{ClientAuth, StoreSpec, StoreType, TlsConfig, TlsVersion};
@@ -237,6 +239,59 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
         tls.versions
     );
     Ok(Arc::new(cfg))
+}
+
+/// The client port's TLS acceptor, built from the key and trust store files; with
+/// `client.certReload` built again when one of those files (or a password file) has changed
+/// since, checked as each TLS connection arrives. A store that no longer loads is logged and
+/// the last good configuration stays in use.
+pub struct TlsSource {
+    cfg: TlsConfig,
+    state: Mutex<(Vec<Option<SystemTime>>, TlsAcceptor)>,
+}
+
+impl TlsSource {
+    pub fn new(cfg: &TlsConfig) -> Result<Arc<TlsSource>, String> {
+        let stamps = stamps(cfg);
+        let acceptor = TlsAcceptor::from(server_config(cfg)?);
+        Ok(Arc::new(TlsSource {
+            cfg: cfg.clone(),
+            state: Mutex::new((stamps, acceptor)),
+        }))
+    }
+
+    /// The acceptor for a new connection.
+    pub fn acceptor(&self) -> TlsAcceptor {
+        let mut state = self.state.lock().expect("tls source lock");
+        if self.cfg.cert_reload {
+            let now = stamps(&self.cfg);
+            if now != state.0 {
+                state.0 = now;
+                match server_config(&self.cfg) {
+                    Ok(c) => {
+                        info!("client TLS: key or trust store changed, reloaded");
+                        state.1 = TlsAcceptor::from(c);
+                    }
+                    Err(e) => warn!("client TLS: changed store not loaded, keeping the last: {e}"),
+                }
+            }
+        }
+        state.1.clone()
+    }
+}
+
+/// The files a TLS configuration is read from, and when each was last changed.
+fn stamps(cfg: &TlsConfig) -> Vec<Option<SystemTime>> {
+    let mut files: Vec<&PathBuf> = vec![&cfg.key_store.location];
+    files.extend(cfg.key_store.password_path.as_ref());
+    if let Some(t) = &cfg.trust_store {
+        files.push(&t.location);
+        files.extend(t.password_path.as_ref());
+    }
+    files
+        .iter()
+        .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
+        .collect()
 }
 
 /// The short names Java's `X500Principal.getName()` (RFC 2253) writes; any other attribute

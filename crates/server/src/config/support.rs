@@ -295,7 +295,7 @@ pub const SETTINGS: &[Setting] = &[
     s("ensembleAuthName", Both, "", R("ensemble authentication is not supported yet; remove it")),
     s("ssl.allowReverseDnsLookup", Both, "false", R(NO_TLS)),
     s("ssl.quorum.allowReverseDnsLookup", Both, "true", R(NO_QUORUM_TLS)),
-    s("client.certReload", Both, "false", R("certificate reload is not supported yet; restart the server to load new certificates")),
+    s("client.certReload", Both, "false", Support::Honoured("checked as each TLS connection arrives; a store that no longer loads keeps the last good one")),
     s("fips-mode", Both, "false", R(NO_TLS)),
     s("allowSaslFailedClients", Both, "false", R(NO_SASL)),
     s("sasl.client.canonicalize.hostname", Both, "true", R(NO_SASL)),

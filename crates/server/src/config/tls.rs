@@ -61,6 +61,8 @@ pub struct TlsConfig {
     /// `client.portUnification`: the plaintext client port takes TLS connections too (told
     /// apart by their first byte, a TLS handshake record's 0x16).
     pub port_unification: bool,
+    /// `client.certReload`: load the stores again when their files change.
+    pub cert_reload: bool,
 }
 
 /// `KeyStoreFileType.fromPropertyValueOrFileName`: the type property if set, else the file's
@@ -216,6 +218,10 @@ impl Loader {
             // the value changes nothing here; it is still validated.
             parse_bool(&o.key, o.line, v)?;
         }
+        let cert_reload = match self.props.get("zookeeper.client.certReload") {
+            Some((v, o)) => parse_bool(&o.key, o.line, v)?,
+            None => false,
+        };
         let x509_super_user = self
             .props
             .get("zookeeper.X509AuthenticationProvider.superUser")
@@ -229,6 +235,7 @@ impl Loader {
             cipher_suites,
             x509_super_user,
             port_unification: unified,
+            cert_reload,
         }))
     }
 }
