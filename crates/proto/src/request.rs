@@ -353,6 +353,16 @@ pub fn reply_frame(xid: i32, zxid: i64, err: i32, body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A reply that carries a body although it reports an error: ZooKeeper's failed SASL step
+/// (AuthFailed with an empty SetSASLResponse), whose body the Java client reads either way.
+pub fn error_frame_with_body(xid: i32, zxid: i64, err: i32, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(20 + body.len());
+    out.put_i32((16 + body.len()) as i32);
+    ReplyHeader { xid, zxid, err }.write(&mut out);
+    out.extend_from_slice(body);
+    out
+}
+
 /// A watch notification frame (xid -1, zxid -1).
 pub fn notification_frame(event: &WatcherEvent) -> Vec<u8> {
     reply_frame(xid::NOTIFICATION, -1, 0, &event.to_bytes())

@@ -74,6 +74,13 @@ pub fn core_config(cfg: &ServerConfig) -> CoreConfig {
                         .auth_providers
                         .iter()
                         .any(|(_, c)| c == crate::config::support::X509_PROVIDER)),
+            sasl_users: None,
+            sasl_provider: cfg
+                .auth_providers
+                .iter()
+                .any(|(_, c)| c == crate::config::support::SASL_PROVIDER),
+            sasl_super_user: cfg.property("zookeeper.superUser").map(str::to_string),
+            sasl_nonce_seed: 0,
             x509_super_user: cfg
                 .client_tls
                 .as_ref()
@@ -168,6 +175,8 @@ impl Server {
         let t0 = Instant::now();
         let clock = Clock::new();
         let mut core = core_config(&cfg);
+        core.acl.sasl_users = sasl_users(&cfg)?;
+        core.acl.sasl_nonce_seed = rand::random();
         if me.is_some() {
             // Session ids carry the id of the server that created them.
             core.server_id = my_sid as u8;
@@ -484,4 +493,42 @@ async fn handshake(
         },
     };
     Some((ClientStream::Tls(Box::new(tls)), x509))
+}
+
+/// The users SASL DIGEST-MD5 checks against: the `DigestLoginModule` of the JAAS file's
+/// `Server` section (`-Djava.security.auth.login.config`, section `zookeeper.sasl.serverconfig`),
+/// as ZooKeeper's server login reads it. `None`: no SASL.
+fn sasl_users(
+    cfg: &ServerConfig,
+) -> Result<Option<std::collections::BTreeMap<String, String>>, ServerError> {
+    let Some(path) = cfg.property("java.security.auth.login.config") else {
+        return Ok(None);
+    };
+    let section = cfg
+        .property("zookeeper.sasl.serverconfig")
+        .unwrap_or("Server");
+    let bad = |why: String| ServerError::Unsupported(format!("JAAS file {path}: {why}"));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let sections = crate::config::jaas::parse(&text).map_err(bad)?;
+    let Some(modules) = sections.get(section) else {
+        warn!("JAAS file {path} has no {section} section: no SASL for clients");
+        return Ok(None);
+    };
+    if let Some(m) = modules
+        .iter()
+        .find(|m| m.class != crate::config::jaas::DIGEST_LOGIN_MODULE)
+    {
+        return Err(bad(format!(
+            "section {section}: {} is not supported yet (corral offers SASL DIGEST-MD5 with \
+             {}; Kerberos is not supported yet)",
+            m.class,
+            crate::config::jaas::DIGEST_LOGIN_MODULE
+        )));
+    }
+    let users = crate::config::jaas::digest_users(modules);
+    info!(
+        "SASL DIGEST-MD5 for clients: {} user(s) from section {section} of {path}",
+        users.len()
+    );
+    Ok(Some(users))
 }

@@ -21,6 +21,15 @@ pub struct AclPolicy {
     pub x509_enabled: bool,
     /// `zookeeper.X509AuthenticationProvider.superUser`: the subject that is also `super`.
     pub x509_super_user: Option<String>,
+    /// The JAAS `Server` section's DigestLoginModule users (`user_NAME="password"`): SASL
+    /// DIGEST-MD5 is offered when set.
+    pub sasl_users: Option<std::collections::BTreeMap<String, String>>,
+    /// `authProvider.N=…SASLAuthenticationProvider`: the `sasl` ACL scheme is known.
+    pub sasl_provider: bool,
+    /// `zookeeper.superUser`: the SASL user that is also `super`.
+    pub sasl_super_user: Option<String>,
+    /// Mixed into each DIGEST-MD5 nonce (random per server start; fixed in simulations).
+    pub sasl_nonce_seed: u64,
 }
 
 impl Default for AclPolicy {
@@ -31,6 +40,10 @@ impl Default for AclPolicy {
             digest_enabled: true,
             x509_enabled: false,
             x509_super_user: None,
+            sasl_users: None,
+            sasl_provider: false,
+            sasl_super_user: None,
+            sasl_nonce_seed: 0,
         }
     }
 }
@@ -59,8 +72,19 @@ impl AclPolicy {
             "ip" => true,
             "digest" => self.digest_enabled,
             "x509" => self.x509_enabled,
+            "sasl" => self.sasl_provider,
             _ => false,
         }
+    }
+
+    /// The ids a finished SASL exchange gives its connection: `sasl:<user>`, and `super` for
+    /// `zookeeper.superUser`.
+    pub fn sasl_ids(&self, user: &str) -> Vec<Id> {
+        let mut ids = vec![Id::new("sasl", user)];
+        if self.sasl_super_user.as_deref() == Some(user) {
+            ids.push(Id::new("super", user));
+        }
+        ids
     }
 
     /// The ids a TLS connection starts with: its client certificate's subject (RFC 2253, as
@@ -144,6 +168,7 @@ impl AclPolicy {
                     let authenticated = match i.scheme.as_str() {
                         "digest" => self.digest_enabled,
                         "x509" => self.x509_enabled,
+                        "sasl" => self.sasl_provider,
                         _ => false,
                     };
                     if authenticated {
@@ -189,7 +214,7 @@ pub fn redact_digests(acl: &[Acl]) -> Vec<Acl> {
 pub fn user_name(id: &Id) -> String {
     match id.scheme.as_str() {
         "digest" => id.id.split(':').next().unwrap_or("").to_string(),
-        "ip" | "x509" => id.id.clone(),
+        "ip" | "x509" | "sasl" => id.id.clone(),
         _ => String::new(),
     }
 }
@@ -206,6 +231,8 @@ fn is_valid(scheme: &str, id: &str) -> bool {
         "digest" => java_split_count(id, ':') == 2,
         "ip" => parse_ip_acl(id).is_some(),
         "x509" => looks_like_dn(id),
+        // A Kerberos-style name: `user`, `user@REALM` or `service/host@REALM`.
+        "sasl" => !id.is_empty() && id.matches('@').count() <= 1,
         _ => false,
     }
 }

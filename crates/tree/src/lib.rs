@@ -8,6 +8,7 @@ pub mod acl;
 pub mod core;
 pub mod path;
 pub mod prep;
+pub mod sasl;
 pub mod session;
 pub mod tree;
 pub mod watch;

@@ -305,8 +305,8 @@ impl Loader {
                 Support::Honoured(_) if set.key == "authProvider." => {
                     let class = value.trim();
                     (!support::BUILT_IN_AUTH_PROVIDERS.contains(&class)).then(|| {
-                        "only ZooKeeper's built-in digest, ip and x509 providers are available \
-                         (corral loads no Java classes; SASL is not supported yet); remove it"
+                        "only ZooKeeper's built-in digest, ip, x509 and sasl providers are \
+                         available (corral loads no Java classes); remove it"
                             .to_string()
                     })
                 }

@@ -32,6 +32,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 mod dynamic;
+pub mod jaas;
 mod keys;
 mod loader;
 mod properties;

@@ -121,8 +121,7 @@ const H: Support = Support::Honoured("");
 const NO_TLS: &str = "not supported yet with corral's TLS; remove it";
 const NO_QUORUM_TLS: &str =
     "quorum TLS is not supported yet; remove it (members talk in plaintext)";
-const NO_SASL: &str =
-    "SASL is not supported yet; remove it (clients can authenticate with the digest scheme)";
+const NO_SASL: &str = "not supported yet with corral's SASL (DIGEST-MD5 only); remove it";
 const NO_QUORUM_SASL: &str = "quorum SASL is not supported yet; remove it";
 const NO_ADMIN: &str = "corral has no AdminServer yet; set admin.enableServer=false \
      (the four-letter words on the client port answer the same questions)";
@@ -290,8 +289,8 @@ pub const SETTINGS: &[Setting] = &[
     s("ssl.quorum.clientAuth", Both, "need", R(NO_QUORUM_TLS)),
     s("ssl.quorum.handshakeDetectionTimeoutMillis", Both, "5000", R(NO_QUORUM_TLS)),
     s("client.portUnification", Both, "false", H),
-    s("authProvider.", Both, "", Support::Honoured("only the built-in digest, ip and x509 provider classes; any other class is refused (corral loads no Java classes)")),
-    s("superUser", Both, "", R(NO_SASL)),
+    s("authProvider.", Both, "", Support::Honoured("only the built-in digest, ip, x509 and sasl provider classes; any other class is refused (corral loads no Java classes)")),
+    s("superUser", Both, "", Support::Honoured("the SASL user that is also super")),
     s("ensembleAuthName", Both, "", R("ensemble authentication is not supported yet; remove it")),
     s("ssl.allowReverseDnsLookup", Both, "false", R(NO_TLS)),
     s("ssl.quorum.allowReverseDnsLookup", Both, "true", R(NO_QUORUM_TLS)),
@@ -318,6 +317,9 @@ pub const SETTINGS: &[Setting] = &[
     s("jute.maxbuffer.extrasize", Both, "", R("corral allows 1 MiB over jute.maxbuffer between members; remove it")),
     s("skipACL", Both, "no", H),
     s("quorumListenOnAllIPs", Cfg, "false", R("corral listens on the member's own quorum and election addresses; remove it")),
+    // SASL's JAAS file (system properties only; ZooKeeper's SASL documentation).
+    s("java.security.auth.login.config", Only, "", Support::Honoured("its Server section's DigestLoginModule users; a Krb5LoginModule (Kerberos) is refused")),
+    s("zookeeper.sasl.serverconfig", Only, "Server", H),
     // Containers and read-only mode (system properties only).
     s("znode.container.checkIntervalMs", Only, "60000", H),
     s("znode.container.maxPerMinute", Only, "10000", H),
@@ -399,12 +401,16 @@ pub fn is_default(value: &str, default: &str) -> bool {
 }
 
 /// The authentication provider classes corral has built in; any other `authProvider.N` class
-/// is refused (corral cannot load Java classes, and SASL is not supported yet).
+/// is refused (corral cannot load Java classes).
 pub const BUILT_IN_AUTH_PROVIDERS: &[&str] = &[
     "org.apache.zookeeper.server.auth.DigestAuthenticationProvider",
     "org.apache.zookeeper.server.auth.IPAuthenticationProvider",
     X509_PROVIDER,
+    SASL_PROVIDER,
 ];
+
+/// ZooKeeper's SASL provider class: the `sasl` ACL scheme.
+pub const SASL_PROVIDER: &str = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider";
 
 /// ZooKeeper's x509 provider class: registered by the secure client port, or by name.
 pub const X509_PROVIDER: &str = "org.apache.zookeeper.server.auth.X509AuthenticationProvider";

@@ -22,6 +22,8 @@ impl Core {
                 last_zxid: 0,
                 last_op: "NA",
                 closing: false,
+                sasl: None,
+                linger_since: None,
             },
         );
     }

@@ -150,6 +150,12 @@ pub struct ConnInfo {
     pub last_op: &'static str,
     /// The core asked for this connection to be closed; later requests are ignored.
     pub closing: bool,
+    /// A SASL DIGEST-MD5 exchange under way or over.
+    pub sasl: Option<crate::sasl::DigestMd5>,
+    /// A failed SASL exchange: the connection takes no more requests and is closed at the
+    /// first tick [`crate::sasl::FAILED_LINGER_MS`] after this (stamped at the first tick), so
+    /// the client reads the AuthFailed reply before it sees the connection end.
+    pub linger_since: Option<Option<u64>>,
 }
 
 pub struct Core {
@@ -184,6 +190,8 @@ pub struct Core {
     /// Ensemble: false while the peer is not synced with a leader; connections and requests
     /// are then refused (always true standalone).
     serving: bool,
+    /// SASL exchanges begun, for distinct nonces.
+    sasl_nonces: u64,
 }
 
 fn body<T: Jute>(r: &T) -> Vec<u8> {
@@ -242,6 +250,7 @@ impl Core {
             owners: HashMap::new(),
             touched: HashMap::new(),
             serving: true,
+            sasl_nonces: 0,
         }
     }
 

@@ -47,10 +47,8 @@ impl Core {
                 }
                 return;
             }
-            Request::Sasl(_) => {
-                tracing::warn!("SASL is not supported by corral yet; closing connection");
-                self.reply(conn, xid, 0, ErrorCode::AuthFailed.code(), &[]);
-                self.close(conn);
+            Request::Sasl(t) => {
+                self.sasl_step(conn, xid, t.token.as_deref().unwrap_or(&[]));
                 return;
             }
             Request::Exists(r) => {
@@ -341,6 +339,74 @@ impl Core {
                 path: p.clone(),
             };
             self.send(conn, notification_frame(&ev));
+        }
+    }
+}
+
+impl Core {
+    /// One SASL token from a client: DIGEST-MD5 against the JAAS users, as ZooKeeper's
+    /// `processSasl` runs it. Each step is answered with `SetSASLResponse`; the last one gives
+    /// the connection its `sasl` id; a failure is AuthFailed with an empty response, and the
+    /// connection is closed.
+    fn sasl_step(&mut self, conn: ConnId, xid: i32, token: &[u8]) {
+        let Some(users) = self.cfg.acl.sasl_users.clone() else {
+            tracing::warn!("SASL request on connection {conn}, but no JAAS Server section is configured; closing it");
+            self.sasl_failed(conn, xid);
+            return;
+        };
+        let seed = self.cfg.acl.sasl_nonce_seed;
+        self.sasl_nonces += 1;
+        let counter = self.sasl_nonces;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let mech = c.sasl.get_or_insert_with(|| {
+            use base64::Engine;
+            use sha1::Digest;
+            let mut h = sha1::Sha1::new();
+            h.update(seed.to_be_bytes());
+            h.update(conn.to_be_bytes());
+            h.update(counter.to_be_bytes());
+            let nonce = base64::engine::general_purpose::STANDARD.encode(h.finalize());
+            crate::sasl::DigestMd5::new(nonce)
+        });
+        let step = mech.step(token, |u| users.get(u).cloned());
+        match step {
+            crate::sasl::Step::Continue(t) => {
+                self.reply(conn, xid, 0, 0, &body(&SaslToken { token: Some(t) }));
+            }
+            crate::sasl::Step::Done { token, user } => {
+                tracing::info!("SASL: connection {conn} authenticated as {user}");
+                let ids = self.cfg.acl.sasl_ids(&user);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    for i in ids {
+                        if !c.auth.contains(&i) {
+                            c.auth.push(i);
+                        }
+                    }
+                }
+                self.reply(conn, xid, 0, 0, &body(&SaslToken { token: Some(token) }));
+            }
+            crate::sasl::Step::Failed(why) => {
+                tracing::warn!(
+                    "SASL authentication failed on connection {conn}: {why}; closing it"
+                );
+                self.sasl_failed(conn, xid);
+            }
+        }
+    }
+
+    /// AuthFailed with an empty response, as ZooKeeper answers; the connection then takes no
+    /// more requests and is closed a moment later (`handle_tick`): the Java client reads the
+    /// reply, reports AuthFailed and closes it itself, which it does not do if the end of the
+    /// stream arrives with the reply.
+    fn sasl_failed(&mut self, conn: ConnId, xid: i32) {
+        let empty = body(&SaslToken { token: None });
+        let code = ErrorCode::AuthFailed.code();
+        self.send(conn, error_frame_with_body(xid, 0, code, &empty));
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.closing = true;
+            c.linger_since = Some(None);
         }
     }
 }

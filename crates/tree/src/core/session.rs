@@ -66,6 +66,7 @@ impl Core {
     /// Time passes: expire sessions, reap containers and TTL nodes. Only a standalone server
     /// or the leader does either (followers learn of them as txns).
     pub fn handle_tick(&mut self, now: Now) {
+        self.close_lingering(now);
         if self.role == Role::Learner {
             return;
         }
@@ -79,6 +80,26 @@ impl Core {
         if now.mono_ms >= self.last_container_check_ms + self.cfg.container_check_interval_ms {
             self.last_container_check_ms = now.mono_ms;
             self.reap_containers(now);
+        }
+    }
+
+    /// Connections left open after a failed SASL exchange: stamped at their first tick, closed
+    /// once `FAILED_LINGER_MS` has passed since.
+    fn close_lingering(&mut self, now: Now) {
+        let mut due = Vec::new();
+        for (id, c) in self.conns.iter_mut() {
+            match c.linger_since {
+                Some(None) => c.linger_since = Some(Some(now.mono_ms)),
+                Some(Some(t)) if now.mono_ms >= t + crate::sasl::FAILED_LINGER_MS => {
+                    c.linger_since = None;
+                    due.push(*id);
+                }
+                _ => {}
+            }
+        }
+        due.sort_unstable();
+        for conn in due {
+            self.out.push_back(super::Output::Close { conn });
         }
     }
 

@@ -1,0 +1,194 @@
+//! SASL DIGEST-MD5 for clients, side by side with the real ZooKeeper 3.8 configured the same
+//! way: a JAAS file with the server's `DigestLoginModule` users (`-Djava.security.auth.login.config`),
+//! `authProvider.1=…SASLAuthenticationProvider`, and the Java client authenticating from its own
+//! JAAS `Client` section: SaslAuthenticated, whoAmI's `sasl` id, sasl and auth ACLs; a wrong
+//! password and an unknown user end in AuthFailed on both.
+//!
+//! Needs the real ZooKeeper and javac: a missing one skips loudly, and fails under CI=true.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use corral_testkit::{
+    require_real_zookeeper, require_tool, run_bounded, start_corral, start_zookeeper,
+    ServerProcess, SLF4J_SIMPLE, ZOOKEEPER_JAR,
+};
+
+const TEST: &str = "sasl";
+const SERVER_JAAS: &str = r#"Server {
+    org.apache.zookeeper.server.auth.DigestLoginModule required
+    user_super="adminsecret"
+    user_bob="bob's secret";
+};
+"#;
+
+fn corral() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_corral"))
+}
+
+fn compile(dir: &Path) -> PathBuf {
+    let classes = dir.join("classes");
+    fs::create_dir_all(&classes).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/java/SaslClient.java");
+    let mut cmd = Command::new("javac");
+    cmd.args(["-J-Xmx256m", "-nowarn", "-d"])
+        .arg(&classes)
+        .args(["-cp", ZOOKEEPER_JAR])
+        .arg(src);
+    match run_bounded(&mut cmd, Duration::from_secs(120)) {
+        Ok((true, _)) => classes,
+        other => panic!("javac SaslClient.java: {other:?}"),
+    }
+}
+
+/// Runs the Java client as `user` with `password` and returns what it printed.
+fn client(
+    dir: &Path,
+    classes: &Path,
+    server: &ServerProcess,
+    user: &str,
+    password: &str,
+) -> String {
+    let jaas = dir.join(format!("client-{user}-{}.conf", password.len()));
+    fs::write(
+        &jaas,
+        format!(
+            "Client {{\n    org.apache.zookeeper.server.auth.DigestLoginModule required\n    \
+             username=\"{user}\"\n    password=\"{password}\";\n}};\n"
+        ),
+    )
+    .unwrap();
+    let cp = format!("{}:{ZOOKEEPER_JAR}:{SLF4J_SIMPLE}", classes.display());
+    let mut cmd = Command::new("java");
+    cmd.args([
+        "-Xmx256m",
+        "-cp",
+        &cp,
+        "-Dorg.slf4j.simpleLogger.defaultLogLevel=off",
+    ])
+    .arg(format!(
+        "-Djava.security.auth.login.config={}",
+        jaas.display()
+    ))
+    .arg("SaslClient")
+    .arg(server.connect_string());
+    match run_bounded(&mut cmd, Duration::from_secs(60)) {
+        Ok((true, out)) => out
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other => panic!("SaslClient: {other:?}"),
+    }
+}
+
+// The Java client's DIGEST-MD5 login sees the same on ZooKeeper and on corral.
+#[test]
+fn java_client_sasl_digest_matches_zookeeper() {
+    if !require_real_zookeeper(TEST)
+        || !require_tool(TEST, "/usr/bin/javac", "default-jdk-headless")
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let classes = compile(dir);
+    let jaas = dir.join("server-jaas.conf");
+    fs::write(&jaas, SERVER_JAAS).unwrap();
+    let jaas = jaas.display().to_string();
+    let cfg = ["authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider"];
+    let props = [("java.security.auth.login.config", jaas.as_str())];
+    let cases = [
+        ("bob", "bob's secret", "the right password"),
+        ("bob", "not it", "a wrong password"),
+        ("mallory", "x", "an unknown user"),
+    ];
+    let mut outs: Vec<Vec<String>> = Vec::new();
+    for which in ["zookeeper", "corral"] {
+        let server = match which {
+            "zookeeper" => start_zookeeper(&cfg, &props),
+            _ => start_corral(corral(), &cfg, &props),
+        };
+        let mut server = server.unwrap_or_else(|e| panic!("starting {which}: {e:#}"));
+        let out = cases
+            .iter()
+            .map(|(u, p, _)| client(dir, &classes, &server, u, p))
+            .collect();
+        if which == "corral" {
+            let log = server.log();
+            assert!(log.contains("SASL authentication failed"), "{log}");
+        }
+        server.stop();
+        outs.push(out);
+    }
+    assert!(
+        outs[0][0].contains("WHOAMI sasl bob"),
+        "ZooKeeper: {}",
+        outs[0][0]
+    );
+    assert!(
+        outs[0][1].contains("AuthFailed"),
+        "ZooKeeper: {}",
+        outs[0][1]
+    );
+    for (i, (_, _, what)) in cases.iter().enumerate() {
+        assert_eq!(outs[1][i], outs[0][i], "corral with {what}");
+    }
+    eprintln!("sasl: ZooKeeper and corral agree: {:#?}", outs[0]);
+}
+
+// zookeeper.superUser: that SASL user is super; a Kerberos Server section is refused at
+// start-up rather than run without it.
+#[test]
+fn sasl_super_user_and_kerberos_refusal() {
+    if !require_real_zookeeper(TEST)
+        || !require_tool(TEST, "/usr/bin/javac", "default-jdk-headless")
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let classes = compile(dir);
+    let jaas = dir.join("server-jaas.conf");
+    fs::write(&jaas, SERVER_JAAS).unwrap();
+    let jaas = jaas.display().to_string();
+    let cfg = [
+        "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+        "superUser=bob",
+    ];
+    let props = [("java.security.auth.login.config", jaas.as_str())];
+    let mut outs = Vec::new();
+    for which in ["zookeeper", "corral"] {
+        let server = match which {
+            "zookeeper" => start_zookeeper(&cfg, &props),
+            _ => start_corral(corral(), &cfg, &props),
+        };
+        let mut server = server.unwrap_or_else(|e| panic!("starting {which}: {e:#}"));
+        outs.push(client(dir, &classes, &server, "bob", "bob's secret"));
+        server.stop();
+    }
+    assert!(outs[0].contains("OTHER readable"), "ZooKeeper: {}", outs[0]);
+    assert_eq!(outs[1], outs[0], "corral with superUser");
+
+    let krb = dir.join("krb-jaas.conf");
+    fs::write(
+        &krb,
+        "Server {\n com.sun.security.auth.module.Krb5LoginModule required\n useKeyTab=true\n \
+         keyTab=\"/nonexistent.keytab\"\n principal=\"zookeeper/localhost@EXAMPLE.COM\";\n};\n",
+    )
+    .unwrap();
+    let krb = krb.display().to_string();
+    let props = [("java.security.auth.login.config", krb.as_str())];
+    match start_corral(corral(), &cfg, &props) {
+        Ok(mut s) => {
+            s.stop();
+            panic!("corral started with a Kerberos Server section");
+        }
+        Err(e) => {
+            let msg = format!("{e:#}");
+            assert!(msg.contains("Krb5LoginModule"), "{msg}");
+        }
+    }
+}
