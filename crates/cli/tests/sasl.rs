@@ -192,3 +192,83 @@ fn sasl_super_user_and_kerberos_refusal() {
         }
     }
 }
+
+fn compile_auth(dir: &Path) -> PathBuf {
+    let classes = dir.join("auth-classes");
+    fs::create_dir_all(&classes).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/java/AuthClient.java");
+    let mut cmd = Command::new("javac");
+    cmd.args(["-J-Xmx256m", "-nowarn", "-d"])
+        .arg(&classes)
+        .args(["-cp", ZOOKEEPER_JAR])
+        .arg(src);
+    match run_bounded(&mut cmd, Duration::from_secs(120)) {
+        Ok((true, _)) => classes,
+        other => panic!("javac AuthClient.java: {other:?}"),
+    }
+}
+
+fn auth_client(classes: &Path, server: &ServerProcess, mode: &str) -> String {
+    let cp = format!("{}:{ZOOKEEPER_JAR}:{SLF4J_SIMPLE}", classes.display());
+    let mut cmd = Command::new("java");
+    cmd.args([
+        "-Xmx256m",
+        "-cp",
+        &cp,
+        "-Dorg.slf4j.simpleLogger.defaultLogLevel=off",
+    ])
+    .arg("AuthClient")
+    .arg(server.connect_string())
+    .arg(mode);
+    match run_bounded(&mut cmd, Duration::from_secs(60)) {
+        Ok((true, out)) => out
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other => panic!("AuthClient: {other:?}"),
+    }
+}
+
+// enforce.auth.enabled with enforce.auth.schemes=digest: a request before authenticating ends
+// the connection with SessionClosedRequireAuth; after addAuthInfo it is served. With
+// DigestAuthenticationProvider.digestAlg=SHA-256 the digest id in an ACL is the SHA-256 one.
+// The same on ZooKeeper and on corral.
+#[test]
+fn enforced_auth_and_digest_algorithm_match_zookeeper() {
+    if !require_real_zookeeper(TEST)
+        || !require_tool(TEST, "/usr/bin/javac", "default-jdk-headless")
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let classes = compile_auth(tmp.path());
+    let cfg = [
+        "enforce.auth.enabled=true",
+        "enforce.auth.schemes=digest",
+        "DigestAuthenticationProvider.digestAlg=SHA-256",
+    ];
+    let mut outs = Vec::new();
+    for which in ["zookeeper", "corral"] {
+        let server = match which {
+            "zookeeper" => start_zookeeper(&cfg, &[]),
+            _ => start_corral(corral(), &cfg, &[]),
+        };
+        let mut server = server.unwrap_or_else(|e| panic!("starting {which}: {e:#}"));
+        let plain = auth_client(&classes, &server, "plain");
+        let digest = auth_client(&classes, &server, "digest");
+        server.stop();
+        outs.push(format!("{plain}\n--\n{digest}"));
+    }
+    assert!(
+        outs[0].contains("EXISTS SESSIONCLOSEDREQUIRESASLAUTH"),
+        "ZooKeeper: {}",
+        outs[0]
+    );
+    assert!(outs[0].contains("digest,'bob:"), "ZooKeeper: {}", outs[0]);
+    assert_eq!(
+        outs[1], outs[0],
+        "corral with enforced digest auth and SHA-256"
+    );
+    eprintln!("auth: ZooKeeper and corral agree: {}", outs[0]);
+}

@@ -81,6 +81,8 @@ pub fn core_config(cfg: &ServerConfig) -> CoreConfig {
                 .any(|(_, c)| c == crate::config::support::SASL_PROVIDER),
             sasl_super_user: cfg.property("zookeeper.superUser").map(str::to_string),
             sasl_nonce_seed: 0,
+            enforce_schemes: cfg.enforce_auth_schemes.clone(),
+            digest_alg: cfg.digest_alg,
             x509_super_user: cfg
                 .client_tls
                 .as_ref()

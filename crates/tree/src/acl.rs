@@ -30,6 +30,40 @@ pub struct AclPolicy {
     pub sasl_super_user: Option<String>,
     /// Mixed into each DIGEST-MD5 nonce (random per server start; fixed in simulations).
     pub sasl_nonce_seed: u64,
+    /// `enforce.auth.enabled` with `enforce.auth.schemes` (or `sessionRequireClientSASLAuth`):
+    /// a connection must hold an id of one of these schemes before any request but auth/SASL.
+    pub enforce_schemes: Option<Vec<String>>,
+    /// `DigestAuthenticationProvider.digestAlg`: the hash of digest ids and `superDigest`.
+    pub digest_alg: DigestAlg,
+}
+
+/// The hash digest ids are made with (`DigestAuthenticationProvider.digestAlg`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DigestAlg {
+    #[default]
+    Sha1,
+    Sha256,
+    Sha3_256,
+}
+
+impl DigestAlg {
+    /// The names Java's `MessageDigest` knows them by, as the property is written.
+    pub fn from_java_name(name: &str) -> Option<DigestAlg> {
+        match name.trim().to_ascii_uppercase().as_str() {
+            "SHA1" | "SHA-1" => Some(DigestAlg::Sha1),
+            "SHA-256" | "SHA256" => Some(DigestAlg::Sha256),
+            "SHA3-256" => Some(DigestAlg::Sha3_256),
+            _ => None,
+        }
+    }
+
+    fn hash(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            DigestAlg::Sha1 => Sha1::digest(data).to_vec(),
+            DigestAlg::Sha256 => sha2::Sha256::digest(data).to_vec(),
+            DigestAlg::Sha3_256 => sha3::Sha3_256::digest(data).to_vec(),
+        }
+    }
 }
 
 impl Default for AclPolicy {
@@ -44,14 +78,21 @@ impl Default for AclPolicy {
             sasl_provider: false,
             sasl_super_user: None,
             sasl_nonce_seed: 0,
+            enforce_schemes: None,
+            digest_alg: DigestAlg::Sha1,
         }
     }
 }
 
 /// `user:base64(sha1("user:password"))`, the id a digest auth produces.
 pub fn digest_id(auth: &str) -> String {
+    digest_id_with(DigestAlg::Sha1, auth)
+}
+
+/// `user:base64(hash("user:password"))` with the configured hash.
+pub fn digest_id_with(alg: DigestAlg, auth: &str) -> String {
     let user = auth.split(':').next().unwrap_or("");
-    let hash = Sha1::digest(auth.as_bytes());
+    let hash = alg.hash(auth.as_bytes());
     format!(
         "{user}:{}",
         base64::engine::general_purpose::STANDARD.encode(hash)
@@ -106,7 +147,7 @@ impl AclPolicy {
         match scheme {
             "digest" if self.digest_enabled => {
                 let text = String::from_utf8_lossy(data);
-                let id = digest_id(&text);
+                let id = digest_id_with(self.digest_alg, &text);
                 let mut ids = vec![Id::new("digest", &id)];
                 if self.super_digest.as_deref() == Some(id.as_str()) {
                     ids.push(Id::new("super", ""));

@@ -449,6 +449,7 @@ impl Loader {
             .collect();
         self.configure_ssl_auth()?;
         self.cfg.client_tls = self.client_tls()?;
+        self.auth_enforcement()?;
 
         let int_max = i64::from(i32::MAX);
         if let Some(n) = self.prop_int("znode.container.checkIntervalMs", 1, int_max)? {
@@ -527,6 +528,72 @@ impl Loader {
         if let Some(b) = self.prop_bool("zookeeper.closeSessionTxn.enabled")? {
             self.cfg.close_session_txn_enabled = b;
         }
+        Ok(())
+    }
+
+    /// `DigestAuthenticationProvider.digestAlg`, and ZooKeeper's `AuthenticationHelper`:
+    /// `sessionRequireClientSASLAuth=true` means `enforce.auth.schemes=sasl`; otherwise
+    /// `enforce.auth.enabled` needs schemes, each with a provider.
+    fn auth_enforcement(&mut self) -> Result<(), ConfigError> {
+        if let Some((v, o)) = self
+            .props
+            .get("zookeeper.DigestAuthenticationProvider.digestAlg")
+        {
+            self.cfg.digest_alg = corral_tree::acl::DigestAlg::from_java_name(v)
+                .ok_or_else(|| invalid(&o.key, o.line, v, "expected SHA1, SHA-256 or SHA3-256"))?;
+        }
+        let require_sasl = self.prop_bool("zookeeper.sessionRequireClientSASLAuth")?;
+        let (schemes, origin) = if require_sasl == Some(true) {
+            let o = self.props.get("zookeeper.sessionRequireClientSASLAuth");
+            (vec!["sasl".to_string()], o.map(|(_, o)| o))
+        } else if self.prop_bool("zookeeper.enforce.auth.enabled")? == Some(true) {
+            let o = self
+                .props
+                .get("zookeeper.enforce.auth.enabled")
+                .map(|(_, o)| o);
+            let schemes: Vec<String> = match self.props.get("zookeeper.enforce.auth.schemes") {
+                Some((v, _)) => v
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+                None => Vec::new(),
+            };
+            if schemes.is_empty() {
+                let o = o.expect("the property was just read");
+                return Err(conflict(
+                    &o.key,
+                    o.line,
+                    "enforce.auth.enabled is true, so enforce.auth.schemes must name the schemes",
+                ));
+            }
+            (schemes, o)
+        } else {
+            return Ok(());
+        };
+        let has_class = |c: &str| self.cfg.auth_providers.iter().any(|(_, k)| k == c);
+        for scheme in &schemes {
+            let available = match scheme.as_str() {
+                "ip" => true,
+                "digest" => self.cfg.digest_auth_enabled,
+                "x509" => {
+                    self.cfg.client_tls.is_some()
+                        && (self.cfg.secure_client_port.is_some()
+                            || has_class(super::support::X509_PROVIDER))
+                }
+                "sasl" => has_class(super::support::SASL_PROVIDER),
+                _ => false,
+            };
+            if !available {
+                let o = origin.clone().expect("set with the schemes");
+                return Err(conflict(
+                    &o.key,
+                    o.line,
+                    &format!("authentication scheme {scheme} is not available"),
+                ));
+            }
+        }
+        self.cfg.enforce_auth_schemes = Some(schemes);
         Ok(())
     }
 
@@ -636,6 +703,39 @@ mod tests {
         assert!(err
             .to_string()
             .contains("must not be larger than maxSessionTimeout"));
+    }
+
+    // Enforced authentication as ZooKeeper's AuthenticationHelper reads it: schemes are
+    // required and must each have a provider; sessionRequireClientSASLAuth means sasl.
+    #[test]
+    fn auth_enforcement_settings() {
+        let (cfg, _) =
+            load("dataDir=/d\nenforce.auth.enabled=true\nenforce.auth.schemes=digest, ip\n");
+        assert_eq!(
+            cfg.enforce_auth_schemes,
+            Some(vec!["digest".to_string(), "ip".to_string()])
+        );
+        assert_eq!(load("dataDir=/d\n").0.enforce_auth_schemes, None);
+        let e = load_err("dataDir=/d\nenforce.auth.enabled=true\n");
+        assert!(
+            matches!(e, ConfigError::Conflict { line: Some(2), .. }),
+            "{e:?}"
+        );
+        let e = load_err("dataDir=/d\nenforce.auth.enabled=true\nenforce.auth.schemes=sasl\n");
+        assert!(e.to_string().contains("sasl is not available"), "{e}");
+        let text = "dataDir=/d\nsessionRequireClientSASLAuth=true\n\
+                    authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n";
+        assert_eq!(
+            load(text).0.enforce_auth_schemes,
+            Some(vec!["sasl".to_string()])
+        );
+        let (cfg, _) = load("dataDir=/d\nDigestAuthenticationProvider.digestAlg=SHA3-256\n");
+        assert_eq!(cfg.digest_alg, corral_tree::acl::DigestAlg::Sha3_256);
+        let e = load_err("dataDir=/d\nDigestAuthenticationProvider.digestAlg=MD5\n");
+        assert!(
+            matches!(e, ConfigError::Invalid { line: Some(2), .. }),
+            "{e:?}"
+        );
     }
 
     // -D defines set properties; a zoo.cfg key for the same property overwrites them, as in ZooKeeper.

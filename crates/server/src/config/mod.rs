@@ -245,6 +245,11 @@ pub struct ServerConfig {
     pub extended_types_enabled: bool,
     pub super_digest: Option<String>,
     pub digest_auth_enabled: bool,
+    /// `DigestAuthenticationProvider.digestAlg`.
+    pub digest_alg: corral_tree::acl::DigestAlg,
+    /// `enforce.auth.enabled` + `enforce.auth.schemes`, or `sessionRequireClientSASLAuth`
+    /// (schemes `sasl`): the schemes a connection must authenticate with first.
+    pub enforce_auth_schemes: Option<Vec<String>>,
     pub skip_acl: bool,
     /// `zookeeper.authProvider.<name>=<class>` pairs, sorted by name.
     pub auth_providers: Vec<(String, String)>,
@@ -357,6 +362,8 @@ impl ServerConfig {
             extended_types_enabled: false,
             super_digest: None,
             digest_auth_enabled: true,
+            digest_alg: corral_tree::acl::DigestAlg::Sha1,
+            enforce_auth_schemes: None,
             skip_acl: false,
             auth_providers: Vec::new(),
             container_check_interval_ms: 60_000,

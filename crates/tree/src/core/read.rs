@@ -404,6 +404,12 @@ impl Core {
         let empty = body(&SaslToken { token: None });
         let code = ErrorCode::AuthFailed.code();
         self.send(conn, error_frame_with_body(xid, 0, code, &empty));
+        self.linger_close(conn);
+    }
+
+    /// The connection takes no more requests and is closed at a tick a moment from now, after
+    /// the client has read the reply just sent.
+    pub(super) fn linger_close(&mut self, conn: ConnId) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.closing = true;
             c.linger_since = Some(None);

@@ -52,6 +52,19 @@ impl Core {
         }
     }
 
+    /// `enforce.auth.enabled`: a connection may send anything but auth and SASL packets only
+    /// once it holds an id of one of `enforce.auth.schemes` (ZooKeeper's AuthenticationHelper).
+    fn may_proceed(&self, conn: ConnId, req: &Request) -> bool {
+        let Some(schemes) = &self.cfg.acl.enforce_schemes else {
+            return true;
+        };
+        matches!(req, Request::Auth(_) | Request::Sasl(_))
+            || self
+                .conns
+                .get(&conn)
+                .is_some_and(|c| c.auth.iter().any(|i| schemes.contains(&i.scheme)))
+    }
+
     /// A request on an established connection.
     pub fn handle_request(&mut self, now: Now, conn: ConnId, xid: i32, req: Request) {
         let Some(info) = self.conns.get(&conn) else {
@@ -79,10 +92,22 @@ impl Core {
             c.last_cxid = xid;
             c.last_op = op_name(req.op_code());
         }
+        if !self.may_proceed(conn, &req) {
+            tracing::warn!(
+                "connection {conn} sent {} without authenticating with {:?} \
+                 (enforce.auth.schemes); closing it",
+                op_name(req.op_code()),
+                self.cfg.acl.enforce_schemes.as_deref().unwrap_or_default()
+            );
+            let code = ErrorCode::SessionClosedRequireSaslAuth.code();
+            self.reply(conn, xid, 0, code, &[]);
+            self.linger_close(conn);
+            return;
+        }
         if req.is_write() {
             self.write_request(now, conn, session, xid, req);
-        } else if let Request::Auth(_) = req {
-            // Auth is handled as it arrives, before ZooKeeper's request pipeline.
+        } else if let Request::Auth(_) | Request::Sasl(_) = req {
+            // Auth and SASL are handled as they arrive, before ZooKeeper's request pipeline.
             self.read_request(conn, session, xid, req);
         } else if let Request::Sync(r) = req {
             self.sync_request(conn, session, xid, r);
