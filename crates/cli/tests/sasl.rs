@@ -31,7 +31,7 @@ fn corral() -> &'static Path {
 fn compile(dir: &Path) -> PathBuf {
     let classes = dir.join("classes");
     fs::create_dir_all(&classes).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/java/SaslClient.java");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/security/SaslClient.java");
     let mut cmd = Command::new("javac");
     cmd.args(["-J-Xmx256m", "-nowarn", "-d"])
         .arg(&classes)
@@ -196,7 +196,7 @@ fn sasl_super_user_and_kerberos_refusal() {
 fn compile_auth(dir: &Path) -> PathBuf {
     let classes = dir.join("auth-classes");
     fs::create_dir_all(&classes).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/java/AuthClient.java");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/security/AuthClient.java");
     let mut cmd = Command::new("javac");
     cmd.args(["-J-Xmx256m", "-nowarn", "-d"])
         .arg(&classes)

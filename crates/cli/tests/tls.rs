@@ -153,7 +153,7 @@ fn make_pki(dir: &Path) {
 fn compile(dir: &Path) -> PathBuf {
     let classes = dir.join("classes");
     fs::create_dir_all(&classes).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/java/TlsClient.java");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/security/TlsClient.java");
     run(
         dir,
         "javac TlsClient.java",
