@@ -13,8 +13,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use corral_testkit::{
-    free_port, require_real_zookeeper, require_tool, run_bounded, start_corral, start_zookeeper,
-    ServerProcess, NETTY_TLS_JARS, SLF4J_SIMPLE, ZOOKEEPER_JAR,
+    four_letter, free_port, require_real_zookeeper, require_tool, run_bounded, start_corral,
+    start_zookeeper, ServerProcess, NETTY_TLS_JARS, SLF4J_SIMPLE, ZOOKEEPER_JAR,
 };
 
 const TEST: &str = "tls";
@@ -220,6 +220,15 @@ fn tls_cfg(dir: &Path, port: u16, key_store: &str, trust_store: &str) -> Vec<Str
     ]
 }
 
+/// `mntr`'s `zk_auth_failed_count` (failed TLS handshakes, in ZooKeeper's Netty factory).
+fn auth_failed_count(server: &ServerProcess) -> u64 {
+    let mntr = four_letter(server.addr(), "mntr").expect("mntr");
+    mntr.lines()
+        .find_map(|l| l.strip_prefix("zk_auth_failed_count\t"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no zk_auth_failed_count in mntr:\n{mntr}"))
+}
+
 fn start(which: &str, lines: &[String]) -> ServerProcess {
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     let r = match which {
@@ -281,7 +290,12 @@ fn java_client_over_tls_matches_zookeeper() {
         let out = java_client(&classes, zk_port, props.as_deref(), mode);
         zk_out.push((what, out));
     }
+    let zk_failed = auth_failed_count(&zk);
     zk.stop();
+    assert!(
+        zk_failed > 0,
+        "ZooKeeper counts failed handshakes in zk_auth_failed_count"
+    );
     assert!(
         zk_out[0].1.contains(&format!("WHOAMI x509 {CLIENT_ID}")),
         "ZooKeeper: {}",
@@ -303,8 +317,10 @@ fn java_client_over_tls_matches_zookeeper() {
                 c.log_tail(30)
             );
         }
+        let failed = auth_failed_count(&c);
         let log = c.log();
         c.stop();
+        assert!(failed > 0, "corral's zk_auth_failed_count stayed 0:\n{log}");
         assert!(
             log.contains("TLS handshake with 127.0.0.1"),
             "failed handshakes are logged:\n{log}"

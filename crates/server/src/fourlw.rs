@@ -21,6 +21,9 @@ pub(crate) struct View<'a> {
     pub stats: &'a mut ServerStats,
     pub conns: std::collections::BTreeMap<ConnId, &'a mut ConnStats>,
     pub uptime_ms: u64,
+    /// `zk_auth_failed_count`: failed TLS handshakes and client certificates, as ZooKeeper's
+    /// Netty factory counts them (`srst` leaves it, as ZooKeeper's reset does).
+    pub auth_failed: u64,
 }
 
 /// Every word ZooKeeper 3.8 knows; others are treated as a frame length.
@@ -307,7 +310,7 @@ fn mntr(st: &View<'_>, o: &mut String) {
             "zk_watch_count",
             (core.data_watches().watch_count() + core.child_watches().watch_count()).to_string(),
         ),
-        ("zk_auth_failed_count", s.auth_failed.to_string()),
+        ("zk_auth_failed_count", st.auth_failed.to_string()),
         ("zk_min_latency", s.latency.min().to_string()),
         ("zk_max_latency", s.latency.max_ms.to_string()),
         ("zk_open_file_descriptor_count", fds.to_string()),

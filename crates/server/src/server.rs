@@ -269,6 +269,7 @@ impl Server {
             quorum,
             store_options: store,
             events: events.0.clone(),
+            auth_failed: Arc::default(),
         };
         Ok(Server {
             listener,
@@ -319,6 +320,7 @@ impl Server {
             )));
         }
         let admit = Admit {
+            auth_failed: state.auth_failed.clone(),
             per_ip: Arc::default(),
             max_per_ip: state.cfg.max_client_cnxns as usize,
             next_conn: Arc::new(AtomicU64::new(1)),
@@ -374,6 +376,8 @@ async fn accept(l: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAd
 /// What every accepted client connection goes through: the per-IP limit (`maxClientCnxns`),
 /// a connection id, and its task.
 struct Admit {
+    /// `zk_auth_failed_count`: failed TLS handshakes (and unreadable client certificates).
+    auth_failed: Arc<AtomicU64>,
     per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
     max_per_ip: usize,
     next_conn: Arc<AtomicU64>,
@@ -417,6 +421,7 @@ impl Admit {
             return;
         }
         let _ = sock.set_nodelay(true);
+        let failed = self.auth_failed.clone();
         self.spawn(peer, async move {
             let Some(source) = unified else {
                 return Some((ClientStream::Plain(sock), None));
@@ -424,7 +429,7 @@ impl Admit {
             let mut first = [0u8; 1];
             match tokio::time::timeout(SESSIONLESS_TIMEOUT, sock.peek(&mut first)).await {
                 Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => {
-                    handshake(sock, peer, source.acceptor()).await
+                    handshake(sock, peer, source.acceptor(), &failed).await
                 }
                 Ok(Ok(1)) => Some((ClientStream::Plain(sock), None)),
                 _ => None,
@@ -438,8 +443,9 @@ impl Admit {
             return;
         }
         let _ = sock.set_nodelay(true);
+        let failed = self.auth_failed.clone();
         self.spawn(peer, async move {
-            handshake(sock, peer, source.acceptor()).await
+            handshake(sock, peer, source.acceptor(), &failed).await
         });
     }
 
@@ -472,14 +478,17 @@ async fn handshake(
     sock: TcpStream,
     peer: SocketAddr,
     acceptor: TlsAcceptor,
+    failed: &AtomicU64,
 ) -> Option<(ClientStream, Option<String>)> {
     let tls = match tokio::time::timeout(SESSIONLESS_TIMEOUT, acceptor.accept(sock)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
+            failed.fetch_add(1, Ordering::Relaxed);
             warn!("TLS handshake with {peer} failed: {e}");
             return None;
         }
         Err(_) => {
+            failed.fetch_add(1, Ordering::Relaxed);
             warn!("TLS handshake with {peer} timed out");
             return None;
         }
@@ -489,6 +498,7 @@ async fn handshake(
         Some(cert) => match crate::tls::subject_rfc2253(cert) {
             Ok(s) => Some(s),
             Err(e) => {
+                failed.fetch_add(1, Ordering::Relaxed);
                 warn!("client certificate of {peer} cannot be read: {e}");
                 return None;
             }

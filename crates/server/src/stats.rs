@@ -53,7 +53,6 @@ pub struct ServerStats {
     pub packets_sent: u64,
     pub bytes_received: u64,
     pub latency: Latency,
-    pub auth_failed: u64,
     pub connections_rejected: u64,
     pub large_requests_rejected: u64,
 }
