@@ -272,3 +272,57 @@ fn enforced_auth_and_digest_algorithm_match_zookeeper() {
     );
     eprintln!("auth: ZooKeeper and corral agree: {}", outs[0]);
 }
+
+const PYTHON: &str = "/usr/bin/python3";
+const KAZOO: &str = "/usr/lib/python3/dist-packages/kazoo/client.py";
+const PURE_SASL: &str = "/usr/lib/python3/dist-packages/puresasl/client.py";
+
+fn kazoo(server: &ServerProcess, user: &str, password: &str) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/security/kazoo_sasl.py");
+    let mut cmd = Command::new(PYTHON);
+    cmd.arg(script)
+        .arg(server.connect_string())
+        .arg(user)
+        .arg(password);
+    match run_bounded(&mut cmd, Duration::from_secs(60)) {
+        Ok((true, out)) => out
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other => panic!("kazoo_sasl.py: {other:?}"),
+    }
+}
+
+// kazoo (Python, pure-sasl) with DIGEST-MD5: the same on ZooKeeper and on corral, for the right
+// password and a wrong one.
+#[test]
+fn kazoo_sasl_digest_matches_zookeeper() {
+    if !require_real_zookeeper(TEST)
+        || !require_tool(TEST, KAZOO, "python3-kazoo")
+        || !require_tool(TEST, PURE_SASL, "python3-pure-sasl")
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let jaas = tmp.path().join("server-jaas.conf");
+    fs::write(&jaas, SERVER_JAAS).unwrap();
+    let jaas = jaas.display().to_string();
+    let cfg = ["authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider"];
+    let props = [("java.security.auth.login.config", jaas.as_str())];
+    let mut outs = Vec::new();
+    for which in ["zookeeper", "corral"] {
+        let server = match which {
+            "zookeeper" => start_zookeeper(&cfg, &props),
+            _ => start_corral(corral(), &cfg, &props),
+        };
+        let mut server = server.unwrap_or_else(|e| panic!("starting {which}: {e:#}"));
+        let right = kazoo(&server, "bob", "bob's secret");
+        let wrong = kazoo(&server, "bob", "nope");
+        server.stop();
+        outs.push(format!("{right}\n--\n{wrong}"));
+    }
+    assert!(outs[0].contains("READ for bob"), "ZooKeeper: {}", outs[0]);
+    assert_eq!(outs[1], outs[0], "corral with kazoo's DIGEST-MD5");
+    eprintln!("kazoo: ZooKeeper and corral agree: {}", outs[0]);
+}
