@@ -469,3 +469,144 @@ fn renewed_certificate_is_served_without_restart() {
         }
     }
 }
+
+const CLIENT_JAAS: &str =
+    "Client {\n    org.apache.zookeeper.server.auth.DigestLoginModule required\n    \
+                           username=\"bob\"\n    password=\"bobsecret\";\n};\n";
+const SERVER_JAAS: &str =
+    "Server {\n    org.apache.zookeeper.server.auth.DigestLoginModule required\n    \
+                           user_bob=\"bobsecret\";\n};\n";
+
+/// The client's TLS system properties (with the client certificate) as `-D` arguments.
+fn tls_props(dir: &Path) -> Vec<String> {
+    vec![
+        "-Dzookeeper.client.secure=true".into(),
+        "-Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty".into(),
+        format!(
+            "-Dzookeeper.ssl.keyStore.location={}",
+            path(dir, "client.p12")
+        ),
+        format!("-Dzookeeper.ssl.keyStore.password={PW}"),
+        format!(
+            "-Dzookeeper.ssl.trustStore.location={}",
+            path(dir, "trust.jks")
+        ),
+        format!("-Dzookeeper.ssl.trustStore.password={PW}"),
+        format!(
+            "-Djava.security.auth.login.config={}",
+            path(dir, "client-jaas.conf")
+        ),
+        "-Dorg.slf4j.simpleLogger.defaultLogLevel=off".into(),
+    ]
+}
+
+fn run_java(cmd: &mut Command, what: &str) -> String {
+    match run_bounded(cmd, Duration::from_secs(90)) {
+        Ok((true, out)) => out
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other => panic!("{what}: {other:?}"),
+    }
+}
+
+// Curator (a lock, a node with a sasl ACL) and zkCli (whoami) over TLS with SASL DIGEST-MD5 on
+// top: the connection carries both the x509 and the sasl id, the same on ZooKeeper and corral.
+#[test]
+fn curator_and_zkcli_over_tls_with_sasl() {
+    if !peers_present()
+        || !corral_testkit::CURATOR_JARS
+            .iter()
+            .all(|(j, pkg)| require_tool(TEST, j, pkg))
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    make_pki(dir);
+    fs::write(dir.join("client-jaas.conf"), CLIENT_JAAS).unwrap();
+    fs::write(dir.join("server-jaas.conf"), SERVER_JAAS).unwrap();
+    let jars: Vec<&str> = corral_testkit::CURATOR_JARS
+        .iter()
+        .map(|(j, _)| *j)
+        .collect();
+    let classes = dir.join("curator-classes");
+    fs::create_dir_all(&classes).unwrap();
+    let src =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/security/CuratorSecure.java");
+    run(
+        dir,
+        "javac CuratorSecure.java",
+        Command::new("javac")
+            .args(["-J-Xmx256m", "-nowarn", "-d"])
+            .arg(&classes)
+            .arg("-cp")
+            .arg(jars.join(":"))
+            .arg(src),
+    );
+    let cp = format!(
+        "{}:{}:{SLF4J_SIMPLE}:{}",
+        classes.display(),
+        jars.join(":"),
+        NETTY_TLS_JARS.join(":")
+    );
+    let server_jaas = path(dir, "server-jaas.conf");
+    let mut outs = Vec::new();
+    for which in ["zookeeper", "corral"] {
+        let port = free_port();
+        let mut lines = tls_cfg(dir, port, "server.p12", "trust.jks");
+        lines.push(
+            "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider".into(),
+        );
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let props = [("java.security.auth.login.config", server_jaas.as_str())];
+        let server = match which {
+            "zookeeper" => start_zookeeper(&lines, &props),
+            _ => start_corral(corral(), &lines, &props),
+        };
+        let mut server = server.unwrap_or_else(|e| panic!("starting {which}: {e:#}"));
+        let hostport = format!("127.0.0.1:{port}");
+        let curator = run_java(
+            Command::new("java")
+                .arg("-Xmx256m")
+                .args(tls_props(dir))
+                .args(["-cp", &cp, "CuratorSecure", &hostport]),
+            "CuratorSecure",
+        );
+        let zkcli = run_java(
+            Command::new("java")
+                .arg("-Xmx256m")
+                .args(tls_props(dir))
+                .args(["-cp", &cp, "org.apache.zookeeper.ZooKeeperMain"])
+                .args(["-server", &hostport, "whoami"]),
+            "zkCli whoami",
+        );
+        server.stop();
+        // zkCli prints its banner lines first; keep what whoami printed, its ids sorted (their
+        // order is a hash set's in ZooKeeper, see docs/compatibility.md).
+        let mut zkcli: Vec<&str> = zkcli
+            .lines()
+            .skip_while(|l| !l.starts_with("Auth scheme"))
+            .collect();
+        if zkcli.len() > 1 {
+            zkcli[1..].sort_unstable();
+        }
+        outs.push(format!("{curator}\n--\n{}", zkcli.join("\n")));
+    }
+    assert!(
+        outs[0].contains(&format!("WHOAMI x509 {CLIENT_ID}")),
+        "ZooKeeper: {}",
+        outs[0]
+    );
+    assert!(
+        outs[0].contains("WHOAMI sasl bob"),
+        "ZooKeeper: {}",
+        outs[0]
+    );
+    assert_eq!(
+        outs[1], outs[0],
+        "corral: Curator and zkCli over TLS with SASL"
+    );
+    eprintln!("curator/zkCli: ZooKeeper and corral agree: {}", outs[0]);
+}
