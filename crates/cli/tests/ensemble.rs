@@ -1734,3 +1734,84 @@ fn reconfig_enabled_mixed_one_corral_two_zookeeper() {
         [Flavor::Corral, Flavor::ZooKeeper, Flavor::ZooKeeper],
     );
 }
+
+/// `sslQuorum`: election and quorum connections over TLS (`ssl.quorum.*` stores made with
+/// openssl and keytool; each member's certificate names 127.0.0.1, which ZooKeeper's and
+/// corral's host name checks look for), with a ZooKeeper 3.8 member in the ensemble (it logs
+/// its TLS handshakes with the corral members): a leader is elected, writes through every
+/// member reach all of them; after the leader is killed the others elect again over TLS.
+#[test]
+fn quorum_tls_with_a_zookeeper_member() {
+    let test = "quorum_tls_with_a_zookeeper_member";
+    if !corral_testkit::require_real_zookeeper(test)
+        || !corral_testkit::require_tool(test, "/usr/bin/openssl", "openssl")
+        || !corral_testkit::require_tool(test, "/usr/bin/keytool", "default-jdk-headless")
+    {
+        return;
+    }
+    let pki = tempfile::tempdir().expect("temp dir");
+    corral_testkit::pki::make_pki(pki.path());
+    let store = |f: &str| pki.path().join(f).display().to_string();
+    let pw = corral_testkit::pki::PW;
+    let lines = [
+        "sslQuorum=true".to_string(),
+        format!("ssl.quorum.keyStore.location={}", store("server.p12")),
+        format!("ssl.quorum.keyStore.password={pw}"),
+        format!("ssl.quorum.trustStore.location={}", store("trust.jks")),
+        format!("ssl.quorum.trustStore.password={pw}"),
+    ];
+    let rt = runtime();
+    let flavors = [Flavor::Corral, Flavor::Corral, Flavor::ZooKeeper];
+    let mut builder = EnsembleBuilder::new(corral());
+    for f in flavors {
+        builder = builder.voter(f);
+    }
+    for l in &lines {
+        builder = builder.cfg(l);
+    }
+    let mut ens = ok(builder.start());
+    let sids = ens.sids();
+    let leader = ok(ens.wait_leader(&sids, ELECTION));
+    let c = client_of(&rt, &ens, leader);
+    run(&rt, &ens, "create /t", CALL, create(&c, "/t", b"tls"));
+    for &sid in &sids {
+        let c = client_of(&rt, &ens, sid);
+        let path = format!("/t/via-{sid}");
+        run(&rt, &ens, "create", CALL, async {
+            create(&c, &path, b"").await;
+            create_many(&c, &path, "n", 10).await;
+        });
+    }
+    let tree = assert_same_everywhere(&rt, &ens, &sids, "/t");
+    assert_eq!(tree.len(), 1 + 3 * 11);
+    for m in &ens.members {
+        let log = m.server.log();
+        if m.flavor == Flavor::Corral {
+            assert!(
+                log.contains("members talk over TLS"),
+                "{}:\n{log}",
+                m.label()
+            );
+        } else {
+            // ZooKeeper logs each member connection's handshake.
+            assert!(
+                log.contains("Using TLS encrypted quorum communication")
+                    && log.contains("SSL handshake complete"),
+                "{}:\n{log}",
+                m.label()
+            );
+        }
+    }
+    ens.member_mut(leader).server.kill9();
+    let survivors = others(&sids, leader);
+    let new_leader = ok(ens.wait_leader(&survivors, ELECTION));
+    let c = client_of(&rt, &ens, new_leader);
+    run(
+        &rt,
+        &ens,
+        "write after the kill",
+        CALL,
+        create(&c, "/t/after", b""),
+    );
+    assert_same_everywhere(&rt, &ens, &survivors, "/t");
+}

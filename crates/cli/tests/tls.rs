@@ -12,14 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use corral_testkit::pki::{make_pki, openssl, run, PW};
 use corral_testkit::{
     four_letter, free_port, require_real_zookeeper, require_tool, run_bounded, start_corral,
     start_zookeeper, ServerProcess, NETTY_TLS_JARS, SLF4J_SIMPLE, ZOOKEEPER_JAR,
 };
 
 const TEST: &str = "tls";
-const PW: &str = "secret";
-const CLIENT_SUBJECT: &str = "/C=DE/ST=Berlin/L=Berlin/O=Corral Test/OU=Ops, Team/CN=client one";
 /// The same subject as Java's `X500Principal.getName()` writes it (RFC 2253).
 const CLIENT_ID: &str = "CN=client one,OU=Ops\\, Team,O=Corral Test,L=Berlin,ST=Berlin,C=DE";
 
@@ -35,119 +34,6 @@ fn peers_present() -> bool {
         && NETTY_TLS_JARS
             .iter()
             .all(|j| require_tool(TEST, j, "libnetty-java"))
-}
-
-fn run(dir: &Path, what: &str, cmd: &mut Command) {
-    match run_bounded(cmd.current_dir(dir), Duration::from_secs(120)) {
-        Ok((true, _)) => {}
-        Ok((false, out)) => panic!("{what} failed:\n{out}"),
-        Err(e) => panic!("{what}: {e}"),
-    }
-}
-
-fn openssl(dir: &Path, args: &str) {
-    let args: Vec<&str> = args.split_whitespace().collect();
-    run(
-        dir,
-        &format!("openssl {}", args.join(" ")),
-        Command::new("openssl").args(&args),
-    );
-}
-
-/// A CA; a server certificate for localhost and 127.0.0.1; two client certificates, one from
-/// the CA and one self-signed (untrusted); each in the stores ZooKeeper users make.
-fn make_pki(dir: &Path) {
-    fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .unwrap();
-    fs::write(
-        dir.join("client.ext"),
-        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
-    )
-    .unwrap();
-    openssl(dir, "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=corral-test-CA");
-    openssl(
-        dir,
-        "req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost",
-    );
-    openssl(dir, "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile server.ext");
-    // The subject has spaces and a comma: RFC 2253 escaping shows in the x509 id.
-    run(
-        dir,
-        "openssl req (client)",
-        Command::new("openssl").args([
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "client.key",
-            "-out",
-            "client.csr",
-            "-subj",
-            CLIENT_SUBJECT,
-        ]),
-    );
-    openssl(dir, "x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.crt -days 2 -extfile client.ext");
-    openssl(dir, "req -x509 -newkey rsa:2048 -nodes -keyout rogue.key -out rogue.crt -days 2 -subj /CN=rogue -addext extendedKeyUsage=clientAuth");
-    fs::write(
-        dir.join("server.pem"),
-        [
-            fs::read(dir.join("server.key")).unwrap(),
-            fs::read(dir.join("server.crt")).unwrap(),
-        ]
-        .concat(),
-    )
-    .unwrap();
-    for (name, crt, key) in [
-        ("server", "server.crt", "server.key"),
-        ("client", "client.crt", "client.key"),
-        ("rogue", "rogue.crt", "rogue.key"),
-    ] {
-        openssl(dir, &format!("pkcs12 -export -in {crt} -inkey {key} -out {name}.p12 -passout pass:{PW} -name {name}"));
-    }
-    run(
-        dir,
-        "keytool -importkeystore",
-        Command::new("keytool").args([
-            "-importkeystore",
-            "-srckeystore",
-            "server.p12",
-            "-srcstoretype",
-            "PKCS12",
-            "-srcstorepass",
-            PW,
-            "-destkeystore",
-            "server.jks",
-            "-deststoretype",
-            "JKS",
-            "-deststorepass",
-            PW,
-            "-noprompt",
-        ]),
-    );
-    for (file, ty) in [("trust.jks", "JKS"), ("trust.p12", "PKCS12")] {
-        run(
-            dir,
-            "keytool -importcert",
-            Command::new("keytool").args([
-                "-importcert",
-                "-noprompt",
-                "-alias",
-                "ca",
-                "-file",
-                "ca.pem",
-                "-keystore",
-                file,
-                "-storetype",
-                ty,
-                "-storepass",
-                PW,
-            ]),
-        );
-    }
 }
 
 fn compile(dir: &Path) -> PathBuf {

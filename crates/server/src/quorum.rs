@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use corral_node::{Action, Event as NodeEvent, Node};
@@ -18,13 +19,14 @@ use corral_proto::ServerId;
 use corral_storage::disk::RealDisk;
 use corral_storage::snapshot;
 use corral_tree::core::Now;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use crate::config::{ServerConfig, ServerEntry};
 use crate::limits::{CONNECT_TIMEOUT, LEADER_CONNECT_DELAY, LEADER_CONNECT_TRIES};
+use crate::tls::QuorumTls;
 use crate::wire::{Event, QEvent, WriterMsg};
 
 /// How often unconnected election peers are dialled again.
@@ -45,10 +47,81 @@ pub(crate) struct QuorumIo {
     leader_gen: u64,
     max_packet: usize,
     ev: mpsc::Sender<Event>,
+    /// `sslQuorum`: election and quorum connections go over TLS.
+    pub(crate) tls: Option<Arc<QuorumTls>>,
+}
+
+/// An election or quorum connection: a socket, or TLS over it with `sslQuorum`.
+pub(crate) trait Conn: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Conn for T {}
+pub(crate) type BoxConn = Box<dyn Conn>;
+
+/// The connecting side of a member connection: TLS with `sslQuorum`, the other member's
+/// certificate checked against the address it was reached at (as QuorumX509Util does).
+async fn secure_client(
+    tls: Option<&QuorumTls>,
+    sock: TcpStream,
+    peer: SocketAddr,
+) -> Option<BoxConn> {
+    let Some(tls) = tls else {
+        return Some(Box::new(sock));
+    };
+    let name = rustls::pki_types::ServerName::IpAddress(peer.ip().into());
+    match tokio::time::timeout(CONNECT_TIMEOUT, tls.connector.connect(name, sock)).await {
+        Ok(Ok(s)) => Some(Box::new(s)),
+        Ok(Err(e)) => {
+            warn!("TLS handshake with member at {peer} failed: {e}");
+            None
+        }
+        Err(_) => {
+            warn!("TLS handshake with member at {peer} timed out");
+            None
+        }
+    }
+}
+
+/// The accepting side: TLS with `sslQuorum`, the connecting member's certificate checked
+/// against the address it connects from when host names are verified.
+async fn secure_server(
+    tls: Option<&QuorumTls>,
+    sock: TcpStream,
+    peer: SocketAddr,
+) -> Option<BoxConn> {
+    let Some(tls) = tls else {
+        return Some(Box::new(sock));
+    };
+    let s = match tokio::time::timeout(CONNECT_TIMEOUT, tls.acceptor.accept(sock)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            warn!("TLS handshake with member connecting from {peer} failed: {e}");
+            return None;
+        }
+        Err(_) => {
+            warn!("TLS handshake with member connecting from {peer} timed out");
+            return None;
+        }
+    };
+    if tls.verify_hosts {
+        let cert = s.get_ref().1.peer_certificates().and_then(|c| c.first());
+        if !cert.is_some_and(|c| crate::tls::names_ip(c, peer.ip())) {
+            warn!(
+                "member connecting from {peer}: its certificate does not name {} \
+                 (ssl.quorum.hostnameVerification)",
+                peer.ip()
+            );
+            return None;
+        }
+    }
+    Some(Box::new(s))
 }
 
 impl QuorumIo {
-    pub(crate) fn new(cfg: &ServerConfig, my_sid: i64, ev: mpsc::Sender<Event>) -> QuorumIo {
+    pub(crate) fn new(
+        cfg: &ServerConfig,
+        my_sid: i64,
+        ev: mpsc::Sender<Event>,
+        tls: Option<Arc<QuorumTls>>,
+    ) -> QuorumIo {
         let me = cfg
             .servers
             .iter()
@@ -71,6 +144,7 @@ impl QuorumIo {
             leader_gen: 0,
             max_packet: cfg.jute_max_buffer + (1 << 20),
             ev,
+            tls,
         }
     }
 
@@ -94,6 +168,7 @@ impl QuorumIo {
         let header = ElectionHeader::v1(self.my_sid, self.my_election_addr.clone());
         let my_sid = self.my_sid;
         let ev = self.ev.clone();
+        let tls = self.tls.clone();
         tokio::spawn(async move {
             let addr = match resolve(&entry.host, entry.election_port).await {
                 Ok(a) => a,
@@ -102,14 +177,17 @@ impl QuorumIo {
                     return;
                 }
             };
-            let Ok(Ok(mut sock)) =
+            let Ok(Ok(sock)) =
                 tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await
             else {
                 debug!("cannot reach server {sid} at {addr} for election");
                 return;
             };
             let _ = sock.set_nodelay(true);
-            if sock.write_all(&header.encode()).await.is_err() {
+            let Some(mut sock) = secure_client(tls.as_deref(), sock, addr).await else {
+                return;
+            };
+            if sock.write_all(&header.encode()).await.is_err() || sock.flush().await.is_err() {
                 return;
             }
             // Only connections initiated by the larger sid survive: to a larger sid this was
@@ -229,6 +307,7 @@ impl QuorumIo {
                             gen,
                             self.max_packet,
                             self.ev.clone(),
+                            self.tls.clone(),
                         ));
                     }
                     None => {
@@ -358,10 +437,15 @@ pub(crate) async fn bind_listeners(me: &ServerEntry) -> std::io::Result<Listener
 }
 
 /// Accept election connections; keep those from larger sids, answer smaller ones by dialling.
-pub(crate) async fn election_listener(listener: TcpListener, my_sid: i64, ev: mpsc::Sender<Event>) {
+pub(crate) async fn election_listener(
+    listener: TcpListener,
+    my_sid: i64,
+    ev: mpsc::Sender<Event>,
+    tls: Option<Arc<QuorumTls>>,
+) {
     let mut next_id: u64 = 1 << 32;
     loop {
-        let Ok((mut sock, peer)) = listener.accept().await else {
+        let Ok((sock, peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
@@ -369,7 +453,11 @@ pub(crate) async fn election_listener(listener: TcpListener, my_sid: i64, ev: mp
         next_id += 1;
         let id = next_id;
         let ev = ev.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
+            let Some(mut sock) = secure_server(tls.as_deref(), sock, peer).await else {
+                return;
+            };
             let mut buf = Vec::new();
             let header = loop {
                 match ElectionHeader::try_decode(&buf) {
@@ -407,13 +495,13 @@ pub(crate) async fn election_listener(listener: TcpListener, my_sid: i64, ev: mp
 
 /// One kept election connection: frames in, frames out.
 async fn election_connection(
-    sock: TcpStream,
+    sock: BoxConn,
     sid: i64,
     id: u64,
     buf: Vec<u8>,
     ev: mpsc::Sender<Event>,
 ) {
-    let (mut rd, wr) = sock.into_split();
+    let (mut rd, wr) = tokio::io::split(sock);
     let (tx, rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(write_loop(wr, rx));
     if ev
@@ -441,8 +529,8 @@ async fn election_connection(
 /// Reads `rd` (after the bytes already in `buf`), decodes every complete item and hands it to
 /// the node task as the event `wrap` makes of it, until the peer closes, sends something that
 /// does not decode (`what` names it in the warning), or the node task is gone.
-async fn forward_decoded<T, E: std::fmt::Display>(
-    rd: &mut tokio::net::tcp::OwnedReadHalf,
+async fn forward_decoded<T, E: std::fmt::Display, R: AsyncRead + Unpin>(
+    rd: &mut R,
     mut buf: Vec<u8>,
     decode: impl Fn(&[u8]) -> Result<Option<(T, usize)>, E>,
     wrap: impl Fn(T) -> QEvent,
@@ -478,10 +566,11 @@ pub(crate) async fn quorum_listener(
     listener: TcpListener,
     max_packet: usize,
     ev: mpsc::Sender<Event>,
+    tls: Option<Arc<QuorumTls>>,
 ) {
     let mut next: u64 = 1;
     loop {
-        let Ok((sock, _)) = listener.accept().await else {
+        let Ok((sock, peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
@@ -489,8 +578,12 @@ pub(crate) async fn quorum_listener(
         let conn = next;
         next += 1;
         let ev = ev.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let (mut rd, wr) = sock.into_split();
+            let Some(sock) = secure_server(tls.as_deref(), sock, peer).await else {
+                return;
+            };
+            let (mut rd, wr) = tokio::io::split(sock);
             let (tx, rx) = mpsc::unbounded_channel();
             let writer = tokio::spawn(write_loop(wr, rx));
             if ev
@@ -521,6 +614,7 @@ async fn leader_connection(
     gen: u64,
     max_packet: usize,
     ev: mpsc::Sender<Event>,
+    tls: Option<Arc<QuorumTls>>,
 ) {
     let mut sock = None;
     for attempt in 0..LEADER_CONNECT_TRIES {
@@ -531,8 +625,11 @@ async fn leader_connection(
             continue;
         };
         if let Ok(Ok(s)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-            sock = Some(s);
-            break;
+            let _ = s.set_nodelay(true);
+            if let Some(s) = secure_client(tls.as_deref(), s, addr).await {
+                sock = Some(s);
+                break;
+            }
         }
         warn!(
             "cannot reach leader {} at {addr} (try {})",
@@ -544,8 +641,7 @@ async fn leader_connection(
         let _ = ev.send(Event::Quorum(QEvent::LeaderDown { gen })).await;
         return;
     };
-    let _ = sock.set_nodelay(true);
-    let (mut rd, wr) = sock.into_split();
+    let (mut rd, wr) = tokio::io::split(sock);
     let (tx, rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(write_loop(wr, rx));
     if ev
@@ -622,8 +718,8 @@ async fn leader_connection(
 
 /// Writes what the node task queues for one connection (client, election or quorum), flushing
 /// whenever the queue runs dry, until `Close` or a write error; then flushes and shuts down.
-pub(crate) async fn write_loop(
-    wr: tokio::net::tcp::OwnedWriteHalf,
+pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
+    wr: W,
     mut rx: mpsc::UnboundedReceiver<WriterMsg>,
 ) {
     let mut w = BufWriter::with_capacity(64 * 1024, wr);

@@ -205,7 +205,16 @@ impl Server {
                 let listeners = crate::quorum::bind_listeners(me)
                     .await
                     .map_err(ServerError::Storage)?;
-                let q = QuorumIo::new(&cfg, my_sid, events.0.clone());
+                let tls = match &cfg.quorum_tls {
+                    Some(t) => Some(Arc::new(crate::tls::quorum_tls(t).map_err(|e| {
+                        ServerError::Unsupported(format!("quorum TLS (sslQuorum): {e}"))
+                    })?)),
+                    None => None,
+                };
+                if tls.is_some() {
+                    info!("members talk over TLS (sslQuorum)");
+                }
+                let q = QuorumIo::new(&cfg, my_sid, events.0.clone(), tls);
                 (Some(q), Some(listeners))
             }
         };
@@ -312,11 +321,13 @@ impl Server {
                 l.election,
                 q.my_sid,
                 ev_tx.clone(),
+                q.tls.clone(),
             )));
             quorum_tasks.push(tokio::spawn(crate::quorum::quorum_listener(
                 l.quorum,
                 max_packet,
                 ev_tx.clone(),
+                q.tls.clone(),
             )));
         }
         let admit = Admit {

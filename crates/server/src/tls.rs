@@ -294,6 +294,128 @@ fn stamps(cfg: &TlsConfig) -> Vec<Option<SystemTime>> {
         .collect()
 }
 
+/// TLS between members (`sslQuorum`): the acceptor for election and quorum connections that
+/// arrive, the connector for those this member makes, and whether a member's certificate must
+/// name the IP address it connects from or is reached at (ZooKeeper's QuorumX509Util checks
+/// both sides, by address).
+pub struct QuorumTls {
+    pub acceptor: TlsAcceptor,
+    pub connector: tokio_rustls::TlsConnector,
+    pub verify_hosts: bool,
+}
+
+/// A certificate verifier for `ssl.quorum.hostnameVerification=false`: the chain must still
+/// lead to the trust store; only the name check is left out.
+#[derive(Debug)]
+struct NoNameCheck(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl rustls::client::danger::ServerCertVerifier for NoNameCheck {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use rustls::CertificateError as C;
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                C::NotValidForName | C::NotValidForNameContext { .. },
+            )) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// The members' TLS from `ssl.quorum.*`.
+pub fn quorum_tls(cfg: &TlsConfig) -> Result<QuorumTls, String> {
+    let acceptor = TlsAcceptor::from(server_config(cfg)?);
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: Vec<&'static rustls::SupportedProtocolVersion> = cfg
+        .versions
+        .iter()
+        .map(|v| match v {
+            TlsVersion::Tls12 => &rustls::version::TLS12,
+            TlsVersion::Tls13 => &rustls::version::TLS13,
+        })
+        .collect();
+    let trust = cfg
+        .trust_store
+        .as_ref()
+        .ok_or("sslQuorum needs ssl.quorum.trustStore.location")?;
+    let roots = Arc::new(load_trust(trust)?);
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("ssl.quorum.protocol: {e}"))?;
+    let builder = if cfg.hostname_verification {
+        builder.with_root_certificates(roots)
+    } else {
+        let v = rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
+            .build()
+            .map_err(|e| format!("{}: {e}", trust.location.display()))?;
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoNameCheck(v)))
+    };
+    let id = load_identity(&cfg.key_store)?;
+    let client = builder
+        .with_client_auth_cert(id.chain, id.key)
+        .map_err(|e| format!("{}: {e}", cfg.key_store.location.display()))?;
+    Ok(QuorumTls {
+        acceptor,
+        connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
+        verify_hosts: cfg.hostname_verification,
+    })
+}
+
+/// Whether a certificate names `ip` among its subject alternative names (the check
+/// QuorumX509Util makes of a connecting member, by address).
+pub fn names_ip(cert: &[u8], ip: std::net::IpAddr) -> bool {
+    use x509_parser::extensions::GeneralName;
+    use x509_parser::prelude::*;
+    let Ok((_, c)) = X509Certificate::from_der(cert) else {
+        return false;
+    };
+    let Ok(Some(san)) = c.subject_alternative_name() else {
+        return false;
+    };
+    san.value.general_names.iter().any(|n| match n {
+        GeneralName::IPAddress(b) => match (ip, b.len()) {
+            (std::net::IpAddr::V4(v4), 4) => v4.octets() == b[..4],
+            (std::net::IpAddr::V6(v6), 16) => v6.octets() == b[..16],
+            _ => false,
+        },
+        _ => false,
+    })
+}
+
 /// The short names Java's `X500Principal.getName()` (RFC 2253) writes; any other attribute
 /// is written as its dotted OID with the value as `#` and the hex of its DER encoding.
 fn rfc2253_keyword(oid: &str) -> Option<&'static str> {

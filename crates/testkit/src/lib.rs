@@ -29,6 +29,7 @@ use anyhow::{bail, Context};
 use crate::raw::{connect, read_frame, remaining, write_all_by, FRAME_BYTES_MAX};
 
 mod ensemble;
+pub mod pki;
 mod proxy;
 pub mod raw;
 

@@ -151,13 +151,13 @@ impl Loader {
                 q.learner_require_sasl = parse_bool(key, line, value)?.then_some(line)
             }
             "multiAddress.enabled" => q.multi_address_enabled = parse_bool(key, line, value)?,
+            "sslQuorum" => cfg.ssl_quorum = parse_bool(key, line, value)?,
             // Known to ZooKeeper and validated like it, but not acted on by
             // corral yet.
             "localSessionsEnabled"
             | "localSessionsUpgradingEnabled"
             | "quorumListenOnAllIPs"
             | "syncEnabled"
-            | "sslQuorum"
             | "portUnification"
             | "sslQuorumReloadCertFiles"
             | "jvm.pause.monitor"

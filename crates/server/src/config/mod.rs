@@ -226,6 +226,10 @@ pub struct ServerConfig {
     pub secure_client_port_address: Option<IpAddr>,
     /// The secure port's TLS settings (`ssl.*`), present exactly when `secure_client_port` is.
     pub client_tls: Option<TlsConfig>,
+    /// `sslQuorum`.
+    pub ssl_quorum: bool,
+    /// The members' TLS settings (`ssl.quorum.*`) when `sslQuorum=true`.
+    pub quorum_tls: Option<TlsConfig>,
     /// Connections allowed per client IP; 0 means unlimited.
     pub max_client_cnxns: u32,
     /// Always `Some` after loading a file (ZooKeeper refuses a file without
@@ -351,6 +355,8 @@ impl ServerConfig {
             secure_client_port: None,
             secure_client_port_address: None,
             client_tls: None,
+            ssl_quorum: false,
+            quorum_tls: None,
             max_client_cnxns: 60,
             data_dir: None,
             data_log_dir: None,

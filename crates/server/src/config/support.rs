@@ -251,9 +251,9 @@ pub const SETTINGS: &[Setting] = &[
     s("sessionRequireClientSASLAuth", Both, "false", Support::Honoured("as enforce.auth.enabled=true with enforce.auth.schemes=sasl")),
     s("enforce.auth.enabled", Both, "false", Support::Honoured("requests other than auth and SASL get SessionClosedRequireAuth (-124) until the connection holds an id of one of the schemes")),
     s("enforce.auth.schemes", Both, "", Support::Honoured("each must have a provider (digest, ip, x509 with TLS, sasl with its authProvider)")),
-    s("sslQuorum", Cfg, "false", R(NO_QUORUM_TLS)),
+    s("sslQuorum", Cfg, "false", Support::Honoured("election and quorum connections over TLS; needs ssl.quorum.keyStore and trustStore")),
     s("sslQuorumReloadCertFiles", Cfg, "false", R(NO_QUORUM_TLS)),
-    s("portUnification", Cfg, "false", R(NO_QUORUM_TLS)),
+    s("portUnification", Cfg, "false", R("plaintext and TLS on the quorum ports (the rolling upgrade to sslQuorum) are not supported yet; remove it")),
     s("ssl.keyStore.location", Both, "", Support::Honoured("JKS, PKCS12 or PEM (an unencrypted PKCS#8 key and its chain)")),
     s("ssl.keyStore.password", Both, "", H),
     s("ssl.keyStore.passwordPath", Both, "", H),
@@ -271,22 +271,22 @@ pub const SETTINGS: &[Setting] = &[
     s("ssl.ocsp", Both, "false", R("corral cannot fetch revocation lists or OCSP answers; remove it")),
     s("ssl.clientAuth", Both, "need", H),
     s("ssl.handshakeDetectionTimeoutMillis", Both, "5000", R(NO_TLS)),
-    s("ssl.quorum.keyStore.location", Both, "", R(NO_QUORUM_TLS)),
-    s("ssl.quorum.keyStore.password", Both, "", R(NO_QUORUM_TLS)),
-    s("ssl.quorum.keyStore.passwordPath", Both, "", R(NO_QUORUM_TLS)),
-    s("ssl.quorum.keyStore.type", Both, "", R(NO_QUORUM_TLS)),
-    s("ssl.quorum.trustStore.location", Both, "", R(NO_QUORUM_TLS)),
-    s("ssl.quorum.trustStore.password", Both, "", R(NO_QUORUM_TLS)),
-    s("ssl.quorum.trustStore.passwordPath", Both, "", R(NO_QUORUM_TLS)),
-    s("ssl.quorum.trustStore.type", Both, "", R(NO_QUORUM_TLS)),
-    s("ssl.quorum.protocol", Both, "TLSv1.2", R(NO_QUORUM_TLS)),
-    s("ssl.quorum.enabledProtocols", Both, "", R(NO_QUORUM_TLS)),
-    s("ssl.quorum.ciphersuites", Both, "", R(NO_QUORUM_TLS)),
+    s("ssl.quorum.keyStore.location", Both, "", H),
+    s("ssl.quorum.keyStore.password", Both, "", H),
+    s("ssl.quorum.keyStore.passwordPath", Both, "", H),
+    s("ssl.quorum.keyStore.type", Both, "", H),
+    s("ssl.quorum.trustStore.location", Both, "", H),
+    s("ssl.quorum.trustStore.password", Both, "", H),
+    s("ssl.quorum.trustStore.passwordPath", Both, "", H),
+    s("ssl.quorum.trustStore.type", Both, "", H),
+    s("ssl.quorum.protocol", Both, "TLSv1.2", H),
+    s("ssl.quorum.enabledProtocols", Both, "", H),
+    s("ssl.quorum.ciphersuites", Both, "", H),
     s("ssl.quorum.context.supplier.class", Both, "", R(NO_QUORUM_TLS)),
-    s("ssl.quorum.hostnameVerification", Both, "true", R(NO_QUORUM_TLS)),
+    s("ssl.quorum.hostnameVerification", Both, "true", Support::Honoured("a member's certificate must name the IP address it is reached at or connects from, as QuorumX509Util checks")),
     s("ssl.quorum.crl", Both, "false", R(NO_QUORUM_TLS)),
     s("ssl.quorum.ocsp", Both, "false", R(NO_QUORUM_TLS)),
-    s("ssl.quorum.clientAuth", Both, "need", R(NO_QUORUM_TLS)),
+    s("ssl.quorum.clientAuth", Both, "need", H),
     s("ssl.quorum.handshakeDetectionTimeoutMillis", Both, "5000", R(NO_QUORUM_TLS)),
     s("client.portUnification", Both, "false", H),
     s("authProvider.", Both, "", Support::Honoured("only the built-in digest, ip, x509 and sasl provider classes; any other class is refused (corral loads no Java classes)")),
@@ -601,11 +601,12 @@ mod tests {
     // The error says what was refused, where, and what to do.
     #[test]
     fn refusal_names_key_line_and_remedy() {
-        let err = load("dataDir=/d\nclientPort=2181\nsslQuorum=true\n", &[]).unwrap_err();
+        let err = load("dataDir=/d\nclientPort=2181\nportUnification=true\n", &[]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "zoo.cfg line 3: sslQuorum=true is not supported by corral: quorum TLS is not \
-             supported yet; remove it (members talk in plaintext)"
+            "zoo.cfg line 3: portUnification=true is not supported by corral: plaintext and TLS \
+             on the quorum ports (the rolling upgrade to sslQuorum) are not supported yet; \
+             remove it"
         );
         // Spelling out a default is fine.
         load(

@@ -63,6 +63,10 @@ pub struct TlsConfig {
     pub port_unification: bool,
     /// `client.certReload`: load the stores again when their files change.
     pub cert_reload: bool,
+    /// `ssl.quorum.hostnameVerification` (members only; ZooKeeper checks no client host
+    /// names on the client port): each member's certificate must name the address it is
+    /// reached at or connects from.
+    pub hostname_verification: bool,
 }
 
 /// `KeyStoreFileType.fromPropertyValueOrFileName`: the type property if set, else the file's
@@ -174,35 +178,7 @@ impl Loader {
                     .to_string(),
             });
         }
-        let version =
-            |o: &super::loader::Origin, v: &str| -> Result<Vec<TlsVersion>, ConfigError> {
-                match v.trim() {
-                    "TLSv1.2" => Ok(vec![TlsVersion::Tls12]),
-                    "TLSv1.3" => Ok(vec![TlsVersion::Tls13]),
-                    "TLS" => Ok(vec![TlsVersion::Tls12, TlsVersion::Tls13]),
-                    _ => Err(invalid(
-                        &o.key,
-                        o.line,
-                        v,
-                        "corral speaks TLSv1.2 and TLSv1.3 only (older versions are unsafe)",
-                    )),
-                }
-            };
-        let mut versions = match self.props.get("zookeeper.ssl.enabledProtocols") {
-            Some((v, o)) if !v.is_empty() => {
-                let mut all = Vec::new();
-                for p in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                    all.extend(version(&o, p)?);
-                }
-                all
-            }
-            _ => match self.props.get("zookeeper.ssl.protocol") {
-                Some((v, o)) if !v.is_empty() => version(&o, v)?,
-                _ => vec![TlsVersion::Tls12],
-            },
-        };
-        versions.sort();
-        versions.dedup();
+        let versions = self.versions("zookeeper.ssl")?;
         let cipher_suites = self
             .props
             .get("zookeeper.ssl.ciphersuites")
@@ -236,7 +212,100 @@ impl Loader {
             x509_super_user,
             port_unification: unified,
             cert_reload,
+            hostname_verification: false,
         }))
+    }
+}
+
+impl Loader {
+    /// The members' TLS settings when `sslQuorum=true`: `ssl.quorum.*`, read as ZooKeeper's
+    /// `QuorumX509Util` reads them (a key and a trust store are required; client certificates
+    /// and host name verification on by default).
+    pub(super) fn quorum_tls(&self) -> Result<Option<TlsConfig>, ConfigError> {
+        if !self.cfg.ssl_quorum {
+            return Ok(None);
+        }
+        let need = |what: &str| ConfigError::Conflict {
+            key: "sslQuorum".to_string(),
+            line: None,
+            reason: format!("sslQuorum=true needs ssl.quorum.{what}.location"),
+        };
+        let key_store = self
+            .store("zookeeper.ssl.quorum.keyStore")?
+            .ok_or_else(|| need("keyStore"))?;
+        let trust_store = self
+            .store("zookeeper.ssl.quorum.trustStore")?
+            .ok_or_else(|| need("trustStore"))?;
+        let client_auth = match self.props.get("zookeeper.ssl.quorum.clientAuth") {
+            None => ClientAuth::Need,
+            Some((v, o)) => match v.to_ascii_lowercase().as_str() {
+                "" | "need" => ClientAuth::Need,
+                "want" => ClientAuth::Want,
+                "none" => ClientAuth::None,
+                _ => return Err(invalid(&o.key, o.line, v, "expected need, want or none")),
+            },
+        };
+        let versions = self.versions("zookeeper.ssl.quorum")?;
+        let cipher_suites = self
+            .props
+            .get("zookeeper.ssl.quorum.ciphersuites")
+            .filter(|(v, _)| !v.is_empty())
+            .map(|(v, _)| {
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            });
+        let hostname_verification =
+            match self.props.get("zookeeper.ssl.quorum.hostnameVerification") {
+                Some((v, o)) => parse_bool(&o.key, o.line, v)?,
+                None => true,
+            };
+        Ok(Some(TlsConfig {
+            key_store,
+            trust_store: Some(trust_store),
+            client_auth,
+            versions,
+            cipher_suites,
+            x509_super_user: None,
+            port_unification: false,
+            cert_reload: false,
+            hostname_verification,
+        }))
+    }
+
+    /// `<prefix>.enabledProtocols`, else `<prefix>.protocol`, else TLSv1.2 (3.8's default).
+    fn versions(&self, prefix: &str) -> Result<Vec<TlsVersion>, ConfigError> {
+        let version =
+            |o: &super::loader::Origin, v: &str| -> Result<Vec<TlsVersion>, ConfigError> {
+                match v.trim() {
+                    "TLSv1.2" => Ok(vec![TlsVersion::Tls12]),
+                    "TLSv1.3" => Ok(vec![TlsVersion::Tls13]),
+                    "TLS" => Ok(vec![TlsVersion::Tls12, TlsVersion::Tls13]),
+                    _ => Err(invalid(
+                        &o.key,
+                        o.line,
+                        v,
+                        "corral speaks TLSv1.2 and TLSv1.3 only (older versions are unsafe)",
+                    )),
+                }
+            };
+        let mut versions = match self.props.get(&format!("{prefix}.enabledProtocols")) {
+            Some((v, o)) if !v.is_empty() => {
+                let mut all = Vec::new();
+                for p in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    all.extend(version(&o, p)?);
+                }
+                all
+            }
+            _ => match self.props.get(&format!("{prefix}.protocol")) {
+                Some((v, o)) if !v.is_empty() => version(&o, v)?,
+                _ => vec![TlsVersion::Tls12],
+            },
+        };
+        versions.sort();
+        versions.dedup();
+        Ok(versions)
     }
 }
 
