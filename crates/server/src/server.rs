@@ -68,18 +68,25 @@ pub fn core_config(cfg: &ServerConfig) -> CoreConfig {
             super_digest: cfg.super_digest.clone(),
             digest_enabled: cfg.digest_auth_enabled,
             // As ZooKeeper: the secure port registers the x509 provider; else it is named.
+            // The secure port (or portUnification) registers the x509 provider, as
+            // configureSSLAuth does; so can authProvider.N.
             x509_enabled: cfg.client_tls.is_some()
-                && (cfg.secure_client_port.is_some()
-                    || cfg
-                        .auth_providers
-                        .iter()
-                        .any(|(_, c)| c == crate::config::support::X509_PROVIDER)),
+                && cfg
+                    .auth_providers
+                    .iter()
+                    .any(|(_, c)| c == crate::config::support::X509_PROVIDER),
             sasl_users: None,
             sasl_provider: cfg
                 .auth_providers
                 .iter()
                 .any(|(_, c)| c == crate::config::support::SASL_PROVIDER),
-            sasl_super_user: cfg.property("zookeeper.superUser").map(str::to_string),
+            // SaslServerCallbackHandler takes every zookeeper.superUser* property.
+            sasl_super_users: cfg
+                .properties
+                .iter()
+                .filter(|(k, _)| k.starts_with("zookeeper.superUser"))
+                .map(|(_, v)| v.trim().to_string())
+                .collect(),
             sasl_nonce_seed: 0,
             enforce_schemes: cfg.enforce_auth_schemes.clone(),
             digest_alg: cfg.digest_alg,
@@ -400,7 +407,7 @@ struct Admit {
 impl Admit {
     /// Counts the connection against its IP; false when the IP is at its limit.
     fn admit(&self, peer: SocketAddr) -> bool {
-        let mut m = self.per_ip.lock().expect("per-ip map lock");
+        let mut m = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
         let n = m.entry(peer.ip()).or_insert(0);
         if self.max_per_ip != 0 && *n >= self.max_per_ip {
             warn!(
@@ -415,7 +422,7 @@ impl Admit {
     }
 
     fn release(per_ip: &Mutex<HashMap<IpAddr, usize>>, peer: SocketAddr) {
-        let mut m = per_ip.lock().expect("per-ip map lock");
+        let mut m = per_ip.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(n) = m.get_mut(&peer.ip()) {
             *n -= 1;
             if *n == 0 {
@@ -470,12 +477,25 @@ impl Admit {
         let whitelist = self.whitelist.clone();
         let max_frame = self.max_frame;
         tokio::spawn(async move {
+            // Released however the task ends, a panic included.
+            let _slot = Slot { per_ip, peer };
             if let Some((stream, x509)) = open.await {
                 crate::client::connection(conn, stream, peer, ev_tx, max_frame, whitelist, x509)
                     .await;
             }
-            Admit::release(&per_ip, peer);
         });
+    }
+}
+
+/// A connection's place in the per-IP count, given back when dropped.
+struct Slot {
+    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    peer: SocketAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        Admit::release(&self.per_ip, self.peer);
     }
 }
 

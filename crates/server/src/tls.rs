@@ -128,9 +128,14 @@ fn load_trust(spec: &StoreSpec) -> Result<RootCertStore, String> {
             ks.entries()
                 .flat_map(|(_, e)| match e {
                     p12_keystore::KeyStoreEntry::Certificate(c) => vec![c.as_der().to_vec()],
-                    p12_keystore::KeyStoreEntry::PrivateKeyChain(k) => {
-                        k.chain().iter().map(|c| c.as_der().to_vec()).collect()
-                    }
+                    // As Java's trust manager: a key entry vouches for its own certificate
+                    // only, not for the CA certificates in its chain.
+                    p12_keystore::KeyStoreEntry::PrivateKeyChain(k) => k
+                        .chain()
+                        .iter()
+                        .take(1)
+                        .map(|c| c.as_der().to_vec())
+                        .collect(),
                     _ => Vec::new(),
                 })
                 .map(CertificateDer::from)
@@ -247,7 +252,7 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
 /// the last good configuration stays in use.
 pub struct TlsSource {
     cfg: TlsConfig,
-    state: Mutex<(Vec<Option<SystemTime>>, TlsAcceptor)>,
+    state: Mutex<(Vec<Option<Stamp>>, TlsAcceptor)>,
 }
 
 impl TlsSource {
@@ -262,7 +267,8 @@ impl TlsSource {
 
     /// The acceptor for a new connection.
     pub fn acceptor(&self) -> TlsAcceptor {
-        let mut state = self.state.lock().expect("tls source lock");
+        // A panic while loading (a bad file) must not take every later connection with it.
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if self.cfg.cert_reload {
             let now = stamps(&self.cfg);
             if now != state.0 {
@@ -280,8 +286,13 @@ impl TlsSource {
     }
 }
 
-/// The files a TLS configuration is read from, and when each was last changed.
-fn stamps(cfg: &TlsConfig) -> Vec<Option<SystemTime>> {
+/// A file's modification time, length, inode and change time (ns).
+type Stamp = (SystemTime, u64, u64, i64);
+
+/// The files a TLS configuration is read from, and for each its change time, length and inode:
+/// a file renamed over another with an older modification time still counts as a change.
+fn stamps(cfg: &TlsConfig) -> Vec<Option<Stamp>> {
+    use std::os::unix::fs::MetadataExt;
     let mut files: Vec<&PathBuf> = vec![&cfg.key_store.location];
     files.extend(cfg.key_store.password_path.as_ref());
     if let Some(t) = &cfg.trust_store {
@@ -290,7 +301,15 @@ fn stamps(cfg: &TlsConfig) -> Vec<Option<SystemTime>> {
     }
     files
         .iter()
-        .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
+        .map(|f| {
+            let m = std::fs::metadata(f).ok()?;
+            Some((
+                m.modified().ok()?,
+                m.len(),
+                m.ino(),
+                m.ctime_nsec() + m.ctime() * 1_000_000_000,
+            ))
+        })
         .collect()
 }
 

@@ -26,8 +26,9 @@ pub struct AclPolicy {
     pub sasl_users: Option<std::collections::BTreeMap<String, String>>,
     /// `authProvider.N=…SASLAuthenticationProvider`: the `sasl` ACL scheme is known.
     pub sasl_provider: bool,
-    /// `zookeeper.superUser`: the SASL user that is also `super`.
-    pub sasl_super_user: Option<String>,
+    /// `zookeeper.superUser` (and every `zookeeper.superUser*` property): SASL users that are
+    /// also `super`.
+    pub sasl_super_users: Vec<String>,
     /// Mixed into each DIGEST-MD5 nonce (random per server start; fixed in simulations).
     pub sasl_nonce_seed: u64,
     /// `enforce.auth.enabled` with `enforce.auth.schemes` (or `sessionRequireClientSASLAuth`):
@@ -76,7 +77,7 @@ impl Default for AclPolicy {
             x509_super_user: None,
             sasl_users: None,
             sasl_provider: false,
-            sasl_super_user: None,
+            sasl_super_users: Vec::new(),
             sasl_nonce_seed: 0,
             enforce_schemes: None,
             digest_alg: DigestAlg::Sha1,
@@ -122,7 +123,7 @@ impl AclPolicy {
     /// `zookeeper.superUser`.
     pub fn sasl_ids(&self, user: &str) -> Vec<Id> {
         let mut ids = vec![Id::new("sasl", user)];
-        if self.sasl_super_user.as_deref() == Some(user) {
+        if self.sasl_super_users.iter().any(|u| u == user) {
             ids.push(Id::new("super", user));
         }
         ids
@@ -272,8 +273,11 @@ fn is_valid(scheme: &str, id: &str) -> bool {
         "digest" => java_split_count(id, ':') == 2,
         "ip" => parse_ip_acl(id).is_some(),
         "x509" => looks_like_dn(id),
-        // A Kerberos-style name: `user`, `user@REALM` or `service/host@REALM`.
-        "sasl" => !id.is_empty() && id.matches('@').count() <= 1,
+        // KerberosName's forms: `user`, `user@REALM`, `service/host@REALM` (empty parts allowed).
+        "sasl" => {
+            let (name, realm) = id.split_once('@').unwrap_or((id, ""));
+            !realm.contains(['@', '/']) && name.matches('/').count() <= 1
+        }
         _ => false,
     }
 }

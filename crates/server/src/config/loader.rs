@@ -577,11 +577,7 @@ impl Loader {
             let available = match scheme.as_str() {
                 "ip" => true,
                 "digest" => self.cfg.digest_auth_enabled,
-                "x509" => {
-                    self.cfg.client_tls.is_some()
-                        && (self.cfg.secure_client_port.is_some()
-                            || has_class(super::support::X509_PROVIDER))
-                }
+                "x509" => self.cfg.client_tls.is_some() && has_class(super::support::X509_PROVIDER),
                 "sasl" => has_class(super::support::SASL_PROVIDER),
                 _ => false,
             };
@@ -602,7 +598,12 @@ impl Loader {
     /// `zookeeper.ssl.authProvider` (default x509) must have a provider, and
     /// x509 gets ZooKeeper's built-in one when none is configured.
     fn configure_ssl_auth(&mut self) -> Result<(), ConfigError> {
-        if self.cfg.secure_client_port.is_none() {
+        // NettyServerCnxnFactory does the same for a plaintext port with portUnification.
+        let unified = self
+            .props
+            .get("zookeeper.client.portUnification")
+            .is_some_and(|(v, _)| v.eq_ignore_ascii_case("true"));
+        if self.cfg.secure_client_port.is_none() && !unified {
             return Ok(());
         }
         let (scheme, origin) = match self.props.get("zookeeper.ssl.authProvider") {

@@ -23,7 +23,6 @@ impl Core {
                 last_op: "NA",
                 closing: false,
                 sasl: None,
-                linger_since: None,
             },
         );
     }
@@ -43,6 +42,7 @@ impl Core {
 
     /// A socket is gone (closed by either side). The session lives on until it expires.
     pub fn handle_closed(&mut self, conn: ConnId) {
+        self.lingering.remove(&conn);
         if let Some(c) = self.conns.remove(&conn) {
             if self.session_conn.get(&c.session) == Some(&conn) {
                 self.session_conn.remove(&c.session);

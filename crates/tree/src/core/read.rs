@@ -402,7 +402,14 @@ impl Core {
     /// stream arrives with the reply.
     fn sasl_failed(&mut self, conn: ConnId, xid: i32) {
         let empty = body(&SaslToken { token: None });
-        let code = ErrorCode::AuthFailed.code();
+        // ZooKeeper answers -124 instead when SASL is what enforce.auth requires.
+        let required = (self.cfg.acl.enforce_schemes.as_deref())
+            .is_some_and(|s| s.iter().any(|x| x == "sasl"));
+        let code = if required {
+            ErrorCode::SessionClosedRequireSaslAuth.code()
+        } else {
+            ErrorCode::AuthFailed.code()
+        };
         self.send(conn, error_frame_with_body(xid, 0, code, &empty));
         self.linger_close(conn);
     }
@@ -412,7 +419,7 @@ impl Core {
     pub(super) fn linger_close(&mut self, conn: ConnId) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.closing = true;
-            c.linger_since = Some(None);
+            self.lingering.insert(conn, None);
         }
     }
 }

@@ -200,6 +200,20 @@ impl Core {
             self.close(conn);
             return;
         }
+        // ZooKeeper checks enforce.auth before it decodes the request's body.
+        let authed = self.cfg.acl.enforce_schemes.as_ref().is_none_or(|schemes| {
+            (self.conns.get(&conn))
+                .is_some_and(|c| c.auth.iter().any(|i| schemes.contains(&i.scheme)))
+        });
+        if !authed
+            && op_type != corral_proto::records::op::AUTH
+            && op_type != corral_proto::records::op::SASL
+        {
+            let code = ErrorCode::SessionClosedRequireSaslAuth.code();
+            self.reply(conn, xid, 0, code, &[]);
+            self.linger_close(conn);
+            return;
+        }
         let code = ErrorCode::MarshallingError.code();
         if is_write_op(op_type) {
             self.enqueue(

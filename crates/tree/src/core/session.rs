@@ -83,22 +83,19 @@ impl Core {
         }
     }
 
-    /// Connections left open after a failed SASL exchange: stamped at their first tick, closed
-    /// once `FAILED_LINGER_MS` has passed since.
+    /// Connections left open after a failed SASL exchange or an enforce.auth refusal: given a
+    /// deadline at their first tick, closed once it has passed.
     fn close_lingering(&mut self, now: Now) {
         let mut due = Vec::new();
-        for (id, c) in self.conns.iter_mut() {
-            match c.linger_since {
-                Some(None) => c.linger_since = Some(Some(now.mono_ms)),
-                Some(Some(t)) if now.mono_ms >= t + crate::sasl::FAILED_LINGER_MS => {
-                    c.linger_since = None;
-                    due.push(*id);
-                }
-                _ => {}
+        for (id, deadline) in self.lingering.iter_mut() {
+            match deadline {
+                None => *deadline = Some(now.mono_ms + crate::sasl::FAILED_LINGER_MS),
+                Some(t) if now.mono_ms >= *t => due.push(*id),
+                Some(_) => {}
             }
         }
-        due.sort_unstable();
         for conn in due {
+            self.lingering.remove(&conn);
             self.out.push_back(super::Output::Close { conn });
         }
     }
