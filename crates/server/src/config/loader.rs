@@ -599,10 +599,7 @@ impl Loader {
     /// x509 gets ZooKeeper's built-in one when none is configured.
     fn configure_ssl_auth(&mut self) -> Result<(), ConfigError> {
         // NettyServerCnxnFactory does the same for a plaintext port with portUnification.
-        let unified = self
-            .props
-            .get("zookeeper.client.portUnification")
-            .is_some_and(|(v, _)| v.eq_ignore_ascii_case("true"));
+        let unified = self.prop_bool("zookeeper.client.portUnification")? == Some(true);
         if self.cfg.secure_client_port.is_none() && !unified {
             return Ok(());
         }
@@ -667,7 +664,7 @@ impl Loader {
 
     /// A boolean property; ZooKeeper's `Boolean.parseBoolean` would read any
     /// non-`true` text as false, corral rejects it so typos surface.
-    fn prop_bool(&self, name: &str) -> Result<Option<bool>, ConfigError> {
+    pub(super) fn prop_bool(&self, name: &str) -> Result<Option<bool>, ConfigError> {
         match self.props.get(name) {
             None => Ok(None),
             Some((v, origin)) => parse_bool(&origin.key, origin.line, v).map(Some),

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::loader::Loader;
-use super::value::{invalid, parse_bool};
+use super::value::invalid;
 use super::ConfigError;
 
 /// A key or trust store file's format, as `KeyStoreFileType` names them.
@@ -142,10 +142,7 @@ impl Loader {
 
     /// The client TLS settings, when `secureClientPort` or `client.portUnification` needs them.
     pub(super) fn client_tls(&self) -> Result<Option<TlsConfig>, ConfigError> {
-        let unified = match self.props.get("zookeeper.client.portUnification") {
-            Some((v, o)) => parse_bool(&o.key, o.line, v)?,
-            None => false,
-        };
+        let unified = self.prop_bool("zookeeper.client.portUnification")? == Some(true);
         let needed_by = match (self.cfg.secure_client_port, unified) {
             (Some(_), _) => "secureClientPort",
             (None, true) => "client.portUnification",
@@ -159,15 +156,7 @@ impl Loader {
             });
         };
         let trust_store = self.store("zookeeper.ssl.trustStore")?;
-        let client_auth = match self.props.get("zookeeper.ssl.clientAuth") {
-            None => ClientAuth::Need,
-            Some((v, o)) => match v.to_ascii_lowercase().as_str() {
-                "" | "need" => ClientAuth::Need,
-                "want" => ClientAuth::Want,
-                "none" => ClientAuth::None,
-                _ => return Err(invalid(&o.key, o.line, v, "expected need, want or none")),
-            },
-        };
+        let client_auth = self.client_auth("zookeeper.ssl")?;
         if client_auth != ClientAuth::None && trust_store.is_none() {
             return Err(ConfigError::Conflict {
                 key: "ssl.clientAuth".to_string(),
@@ -179,25 +168,11 @@ impl Loader {
             });
         }
         let versions = self.versions("zookeeper.ssl")?;
-        let cipher_suites = self
-            .props
-            .get("zookeeper.ssl.ciphersuites")
-            .filter(|(v, _)| !v.is_empty())
-            .map(|(v, _)| {
-                v.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            });
-        if let Some((v, o)) = self.props.get("zookeeper.ssl.hostnameVerification") {
-            // On the client port ZooKeeper checks no client host names (ClientX509Util), so
-            // the value changes nothing here; it is still validated.
-            parse_bool(&o.key, o.line, v)?;
-        }
-        let cert_reload = match self.props.get("zookeeper.client.certReload") {
-            Some((v, o)) => parse_bool(&o.key, o.line, v)?,
-            None => false,
-        };
+        let cipher_suites = self.cipher_suites("zookeeper.ssl");
+        // On the client port ZooKeeper checks no client host names (ClientX509Util), so the
+        // value changes nothing here; it is still validated.
+        self.prop_bool("zookeeper.ssl.hostnameVerification")?;
+        let cert_reload = self.prop_bool("zookeeper.client.certReload")? == Some(true);
         let x509_super_user = self
             .props
             .get("zookeeper.X509AuthenticationProvider.superUser")
@@ -236,31 +211,12 @@ impl Loader {
         let trust_store = self
             .store("zookeeper.ssl.quorum.trustStore")?
             .ok_or_else(|| need("trustStore"))?;
-        let client_auth = match self.props.get("zookeeper.ssl.quorum.clientAuth") {
-            None => ClientAuth::Need,
-            Some((v, o)) => match v.to_ascii_lowercase().as_str() {
-                "" | "need" => ClientAuth::Need,
-                "want" => ClientAuth::Want,
-                "none" => ClientAuth::None,
-                _ => return Err(invalid(&o.key, o.line, v, "expected need, want or none")),
-            },
-        };
+        let client_auth = self.client_auth("zookeeper.ssl.quorum")?;
         let versions = self.versions("zookeeper.ssl.quorum")?;
-        let cipher_suites = self
-            .props
-            .get("zookeeper.ssl.quorum.ciphersuites")
-            .filter(|(v, _)| !v.is_empty())
-            .map(|(v, _)| {
-                v.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            });
-        let hostname_verification =
-            match self.props.get("zookeeper.ssl.quorum.hostnameVerification") {
-                Some((v, o)) => parse_bool(&o.key, o.line, v)?,
-                None => true,
-            };
+        let cipher_suites = self.cipher_suites("zookeeper.ssl.quorum");
+        let hostname_verification = self
+            .prop_bool("zookeeper.ssl.quorum.hostnameVerification")?
+            .unwrap_or(true);
         Ok(Some(TlsConfig {
             key_store,
             trust_store: Some(trust_store),
@@ -272,6 +228,33 @@ impl Loader {
             cert_reload: false,
             hostname_verification,
         }))
+    }
+
+    /// `<prefix>.clientAuth`: need (the default), want or none.
+    fn client_auth(&self, prefix: &str) -> Result<ClientAuth, ConfigError> {
+        let Some((v, o)) = self.props.get(&format!("{prefix}.clientAuth")) else {
+            return Ok(ClientAuth::Need);
+        };
+        match v.to_ascii_lowercase().as_str() {
+            "" | "need" => Ok(ClientAuth::Need),
+            "want" => Ok(ClientAuth::Want),
+            "none" => Ok(ClientAuth::None),
+            _ => Err(invalid(&o.key, o.line, v, "expected need, want or none")),
+        }
+    }
+
+    /// `<prefix>.ciphersuites`, comma-separated; `None` when not set.
+    fn cipher_suites(&self, prefix: &str) -> Option<Vec<String>> {
+        let (v, _) = self
+            .props
+            .get(&format!("{prefix}.ciphersuites"))
+            .filter(|(v, _)| !v.is_empty())?;
+        Some(
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        )
     }
 
     /// `<prefix>.enabledProtocols`, else `<prefix>.protocol`, else TLSv1.2 (3.8's default).
