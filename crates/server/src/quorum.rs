@@ -26,7 +26,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::{ServerConfig, ServerEntry};
 use crate::limits::{CONNECT_TIMEOUT, LEADER_CONNECT_DELAY, LEADER_CONNECT_TRIES};
-use crate::tls::QuorumTls;
+use crate::tls::{handshake_within, QuorumTls};
 use crate::wire::{Event, QEvent, WriterMsg};
 
 /// How often unconnected election peers are dialled again.
@@ -67,17 +67,9 @@ async fn secure_client(
         return Some(Box::new(sock));
     };
     let name = rustls::pki_types::ServerName::IpAddress(peer.ip().into());
-    match tokio::time::timeout(CONNECT_TIMEOUT, tls.connector.connect(name, sock)).await {
-        Ok(Ok(s)) => Some(Box::new(s)),
-        Ok(Err(e)) => {
-            warn!("TLS handshake with member at {peer} failed: {e}");
-            None
-        }
-        Err(_) => {
-            warn!("TLS handshake with member at {peer} timed out");
-            None
-        }
-    }
+    let hs = tls.connector.connect(name, sock);
+    let s = handshake_within(CONNECT_TIMEOUT, hs, format!("member at {peer}")).await?;
+    Some(Box::new(s))
 }
 
 /// The accepting side: TLS with `sslQuorum`, the connecting member's certificate checked
@@ -90,17 +82,9 @@ async fn secure_server(
     let Some(tls) = tls else {
         return Some(Box::new(sock));
     };
-    let s = match tokio::time::timeout(CONNECT_TIMEOUT, tls.acceptor.accept(sock)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            warn!("TLS handshake with member connecting from {peer} failed: {e}");
-            return None;
-        }
-        Err(_) => {
-            warn!("TLS handshake with member connecting from {peer} timed out");
-            return None;
-        }
-    };
+    let hs = tls.acceptor.accept(sock);
+    let who = format!("member connecting from {peer}");
+    let s = handshake_within(CONNECT_TIMEOUT, hs, who).await?;
     if tls.verify_hosts {
         let cert = s.get_ref().1.peer_certificates().and_then(|c| c.first());
         if !cert.is_some_and(|c| crate::tls::names_ip(c, peer.ip())) {

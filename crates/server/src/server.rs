@@ -511,18 +511,10 @@ async fn handshake(
     acceptor: TlsAcceptor,
     failed: &AtomicU64,
 ) -> Option<(ClientStream, Option<String>)> {
-    let tls = match tokio::time::timeout(SESSIONLESS_TIMEOUT, acceptor.accept(sock)).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => {
-            failed.fetch_add(1, Ordering::Relaxed);
-            warn!("TLS handshake with {peer} failed: {e}");
-            return None;
-        }
-        Err(_) => {
-            failed.fetch_add(1, Ordering::Relaxed);
-            warn!("TLS handshake with {peer} timed out");
-            return None;
-        }
+    let hs = acceptor.accept(sock);
+    let Some(tls) = crate::tls::handshake_within(SESSIONLESS_TIMEOUT, hs, peer).await else {
+        failed.fetch_add(1, Ordering::Relaxed);
+        return None;
     };
     let x509 = match tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
         None => None,

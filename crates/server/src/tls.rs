@@ -165,9 +165,13 @@ fn load_trust(spec: &StoreSpec) -> Result<RootCertStore, String> {
     Ok(roots)
 }
 
-/// The rustls configuration for the secure client port, or an error that names the file or
-/// the setting at fault.
-pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
+/// The crypto provider with `ssl*.ciphersuites` applied, and the protocol versions enabled.
+type Crypto = (
+    Arc<rustls::crypto::CryptoProvider>,
+    Vec<&'static rustls::SupportedProtocolVersion>,
+);
+
+fn crypto(tls: &TlsConfig) -> Result<Crypto, String> {
     // ring, not aws-lc-rs: it builds with nothing but a C compiler; what rustls deprecates is
     // its lack of post-quantum key exchange, which ZooKeeper's Java clients do not offer.
     #[allow(deprecated)]
@@ -207,28 +211,50 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
             );
         }
     }
-    let provider = Arc::new(provider);
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&versions)
-        .map_err(|e| format!("ssl.protocol / ssl.enabledProtocols: {e}"))?;
-    let builder = match (&tls.trust_store, tls.client_auth) {
-        (_, ClientAuth::None) => builder.with_no_client_auth(),
+    Ok((Arc::new(provider), versions))
+}
+
+/// The rustls configuration for the secure client port, or an error that names the file or
+/// the setting at fault.
+pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
+    let crypto = crypto(tls)?;
+    let roots = match (&tls.trust_store, tls.client_auth) {
+        (_, ClientAuth::None) => None,
         (None, _) => return Err("client certificates need ssl.trustStore.location".into()),
-        (Some(t), auth) => {
-            let roots = Arc::new(load_trust(t)?);
-            let v = WebPkiClientVerifier::builder_with_provider(roots, provider);
-            let v = if auth == ClientAuth::Want {
+        (Some(t), _) => Some(Arc::new(load_trust(t)?)),
+    };
+    let id = load_identity(&tls.key_store)?;
+    build_server(tls, &crypto, roots, id, "secure client port")
+}
+
+/// A server configuration from what `crypto`, `load_trust` and `load_identity` read; `roots`
+/// is `None` exactly when no client certificate is asked for.
+fn build_server(
+    tls: &TlsConfig,
+    (provider, versions): &Crypto,
+    roots: Option<Arc<RootCertStore>>,
+    id: Identity,
+    what: &str,
+) -> Result<Arc<ServerConfig>, String> {
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .map_err(|e| format!("ssl.protocol / ssl.enabledProtocols: {e}"))?;
+    let builder = match roots {
+        None => builder.with_no_client_auth(),
+        Some(roots) => {
+            let v = WebPkiClientVerifier::builder_with_provider(roots, provider.clone());
+            let v = if tls.client_auth == ClientAuth::Want {
                 v.allow_unauthenticated()
             } else {
                 v
             };
+            let trust = tls.trust_store.as_ref().map(|t| t.location.display());
             let v = v
                 .build()
-                .map_err(|e| format!("{}: {e}", t.location.display()))?;
+                .map_err(|e| format!("{}: {e}", trust.expect("roots come from a trust store")))?;
             builder.with_client_cert_verifier(v)
         }
     };
-    let id = load_identity(&tls.key_store)?;
     let subject = id
         .chain
         .first()
@@ -238,7 +264,7 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
         .with_single_cert(id.chain, id.key)
         .map_err(|e| format!("{}: {e}", tls.key_store.location.display()))?;
     info!(
-        "secure client port: certificate {subject} from {}, client certificates {:?}, {:?}",
+        "{what}: certificate {subject} from {}, client certificates {:?}, {:?}",
         tls.key_store.location.display(),
         tls.client_auth,
         tls.versions
@@ -372,40 +398,38 @@ impl rustls::client::danger::ServerCertVerifier for NoNameCheck {
     }
 }
 
-/// The members' TLS from `ssl.quorum.*`.
+/// The members' TLS from `ssl.quorum.*`: one reading of the stores serves both directions.
 pub fn quorum_tls(cfg: &TlsConfig) -> Result<QuorumTls, String> {
-    let acceptor = TlsAcceptor::from(server_config(cfg)?);
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let versions: Vec<&'static rustls::SupportedProtocolVersion> = cfg
-        .versions
-        .iter()
-        .map(|v| match v {
-            TlsVersion::Tls12 => &rustls::version::TLS12,
-            TlsVersion::Tls13 => &rustls::version::TLS13,
-        })
-        .collect();
+    let crypto = crypto(cfg)?;
+    let (provider, versions) = &crypto;
     let trust = cfg
         .trust_store
         .as_ref()
         .ok_or("sslQuorum needs ssl.quorum.trustStore.location")?;
     let roots = Arc::new(load_trust(trust)?);
+    let id = load_identity(&cfg.key_store)?;
+    let client_id = Identity {
+        key: id.key.clone_key(),
+        chain: id.chain.clone(),
+    };
+    let server_roots = (cfg.client_auth != ClientAuth::None).then(|| roots.clone());
+    let acceptor = TlsAcceptor::from(build_server(cfg, &crypto, server_roots, id, "quorum")?);
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&versions)
+        .with_protocol_versions(versions)
         .map_err(|e| format!("ssl.quorum.protocol: {e}"))?;
     let builder = if cfg.hostname_verification {
         builder.with_root_certificates(roots)
     } else {
-        let v = rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
-            .build()
-            .map_err(|e| format!("{}: {e}", trust.location.display()))?;
+        let v =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+                .build()
+                .map_err(|e| format!("{}: {e}", trust.location.display()))?;
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoNameCheck(v)))
     };
-    let id = load_identity(&cfg.key_store)?;
     let client = builder
-        .with_client_auth_cert(id.chain, id.key)
+        .with_client_auth_cert(client_id.chain, client_id.key)
         .map_err(|e| format!("{}: {e}", cfg.key_store.location.display()))?;
     Ok(QuorumTls {
         acceptor,
@@ -433,6 +457,26 @@ pub fn names_ip(cert: &[u8], ip: std::net::IpAddr) -> bool {
         },
         _ => false,
     })
+}
+
+/// Runs a TLS handshake for at most `limit`. A failure or a time-out is logged, naming `who`
+/// (`TLS handshake with <who> failed: …` / `… timed out`), and gives `None`.
+pub async fn handshake_within<T>(
+    limit: std::time::Duration,
+    handshake: impl std::future::Future<Output = std::io::Result<T>>,
+    who: impl std::fmt::Display,
+) -> Option<T> {
+    match tokio::time::timeout(limit, handshake).await {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(e)) => {
+            warn!("TLS handshake with {who} failed: {e}");
+            None
+        }
+        Err(_) => {
+            warn!("TLS handshake with {who} timed out");
+            None
+        }
+    }
 }
 
 /// The short names Java's `X500Principal.getName()` (RFC 2253) writes; any other attribute
