@@ -1368,7 +1368,7 @@ fn curator_recipes_on_an_ensemble() {
             return;
         }
     }
-    let interop = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/java");
+    let interop = corral_testkit::interop_dir().join("java");
     let classes = tempfile::tempdir().expect("temporary directory");
     let jars: Vec<&str> = corral_testkit::CURATOR_JARS
         .iter()

@@ -169,17 +169,13 @@ const EXPECT_WAIT: Duration = Duration::from_secs(10);
 
 const TEST: &str = "interop";
 
-use corral_testkit::{run_bounded, CURATOR_JARS as JAVA_JARS, SLF4J_SIMPLE};
+use corral_testkit::{interop_dir, run_bounded, CURATOR_JARS as JAVA_JARS, SLF4J_SIMPLE};
 const JAVAC: &str = "/usr/bin/javac";
 const GCC: &str = "/usr/bin/gcc";
 const ZK_C_HEADER: &str = "/usr/include/zookeeper/zookeeper.h";
 const GO: &str = "/usr/bin/go";
 const GO_ZK: &str = "/usr/share/gocode/src/github.com/samuel/go-zookeeper/zk";
 const GOPATH: &str = "/usr/share/gocode";
-
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop")
-}
 
 fn corral_bin() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_corral")).to_path_buf()

@@ -12,8 +12,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use corral_testkit::{
-    require_real_zookeeper, require_tool, run_bounded, start_corral, start_zookeeper,
-    ServerProcess, SLF4J_SIMPLE, ZOOKEEPER_JAR,
+    interop_dir, javac, output_lines, require_real_zookeeper, require_tool, start_corral,
+    start_zookeeper, ServerProcess, SLF4J_SIMPLE, ZOOKEEPER_JAR,
 };
 
 const TEST: &str = "sasl";
@@ -28,19 +28,17 @@ fn corral() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_corral"))
 }
 
+/// A test program under `interop/security`.
+fn security_src(name: &str) -> PathBuf {
+    interop_dir().join("security").join(name)
+}
+
 fn compile(dir: &Path) -> PathBuf {
-    let classes = dir.join("classes");
-    fs::create_dir_all(&classes).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/security/SaslClient.java");
-    let mut cmd = Command::new("javac");
-    cmd.args(["-J-Xmx256m", "-nowarn", "-d"])
-        .arg(&classes)
-        .args(["-cp", ZOOKEEPER_JAR])
-        .arg(src);
-    match run_bounded(&mut cmd, Duration::from_secs(120)) {
-        Ok((true, _)) => classes,
-        other => panic!("javac SaslClient.java: {other:?}"),
-    }
+    javac(
+        &security_src("SaslClient.java"),
+        ZOOKEEPER_JAR,
+        &dir.join("classes"),
+    )
 }
 
 /// Runs the Java client as `user` with `password` and returns what it printed.
@@ -74,14 +72,7 @@ fn client(
     ))
     .arg("SaslClient")
     .arg(server.connect_string());
-    match run_bounded(&mut cmd, Duration::from_secs(60)) {
-        Ok((true, out)) => out
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .collect::<Vec<_>>()
-            .join("\n"),
-        other => panic!("SaslClient: {other:?}"),
-    }
+    output_lines(&mut cmd, Duration::from_secs(60), "SaslClient")
 }
 
 // The Java client's DIGEST-MD5 login sees the same on ZooKeeper and on corral.
@@ -194,18 +185,11 @@ fn sasl_super_user_and_kerberos_refusal() {
 }
 
 fn compile_auth(dir: &Path) -> PathBuf {
-    let classes = dir.join("auth-classes");
-    fs::create_dir_all(&classes).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/security/AuthClient.java");
-    let mut cmd = Command::new("javac");
-    cmd.args(["-J-Xmx256m", "-nowarn", "-d"])
-        .arg(&classes)
-        .args(["-cp", ZOOKEEPER_JAR])
-        .arg(src);
-    match run_bounded(&mut cmd, Duration::from_secs(120)) {
-        Ok((true, _)) => classes,
-        other => panic!("javac AuthClient.java: {other:?}"),
-    }
+    javac(
+        &security_src("AuthClient.java"),
+        ZOOKEEPER_JAR,
+        &dir.join("auth-classes"),
+    )
 }
 
 fn auth_client(classes: &Path, server: &ServerProcess, mode: &str) -> String {
@@ -220,14 +204,7 @@ fn auth_client(classes: &Path, server: &ServerProcess, mode: &str) -> String {
     .arg("AuthClient")
     .arg(server.connect_string())
     .arg(mode);
-    match run_bounded(&mut cmd, Duration::from_secs(60)) {
-        Ok((true, out)) => out
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .collect::<Vec<_>>()
-            .join("\n"),
-        other => panic!("AuthClient: {other:?}"),
-    }
+    output_lines(&mut cmd, Duration::from_secs(60), "AuthClient")
 }
 
 // enforce.auth.enabled with enforce.auth.schemes=digest: a request before authenticating ends
@@ -278,20 +255,13 @@ const KAZOO: &str = "/usr/lib/python3/dist-packages/kazoo/client.py";
 const PURE_SASL: &str = "/usr/lib/python3/dist-packages/puresasl/client.py";
 
 fn kazoo(server: &ServerProcess, user: &str, password: &str) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/security/kazoo_sasl.py");
+    let script = security_src("kazoo_sasl.py");
     let mut cmd = Command::new(PYTHON);
     cmd.arg(script)
         .arg(server.connect_string())
         .arg(user)
         .arg(password);
-    match run_bounded(&mut cmd, Duration::from_secs(60)) {
-        Ok((true, out)) => out
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .collect::<Vec<_>>()
-            .join("\n"),
-        other => panic!("kazoo_sasl.py: {other:?}"),
-    }
+    output_lines(&mut cmd, Duration::from_secs(60), "kazoo_sasl.py")
 }
 
 // kazoo (Python, pure-sasl) with DIGEST-MD5: the same on ZooKeeper and on corral, for the right

@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use corral_testkit::pki::{make_pki, openssl, run, PW};
+use corral_testkit::pki::{make_pki, openssl, PW};
 use corral_testkit::{
-    four_letter, free_port, require_real_zookeeper, require_tool, run_bounded, start_corral,
-    start_zookeeper, ServerProcess, NETTY_TLS_JARS, SLF4J_SIMPLE, ZOOKEEPER_JAR,
+    four_letter, free_port, interop_dir, javac, output_lines, require_real_zookeeper, require_tool,
+    run_bounded, start_corral, start_zookeeper, ServerProcess, NETTY_TLS_JARS, SLF4J_SIMPLE,
+    ZOOKEEPER_JAR,
 };
 
 const TEST: &str = "tls";
@@ -37,19 +38,8 @@ fn peers_present() -> bool {
 }
 
 fn compile(dir: &Path) -> PathBuf {
-    let classes = dir.join("classes");
-    fs::create_dir_all(&classes).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/security/TlsClient.java");
-    run(
-        dir,
-        "javac TlsClient.java",
-        Command::new("javac")
-            .args(["-J-Xmx256m", "-nowarn", "-d"])
-            .arg(&classes)
-            .args(["-cp", ZOOKEEPER_JAR])
-            .arg(src),
-    );
-    classes
+    let src = interop_dir().join("security/TlsClient.java");
+    javac(&src, ZOOKEEPER_JAR, &dir.join("classes"))
 }
 
 /// Runs the Java client against `port` with the given TLS system properties (`None`: a
@@ -79,15 +69,7 @@ fn java_client(classes: &Path, port: u16, tls: Option<&[(&str, String)]>, mode: 
     cmd.arg("TlsClient")
         .arg(format!("127.0.0.1:{port}"))
         .arg(mode);
-    match run_bounded(&mut cmd, Duration::from_secs(60)) {
-        Ok((true, out)) => out
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .collect::<Vec<_>>()
-            .join("\n"),
-        Ok((false, out)) => panic!("TlsClient failed:\n{out}"),
-        Err(e) => panic!("TlsClient: {e}"),
-    }
+    output_lines(&mut cmd, Duration::from_secs(60), "TlsClient")
 }
 
 fn path(dir: &Path, f: &str) -> String {
@@ -387,14 +369,7 @@ fn tls_props(dir: &Path) -> Vec<String> {
 }
 
 fn run_java(cmd: &mut Command, what: &str) -> String {
-    match run_bounded(cmd, Duration::from_secs(90)) {
-        Ok((true, out)) => out
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .collect::<Vec<_>>()
-            .join("\n"),
-        other => panic!("{what}: {other:?}"),
-    }
+    output_lines(cmd, Duration::from_secs(90), what)
 }
 
 // Curator (a lock, a node with a sasl ACL) and zkCli (whoami) over TLS with SASL DIGEST-MD5 on
@@ -417,20 +392,8 @@ fn curator_and_zkcli_over_tls_with_sasl() {
         .iter()
         .map(|(j, _)| *j)
         .collect();
-    let classes = dir.join("curator-classes");
-    fs::create_dir_all(&classes).unwrap();
-    let src =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/security/CuratorSecure.java");
-    run(
-        dir,
-        "javac CuratorSecure.java",
-        Command::new("javac")
-            .args(["-J-Xmx256m", "-nowarn", "-d"])
-            .arg(&classes)
-            .arg("-cp")
-            .arg(jars.join(":"))
-            .arg(src),
-    );
+    let src = interop_dir().join("security/CuratorSecure.java");
+    let classes = javac(&src, &jars.join(":"), &dir.join("curator-classes"));
     let cp = format!(
         "{}:{}:{SLF4J_SIMPLE}:{}",
         classes.display(),

@@ -231,6 +231,41 @@ pub const NETTY_TLS_JARS: &[&str] = &[
 /// Runtime only: warnings and errors of the client libraries go to the program's output.
 pub const SLF4J_SIMPLE: &str = "/usr/share/java/slf4j-simple.jar";
 
+/// The repository's `interop/` directory: the client programs and scripts the tests run.
+pub fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop")
+}
+
+/// Runs `cmd` to success within `limit` and returns the non-empty lines of its output, joined by
+/// newlines (what a test compares); panics with the output, naming `what`, otherwise.
+pub fn output_lines(cmd: &mut Command, limit: Duration, what: &str) -> String {
+    match run_bounded(cmd, limit) {
+        Ok((true, out)) => out
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Ok((false, out)) => panic!("{what} failed:\n{out}"),
+        Err(e) => panic!("{what}: {e}"),
+    }
+}
+
+/// Compiles one Java source file into `out` (created) against `classpath`; returns `out`.
+pub fn javac(src: &Path, classpath: &str, out: &Path) -> PathBuf {
+    fs::create_dir_all(out).expect("class directory");
+    let mut cmd = Command::new("javac");
+    cmd.args(["-J-Xmx256m", "-nowarn", "-d"])
+        .arg(out)
+        .args(["-cp", classpath])
+        .arg(src);
+    output_lines(
+        &mut cmd,
+        Duration::from_secs(120),
+        &format!("javac {}", src.display()),
+    );
+    out.to_path_buf()
+}
+
 /// Runs a command to completion with a time limit; returns (success, stdout+stderr), or why it
 /// could not run or did not finish (then it has been killed).
 pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Result<(bool, String), String> {

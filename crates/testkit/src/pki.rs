@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::run_bounded;
+use crate::output_lines;
 
 /// The password of every store [`make_pki`] writes.
 pub const PW: &str = "secret";
@@ -23,11 +23,7 @@ pub const CLIENT_SUBJECT: &str =
 
 /// Runs a command in `dir` to success within 2 minutes, or panics with its output.
 pub fn run(dir: &Path, what: &str, cmd: &mut Command) {
-    match run_bounded(cmd.current_dir(dir), Duration::from_secs(120)) {
-        Ok((true, _)) => {}
-        Ok((false, out)) => panic!("{what} failed:\n{out}"),
-        Err(e) => panic!("{what}: {e}"),
-    }
+    output_lines(cmd.current_dir(dir), Duration::from_secs(120), what);
 }
 
 /// `openssl` with whitespace-separated arguments, in `dir`.
