@@ -12,11 +12,6 @@ use md5::{Digest, Md5};
 
 /// The realm ZooKeeper's DIGEST-MD5 server announces.
 pub const REALM: &str = "zk-sasl-md5";
-/// How long a connection whose SASL exchange failed stays open (taking no requests) before the
-/// server closes it: long enough for a client to read the AuthFailed reply first (the Java
-/// client then closes it at once), short enough that a client that does not costs little.
-pub const FAILED_LINGER_MS: u64 = 1000;
-
 /// The service name in the digest-uri (`zookeeper/<host>`).
 const SERVICE: &str = "zookeeper";
 

@@ -34,15 +34,12 @@ impl Core {
         self.handle_open(conn, remote_ip);
         if let Some(subject) = subject {
             let ids = self.cfg.acl.x509_ids(subject);
-            if let Some(c) = self.conns.get_mut(&conn) {
-                c.auth.extend(ids);
-            }
+            self.add_ids(conn, ids);
         }
     }
 
     /// A socket is gone (closed by either side). The session lives on until it expires.
     pub fn handle_closed(&mut self, conn: ConnId) {
-        self.lingering.remove(&conn);
         if let Some(c) = self.conns.remove(&conn) {
             if self.session_conn.get(&c.session) == Some(&conn) {
                 self.session_conn.remove(&c.session);

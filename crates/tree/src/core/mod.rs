@@ -9,7 +9,6 @@
 //! per-session queue, `submit`), `prepare` (request -> txn), `apply` (txn -> tree, watches,
 //! replies), `read` (reads answered from the tree) and `role` (serving, leader or learner).
 
-use std::collections::BTreeMap;
 use std::collections::{HashMap, VecDeque};
 
 use corral_proto::jute::{Jute, WriteJute};
@@ -189,11 +188,6 @@ pub struct Core {
     serving: bool,
     /// SASL exchanges begun, for distinct nonces.
     sasl_nonces: u64,
-    /// Connections refused after a failed SASL exchange or before authenticating: they take no
-    /// more requests and are closed once [`crate::sasl::FAILED_LINGER_MS`] has passed (the
-    /// deadline is set at the first tick: `None` until then), so the client reads the reply
-    /// before it sees the connection end. Any role.
-    lingering: BTreeMap<ConnId, Option<u64>>,
 }
 
 fn body<T: Jute>(r: &T) -> Vec<u8> {
@@ -253,7 +247,6 @@ impl Core {
             touched: HashMap::new(),
             serving: true,
             sasl_nonces: 0,
-            lingering: BTreeMap::new(),
         }
     }
 
@@ -293,18 +286,11 @@ impl Core {
     /// containers (the leader does), so it needs no tick: waking it for a session whose expiry
     /// time has passed would spin (sim note, seed 1).
     pub fn next_wakeup_ms(&self) -> u64 {
-        let linger = (self.lingering.values())
-            .map(|d| d.unwrap_or(0))
-            .min()
-            .unwrap_or(u64::MAX);
         if self.role == Role::Learner {
-            return linger;
+            return u64::MAX;
         }
         let c = self.last_container_check_ms + self.cfg.container_check_interval_ms;
-        self.sessions
-            .next_expiry_ms()
-            .map_or(c, |s| s.min(c))
-            .min(linger)
+        self.sessions.next_expiry_ms().map_or(c, |s| s.min(c))
     }
 
     fn send(&mut self, conn: ConnId, frame: Vec<u8>) {

@@ -30,13 +30,7 @@ impl Core {
                     .authenticate(&a.scheme, a.auth.as_deref().unwrap_or(&[]), &ip)
                 {
                     AuthOutcome::Added(new) => {
-                        if let Some(c) = self.conns.get_mut(&conn) {
-                            for i in new {
-                                if !c.auth.contains(&i) {
-                                    c.auth.push(i);
-                                }
-                            }
-                        }
+                        self.add_ids(conn, new);
                         self.reply(conn, xid, 0, 0, &[]);
                     }
                     AuthOutcome::Failed => {
@@ -378,13 +372,7 @@ impl Core {
             crate::sasl::Step::Done { token, user } => {
                 tracing::info!("SASL: connection {conn} authenticated as {user}");
                 let ids = self.cfg.acl.sasl_ids(&user);
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    for i in ids {
-                        if !c.auth.contains(&i) {
-                            c.auth.push(i);
-                        }
-                    }
-                }
+                self.add_ids(conn, ids);
                 self.reply(conn, xid, 0, 0, &body(&SaslToken { token: Some(token) }));
             }
             crate::sasl::Step::Failed(why) => {
@@ -396,10 +384,9 @@ impl Core {
         }
     }
 
-    /// AuthFailed with an empty response, as ZooKeeper answers; the connection then takes no
-    /// more requests and is closed a moment later (`handle_tick`): the Java client reads the
-    /// reply, reports AuthFailed and closes it itself, which it does not do if the end of the
-    /// stream arrives with the reply.
+    /// AuthFailed (or -124 when SASL is required) with an empty SetSASLResponse body, as
+    /// ZooKeeper answers a failed step, then the connection is closed. The Java client reads
+    /// that body even on an error: without it, it sees the end of the stream and reconnects.
     fn sasl_failed(&mut self, conn: ConnId, xid: i32) {
         let empty = body(&SaslToken { token: None });
         // ZooKeeper answers -124 instead when SASL is what enforce.auth requires.
@@ -411,15 +398,17 @@ impl Core {
             ErrorCode::AuthFailed.code()
         };
         self.send(conn, error_frame_with_body(xid, 0, code, &empty));
-        self.linger_close(conn);
+        self.close(conn);
     }
 
-    /// The connection takes no more requests and is closed at a tick a moment from now, after
-    /// the client has read the reply just sent.
-    pub(super) fn linger_close(&mut self, conn: ConnId) {
+    /// Gives a connection the ids an authentication produced (each once).
+    pub(super) fn add_ids(&mut self, conn: ConnId, ids: Vec<Id>) {
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.closing = true;
-            self.lingering.insert(conn, None);
+            for i in ids {
+                if !c.auth.contains(&i) {
+                    c.auth.push(i);
+                }
+            }
         }
     }
 }

@@ -101,7 +101,7 @@ impl Core {
             );
             let code = ErrorCode::SessionClosedRequireSaslAuth.code();
             self.reply(conn, xid, 0, code, &[]);
-            self.linger_close(conn);
+            self.close(conn);
             return;
         }
         if req.is_write() {
@@ -211,7 +211,7 @@ impl Core {
         {
             let code = ErrorCode::SessionClosedRequireSaslAuth.code();
             self.reply(conn, xid, 0, code, &[]);
-            self.linger_close(conn);
+            self.close(conn);
             return;
         }
         let code = ErrorCode::MarshallingError.code();

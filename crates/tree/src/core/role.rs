@@ -24,8 +24,6 @@ impl Core {
                 .filter(|(_, c)| !c.closing)
                 .map(|(id, _)| *id)
                 .collect();
-            // Refused connections still lingering go too.
-            open.extend(std::mem::take(&mut self.lingering).into_keys());
             open.sort_unstable();
             for c in open {
                 self.close(c);

@@ -66,7 +66,6 @@ impl Core {
     /// Time passes: expire sessions, reap containers and TTL nodes. Only a standalone server
     /// or the leader does either (followers learn of them as txns).
     pub fn handle_tick(&mut self, now: Now) {
-        self.close_lingering(now);
         if self.role == Role::Learner {
             return;
         }
@@ -80,23 +79,6 @@ impl Core {
         if now.mono_ms >= self.last_container_check_ms + self.cfg.container_check_interval_ms {
             self.last_container_check_ms = now.mono_ms;
             self.reap_containers(now);
-        }
-    }
-
-    /// Connections left open after a failed SASL exchange or an enforce.auth refusal: given a
-    /// deadline at their first tick, closed once it has passed.
-    fn close_lingering(&mut self, now: Now) {
-        let mut due = Vec::new();
-        for (id, deadline) in self.lingering.iter_mut() {
-            match deadline {
-                None => *deadline = Some(now.mono_ms + crate::sasl::FAILED_LINGER_MS),
-                Some(t) if now.mono_ms >= *t => due.push(*id),
-                Some(_) => {}
-            }
-        }
-        for conn in due {
-            self.lingering.remove(&conn);
-            self.out.push_back(super::Output::Close { conn });
         }
     }
 
