@@ -1815,3 +1815,174 @@ fn quorum_tls_with_a_zookeeper_member() {
     );
     assert_same_everywhere(&rt, &ens, &survivors, "/t");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Quorum SASL
+// ---------------------------------------------------------------------------------------------
+
+/// A JAAS file with the members' DIGEST-MD5 user (`QuorumServer`) and the credentials a member
+/// connects with (`QuorumLearner`), as ZooKeeper's admin guide writes them.
+fn quorum_jaas(dir: &Path, name: &str, learner_password: &str) -> String {
+    let path = dir.join(name);
+    let text = format!(
+        "QuorumServer {{\n    org.apache.zookeeper.server.auth.DigestLoginModule required\n    \
+         user_member=\"m3mber-pw\";\n}};\n\
+         QuorumLearner {{\n    org.apache.zookeeper.server.auth.DigestLoginModule required\n    \
+         username=\"member\"\n    password=\"{learner_password}\";\n}};\n"
+    );
+    std::fs::write(&path, text).expect("writing the JAAS file");
+    path.display().to_string()
+}
+
+const QUORUM_SASL_REQUIRED: [&str; 3] = [
+    "quorum.auth.enableSasl=true",
+    "quorum.auth.learnerRequireSasl=true",
+    "quorum.auth.serverRequireSasl=true",
+];
+
+/// Polls member `sid`'s log until `pick` finds what it looks for.
+fn wait_log(ens: &Ensemble, sid: u64, limit: Duration, what: &str, pick: impl Fn(&str) -> bool) {
+    let started = Instant::now();
+    while !pick(&ens.member(sid).server.log()) {
+        assert!(
+            started.elapsed() < limit,
+            "member {sid}: no {what} within {limit:?}\n{}",
+            ens.logs(60)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Members authenticate each other with SASL DIGEST-MD5 (`quorum.auth.enableSasl`,
+/// `learnerRequireSasl` and `serverRequireSasl` all on, the credentials in the JAAS file's
+/// QuorumServer and QuorumLearner sections), two corral members and a ZooKeeper 3.8 member:
+/// every election and learner connection is authenticated (corral checks ZooKeeper's
+/// credentials and ZooKeeper checks corral's, each logging it), a leader is
+/// elected, writes through every member reach all of them, and after the leader is killed the
+/// other two elect again, authenticating anew.
+#[test]
+fn quorum_sasl_with_a_zookeeper_member() {
+    let test = "quorum_sasl_with_a_zookeeper_member";
+    if !corral_testkit::require_real_zookeeper(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let jaas = quorum_jaas(dir.path(), "jaas.conf", "m3mber-pw");
+    let rt = runtime();
+    // Election connections are kept when the larger sid dials: 3 dials 2 (corral to
+    // ZooKeeper) and 1, and 2 dials 1 (ZooKeeper to corral).
+    let mut builder = EnsembleBuilder::new(corral())
+        .voter(Flavor::Corral)
+        .voter(Flavor::ZooKeeper)
+        .voter(Flavor::Corral)
+        .property("java.security.auth.login.config", &jaas);
+    for l in QUORUM_SASL_REQUIRED {
+        builder = builder.cfg(l);
+    }
+    let mut ens = ok(builder.start());
+    let sids = ens.sids();
+    let leader = ok(ens.wait_leader(&sids, ELECTION));
+    let c = client_of(&rt, &ens, leader);
+    run(&rt, &ens, "create /t", CALL, create(&c, "/t", b"sasl"));
+    for &sid in &sids {
+        let c = client_of(&rt, &ens, sid);
+        let path = format!("/t/via-{sid}");
+        run(&rt, &ens, "create", CALL, async {
+            create(&c, &path, b"").await;
+            create_many(&c, &path, "n", 5).await;
+        });
+    }
+    assert_same_everywhere(&rt, &ens, &sids, "/t");
+    let log = |sid: u64| ens.member(sid).server.log();
+    let zk_at = format!("the member at 127.0.0.1:{}", ens.member(2).election_port);
+    assert!(
+        log(1).contains("authenticated as member (quorum SASL)"),
+        "corral checked no member:\n{}",
+        log(1)
+    );
+    assert!(
+        log(3).contains(&format!("authenticated as member to {zk_at}")),
+        "corral did not authenticate to ZooKeeper:\n{}",
+        log(3)
+    );
+    let zk = log(2);
+    assert!(
+        zk.contains("Successfully completed the authentication using SASL. learner addr")
+            && zk.contains("Successfully completed the authentication using SASL. server addr"),
+        "ZooKeeper did not check corral's credentials and have its own checked:\n{zk}"
+    );
+    for sid in [1, 3] {
+        assert!(!log(sid).contains("quorum SASL failed"), "{}", log(sid));
+    }
+    ens.member_mut(leader).server.kill9();
+    let survivors = others(&sids, leader);
+    let new_leader = ok(ens.wait_leader(&survivors, ELECTION));
+    let c = client_of(&rt, &ens, new_leader);
+    run(
+        &rt,
+        &ens,
+        "write after the kill",
+        CALL,
+        create(&c, "/t/after", b""),
+    );
+    assert_same_everywhere(&rt, &ens, &survivors, "/t");
+}
+
+/// A member whose quorum credentials are wrong cannot join: corral member 3 connects with a
+/// wrong password to corral member 1 and ZooKeeper member 2, both refuse it (each logs the
+/// failed authentication and closes that connection only), 3 never serves, while 1 and 2 form
+/// the quorum and take writes. Both refusals are seen from 3's side too.
+#[test]
+fn quorum_sasl_refuses_a_member_with_wrong_credentials() {
+    let test = "quorum_sasl_refuses_a_member_with_wrong_credentials";
+    if !corral_testkit::require_real_zookeeper(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let good = quorum_jaas(dir.path(), "good.conf", "m3mber-pw");
+    let bad = quorum_jaas(dir.path(), "bad.conf", "not-the-password");
+    let rt = runtime();
+    let mut builder = EnsembleBuilder::new(corral())
+        .voter(Flavor::Corral)
+        .voter(Flavor::ZooKeeper)
+        .voter(Flavor::Corral)
+        .property("java.security.auth.login.config", &good)
+        .member_property(3, "java.security.auth.login.config", &bad);
+    for l in QUORUM_SASL_REQUIRED {
+        builder = builder.cfg(l);
+    }
+    let mut ens = ok(builder.spawn());
+    ok(ens.wait_serving(&[1, 2], corral_testkit::ENSEMBLE_STARTUP_TIMEOUT));
+    let leader = ok(ens.wait_leader(&[1, 2], ELECTION));
+    let c = client_of(&rt, &ens, leader);
+    run(&rt, &ens, "create", CALL, async {
+        create(&c, "/t", b"").await;
+        create(&c, "/t/ok", b"two of three").await;
+    });
+    let limit = Duration::from_secs(30);
+    wait_log(&ens, 1, limit, "refusal of member 3", |log| {
+        log.contains("quorum SASL failed: wrong password for user \"member\"; closing")
+    });
+    wait_log(&ens, 2, limit, "refusal of member 3", |log| {
+        log.contains("Failed to authenticate using SASL")
+    });
+    let at = |sid: u64| format!("the member at 127.0.0.1:{}", ens.member(sid).election_port);
+    let (at1, at2) = (at(1), at(2));
+    wait_log(&ens, 3, limit, "refusals by members 1 and 2", |log| {
+        let refused = |at: &str| {
+            log.lines()
+                .any(|l| l.contains(&format!("quorum SASL with {at} failed: it refused")))
+        };
+        refused(&at1) && refused(&at2)
+    });
+    assert!(!ens.member(3).is_serving(), "{}", ens.logs(60));
+    let mode = ens.member(3).mode();
+    assert!(
+        matches!(mode.as_deref(), None | Some("looking")),
+        "{mode:?}"
+    );
+    // The refusals closed those connections only: 1 and 2 still serve and agree.
+    let c = client_of(&rt, &ens, 1);
+    run(&rt, &ens, "create", CALL, create(&c, "/t/still", b""));
+    assert_same_everywhere(&rt, &ens, &[1, 2], "/t");
+}

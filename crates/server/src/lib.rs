@@ -9,6 +9,7 @@ pub mod fourlw;
 mod limits;
 mod node_task;
 pub mod quorum;
+mod quorum_auth;
 pub mod server;
 pub mod stats;
 pub mod tls;

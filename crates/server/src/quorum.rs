@@ -26,6 +26,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::{ServerConfig, ServerEntry};
 use crate::limits::{CONNECT_TIMEOUT, LEADER_CONNECT_DELAY, LEADER_CONNECT_TRIES};
+use crate::quorum_auth::QuorumSasl;
 use crate::tls::{handshake_within, QuorumTls};
 use crate::wire::{Event, QEvent, WriterMsg};
 
@@ -47,8 +48,37 @@ pub(crate) struct QuorumIo {
     leader_gen: u64,
     max_packet: usize,
     ev: mpsc::Sender<Event>,
-    /// `sslQuorum`: election and quorum connections go over TLS.
-    pub(crate) tls: Option<Arc<QuorumTls>>,
+    /// How member connections are secured.
+    pub(crate) links: Arc<MemberLinks>,
+}
+
+/// What secures the connections between members: TLS (`sslQuorum`) and SASL
+/// (`quorum.auth.enableSasl`), each optional.
+#[derive(Default)]
+pub(crate) struct MemberLinks {
+    pub tls: Option<QuorumTls>,
+    pub sasl: Option<QuorumSasl>,
+}
+
+impl MemberLinks {
+    /// The connecting side, once the connection is open (and after the election header on
+    /// election connections): SASL when configured. Bytes read beyond the exchange, or `None`
+    /// when the connection is to be given up.
+    async fn authenticate(&self, sock: &mut BoxConn, peer: SocketAddr) -> Option<Vec<u8>> {
+        match &self.sasl {
+            None => Some(Vec::new()),
+            Some(sasl) => sasl.authenticate(sock, peer).await.ok(),
+        }
+    }
+
+    /// The accepting side: checks a connecting member's SASL credentials when configured;
+    /// `buf` holds what was read so far. False: refuse it.
+    async fn check(&self, sock: &mut BoxConn, buf: &mut Vec<u8>, peer: SocketAddr) -> bool {
+        match &self.sasl {
+            None => true,
+            Some(sasl) => sasl.check(sock, buf, peer).await,
+        }
+    }
 }
 
 /// An election or quorum connection: a socket, or TLS over it with `sslQuorum`.
@@ -104,7 +134,7 @@ impl QuorumIo {
         cfg: &ServerConfig,
         my_sid: i64,
         ev: mpsc::Sender<Event>,
-        tls: Option<Arc<QuorumTls>>,
+        links: Arc<MemberLinks>,
     ) -> QuorumIo {
         let me = cfg
             .servers
@@ -128,7 +158,7 @@ impl QuorumIo {
             leader_gen: 0,
             max_packet: cfg.jute_max_buffer + (1 << 20),
             ev,
-            tls,
+            links,
         }
     }
 
@@ -152,7 +182,7 @@ impl QuorumIo {
         let header = ElectionHeader::v1(self.my_sid, self.my_election_addr.clone());
         let my_sid = self.my_sid;
         let ev = self.ev.clone();
-        let tls = self.tls.clone();
+        let links = self.links.clone();
         tokio::spawn(async move {
             let addr = match resolve(&entry.host, entry.election_port).await {
                 Ok(a) => a,
@@ -168,18 +198,22 @@ impl QuorumIo {
                 return;
             };
             let _ = sock.set_nodelay(true);
-            let Some(mut sock) = secure_client(tls.as_deref(), sock, addr).await else {
+            let Some(mut sock) = secure_client(links.tls.as_ref(), sock, addr).await else {
                 return;
             };
             if sock.write_all(&header.encode()).await.is_err() || sock.flush().await.is_err() {
                 return;
             }
+            // Authenticated before either side decides whether to keep it, as ZooKeeper does.
+            let Some(buf) = links.authenticate(&mut sock, addr).await else {
+                return;
+            };
             // Only connections initiated by the larger sid survive: to a larger sid this was
             // only a prompt to dial us back.
             if !quorum::keeps_connection(my_sid, sid) {
                 return;
             }
-            election_connection(sock, sid, id, Vec::new(), ev).await;
+            election_connection(sock, sid, id, buf, ev).await;
         });
     }
 
@@ -291,7 +325,7 @@ impl QuorumIo {
                             gen,
                             self.max_packet,
                             self.ev.clone(),
-                            self.tls.clone(),
+                            self.links.clone(),
                         ));
                     }
                     None => {
@@ -425,7 +459,7 @@ pub(crate) async fn election_listener(
     listener: TcpListener,
     my_sid: i64,
     ev: mpsc::Sender<Event>,
-    tls: Option<Arc<QuorumTls>>,
+    links: Arc<MemberLinks>,
 ) {
     let mut next_id: u64 = 1 << 32;
     loop {
@@ -437,9 +471,9 @@ pub(crate) async fn election_listener(
         next_id += 1;
         let id = next_id;
         let ev = ev.clone();
-        let tls = tls.clone();
+        let links = links.clone();
         tokio::spawn(async move {
-            let Some(mut sock) = secure_server(tls.as_deref(), sock, peer).await else {
+            let Some(mut sock) = secure_server(links.tls.as_ref(), sock, peer).await else {
                 return;
             };
             let mut buf = Vec::new();
@@ -461,6 +495,9 @@ pub(crate) async fn election_listener(
                     _ => return,
                 }
             };
+            if !links.check(&mut sock, &mut buf, peer).await {
+                return;
+            }
             if header.sid == my_sid {
                 warn!("election connection from {peer} claims our own sid {my_sid}");
                 return;
@@ -550,7 +587,7 @@ pub(crate) async fn quorum_listener(
     listener: TcpListener,
     max_packet: usize,
     ev: mpsc::Sender<Event>,
-    tls: Option<Arc<QuorumTls>>,
+    links: Arc<MemberLinks>,
 ) {
     let mut next: u64 = 1;
     loop {
@@ -562,11 +599,15 @@ pub(crate) async fn quorum_listener(
         let conn = next;
         next += 1;
         let ev = ev.clone();
-        let tls = tls.clone();
+        let links = links.clone();
         tokio::spawn(async move {
-            let Some(sock) = secure_server(tls.as_deref(), sock, peer).await else {
+            let Some(mut sock) = secure_server(links.tls.as_ref(), sock, peer).await else {
                 return;
             };
+            let mut buf = Vec::new();
+            if !links.check(&mut sock, &mut buf, peer).await {
+                return;
+            }
             let (mut rd, wr) = tokio::io::split(sock);
             let (tx, rx) = mpsc::unbounded_channel();
             let writer = tokio::spawn(write_loop(wr, rx));
@@ -579,7 +620,7 @@ pub(crate) async fn quorum_listener(
             }
             forward_decoded(
                 &mut rd,
-                Vec::new(),
+                buf,
                 |b: &[u8]| QuorumPacket::try_decode(b, max_packet),
                 |p| QEvent::LearnerPacket { conn, p },
                 &ev,
@@ -598,7 +639,7 @@ async fn leader_connection(
     gen: u64,
     max_packet: usize,
     ev: mpsc::Sender<Event>,
-    tls: Option<Arc<QuorumTls>>,
+    links: Arc<MemberLinks>,
 ) {
     let mut sock = None;
     for attempt in 0..LEADER_CONNECT_TRIES {
@@ -610,9 +651,11 @@ async fn leader_connection(
         };
         if let Ok(Ok(s)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
             let _ = s.set_nodelay(true);
-            if let Some(s) = secure_client(tls.as_deref(), s, addr).await {
-                sock = Some(s);
-                break;
+            if let Some(mut s) = secure_client(links.tls.as_ref(), s, addr).await {
+                if let Some(rest) = links.authenticate(&mut s, addr).await {
+                    sock = Some((s, rest));
+                    break;
+                }
             }
         }
         warn!(
@@ -621,7 +664,7 @@ async fn leader_connection(
             attempt + 1
         );
     }
-    let Some(sock) = sock else {
+    let Some((sock, mut buf)) = sock else {
         let _ = ev.send(Event::Quorum(QEvent::LeaderDown { gen })).await;
         return;
     };
@@ -635,7 +678,6 @@ async fn leader_connection(
     {
         return;
     }
-    let mut buf: Vec<u8> = Vec::new();
     let mut snap: Option<i64> = None;
     let mut drained = false;
     let mut chunk = vec![0u8; 256 * 1024];

@@ -213,15 +213,26 @@ impl Server {
                     .await
                     .map_err(ServerError::Storage)?;
                 let tls = match &cfg.quorum_tls {
-                    Some(t) => Some(Arc::new(crate::tls::quorum_tls(t).map_err(|e| {
+                    Some(t) => Some(crate::tls::quorum_tls(t).map_err(|e| {
                         ServerError::Unsupported(format!("quorum TLS (sslQuorum): {e}"))
-                    })?)),
+                    })?),
                     None => None,
                 };
                 if tls.is_some() {
                     info!("members talk over TLS (sslQuorum)");
                 }
-                let q = QuorumIo::new(&cfg, my_sid, events.0.clone(), tls);
+                let sasl = match &cfg.quorum_sasl {
+                    Some(q) => Some(
+                        crate::quorum_auth::load(
+                            q,
+                            cfg.property("java.security.auth.login.config"),
+                        )
+                        .map_err(ServerError::Unsupported)?,
+                    ),
+                    None => None,
+                };
+                let links = Arc::new(crate::quorum::MemberLinks { tls, sasl });
+                let q = QuorumIo::new(&cfg, my_sid, events.0.clone(), links);
                 (Some(q), Some(listeners))
             }
         };
@@ -328,13 +339,13 @@ impl Server {
                 l.election,
                 q.my_sid,
                 ev_tx.clone(),
-                q.tls.clone(),
+                q.links.clone(),
             )));
             quorum_tasks.push(tokio::spawn(crate::quorum::quorum_listener(
                 l.quorum,
                 max_packet,
                 ev_tx.clone(),
-                q.tls.clone(),
+                q.links.clone(),
             )));
         }
         let admit = Admit {

@@ -59,6 +59,8 @@ pub struct EnsembleBuilder {
     init_limit: u32,
     sync_limit: u32,
     extra_cfg: Vec<String>,
+    /// `-D` properties: for every member (`None`) or one sid.
+    props: Vec<(Option<u64>, String, String)>,
     proxied: bool,
 }
 
@@ -73,6 +75,7 @@ impl EnsembleBuilder {
             init_limit: 20,
             sync_limit: 5,
             extra_cfg: Vec::new(),
+            props: Vec::new(),
             proxied: false,
         }
     }
@@ -114,6 +117,32 @@ impl EnsembleBuilder {
     pub fn cfg(mut self, line: &str) -> EnsembleBuilder {
         self.extra_cfg.push(line.to_string());
         self
+    }
+
+    /// A `-D` system property for every member (corral reads them as ZooKeeper does).
+    pub fn property(mut self, key: &str, value: &str) -> EnsembleBuilder {
+        self.props.push((None, key.to_string(), value.to_string()));
+        self
+    }
+
+    /// A `-D` system property for member `sid` only, in place of one set for all.
+    pub fn member_property(mut self, sid: u64, key: &str, value: &str) -> EnsembleBuilder {
+        self.props
+            .push((Some(sid), key.to_string(), value.to_string()));
+        self
+    }
+
+    /// The properties member `sid` is started with.
+    fn props_of(&self, sid: u64) -> Vec<(&str, &str)> {
+        let mut out: Vec<(&str, &str)> = Vec::new();
+        for (who, k, v) in &self.props {
+            if who.is_some_and(|w| w != sid) {
+                continue;
+            }
+            out.retain(|(key, _)| key != k);
+            out.push((k, v));
+        }
+        out
     }
 
     /// Route quorum and election traffic through a proxy so members can be cut off
@@ -192,9 +221,10 @@ impl EnsembleBuilder {
             let cfg_path = tmp.path().join("zoo.cfg");
             let cfg = self.member_cfg(&data_dir, client_port, observer, lines);
             fs::write(&cfg_path, cfg).with_context(|| format!("writing {}", cfg_path.display()))?;
+            let props = self.props_of(sid);
             let (program, args) = match flavor {
-                Flavor::Corral => corral_command(&self.corral_bin, &cfg_path, &[]),
-                Flavor::ZooKeeper => zookeeper_command(tmp.path(), &cfg_path, &[])?,
+                Flavor::Corral => corral_command(&self.corral_bin, &cfg_path, &props),
+                Flavor::ZooKeeper => zookeeper_command(tmp.path(), &cfg_path, &props)?,
             };
             let child = spawn(&program, &args, tmp.path()).with_context(|| {
                 format!("cannot start {}: {}", flavor.name(), program.display())

@@ -10,7 +10,7 @@
 //! Every decoder takes untrusted bytes: it returns a `DecodeError` and never panics, and no
 //! length read from the wire is allocated before the bytes behind it have arrived.
 //!
-//! One file per message family: `notification` (FLE notifications), `election` (the
+//! One file per message family: `auth` (quorum SASL packets), `notification` (FLE notifications), `election` (the
 //! election connection header and frames), `packet` (the leader ↔ learner `QuorumPacket`),
 //! `payload` (what packets carry), `config` (the config string) and `server_line` (the value
 //! of a `server.<sid>=` line, zoo.cfg's and the config string's alike). Everything is re-exported
@@ -18,6 +18,7 @@
 
 use crate::ids::{Epoch, Zxid};
 
+mod auth;
 mod config;
 mod election;
 mod notification;
@@ -25,6 +26,7 @@ mod packet;
 mod payload;
 mod server_line;
 
+pub use auth::{AuthStatus, QuorumAuthPacket, QUORUM_AUTH_MAGIC, QUORUM_AUTH_TOKEN_MAX};
 pub use config::{QuorumConfig, QuorumMember};
 pub use election::{
     encode_election_frame, format_address, keeps_connection, try_decode_election_frame,

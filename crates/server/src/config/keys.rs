@@ -21,6 +21,9 @@ pub(super) struct QuorumKeys {
     pub(super) enable_sasl: bool,
     pub(super) server_require_sasl: Option<Option<usize>>,
     pub(super) learner_require_sasl: Option<Option<usize>>,
+    pub(super) learner_login_context: Option<String>,
+    pub(super) server_login_context: Option<String>,
+    pub(super) quorum_service_principal: Option<String>,
     pub(super) multi_address_enabled: bool,
 }
 
@@ -178,11 +181,16 @@ impl Loader {
             | "jvm.pause.sleep.time.ms" => {
                 parse_i64(key, line, value)?;
             }
-            "quorum.auth.learner.saslLoginContext"
-            | "quorum.auth.server.saslLoginContext"
-            | "quorum.auth.kerberos.servicePrincipal"
-            | "oraclePath"
-            | "metricsProvider.className" => {}
+            "quorum.auth.learner.saslLoginContext" => {
+                q.learner_login_context = Some(value.to_string())
+            }
+            "quorum.auth.server.saslLoginContext" => {
+                q.server_login_context = Some(value.to_string())
+            }
+            "quorum.auth.kerberos.servicePrincipal" => {
+                q.quorum_service_principal = Some(value.to_string())
+            }
+            "oraclePath" | "metricsProvider.className" => {}
             _ if key.starts_with("metricsProvider.") => {}
             _ => return Ok(false),
         }

@@ -9,7 +9,10 @@ use super::keys::QuorumKeys;
 use super::properties::{parse_properties, RawEntry};
 use super::support::{self, Setting, Source, Support};
 use super::value::{invalid, java_decode, parse_bool, parse_i64, parse_ip};
-use super::{ConfigError, ConfigWarning, FourLetterWhitelist, ServerConfig, EMBEDDED_ZOO_CFG};
+use super::{
+    ConfigError, ConfigWarning, FourLetterWhitelist, QuorumSaslConfig, ServerConfig,
+    EMBEDDED_ZOO_CFG,
+};
 
 /// Where a property's value came from, so a bad value is blamed on the
 /// `zoo.cfg` key and line the user wrote (or the `-D` name).
@@ -224,6 +227,17 @@ impl Loader {
                 line,
                 "quorum.auth.enableSasl is disabled, so it cannot be required",
             ));
+        }
+
+        if q.enable_sasl {
+            let or = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_string());
+            self.cfg.quorum_sasl = Some(QuorumSaslConfig {
+                learner_require: q.learner_require_sasl.is_some(),
+                server_require: q.server_require_sasl.is_some(),
+                learner_context: or(&q.learner_login_context, "QuorumLearner"),
+                server_context: or(&q.server_login_context, "QuorumServer"),
+                service_principal: or(&q.quorum_service_principal, "zkquorum/localhost"),
+            });
         }
 
         let cfg = &mut self.cfg;
@@ -734,6 +748,41 @@ mod tests {
         assert!(
             matches!(e, ConfigError::Invalid { line: Some(2), .. }),
             "{e:?}"
+        );
+    }
+
+    // quorum.auth.*: off unless enableSasl; the requirements need enableSasl (and the server's
+    // needs the learner's), as QuorumPeerConfig checks; the login contexts default as in 3.8.
+    #[test]
+    fn quorum_sasl_settings() {
+        assert_eq!(load("dataDir=/d\n").0.quorum_sasl, None);
+        let (cfg, _) = load("dataDir=/d\nquorum.auth.enableSasl=true\n");
+        let q = cfg.quorum_sasl.unwrap();
+        assert_eq!(
+            (
+                q.learner_require,
+                q.server_require,
+                q.learner_context.as_str()
+            ),
+            (false, false, "QuorumLearner")
+        );
+        assert_eq!(
+            (q.server_context.as_str(), q.service_principal.as_str()),
+            ("QuorumServer", "zkquorum/localhost")
+        );
+        let text = "dataDir=/d\nquorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\n\
+                    quorum.auth.serverRequireSasl=true\nquorum.auth.server.saslLoginContext=QS\n";
+        let q = load(text).0.quorum_sasl.unwrap();
+        assert_eq!((q.learner_require, q.server_require), (true, true));
+        assert_eq!(q.server_context, "QS");
+        let e = load_err("dataDir=/d\nquorum.auth.learnerRequireSasl=true\n");
+        assert!(e.to_string().contains("enableSasl is disabled"), "{e}");
+        let e = load_err(
+            "dataDir=/d\nquorum.auth.enableSasl=true\nquorum.auth.serverRequireSasl=true\n",
+        );
+        assert!(
+            e.to_string().contains("learnerRequireSasl is disabled"),
+            "{e}"
         );
     }
 

@@ -208,6 +208,21 @@ impl fmt::Display for FourLetterWhitelist {
     }
 }
 
+/// SASL between members, as `quorum.auth.*` set it (only with `quorum.auth.enableSasl=true`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumSaslConfig {
+    /// `quorum.auth.learnerRequireSasl`: this member authenticates when it connects to another.
+    pub learner_require: bool,
+    /// `quorum.auth.serverRequireSasl`: a member connecting here must authenticate.
+    pub server_require: bool,
+    /// `quorum.auth.learner.saslLoginContext`: the JAAS section with our credentials.
+    pub learner_context: String,
+    /// `quorum.auth.server.saslLoginContext`: the JAAS section with the members' passwords.
+    pub server_context: String,
+    /// `quorum.auth.kerberos.servicePrincipal` (Kerberos only).
+    pub service_principal: String,
+}
+
 /// The effective server configuration.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -230,6 +245,8 @@ pub struct ServerConfig {
     pub ssl_quorum: bool,
     /// The members' TLS settings (`ssl.quorum.*`) when `sslQuorum=true`.
     pub quorum_tls: Option<TlsConfig>,
+    /// Members authenticate each other with SASL (`quorum.auth.enableSasl=true`).
+    pub quorum_sasl: Option<QuorumSaslConfig>,
     /// Connections allowed per client IP; 0 means unlimited.
     pub max_client_cnxns: u32,
     /// Always `Some` after loading a file (ZooKeeper refuses a file without
@@ -357,6 +374,7 @@ impl ServerConfig {
             client_tls: None,
             ssl_quorum: false,
             quorum_tls: None,
+            quorum_sasl: None,
             max_client_cnxns: 60,
             data_dir: None,
             data_log_dir: None,

@@ -122,7 +122,6 @@ const NO_TLS: &str = "not supported yet with corral's TLS; remove it";
 const NO_QUORUM_TLS: &str =
     "quorum TLS is not supported yet; remove it (members talk in plaintext)";
 const NO_SASL: &str = "not supported yet with corral's SASL (DIGEST-MD5 only); remove it";
-const NO_QUORUM_SASL: &str = "quorum SASL is not supported yet; remove it";
 const NO_ADMIN: &str = "corral has no AdminServer yet; set admin.enableServer=false \
      (the four-letter words on the client port answer the same questions)";
 const NO_METRICS: &str =
@@ -306,12 +305,12 @@ pub const SETTINGS: &[Setting] = &[
     s("multiAddress.enabled", Both, "false", Support::Honoured("allows several addresses per server.N line, which corral then refuses")),
     s("multiAddress.reachabilityCheckTimeoutMs", Both, "1000", R(NO_MULTI_ADDRESS)),
     s("multiAddress.reachabilityCheckEnabled", Both, "true", R(NO_MULTI_ADDRESS)),
-    s("quorum.auth.enableSasl", Cfg, "false", R(NO_QUORUM_SASL)),
-    s("quorum.auth.learnerRequireSasl", Cfg, "false", R(NO_QUORUM_SASL)),
-    s("quorum.auth.serverRequireSasl", Cfg, "false", R(NO_QUORUM_SASL)),
-    s("quorum.auth.learner.saslLoginContext", Cfg, "QuorumLearner", R(NO_QUORUM_SASL)),
-    s("quorum.auth.server.saslLoginContext", Cfg, "QuorumServer", R(NO_QUORUM_SASL)),
-    s("quorum.auth.kerberos.servicePrincipal", Cfg, "zkquorum/localhost", R(NO_QUORUM_SASL)),
+    s("quorum.auth.enableSasl", Cfg, "false", Support::Honoured("members check SASL DIGEST-MD5 credentials of members that offer them; needs the JAAS file's QuorumServer and QuorumLearner sections")),
+    s("quorum.auth.learnerRequireSasl", Cfg, "false", Support::Honoured("this member authenticates to every member it connects to")),
+    s("quorum.auth.serverRequireSasl", Cfg, "false", Support::Honoured("members that do not authenticate, or fail, are refused")),
+    s("quorum.auth.learner.saslLoginContext", Cfg, "QuorumLearner", H),
+    s("quorum.auth.server.saslLoginContext", Cfg, "QuorumServer", H),
+    s("quorum.auth.kerberos.servicePrincipal", Cfg, "zkquorum/localhost", Support::Honoured("used with Kerberos only, which corral refuses at start-up for now")),
     s("quorum.cnxn.threads.size", Cfg, "20", N(THREADS)),
     // Unsafe options.
     s("forceSync", Both, "yes", H),
