@@ -1,6 +1,10 @@
-"""kazoo (Python) authenticating with SASL DIGEST-MD5 through pure-sasl. Usage:
-kazoo_sasl.py HOST:PORT USER PASSWORD. Prints lines crates/cli/tests/sasl.rs compares between
-ZooKeeper and corral: AUTHFAILED, or CONNECTED and how the sasl ACL scheme behaves."""
+"""kazoo (Python) authenticating with SASL through pure-sasl. Usage:
+kazoo_sasl.py HOST:PORT USER PASSWORD [MECHANISM]. MECHANISM is DIGEST-MD5 (the default) or
+GSSAPI: Kerberos, with the ticket in $KRB5CCNAME (PASSWORD is then ignored and USER is the
+sasl id the server should give, such as alice@EXAMPLE.COM; HOST must be the name in the
+service principal, zookeeper/HOST). Prints lines crates/cli/tests/sasl.rs and kerberos.rs
+compare between ZooKeeper and corral: AUTHFAILED, or CONNECTED and how the sasl ACL scheme
+behaves."""
 import logging
 import sys
 
@@ -10,8 +14,12 @@ from kazoo.security import make_acl
 
 logging.basicConfig(level=logging.CRITICAL)
 hosts, user, password = sys.argv[1:4]
-zk = KazooClient(hosts=hosts, timeout=10,
-                 sasl_options={"mechanism": "DIGEST-MD5", "username": user, "password": password},
+mechanism = sys.argv[4] if len(sys.argv) > 4 else "DIGEST-MD5"
+if mechanism == "GSSAPI":
+    sasl = {"mechanism": "GSSAPI"}
+else:
+    sasl = {"mechanism": mechanism, "username": user, "password": password}
+zk = KazooClient(hosts=hosts, timeout=10, sasl_options=sasl,
                  connection_retry={"max_tries": 1}, command_retry={"max_tries": 0})
 try:
     zk.start(timeout=10)
@@ -23,7 +31,7 @@ except Exception as e:  # noqa: BLE001 - reported for the comparison
     sys.exit(0)
 print("CONNECTED")
 try:
-    path = f"/kazoo-{user}"
+    path = f"/kazoo-{user.split('@')[0]}"
     zk.create(path, b"for " + user.encode(), acl=[make_acl("sasl", user, all=True)])
     print("READ", zk.get(path)[0].decode())
     print("ACL", [(a.id.scheme, a.id.id, a.perms) for a in zk.get_acls(path)[0]])

@@ -176,6 +176,11 @@ fn server(config: Option<PathBuf>, defines: Vec<(String, String)>) -> anyhow::Re
         if opts.force_sync { "yes" } else { "no" },
         cfg.snap_count
     );
+    // MIT Kerberos takes its configuration and keytab from the environment: set it while
+    // this is still the only thread.
+    for (k, v) in corral_server::kerberos::environment(&cfg).map_err(|e| anyhow::anyhow!(e))? {
+        std::env::set_var(k, v);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

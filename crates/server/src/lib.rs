@@ -6,6 +6,7 @@
 mod client;
 pub mod config;
 pub mod fourlw;
+pub mod kerberos;
 mod limits;
 mod node_task;
 pub mod quorum;

@@ -257,7 +257,10 @@ impl QuorumSasl {
             let (reply, outcome) = match server.step(&token, password_of) {
                 Step::Continue(t) => (QuorumAuthPacket::new(AuthStatus::InProgress, t), None),
                 Step::Done { token, user } => (
-                    QuorumAuthPacket::new(AuthStatus::Success, token),
+                    QuorumAuthPacket {
+                        status: AuthStatus::Success,
+                        token,
+                    },
                     Some(Ok(Some(user))),
                 ),
                 Step::Failed(why) => (

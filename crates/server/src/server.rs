@@ -76,6 +76,7 @@ pub fn core_config(cfg: &ServerConfig) -> CoreConfig {
                     .iter()
                     .any(|(_, c)| c == crate::config::support::X509_PROVIDER),
             sasl_users: None,
+            sasl_mechanism: None,
             sasl_provider: cfg
                 .auth_providers
                 .iter()
@@ -184,7 +185,7 @@ impl Server {
         let t0 = Instant::now();
         let clock = Clock::new();
         let mut core = core_config(&cfg);
-        core.acl.sasl_users = sasl_users(&cfg)?;
+        (core.acl.sasl_users, core.acl.sasl_mechanism) = client_sasl(&cfg)?;
         core.acl.sasl_nonce_seed = rand::random();
         if me.is_some() {
             // Session ids carry the id of the server that created them.
@@ -541,14 +542,22 @@ async fn handshake(
     Some((ClientStream::Tls(Box::new(tls)), x509))
 }
 
-/// The users SASL DIGEST-MD5 checks against: the `DigestLoginModule` of the JAAS file's
-/// `Server` section (`-Djava.security.auth.login.config`, section `zookeeper.sasl.serverconfig`),
-/// as ZooKeeper's server login reads it. `None`: no SASL.
-fn sasl_users(
+/// What SASL the client port offers, from the JAAS file's `Server` section
+/// (`-Djava.security.auth.login.config`, section `zookeeper.sasl.serverconfig`), as ZooKeeper's
+/// server login reads it: DIGEST-MD5 with the `DigestLoginModule` users, or GSSAPI when the
+/// section is a `Krb5LoginModule`. `(None, None)`: no SASL.
+#[allow(clippy::type_complexity)]
+fn client_sasl(
     cfg: &ServerConfig,
-) -> Result<Option<std::collections::BTreeMap<String, String>>, ServerError> {
+) -> Result<
+    (
+        Option<std::collections::BTreeMap<String, String>>,
+        Option<Arc<dyn corral_tree::sasl::SaslMechanism>>,
+    ),
+    ServerError,
+> {
     let Some(path) = cfg.property("java.security.auth.login.config") else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let section = cfg
         .property("zookeeper.sasl.serverconfig")
@@ -558,17 +567,23 @@ fn sasl_users(
     let sections = crate::config::jaas::parse(&text).map_err(bad)?;
     let Some(modules) = sections.get(section) else {
         warn!("JAAS file {path} has no {section} section: no SASL for clients");
-        return Ok(None);
+        return Ok((None, None));
     };
+    if let Some(login) = crate::kerberos::krb5_login(&sections, section).map_err(bad)? {
+        let mech = crate::kerberos::mechanism(cfg, &login)
+            .map_err(|e| bad(format!("section {section}: {e}")))?;
+        return Ok((None, Some(mech)));
+    }
     if let Some(m) = modules
         .iter()
         .find(|m| m.class != crate::config::jaas::DIGEST_LOGIN_MODULE)
     {
         return Err(bad(format!(
-            "section {section}: {} is not supported yet (corral offers SASL DIGEST-MD5 with \
-             {}; Kerberos is not supported yet)",
+            "section {section}: {} is not supported (corral offers SASL DIGEST-MD5 with {} \
+             and Kerberos with {})",
             m.class,
-            crate::config::jaas::DIGEST_LOGIN_MODULE
+            crate::config::jaas::DIGEST_LOGIN_MODULE,
+            crate::kerberos::KRB5_LOGIN_MODULE
         )));
     }
     let users = crate::config::jaas::digest_users(modules);
@@ -576,5 +591,5 @@ fn sasl_users(
         "SASL DIGEST-MD5 for clients: {} user(s) from section {section} of {path}",
         users.len()
     );
-    Ok(Some(users))
+    Ok((Some(users), None))
 }

@@ -29,6 +29,7 @@ use anyhow::{bail, Context};
 use crate::raw::{connect, read_frame, remaining, write_all_by, FRAME_BYTES_MAX};
 
 mod ensemble;
+pub mod kdc;
 pub mod pki;
 mod proxy;
 pub mod raw;
@@ -119,6 +120,24 @@ fn missing(test: &str, what: &str, install: &str, detail: &str) -> bool {
     }
     loud(&format!("SKIPPED {test}: {what} not installed ({install})"));
     loud(&format!("        {test}: {detail}"));
+    false
+}
+
+/// Whether the corral under test was built with cargo feature `feature` (`enabled`, the
+/// caller's `cfg!(feature = …)`); without it the test skips loudly, and fails under CI=true.
+pub fn require_feature(test: &str, enabled: bool, feature: &str) -> bool {
+    if enabled {
+        return true;
+    }
+    if in_ci() {
+        panic!(
+            "{test}: corral was built without the `{feature}` feature; CI is set, so this is a \
+             failure, not a skip: run the tests with --all-features (README.md, .ci/run)"
+        );
+    }
+    loud(&format!(
+        "SKIPPED {test}: corral built without the `{feature}` feature (cargo test --all-features)"
+    ));
     false
 }
 
@@ -355,6 +374,21 @@ pub fn probe_handshake(addr: SocketAddr, timeout: Duration) -> io::Result<i64> {
         let _ = read_frame(&mut stream, FRAME_BYTES_MAX, deadline);
     }
     Ok(session_id)
+}
+
+/// Opens a session on a new connection (the handshake of [`probe_handshake`]) and returns the
+/// connection, ready for raw requests, with `timeout` as its read and write timeout.
+pub fn open_session(addr: SocketAddr, timeout: Duration) -> io::Result<std::net::TcpStream> {
+    let deadline = Instant::now() + timeout;
+    let mut stream = connect(addr, deadline)?;
+    write_all_by(&mut stream, &connect_request(), deadline)?;
+    let body = read_frame(&mut stream, FRAME_BYTES_MAX, deadline)?;
+    if body.len() < 16 || body[8..16] == [0u8; 8] {
+        return Err(io::Error::other("no session in the ConnectResponse"));
+    }
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    Ok(stream)
 }
 
 /// Sends a four-letter word (`ruok`, `srvr`, `mntr`, `conf`, ...) and returns the whole

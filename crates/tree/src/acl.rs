@@ -24,6 +24,9 @@ pub struct AclPolicy {
     /// The JAAS `Server` section's DigestLoginModule users (`user_NAME="password"`): SASL
     /// DIGEST-MD5 is offered when set.
     pub sasl_users: Option<std::collections::BTreeMap<String, String>>,
+    /// The mechanism offered instead of DIGEST-MD5 (GSSAPI when the JAAS `Server` section
+    /// is Kerberos).
+    pub sasl_mechanism: Option<std::sync::Arc<dyn crate::sasl::SaslMechanism>>,
     /// `authProvider.N=…SASLAuthenticationProvider`: the `sasl` ACL scheme is known.
     pub sasl_provider: bool,
     /// `zookeeper.superUser` (and every `zookeeper.superUser*` property): SASL users that are
@@ -76,6 +79,7 @@ impl Default for AclPolicy {
             x509_enabled: false,
             x509_super_user: None,
             sasl_users: None,
+            sasl_mechanism: None,
             sasl_provider: false,
             sasl_super_users: Vec::new(),
             sasl_nonce_seed: 0,

@@ -121,7 +121,7 @@ const H: Support = Support::Honoured("");
 const NO_TLS: &str = "not supported yet with corral's TLS; remove it";
 const NO_QUORUM_TLS: &str =
     "quorum TLS is not supported yet; remove it (members talk in plaintext)";
-const NO_SASL: &str = "not supported yet with corral's SASL (DIGEST-MD5 only); remove it";
+const NO_SASL: &str = "not supported yet with corral's SASL; remove it";
 const NO_ADMIN: &str = "corral has no AdminServer yet; set admin.enableServer=false \
      (the four-letter words on the client port answer the same questions)";
 const NO_METRICS: &str =
@@ -299,8 +299,8 @@ pub const SETTINGS: &[Setting] = &[
     s("fips-mode", Both, "false", R(NO_TLS)),
     s("allowSaslFailedClients", Both, "false", R(NO_SASL)),
     s("sasl.client.canonicalize.hostname", Both, "true", R(NO_SASL)),
-    s("kerberos.removeHostFromPrincipal", Both, "false", R(NO_SASL)),
-    s("kerberos.removeRealmFromPrincipal", Both, "false", R(NO_SASL)),
+    s("kerberos.removeHostFromPrincipal", Both, "false", Support::Honoured("drops /host from a Kerberos principal's sasl id")),
+    s("kerberos.removeRealmFromPrincipal", Both, "false", Support::Honoured("drops @REALM from a Kerberos principal's sasl id")),
     s("kerberos.canonicalizeHostNames", Both, "false", R(NO_SASL)),
     s("multiAddress.enabled", Both, "false", Support::Honoured("allows several addresses per server.N line, which corral then refuses")),
     s("multiAddress.reachabilityCheckTimeoutMs", Both, "1000", R(NO_MULTI_ADDRESS)),
@@ -319,7 +319,8 @@ pub const SETTINGS: &[Setting] = &[
     s("skipACL", Both, "no", H),
     s("quorumListenOnAllIPs", Cfg, "false", R("corral listens on the member's own quorum and election addresses; remove it")),
     // SASL's JAAS file (system properties only; ZooKeeper's SASL documentation).
-    s("java.security.auth.login.config", Only, "", Support::Honoured("its Server section's DigestLoginModule users; a Krb5LoginModule (Kerberos) is refused")),
+    s("java.security.auth.login.config", Only, "", Support::Honoured("its Server section: DigestLoginModule users (DIGEST-MD5) or a Krb5LoginModule with a keytab (GSSAPI)")),
+    s("java.security.krb5.conf", Only, "", Support::Honoured("the Kerberos configuration MIT Kerberos reads for GSSAPI (as KRB5_CONFIG); default /etc/krb5.conf")),
     s("zookeeper.sasl.serverconfig", Only, "Server", H),
     // Containers and read-only mode (system properties only).
     s("znode.container.checkIntervalMs", Only, "60000", H),

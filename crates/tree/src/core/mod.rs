@@ -140,7 +140,7 @@ enum Pending {
 }
 
 /// Per-connection state the core keeps.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ConnInfo {
     pub session: i64,
     pub remote_ip: String,
@@ -150,8 +150,15 @@ pub struct ConnInfo {
     pub last_op: &'static str,
     /// The core asked for this connection to be closed; later requests are ignored.
     pub closing: bool,
-    /// A SASL DIGEST-MD5 exchange under way or over.
-    pub sasl: Option<crate::sasl::DigestMd5>,
+    /// A SASL exchange under way or over.
+    pub sasl: Option<ConnSasl>,
+}
+
+/// A connection's SASL exchange: DIGEST-MD5 in the core, or another mechanism's.
+#[derive(Debug)]
+pub enum ConnSasl {
+    Digest(crate::sasl::DigestMd5),
+    Other(Box<dyn crate::sasl::SaslExchange>),
 }
 
 pub struct Core {

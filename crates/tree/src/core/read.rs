@@ -5,7 +5,7 @@ use corral_proto::records::*;
 use corral_proto::request::*;
 use corral_proto::ErrorCode;
 
-use super::{body, frame_end, frame_start, Core};
+use super::{body, frame_end, frame_start, ConnSasl, Core};
 use crate::acl::{self, AuthOutcome};
 use crate::watch::{ConnId, WatchMode};
 
@@ -343,28 +343,39 @@ impl Core {
     /// the connection its `sasl` id; a failure is AuthFailed with an empty response, and the
     /// connection is closed.
     fn sasl_step(&mut self, conn: ConnId, xid: i32, token: &[u8]) {
-        let Some(users) = self.cfg.acl.sasl_users.clone() else {
+        let users = self.cfg.acl.sasl_users.clone();
+        let other = self.cfg.acl.sasl_mechanism.clone();
+        if users.is_none() && other.is_none() {
             tracing::warn!("SASL request on connection {conn}, but no JAAS Server section is configured; closing it");
             self.sasl_failed(conn, xid);
             return;
-        };
+        }
         let seed = self.cfg.acl.sasl_nonce_seed;
         self.sasl_nonces += 1;
         let counter = self.sasl_nonces;
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        let mech = c.sasl.get_or_insert_with(|| {
-            use base64::Engine;
-            use sha1::Digest;
-            let mut h = sha1::Sha1::new();
-            h.update(seed.to_be_bytes());
-            h.update(conn.to_be_bytes());
-            h.update(counter.to_be_bytes());
-            let nonce = base64::engine::general_purpose::STANDARD.encode(h.finalize());
-            crate::sasl::DigestMd5::new(nonce)
+        let mech = c.sasl.get_or_insert_with(|| match &other {
+            Some(m) => ConnSasl::Other(m.start()),
+            None => {
+                use base64::Engine;
+                use sha1::Digest;
+                let mut h = sha1::Sha1::new();
+                h.update(seed.to_be_bytes());
+                h.update(conn.to_be_bytes());
+                h.update(counter.to_be_bytes());
+                let nonce = base64::engine::general_purpose::STANDARD.encode(h.finalize());
+                ConnSasl::Digest(crate::sasl::DigestMd5::new(nonce))
+            }
         });
-        let step = mech.step(token, |u| users.get(u).cloned());
+        let step = match mech {
+            ConnSasl::Other(x) => x.step(token),
+            ConnSasl::Digest(d) => {
+                let users = users.unwrap_or_default();
+                d.step(token, |u| users.get(u).cloned())
+            }
+        };
         match step {
             crate::sasl::Step::Continue(t) => {
                 self.reply(conn, xid, 0, 0, &body(&SaslToken { token: Some(t) }));
@@ -373,7 +384,7 @@ impl Core {
                 tracing::info!("SASL: connection {conn} authenticated as {user}");
                 let ids = self.cfg.acl.sasl_ids(&user);
                 self.add_ids(conn, ids);
-                self.reply(conn, xid, 0, 0, &body(&SaslToken { token: Some(token) }));
+                self.reply(conn, xid, 0, 0, &body(&SaslToken { token }));
             }
             crate::sasl::Step::Failed(why) => {
                 tracing::warn!(
