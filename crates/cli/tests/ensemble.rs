@@ -1986,3 +1986,287 @@ fn quorum_sasl_refuses_a_member_with_wrong_credentials() {
     run(&rt, &ens, "create", CALL, create(&c, "/t/still", b""));
     assert_same_everywhere(&rt, &ens, &[1, 2], "/t");
 }
+
+/// Quorum SASL with Kerberos: a real MIT KDC on loopback (`corral_testkit::kdc`) holds the
+/// members' principal `zkquorum/127.0.0.1` (the host of their `server.N` lines, which ZooKeeper
+/// requires of a member's principal) and every member's QuorumServer and QuorumLearner
+/// sections log in with its keytab, `quorum.auth.kerberos.servicePrincipal=zkquorum/_HOST`.
+/// Two corral members and a ZooKeeper 3.8 member authenticate each other with Kerberos both
+/// ways (each logs it), elect, replicate and re-elect after the leader is killed.
+#[test]
+fn quorum_kerberos_with_a_zookeeper_member() {
+    let test = "quorum_kerberos_with_a_zookeeper_member";
+    if !corral_testkit::require_feature(test, cfg!(feature = "kerberos"), "kerberos")
+        || !corral_testkit::require_real_zookeeper(test)
+        || !corral_testkit::require_tool(
+            test,
+            corral_testkit::kdc::KRB5KDC,
+            corral_testkit::kdc::KDC_PACKAGES,
+        )
+    {
+        return;
+    }
+    let kdc = corral_testkit::kdc::Kdc::start("EXAMPLE.COM").expect("starting the KDC");
+    let keytab = kdc.add("zkquorum/127.0.0.1").expect("member principal");
+    let principal = kdc.principal("zkquorum/127.0.0.1");
+    let login = format!(
+        "    com.sun.security.auth.module.Krb5LoginModule required\n    useKeyTab=true\n    \
+         keyTab=\"{}\"\n    storeKey=true\n    useTicketCache=false\n    \
+         principal=\"{principal}\";\n",
+        keytab.display()
+    );
+    let jaas = kdc.path("quorum-jaas.conf");
+    std::fs::write(
+        &jaas,
+        format!("QuorumServer {{\n{login}}};\nQuorumLearner {{\n{login}}};\n"),
+    )
+    .unwrap();
+    let jaas = jaas.display().to_string();
+    let krb5 = kdc.krb5_conf().display().to_string();
+    let rt = runtime();
+    let mut builder = EnsembleBuilder::new(corral())
+        .voter(Flavor::Corral)
+        .voter(Flavor::ZooKeeper)
+        .voter(Flavor::Corral)
+        .property("java.security.auth.login.config", &jaas)
+        .property("java.security.krb5.conf", &krb5)
+        .cfg("quorum.auth.kerberos.servicePrincipal=zkquorum/_HOST");
+    for l in QUORUM_SASL_REQUIRED {
+        builder = builder.cfg(l);
+    }
+    let mut ens = ok(builder.start());
+    let sids = ens.sids();
+    let leader = ok(ens.wait_leader(&sids, ELECTION));
+    let c = client_of(&rt, &ens, leader);
+    run(&rt, &ens, "create /t", CALL, create(&c, "/t", b"kerberos"));
+    for &sid in &sids {
+        let c = client_of(&rt, &ens, sid);
+        run(
+            &rt,
+            &ens,
+            "create",
+            CALL,
+            create_many(&c, "/t", &format!("via-{sid}-"), 3),
+        );
+    }
+    assert_same_everywhere(&rt, &ens, &sids, "/t");
+    let log = |sid: u64| ens.member(sid).server.log();
+    let zk_at = format!("the member at 127.0.0.1:{}", ens.member(2).election_port);
+    assert!(
+        log(1).contains(&format!("authenticated as {principal} (quorum SASL)")),
+        "corral checked no member:\n{}\nKDC:\n{}",
+        log(1),
+        kdc.log()
+    );
+    assert!(
+        log(3).contains(&format!("authenticated as {principal} to {zk_at}")),
+        "corral did not authenticate to ZooKeeper:\n{}",
+        log(3)
+    );
+    let zk = log(2);
+    assert!(
+        zk.contains("Successfully completed the authentication using SASL. learner addr")
+            && zk.contains("Successfully completed the authentication using SASL. server addr"),
+        "ZooKeeper did not check corral's Kerberos login and have its own checked:\n{zk}"
+    );
+    ens.member_mut(leader).server.kill9();
+    let survivors = others(&sids, leader);
+    let new_leader = ok(ens.wait_leader(&survivors, ELECTION));
+    let c = client_of(&rt, &ens, new_leader);
+    run(
+        &rt,
+        &ens,
+        "write after the kill",
+        CALL,
+        create(&c, "/t/after", b""),
+    );
+    assert_same_everywhere(&rt, &ens, &survivors, "/t");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quorum TLS: the rolling upgrade (portUnification) and certificate reload
+// ---------------------------------------------------------------------------------------------
+
+/// The `ssl.quorum.*` lines of [`quorum_tls_with_a_zookeeper_member`], with `key_store`.
+fn quorum_tls_lines(pki: &Path, key_store: &Path) -> Vec<String> {
+    let pw = corral_testkit::pki::PW;
+    vec![
+        format!("ssl.quorum.keyStore.location={}", key_store.display()),
+        format!("ssl.quorum.keyStore.password={pw}"),
+        format!(
+            "ssl.quorum.trustStore.location={}",
+            pki.join("trust.jks").display()
+        ),
+        format!("ssl.quorum.trustStore.password={pw}"),
+    ]
+}
+
+/// The middle of ZooKeeper's rolling upgrade from plaintext to TLS between members: every
+/// member has `portUnification=true` (its quorum and election ports take TLS and plaintext),
+/// members 2 (ZooKeeper 3.8) and 3 (corral) already connect with TLS (`sslQuorum=true`) and
+/// member 1 (corral) still in plaintext. The ensemble elects, replicates and re-elects after a
+/// kill; ZooKeeper logs that it accepted TLS connections, corral that it let a plaintext one
+/// in.
+#[test]
+fn quorum_tls_rolling_upgrade_with_port_unification() {
+    let test = "quorum_tls_rolling_upgrade_with_port_unification";
+    if !corral_testkit::require_real_zookeeper(test)
+        || !corral_testkit::require_tool(test, "/usr/bin/openssl", "openssl")
+        || !corral_testkit::require_tool(test, "/usr/bin/keytool", "default-jdk-headless")
+    {
+        return;
+    }
+    let pki = tempfile::tempdir().expect("temp dir");
+    corral_testkit::pki::make_pki(pki.path());
+    let rt = runtime();
+    let mut builder = EnsembleBuilder::new(corral())
+        .voter(Flavor::Corral)
+        .voter(Flavor::ZooKeeper)
+        .voter(Flavor::Corral)
+        .cfg("portUnification=true")
+        .member_cfg_line(2, "sslQuorum=true")
+        .member_cfg_line(3, "sslQuorum=true");
+    for l in quorum_tls_lines(pki.path(), &pki.path().join("server.p12")) {
+        builder = builder.cfg(&l);
+    }
+    let mut ens = ok(builder.start());
+    let sids = ens.sids();
+    let leader = ok(ens.wait_leader(&sids, ELECTION));
+    let c = client_of(&rt, &ens, leader);
+    run(&rt, &ens, "create /t", CALL, create(&c, "/t", b"upgrade"));
+    for &sid in &sids {
+        let c = client_of(&rt, &ens, sid);
+        run(
+            &rt,
+            &ens,
+            "create",
+            CALL,
+            create_many(&c, "/t", &format!("via-{sid}-"), 3),
+        );
+    }
+    assert_same_everywhere(&rt, &ens, &sids, "/t");
+    // 3 dials 2 and 1 with TLS; 2 (ZooKeeper) dials 1 with TLS; 1 reaches its leader in
+    // plaintext, or is dialled over TLS when it leads.
+    let zk = ens.member(2).server.log();
+    assert!(zk.contains("Accepted TLS connection from"), "{zk}");
+    let corral_1 = ens.member(1).server.log();
+    assert!(
+        corral_1.contains("this member connects to others in plaintext"),
+        "{corral_1}"
+    );
+    let plain_accepted = [2, 3].iter().any(|&sid| {
+        let log = ens.member(sid).server.log();
+        log.contains("Accepted plaintext connection from")
+            || log.contains("in plaintext (portUnification)")
+    });
+    assert!(plain_accepted || leader == 1, "{}", ens.logs(40));
+    ens.member_mut(leader).server.kill9();
+    let survivors = others(&sids, leader);
+    let new_leader = ok(ens.wait_leader(&survivors, ELECTION));
+    let c = client_of(&rt, &ens, new_leader);
+    run(
+        &rt,
+        &ens,
+        "write after the kill",
+        CALL,
+        create(&c, "/t/after", b""),
+    );
+    assert_same_everywhere(&rt, &ens, &survivors, "/t");
+}
+
+/// The subject of the certificate a TLS server presents at `port`, as `openssl s_client` shows
+/// it (with the test client certificate, since members require one).
+fn presented_subject(pki: &Path, port: u16) -> String {
+    let out = std::process::Command::new("openssl")
+        .current_dir(pki)
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .args([
+            "-cert",
+            "client.crt",
+            "-key",
+            "client.key",
+            "-CAfile",
+            "ca.pem",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl s_client");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.lines()
+        .find_map(|l| l.strip_prefix("subject="))
+        .unwrap_or_else(|| panic!("no subject from s_client: {text}"))
+        .trim()
+        .to_string()
+}
+
+/// `sslQuorumReloadCertFiles=true`: a member's key store is replaced while it runs (a new
+/// certificate from the same CA, as a rotation makes it); its next member connections present
+/// the new certificate (seen with `openssl s_client` on its election port), it logs the reload,
+/// and the ensemble goes on replicating and re-electing with it.
+#[test]
+fn quorum_tls_reloads_rotated_certificates() {
+    let test = "quorum_tls_reloads_rotated_certificates";
+    if !corral_testkit::require_tool(test, "/usr/bin/openssl", "openssl")
+        || !corral_testkit::require_tool(test, "/usr/bin/keytool", "default-jdk-headless")
+    {
+        return;
+    }
+    let pki = tempfile::tempdir().expect("temp dir");
+    let dir = pki.path();
+    corral_testkit::pki::make_pki(dir);
+    let store = dir.join("member1.p12");
+    std::fs::copy(dir.join("server.p12"), &store).unwrap();
+    let rt = runtime();
+    let mut builder = EnsembleBuilder::new(corral())
+        .corral_voters(3)
+        .cfg("sslQuorum=true")
+        .cfg("sslQuorumReloadCertFiles=true");
+    for l in quorum_tls_lines(dir, &dir.join("server.p12")) {
+        builder = builder.cfg(&l);
+    }
+    builder = builder.member_cfg_line(
+        1,
+        &format!("ssl.quorum.keyStore.location={}", store.display()),
+    );
+    let mut ens = ok(builder.start());
+    let sids = ens.sids();
+    ok(ens.wait_leader(&sids, ELECTION));
+    let port = ens.member(1).election_port;
+    assert!(presented_subject(dir, port).contains("CN = localhost"));
+
+    // A new certificate for the same addresses, from the same CA, swapped in by rename.
+    let openssl = |args: &str| corral_testkit::pki::openssl(dir, args);
+    openssl("req -newkey rsa:2048 -nodes -keyout rot.key -out rot.csr -subj /CN=rotated");
+    openssl(
+        "x509 -req -in rot.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out rot.crt -days 2 \
+         -extfile server.ext",
+    );
+    openssl(&format!(
+        "pkcs12 -export -in rot.crt -inkey rot.key -out rot.p12 -passout pass:{}",
+        corral_testkit::pki::PW
+    ));
+    std::fs::rename(dir.join("rot.p12"), &store).unwrap();
+    assert!(presented_subject(dir, port).contains("CN = rotated"));
+    let log = ens.member(1).server.log();
+    assert!(
+        log.contains("quorum TLS: key or trust store changed, reloaded"),
+        "{log}"
+    );
+    // The ensemble goes on with the rotated certificate, through an election too.
+    let leader = ok(ens.wait_leader(&sids, ELECTION));
+    let c = client_of(&rt, &ens, 1);
+    run(&rt, &ens, "create", CALL, create(&c, "/rotated", b""));
+    assert_same_everywhere(&rt, &ens, &sids, "/rotated");
+    ens.member_mut(leader).server.kill9();
+    let survivors = others(&sids, leader);
+    let new_leader = ok(ens.wait_leader(&survivors, ELECTION));
+    let c = client_of(&rt, &ens, new_leader);
+    run(
+        &rt,
+        &ens,
+        "write after the kill",
+        CALL,
+        create(&c, "/rotated/after", b""),
+    );
+    assert_same_everywhere(&rt, &ens, &survivors, "/rotated");
+}

@@ -299,3 +299,50 @@ fn kazoo_sasl_digest_matches_zookeeper() {
     assert_eq!(outs[1], outs[0], "corral with kazoo's DIGEST-MD5");
     eprintln!("kazoo: ZooKeeper and corral agree: {}", outs[0]);
 }
+
+// zookeeper.allowSaslFailedClients=true: a wrong password no longer ends the connection with
+// AuthFailed on the server's side; the Java client sees the same on ZooKeeper and on corral.
+#[test]
+fn allow_sasl_failed_clients_matches_zookeeper() {
+    if !require_real_zookeeper(TEST)
+        || !require_tool(TEST, "/usr/bin/javac", "default-jdk-headless")
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let classes = compile(dir);
+    let jaas = dir.join("server-jaas.conf");
+    fs::write(&jaas, SERVER_JAAS).unwrap();
+    let jaas = jaas.display().to_string();
+    let cfg = ["authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider"];
+    let props = [
+        ("java.security.auth.login.config", jaas.as_str()),
+        ("zookeeper.allowSaslFailedClients", "true"),
+    ];
+    let mut outs = Vec::new();
+    for which in ["zookeeper", "corral"] {
+        let server = match which {
+            "zookeeper" => start_zookeeper(&cfg, &props),
+            _ => start_corral(corral(), &cfg, &props),
+        };
+        let mut server = server.unwrap_or_else(|e| panic!("starting {which}: {e:#}"));
+        let out = client(dir, &classes, &server, "bob", "wrong");
+        let log = server.log();
+        if which == "zookeeper" {
+            assert!(
+                log.contains("Maintaining client connection despite SASL"),
+                "{log}"
+            );
+        } else {
+            assert!(log.contains("allowSaslFailedClients"), "{log}");
+        }
+        server.stop();
+        outs.push(out);
+    }
+    assert_eq!(outs[1], outs[0], "corral with allowSaslFailedClients");
+    eprintln!(
+        "allowSaslFailedClients: ZooKeeper and corral agree: {}",
+        outs[0]
+    );
+}

@@ -70,26 +70,47 @@ pub fn krb5_login(
 }
 
 /// The environment MIT Kerberos must see for `cfg`'s Kerberos logins, to be set before the
-/// runtime starts: empty when no JAAS section in use is Kerberos.
+/// runtime starts: empty when no JAAS section in use is Kerberos. The acceptor keytab is
+/// process-wide, so the client port's and the members' sections must name the same one.
 pub fn environment(cfg: &ServerConfig) -> Result<Vec<(&'static str, String)>, String> {
     let Some(path) = cfg.property("java.security.auth.login.config") else {
         return Ok(Vec::new());
     };
     let text = std::fs::read_to_string(path).map_err(|e| format!("JAAS file {path}: {e}"))?;
     let sections = jaas::parse(&text).map_err(|e| format!("JAAS file {path}: {e}"))?;
-    let section = cfg
-        .property("zookeeper.sasl.serverconfig")
-        .unwrap_or("Server");
-    let Some(login) =
-        krb5_login(&sections, section).map_err(|e| format!("JAAS file {path}, {e}"))?
-    else {
-        return Ok(Vec::new());
+    let login = |section: &str| {
+        krb5_login(&sections, section).map_err(|e| format!("JAAS file {path}, {e}"))
     };
-    let mut env = vec![
-        ("KRB5_KTNAME", format!("FILE:{}", login.keytab)),
-        // Tickets corral obtains stay in the process, never in the operator's cache.
-        ("KRB5CCNAME", "MEMORY:corral".to_string()),
-    ];
+    let mut accept = vec![login(
+        cfg.property("zookeeper.sasl.serverconfig")
+            .unwrap_or("Server"),
+    )?];
+    let mut initiate = None;
+    if let Some(q) = &cfg.quorum_sasl {
+        accept.push(login(&q.server_context)?);
+        if q.learner_require {
+            initiate = login(&q.learner_context)?;
+        }
+    }
+    let accept: Vec<Krb5Login> = accept.into_iter().flatten().collect();
+    if let Some(other) = accept.iter().find(|l| l.keytab != accept[0].keytab) {
+        return Err(format!(
+            "JAAS file {path}: the Kerberos sections name two keytabs, {} and {}; corral reads \
+             one (merge them with ktutil)",
+            accept[0].keytab, other.keytab
+        ));
+    }
+    if accept.is_empty() && initiate.is_none() {
+        return Ok(Vec::new());
+    }
+    // Tickets corral obtains stay in the process, never in the operator's cache.
+    let mut env = vec![("KRB5CCNAME", "MEMORY:corral".to_string())];
+    if let Some(l) = accept.first() {
+        env.push(("KRB5_KTNAME", format!("FILE:{}", l.keytab)));
+    }
+    if let Some(l) = &initiate {
+        env.push(("KRB5_CLIENT_KTNAME", format!("FILE:{}", l.keytab)));
+    }
     if let Some(conf) = cfg.property("java.security.krb5.conf") {
         env.push(("KRB5_CONFIG", conf.to_string()));
     }
@@ -168,11 +189,7 @@ pub fn mechanism(cfg: &ServerConfig, login: &Krb5Login) -> Result<Arc<dyn SaslMe
     #[cfg(not(feature = "kerberos"))]
     {
         let _ = (cfg, login);
-        Err(
-            "this corral was built without Kerberos (cargo feature `kerberos`; building it \
-             needs libkrb5-dev, libclang-dev and pkg-config)"
-                .to_string(),
-        )
+        Err(NO_FEATURE.to_string())
     }
 }
 
@@ -200,12 +217,76 @@ pub fn krb5_conf_path(cfg: &ServerConfig) -> String {
         .unwrap_or_else(|| "/etc/krb5.conf".to_string())
 }
 
+/// The service principal a member asks for when it authenticates to the member at `host`:
+/// `quorum.auth.kerberos.servicePrincipal` with `_HOST` replaced by that host (lower case),
+/// and our own realm when it names none (or `zookeeper.server.realm`), as ZooKeeper's
+/// `SecurityUtils` makes it.
+pub fn quorum_target(service: &str, host: &str, ours: &str, server_realm: Option<&str>) -> String {
+    let name = service.replace("_HOST", &host.to_lowercase());
+    if name.contains('@') {
+        return name;
+    }
+    let realm = server_realm.or_else(|| ours.split_once('@').map(|(_, r)| r));
+    match realm {
+        Some(r) => format!("{name}@{r}"),
+        None => name,
+    }
+}
+
+/// Whether a member's Kerberos principal may join: `service/host@REALM` with `host` one of the
+/// members' host names, as ZooKeeper's quorum server checks it.
+pub fn member_principal_allowed(
+    principal: &str,
+    hosts: &std::collections::BTreeSet<String>,
+) -> bool {
+    let parts: Vec<&str> = principal.split(['/', '@']).collect();
+    parts.len() == 3 && hosts.contains(parts[1])
+}
+
+/// The acceptor for members' Kerberos logins (the `QuorumServer` section): the principal
+/// comes back whole.
+pub fn quorum_mechanism(login: &Krb5Login) -> Result<Arc<dyn SaslMechanism>, String> {
+    if !std::path::Path::new(&login.keytab).is_file() {
+        return Err(format!("keytab {} does not exist", login.keytab));
+    }
+    #[cfg(feature = "kerberos")]
+    {
+        Ok(gss::Gssapi::new(login, NameRules::default())?)
+    }
+    #[cfg(not(feature = "kerberos"))]
+    {
+        let _ = login;
+        Err(NO_FEATURE.to_string())
+    }
+}
+
+/// The initiator for our own Kerberos login to a member (`QuorumLearner`): asks the KDC for a
+/// ticket to `target`, so it blocks.
+pub fn quorum_client(
+    login: &Krb5Login,
+    target: &str,
+) -> Result<Box<dyn corral_tree::sasl::SaslClientExchange>, String> {
+    #[cfg(feature = "kerberos")]
+    {
+        Ok(Box::new(gss::GssClient::new(login, target)?))
+    }
+    #[cfg(not(feature = "kerberos"))]
+    {
+        let _ = (login, target);
+        Err(NO_FEATURE.to_string())
+    }
+}
+
+#[cfg(not(feature = "kerberos"))]
+const NO_FEATURE: &str = "this corral was built without Kerberos (cargo feature `kerberos`; \
+                          building it needs libkrb5-dev, libclang-dev and pkg-config)";
+
 #[cfg(feature = "kerberos")]
 mod gss {
     use std::sync::Arc;
 
     use corral_tree::sasl::{SaslExchange, SaslMechanism, Step};
-    use libgssapi::context::{SecurityContext, ServerCtx};
+    use libgssapi::context::{ClientCtx, CtxFlags, SecurityContext, ServerCtx};
     use libgssapi::credential::{Cred, CredUsage};
     use libgssapi::name::Name;
     use libgssapi::oid::{OidSet, GSS_MECH_KRB5, GSS_NT_KRB5_PRINCIPAL};
@@ -346,6 +427,100 @@ mod gss {
             }
         }
     }
+    /// The client half of GSSAPI (RFC 4752) for a member logging in to another.
+    pub struct GssClient {
+        ctx: ClientCtx,
+        stage: ClientStage,
+        authzid: String,
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum ClientStage {
+        Context,
+        AwaitOffer,
+        Chosen,
+    }
+
+    impl GssClient {
+        pub fn new(login: &Krb5Login, target: &str) -> Result<GssClient, String> {
+            let me = Name::new(login.principal.as_bytes(), Some(GSS_NT_KRB5_PRINCIPAL))
+                .map_err(|e| format!("principal {}: {e}", login.principal))?;
+            let cred = Cred::acquire(Some(&me), None, CredUsage::Initiate, Some(&krb5_mechs()?))
+                .map_err(|e| {
+                    format!(
+                        "no Kerberos login as {} with keytab {}: {e}",
+                        login.principal, login.keytab
+                    )
+                })?;
+            let target_name = Name::new(target.as_bytes(), Some(GSS_NT_KRB5_PRINCIPAL))
+                .map_err(|e| format!("service principal {target}: {e}"))?;
+            let ctx = ClientCtx::new(
+                Some(cred),
+                target_name,
+                CtxFlags::GSS_C_MUTUAL_FLAG,
+                Some(GSS_MECH_KRB5),
+            );
+            Ok(GssClient {
+                ctx,
+                stage: ClientStage::Context,
+                authzid: login.principal.clone(),
+            })
+        }
+
+        fn choose(&mut self, offer: &[u8]) -> Result<Vec<u8>, String> {
+            let plain = self
+                .ctx
+                .unwrap(offer)
+                .map_err(|e| format!("the security layer offer: {e}"))?;
+            if plain.len() < 4 || plain[0] & LAYER_NONE == 0 {
+                return Err("the server does not offer qop auth".into());
+            }
+            let mut choice = MAX_BUFFER.to_be_bytes().to_vec();
+            choice[0] = LAYER_NONE;
+            choice.extend_from_slice(self.authzid.as_bytes());
+            let wrapped = self
+                .ctx
+                .wrap(false, &choice)
+                .map_err(|e| format!("wrapping our layer choice: {e}"))?;
+            self.stage = ClientStage::Chosen;
+            Ok(wrapped.to_vec())
+        }
+    }
+
+    impl corral_tree::sasl::SaslClientExchange for GssClient {
+        fn initial(&mut self) -> Result<Vec<u8>, String> {
+            match self.ctx.step(None, None) {
+                Ok(Some(t)) => Ok(t.to_vec()),
+                Ok(None) => Err("Kerberos gave no initial token".into()),
+                Err(e) => Err(format!("Kerberos: {e}")),
+            }
+        }
+
+        fn challenge(&mut self, token: &[u8]) -> Result<Vec<u8>, String> {
+            match self.stage {
+                ClientStage::Context if !self.ctx.is_complete() => {
+                    match self.ctx.step(Some(token), None) {
+                        Ok(Some(t)) => Ok(t.to_vec()),
+                        Ok(None) => {
+                            // Established: an empty token asks for the security layers.
+                            self.stage = ClientStage::AwaitOffer;
+                            Ok(Vec::new())
+                        }
+                        Err(e) => Err(format!("Kerberos: {e}")),
+                    }
+                }
+                ClientStage::Context | ClientStage::AwaitOffer => self.choose(token),
+                ClientStage::Chosen => Err("a token after our layer choice".into()),
+            }
+        }
+
+        fn success(&mut self, _token: Option<&[u8]>) -> Result<(), String> {
+            match self.stage {
+                ClientStage::Chosen => Ok(()),
+                _ => Err("the server says success before the exchange is over".into()),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -378,6 +553,32 @@ mod tests {
                     default_realm = EXAMPLE.COM\n[realms]\n";
         assert_eq!(default_realm(conf).as_deref(), Some("EXAMPLE.COM"));
         assert_eq!(default_realm("[realms]\n"), None);
+    }
+
+    // The service principal a member asks for, and which member principals may join.
+    #[test]
+    fn quorum_principals() {
+        let me = "zkquorum/127.0.0.1@EXAMPLE.COM";
+        assert_eq!(
+            quorum_target("zkquorum/localhost", "h", me, None),
+            "zkquorum/localhost@EXAMPLE.COM"
+        );
+        assert_eq!(
+            quorum_target("zkquorum/_HOST", "Zk2.Example.COM", me, None),
+            "zkquorum/zk2.example.com@EXAMPLE.COM"
+        );
+        assert_eq!(
+            quorum_target("zkquorum/x", "h", me, Some("OTHER.ORG")),
+            "zkquorum/x@OTHER.ORG"
+        );
+        assert_eq!(quorum_target("zkquorum/x@R", "h", me, None), "zkquorum/x@R");
+        let hosts = ["127.0.0.1".to_string()].into_iter().collect();
+        assert!(member_principal_allowed(me, &hosts));
+        assert!(!member_principal_allowed(
+            "zkquorum/10.0.0.9@EXAMPLE.COM",
+            &hosts
+        ));
+        assert!(!member_principal_allowed("alice@EXAMPLE.COM", &hosts));
     }
 
     // The JAAS options a service's Krb5LoginModule needs.

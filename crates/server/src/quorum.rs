@@ -27,7 +27,7 @@ use tracing::{debug, error, info, warn};
 use crate::config::{ServerConfig, ServerEntry};
 use crate::limits::{CONNECT_TIMEOUT, LEADER_CONNECT_DELAY, LEADER_CONNECT_TRIES};
 use crate::quorum_auth::QuorumSasl;
-use crate::tls::{handshake_within, QuorumTls};
+use crate::tls::{handshake_within, QuorumTlsSource};
 use crate::wire::{Event, QEvent, WriterMsg};
 
 /// How often unconnected election peers are dialled again.
@@ -52,11 +52,14 @@ pub(crate) struct QuorumIo {
     pub(crate) links: Arc<MemberLinks>,
 }
 
-/// What secures the connections between members: TLS (`sslQuorum`) and SASL
-/// (`quorum.auth.enableSasl`), each optional.
+/// What secures the connections between members: TLS (`sslQuorum`, `portUnification`) and
+/// SASL (`quorum.auth.enableSasl`), each optional.
 #[derive(Default)]
 pub(crate) struct MemberLinks {
-    pub tls: Option<QuorumTls>,
+    /// The members' TLS stores, with `sslQuorum` or `portUnification`.
+    pub tls: Option<Arc<QuorumTlsSource>>,
+    /// `sslQuorum`: the connections this member opens use TLS.
+    pub dial_tls: bool,
     pub sasl: Option<QuorumSasl>,
 }
 
@@ -64,10 +67,15 @@ impl MemberLinks {
     /// The connecting side, once the connection is open (and after the election header on
     /// election connections): SASL when configured. Bytes read beyond the exchange, or `None`
     /// when the connection is to be given up.
-    async fn authenticate(&self, sock: &mut BoxConn, peer: SocketAddr) -> Option<Vec<u8>> {
+    async fn authenticate(
+        &self,
+        sock: &mut BoxConn,
+        host: &str,
+        peer: SocketAddr,
+    ) -> Option<Vec<u8>> {
         match &self.sasl {
             None => Some(Vec::new()),
-            Some(sasl) => sasl.authenticate(sock, peer).await.ok(),
+            Some(sasl) => sasl.authenticate(sock, host, peer).await.ok(),
         }
     }
 
@@ -88,14 +96,11 @@ pub(crate) type BoxConn = Box<dyn Conn>;
 
 /// The connecting side of a member connection: TLS with `sslQuorum`, the other member's
 /// certificate checked against the address it was reached at (as QuorumX509Util does).
-async fn secure_client(
-    tls: Option<&QuorumTls>,
-    sock: TcpStream,
-    peer: SocketAddr,
-) -> Option<BoxConn> {
-    let Some(tls) = tls else {
+async fn secure_client(links: &MemberLinks, sock: TcpStream, peer: SocketAddr) -> Option<BoxConn> {
+    let Some(tls) = links.tls.as_ref().filter(|_| links.dial_tls) else {
         return Some(Box::new(sock));
     };
+    let tls = tls.current();
     let name = rustls::pki_types::ServerName::IpAddress(peer.ip().into());
     let hs = tls.connector.connect(name, sock);
     let s = handshake_within(CONNECT_TIMEOUT, hs, format!("member at {peer}")).await?;
@@ -103,15 +108,27 @@ async fn secure_client(
 }
 
 /// The accepting side: TLS with `sslQuorum`, the connecting member's certificate checked
-/// against the address it connects from when host names are verified.
-async fn secure_server(
-    tls: Option<&QuorumTls>,
-    sock: TcpStream,
-    peer: SocketAddr,
-) -> Option<BoxConn> {
-    let Some(tls) = tls else {
+/// against the address it connects from when host names are verified; with
+/// `portUnification` TLS or plaintext, as the first byte says (a TLS record starts with 0x16,
+/// an election header with 0xff or a sid's first byte, a learner's first packet with 0x00 or
+/// a quorum SASL packet's 0x5f).
+async fn secure_server(links: &MemberLinks, sock: TcpStream, peer: SocketAddr) -> Option<BoxConn> {
+    let Some(source) = &links.tls else {
         return Some(Box::new(sock));
     };
+    if source.config().port_unification {
+        // Nothing within the timeout counts as plaintext, as in ZooKeeper.
+        let mut first = [0u8; 1];
+        let tls = matches!(
+            tokio::time::timeout(CONNECT_TIMEOUT, sock.peek(&mut first)).await,
+            Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD
+        );
+        if !tls {
+            info!("member connection from {peer} in plaintext (portUnification)");
+            return Some(Box::new(sock));
+        }
+    }
+    let tls = source.current();
     let hs = tls.acceptor.accept(sock);
     let who = format!("member connecting from {peer}");
     let s = handshake_within(CONNECT_TIMEOUT, hs, who).await?;
@@ -128,6 +145,9 @@ async fn secure_server(
     }
     Some(Box::new(s))
 }
+
+/// The first byte of a TLS handshake record.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 impl QuorumIo {
     pub(crate) fn new(
@@ -198,14 +218,14 @@ impl QuorumIo {
                 return;
             };
             let _ = sock.set_nodelay(true);
-            let Some(mut sock) = secure_client(links.tls.as_ref(), sock, addr).await else {
+            let Some(mut sock) = secure_client(&links, sock, addr).await else {
                 return;
             };
             if sock.write_all(&header.encode()).await.is_err() || sock.flush().await.is_err() {
                 return;
             }
             // Authenticated before either side decides whether to keep it, as ZooKeeper does.
-            let Some(buf) = links.authenticate(&mut sock, addr).await else {
+            let Some(buf) = links.authenticate(&mut sock, &entry.host, addr).await else {
                 return;
             };
             // Only connections initiated by the larger sid survive: to a larger sid this was
@@ -473,7 +493,7 @@ pub(crate) async fn election_listener(
         let ev = ev.clone();
         let links = links.clone();
         tokio::spawn(async move {
-            let Some(mut sock) = secure_server(links.tls.as_ref(), sock, peer).await else {
+            let Some(mut sock) = secure_server(&links, sock, peer).await else {
                 return;
             };
             let mut buf = Vec::new();
@@ -601,7 +621,7 @@ pub(crate) async fn quorum_listener(
         let ev = ev.clone();
         let links = links.clone();
         tokio::spawn(async move {
-            let Some(mut sock) = secure_server(links.tls.as_ref(), sock, peer).await else {
+            let Some(mut sock) = secure_server(&links, sock, peer).await else {
                 return;
             };
             let mut buf = Vec::new();
@@ -651,8 +671,8 @@ async fn leader_connection(
         };
         if let Ok(Ok(s)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
             let _ = s.set_nodelay(true);
-            if let Some(mut s) = secure_client(links.tls.as_ref(), s, addr).await {
-                if let Some(rest) = links.authenticate(&mut s, addr).await {
+            if let Some(mut s) = secure_client(&links, s, addr).await {
+                if let Some(rest) = links.authenticate(&mut s, &entry.host, addr).await {
                     sock = Some((s, rest));
                     break;
                 }

@@ -88,6 +88,10 @@ pub fn core_config(cfg: &ServerConfig) -> CoreConfig {
                 .filter(|(k, _)| k.starts_with("zookeeper.superUser"))
                 .map(|(_, v)| v.trim().to_string())
                 .collect(),
+            // Boolean.getBoolean: exactly "true", any case.
+            allow_sasl_failed: cfg
+                .property("zookeeper.allowSaslFailedClients")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
             sasl_nonce_seed: 0,
             enforce_schemes: cfg.enforce_auth_schemes.clone(),
             digest_alg: cfg.digest_alg,
@@ -214,25 +218,41 @@ impl Server {
                     .await
                     .map_err(ServerError::Storage)?;
                 let tls = match &cfg.quorum_tls {
-                    Some(t) => Some(crate::tls::quorum_tls(t).map_err(|e| {
+                    Some(t) => Some(crate::tls::QuorumTlsSource::quorum(t).map_err(|e| {
                         ServerError::Unsupported(format!("quorum TLS (sslQuorum): {e}"))
                     })?),
                     None => None,
                 };
-                if tls.is_some() {
-                    info!("members talk over TLS (sslQuorum)");
+                match (cfg.ssl_quorum, cfg.quorum_port_unification) {
+                    (true, false) => info!("members talk over TLS (sslQuorum)"),
+                    (true, true) => info!(
+                        "members talk over TLS (sslQuorum); members connecting in plaintext \
+                         are let in (portUnification)"
+                    ),
+                    (false, true) => info!(
+                        "this member connects to others in plaintext; members connecting over \
+                         TLS or in plaintext are let in (portUnification)"
+                    ),
+                    (false, false) => {}
+                }
+                if cfg.ssl_quorum_reload_cert_files && tls.is_some() {
+                    info!("quorum key and trust stores are reloaded when they change");
                 }
                 let sasl = match &cfg.quorum_sasl {
-                    Some(q) => Some(
-                        crate::quorum_auth::load(
-                            q,
-                            cfg.property("java.security.auth.login.config"),
+                    Some(q) => {
+                        let hosts = cfg.servers.iter().map(|s| s.host.clone()).collect();
+                        Some(
+                            crate::quorum_auth::load(&cfg, q, hosts)
+                                .map_err(ServerError::Unsupported)?,
                         )
-                        .map_err(ServerError::Unsupported)?,
-                    ),
+                    }
                     None => None,
                 };
-                let links = Arc::new(crate::quorum::MemberLinks { tls, sasl });
+                let links = Arc::new(crate::quorum::MemberLinks {
+                    tls,
+                    dial_tls: cfg.ssl_quorum,
+                    sasl,
+                });
                 let q = QuorumIo::new(&cfg, my_sid, events.0.clone(), links);
                 (Some(q), Some(listeners))
             }
@@ -243,7 +263,7 @@ impl Server {
         };
         let acceptor = match &cfg.client_tls {
             Some(tls) => Some(
-                crate::tls::TlsSource::new(tls)
+                crate::tls::TlsSource::client(tls)
                     .map_err(|e| ServerError::Unsupported(format!("client TLS: {e}")))?,
             ),
             None => None,

@@ -272,43 +272,86 @@ fn build_server(
     Ok(Arc::new(cfg))
 }
 
-/// The client port's TLS acceptor, built from the key and trust store files; with
-/// `client.certReload` built again when one of those files (or a password file) has changed
-/// since, checked as each TLS connection arrives. A store that no longer loads is logged and
-/// the last good configuration stays in use.
-pub struct TlsSource {
+/// Something built from a TLS configuration's key and trust store files (the client port's
+/// acceptor, the members' acceptor and connector); with `cert_reload` (`client.certReload`,
+/// `sslQuorumReloadCertFiles`) built again when one of those files (or a password file) has
+/// changed since, checked each time it is asked for (as each connection arrives). A store that
+/// no longer loads is logged and the last good one stays in use.
+pub struct Reloading<T: Clone> {
     cfg: TlsConfig,
-    state: Mutex<(Vec<Option<Stamp>>, TlsAcceptor)>,
+    /// What it is, for the log.
+    what: &'static str,
+    build: fn(&TlsConfig) -> Result<T, String>,
+    state: Mutex<(Vec<Option<Stamp>>, T)>,
 }
 
-impl TlsSource {
-    pub fn new(cfg: &TlsConfig) -> Result<Arc<TlsSource>, String> {
+impl<T: Clone> Reloading<T> {
+    pub fn new(
+        cfg: &TlsConfig,
+        what: &'static str,
+        build: fn(&TlsConfig) -> Result<T, String>,
+    ) -> Result<Arc<Reloading<T>>, String> {
         let stamps = stamps(cfg);
-        let acceptor = TlsAcceptor::from(server_config(cfg)?);
-        Ok(Arc::new(TlsSource {
+        let built = build(cfg)?;
+        Ok(Arc::new(Reloading {
             cfg: cfg.clone(),
-            state: Mutex::new((stamps, acceptor)),
+            what,
+            build,
+            state: Mutex::new((stamps, built)),
         }))
     }
 
-    /// The acceptor for a new connection.
-    pub fn acceptor(&self) -> TlsAcceptor {
+    /// The configuration the files hold now (or the last good one).
+    pub fn current(&self) -> T {
         // A panic while loading (a bad file) must not take every later connection with it.
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if self.cfg.cert_reload {
             let now = stamps(&self.cfg);
             if now != state.0 {
                 state.0 = now;
-                match server_config(&self.cfg) {
+                match (self.build)(&self.cfg) {
                     Ok(c) => {
-                        info!("client TLS: key or trust store changed, reloaded");
-                        state.1 = TlsAcceptor::from(c);
+                        info!("{}: key or trust store changed, reloaded", self.what);
+                        state.1 = c;
                     }
-                    Err(e) => warn!("client TLS: changed store not loaded, keeping the last: {e}"),
+                    Err(e) => warn!(
+                        "{}: changed store not loaded, keeping the last: {e}",
+                        self.what
+                    ),
                 }
             }
         }
         state.1.clone()
+    }
+
+    /// The configuration it is built from.
+    pub fn config(&self) -> &TlsConfig {
+        &self.cfg
+    }
+}
+
+/// The client port's TLS acceptor.
+pub type TlsSource = Reloading<TlsAcceptor>;
+
+impl Reloading<TlsAcceptor> {
+    pub fn client(cfg: &TlsConfig) -> Result<Arc<TlsSource>, String> {
+        Reloading::new(cfg, "client TLS", |c| {
+            server_config(c).map(TlsAcceptor::from)
+        })
+    }
+
+    /// The acceptor for a new connection.
+    pub fn acceptor(&self) -> TlsAcceptor {
+        self.current()
+    }
+}
+
+/// The members' TLS (`sslQuorum`, `portUnification`).
+pub type QuorumTlsSource = Reloading<Arc<QuorumTls>>;
+
+impl Reloading<Arc<QuorumTls>> {
+    pub fn quorum(cfg: &TlsConfig) -> Result<Arc<QuorumTlsSource>, String> {
+        Reloading::new(cfg, "quorum TLS", |c| quorum_tls(c).map(Arc::new))
     }
 }
 

@@ -59,6 +59,8 @@ pub struct EnsembleBuilder {
     init_limit: u32,
     sync_limit: u32,
     extra_cfg: Vec<String>,
+    /// zoo.cfg lines for one sid only, after the others.
+    member_cfg: Vec<(u64, String)>,
     /// `-D` properties: for every member (`None`) or one sid.
     props: Vec<(Option<u64>, String, String)>,
     proxied: bool,
@@ -75,6 +77,7 @@ impl EnsembleBuilder {
             init_limit: 20,
             sync_limit: 5,
             extra_cfg: Vec::new(),
+            member_cfg: Vec::new(),
             props: Vec::new(),
             proxied: false,
         }
@@ -116,6 +119,13 @@ impl EnsembleBuilder {
     /// One more zoo.cfg line for every member (a later line overrides an earlier one).
     pub fn cfg(mut self, line: &str) -> EnsembleBuilder {
         self.extra_cfg.push(line.to_string());
+        self
+    }
+
+    /// One more zoo.cfg line for member `sid` only (after the lines for all, so it overrides
+    /// them).
+    pub fn member_cfg_line(mut self, sid: u64, line: &str) -> EnsembleBuilder {
+        self.member_cfg.push((sid, line.to_string()));
         self
     }
 
@@ -219,7 +229,7 @@ impl EnsembleBuilder {
                 .with_context(|| format!("creating {}", data_dir.display()))?;
             fs::write(data_dir.join("myid"), format!("{sid}\n")).context("writing myid")?;
             let cfg_path = tmp.path().join("zoo.cfg");
-            let cfg = self.member_cfg(&data_dir, client_port, observer, lines);
+            let cfg = self.member_cfg(sid, &data_dir, client_port, observer, lines);
             fs::write(&cfg_path, cfg).with_context(|| format!("writing {}", cfg_path.display()))?;
             let props = self.props_of(sid);
             let (program, args) = match flavor {
@@ -251,6 +261,7 @@ impl EnsembleBuilder {
 
     fn member_cfg(
         &self,
+        sid: u64,
         data_dir: &Path,
         client_port: u16,
         observer: bool,
@@ -277,7 +288,10 @@ impl EnsembleBuilder {
         if observer {
             cfg.push_str("peerType=observer\n");
         }
-        for line in servers.iter().chain(&self.extra_cfg) {
+        let mine = (self.member_cfg.iter())
+            .filter(|(s, _)| *s == sid)
+            .map(|(_, l)| l);
+        for line in servers.iter().chain(&self.extra_cfg).chain(mine) {
             cfg.push_str(line);
             cfg.push('\n');
         }

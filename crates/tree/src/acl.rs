@@ -32,6 +32,9 @@ pub struct AclPolicy {
     /// `zookeeper.superUser` (and every `zookeeper.superUser*` property): SASL users that are
     /// also `super`.
     pub sasl_super_users: Vec<String>,
+    /// `zookeeper.allowSaslFailedClients`: a client whose SASL exchange fails keeps its
+    /// connection (without a `sasl` id) instead of getting AuthFailed, unless SASL is required.
+    pub allow_sasl_failed: bool,
     /// Mixed into each DIGEST-MD5 nonce (random per server start; fixed in simulations).
     pub sasl_nonce_seed: u64,
     /// `enforce.auth.enabled` with `enforce.auth.schemes` (or `sessionRequireClientSASLAuth`):
@@ -82,6 +85,7 @@ impl Default for AclPolicy {
             sasl_mechanism: None,
             sasl_provider: false,
             sasl_super_users: Vec::new(),
+            allow_sasl_failed: false,
             sasl_nonce_seed: 0,
             enforce_schemes: None,
             digest_alg: DigestAlg::Sha1,

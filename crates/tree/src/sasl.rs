@@ -262,6 +262,44 @@ impl DigestMd5Client {
     }
 }
 
+/// The client half of an exchange, as a member authenticating to another runs it.
+pub trait SaslClientExchange: Send {
+    /// The first token (empty for DIGEST-MD5, which has no initial response).
+    fn initial(&mut self) -> Result<Vec<u8>, String>;
+    /// The answer to the server's next token.
+    fn challenge(&mut self, token: &[u8]) -> Result<Vec<u8>, String>;
+    /// The server says it is satisfied, with its last token if it has one: is it right?
+    fn success(&mut self, token: Option<&[u8]>) -> Result<(), String>;
+}
+
+impl SaslClientExchange for DigestMd5Client {
+    fn initial(&mut self) -> Result<Vec<u8>, String> {
+        Ok(Vec::new())
+    }
+
+    fn challenge(&mut self, token: &[u8]) -> Result<Vec<u8>, String> {
+        self.respond(token)
+    }
+
+    fn success(&mut self, token: Option<&[u8]>) -> Result<(), String> {
+        self.verify(token.unwrap_or_default())
+    }
+}
+
+/// DIGEST-MD5's server half with its user table, as a [`SaslExchange`].
+#[derive(Debug)]
+pub struct DigestExchange {
+    pub digest: DigestMd5,
+    pub users: BTreeMap<String, String>,
+}
+
+impl SaslExchange for DigestExchange {
+    fn step(&mut self, token: &[u8]) -> Step {
+        let users = &self.users;
+        self.digest.step(token, |u| users.get(u).cloned())
+    }
+}
+
 /// A directive value between quotes: backslash before `"` and `\\`.
 fn quote(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")

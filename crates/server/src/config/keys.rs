@@ -155,14 +155,16 @@ impl Loader {
             }
             "multiAddress.enabled" => q.multi_address_enabled = parse_bool(key, line, value)?,
             "sslQuorum" => cfg.ssl_quorum = parse_bool(key, line, value)?,
+            "portUnification" => cfg.quorum_port_unification = parse_bool(key, line, value)?,
+            "sslQuorumReloadCertFiles" => {
+                cfg.ssl_quorum_reload_cert_files = parse_bool(key, line, value)?
+            }
             // Known to ZooKeeper and validated like it, but not acted on by
             // corral yet.
             "localSessionsEnabled"
             | "localSessionsUpgradingEnabled"
             | "quorumListenOnAllIPs"
             | "syncEnabled"
-            | "portUnification"
-            | "sslQuorumReloadCertFiles"
             | "jvm.pause.monitor"
             | "multiAddress.reachabilityCheckEnabled" => {
                 parse_bool(key, line, value)?;

@@ -243,7 +243,12 @@ pub struct ServerConfig {
     pub client_tls: Option<TlsConfig>,
     /// `sslQuorum`.
     pub ssl_quorum: bool,
-    /// The members' TLS settings (`ssl.quorum.*`) when `sslQuorum=true`.
+    /// `portUnification`: the quorum and election ports take TLS and plaintext alike (the
+    /// rolling upgrade to `sslQuorum`).
+    pub quorum_port_unification: bool,
+    /// `sslQuorumReloadCertFiles`: reload the quorum key and trust stores when they change.
+    pub ssl_quorum_reload_cert_files: bool,
+    /// The members' TLS settings (`ssl.quorum.*`) when `sslQuorum` or `portUnification` is on.
     pub quorum_tls: Option<TlsConfig>,
     /// Members authenticate each other with SASL (`quorum.auth.enableSasl=true`).
     pub quorum_sasl: Option<QuorumSaslConfig>,
@@ -373,6 +378,8 @@ impl ServerConfig {
             secure_client_port_address: None,
             client_tls: None,
             ssl_quorum: false,
+            quorum_port_unification: false,
+            ssl_quorum_reload_cert_files: false,
             quorum_tls: None,
             quorum_sasl: None,
             max_client_cnxns: 60,

@@ -251,8 +251,8 @@ pub const SETTINGS: &[Setting] = &[
     s("enforce.auth.enabled", Both, "false", Support::Honoured("requests other than auth and SASL get SessionClosedRequireAuth (-124) until the connection holds an id of one of the schemes")),
     s("enforce.auth.schemes", Both, "", Support::Honoured("each must have a provider (digest, ip, x509 with TLS, sasl with its authProvider)")),
     s("sslQuorum", Cfg, "false", Support::Honoured("election and quorum connections over TLS; needs ssl.quorum.keyStore and trustStore")),
-    s("sslQuorumReloadCertFiles", Cfg, "false", R(NO_QUORUM_TLS)),
-    s("portUnification", Cfg, "false", R("plaintext and TLS on the quorum ports (the rolling upgrade to sslQuorum) are not supported yet; remove it")),
+    s("sslQuorumReloadCertFiles", Cfg, "false", Support::Honoured("the quorum key and trust stores are checked as each member connection opens and reloaded when they changed")),
+    s("portUnification", Cfg, "false", Support::Honoured("the quorum and election ports take TLS and plaintext (the first byte tells them apart), for the rolling upgrade to sslQuorum; needs ssl.quorum.* stores")),
     s("ssl.keyStore.location", Both, "", Support::Honoured("JKS, PKCS12 or PEM (an unencrypted PKCS#8 key and its chain)")),
     s("ssl.keyStore.password", Both, "", H),
     s("ssl.keyStore.passwordPath", Both, "", H),
@@ -297,7 +297,7 @@ pub const SETTINGS: &[Setting] = &[
     s("ssl.quorum.allowReverseDnsLookup", Both, "true", R(NO_QUORUM_TLS)),
     s("client.certReload", Both, "false", Support::Honoured("checked as each TLS connection arrives; a store that no longer loads keeps the last good one")),
     s("fips-mode", Both, "false", R(NO_TLS)),
-    s("allowSaslFailedClients", Both, "false", R(NO_SASL)),
+    s("allowSaslFailedClients", Both, "false", Support::Honoured("a client whose SASL exchange fails keeps its connection, without a sasl id, unless SASL is required")),
     s("sasl.client.canonicalize.hostname", Both, "true", R(NO_SASL)),
     s("kerberos.removeHostFromPrincipal", Both, "false", Support::Honoured("drops /host from a Kerberos principal's sasl id")),
     s("kerberos.removeRealmFromPrincipal", Both, "false", Support::Honoured("drops @REALM from a Kerberos principal's sasl id")),
@@ -305,12 +305,13 @@ pub const SETTINGS: &[Setting] = &[
     s("multiAddress.enabled", Both, "false", Support::Honoured("allows several addresses per server.N line, which corral then refuses")),
     s("multiAddress.reachabilityCheckTimeoutMs", Both, "1000", R(NO_MULTI_ADDRESS)),
     s("multiAddress.reachabilityCheckEnabled", Both, "true", R(NO_MULTI_ADDRESS)),
-    s("quorum.auth.enableSasl", Cfg, "false", Support::Honoured("members check SASL DIGEST-MD5 credentials of members that offer them; needs the JAAS file's QuorumServer and QuorumLearner sections")),
+    s("quorum.auth.enableSasl", Cfg, "false", Support::Honoured("members check the SASL credentials (DIGEST-MD5 or Kerberos) of members that offer them; needs the JAAS file's QuorumServer and QuorumLearner sections")),
     s("quorum.auth.learnerRequireSasl", Cfg, "false", Support::Honoured("this member authenticates to every member it connects to")),
     s("quorum.auth.serverRequireSasl", Cfg, "false", Support::Honoured("members that do not authenticate, or fail, are refused")),
     s("quorum.auth.learner.saslLoginContext", Cfg, "QuorumLearner", H),
     s("quorum.auth.server.saslLoginContext", Cfg, "QuorumServer", H),
-    s("quorum.auth.kerberos.servicePrincipal", Cfg, "zkquorum/localhost", Support::Honoured("used with Kerberos only, which corral refuses at start-up for now")),
+    s("quorum.auth.kerberos.servicePrincipal", Cfg, "zkquorum/localhost", Support::Honoured("the principal a member asks for with Kerberos, _HOST replaced by the other member's host")),
+    s("zookeeper.server.realm", Only, "", Support::Honoured("the realm of quorum.auth.kerberos.servicePrincipal when it names none")),
     s("quorum.cnxn.threads.size", Cfg, "20", N(THREADS)),
     // Unsafe options.
     s("forceSync", Both, "yes", H),
@@ -603,12 +604,15 @@ mod tests {
     // The error says what was refused, where, and what to do.
     #[test]
     fn refusal_names_key_line_and_remedy() {
-        let err = load("dataDir=/d\nclientPort=2181\nportUnification=true\n", &[]).unwrap_err();
+        let err = load(
+            "dataDir=/d\nclientPort=2181\nquorumListenOnAllIPs=true\n",
+            &[],
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "zoo.cfg line 3: portUnification=true is not supported by corral: plaintext and TLS \
-             on the quorum ports (the rolling upgrade to sslQuorum) are not supported yet; \
-             remove it"
+            "zoo.cfg line 3: quorumListenOnAllIPs=true is not supported by corral: corral listens \
+             on the member's own quorum and election addresses; remove it"
         );
         // Spelling out a default is fine.
         load(

@@ -193,17 +193,20 @@ impl Loader {
 }
 
 impl Loader {
-    /// The members' TLS settings when `sslQuorum=true`: `ssl.quorum.*`, read as ZooKeeper's
-    /// `QuorumX509Util` reads them (a key and a trust store are required; client certificates
-    /// and host name verification on by default).
+    /// The members' TLS settings when `sslQuorum=true` or `portUnification=true` (which takes
+    /// TLS on the quorum ports, too): `ssl.quorum.*`, read as ZooKeeper's `QuorumX509Util`
+    /// reads them (a key and a trust store are required; client certificates and host name
+    /// verification on by default).
     pub(super) fn quorum_tls(&self) -> Result<Option<TlsConfig>, ConfigError> {
-        if !self.cfg.ssl_quorum {
-            return Ok(None);
-        }
+        let key = match (self.cfg.ssl_quorum, self.cfg.quorum_port_unification) {
+            (false, false) => return Ok(None),
+            (true, _) => "sslQuorum",
+            (false, true) => "portUnification",
+        };
         let need = |what: &str| ConfigError::Conflict {
-            key: "sslQuorum".to_string(),
+            key: key.to_string(),
             line: None,
-            reason: format!("sslQuorum=true needs ssl.quorum.{what}.location"),
+            reason: format!("{key}=true needs ssl.quorum.{what}.location"),
         };
         let key_store = self
             .store("zookeeper.ssl.quorum.keyStore")?
@@ -224,8 +227,8 @@ impl Loader {
             versions,
             cipher_suites,
             x509_super_user: None,
-            port_unification: false,
-            cert_reload: false,
+            port_unification: self.cfg.quorum_port_unification,
+            cert_reload: self.cfg.ssl_quorum_reload_cert_files,
             hostname_verification,
         }))
     }

@@ -403,6 +403,13 @@ impl Core {
         // ZooKeeper answers -124 instead when SASL is what enforce.auth requires.
         let required = (self.cfg.acl.enforce_schemes.as_deref())
             .is_some_and(|s| s.iter().any(|x| x == "sasl"));
+        if self.cfg.acl.allow_sasl_failed && !required {
+            // allowSaslFailedClients: an ordinary answer with no token, and the connection
+            // stays, without a sasl id.
+            tracing::warn!("keeping connection {conn} despite its failed SASL authentication (allowSaslFailedClients)");
+            self.reply(conn, xid, 0, 0, &empty);
+            return;
+        }
         let code = if required {
             ErrorCode::SessionClosedRequireSaslAuth.code()
         } else {
