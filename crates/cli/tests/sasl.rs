@@ -346,3 +346,100 @@ fn allow_sasl_failed_clients_matches_zookeeper() {
         outs[0]
     );
 }
+
+/// A SetSASL request (opcode 102) with `token`, as a frame body.
+fn set_sasl(xid: i32, token: &[u8]) -> Vec<u8> {
+    let mut req = Vec::new();
+    req.extend_from_slice(&xid.to_be_bytes());
+    req.extend_from_slice(&102i32.to_be_bytes());
+    req.extend_from_slice(&(token.len() as i32).to_be_bytes());
+    req.extend_from_slice(token);
+    req
+}
+
+/// Sends SetSASL and returns the reply's error code and token (`None` when closed instead).
+fn sasl_round(c: &mut std::net::TcpStream, xid: i32, token: &[u8]) -> Option<(i32, Vec<u8>)> {
+    use corral_testkit::raw;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    raw::send_frame(c, &set_sasl(xid, token), deadline).ok()?;
+    let reply = raw::read_frame(c, raw::FRAME_BYTES_MAX, deadline).ok()?;
+    let err = i32::from_be_bytes(reply[12..16].try_into().unwrap());
+    let len = i32::from_be_bytes(reply[16..20].try_into().unwrap());
+    let token = if len > 0 {
+        reply[20..20 + len as usize].to_vec()
+    } else {
+        Vec::new()
+    };
+    Some((err, token))
+}
+
+fn is_closed(c: &mut std::net::TcpStream) -> bool {
+    use corral_testkit::raw;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    raw::read_frame(c, raw::FRAME_BYTES_MAX, deadline).is_err()
+}
+
+// Attacks on DIGEST-MD5, the same on ZooKeeper and corral: a response made for one
+// connection's challenge and replayed on another is refused (AuthFailed, that connection
+// closed) while it still works on its own connection; an exchange cut after the challenge and
+// a garbage response end only their connections; the server goes on serving.
+#[test]
+fn replayed_and_cut_sasl_exchanges_match_zookeeper() {
+    use corral_testkit::open_session;
+    use corral_tree::sasl::{DigestMd5Client, CLIENTS};
+    if !require_real_zookeeper(TEST) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let jaas = tmp.path().join("server-jaas.conf");
+    fs::write(&jaas, SERVER_JAAS).unwrap();
+    let jaas = jaas.display().to_string();
+    let cfg = ["authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider"];
+    let props = [("java.security.auth.login.config", jaas.as_str())];
+    let io = Duration::from_secs(10);
+    let mut outs = Vec::new();
+    for which in ["zookeeper", "corral"] {
+        let server = match which {
+            "zookeeper" => start_zookeeper(&cfg, &props),
+            _ => start_corral(corral(), &cfg, &props),
+        };
+        let mut server = server.unwrap_or_else(|e| panic!("starting {which}: {e:#}"));
+        let mut out = Vec::new();
+        let mut a = open_session(server.addr(), io).unwrap();
+        let mut b = open_session(server.addr(), io).unwrap();
+        let (_, challenge_a) = sasl_round(&mut a, 1, b"").expect("challenge on a");
+        let (_, _challenge_b) = sasl_round(&mut b, 1, b"").expect("challenge on b");
+        let mut client = DigestMd5Client::new(CLIENTS, "bob", "bob's secret", "c0ffee".into());
+        let response_a = client.respond(&challenge_a).unwrap();
+        // Replayed on b: refused there.
+        let replay = sasl_round(&mut b, 2, &response_a).map(|(e, _)| e);
+        out.push(format!("replay {replay:?} closed {}", is_closed(&mut b)));
+        // On its own connection it authenticates, and the server proves it knows the password.
+        let (err, rspauth) = sasl_round(&mut a, 2, &response_a).expect("response on a");
+        out.push(format!("own {err} rspauth {:?}", client.verify(&rspauth)));
+        // Cut after the challenge.
+        let mut c = open_session(server.addr(), io).unwrap();
+        sasl_round(&mut c, 1, b"").expect("challenge on c");
+        drop(c);
+        // Garbage in place of a response.
+        let mut d = open_session(server.addr(), io).unwrap();
+        sasl_round(&mut d, 1, b"").expect("challenge on d");
+        let garbage = sasl_round(&mut d, 2, b"\x00\xffnot=\"a response").map(|(e, _)| e);
+        out.push(format!("garbage {garbage:?} closed {}", is_closed(&mut d)));
+        let serving = corral_testkit::probe_handshake(server.addr(), io).is_ok();
+        out.push(format!("still serving {serving}"));
+        server.stop();
+        outs.push(out);
+    }
+    assert_eq!(
+        outs[0],
+        vec![
+            "replay Some(-115) closed true".to_string(),
+            "own 0 rspauth Ok(())".to_string(),
+            "garbage Some(-115) closed true".to_string(),
+            "still serving true".to_string(),
+        ],
+        "ZooKeeper"
+    );
+    assert_eq!(outs[1], outs[0], "corral");
+}
