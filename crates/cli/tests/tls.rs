@@ -173,6 +173,7 @@ fn java_client_over_tls_matches_zookeeper() {
         ("server.p12", "trust.jks"),
         ("server.jks", "trust.p12"),
         ("server.pem", "ca.pem"),
+        ("server-enc.pem", "ca.pem"),
     ] {
         let port = free_port();
         let mut c = start("corral", &tls_cfg(dir, port, ks, ts));

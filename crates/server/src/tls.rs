@@ -43,6 +43,33 @@ fn pem_items(path: &Path) -> Result<Vec<rustls_pemfile::Item>, String> {
         .map_err(|e| format!("{}: not a PEM file: {e}", path.display()))
 }
 
+/// The `ENCRYPTED PRIVATE KEY` (PKCS#8 with PBES2, as `openssl pkcs8 -topk8 -v2 aes-256-cbc`
+/// writes it) of a PEM key store, decrypted with the key store's password, as ZooKeeper's
+/// PemReader takes it. `None`: there is none.
+fn encrypted_pem_key(path: &Path, pw: &str) -> Result<Option<PrivateKeyDer<'static>>, String> {
+    const BEGIN: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
+    const END: &str = "-----END ENCRYPTED PRIVATE KEY-----";
+    let text = String::from_utf8_lossy(&read(path)?).into_owned();
+    let Some(start) = text.find(BEGIN) else {
+        return Ok(None);
+    };
+    let end = text[start..]
+        .find(END)
+        .map(|e| start + e + END.len())
+        .ok_or_else(|| format!("{}: unterminated ENCRYPTED PRIVATE KEY", path.display()))?;
+    let bad = |e: String| format!("{}: the ENCRYPTED PRIVATE KEY: {e}", path.display());
+    let (_, der) =
+        pkcs8::der::pem::decode_vec(text[start..end].as_bytes()).map_err(|e| bad(e.to_string()))?;
+    let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice())
+        .map_err(|e| bad(e.to_string()))?;
+    let plain = info.decrypt(pw).map_err(|e| {
+        bad(format!(
+            "cannot decrypt it with the key store password: {e}"
+        ))
+    })?;
+    Ok(Some(PrivateKeyDer::Pkcs8(plain.as_bytes().to_vec().into())))
+}
+
 fn load_identity(spec: &StoreSpec) -> Result<Identity, String> {
     let path = &spec.location;
     let pw = password(spec)?;
@@ -60,12 +87,11 @@ fn load_identity(spec: &StoreSpec) -> Result<Identity, String> {
                     _ => {}
                 }
             }
-            let key = key.ok_or_else(|| {
-                format!(
-                    "{name}: no unencrypted private key in the PEM key store (an ENCRYPTED \
-                     PRIVATE KEY is not supported yet: use PKCS12, or openssl pkcs8 -nocrypt)"
-                )
-            })?;
+            let key = match key {
+                Some(k) => k,
+                None => encrypted_pem_key(path, &pw)?
+                    .ok_or_else(|| format!("{name}: no private key in the PEM key store"))?,
+            };
             if chain.is_empty() {
                 return Err(format!("{name}: no certificate in the PEM key store"));
             }

@@ -2,7 +2,8 @@
 //! CA and the certificates, keytool for the Java key and trust stores. Test support only.
 //!
 //! [`make_pki`] writes, in a directory: `ca.pem` (and its key), `server.crt`/`server.key` for
-//! localhost and 127.0.0.1 and the key stores `server.p12`, `server.jks`, `server.pem`; the trust
+//! localhost and 127.0.0.1 and the key stores `server.p12`, `server.jks`, `server.pem` (and
+//! `server-enc.pem`, its key encrypted with the store password); the trust
 //! stores `trust.jks`, `trust.p12` (and `ca.pem`); a client certificate with the subject
 //! [`CLIENT_SUBJECT`] in `client.p12` (and `client.crt`/`client.key`); a self-signed, untrusted
 //! `rogue.p12`. Every store's password is [`PW`].
@@ -78,6 +79,22 @@ pub fn make_pki(dir: &Path) {
         dir.join("server.pem"),
         [
             fs::read(dir.join("server.key")).unwrap(),
+            fs::read(dir.join("server.crt")).unwrap(),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    // The same with the key encrypted under the store password (PKCS#8, PBES2 with AES-256).
+    openssl(
+        dir,
+        &format!(
+            "pkcs8 -topk8 -v2 aes-256-cbc -in server.key -out server-enc.key -passout pass:{PW}"
+        ),
+    );
+    fs::write(
+        dir.join("server-enc.pem"),
+        [
+            fs::read(dir.join("server-enc.key")).unwrap(),
             fs::read(dir.join("server.crt")).unwrap(),
         ]
         .concat(),
