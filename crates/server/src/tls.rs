@@ -58,8 +58,8 @@ fn encrypted_pem_key(path: &Path, pw: &str) -> Result<Option<PrivateKeyDer<'stat
         .map(|e| start + e + END.len())
         .ok_or_else(|| format!("{}: unterminated ENCRYPTED PRIVATE KEY", path.display()))?;
     let bad = |e: String| format!("{}: the ENCRYPTED PRIVATE KEY: {e}", path.display());
-    let (_, der) =
-        pkcs8::der::pem::decode_vec(text[start..end].as_bytes()).map_err(|e| bad(e.to_string()))?;
+    let (_, der) = pkcs8::der::pem::decode_vec(&text.as_bytes()[start..end])
+        .map_err(|e| bad(e.to_string()))?;
     let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice())
         .map_err(|e| bad(e.to_string()))?;
     let plain = info.decrypt(pw).map_err(|e| {
