@@ -90,11 +90,16 @@ fn tls_cfg(dir: &Path, port: u16, key_store: &str, trust_store: &str) -> Vec<Str
 
 /// `mntr`'s `zk_auth_failed_count` (failed TLS handshakes, in ZooKeeper's Netty factory).
 fn auth_failed_count(server: &ServerProcess) -> u64 {
+    mntr_count(server, "zk_auth_failed_count")
+}
+
+/// A counter of `mntr`.
+fn mntr_count(server: &ServerProcess, key: &str) -> u64 {
     let mntr = four_letter(server.addr(), "mntr").expect("mntr");
     mntr.lines()
-        .find_map(|l| l.strip_prefix("zk_auth_failed_count\t"))
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('\t'))
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no zk_auth_failed_count in mntr:\n{mntr}"))
+        .unwrap_or_else(|| panic!("no {key} in mntr:\n{mntr}"))
 }
 
 fn start(which: &str, lines: &[String]) -> ServerProcess {
@@ -159,6 +164,7 @@ fn java_client_over_tls_matches_zookeeper() {
         zk_out.push((what, out));
     }
     let zk_failed = auth_failed_count(&zk);
+    let zk_unsuccessful = mntr_count(&zk, "zk_unsuccessful_handshake");
     zk.stop();
     assert!(
         zk_failed > 0,
@@ -187,6 +193,12 @@ fn java_client_over_tls_matches_zookeeper() {
             );
         }
         let failed = auth_failed_count(&c);
+        let unsuccessful = mntr_count(&c, "zk_unsuccessful_handshake");
+        assert_eq!(
+            (unsuccessful > 0, zk_unsuccessful > 0),
+            (true, true),
+            "zk_unsuccessful_handshake counts failed handshakes on both"
+        );
         let log = c.log();
         c.stop();
         assert!(failed > 0, "corral's zk_auth_failed_count stayed 0:\n{log}");

@@ -24,6 +24,8 @@ pub(crate) struct View<'a> {
     /// `zk_auth_failed_count`: failed TLS handshakes and client certificates, as ZooKeeper's
     /// Netty factory counts them (`srst` leaves it, as ZooKeeper's reset does).
     pub auth_failed: u64,
+    /// `zk_unsuccessful_handshake`: failed TLS handshakes (ZooKeeper's counter of that name).
+    pub unsuccessful_handshake: u64,
 }
 
 /// Every word ZooKeeper 3.8 knows; others are treated as a frame length.
@@ -311,6 +313,10 @@ fn mntr(st: &View<'_>, o: &mut String) {
             (core.data_watches().watch_count() + core.child_watches().watch_count()).to_string(),
         ),
         ("zk_auth_failed_count", st.auth_failed.to_string()),
+        (
+            "zk_unsuccessful_handshake",
+            st.unsuccessful_handshake.to_string(),
+        ),
         ("zk_min_latency", s.latency.min().to_string()),
         ("zk_max_latency", s.latency.max_ms.to_string()),
         ("zk_open_file_descriptor_count", fds.to_string()),

@@ -68,7 +68,7 @@ pub(crate) struct State {
     /// The node task's own sender, for background jobs to report back.
     pub events: mpsc::Sender<Event>,
     /// Failed TLS handshakes and client certificates, counted by the connection tasks.
-    pub auth_failed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    pub auth_failed: std::sync::Arc<crate::server::TlsCounters>,
 }
 
 pub(crate) async fn node_loop(mut st: State, mut rx: mpsc::Receiver<Event>) {
@@ -188,7 +188,10 @@ fn handle_event(st: &mut State, ev: Event) {
                 stats: &mut st.stats,
                 conns: st.conns.iter_mut().map(|(id, (_, cs))| (*id, cs)).collect(),
                 uptime_ms: st.started.elapsed().as_millis() as u64,
-                auth_failed: st.auth_failed.load(std::sync::atomic::Ordering::Relaxed),
+                auth_failed: (st.auth_failed.auth_failed)
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                unsuccessful_handshake: (st.auth_failed.unsuccessful_handshake)
+                    .load(std::sync::atomic::Ordering::Relaxed),
             };
             let text = fourlw::run(&mut view, &word, peer);
             let _ = reply.send(text);

@@ -426,8 +426,8 @@ async fn accept(l: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAd
 /// What every accepted client connection goes through: the per-IP limit (`maxClientCnxns`),
 /// a connection id, and its task.
 struct Admit {
-    /// `zk_auth_failed_count`: failed TLS handshakes (and unreadable client certificates).
-    auth_failed: Arc<AtomicU64>,
+    /// `zk_auth_failed_count` and `zk_unsuccessful_handshake`.
+    auth_failed: Arc<TlsCounters>,
     per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
     max_per_ip: usize,
     next_conn: Arc<AtomicU64>,
@@ -534,6 +534,15 @@ impl Drop for Slot {
 /// The first byte of a TLS connection: a handshake record.
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
+/// What the client port's TLS connections count, as ZooKeeper's Netty factory counts it.
+#[derive(Debug, Default)]
+pub(crate) struct TlsCounters {
+    /// `zk_auth_failed_count`: failed handshakes and unreadable client certificates.
+    pub auth_failed: AtomicU64,
+    /// `zk_unsuccessful_handshake`: failed handshakes.
+    pub unsuccessful_handshake: AtomicU64,
+}
+
 /// The TLS handshake of a client connection, bounded in time; a failed one is logged with the
 /// peer and the reason and ends that connection only. Returns the stream and the client
 /// certificate's subject.
@@ -541,11 +550,15 @@ async fn handshake(
     sock: TcpStream,
     peer: SocketAddr,
     acceptor: TlsAcceptor,
-    failed: &AtomicU64,
+    failed: &TlsCounters,
 ) -> Option<(ClientStream, Option<String>)> {
     let hs = acceptor.accept(sock);
     let Some(tls) = crate::tls::handshake_within(SESSIONLESS_TIMEOUT, hs, peer).await else {
-        failed.fetch_add(1, Ordering::Relaxed);
+        // ZooKeeper's Netty factory counts a failed handshake in both.
+        failed.auth_failed.fetch_add(1, Ordering::Relaxed);
+        failed
+            .unsuccessful_handshake
+            .fetch_add(1, Ordering::Relaxed);
         return None;
     };
     let x509 = match tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
@@ -553,7 +566,7 @@ async fn handshake(
         Some(cert) => match crate::tls::subject_rfc2253(cert) {
             Ok(s) => Some(s),
             Err(e) => {
-                failed.fetch_add(1, Ordering::Relaxed);
+                failed.auth_failed.fetch_add(1, Ordering::Relaxed);
                 warn!("client certificate of {peer} cannot be read: {e}");
                 return None;
             }
