@@ -558,9 +558,26 @@ impl Loader {
                 .ok_or_else(|| invalid(&o.key, o.line, v, "expected SHA1, SHA-256 or SHA3-256"))?;
         }
         let require_sasl = self.prop_bool("zookeeper.sessionRequireClientSASLAuth")?;
+        // requireClientAuthScheme=sasl: the spelling of patched 3.4/3.5 builds (Kafka's guide
+        // names it). ZooKeeper 3.8 ignores it, which would run such a deployment without the
+        // authentication it asks for: corral enforces it.
+        let old_spelling = match self.props.get("zookeeper.requireClientAuthScheme") {
+            None => None,
+            Some((v, o)) if v.trim().eq_ignore_ascii_case("sasl") => Some(o.clone()),
+            Some((v, o)) => {
+                return Err(invalid(
+                    &o.key,
+                    o.line,
+                    v,
+                    "only sasl (use enforce.auth.schemes for other schemes)",
+                ))
+            }
+        };
         let (schemes, origin) = if require_sasl == Some(true) {
             let o = self.props.get("zookeeper.sessionRequireClientSASLAuth");
             (vec!["sasl".to_string()], o.map(|(_, o)| o))
+        } else if let Some(o) = old_spelling {
+            (vec!["sasl".to_string()], Some(o))
         } else if self.prop_bool("zookeeper.enforce.auth.enabled")? == Some(true) {
             let o = self
                 .props
@@ -736,6 +753,16 @@ mod tests {
         );
         let e = load_err("dataDir=/d\nenforce.auth.enabled=true\nenforce.auth.schemes=sasl\n");
         assert!(e.to_string().contains("sasl is not available"), "{e}");
+        let text = "dataDir=/d\nrequireClientAuthScheme=sasl\n\
+                    authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n";
+        assert_eq!(
+            load(text).0.enforce_auth_schemes,
+            Some(vec!["sasl".to_string()])
+        );
+        let e = load_err("dataDir=/d\nrequireClientAuthScheme=sasl\n");
+        assert!(e.to_string().contains("sasl is not available"), "{e}");
+        let e = load_err("dataDir=/d\nrequireClientAuthScheme=digest\n");
+        assert!(matches!(e, ConfigError::Invalid { line: Some(2), .. }), "{e:?}");
         let text = "dataDir=/d\nsessionRequireClientSASLAuth=true\n\
                     authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n";
         assert_eq!(

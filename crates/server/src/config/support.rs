@@ -248,6 +248,7 @@ pub const SETTINGS: &[Setting] = &[
     s("X509AuthenticationProvider.superUser", Both, "", H),
     s("ssl.authProvider", Both, "x509", R("only the built-in x509 provider is available (corral loads no Java classes); remove it")),
     s("sessionRequireClientSASLAuth", Both, "false", Support::Honoured("as enforce.auth.enabled=true with enforce.auth.schemes=sasl")),
+    s("requireClientAuthScheme", Both, "", Support::Honoured("=sasl as sessionRequireClientSASLAuth=true (the spelling of patched 3.4/3.5 builds; ZooKeeper 3.8 ignores it, corral enforces it)")),
     s("enforce.auth.enabled", Both, "false", Support::Honoured("requests other than auth and SASL get SessionClosedRequireAuth (-124) until the connection holds an id of one of the schemes")),
     s("enforce.auth.schemes", Both, "", Support::Honoured("each must have a provider (digest, ip, x509 with TLS, sasl with its authProvider)")),
     s("sslQuorum", Cfg, "false", Support::Honoured("election and quorum connections over TLS; needs ssl.quorum.keyStore and trustStore")),
