@@ -472,3 +472,145 @@ fn curator_and_zkcli_over_tls_with_sasl() {
     );
     eprintln!("curator/zkCli: ZooKeeper and corral agree: {}", outs[0]);
 }
+
+/// Serves the files of `dir` over HTTP/1.0 on a free loopback port (for CRL distribution
+/// points) until the returned flag is set; each request reads the file anew.
+fn serve_files(dir: PathBuf) -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
+    std::thread::spawn(move || {
+        while !stopped.load(Ordering::Relaxed) {
+            let Ok((s, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            };
+            let _ = s.set_nonblocking(false);
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut line = String::new();
+            let mut reader = BufReader::new(&s);
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let name = line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .trim_start_matches('/');
+            let mut w = &s;
+            match fs::read(dir.join(name)) {
+                Ok(body) => {
+                    let _ = write!(
+                        w,
+                        "HTTP/1.0 200 OK\r\nContent-Type: application/pkix-crl\r\n\
+                         Content-Length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = w.write_all(&body);
+                }
+                Err(_) => {
+                    let _ = w.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                }
+            }
+        }
+    });
+    (port, stop)
+}
+
+// ssl.crl=true: client certificates are checked against the CRL their distribution point
+// names (served over HTTP by the test, made by `openssl ca`): one listed there is refused, one
+// that is not is let in, and one without a distribution point is refused too (its status
+// cannot be told), the same on ZooKeeper and on corral.
+#[test]
+fn crl_checks_match_zookeeper() {
+    if !peers_present() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    make_pki(dir);
+    let classes = compile(dir);
+    let (http_port, stop) = serve_files(dir.to_path_buf());
+    fs::write(
+        dir.join("ca.cnf"),
+        "[ca]\ndefault_ca = ca_default\n[ca_default]\ndir = .\ndatabase = index.txt\n\
+         new_certs_dir = .\ncertificate = ca.pem\nprivate_key = ca.key\ndefault_md = sha256\n\
+         default_crl_days = 2\ncrlnumber = crlnumber\npolicy = any\n[any]\ncommonName = supplied\n",
+    )
+    .unwrap();
+    fs::write(dir.join("index.txt"), "").unwrap();
+    fs::write(dir.join("crlnumber"), "1000\n").unwrap();
+    fs::write(
+        dir.join("crl.ext"),
+        format!(
+            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n\
+             crlDistributionPoints=URI:http://127.0.0.1:{http_port}/ca.crl\n"
+        ),
+    )
+    .unwrap();
+    let openssl = |args: &str| corral_testkit::pki::openssl(dir, args);
+    for name in ["good", "revoked"] {
+        openssl(&format!(
+            "req -newkey rsa:2048 -nodes -keyout {name}.key -out {name}.csr -subj /CN={name}"
+        ));
+        openssl(&format!(
+            "x509 -req -in {name}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out {name}.crt \
+             -days 2 -extfile crl.ext"
+        ));
+        openssl(&format!(
+            "pkcs12 -export -in {name}.crt -inkey {name}.key -out {name}.p12 -passout pass:{PW}"
+        ));
+    }
+    openssl("ca -config ca.cnf -revoke revoked.crt");
+    openssl("ca -config ca.cnf -gencrl -out ca.crl.pem");
+    openssl("crl -in ca.crl.pem -outform DER -out ca.crl");
+    let client = |ks: &str| {
+        vec![
+            ("keyStore.location", path(dir, ks)),
+            ("keyStore.password", PW.to_string()),
+            ("trustStore.location", path(dir, "trust.jks")),
+            ("trustStore.password", PW.to_string()),
+        ]
+    };
+    let cases = [
+        ("full", "good.p12"),
+        ("connect", "revoked.p12"),
+        ("connect", "client.p12"),
+    ];
+    let mut outs = Vec::new();
+    for which in ["zookeeper", "corral"] {
+        let port = free_port();
+        let mut lines = tls_cfg(dir, port, "server.p12", "trust.jks");
+        lines.push("ssl.crl=true".to_string());
+        let mut server = start(which, &lines);
+        let out: Vec<String> = cases
+            .iter()
+            .map(|(mode, ks)| java_client(&classes, port, Some(&client(ks)), mode))
+            .collect();
+        let log = server.log();
+        server.stop();
+        if which == "corral" {
+            assert!(
+                log.contains("CertificateRevoked") || log.contains("Revoked"),
+                "{log}"
+            );
+        }
+        outs.push(out);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        outs[0][0].contains("WHOAMI x509 CN=good"),
+        "ZooKeeper with a certificate not revoked: {}",
+        outs[0][0]
+    );
+    assert_ne!(
+        outs[0][1], outs[0][0],
+        "ZooKeeper refuses the revoked certificate"
+    );
+    assert_eq!(outs[1], outs[0], "corral with ssl.crl");
+    eprintln!("crl: ZooKeeper and corral agree: {:#?}", outs[0]);
+}

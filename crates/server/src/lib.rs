@@ -14,6 +14,7 @@ mod quorum_auth;
 pub mod server;
 pub mod stats;
 pub mod tls;
+mod tls_crl;
 mod wire;
 
 pub use config::ServerConfig;

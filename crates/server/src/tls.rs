@@ -268,7 +268,7 @@ fn build_server(
     let builder = match roots {
         None => builder.with_no_client_auth(),
         Some(roots) => {
-            let v = WebPkiClientVerifier::builder_with_provider(roots, provider.clone());
+            let v = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone());
             let v = if tls.client_auth == ClientAuth::Want {
                 v.allow_unauthenticated()
             } else {
@@ -278,7 +278,17 @@ fn build_server(
             let v = v
                 .build()
                 .map_err(|e| format!("{}: {e}", trust.expect("roots come from a trust store")))?;
-            builder.with_client_cert_verifier(v)
+            if tls.crl {
+                let checking = crate::tls_crl::CrlChecking::new(
+                    v,
+                    roots,
+                    provider.clone(),
+                    tls.client_auth == ClientAuth::Want,
+                );
+                builder.with_client_cert_verifier(Arc::new(checking))
+            } else {
+                builder.with_client_cert_verifier(v)
+            }
         }
     };
     let subject = id

@@ -762,7 +762,10 @@ mod tests {
         let e = load_err("dataDir=/d\nrequireClientAuthScheme=sasl\n");
         assert!(e.to_string().contains("sasl is not available"), "{e}");
         let e = load_err("dataDir=/d\nrequireClientAuthScheme=digest\n");
-        assert!(matches!(e, ConfigError::Invalid { line: Some(2), .. }), "{e:?}");
+        assert!(
+            matches!(e, ConfigError::Invalid { line: Some(2), .. }),
+            "{e:?}"
+        );
         let text = "dataDir=/d\nsessionRequireClientSASLAuth=true\n\
                     authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n";
         assert_eq!(

@@ -67,6 +67,9 @@ pub struct TlsConfig {
     /// names on the client port): each member's certificate must name the address it is
     /// reached at or connects from.
     pub hostname_verification: bool,
+    /// `ssl.crl`: client certificates are checked against the revocation lists their CRL
+    /// distribution points name.
+    pub crl: bool,
 }
 
 /// `KeyStoreFileType.fromPropertyValueOrFileName`: the type property if set, else the file's
@@ -188,6 +191,7 @@ impl Loader {
             port_unification: unified,
             cert_reload,
             hostname_verification: false,
+            crl: self.prop_bool("zookeeper.ssl.crl")? == Some(true),
         }))
     }
 }
@@ -230,6 +234,7 @@ impl Loader {
             port_unification: self.cfg.quorum_port_unification,
             cert_reload: self.cfg.ssl_quorum_reload_cert_files,
             hostname_verification,
+            crl: false,
         }))
     }
 
