@@ -150,7 +150,7 @@ pub const SETTINGS: &[Setting] = &[
     s("commitLogCount", Both, "500", Support::Honoured("the leader's in-memory txns for DIFF; older ones are read from the log")),
     s("snapSizeLimitInKb", Both, "4194304", R("corral decides between DIFF and SNAP with snapshotSizeFactor only; remove it")),
     s("txnLogSizeLimitInKb", Both, "-1", R("corral starts a new log file only after a snapshot; remove it")),
-    s("maxCnxns", Both, "0", R("corral does not cap the total number of connections yet; remove it (maxClientCnxns caps them per client IP)")),
+    s("maxCnxns", Both, "0", Support::Honoured("connections past it are closed at once and counted in zk_connection_rejected")),
     s("maxClientCnxns", Cfg, "60", H),
     s("clientPortAddress", Cfg, "", H),
     s("secureClientPortAddress", Cfg, "", H),
@@ -185,7 +185,7 @@ pub const SETTINGS: &[Setting] = &[
     s("flushDelay", Both, "0", N("corral joins every write waiting when an fsync starts to that fsync")),
     s("maxWriteQueuePollTime", Both, "", N("corral joins every write waiting when an fsync starts to that fsync")),
     s("maxBatchSize", Both, "1000", N("corral joins every write waiting when an fsync starts to that fsync")),
-    s("enforceQuota", Both, "false", R("corral does not enforce quotas yet; remove it (quota usage is still tracked)")),
+    s("enforceQuota", Both, "false", Support::Honoured("creates and setData over a hard quota limit (countHardLimit, byteHardLimit) get QuotaExceeded; soft limits log a warning")),
     s("connection_throttle_weight_enabled", Both, "false", R(NO_CNX_THROTTLE)),
     s("connection_throttle_global_session_weight", Both, "3", R(NO_CNX_THROTTLE)),
     s("connection_throttle_local_session_weight", Both, "1", R(NO_CNX_THROTTLE)),
@@ -322,6 +322,7 @@ pub const SETTINGS: &[Setting] = &[
     s("quorumListenOnAllIPs", Cfg, "false", R("corral listens on the member's own quorum and election addresses; remove it")),
     // SASL's JAAS file (system properties only; ZooKeeper's SASL documentation).
     s("java.security.auth.login.config", Only, "", Support::Honoured("its Server section: DigestLoginModule users (DIGEST-MD5) or a Krb5LoginModule with a keytab (GSSAPI)")),
+    s("zookeeper.security.auth_to_local", Only, "DEFAULT", R("corral applies only the DEFAULT rule (the first component of a principal in the default realm); remove it")),
     s("java.security.krb5.conf", Only, "", Support::Honoured("the Kerberos configuration MIT Kerberos reads for GSSAPI (as KRB5_CONFIG); default /etc/krb5.conf")),
     s("zookeeper.sasl.serverconfig", Only, "Server", H),
     // Containers and read-only mode (system properties only).
