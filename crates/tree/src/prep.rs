@@ -11,7 +11,7 @@ use corral_proto::ErrorCode;
 
 use crate::acl::AclPolicy;
 use crate::path;
-use crate::tree::{digest_parts, DataTree, NodeKind, CONTAINER_OWNER};
+use crate::tree::{digest_parts, DataTree, NodeKind, QuotaCheck, CONTAINER_OWNER};
 
 /// What prep needs to know about a node: its persisted stat, data, ACL and child count. The data
 /// is here so the tree digest after a prepared change can be computed before it is applied (a
@@ -125,6 +125,8 @@ pub struct Ctx<'a> {
     pub ids: &'a [Id],
     pub policy: &'a AclPolicy,
     pub extended_types: bool,
+    /// `zookeeper.enforceQuota`.
+    pub enforce_quota: bool,
     pub zxid: i64,
     pub time: i64,
 }
@@ -170,6 +172,10 @@ pub enum CreateKind {
     Plain,
     Container,
     Ttl,
+}
+
+fn data_len(d: &Data) -> i64 {
+    d.as_ref().map_or(0, |v| v.len() as i64)
 }
 
 fn check_version(current: i32, expected: i32) -> Res<i32> {
@@ -220,6 +226,25 @@ impl<'a> View<'a> {
 
     fn need(&self, p: &str) -> Res<Rec> {
         self.get(p).ok_or(ErrorCode::NoNode)
+    }
+
+    /// `zookeeper.enforceQuota`: ZooKeeper checks the quota's committed stats (not the
+    /// outstanding changes), refusing only over a hard limit.
+    fn check_quota(&self, ctx: &Ctx<'_>, p: &str, bytes_diff: i64, count_diff: i64) -> Res<()> {
+        if !ctx.enforce_quota {
+            return Ok(());
+        }
+        match self.tree.quota_check(p, bytes_diff, count_diff) {
+            QuotaCheck::Within => Ok(()),
+            QuotaCheck::OverSoftLimit(msg) => {
+                tracing::warn!("{msg}");
+                Ok(())
+            }
+            QuotaCheck::Exceeded(msg) => {
+                tracing::warn!("{msg}");
+                Err(ErrorCode::QuotaExceeded)
+            }
+        }
     }
 
     fn check_acl(&self, ctx: &Ctx<'_>, acl: &[Acl], perm: i32) -> Res<()> {
@@ -279,6 +304,7 @@ impl<'a> View<'a> {
         ) {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
+        self.check_quota(ctx, &full, data_len(data), 1)?;
         let new_cversion = parent.stat.cversion.wrapping_add(1);
         let (body, owner) = match kind {
             CreateKind::Container => (
@@ -403,6 +429,7 @@ impl<'a> View<'a> {
         path::validate(p).map_err(|_| ErrorCode::BadArguments)?;
         let mut node = self.need(p)?;
         self.check_acl(ctx, &node.acl, perms::WRITE)?;
+        self.check_quota(ctx, p, data_len(data) - data_len(&node.data), 0)?;
         let new_version = check_version(node.stat.version, version)?;
         node.stat.version = new_version;
         node.stat.mzxid = ctx.zxid;
@@ -496,6 +523,7 @@ mod tests {
             ids,
             policy,
             extended_types: false,
+            enforce_quota: false,
             zxid: 5,
             time: 1000,
         }

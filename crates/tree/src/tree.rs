@@ -398,6 +398,16 @@ fn path_is(slots: &[Slot], orphans: &HashMap<u32, Box<str>>, i: u32, p: &[u8]) -
     }
 }
 
+/// What [`DataTree::quota_check`] says of a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuotaCheck {
+    Within,
+    /// Over a soft limit: allowed, with this warning.
+    OverSoftLimit(String),
+    /// Over a hard limit: QuotaExceeded, with this message.
+    Exceeded(String),
+}
+
 const QUOTA_ROOT: &str = "/zookeeper/quota";
 const QUOTA_LIMITS: &str = "zookeeper_limits";
 const QUOTA_STATS: &str = "zookeeper_stats";
@@ -763,6 +773,75 @@ impl DataTree {
             }
         }
         best
+    }
+
+    /// ZooKeeper's `checkQuota` under `zookeeper.enforceQuota`: would adding `count_diff` nodes
+    /// and `bytes_diff` bytes under `p` pass the limits of the deepest quota above it, as
+    /// committed? A hard limit (`countHardLimit`, `byteHardLimit`) refuses; a soft one (`count`,
+    /// `bytes`) only warns. Creates count one node and their data, setData the change in data.
+    pub fn quota_check(&self, p: &str, bytes_diff: i64, count_diff: i64) -> QuotaCheck {
+        let Some(prefix) = self.quota_prefix(p) else {
+            return QuotaCheck::Within;
+        };
+        let data = |leaf: &str| {
+            let path = format!("{QUOTA_ROOT}{prefix}/{leaf}");
+            self.get(&path)
+                .map(|n| parse_stats(n.data().unwrap_or(&[])))
+        };
+        let Some(limits) = data(QUOTA_LIMITS) else {
+            return QuotaCheck::Within;
+        };
+        let lim = |k: &str| limits.get(k).copied().unwrap_or(-1);
+        let check_count = count_diff != 0 && (lim("count") > -1 || lim("countHardLimit") > -1);
+        let check_bytes = bytes_diff != 0 && (lim("bytes") > -1 || lim("byteHardLimit") > -1);
+        if !check_count && !check_bytes {
+            return QuotaCheck::Within;
+        }
+        let Some(stats) = data(QUOTA_STATS) else {
+            return QuotaCheck::Within;
+        };
+        let now = |k: &str| stats.get(k).copied().unwrap_or(-1);
+        let mut soft = None;
+        for (check, what, cur, diff, soft_key, hard_key) in [
+            (
+                check_count,
+                "count",
+                now("count"),
+                count_diff,
+                "count",
+                "countHardLimit",
+            ),
+            (
+                check_bytes,
+                "bytes",
+                now("bytes"),
+                bytes_diff,
+                "bytes",
+                "byteHardLimit",
+            ),
+        ] {
+            if !check {
+                continue;
+            }
+            let hard = lim(hard_key) > -1;
+            let limit = if hard { lim(hard_key) } else { lim(soft_key) };
+            let new = cur + diff;
+            if new > limit {
+                let kind = if hard { "hard" } else { "soft" };
+                let cap = if what == "count" { "Count" } else { "Byte" };
+                let msg = format!(
+                    "Quota exceeded: {prefix} [current {what}={new}, {kind}{cap}Limit={limit}]"
+                );
+                if hard {
+                    return QuotaCheck::Exceeded(msg);
+                }
+                soft = Some(msg);
+            }
+        }
+        match soft {
+            Some(msg) => QuotaCheck::OverSoftLimit(msg),
+            None => QuotaCheck::Within,
+        }
     }
 
     /// Adjust a quota's `zookeeper_stats` node in place (no txn, no stat change: ZooKeeper's
@@ -1356,6 +1435,71 @@ mod tests {
         assert_eq!(t.get("/b/c").unwrap().stat().czxid, t.last_processed_zxid());
         assert_eq!(t.digest(), reachable(&t));
         assert_eq!(run(&mut t, create("/b/c")), ErrorCode::NodeExists.code());
+    }
+
+    // checkQuota as ZooKeeper's: hard limits refuse, soft ones warn, diffs of 0 are not
+    // checked, the deepest quota counts, nothing without a quota.
+    #[test]
+    fn quota_checks() {
+        use corral_proto::txn::SetDataTxn;
+        let mut t = DataTree::new();
+        let mut z = 0;
+        let mut apply = |t: &mut DataTree, ty: i32, body: TxnBody| {
+            z += 1;
+            let h = TxnHeader {
+                client_id: 1,
+                cxid: 1,
+                zxid: z,
+                time: 1,
+                r#type: ty,
+            };
+            assert_eq!(t.apply(&h, &body).err, 0);
+        };
+        let create = |p: &str, d: &[u8]| {
+            TxnBody::Create(CreateTxn {
+                path: p.into(),
+                data: Some(d.to_vec()),
+                acl: crate::acl::open_acl(),
+                ephemeral: false,
+                parent_cversion: -1,
+            })
+        };
+        apply(&mut t, 1, create("/q", b""));
+        apply(&mut t, 1, create("/q/a", b"12345"));
+        apply(&mut t, 1, create("/zookeeper/quota/q", b""));
+        let limits = "/zookeeper/quota/q/zookeeper_limits";
+        apply(
+            &mut t,
+            1,
+            create(
+                limits,
+                b"count=-1,bytes=-1=;countHardLimit=3;byteHardLimit=8",
+            ),
+        );
+        apply(
+            &mut t,
+            1,
+            create("/zookeeper/quota/q/zookeeper_stats", b"count=0,bytes=0"),
+        );
+        assert_eq!(t.quota_check("/other", 100, 1), QuotaCheck::Within);
+        assert_eq!(t.quota_check("/q/b", 3, 1), QuotaCheck::Within);
+        assert!(
+            matches!(t.quota_check("/q/b", 4, 1), QuotaCheck::Exceeded(m) if m.contains("current bytes=9, hardByteLimit=8"))
+        );
+        apply(&mut t, 1, create("/q/b", b""));
+        assert!(
+            matches!(t.quota_check("/q/c", 0, 1), QuotaCheck::Exceeded(m) if m.contains("current count=4, hardCountLimit=3"))
+        );
+        assert_eq!(t.quota_check("/q/a", -5, 0), QuotaCheck::Within);
+        let soft = SetDataTxn {
+            path: limits.into(),
+            data: Some(b"count=2,bytes=-1".to_vec()),
+            version: 1,
+        };
+        apply(&mut t, 5, TxnBody::SetData(soft));
+        assert!(
+            matches!(t.quota_check("/q/c", 0, 1), QuotaCheck::OverSoftLimit(m) if m.contains("softCountLimit=2"))
+        );
     }
 
     // Quota stats follow creates, data changes and deletes below a quota, as ZooKeeper keeps

@@ -42,6 +42,8 @@ pub struct CoreConfig {
     pub session_timeout_ms_max: u32,
     pub acl: AclPolicy,
     pub extended_types: bool,
+    /// `zookeeper.enforceQuota`: creates and setData over a hard quota get QuotaExceeded.
+    pub enforce_quota: bool,
     pub reconfig_enabled: bool,
     pub close_session_txn_enabled: bool,
     pub container_check_interval_ms: u64,
@@ -58,6 +60,7 @@ impl Default for CoreConfig {
             session_timeout_ms_max: 40000,
             acl: AclPolicy::default(),
             extended_types: false,
+            enforce_quota: false,
             reconfig_enabled: false,
             close_session_txn_enabled: true,
             container_check_interval_ms: 60_000,

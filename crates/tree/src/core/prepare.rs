@@ -79,6 +79,7 @@ impl Core {
             ids,
             policy: &policy,
             extended_types: self.cfg.extended_types,
+            enforce_quota: self.cfg.enforce_quota,
             zxid,
             time: now.wall_ms,
         };
