@@ -624,11 +624,17 @@ fn random_operations_agree_with_zookeeper() {
     }
 }
 
-fn with_servers(test: &str, mut f: impl FnMut(SocketAddr, SocketAddr)) {
+fn with_servers(test: &str, f: impl FnMut(SocketAddr, SocketAddr)) {
+    with_servers_and(test, &[], f)
+}
+
+/// [`with_servers`] with more `-D` properties for both.
+fn with_servers_and(test: &str, more: &[(&str, &str)], mut f: impl FnMut(SocketAddr, SocketAddr)) {
     if !corral_testkit::require_real_zookeeper(test) {
         return;
     }
-    let props = [("znode.container.checkIntervalMs", "3600000")];
+    let mut props = vec![("znode.container.checkIntervalMs", "3600000")];
+    props.extend_from_slice(more);
     let cfg = ["maxClientCnxns=0"];
     let mut zk = corral_testkit::start_zookeeper(&cfg, &props).expect("start ZooKeeper");
     let mut corral =
@@ -871,5 +877,155 @@ fn scenario_session_resume_edges() {
         let after = Raw::resume(addr, session, passwd, z).map(|r| (r.session, r.passwd));
         t += &format!("after close: {after:?}\n");
         t
+    });
+}
+
+fn mkd(path: &str, data: &[u8]) -> Request {
+    Request::Create(CreateRequest {
+        path: path.into(),
+        data: Some(data.to_vec()),
+        acl: vec![Acl::new(perms::ALL, "world", "anyone")],
+        flags: 0,
+    })
+}
+
+fn set(path: &str, data: &[u8]) -> Request {
+    Request::SetData(SetDataRequest {
+        path: path.into(),
+        data: Some(data.to_vec()),
+        version: -1,
+    })
+}
+
+// zookeeper.enforceQuota=true with a quota set up as zkCli's setquota writes it: creates and
+// setData past a hard count or byte limit get QuotaExceeded (also inside a multi), data that
+// shrinks passes, a soft limit only warns; the stats node agrees. The same replies and zxids
+// as ZooKeeper's.
+#[test]
+fn scenario_enforced_quotas() {
+    let test = "scenario_enforced_quotas";
+    with_servers_and(test, &[("zookeeper.enforceQuota", "true")], |zk, corral| {
+        let stats = || {
+            Some(Request::GetData(pw(
+                "/zookeeper/quota/q/zookeeper_stats",
+                false,
+            )))
+        };
+        let steps = vec![
+            (0, Some(mk("/q", 0))),
+            (0, Some(mk("/zookeeper/quota/q", 0))),
+            (
+                0,
+                Some(mkd(
+                    "/zookeeper/quota/q/zookeeper_limits",
+                    b"count=-1,bytes=-1=;countHardLimit=3;byteHardLimit=10",
+                )),
+            ),
+            (
+                0,
+                Some(mkd(
+                    "/zookeeper/quota/q/zookeeper_stats",
+                    b"count=0,bytes=0",
+                )),
+            ),
+            (0, stats()),
+            (1, Some(mkd("/q/a", b"1234"))),
+            (1, Some(mkd("/q/b", b"5678"))),
+            (1, Some(mkd("/q/c", b""))),
+            (1, Some(set("/q/a", b"12345678"))),
+            (1, Some(set("/q/a", b"12"))),
+            (2, Some(mkd("/q/a/deep", b"x"))),
+            (
+                2,
+                Some(Request::Multi(MultiDecode::Ops(vec![
+                    MultiOp::SetData(SetDataRequest {
+                        path: "/q/b".into(),
+                        data: Some(b"5".to_vec()),
+                        version: -1,
+                    }),
+                    MultiOp::Create {
+                        op: op::CREATE,
+                        req: CreateRequest {
+                            path: "/q/m".into(),
+                            data: None,
+                            acl: vec![Acl::new(perms::ALL, "world", "anyone")],
+                            flags: 0,
+                        },
+                    },
+                ]))),
+            ),
+            (0, stats()),
+            (0, Some(mkd("/outside", b"no quota here"))),
+            (
+                0,
+                Some(set(
+                    "/zookeeper/quota/q/zookeeper_limits",
+                    b"count=3,bytes=10",
+                )),
+            ),
+            (1, Some(mkd("/q/soft", b"past the soft limits"))),
+            (0, stats()),
+        ];
+        run_steps(test, &steps, zk, corral);
+    });
+}
+
+// maxCnxns: past the limit a new connection is closed at once, without a ConnectResponse, and
+// counted in mntr's zk_connection_rejected; once one closes there is room again. The same on
+// ZooKeeper and corral.
+#[test]
+fn max_connections_match_zookeeper() {
+    let test = "max_connections_match_zookeeper";
+    with_servers_and(test, &[("zookeeper.maxCnxns", "3")], |zk, corral| {
+        let run = |addr: SocketAddr| -> Vec<String> {
+            let io = Duration::from_secs(10);
+            let mut out = Vec::new();
+            let mut open = Vec::new();
+            for i in 0..3 {
+                let s = corral_testkit::open_session(addr, io);
+                out.push(format!("session {i}: {}", s.is_ok()));
+                open.extend(s.ok());
+            }
+            let over = corral_testkit::probe_handshake(addr, io);
+            out.push(format!("fourth: {}", over.is_ok()));
+            open.pop();
+            // The server notices the close on its own time: retry until there is room (each
+            // refused try counts as a rejection too).
+            let deadline = Instant::now() + io;
+            let mut refused_tries = 0;
+            let mntr = loop {
+                match corral_testkit::four_letter(addr, "mntr") {
+                    Ok(m) if m.contains("zk_connection_rejected") => break m,
+                    _ if Instant::now() > deadline => panic!("no room after a close"),
+                    _ => {
+                        refused_tries += 1;
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                }
+            };
+            let rejected: u64 = mntr
+                .lines()
+                .find_map(|l| l.strip_prefix("zk_connection_rejected\t"))
+                .and_then(|v| v.trim().parse().ok())
+                .expect("zk_connection_rejected");
+            out.push(format!(
+                "rejected besides the retries: {}",
+                rejected - refused_tries
+            ));
+            out
+        };
+        let a = run(zk);
+        assert_eq!(
+            a,
+            vec![
+                "session 0: true",
+                "session 1: true",
+                "session 2: true",
+                "fourth: false",
+                "rejected besides the retries: 1",
+            ],
+            "ZooKeeper"
+        );
+        assert_eq!(run(corral), a, "corral");
     });
 }

@@ -26,6 +26,8 @@ pub(crate) struct View<'a> {
     pub auth_failed: u64,
     /// `zk_unsuccessful_handshake`: failed TLS handshakes (ZooKeeper's counter of that name).
     pub unsuccessful_handshake: u64,
+    /// `zk_connection_rejected`: connections refused by `maxCnxns` / `maxClientCnxns`.
+    pub connection_rejected: u64,
 }
 
 /// Every word ZooKeeper 3.8 knows; others are treated as a frame length.
@@ -331,7 +333,7 @@ fn mntr(st: &View<'_>, o: &mut String) {
             "zk_large_requests_rejected",
             s.large_requests_rejected.to_string(),
         ),
-        ("zk_connection_rejected", s.connections_rejected.to_string()),
+        ("zk_connection_rejected", st.connection_rejected.to_string()),
         ("zk_proposal_count", "0".into()),
         ("zk_commit_count", st.node.counters().txns.to_string()),
         ("zk_digest_mismatches_count", "0".into()),

@@ -192,6 +192,8 @@ fn handle_event(st: &mut State, ev: Event) {
                     .load(std::sync::atomic::Ordering::Relaxed),
                 unsuccessful_handshake: (st.auth_failed.unsuccessful_handshake)
                     .load(std::sync::atomic::Ordering::Relaxed),
+                connection_rejected: (st.auth_failed.connection_rejected)
+                    .load(std::sync::atomic::Ordering::Relaxed),
             };
             let text = fourlw::run(&mut view, &word, peer);
             let _ = reply.send(text);

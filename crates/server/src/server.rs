@@ -101,6 +101,10 @@ pub fn core_config(cfg: &ServerConfig) -> CoreConfig {
                 .and_then(|t| t.x509_super_user.clone()),
         },
         extended_types: cfg.extended_types_enabled,
+        // Boolean.parseBoolean: "true" in any case.
+        enforce_quota: cfg
+            .property("zookeeper.enforceQuota")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true")),
         reconfig_enabled: cfg.reconfig_enabled,
         close_session_txn_enabled: cfg.close_session_txn_enabled,
         container_check_interval_ms: cfg.container_check_interval_ms.max(1),
@@ -373,6 +377,7 @@ impl Server {
             auth_failed: state.auth_failed.clone(),
             per_ip: Arc::default(),
             max_per_ip: state.cfg.max_client_cnxns as usize,
+            max_total: state.cfg.max_cnxns as usize,
             next_conn: Arc::new(AtomicU64::new(1)),
             ev_tx: ev_tx.clone(),
             max_frame,
@@ -426,10 +431,13 @@ async fn accept(l: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAd
 /// What every accepted client connection goes through: the per-IP limit (`maxClientCnxns`),
 /// a connection id, and its task.
 struct Admit {
-    /// `zk_auth_failed_count` and `zk_unsuccessful_handshake`.
+    /// `zk_auth_failed_count` and `zk_unsuccessful_handshake`; `zk_connection_rejected`.
     auth_failed: Arc<TlsCounters>,
+    /// Open connections per client IP; their sum is the total `maxCnxns` caps.
     per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
     max_per_ip: usize,
+    /// `maxCnxns`: connections in all; 0 is no limit.
+    max_total: usize,
     next_conn: Arc<AtomicU64>,
     ev_tx: mpsc::Sender<Event>,
     max_frame: usize,
@@ -437,19 +445,34 @@ struct Admit {
 }
 
 impl Admit {
-    /// Counts the connection against its IP; false when the IP is at its limit.
+    /// Counts the connection against its IP; false (and counted in `zk_connection_rejected`)
+    /// when the server is at `maxCnxns` or the IP at `maxClientCnxns`, checked in that order as
+    /// ZooKeeper checks them.
     fn admit(&self, peer: SocketAddr) -> bool {
         let mut m = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-        let n = m.entry(peer.ip()).or_insert(0);
-        if self.max_per_ip != 0 && *n >= self.max_per_ip {
+        let total: usize = m.values().sum();
+        let refused = if self.max_total != 0 && total >= self.max_total {
+            warn!(
+                "too many connections {total} - max is {} (maxCnxns); closing the one from {peer}",
+                self.max_total
+            );
+            true
+        } else if self.max_per_ip != 0 && m.get(&peer.ip()).copied().unwrap_or(0) >= self.max_per_ip
+        {
             warn!(
                 "too many connections from {} - max is {}",
                 peer.ip(),
                 self.max_per_ip
             );
+            true
+        } else {
+            false
+        };
+        if refused {
+            (self.auth_failed.connection_rejected).fetch_add(1, Ordering::Relaxed);
             return false;
         }
-        *n += 1;
+        *m.entry(peer.ip()).or_insert(0) += 1;
         true
     }
 
@@ -534,13 +557,16 @@ impl Drop for Slot {
 /// The first byte of a TLS connection: a handshake record.
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
-/// What the client port's TLS connections count, as ZooKeeper's Netty factory counts it.
+/// What the connection tasks count for `mntr`, as ZooKeeper's connection factories count it.
 #[derive(Debug, Default)]
 pub(crate) struct TlsCounters {
     /// `zk_auth_failed_count`: failed handshakes and unreadable client certificates.
     pub auth_failed: AtomicU64,
     /// `zk_unsuccessful_handshake`: failed handshakes.
     pub unsuccessful_handshake: AtomicU64,
+    /// `zk_connection_rejected`: connections closed at once by `maxCnxns` or `maxClientCnxns`
+    /// (plaintext and TLS alike).
+    pub connection_rejected: AtomicU64,
 }
 
 /// The TLS handshake of a client connection, bounded in time; a failed one is logged with the

@@ -470,6 +470,10 @@ impl Loader {
         if let Some(n) = self.prop_int("znode.container.checkIntervalMs", 1, int_max)? {
             self.cfg.container_check_interval_ms = n as u64;
         }
+        // zookeeper.maxCnxns (zoo.cfg maxCnxns): 0 or less is no limit.
+        if let Some(n) = self.prop_int("zookeeper.maxCnxns", i64::from(i32::MIN), int_max)? {
+            self.cfg.max_cnxns = n.max(0) as u32;
+        }
         if let Some(n) = self.prop_int("znode.container.maxPerMinute", 1, int_max)? {
             self.cfg.container_max_per_minute = n as u32;
         }

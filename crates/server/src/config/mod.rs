@@ -254,6 +254,8 @@ pub struct ServerConfig {
     pub quorum_sasl: Option<QuorumSaslConfig>,
     /// Connections allowed per client IP; 0 means unlimited.
     pub max_client_cnxns: u32,
+    /// `maxCnxns` (`zookeeper.maxCnxns`): connections in all; 0 means unlimited.
+    pub max_cnxns: u32,
     /// Always `Some` after loading a file (ZooKeeper refuses a file without
     /// `dataDir`).
     pub data_dir: Option<PathBuf>,
@@ -383,6 +385,7 @@ impl ServerConfig {
             quorum_tls: None,
             quorum_sasl: None,
             max_client_cnxns: 60,
+            max_cnxns: 0,
             data_dir: None,
             data_log_dir: None,
             snap_count: 100_000,
