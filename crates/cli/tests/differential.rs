@@ -1029,3 +1029,92 @@ fn max_connections_match_zookeeper() {
         assert_eq!(run(corral), a, "corral");
     });
 }
+
+/// The bytes of the files under `dir`, recursively.
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .flatten()
+            .map(|e| {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    dir_bytes(&e.path())
+                } else {
+                    e.metadata().map_or(0, |m| m.len())
+                }
+            })
+            .sum()
+    })
+}
+
+// The four-letter words that were stubs: `hash` lists the tree digest every 128 zxids, at the
+// same zxids as ZooKeeper's after the same 300 writes; `gtmk` shows the trace mask and
+// `stmk` sets it (an 8-byte mask after the word), as on ZooKeeper; `dirs` sums the files of
+// the snapshot and log directories.
+#[test]
+fn hash_trace_mask_and_dirs_match_zookeeper() {
+    let test = "hash_trace_mask_and_dirs_match_zookeeper";
+    if !corral_testkit::require_real_zookeeper(test) {
+        return;
+    }
+    let cfg = ["maxClientCnxns=0"];
+    let mut zk = corral_testkit::start_zookeeper(&cfg, &[]).expect("start ZooKeeper");
+    let mut corral =
+        corral_testkit::start_corral(Path::new(env!("CARGO_BIN_EXE_corral")), &cfg, &[])
+            .expect("start corral");
+    let mut outs = Vec::new();
+    for server in [&zk, &corral] {
+        let addr = server.addr();
+        let mut c = Raw::connect(addr);
+        for i in 0..300 {
+            let data = format!("node {i}");
+            c.call(&mkd(&format!("/n{i}"), data.as_bytes()));
+        }
+        let word = |w: &[u8]| corral_testkit::four_letter_bytes(addr, w).expect("four-letter word");
+        let mut stmk = b"stmk".to_vec();
+        stmk.extend_from_slice(&123i64.to_be_bytes());
+        outs.push(vec![
+            word(b"hash"),
+            word(b"gtmk"),
+            word(&stmk),
+            word(b"gtmk"),
+        ]);
+    }
+    // The digests themselves differ between the two servers: they cover the nodes' ctime and
+    // mtime, which each server takes from its own clock (mixed ensembles check that corral's
+    // digests equal ZooKeeper's for the same txns). The zxids they are taken at must agree.
+    let zxids = |hash: &str| -> Vec<String> {
+        hash.lines()
+            .map(|l| {
+                let (zxid, digest) = l.split_once(": ").expect("zxid: digest");
+                assert!(digest.parse::<i64>().is_ok_and(|d| d != 0), "{l}");
+                zxid.to_string()
+            })
+            .collect()
+    };
+    assert_eq!(
+        zxids(&outs[0][0]),
+        ["80", "100"],
+        "ZooKeeper's hash: {}",
+        outs[0][0]
+    );
+    assert_eq!(
+        zxids(&outs[1][0]),
+        zxids(&outs[0][0]),
+        "corral's hash: {}",
+        outs[1][0]
+    );
+    assert_eq!(outs[0][1..], ["306", "123", "123"], "ZooKeeper's masks");
+    assert_eq!(outs[1][1..], outs[0][1..], "corral's masks");
+    let dirs = corral_testkit::four_letter(corral.addr(), "dirs").unwrap();
+    let expected = dir_bytes(&corral.data_dir.join("version-2"));
+    assert!(expected > 0);
+    assert_eq!(
+        dirs,
+        format!("datadir_size: {expected}\nlogdir_size: {expected}\n"),
+        "corral's dirs"
+    );
+    let zk_dirs = corral_testkit::four_letter(zk.addr(), "dirs").unwrap();
+    assert!(zk_dirs.starts_with("datadir_size: "), "{zk_dirs}");
+    zk.stop();
+    corral.stop();
+}

@@ -125,10 +125,20 @@ async fn serve<R: AsyncRead + Unpin>(
     }
     if let Some(word) = FOUR_LETTER_WORDS.iter().find(|w| w.as_bytes() == head) {
         let text = if whitelist.allows(word) {
+            // stmk carries the new trace mask, a big-endian i64, as ZooKeeper reads it.
+            let mut arg = None;
+            if *word == "stmk" {
+                let mut mask = [0u8; 8];
+                match tokio::time::timeout(SESSIONLESS_TIMEOUT, rd.read_exact(&mut mask)).await {
+                    Ok(Ok(_)) => arg = Some(i64::from_be_bytes(mask)),
+                    _ => return,
+                }
+            }
             let (tx, rx) = oneshot::channel();
             if ev
                 .send(Event::FourLetter {
                     word: word.to_string(),
+                    arg,
                     peer,
                     reply: tx,
                 })

@@ -21,6 +21,8 @@ pub(crate) struct View<'a> {
     pub stats: &'a mut ServerStats,
     pub conns: std::collections::BTreeMap<ConnId, &'a mut ConnStats>,
     pub uptime_ms: u64,
+    /// The trace mask (`gtmk`, `stmk`).
+    pub trace_mask: i64,
     /// `zk_auth_failed_count`: failed TLS handshakes and client certificates, as ZooKeeper's
     /// Netty factory counts them (`srst` leaves it, as ZooKeeper's reset does).
     pub auth_failed: u64,
@@ -29,6 +31,9 @@ pub(crate) struct View<'a> {
     /// `zk_connection_rejected`: connections refused by `maxCnxns` / `maxClientCnxns`.
     pub connection_rejected: u64,
 }
+
+/// ZooTrace's default mask: client ping, client data packets and server packets (2+16+256+32).
+pub const DEFAULT_TRACE_MASK: i64 = 306;
 
 /// Every word ZooKeeper 3.8 knows; others are treated as a frame length.
 pub const FOUR_LETTER_WORDS: &[&str] = &[
@@ -105,15 +110,38 @@ pub(crate) fn run(st: &mut View<'_>, word: &str, peer: SocketAddr) -> String {
         }
         "dump" => dump(st, &mut o),
         "dirs" => {
-            let _ = writeln!(o, "datadir_size: 0");
-            let _ = writeln!(o, "logdir_size: 0");
+            // ZooKeeper sums the files under the snapshot and log directories (version-2).
+            let size =
+                |d: Option<&std::path::PathBuf>| d.map_or(0, |d| dir_size(&d.join("version-2")));
+            let _ = writeln!(o, "datadir_size: {}", size(st.cfg.data_dir.as_ref()));
+            let _ = writeln!(o, "logdir_size: {}", size(st.cfg.data_log_dir.as_ref()));
         }
-        "gtmk" => o.push_str("306"),
-        "stmk" => o.push_str("306"),
-        "hash" => {}
+        // stmk has set the mask already; both print it.
+        "gtmk" | "stmk" => {
+            let _ = write!(o, "{}", st.trace_mask);
+        }
+        "hash" => {
+            for (zxid, digest) in st.node.core().tree().digest_log() {
+                let _ = writeln!(o, "{zxid:x}: {}", digest as i64);
+            }
+        }
         _ => {}
     }
     o
+}
+
+/// The bytes of the files under `dir`, recursively (ZooKeeper's `getDirSize`).
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return std::fs::metadata(dir).map_or(0, |m| m.len());
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            _ => e.metadata().map_or(0, |m| m.len()),
+        })
+        .sum()
 }
 
 fn mode(st: &View<'_>) -> &'static str {

@@ -56,6 +56,9 @@ pub(crate) struct State {
     pub node: Node<RealDisk>,
     pub cfg: ServerConfig,
     pub stats: ServerStats,
+    /// The trace mask `gtmk` shows and `stmk` sets (ZooKeeper's ZooTrace default, 306; corral
+    /// has no trace log it selects).
+    pub trace_mask: i64,
     pub conns: HashMap<ConnId, (ClientTx, ConnStats)>,
     /// Connections with frames in their outbox.
     pub dirty: Vec<ConnId>,
@@ -180,7 +183,15 @@ fn handle_event(st: &mut State, ev: Event) {
             st.node.handle(now, NodeEvent::ClientClosed { conn });
             st.conns.remove(&conn);
         }
-        Event::FourLetter { word, peer, reply } => {
+        Event::FourLetter {
+            word,
+            arg,
+            peer,
+            reply,
+        } => {
+            if let Some(mask) = arg {
+                st.trace_mask = mask;
+            }
             execute_actions(st);
             let mut view = View {
                 node: &mut st.node,
@@ -188,6 +199,7 @@ fn handle_event(st: &mut State, ev: Event) {
                 stats: &mut st.stats,
                 conns: st.conns.iter_mut().map(|(id, (_, cs))| (*id, cs)).collect(),
                 uptime_ms: st.started.elapsed().as_millis() as u64,
+                trace_mask: st.trace_mask,
                 auth_failed: (st.auth_failed.auth_failed)
                     .load(std::sync::atomic::Ordering::Relaxed),
                 unsuccessful_handshake: (st.auth_failed.unsuccessful_handshake)

@@ -314,6 +314,7 @@ impl Server {
             node,
             cfg,
             stats: ServerStats::default(),
+            trace_mask: crate::fourlw::DEFAULT_TRACE_MASK,
             conns: HashMap::new(),
             dirty: Vec::new(),
             started: Instant::now(),

@@ -109,6 +109,8 @@ pub(crate) enum Event {
     },
     FourLetter {
         word: String,
+        /// `stmk`'s argument: the 8-byte mask after the word.
+        arg: Option<i64>,
         peer: SocketAddr,
         reply: oneshot::Sender<String>,
     },

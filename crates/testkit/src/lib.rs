@@ -394,9 +394,16 @@ pub fn open_session(addr: SocketAddr, timeout: Duration) -> io::Result<std::net:
 /// Sends a four-letter word (`ruok`, `srvr`, `mntr`, `conf`, ...) and returns the whole
 /// response, read until the server closes the connection. 5 s timeout for everything.
 pub fn four_letter(addr: SocketAddr, word: &str) -> io::Result<String> {
+    four_letter_bytes(addr, word.as_bytes())
+}
+
+/// [`four_letter`] with raw bytes: a word and its argument (`stmk` takes an 8-byte mask).
+pub fn four_letter_bytes(addr: SocketAddr, request: &[u8]) -> io::Result<String> {
+    let word = String::from_utf8_lossy(&request[..request.len().min(4)]).into_owned();
+    let word = word.as_str();
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut stream = connect(addr, deadline)?;
-    write_all_by(&mut stream, word.as_bytes(), deadline)?;
+    write_all_by(&mut stream, request, deadline)?;
     let mut out = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {

@@ -316,7 +316,15 @@ pub struct DataTree {
     /// Full paths of nodes left without a parent: a replay over a fuzzy snapshot can delete a
     /// node that still has children, which ZooKeeper's node map keeps (findable by path).
     orphans: HashMap<u32, Box<str>>,
+    /// The digest after every txn whose zxid is a multiple of [`DIGEST_LOG_INTERVAL`], the
+    /// last [`DIGEST_LOG_LIMIT`] of them (ZooKeeper's digest log, shown by `hash`).
+    digest_log: std::collections::VecDeque<(i64, u64)>,
 }
+
+/// How often the digest log records the tree's digest, in zxids (ZooKeeper's).
+pub const DIGEST_LOG_INTERVAL: i64 = 128;
+/// How many digests the log keeps (ZooKeeper's).
+pub const DIGEST_LOG_LIMIT: usize = 1024;
 
 /// The full path of slot `i`: its name after its ancestors' (or an orphan's stored path).
 fn path_of(slots: &[Slot], orphans: &HashMap<u32, Box<str>>, i: u32) -> String {
@@ -520,6 +528,7 @@ impl DataTree {
             acl_ids: HashMap::default(),
             quotas: BTreeSet::new(),
             orphans: HashMap::default(),
+            digest_log: std::collections::VecDeque::new(),
             instance: {
                 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
                 NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
@@ -1071,7 +1080,18 @@ impl DataTree {
         if header.zxid > self.last_processed_zxid {
             self.last_processed_zxid = header.zxid;
         }
+        if header.zxid % DIGEST_LOG_INTERVAL == 0 {
+            self.digest_log.push_back((header.zxid, self.digest));
+            if self.digest_log.len() > DIGEST_LOG_LIMIT {
+                self.digest_log.pop_front();
+            }
+        }
         out
+    }
+
+    /// The digest log, oldest first: (zxid, digest) pairs.
+    pub fn digest_log(&self) -> impl Iterator<Item = (i64, u64)> + '_ {
+        self.digest_log.iter().copied()
     }
 
     fn apply_body(&mut self, h: &TxnHeader, body: &TxnBody, out: &mut Applied) {
@@ -1500,6 +1520,42 @@ mod tests {
         assert!(
             matches!(t.quota_check("/q/c", 0, 1), QuotaCheck::OverSoftLimit(m) if m.contains("softCountLimit=2"))
         );
+    }
+
+    // The digest log takes the tree digest after every txn whose zxid is a multiple of 128,
+    // as ZooKeeper's DataTree does, and keeps the last 1024.
+    #[test]
+    fn digest_log_every_128_zxids() {
+        let mut t = DataTree::new();
+        let mut at_384 = 0;
+        for z in 1..=(DIGEST_LOG_INTERVAL * (DIGEST_LOG_LIMIT as i64 + 2)) {
+            let h = TxnHeader {
+                client_id: 1,
+                cxid: 1,
+                zxid: z,
+                time: 1,
+                r#type: 1,
+            };
+            let body = TxnBody::Create(CreateTxn {
+                path: format!("/n{z}"),
+                data: None,
+                acl: crate::acl::open_acl(),
+                ephemeral: false,
+                parent_cversion: -1,
+            });
+            t.apply(&h, &body);
+            if z == 3 * DIGEST_LOG_INTERVAL {
+                at_384 = t.digest();
+            }
+        }
+        let log: Vec<(i64, u64)> = t.digest_log().collect();
+        assert_eq!(log.len(), DIGEST_LOG_LIMIT);
+        assert_eq!(
+            log[0],
+            (3 * DIGEST_LOG_INTERVAL, at_384),
+            "the two oldest are gone"
+        );
+        assert_eq!(log.last().unwrap().1, t.digest());
     }
 
     // Quota stats follow creates, data changes and deletes below a quota, as ZooKeeper keeps
