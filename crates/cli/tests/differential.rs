@@ -1118,3 +1118,152 @@ fn hash_trace_mask_and_dirs_match_zookeeper() {
     zk.stop();
     corral.stop();
 }
+
+/// `GET path` over HTTP/1.0 on 127.0.0.1:`port`: the status code and the body.
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the AdminServer");
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text)
+        .expect("the AdminServer's answer");
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_string())
+}
+
+/// The shape of a JSON answer: field names with the types of their values, nested. Maps keyed
+/// by data (session ids, paths, expiry times) keep one key, `<key>`, with the shape of their
+/// first value; arrays the shape of their first element.
+fn shape(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::{json, Value};
+    match v {
+        Value::Null => json!("null"),
+        Value::Bool(_) => json!("bool"),
+        Value::Number(n) if n.is_f64() => json!("float"),
+        Value::Number(_) => json!("int"),
+        Value::String(_) => json!("string"),
+        Value::Array(a) => json!([a.first().map(shape).unwrap_or(json!("empty"))]),
+        Value::Object(m) => {
+            let data_keys = !m.is_empty()
+                && m.keys()
+                    .all(|k| k.starts_with('/') || k.parse::<i64>().is_ok());
+            if data_keys {
+                json!({"<key>": shape(m.values().next().unwrap())})
+            } else {
+                Value::Object(m.iter().map(|(k, v)| (k.clone(), shape(v))).collect())
+            }
+        }
+    }
+}
+
+// The AdminServer: every ZooKeeper 3.8 command answers with the same field names, types and
+// nesting as ZooKeeper's (with a session that has a data watch and an ephemeral node, so that
+// connections, watches and dumps are not empty), its aliases the same, the list of commands
+// the same; an unknown command is a JSON error, POST is refused with 405. The environment and
+// system properties are the JVM's on ZooKeeper, so only their types are compared; `monitor` has
+// a subset of ZooKeeper's 487 metrics so far, each with ZooKeeper's type.
+#[test]
+fn admin_server_matches_zookeeper() {
+    let test = "admin_server_matches_zookeeper";
+    if !corral_testkit::require_real_zookeeper(test) {
+        return;
+    }
+    let mut answers = Vec::new();
+    for which in ["zookeeper", "corral"] {
+        let port = corral_testkit::free_port();
+        let cfg = [
+            "admin.enableServer=true".to_string(),
+            "admin.serverAddress=127.0.0.1".to_string(),
+            format!("admin.serverPort={port}"),
+        ];
+        let cfg: Vec<&str> = cfg.iter().map(String::as_str).collect();
+        let mut server = match which {
+            "zookeeper" => corral_testkit::start_zookeeper(&cfg, &[]),
+            _ => corral_testkit::start_corral(Path::new(env!("CARGO_BIN_EXE_corral")), &cfg, &[]),
+        }
+        .unwrap_or_else(|e| panic!("starting {which}: {e:#}"));
+        let mut c = Raw::connect(server.addr());
+        c.call(&mkd("/w", b"watched"));
+        c.call(&Request::Create(CreateRequest {
+            path: "/e".into(),
+            data: None,
+            acl: vec![Acl::new(perms::ALL, "world", "anyone")],
+            flags: 1,
+        }));
+        c.call(&Request::GetData(pw("/w", true)));
+        let (_, list) = http_get(port, "/commands");
+        let names: Vec<String> = list
+            .lines()
+            .filter_map(|l| l.strip_prefix("<a href=\"/commands/"))
+            .filter_map(|l| l.split('"').next())
+            .map(str::to_string)
+            .collect();
+        let mut shapes = std::collections::BTreeMap::new();
+        for name in &names {
+            let (status, body) = http_get(port, &format!("/commands/{name}"));
+            let v: serde_json::Value = serde_json::from_str(&body)
+                .unwrap_or_else(|e| panic!("{which} {name}: {e}: {body}"));
+            shapes.insert(name.clone(), (status, v));
+        }
+        for alias in [
+            "conf", "cons", "srvr", "stat", "mntr", "wchc", "isro", "lsnp",
+        ] {
+            let (_, body) = http_get(port, &format!("/commands/{alias}"));
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            shapes.insert(format!("alias {alias}"), (200, v));
+        }
+        let (_, unknown) = http_get(port, "/commands/nosuch");
+        let (post, _) = {
+            use std::io::{Read, Write};
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+            write!(
+                s,
+                "POST /commands/ruok HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+            )
+            .unwrap();
+            let mut t = String::new();
+            let _ = s.read_to_string(&mut t);
+            (t.split_whitespace().nth(1).unwrap_or("").to_string(), ())
+        };
+        server.stop();
+        answers.push((names, shapes, unknown, post));
+    }
+    let (zk_names, zk, zk_unknown, zk_post) = &answers[0];
+    let (names, corral, unknown, post) = &answers[1];
+    assert_eq!(
+        zk_names.len(),
+        26,
+        "ZooKeeper lists 26 commands: {zk_names:?}"
+    );
+    assert_eq!(names, zk_names, "the command list");
+    assert_eq!(post, zk_post, "POST");
+    let u = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+    assert_eq!(u(unknown), u(zk_unknown), "an unknown command");
+    for (name, (status, v)) in zk {
+        let (c_status, c) = &corral[name];
+        assert_eq!(c_status, status, "{name}: status");
+        match name.as_str() {
+            "environment" | "system_properties" => {
+                assert!(c.is_object() && c["error"].is_null(), "{name}: {c}");
+            }
+            "monitor" | "alias mntr" => {
+                let zk_shape = shape(v);
+                for (k, t) in shape(c).as_object().unwrap() {
+                    assert_eq!(
+                        zk_shape.get(k),
+                        Some(t),
+                        "monitor: {k} is not one of ZooKeeper's metrics with that type"
+                    );
+                }
+            }
+            _ => assert_eq!(shape(c), shape(v), "{name}:\ncorral {c:#}\nZooKeeper {v:#}"),
+        }
+    }
+}

@@ -21,8 +21,10 @@ pub(crate) struct View<'a> {
     pub stats: &'a mut ServerStats,
     pub conns: std::collections::BTreeMap<ConnId, &'a mut ConnStats>,
     pub uptime_ms: u64,
+    /// This member's sid, 0 when standalone.
+    pub my_sid: i64,
     /// The trace mask (`gtmk`, `stmk`).
-    pub trace_mask: i64,
+    pub trace_mask: &'a mut i64,
     /// `zk_auth_failed_count`: failed TLS handshakes and client certificates, as ZooKeeper's
     /// Netty factory counts them (`srst` leaves it, as ZooKeeper's reset does).
     pub auth_failed: u64,
@@ -118,7 +120,7 @@ pub(crate) fn run(st: &mut View<'_>, word: &str, peer: SocketAddr) -> String {
         }
         // stmk has set the mask already; both print it.
         "gtmk" | "stmk" => {
-            let _ = write!(o, "{}", st.trace_mask);
+            let _ = write!(o, "{}", *st.trace_mask);
         }
         "hash" => {
             for (zxid, digest) in st.node.core().tree().digest_log() {
@@ -131,7 +133,7 @@ pub(crate) fn run(st: &mut View<'_>, word: &str, peer: SocketAddr) -> String {
 }
 
 /// The bytes of the files under `dir`, recursively (ZooKeeper's `getDirSize`).
-fn dir_size(dir: &std::path::Path) -> u64 {
+pub(crate) fn dir_size(dir: &std::path::Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return std::fs::metadata(dir).map_or(0, |m| m.len());
     };
@@ -144,7 +146,7 @@ fn dir_size(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
-fn mode(st: &View<'_>) -> &'static str {
+pub(crate) fn mode(st: &View<'_>) -> &'static str {
     match st.node.state() {
         None => "standalone",
         Some(s) => crate::quorum::mode_name(s),
@@ -152,7 +154,7 @@ fn mode(st: &View<'_>) -> &'static str {
 }
 
 /// ZooKeeper counts the root twice (it is stored under "" and "/").
-fn node_count(st: &View<'_>) -> usize {
+pub(crate) fn node_count(st: &View<'_>) -> usize {
     st.node.core().tree().node_count() + 1
 }
 
@@ -190,7 +192,7 @@ fn server_summary(st: &View<'_>, o: &mut String, with_clients: bool) {
 
 /// The zxid `srvr` shows: the last applied one, or, once a new epoch is established and
 /// nothing was written in it yet, `epoch << 32` (as ZooKeeper's leader and followers show).
-fn zxid(st: &View<'_>) -> i64 {
+pub(crate) fn zxid(st: &View<'_>) -> i64 {
     let applied = st.node.core().last_zxid();
     match st.node.peer() {
         Some(p) if p.serving() => applied.max(corral_proto::Zxid::new(p.epoch(), 0).0),
@@ -291,9 +293,9 @@ fn conf(st: &View<'_>, o: &mut String) {
         .map(|d| d.join("version-2").display().to_string())
         .unwrap_or_default();
     let _ = writeln!(o, "dataDir={data}");
-    let _ = writeln!(o, "dataDirSize=0");
+    let _ = writeln!(o, "dataDirSize={}", dir_size(std::path::Path::new(&data)));
     let _ = writeln!(o, "dataLogDir={log}");
-    let _ = writeln!(o, "dataLogSize=0");
+    let _ = writeln!(o, "dataLogSize={}", dir_size(std::path::Path::new(&log)));
     let _ = writeln!(o, "tickTime={}", c.tick_time_ms);
     let _ = writeln!(o, "maxClientCnxns={}", c.max_client_cnxns);
     let _ = writeln!(o, "minSessionTimeout={}", c.min_session_timeout_ms);
@@ -303,6 +305,11 @@ fn conf(st: &View<'_>, o: &mut String) {
 }
 
 fn envi(o: &mut String) {
+    envi_text(o)
+}
+
+/// `envi`'s lines: a heading, then `key=value`.
+pub(crate) fn envi_text(o: &mut String) {
     let _ = writeln!(o, "Environment:");
     let _ = writeln!(o, "zookeeper.version={VERSION}");
     let host = std::fs::read_to_string("/etc/hostname")
@@ -321,6 +328,13 @@ fn envi(o: &mut String) {
 }
 
 fn mntr(st: &View<'_>, o: &mut String) {
+    for (k, v) in mntr_rows(st) {
+        let _ = writeln!(o, "{k}\t{v}");
+    }
+}
+
+/// `mntr`'s rows, also the AdminServer's `monitor` (without the `zk_` prefix).
+pub(crate) fn mntr_rows(st: &View<'_>) -> Vec<(&'static str, String)> {
     let s = &st.stats;
     let core = st.node.core();
     let tree = core.tree();
@@ -366,10 +380,7 @@ fn mntr(st: &View<'_>, o: &mut String) {
         ("zk_commit_count", st.node.counters().txns.to_string()),
         ("zk_digest_mismatches_count", "0".into()),
     ];
-    let rows = rows.into_iter().chain(ensemble_rows(st));
-    for (k, v) in rows {
-        let _ = writeln!(o, "{k}\t{v}");
-    }
+    rows.into_iter().chain(ensemble_rows(st)).collect()
 }
 
 fn dump(st: &View<'_>, o: &mut String) {

@@ -3,6 +3,7 @@
 //! Module dependencies run one way: `server` → `node_task` → {`quorum`, `fourlw`} → `wire`;
 //! `client` → `wire`.
 
+mod admin;
 mod client;
 pub mod config;
 pub mod fourlw;

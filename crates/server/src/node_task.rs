@@ -74,6 +74,23 @@ pub(crate) struct State {
     pub auth_failed: std::sync::Arc<crate::server::TlsCounters>,
 }
 
+/// What the four-letter words and the AdminServer read (and reset).
+fn view(st: &mut State) -> View<'_> {
+    let counted = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    View {
+        node: &mut st.node,
+        cfg: &st.cfg,
+        stats: &mut st.stats,
+        conns: st.conns.iter_mut().map(|(id, (_, cs))| (*id, cs)).collect(),
+        uptime_ms: st.started.elapsed().as_millis() as u64,
+        trace_mask: &mut st.trace_mask,
+        my_sid: st.quorum.as_ref().map_or(0, |q| q.my_sid),
+        auth_failed: counted(&st.auth_failed.auth_failed),
+        unsuccessful_handshake: counted(&st.auth_failed.unsuccessful_handshake),
+        connection_rejected: counted(&st.auth_failed.connection_rejected),
+    }
+}
+
 pub(crate) async fn node_loop(mut st: State, mut rx: mpsc::Receiver<Event>) {
     let mut next_redial = Instant::now();
     execute_actions(&mut st);
@@ -193,22 +210,17 @@ fn handle_event(st: &mut State, ev: Event) {
                 st.trace_mask = mask;
             }
             execute_actions(st);
-            let mut view = View {
-                node: &mut st.node,
-                cfg: &st.cfg,
-                stats: &mut st.stats,
-                conns: st.conns.iter_mut().map(|(id, (_, cs))| (*id, cs)).collect(),
-                uptime_ms: st.started.elapsed().as_millis() as u64,
-                trace_mask: st.trace_mask,
-                auth_failed: (st.auth_failed.auth_failed)
-                    .load(std::sync::atomic::Ordering::Relaxed),
-                unsuccessful_handshake: (st.auth_failed.unsuccessful_handshake)
-                    .load(std::sync::atomic::Ordering::Relaxed),
-                connection_rejected: (st.auth_failed.connection_rejected)
-                    .load(std::sync::atomic::Ordering::Relaxed),
-            };
-            let text = fourlw::run(&mut view, &word, peer);
+            let text = fourlw::run(&mut view(st), &word, peer);
             let _ = reply.send(text);
+        }
+        Event::Admin {
+            command,
+            args,
+            reply,
+        } => {
+            execute_actions(st);
+            let answer = crate::admin::run(&mut view(st), command, &args);
+            let _ = reply.send(answer);
         }
         Event::StorageDone(ev) => st.node.handle(now, ev),
     }

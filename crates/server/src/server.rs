@@ -55,6 +55,8 @@ pub struct Server {
     state: State,
     events: (mpsc::Sender<Event>, mpsc::Receiver<Event>),
     quorum_listeners: Option<crate::quorum::Listeners>,
+    /// The AdminServer's listener and settings (`admin.enableServer`).
+    admin: Option<(TcpListener, crate::admin::AdminSettings)>,
 }
 
 pub fn core_config(cfg: &ServerConfig) -> CoreConfig {
@@ -167,14 +169,6 @@ fn ensemble_config(cfg: &ServerConfig, my_sid: i64) -> EnsembleConfig {
 impl Server {
     /// Load the data, then bind the client port: the port only opens once reads can be served.
     pub async fn bind(cfg: ServerConfig, store: StoreOptions) -> Result<Server, ServerError> {
-        if cfg.admin_enable_server {
-            // The loader refuses an explicit admin.enableServer=true; this is ZooKeeper's default.
-            warn!(
-                "no AdminServer: ZooKeeper would start one on port {} by default, corral has none \
-                 yet (set admin.enableServer=false to say you expect none)",
-                cfg.admin_server_port
-            );
-        }
         let (my_sid, me) = if cfg.is_distributed() {
             let sid = crate::quorum::read_myid(&cfg).map_err(ServerError::Unsupported)?;
             let me = cfg
@@ -324,6 +318,16 @@ impl Server {
             events: events.0.clone(),
             auth_failed: Arc::default(),
         };
+        let admin = if state.cfg.admin_enable_server {
+            let settings = crate::admin::AdminSettings {
+                addr: SocketAddr::new(state.cfg.admin_server_address, state.cfg.admin_server_port),
+                command_url: state.cfg.admin_command_url.clone(),
+                idle_timeout: Duration::from_millis(state.cfg.admin_idle_timeout_ms),
+            };
+            crate::admin::bind(&settings).await.map(|l| (l, settings))
+        } else {
+            None
+        };
         Ok(Server {
             listener,
             unified,
@@ -331,6 +335,7 @@ impl Server {
             state,
             events,
             quorum_listeners,
+            admin,
         })
     }
 
@@ -356,6 +361,7 @@ impl Server {
             state,
             events: (ev_tx, ev_rx),
             quorum_listeners,
+            admin,
         } = self;
         let max_frame = state.cfg.jute_max_buffer;
         let mut quorum_tasks = Vec::new();
@@ -384,6 +390,13 @@ impl Server {
             max_frame,
             whitelist: state.cfg.four_letter_whitelist.clone(),
         };
+        if let Some((l, settings)) = admin {
+            quorum_tasks.push(tokio::spawn(crate::admin::serve(
+                l,
+                settings,
+                ev_tx.clone(),
+            )));
+        }
         let core_task = tokio::spawn(node_loop(state, ev_rx));
         let (secure_listener, acceptor) = match secure {
             Some((l, a)) => (Some(l), Some(a)),

@@ -114,6 +114,12 @@ pub(crate) enum Event {
         peer: SocketAddr,
         reply: oneshot::Sender<String>,
     },
+    /// An AdminServer command (a primary name) with its query arguments.
+    Admin {
+        command: &'static str,
+        args: std::collections::HashMap<String, String>,
+        reply: oneshot::Sender<serde_json::Value>,
+    },
     /// A background storage job the node asked for finished.
     StorageDone(corral_node::Event),
 }

@@ -247,6 +247,22 @@ pub const NETTY_TLS_JARS: &[&str] = &[
     "/usr/share/java/netty-resolver.jar",
 ];
 
+/// What ZooKeeper's AdminServer (Jetty) needs beside zookeeper.jar (Debian's `libjetty9-java`,
+/// `libservlet-api-java`, `libjackson2-databind-java`); on every real ZooKeeper's classpath, so
+/// a test can turn on `admin.enableServer`.
+pub const ADMIN_JARS: &[&str] = &[
+    "/usr/share/java/jetty9-server.jar",
+    "/usr/share/java/jetty9-servlet.jar",
+    "/usr/share/java/jetty9-http.jar",
+    "/usr/share/java/jetty9-io.jar",
+    "/usr/share/java/jetty9-util.jar",
+    "/usr/share/java/jetty9-security.jar",
+    "/usr/share/java/servlet-api.jar",
+    "/usr/share/java/jackson-databind.jar",
+    "/usr/share/java/jackson-core.jar",
+    "/usr/share/java/jackson-annotations.jar",
+];
+
 /// Runtime only: warnings and errors of the client libraries go to the program's output.
 pub const SLF4J_SIMPLE: &str = "/usr/share/java/slf4j-simple.jar";
 
@@ -844,7 +860,12 @@ fn zookeeper_command(
         "-cp".into(),
         format!(
             "{ZOOKEEPER_JAR}:{SLF4J_LOG4J_JAR}:{LOG4J_JAR}:{}",
-            NETTY_TLS_JARS.join(":")
+            NETTY_TLS_JARS
+                .iter()
+                .chain(ADMIN_JARS)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(":")
         )
         .into(),
         format!("-Dlog4j.configuration=file:{}", log4j.display()).into(),

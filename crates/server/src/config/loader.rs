@@ -493,6 +493,9 @@ impl Loader {
         if let Some((v, _)) = self.props.get("zookeeper.admin.commandURL") {
             self.cfg.admin_command_url = v.to_string();
         }
+        if let Some(n) = self.prop_int("zookeeper.admin.idleTimeout", 1, int_max)? {
+            self.cfg.admin_idle_timeout_ms = n as u64;
+        }
 
         if let Some(n) = self.prop_int("zookeeper.globalOutstandingLimit", 0, int_max)? {
             self.cfg.global_outstanding_limit = n as u32;

@@ -291,6 +291,8 @@ pub struct ServerConfig {
     pub admin_server_address: IpAddr,
     pub admin_server_port: u16,
     pub admin_command_url: String,
+    /// `admin.idleTimeout` (ms): an AdminServer connection idle this long is closed.
+    pub admin_idle_timeout_ms: u64,
     pub global_outstanding_limit: u32,
     pub pre_alloc_size_kb: u64,
     pub force_sync: bool,
@@ -409,6 +411,7 @@ impl ServerConfig {
             admin_server_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             admin_server_port: 8080,
             admin_command_url: "/commands".to_string(),
+            admin_idle_timeout_ms: 30_000,
             global_outstanding_limit: 1000,
             pre_alloc_size_kb: 65536,
             force_sync: true,

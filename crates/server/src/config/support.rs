@@ -122,8 +122,8 @@ const NO_TLS: &str = "not supported yet with corral's TLS; remove it";
 const NO_QUORUM_TLS: &str =
     "quorum TLS is not supported yet; remove it (members talk in plaintext)";
 const NO_SASL: &str = "not supported yet with corral's SASL; remove it";
-const NO_ADMIN: &str = "corral has no AdminServer yet; set admin.enableServer=false \
-     (the four-letter words on the client port answer the same questions)";
+const NO_ADMIN: &str = "corral's AdminServer speaks plain HTTP only so far; remove it (or set \
+     admin.enableServer=false)";
 const NO_METRICS: &str =
     "metrics providers are not supported yet; remove it (mntr on the client port has the figures)";
 const THREADS: &str = "a JVM thread pool size; corral's I/O runs on its own small runtime";
@@ -345,19 +345,11 @@ pub const SETTINGS: &[Setting] = &[
     s("messageTracker.BufferSize", Both, "10", N("a debugging buffer inside ZooKeeper's learner handler")),
     s("messageTracker.Enabled", Both, "false", N("a debugging buffer inside ZooKeeper's learner handler")),
     // AdminServer.
-    Setting {
-        key: "admin.enableServer",
-        source: Both,
-        default: "true",
-        support: R(NO_ADMIN),
-        moot_when: None,
-        aka: "",
-        accepts: "false",
-    },
-    admin("admin.serverAddress", "0.0.0.0"),
-    admin("admin.serverPort", "8080"),
-    admin("admin.idleTimeout", "30000"),
-    admin("admin.commandURL", "/commands"),
+    s("admin.enableServer", Both, "true", Support::Honoured("ZooKeeper 3.8's commands as JSON over HTTP; a port that cannot be bound is logged and the server goes on without it, as ZooKeeper does")),
+    s("admin.serverAddress", Both, "0.0.0.0", H),
+    s("admin.serverPort", Both, "8080", H),
+    s("admin.idleTimeout", Both, "30000", Support::Honoured("an AdminServer connection waiting this long for its next request is closed")),
+    s("admin.commandURL", Both, "/commands", H),
     admin("admin.forceHttps", "false"),
     admin("admin.portUnification", "false"),
     // Metrics.
