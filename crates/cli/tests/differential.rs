@@ -1267,3 +1267,45 @@ fn admin_server_matches_zookeeper() {
         }
     }
 }
+
+// fsync.warningthresholdms: an fsync slower than it is logged and counted in server_stats'
+// fsync_threshold_exceed_count; with -1 every fsync is (ZooKeeper reads any long), on both.
+#[test]
+fn fsync_threshold_counts_match_zookeeper() {
+    let test = "fsync_threshold_counts_match_zookeeper";
+    if !corral_testkit::require_real_zookeeper(test) {
+        return;
+    }
+    let props = [("zookeeper.fsync.warningthresholdms", "-1")];
+    for which in ["zookeeper", "corral"] {
+        let port = corral_testkit::free_port();
+        let cfg = [
+            "admin.enableServer=true".to_string(),
+            "admin.serverAddress=127.0.0.1".to_string(),
+            format!("admin.serverPort={port}"),
+        ];
+        let cfg: Vec<&str> = cfg.iter().map(String::as_str).collect();
+        let mut server = match which {
+            "zookeeper" => corral_testkit::start_zookeeper(&cfg, &props),
+            _ => {
+                corral_testkit::start_corral(Path::new(env!("CARGO_BIN_EXE_corral")), &cfg, &props)
+            }
+        }
+        .unwrap_or_else(|e| panic!("starting {which}: {e:#}"));
+        let mut c = Raw::connect(server.addr());
+        for i in 0..3 {
+            c.call(&mkd(&format!("/f{i}"), b"x"));
+        }
+        let (_, body) = http_get(port, "/commands/server_stats");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let count = v["server_stats"]["fsync_threshold_exceed_count"].as_i64();
+        assert!(count.is_some_and(|n| n >= 1), "{which}: {body}");
+        let log = server.log();
+        let line = match which {
+            "zookeeper" => "fsync-ing the write ahead log",
+            _ => "above fsync.warningthresholdms=-1",
+        };
+        assert!(log.contains(line), "{which}:\n{log}");
+        server.stop();
+    }
+}

@@ -2270,3 +2270,45 @@ fn quorum_tls_reloads_rotated_certificates() {
     );
     assert_same_everywhere(&rt, &ens, &survivors, "/rotated");
 }
+
+/// `GET path` on 127.0.0.1:`port`: the status code.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The AdminServer's `/ready` and `/live` for Kubernetes probes: a member in a serving quorum
+/// is ready; once the two others are killed it has no quorum and `/ready` answers 503, while
+/// `/live` stays 200.
+#[test]
+fn ready_and_live_follow_the_quorum() {
+    let port = corral_testkit::free_port();
+    let builder = EnsembleBuilder::new(corral())
+        .corral_voters(3)
+        .member_cfg_line(1, "admin.enableServer=true")
+        .member_cfg_line(1, "admin.serverAddress=127.0.0.1")
+        .member_cfg_line(1, &format!("admin.serverPort={port}"));
+    let mut ens = ok(builder.start());
+    let sids = ens.sids();
+    ok(ens.wait_leader(&sids, ELECTION));
+    assert_eq!(http_status(port, "/ready"), Some(200), "{}", ens.logs(40));
+    assert_eq!(http_status(port, "/live"), Some(200));
+    assert_eq!(http_status(port, "/commands/ruok"), Some(200));
+    ens.member_mut(2).server.kill9();
+    ens.member_mut(3).server.kill9();
+    let started = Instant::now();
+    while http_status(port, "/ready") != Some(503) {
+        assert!(
+            started.elapsed() < ELECTION,
+            "still ready without a quorum\n{}",
+            ens.logs(40)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(http_status(port, "/live"), Some(200));
+}

@@ -114,6 +114,8 @@ pub(crate) async fn serve(listener: TcpListener, settings: AdminSettings, ev: mp
         )
         .route(&base.clone(), get(list).fallback(other_method))
         .route(&format!("{base}/"), get(list).fallback(other_method))
+        .route("/ready", get(ready))
+        .route("/live", get(live))
         .fallback(not_found)
         .with_state(shared);
     loop {
@@ -158,6 +160,28 @@ async fn other_method(version: axum::http::Version, method: axum::http::Method) 
         format!("HTTP method {method} is not supported by this URL\n"),
     )
         .into_response()
+}
+
+/// `/live` (corral's, for Kubernetes liveness probes): the process answers.
+async fn live() -> Response {
+    (StatusCode::OK, "live\n").into_response()
+}
+
+/// `/ready` (corral's, for readiness probes): 200 once the data is loaded and the server
+/// serves (standalone, or a member in a quorum that has synced with its leader), else 503.
+async fn ready(State(s): State<Shared>) -> Response {
+    let (tx, rx) = oneshot::channel();
+    let asked =
+        s.ev.send(Event::Admin {
+            command: "ruok",
+            args: HashMap::new(),
+            reply: tx,
+        })
+        .await;
+    match (asked, rx.await) {
+        (Ok(()), Ok(v)) if v["error"].is_null() => (StatusCode::OK, "ready\n").into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "not serving\n").into_response(),
+    }
 }
 
 async fn not_found() -> Response {
@@ -372,7 +396,7 @@ fn answer(
                 json!({
                     "packets_sent": s.packets_sent,
                     "packets_received": s.packets_received,
-                    "fsync_threshold_exceed_count": 0,
+                    "fsync_threshold_exceed_count": st.fsync_threshold_exceeded,
                     "client_response_stats": response.clone(),
                     "data_dir_size": dirs(st.cfg.data_dir.as_ref()),
                     "log_dir_size": dirs(log),

@@ -23,6 +23,8 @@ pub(crate) struct View<'a> {
     pub uptime_ms: u64,
     /// This member's sid, 0 when standalone.
     pub my_sid: i64,
+    /// Txn log fsyncs slower than `fsync.warningthresholdms`.
+    pub fsync_threshold_exceeded: u64,
     /// The trace mask (`gtmk`, `stmk`).
     pub trace_mask: &'a mut i64,
     /// `zk_auth_failed_count`: failed TLS handshakes and client certificates, as ZooKeeper's

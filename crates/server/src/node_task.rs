@@ -59,6 +59,9 @@ pub(crate) struct State {
     /// The trace mask `gtmk` shows and `stmk` sets (ZooKeeper's ZooTrace default, 306; corral
     /// has no trace log it selects).
     pub trace_mask: i64,
+    /// Txn log fsyncs slower than `fsync.warningthresholdms` (AdminServer's
+    /// `fsync_threshold_exceed_count`; `srst` leaves it, as ZooKeeper's does).
+    pub fsync_threshold_exceeded: u64,
     pub conns: HashMap<ConnId, (ClientTx, ConnStats)>,
     /// Connections with frames in their outbox.
     pub dirty: Vec<ConnId>,
@@ -85,6 +88,7 @@ fn view(st: &mut State) -> View<'_> {
         uptime_ms: st.started.elapsed().as_millis() as u64,
         trace_mask: &mut st.trace_mask,
         my_sid: st.quorum.as_ref().map_or(0, |q| q.my_sid),
+        fsync_threshold_exceeded: st.fsync_threshold_exceeded,
         auth_failed: counted(&st.auth_failed.auth_failed),
         unsuccessful_handshake: counted(&st.auth_failed.unsuccessful_handshake),
         connection_rejected: counted(&st.auth_failed.connection_rejected),
@@ -248,8 +252,9 @@ fn execute(st: &mut State, a: Action) {
             let now = st.clock.now();
             let node = &mut st.node;
             tokio::task::block_in_place(|| node.handle_sync(now));
-            let ms = t0.elapsed().as_millis() as u64;
+            let ms = t0.elapsed().as_millis() as i64;
             if ms > st.cfg.fsync_warning_threshold_ms {
+                st.fsync_threshold_exceeded += 1;
                 warn!(
                     "fsync of the txn log took {ms} ms, above fsync.warningthresholdms={}",
                     st.cfg.fsync_warning_threshold_ms

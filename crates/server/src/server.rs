@@ -309,6 +309,7 @@ impl Server {
             cfg,
             stats: ServerStats::default(),
             trace_mask: crate::fourlw::DEFAULT_TRACE_MASK,
+            fsync_threshold_exceeded: 0,
             conns: HashMap::new(),
             dirty: Vec::new(),
             started: Instant::now(),

@@ -511,8 +511,8 @@ impl Loader {
             "zookeeper.fsync.warningthresholdms",
             "fsync.warningthresholdms",
         ] {
-            if let Some(n) = self.prop_int(name, 0, i64::MAX)? {
-                self.cfg.fsync_warning_threshold_ms = n as u64;
+            if let Some(n) = self.prop_int(name, i64::MIN, i64::MAX)? {
+                self.cfg.fsync_warning_threshold_ms = n;
                 break;
             }
         }

@@ -296,7 +296,8 @@ pub struct ServerConfig {
     pub global_outstanding_limit: u32,
     pub pre_alloc_size_kb: u64,
     pub force_sync: bool,
-    pub fsync_warning_threshold_ms: u64,
+    /// Any long, as ZooKeeper reads it: a negative one makes every fsync count.
+    pub fsync_warning_threshold_ms: i64,
     /// "", "gz" or "snappy" (lower-cased).
     pub snapshot_compression_method: String,
     pub digest_enabled: bool,
