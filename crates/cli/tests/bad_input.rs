@@ -978,3 +978,84 @@ fn connection_replaced_by_a_resume_executes_nothing_more() {
     );
     assert!(new.exists("/resume-base"));
 }
+
+/// A jute string.
+fn jute_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as i32).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// A client that stops reading its replies is cut off once it leaves more than the server's
+/// bound unread (64 MiB here), instead of growing the server's memory: it pipelines 200
+/// getData of a 512 KiB node (100 MiB of replies) and reads nothing; the server logs the cut,
+/// the connection goes away, and another client is served all along.
+#[test]
+fn a_client_that_does_not_read_is_cut_off() {
+    let mut server = start(&[], &[]);
+    let addr = server.addr();
+    let deadline = || Instant::now() + IO_TIMEOUT;
+    let mut good = corral_testkit::open_session(addr, IO_TIMEOUT).unwrap();
+    // create /big with 512 KiB of data, from the well-behaved session.
+    let mut create = Vec::new();
+    create.extend_from_slice(&1i32.to_be_bytes());
+    create.extend_from_slice(&1i32.to_be_bytes());
+    jute_str(&mut create, "/big");
+    create.extend_from_slice(&(512i32 << 10).to_be_bytes());
+    create.extend(std::iter::repeat_n(7u8, 512 << 10));
+    create.extend_from_slice(&1i32.to_be_bytes());
+    create.extend_from_slice(&31i32.to_be_bytes());
+    jute_str(&mut create, "world");
+    jute_str(&mut create, "anyone");
+    create.extend_from_slice(&0i32.to_be_bytes());
+    raw::send_frame(&mut good, &create, deadline()).unwrap();
+    let reply = raw::read_frame(&mut good, raw::FRAME_BYTES_MAX, deadline()).unwrap();
+    assert_eq!(&reply[12..16], &[0, 0, 0, 0], "create /big");
+
+    let mut flood = corral_testkit::open_session(addr, IO_TIMEOUT).unwrap();
+    let mut get = Vec::new();
+    for xid in 1..=200i32 {
+        let mut req = Vec::new();
+        req.extend_from_slice(&xid.to_be_bytes());
+        req.extend_from_slice(&4i32.to_be_bytes());
+        jute_str(&mut req, "/big");
+        req.push(0);
+        get.extend_from_slice(&frame(&req));
+    }
+    // The requests are small: they all go out though nothing is read.
+    raw::write_all_by(&mut flood, &get, deadline()).unwrap();
+    let alive = |server: &ServerProcess| -> Option<u64> {
+        four_letter(server.addr(), "mntr").ok().and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("zk_num_alive_connections\t"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+    };
+    let started = Instant::now();
+    while alive(&server) != Some(1) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the flooding client is still connected\n{}",
+            log_tail(&server)
+        );
+        // The well-behaved session is served meanwhile.
+        let mut exists = Vec::new();
+        exists.extend_from_slice(&2i32.to_be_bytes());
+        exists.extend_from_slice(&3i32.to_be_bytes());
+        jute_str(&mut exists, "/big");
+        exists.push(0);
+        raw::send_frame(&mut good, &exists, deadline()).unwrap();
+        let r = raw::read_frame(&mut good, raw::FRAME_BYTES_MAX, deadline()).unwrap();
+        assert_eq!(&r[12..16], &[0, 0, 0, 0], "exists /big");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if !vs_zookeeper() {
+        let log = server.log();
+        assert!(
+            log.contains("bytes of replies unread"),
+            "{}",
+            log_tail(&server)
+        );
+    }
+    drop(flood);
+    server.stop();
+}

@@ -41,6 +41,7 @@ async fn client_write_loop(sock: Arc<ClientSock>, mut rx: mpsc::UnboundedReceive
             }
         }
         sock.queued.fetch_sub(1, Ordering::AcqRel);
+        sock.unsent.fetch_sub(f.len(), Ordering::AcqRel);
     }
 }
 
@@ -58,6 +59,7 @@ async fn stream_write_loop<W: AsyncWrite + Unpin>(
             return;
         }
         sock.queued.fetch_sub(1, Ordering::AcqRel);
+        sock.unsent.fetch_sub(f.len(), Ordering::AcqRel);
         if rx.is_empty() && wr.flush().await.is_err() {
             return;
         }
@@ -171,6 +173,8 @@ async fn serve<R: AsyncRead + Unpin>(
     let sock = Arc::new(ClientSock {
         wr: direct,
         queued: AtomicUsize::new(0),
+        unsent: AtomicUsize::new(0),
+        cut: tokio::sync::Notify::new(),
     });
     if ev
         .send(Event::Open {
@@ -185,15 +189,22 @@ async fn serve<R: AsyncRead + Unpin>(
     {
         return;
     }
+    let sock_for_cut = sock.clone();
     let mut writer = match stream {
         None => tokio::spawn(client_write_loop(sock, rx)),
         Some(wr) => tokio::spawn(stream_write_loop(wr, sock, rx)),
     };
     // The connection ends when the client goes away, when its input is bad, or when the core
     // closes it (the writer then stops after flushing what was queued before the close).
+    let cut = sock_for_cut.clone();
     let reason = tokio::select! {
         r = read_frames(conn, &mut rd, head, &ev, max_frame, peer) => Some(r),
         _ = &mut writer => None,
+        _ = cut.cut.notified() => {
+            // It does not read: waiting for the writer would wait for ever.
+            writer.abort();
+            Some(Err("the client does not read its replies (too many bytes unsent)".to_string()))
+        }
     };
     match &reason {
         Some(Ok(())) => debug!("connection {conn} from {peer} closed by client"),
@@ -201,7 +212,7 @@ async fn serve<R: AsyncRead + Unpin>(
         None => debug!("connection {conn} from {peer} closed by server"),
     }
     let _ = ev.send(Event::Closed { conn }).await;
-    if reason.is_some() {
+    if reason.is_some() && !writer.is_finished() {
         // Let the writer finish what the core queued (e.g. an error reply) unless it is stuck.
         let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
     }

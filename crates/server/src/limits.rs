@@ -14,6 +14,11 @@ pub const EVENT_QUEUE_BOUND: usize = 4096;
 /// (`zookeeper.nio.sessionlessCnxnTimeout` default).
 pub const SESSIONLESS_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The least a client connection may have in replies and notifications it has not read yet
+/// before it is cut off (a client that stops reading must not grow the server's memory); at
+/// least twice `jute.maxbuffer` more, so that no single reply is ever too much.
+pub const UNSENT_BYTES_MIN: usize = 64 << 20;
+
 /// Connect timeout for election and quorum connections.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 

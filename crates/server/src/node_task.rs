@@ -157,6 +157,8 @@ fn handle_event(st: &mut State, ev: Event) {
                 tx,
                 sock,
                 outbox: Vec::new(),
+                unsent_limit: crate::limits::UNSENT_BYTES_MIN
+                    .max(2 * st.cfg.jute_max_buffer + (1 << 20)),
             };
             let cs = ConnStats::new(peer, now.wall_ms);
             st.conns.insert(conn, (out, cs));
@@ -237,8 +239,14 @@ fn execute_actions(st: &mut State) {
         execute(st, a);
     }
     for conn in std::mem::take(&mut st.dirty) {
-        if let Some((tx, _)) = st.conns.get_mut(&conn) {
-            tx.flush();
+        if let Some((tx, cs)) = st.conns.get_mut(&conn) {
+            if let Err(unsent) = tx.flush() {
+                warn!(
+                    "client {} on connection {conn} leaves {unsent} bytes of replies unread \
+                     (more than {}): cutting it off",
+                    cs.peer, tx.unsent_limit
+                );
+            }
         }
     }
 }
@@ -333,7 +341,8 @@ fn send(st: &mut State, conn: ConnId, frame: Vec<u8>) {
 
 fn close(st: &mut State, conn: ConnId) {
     if let Some((tx, _)) = st.conns.get_mut(&conn) {
-        tx.flush();
+        // A client over its unread limit is being cut off anyway.
+        let _ = tx.flush();
         let _ = tx.tx.send(WriterMsg::Close);
     }
 }

@@ -26,6 +26,10 @@ pub(crate) struct ClientSock {
     pub wr: Option<tokio::net::tcp::OwnedWriteHalf>,
     /// Buffers handed to the writer task and not yet fully written by it.
     pub queued: AtomicUsize,
+    /// Bytes handed to the writer task and not yet written.
+    pub unsent: AtomicUsize,
+    /// Told when the connection is to be cut off at once (it does not read its replies).
+    pub cut: tokio::sync::Notify,
 }
 
 /// The node task's handle on a client connection's output.
@@ -34,15 +38,18 @@ pub(crate) struct ClientTx {
     pub sock: Arc<ClientSock>,
     /// This batch's frames, written together when the batch is flushed.
     pub outbox: Vec<u8>,
+    /// The most bytes the client may leave unread (`limits::UNSENT_BYTES_MIN` or more).
+    pub unsent_limit: usize,
 }
 
 impl ClientTx {
     /// Write the outbox: straight to the socket while it takes bytes and nothing is queued
     /// before them, the rest through the writer task (in order: once something is queued, all
-    /// later bytes are queued behind it).
-    pub fn flush(&mut self) {
+    /// later bytes are queued behind it). `Err(unsent bytes)`: the client has left more than
+    /// its limit unread; nothing more is queued and the connection is cut off.
+    pub fn flush(&mut self) -> Result<(), usize> {
         if self.outbox.is_empty() {
-            return;
+            return Ok(());
         }
         let mut off = 0;
         if let (Some(wr), 0) = (&self.sock.wr, self.sock.queued.load(Ordering::Acquire)) {
@@ -58,7 +65,13 @@ impl ClientTx {
         }
         if off == self.outbox.len() {
             self.outbox.clear();
-            return;
+            return Ok(());
+        }
+        let unsent = self.sock.unsent.load(Ordering::Acquire) + self.outbox.len() - off;
+        if unsent > self.unsent_limit {
+            self.outbox.clear();
+            self.sock.cut.notify_one();
+            return Err(unsent);
         }
         let rest = if off == 0 {
             std::mem::take(&mut self.outbox)
@@ -68,7 +81,9 @@ impl ClientTx {
             rest
         };
         self.sock.queued.fetch_add(1, Ordering::AcqRel);
+        self.sock.unsent.fetch_add(rest.len(), Ordering::AcqRel);
         let _ = self.tx.send(WriterMsg::Frame(rest));
+        Ok(())
     }
 }
 
