@@ -259,17 +259,16 @@ fn answer(
         }
         "configuration" => {
             let c = st.cfg;
-            let v2 = |d: Option<&std::path::PathBuf>| {
-                d.map(|d| d.join("version-2").display().to_string())
-                    .unwrap_or_default()
+            let (data, log) = fourlw::version_dirs(c);
+            let shown = |d: Option<std::path::PathBuf>| {
+                d.map(|d| d.display().to_string()).unwrap_or_default()
             };
             m.insert(
                 "client_port".into(),
                 json!(c.client_port.map_or(-1, i32::from)),
             );
-            m.insert("data_dir".into(), json!(v2(c.data_dir.as_ref())));
-            let log = c.data_log_dir.as_ref().or(c.data_dir.as_ref());
-            m.insert("data_log_dir".into(), json!(v2(log)));
+            m.insert("data_dir".into(), json!(shown(data)));
+            m.insert("data_log_dir".into(), json!(shown(log)));
             m.insert("tick_time".into(), json!(c.tick_time_ms));
             m.insert("max_client_cnxns".into(), json!(c.max_client_cnxns));
             m.insert(
@@ -288,12 +287,9 @@ fn answer(
             m.insert("secure_connections".into(), json!([]));
         }
         "dirs" => {
-            let size = |d: Option<&std::path::PathBuf>| {
-                d.map_or(0, |d| fourlw::dir_size(&d.join("version-2")))
-            };
-            m.insert("datadir_size".into(), json!(size(st.cfg.data_dir.as_ref())));
-            let log = st.cfg.data_log_dir.as_ref().or(st.cfg.data_dir.as_ref());
-            m.insert("logdir_size".into(), json!(size(log)));
+            let (data, log) = fourlw::dir_sizes(st.cfg);
+            m.insert("datadir_size".into(), json!(data));
+            m.insert("logdir_size".into(), json!(log));
         }
         "dump" => {
             let mut expiry: std::collections::BTreeMap<u64, Vec<i64>> = Default::default();
@@ -350,7 +346,8 @@ fn answer(
             m.insert("read_only".into(), json!(false));
         }
         "last_snapshot" => {
-            let (zxid, secs) = last_snapshot(st.cfg.data_dir.as_deref()).unwrap_or((-1, -1));
+            let snap_dir = fourlw::version_dirs(st.cfg).0;
+            let (zxid, secs) = last_snapshot(snap_dir.as_deref()).unwrap_or((-1, -1));
             m.insert("zxid".into(), json!(format!("{zxid:x}")));
             m.insert("timestamp".into(), json!(secs));
         }
@@ -383,10 +380,7 @@ fn answer(
         }
         "server_stats" | "stats" => {
             let s = &st.stats;
-            let dirs = |d: Option<&std::path::PathBuf>| {
-                d.map_or(0, |d| fourlw::dir_size(&d.join("version-2")))
-            };
-            let log = st.cfg.data_log_dir.as_ref().or(st.cfg.data_dir.as_ref());
+            let (data_size, log_size) = fourlw::dir_sizes(st.cfg);
             let response =
                 json!({"last_buffer_size": -1, "min_buffer_size": -1, "max_buffer_size": -1});
             m.insert("version".into(), json!(fourlw::VERSION));
@@ -398,8 +392,8 @@ fn answer(
                     "packets_received": s.packets_received,
                     "fsync_threshold_exceed_count": st.fsync_threshold_exceeded,
                     "client_response_stats": response.clone(),
-                    "data_dir_size": dirs(st.cfg.data_dir.as_ref()),
-                    "log_dir_size": dirs(log),
+                    "data_dir_size": data_size,
+                    "log_dir_size": log_size,
                     "provider_null": false,
                     "server_state": fourlw::mode(st),
                     "last_processed_zxid": fourlw::zxid(st),
@@ -503,11 +497,10 @@ fn answer(
     None
 }
 
-/// The newest snapshot's zxid and modification time in seconds (ZooKeeper's
+/// The newest snapshot's zxid and modification time in seconds in `snap_dir` (ZooKeeper's
 /// `getLastSnapshotInfo`).
-fn last_snapshot(data_dir: Option<&std::path::Path>) -> Option<(i64, i64)> {
-    let dir = data_dir?.join("version-2");
-    std::fs::read_dir(dir)
+fn last_snapshot(snap_dir: Option<&std::path::Path>) -> Option<(i64, i64)> {
+    std::fs::read_dir(snap_dir?)
         .ok()?
         .flatten()
         .filter_map(|e| {

@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use corral_proto::quorum::ServerState;
 
@@ -114,11 +115,9 @@ pub(crate) fn run(st: &mut View<'_>, word: &str, peer: SocketAddr) -> String {
         }
         "dump" => dump(st, &mut o),
         "dirs" => {
-            // ZooKeeper sums the files under the snapshot and log directories (version-2).
-            let size =
-                |d: Option<&std::path::PathBuf>| d.map_or(0, |d| dir_size(&d.join("version-2")));
-            let _ = writeln!(o, "datadir_size: {}", size(st.cfg.data_dir.as_ref()));
-            let _ = writeln!(o, "logdir_size: {}", size(st.cfg.data_log_dir.as_ref()));
+            let (data, log) = dir_sizes(st.cfg);
+            let _ = writeln!(o, "datadir_size: {data}");
+            let _ = writeln!(o, "logdir_size: {log}");
         }
         // stmk has set the mask already; both print it.
         "gtmk" | "stmk" => {
@@ -134,8 +133,23 @@ pub(crate) fn run(st: &mut View<'_>, word: &str, peer: SocketAddr) -> String {
     o
 }
 
+/// The snapshot and txn log directories, `<dataDir>/version-2` and `<dataLogDir>/version-2`
+/// (dataLogDir defaults to dataDir), as ZooKeeper reports them.
+pub(crate) fn version_dirs(cfg: &ServerConfig) -> (Option<PathBuf>, Option<PathBuf>) {
+    let v2 = |d: Option<&PathBuf>| d.map(|d| d.join("version-2"));
+    let log = cfg.data_log_dir.as_ref().or(cfg.data_dir.as_ref());
+    (v2(cfg.data_dir.as_ref()), v2(log))
+}
+
+/// The bytes in the snapshot and txn log directories, as ZooKeeper sums them.
+pub(crate) fn dir_sizes(cfg: &ServerConfig) -> (u64, u64) {
+    let (data, log) = version_dirs(cfg);
+    let size = |d: Option<PathBuf>| d.map_or(0, |d| dir_size(&d));
+    (size(data), size(log))
+}
+
 /// The bytes of the files under `dir`, recursively (ZooKeeper's `getDirSize`).
-pub(crate) fn dir_size(dir: &std::path::Path) -> u64 {
+fn dir_size(dir: &std::path::Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return std::fs::metadata(dir).map_or(0, |m| m.len());
     };
@@ -283,21 +297,13 @@ fn conf(st: &View<'_>, o: &mut String) {
         "secureClientPort={}",
         c.secure_client_port.map_or(-1, |p| p as i32)
     );
-    let data = c
-        .data_dir
-        .as_ref()
-        .map(|d| d.join("version-2").display().to_string())
-        .unwrap_or_default();
-    let log = c
-        .data_log_dir
-        .as_ref()
-        .or(c.data_dir.as_ref())
-        .map(|d| d.join("version-2").display().to_string())
-        .unwrap_or_default();
-    let _ = writeln!(o, "dataDir={data}");
-    let _ = writeln!(o, "dataDirSize={}", dir_size(std::path::Path::new(&data)));
-    let _ = writeln!(o, "dataLogDir={log}");
-    let _ = writeln!(o, "dataLogSize={}", dir_size(std::path::Path::new(&log)));
+    let (data, log) = version_dirs(c);
+    let (data_size, log_size) = dir_sizes(c);
+    let shown = |d: Option<PathBuf>| d.map(|d| d.display().to_string()).unwrap_or_default();
+    let _ = writeln!(o, "dataDir={}", shown(data));
+    let _ = writeln!(o, "dataDirSize={data_size}");
+    let _ = writeln!(o, "dataLogDir={}", shown(log));
+    let _ = writeln!(o, "dataLogSize={log_size}");
     let _ = writeln!(o, "tickTime={}", c.tick_time_ms);
     let _ = writeln!(o, "maxClientCnxns={}", c.max_client_cnxns);
     let _ = writeln!(o, "minSessionTimeout={}", c.min_session_timeout_ms);

@@ -383,7 +383,7 @@ impl Server {
         }
         let admit = Admit {
             auth_failed: state.auth_failed.clone(),
-            per_ip: Arc::default(),
+            open: Arc::default(),
             max_per_ip: state.cfg.max_client_cnxns as usize,
             max_total: state.cfg.max_cnxns as usize,
             next_conn: Arc::new(AtomicU64::new(1)),
@@ -443,13 +443,20 @@ async fn accept(l: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAd
     }
 }
 
+/// The client connections open: `maxCnxns` caps the total, `maxClientCnxns` each IP's count.
+#[derive(Default)]
+struct OpenConns {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
 /// What every accepted client connection goes through: the per-IP limit (`maxClientCnxns`),
 /// a connection id, and its task.
 struct Admit {
     /// `zk_auth_failed_count` and `zk_unsuccessful_handshake`; `zk_connection_rejected`.
     auth_failed: Arc<TlsCounters>,
-    /// Open connections per client IP; their sum is the total `maxCnxns` caps.
-    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    /// Open connections, in all and per client IP.
+    open: Arc<Mutex<OpenConns>>,
     max_per_ip: usize,
     /// `maxCnxns`: connections in all; 0 is no limit.
     max_total: usize,
@@ -464,15 +471,16 @@ impl Admit {
     /// when the server is at `maxCnxns` or the IP at `maxClientCnxns`, checked in that order as
     /// ZooKeeper checks them.
     fn admit(&self, peer: SocketAddr) -> bool {
-        let mut m = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-        let total: usize = m.values().sum();
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let total = open.total;
         let refused = if self.max_total != 0 && total >= self.max_total {
             warn!(
                 "too many connections {total} - max is {} (maxCnxns); closing the one from {peer}",
                 self.max_total
             );
             true
-        } else if self.max_per_ip != 0 && m.get(&peer.ip()).copied().unwrap_or(0) >= self.max_per_ip
+        } else if self.max_per_ip != 0
+            && open.per_ip.get(&peer.ip()).copied().unwrap_or(0) >= self.max_per_ip
         {
             warn!(
                 "too many connections from {} - max is {}",
@@ -487,17 +495,19 @@ impl Admit {
             (self.auth_failed.connection_rejected).fetch_add(1, Ordering::Relaxed);
             return false;
         }
-        *m.entry(peer.ip()).or_insert(0) += 1;
+        *open.per_ip.entry(peer.ip()).or_insert(0) += 1;
+        open.total += 1;
         true
     }
 
-    fn release(per_ip: &Mutex<HashMap<IpAddr, usize>>, peer: SocketAddr) {
-        let mut m = per_ip.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = m.get_mut(&peer.ip()) {
+    fn release(open: &Mutex<OpenConns>, peer: SocketAddr) {
+        let mut open = open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.per_ip.get_mut(&peer.ip()) {
             *n -= 1;
             if *n == 0 {
-                m.remove(&peer.ip());
+                open.per_ip.remove(&peer.ip());
             }
+            open.total -= 1;
         }
     }
 
@@ -543,12 +553,12 @@ impl Admit {
     {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed) as ConnId;
         let ev_tx = self.ev_tx.clone();
-        let per_ip = self.per_ip.clone();
+        let conns = self.open.clone();
         let whitelist = self.whitelist.clone();
         let max_frame = self.max_frame;
         tokio::spawn(async move {
             // Released however the task ends, a panic included.
-            let _slot = Slot { per_ip, peer };
+            let _slot = Slot { open: conns, peer };
             if let Some((stream, x509)) = open.await {
                 crate::client::connection(conn, stream, peer, ev_tx, max_frame, whitelist, x509)
                     .await;
@@ -559,13 +569,13 @@ impl Admit {
 
 /// A connection's place in the per-IP count, given back when dropped.
 struct Slot {
-    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    open: Arc<Mutex<OpenConns>>,
     peer: SocketAddr,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        Admit::release(&self.per_ip, self.peer);
+        Admit::release(&self.open, self.peer);
     }
 }
 
