@@ -1162,6 +1162,26 @@ fn shape(v: &serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// ZooKeeper (`which == "zookeeper"`) or corral with `props` and its AdminServer on a free
+/// loopback port, which is returned with it.
+fn start_with_admin(which: &str, props: &[(&str, &str)]) -> (corral_testkit::ServerProcess, u16) {
+    let port = corral_testkit::free_port();
+    let cfg = [
+        "admin.enableServer=true".to_string(),
+        "admin.serverAddress=127.0.0.1".to_string(),
+        format!("admin.serverPort={port}"),
+    ];
+    let cfg: Vec<&str> = cfg.iter().map(String::as_str).collect();
+    let server = match which {
+        "zookeeper" => corral_testkit::start_zookeeper(&cfg, props),
+        _ => corral_testkit::start_corral(Path::new(env!("CARGO_BIN_EXE_corral")), &cfg, props),
+    };
+    (
+        server.unwrap_or_else(|e| panic!("starting {which}: {e:#}")),
+        port,
+    )
+}
+
 // The AdminServer: every ZooKeeper 3.8 command answers with the same field names, types and
 // nesting as ZooKeeper's (with a session that has a data watch and an ephemeral node, so that
 // connections, watches and dumps are not empty), its aliases the same, the list of commands
@@ -1176,18 +1196,7 @@ fn admin_server_matches_zookeeper() {
     }
     let mut answers = Vec::new();
     for which in ["zookeeper", "corral"] {
-        let port = corral_testkit::free_port();
-        let cfg = [
-            "admin.enableServer=true".to_string(),
-            "admin.serverAddress=127.0.0.1".to_string(),
-            format!("admin.serverPort={port}"),
-        ];
-        let cfg: Vec<&str> = cfg.iter().map(String::as_str).collect();
-        let mut server = match which {
-            "zookeeper" => corral_testkit::start_zookeeper(&cfg, &[]),
-            _ => corral_testkit::start_corral(Path::new(env!("CARGO_BIN_EXE_corral")), &cfg, &[]),
-        }
-        .unwrap_or_else(|e| panic!("starting {which}: {e:#}"));
+        let (mut server, port) = start_with_admin(which, &[]);
         let mut c = Raw::connect(server.addr());
         c.call(&mkd("/w", b"watched"));
         c.call(&Request::Create(CreateRequest {
@@ -1278,20 +1287,7 @@ fn fsync_threshold_counts_match_zookeeper() {
     }
     let props = [("zookeeper.fsync.warningthresholdms", "-1")];
     for which in ["zookeeper", "corral"] {
-        let port = corral_testkit::free_port();
-        let cfg = [
-            "admin.enableServer=true".to_string(),
-            "admin.serverAddress=127.0.0.1".to_string(),
-            format!("admin.serverPort={port}"),
-        ];
-        let cfg: Vec<&str> = cfg.iter().map(String::as_str).collect();
-        let mut server = match which {
-            "zookeeper" => corral_testkit::start_zookeeper(&cfg, &props),
-            _ => {
-                corral_testkit::start_corral(Path::new(env!("CARGO_BIN_EXE_corral")), &cfg, &props)
-            }
-        }
-        .unwrap_or_else(|e| panic!("starting {which}: {e:#}"));
+        let (mut server, port) = start_with_admin(which, &props);
         let mut c = Raw::connect(server.addr());
         for i in 0..3 {
             c.call(&mkd(&format!("/f{i}"), b"x"));

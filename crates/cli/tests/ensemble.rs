@@ -1735,6 +1735,53 @@ fn reconfig_enabled_mixed_one_corral_two_zookeeper() {
     );
 }
 
+/// Creates `/t` (with `data`) through the leader, then under it `/t/via-<sid>` and `count`
+/// children through each member, and requires every member to hold the same `/t`.
+fn writes_through_every_member(
+    rt: &Runtime,
+    ens: &Ensemble,
+    leader: u64,
+    data: &[u8],
+    count: usize,
+) -> Tree {
+    let sids = ens.sids();
+    let c = client_of(rt, ens, leader);
+    run(rt, ens, "create /t", CALL, create(&c, "/t", data));
+    for &sid in &sids {
+        let c = client_of(rt, ens, sid);
+        let path = format!("/t/via-{sid}");
+        run(rt, ens, "create", CALL, async {
+            create(&c, &path, b"").await;
+            create_many(&c, &path, "n", count).await;
+        });
+    }
+    assert_same_everywhere(rt, ens, &sids, "/t")
+}
+
+/// Kills `leader`; the other members of `sids` elect again, take a write at `<root>/after`
+/// and agree on `root`.
+fn re_elects_after_a_leader_kill(
+    rt: &Runtime,
+    ens: &mut Ensemble,
+    sids: &[u64],
+    leader: u64,
+    root: &str,
+) {
+    ens.member_mut(leader).server.kill9();
+    let survivors = others(sids, leader);
+    let new_leader = ok(ens.wait_leader(&survivors, ELECTION));
+    let c = client_of(rt, ens, new_leader);
+    let after = format!("{root}/after");
+    run(
+        rt,
+        ens,
+        "write after the kill",
+        CALL,
+        create(&c, &after, b""),
+    );
+    assert_same_everywhere(rt, ens, &survivors, root);
+}
+
 /// `sslQuorum`: election and quorum connections over TLS (`ssl.quorum.*` stores made with
 /// openssl and keytool; each member's certificate names 127.0.0.1, which ZooKeeper's and
 /// corral's host name checks look for), with a ZooKeeper 3.8 member in the ensemble (it logs
@@ -1772,17 +1819,7 @@ fn quorum_tls_with_a_zookeeper_member() {
     let mut ens = ok(builder.start());
     let sids = ens.sids();
     let leader = ok(ens.wait_leader(&sids, ELECTION));
-    let c = client_of(&rt, &ens, leader);
-    run(&rt, &ens, "create /t", CALL, create(&c, "/t", b"tls"));
-    for &sid in &sids {
-        let c = client_of(&rt, &ens, sid);
-        let path = format!("/t/via-{sid}");
-        run(&rt, &ens, "create", CALL, async {
-            create(&c, &path, b"").await;
-            create_many(&c, &path, "n", 10).await;
-        });
-    }
-    let tree = assert_same_everywhere(&rt, &ens, &sids, "/t");
+    let tree = writes_through_every_member(&rt, &ens, leader, b"tls", 10);
     assert_eq!(tree.len(), 1 + 3 * 11);
     for m in &ens.members {
         let log = m.server.log();
@@ -1802,18 +1839,7 @@ fn quorum_tls_with_a_zookeeper_member() {
             );
         }
     }
-    ens.member_mut(leader).server.kill9();
-    let survivors = others(&sids, leader);
-    let new_leader = ok(ens.wait_leader(&survivors, ELECTION));
-    let c = client_of(&rt, &ens, new_leader);
-    run(
-        &rt,
-        &ens,
-        "write after the kill",
-        CALL,
-        create(&c, "/t/after", b""),
-    );
-    assert_same_everywhere(&rt, &ens, &survivors, "/t");
+    re_elects_after_a_leader_kill(&rt, &mut ens, &sids, leader, "/t");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1882,17 +1908,7 @@ fn quorum_sasl_with_a_zookeeper_member() {
     let mut ens = ok(builder.start());
     let sids = ens.sids();
     let leader = ok(ens.wait_leader(&sids, ELECTION));
-    let c = client_of(&rt, &ens, leader);
-    run(&rt, &ens, "create /t", CALL, create(&c, "/t", b"sasl"));
-    for &sid in &sids {
-        let c = client_of(&rt, &ens, sid);
-        let path = format!("/t/via-{sid}");
-        run(&rt, &ens, "create", CALL, async {
-            create(&c, &path, b"").await;
-            create_many(&c, &path, "n", 5).await;
-        });
-    }
-    assert_same_everywhere(&rt, &ens, &sids, "/t");
+    writes_through_every_member(&rt, &ens, leader, b"sasl", 5);
     let log = |sid: u64| ens.member(sid).server.log();
     let zk_at = format!("the member at 127.0.0.1:{}", ens.member(2).election_port);
     assert!(
@@ -1914,18 +1930,7 @@ fn quorum_sasl_with_a_zookeeper_member() {
     for sid in [1, 3] {
         assert!(!log(sid).contains("quorum SASL failed"), "{}", log(sid));
     }
-    ens.member_mut(leader).server.kill9();
-    let survivors = others(&sids, leader);
-    let new_leader = ok(ens.wait_leader(&survivors, ELECTION));
-    let c = client_of(&rt, &ens, new_leader);
-    run(
-        &rt,
-        &ens,
-        "write after the kill",
-        CALL,
-        create(&c, "/t/after", b""),
-    );
-    assert_same_everywhere(&rt, &ens, &survivors, "/t");
+    re_elects_after_a_leader_kill(&rt, &mut ens, &sids, leader, "/t");
 }
 
 /// A member whose quorum credentials are wrong cannot join: corral member 3 connects with a
@@ -2037,19 +2042,7 @@ fn quorum_kerberos_with_a_zookeeper_member() {
     let mut ens = ok(builder.start());
     let sids = ens.sids();
     let leader = ok(ens.wait_leader(&sids, ELECTION));
-    let c = client_of(&rt, &ens, leader);
-    run(&rt, &ens, "create /t", CALL, create(&c, "/t", b"kerberos"));
-    for &sid in &sids {
-        let c = client_of(&rt, &ens, sid);
-        run(
-            &rt,
-            &ens,
-            "create",
-            CALL,
-            create_many(&c, "/t", &format!("via-{sid}-"), 3),
-        );
-    }
-    assert_same_everywhere(&rt, &ens, &sids, "/t");
+    writes_through_every_member(&rt, &ens, leader, b"kerberos", 3);
     let log = |sid: u64| ens.member(sid).server.log();
     let zk_at = format!("the member at 127.0.0.1:{}", ens.member(2).election_port);
     assert!(
@@ -2069,18 +2062,7 @@ fn quorum_kerberos_with_a_zookeeper_member() {
             && zk.contains("Successfully completed the authentication using SASL. server addr"),
         "ZooKeeper did not check corral's Kerberos login and have its own checked:\n{zk}"
     );
-    ens.member_mut(leader).server.kill9();
-    let survivors = others(&sids, leader);
-    let new_leader = ok(ens.wait_leader(&survivors, ELECTION));
-    let c = client_of(&rt, &ens, new_leader);
-    run(
-        &rt,
-        &ens,
-        "write after the kill",
-        CALL,
-        create(&c, "/t/after", b""),
-    );
-    assert_same_everywhere(&rt, &ens, &survivors, "/t");
+    re_elects_after_a_leader_kill(&rt, &mut ens, &sids, leader, "/t");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2132,19 +2114,7 @@ fn quorum_tls_rolling_upgrade_with_port_unification() {
     let mut ens = ok(builder.start());
     let sids = ens.sids();
     let leader = ok(ens.wait_leader(&sids, ELECTION));
-    let c = client_of(&rt, &ens, leader);
-    run(&rt, &ens, "create /t", CALL, create(&c, "/t", b"upgrade"));
-    for &sid in &sids {
-        let c = client_of(&rt, &ens, sid);
-        run(
-            &rt,
-            &ens,
-            "create",
-            CALL,
-            create_many(&c, "/t", &format!("via-{sid}-"), 3),
-        );
-    }
-    assert_same_everywhere(&rt, &ens, &sids, "/t");
+    writes_through_every_member(&rt, &ens, leader, b"upgrade", 3);
     // 3 dials 2 and 1 with TLS; 2 (ZooKeeper) dials 1 with TLS; 1 reaches its leader in
     // plaintext, or is dialled over TLS when it leads.
     let zk = ens.member(2).server.log();
@@ -2160,18 +2130,7 @@ fn quorum_tls_rolling_upgrade_with_port_unification() {
             || log.contains("in plaintext (portUnification)")
     });
     assert!(plain_accepted || leader == 1, "{}", ens.logs(40));
-    ens.member_mut(leader).server.kill9();
-    let survivors = others(&sids, leader);
-    let new_leader = ok(ens.wait_leader(&survivors, ELECTION));
-    let c = client_of(&rt, &ens, new_leader);
-    run(
-        &rt,
-        &ens,
-        "write after the kill",
-        CALL,
-        create(&c, "/t/after", b""),
-    );
-    assert_same_everywhere(&rt, &ens, &survivors, "/t");
+    re_elects_after_a_leader_kill(&rt, &mut ens, &sids, leader, "/t");
 }
 
 /// The subject of the certificate a TLS server presents at `port`, as `openssl s_client` shows
@@ -2257,18 +2216,7 @@ fn quorum_tls_reloads_rotated_certificates() {
     let c = client_of(&rt, &ens, 1);
     run(&rt, &ens, "create", CALL, create(&c, "/rotated", b""));
     assert_same_everywhere(&rt, &ens, &sids, "/rotated");
-    ens.member_mut(leader).server.kill9();
-    let survivors = others(&sids, leader);
-    let new_leader = ok(ens.wait_leader(&survivors, ELECTION));
-    let c = client_of(&rt, &ens, new_leader);
-    run(
-        &rt,
-        &ens,
-        "write after the kill",
-        CALL,
-        create(&c, "/rotated/after", b""),
-    );
-    assert_same_everywhere(&rt, &ens, &survivors, "/rotated");
+    re_elects_after_a_leader_kill(&rt, &mut ens, &sids, leader, "/rotated");
 }
 
 /// `GET path` on 127.0.0.1:`port`: the status code.

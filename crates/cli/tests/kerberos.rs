@@ -13,13 +13,13 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use corral_testkit::kdc::{Kdc, KDC_PACKAGES, KRB5KDC};
 use corral_testkit::{
-    four_letter, interop_dir, javac, open_session, output_lines, raw, require_real_zookeeper,
-    require_tool, start_corral, start_zookeeper, ServerProcess, SLF4J_SIMPLE, ZOOKEEPER_JAR,
+    four_letter, interop_dir, java_program, javac, open_session, output_lines, raw,
+    require_real_zookeeper, require_tool, start_corral, start_zookeeper, ServerProcess,
+    SLF4J_SIMPLE, ZOOKEEPER_JAR,
 };
 
 const TEST: &str = "kerberos";
@@ -88,14 +88,8 @@ fn java_client(r: &Realm, classes: &Path, server: &ServerProcess) -> String {
     )
     .unwrap();
     let cp = format!("{}:{ZOOKEEPER_JAR}:{SLF4J_SIMPLE}", classes.display());
-    let mut cmd = Command::new("java");
-    cmd.args([
-        "-Xmx256m",
-        "-cp",
-        &cp,
-        "-Dorg.slf4j.simpleLogger.defaultLogLevel=off",
-    ])
-    .arg(format!(
+    let mut cmd = java_program(&cp);
+    cmd.arg(format!(
         "-Djava.security.auth.login.config={}",
         jaas.display()
     ))

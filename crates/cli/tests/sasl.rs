@@ -12,8 +12,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use corral_testkit::{
-    interop_dir, javac, output_lines, require_real_zookeeper, require_tool, start_corral,
-    start_zookeeper, ServerProcess, SLF4J_SIMPLE, ZOOKEEPER_JAR,
+    interop_dir, java_program, javac, output_lines, require_real_zookeeper, require_tool,
+    start_corral, start_zookeeper, ServerProcess, SLF4J_SIMPLE, ZOOKEEPER_JAR,
 };
 
 const TEST: &str = "sasl";
@@ -59,14 +59,8 @@ fn client(
     )
     .unwrap();
     let cp = format!("{}:{ZOOKEEPER_JAR}:{SLF4J_SIMPLE}", classes.display());
-    let mut cmd = Command::new("java");
-    cmd.args([
-        "-Xmx256m",
-        "-cp",
-        &cp,
-        "-Dorg.slf4j.simpleLogger.defaultLogLevel=off",
-    ])
-    .arg(format!(
+    let mut cmd = java_program(&cp);
+    cmd.arg(format!(
         "-Djava.security.auth.login.config={}",
         jaas.display()
     ))
@@ -197,16 +191,8 @@ fn compile_auth(dir: &Path) -> PathBuf {
 
 fn auth_client(classes: &Path, server: &ServerProcess, mode: &str) -> String {
     let cp = format!("{}:{ZOOKEEPER_JAR}:{SLF4J_SIMPLE}", classes.display());
-    let mut cmd = Command::new("java");
-    cmd.args([
-        "-Xmx256m",
-        "-cp",
-        &cp,
-        "-Dorg.slf4j.simpleLogger.defaultLogLevel=off",
-    ])
-    .arg("AuthClient")
-    .arg(server.connect_string())
-    .arg(mode);
+    let mut cmd = java_program(&cp);
+    cmd.arg("AuthClient").arg(server.connect_string()).arg(mode);
     output_lines(&mut cmd, Duration::from_secs(60), "AuthClient")
 }
 

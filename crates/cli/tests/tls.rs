@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use corral_testkit::pki::{make_pki, openssl, PW};
 use corral_testkit::{
-    four_letter, free_port, interop_dir, javac, output_lines, require_real_zookeeper, require_tool,
-    run_bounded, start_corral, start_zookeeper, ServerProcess, NETTY_TLS_JARS, SLF4J_SIMPLE,
-    ZOOKEEPER_JAR,
+    four_letter, free_port, interop_dir, java_program, javac, output_lines, require_real_zookeeper,
+    require_tool, run_bounded, start_corral, start_zookeeper, ServerProcess, NETTY_TLS_JARS,
+    SLF4J_SIMPLE, ZOOKEEPER_JAR,
 };
 
 const TEST: &str = "tls";
@@ -52,13 +52,7 @@ fn java_client(classes: &Path, port: u16, tls: Option<&[(&str, String)]>, mode: 
         NETTY_TLS_JARS.join(":"),
     ]
     .join(":");
-    let mut cmd = Command::new("java");
-    cmd.args([
-        "-Xmx256m",
-        "-cp",
-        &cp,
-        "-Dorg.slf4j.simpleLogger.defaultLogLevel=off",
-    ]);
+    let mut cmd = java_program(&cp);
     if let Some(props) = tls {
         cmd.arg("-Dzookeeper.client.secure=true")
             .arg("-Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty");

@@ -286,6 +286,19 @@ pub fn output_lines(cmd: &mut Command, limit: Duration, what: &str) -> String {
 }
 
 /// Compiles one Java source file into `out` (created) against `classpath`; returns `out`.
+/// `java` for a compiled test program: a small heap, `classpath`, and slf4j-simple's logging
+/// off (the program prints what the test compares).
+pub fn java_program(classpath: &str) -> Command {
+    let mut cmd = Command::new("java");
+    cmd.args([
+        "-Xmx256m",
+        "-cp",
+        classpath,
+        "-Dorg.slf4j.simpleLogger.defaultLogLevel=off",
+    ]);
+    cmd
+}
+
 pub fn javac(src: &Path, classpath: &str, out: &Path) -> PathBuf {
     fs::create_dir_all(out).expect("class directory");
     let mut cmd = Command::new("javac");

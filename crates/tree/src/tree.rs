@@ -1330,6 +1330,28 @@ impl DataTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A txn header with `zxid` and `ty`, from session 1.
+    fn header(zxid: i64, ty: i32) -> TxnHeader {
+        TxnHeader {
+            client_id: 1,
+            cxid: 1,
+            zxid,
+            time: 1,
+            r#type: ty,
+        }
+    }
+
+    /// A persistent create of `p` with `data`, open to anyone.
+    fn create_txn(p: &str, data: Option<&[u8]>) -> TxnBody {
+        TxnBody::Create(CreateTxn {
+            path: p.into(),
+            data: data.map(<[u8]>::to_vec),
+            acl: crate::acl::open_acl(),
+            ephemeral: false,
+            parent_cversion: -1,
+        })
+    }
     use corral_proto::records::perms;
     use corral_proto::txn::{CreateTxn, DeleteTxn};
     use corral_proto::ErrorCode;
@@ -1466,24 +1488,9 @@ mod tests {
         let mut z = 0;
         let mut apply = |t: &mut DataTree, ty: i32, body: TxnBody| {
             z += 1;
-            let h = TxnHeader {
-                client_id: 1,
-                cxid: 1,
-                zxid: z,
-                time: 1,
-                r#type: ty,
-            };
-            assert_eq!(t.apply(&h, &body).err, 0);
+            assert_eq!(t.apply(&header(z, ty), &body).err, 0);
         };
-        let create = |p: &str, d: &[u8]| {
-            TxnBody::Create(CreateTxn {
-                path: p.into(),
-                data: Some(d.to_vec()),
-                acl: crate::acl::open_acl(),
-                ephemeral: false,
-                parent_cversion: -1,
-            })
-        };
+        let create = |p: &str, d: &[u8]| create_txn(p, Some(d));
         apply(&mut t, 1, create("/q", b""));
         apply(&mut t, 1, create("/q/a", b"12345"));
         apply(&mut t, 1, create("/zookeeper/quota/q", b""));
@@ -1529,21 +1536,7 @@ mod tests {
         let mut t = DataTree::new();
         let mut at_384 = 0;
         for z in 1..=(DIGEST_LOG_INTERVAL * (DIGEST_LOG_LIMIT as i64 + 2)) {
-            let h = TxnHeader {
-                client_id: 1,
-                cxid: 1,
-                zxid: z,
-                time: 1,
-                r#type: 1,
-            };
-            let body = TxnBody::Create(CreateTxn {
-                path: format!("/n{z}"),
-                data: None,
-                acl: crate::acl::open_acl(),
-                ephemeral: false,
-                parent_cversion: -1,
-            });
-            t.apply(&h, &body);
+            t.apply(&header(z, 1), &create_txn(&format!("/n{z}"), None));
             if z == 3 * DIGEST_LOG_INTERVAL {
                 at_384 = t.digest();
             }
@@ -1567,21 +1560,11 @@ mod tests {
         let mut z = 0;
         let mut mk = |t: &mut DataTree, p: &str, d: &[u8]| {
             z += 1;
-            let h = TxnHeader {
-                client_id: 1,
-                cxid: 1,
-                zxid: z,
-                time: 1,
-                r#type: 1,
-            };
-            let body = TxnBody::Create(CreateTxn {
-                path: p.into(),
-                data: Some(d.to_vec()),
-                acl: crate::acl::open_acl(),
-                ephemeral: false,
-                parent_cversion: -1,
-            });
-            assert_eq!(t.apply(&h, &body).err, 0, "{p}");
+            assert_eq!(
+                t.apply(&header(z, 1), &create_txn(p, Some(d))).err,
+                0,
+                "{p}"
+            );
         };
         mk(&mut t, "/q", b"12");
         mk(&mut t, "/q/a", b"345");
@@ -1605,15 +1588,8 @@ mod tests {
         assert_eq!(stats(&t), b"count=2,bytes=5");
         mk(&mut t, "/q/b", b"6789");
         assert_eq!(stats(&t), b"count=3,bytes=9");
-        let h = TxnHeader {
-            client_id: 1,
-            cxid: 1,
-            zxid: 50,
-            time: 1,
-            r#type: 5,
-        };
         t.apply(
-            &h,
+            &header(50, 5),
             &TxnBody::SetData(SetDataTxn {
                 path: "/q/a".into(),
                 data: None,
@@ -1621,15 +1597,8 @@ mod tests {
             }),
         );
         assert_eq!(stats(&t), b"count=3,bytes=6");
-        let h = TxnHeader {
-            client_id: 1,
-            cxid: 1,
-            zxid: 51,
-            time: 1,
-            r#type: 2,
-        };
         t.apply(
-            &h,
+            &header(51, 2),
             &TxnBody::Delete(DeleteTxn {
                 path: "/q/b".into(),
             }),
