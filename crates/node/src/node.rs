@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use corral_proto::quorum::ForwardedRequest;
-use corral_proto::quorum::{QuorumPacket, ServerState};
+use corral_proto::quorum::{packet_type, QuorumPacket, ServerState};
+use corral_proto::txn::DIGEST_VERSION;
 use corral_proto::txn::Txn;
 use corral_proto::{Epoch, ServerId, SessionId, Zxid};
 use corral_storage::disk::Disk;
@@ -89,6 +90,20 @@ pub struct NodeCounters {
     pub txns: u64,
     /// Leader: sizes of the txns it proposed (`Proposal sizes last/min/max`).
     pub proposal_sizes: Option<ProposalSizes>,
+    /// Leader: txns proposed (`zk_proposal_count`) and committed (`zk_commit_count`).
+    pub proposals: u64,
+    pub leader_commits: u64,
+    /// Committed txns whose TxnDigest differs from the tree's digest after applying them
+    /// (`zk_digest_mismatches_count`).
+    pub digest_mismatches: u64,
+    /// Learner, once serving: proposals and commits received from the leader.
+    pub learner_proposals: u64,
+    pub learner_commits: u64,
+    /// Leader: learners synced by DIFF or TRUNC, and by SNAP.
+    pub diff_syncs: u64,
+    pub snap_syncs: u64,
+    /// Leader: sessions revalidated for learners.
+    pub revalidations: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -100,6 +115,7 @@ pub struct ProposalSizes {
 
 impl NodeCounters {
     fn add_proposal(&mut self, bytes: usize) {
+        self.proposals += 1;
         self.proposal_sizes = Some(match self.proposal_sizes {
             None => ProposalSizes {
                 last: bytes,
@@ -114,7 +130,8 @@ impl NodeCounters {
         });
     }
 
-    /// `srst`: what ZooKeeper's `resetStatistics` clears.
+    /// `srst`: what ZooKeeper's `resetStatistics` clears (the counts are reset by the
+    /// server's metrics, which read these as they grow).
     pub fn reset(&mut self) {
         self.proposal_sizes = None;
     }
@@ -166,6 +183,8 @@ pub struct Node<D: Disk> {
     out: VecDeque<Action>,
     counters: NodeCounters,
     load_summary: String,
+    /// Txns replayed at start-up, and the milliseconds the snapshot and the replay took.
+    startup: (u64, Option<u64>, Option<u64>),
     failed: bool,
     observe: bool,
 }
@@ -199,6 +218,7 @@ impl<D: Disk> Node<D> {
             out: VecDeque::new(),
             counters: NodeCounters::default(),
             load_summary: String::new(),
+            startup: (0, None, None),
             failed: false,
             observe: cfg.observe,
         };
@@ -223,6 +243,8 @@ impl<D: Disk> Node<D> {
         node.pick_next_snapshot();
         let loaded = node.load(now)?;
         node.load_summary = loaded.summary.clone();
+        let r = &loaded.report;
+        node.startup = (r.replayed, r.snapshot_ms, r.replay_ms);
         let last = loaded.tree.last_processed_zxid();
         node.core = Core::with_state(cfg.core, now, loaded.tree, &loaded.sessions);
         if let Some(e) = cfg.ensemble {
@@ -405,6 +427,12 @@ impl<D: Disk> Node<D> {
     }
 
     /// What start-up loaded, for the log.
+    /// Start-up figures: txns replayed, and the milliseconds loading the snapshot and
+    /// replaying the logs took.
+    pub fn startup_figures(&self) -> (u64, Option<u64>, Option<u64>) {
+        self.startup
+    }
+
     pub fn load_summary(&self) -> &str {
         &self.load_summary
     }
@@ -751,6 +779,12 @@ impl<D: Disk> Node<D> {
             PeerOutput::CloseLeader => self.out.push_back(Action::CloseLeader),
             PeerOutput::SendLeader(p) => self.out.push_back(Action::SendLeader(p)),
             PeerOutput::SendLearner { conn, p } => {
+                match p.r#type {
+                    packet_type::DIFF
+                    | packet_type::TRUNC => self.counters.diff_syncs += 1,
+                    packet_type::SNAP => self.counters.snap_syncs += 1,
+                    _ => {}
+                }
                 if self.is_learner(conn) {
                     self.out.push_back(Action::SendLearner { conn, p });
                 }
@@ -781,7 +815,12 @@ impl<D: Disk> Node<D> {
             PeerOutput::WriteAcceptedEpoch(epoch) => self.write_epoch("acceptedEpoch", epoch),
             PeerOutput::WriteCurrentEpoch(epoch) => self.write_epoch("currentEpoch", epoch),
             PeerOutput::Append { zxid, txn } => match Txn::from_bytes(&txn) {
-                Ok(txn) => self.append(&txn),
+                Ok(txn) => {
+                    if self.learner_serving() {
+                        self.counters.learner_proposals += 1;
+                    }
+                    self.append(&txn)
+                }
                 Err(e) => self.fatal(&format!("undecodable txn 0x{zxid:x}"), e),
             },
             o @ (PeerOutput::Truncate { .. } | PeerOutput::LoadSnapshot { .. })
@@ -798,7 +837,24 @@ impl<D: Disk> Node<D> {
             } => match Txn::from_bytes(&txn) {
                 Ok(parsed) => {
                     debug!("commit 0x{zxid:x}");
+                    if self.learner_serving() {
+                        self.counters.learner_commits += 1;
+                    } else if self.state() == Some(ServerState::Leading) {
+                        self.counters.leader_commits += 1;
+                    }
+                    let expected = parsed.digest.clone().filter(|d| d.version == DIGEST_VERSION);
                     self.core.apply_committed(now, parsed);
+                    if let Some(d) = expected {
+                        let ours = self.core.tree().digest() as i64;
+                        if ours != d.tree_digest {
+                            self.counters.digest_mismatches += 1;
+                            warn!(
+                                "txn 0x{zxid:x}: the tree's digest after applying it is {ours}, \
+                                 the txn carries {} (zk_digest_mismatches_count)",
+                                d.tree_digest
+                            );
+                        }
+                    }
                     if self.observe {
                         let digest = self.core.tree().digest();
                         self.observed(Observation::Committed { zxid, txn, digest });
@@ -847,6 +903,7 @@ impl<D: Disk> Node<D> {
                 session_id,
                 timeout,
             } => {
+                self.counters.revalidations += 1;
                 let valid = self.core.check_session(now, session_id.0, timeout, conn);
                 let input = Input::SessionChecked {
                     conn,
@@ -882,6 +939,14 @@ impl<D: Disk> Node<D> {
                 self.out.push_back(Action::PersistConfig { text, version });
             }
         }
+    }
+
+    /// A follower or observer past its sync with the leader.
+    fn learner_serving(&self) -> bool {
+        matches!(
+            self.state(),
+            Some(ServerState::Following | ServerState::Observing)
+        ) && self.peer().is_some_and(|p| p.serving())
     }
 
     fn is_learner(&self, conn: LearnerConn) -> bool {

@@ -369,8 +369,7 @@ fn answer(
         }
         "monitor" => {
             for (k, v) in fourlw::mntr_rows(st) {
-                let k = k.strip_prefix("zk_").unwrap_or(k);
-                m.insert(k.to_string(), typed(&v));
+                m.insert(k, typed(v));
             }
         }
         "observers" => {
@@ -381,8 +380,9 @@ fn answer(
         "server_stats" | "stats" => {
             let s = &st.stats;
             let (data_size, log_size) = fourlw::dir_sizes(st.cfg);
+            let (last, min, max) = st.stats.response_size_figures();
             let response =
-                json!({"last_buffer_size": -1, "min_buffer_size": -1, "max_buffer_size": -1});
+                json!({"last_buffer_size": last, "min_buffer_size": min, "max_buffer_size": max});
             m.insert("version".into(), json!(fourlw::VERSION));
             m.insert("read_only".into(), json!(false));
             m.insert(
@@ -397,7 +397,7 @@ fn answer(
                     "provider_null": false,
                     "server_state": fourlw::mode(st),
                     "last_processed_zxid": fourlw::zxid(st),
-                    "outstanding_requests": 0,
+                    "outstanding_requests": fourlw::outstanding(st),
                     "avg_latency": s.latency.avg(),
                     "max_latency": s.latency.max_ms,
                     "min_latency": s.latency.min(),
@@ -522,16 +522,13 @@ fn last_snapshot(snap_dir: Option<&std::path::Path>) -> Option<(i64, i64)> {
 }
 
 /// A `mntr` value with the JSON type ZooKeeper's metrics have: integers, decimals, or text.
-fn typed(v: &str) -> Value {
-    if let Ok(n) = v.parse::<i64>() {
-        return json!(n);
+/// A metric as Jackson writes the Java value behind it: longs and doubles as numbers.
+fn typed(v: crate::metrics::Value) -> Value {
+    match v {
+        crate::metrics::Value::Long(n) => json!(n),
+        crate::metrics::Value::Double(f) => json!(f),
+        crate::metrics::Value::Text(t) => json!(t),
     }
-    if v.contains('.') {
-        if let Ok(f) = v.parse::<f64>() {
-            return json!(f);
-        }
-    }
-    json!(v)
 }
 
 /// Each client connection's figures, as ZooKeeper's `getConnectionInfo(brief)` maps them.

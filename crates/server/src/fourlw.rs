@@ -13,6 +13,7 @@ use corral_storage::disk::RealDisk;
 use corral_tree::ConnId;
 
 use crate::config::ServerConfig;
+use crate::metrics::{Metrics, Provider, Value};
 use crate::stats::{ConnStats, ServerStats};
 
 /// What the four-letter words read (and `srst`/`crst` reset), lent by the node task.
@@ -31,10 +32,10 @@ pub(crate) struct View<'a> {
     /// `zk_auth_failed_count`: failed TLS handshakes and client certificates, as ZooKeeper's
     /// Netty factory counts them (`srst` leaves it, as ZooKeeper's reset does).
     pub auth_failed: u64,
-    /// `zk_unsuccessful_handshake`: failed TLS handshakes (ZooKeeper's counter of that name).
-    pub unsuccessful_handshake: u64,
-    /// `zk_connection_rejected`: connections refused by `maxCnxns` / `maxClientCnxns`.
-    pub connection_rejected: u64,
+    /// ZooKeeper's server metrics.
+    pub metrics: &'a mut Metrics,
+    /// Milliseconds since this member became leader, while it leads.
+    pub leader_uptime_ms: Option<u64>,
 }
 
 /// ZooTrace's default mask: client ping, client data packets and server packets (2+16+256+32).
@@ -76,7 +77,8 @@ pub(crate) fn run(st: &mut View<'_>, word: &str, peer: SocketAddr) -> String {
         }
         "srst" => {
             *st.stats = Default::default();
-            *st.node.counters_mut() = Default::default();
+            st.node.counters_mut().reset();
+            st.metrics.reset();
             o.push_str("Server stats reset.\n");
         }
         "conf" => conf(st, &mut o),
@@ -194,7 +196,7 @@ fn server_summary(st: &View<'_>, o: &mut String, with_clients: bool) {
     let _ = writeln!(o, "Received: {}", st.stats.packets_received);
     let _ = writeln!(o, "Sent: {}", st.stats.packets_sent);
     let _ = writeln!(o, "Connections: {}", st.conns.len());
-    let _ = writeln!(o, "Outstanding: 0");
+    let _ = writeln!(o, "Outstanding: {}", outstanding(st));
     let _ = writeln!(o, "Zxid: 0x{:x}", zxid(st));
     let _ = writeln!(o, "Mode: {}", mode(st));
     let _ = writeln!(o, "Node count: {}", node_count(st));
@@ -224,13 +226,14 @@ fn proposal_sizes(st: &View<'_>) -> (i64, i64, i64) {
 }
 
 /// mntr lines only an ensemble member has (QuorumPeer / Leader / Observer metrics).
-fn ensemble_rows(st: &View<'_>) -> Vec<(&'static str, String)> {
+fn ensemble_rows(st: &View<'_>) -> Vec<(String, Value)> {
     let (Some(state), Some(peer)) = (st.node.state(), st.node.peer()) else {
         return Vec::new();
     };
+    let long = |v: usize| Value::Long(v as i64);
     let mut rows = vec![
-        ("zk_peer_state", st.node.detailed_state()),
-        ("zk_quorum_size", st.node.quorum_size().to_string()),
+        ("peer_state", Value::Text(st.node.detailed_state())),
+        ("quorum_size", long(st.node.quorum_size())),
     ];
     match state {
         ServerState::Leading => {
@@ -238,24 +241,45 @@ fn ensemble_rows(st: &View<'_>) -> Vec<(&'static str, String)> {
             let observers = peer.synced_observers().len();
             let (l, mi, ma) = proposal_sizes(st);
             rows.extend([
-                ("zk_learners", st.node.learner_count().to_string()),
-                ("zk_synced_followers", followers.to_string()),
-                ("zk_synced_non_voting_followers", "0".to_string()),
-                ("zk_synced_observers", observers.to_string()),
-                ("zk_pending_syncs", peer.pending_syncs().to_string()),
-                ("zk_last_proposal_size", l.to_string()),
-                ("zk_min_proposal_size", mi.to_string()),
-                ("zk_max_proposal_size", ma.to_string()),
+                ("learners", long(st.node.learner_count())),
+                ("synced_followers", long(followers)),
+                ("synced_non_voting_followers", long(0)),
+                ("synced_observers", long(observers)),
+                ("pending_syncs", long(peer.pending_syncs())),
+                ("last_proposal_size", Value::Long(l)),
+                ("min_proposal_size", Value::Long(mi)),
+                ("max_proposal_size", Value::Long(ma)),
+                ("leader_uptime", Value::Long(st.leader_uptime_ms.unwrap_or(0) as i64)),
             ]);
         }
         ServerState::Observing => {
             if let Some(l) = peer.leader() {
-                rows.push(("zk_observer_master_id", l.to_string()));
+                rows.push(("observer_master_id", Value::Long(l.0)));
             }
         }
         _ => {}
     }
-    rows
+    rows.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// Requests received and not yet answered, over every connection.
+pub(crate) fn outstanding(st: &View<'_>) -> usize {
+    st.conns.values().map(|c| c.in_flight.len()).sum()
+}
+
+/// This process's open file descriptors and their limit (ZooKeeper's OSMXBean figures).
+pub(crate) fn file_descriptors() -> (i64, i64) {
+    let open = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as i64);
+    let max = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3).map(str::to_string))
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1);
+    (open, max)
 }
 
 fn connection_lines(st: &View<'_>, full: bool) -> Vec<String> {
@@ -337,58 +361,94 @@ pub(crate) fn envi_text(o: &mut String) {
 
 fn mntr(st: &View<'_>, o: &mut String) {
     for (k, v) in mntr_rows(st) {
-        let _ = writeln!(o, "{k}\t{v}");
+        let _ = writeln!(o, "zk_{k}\t{v}");
     }
 }
 
-/// `mntr`'s rows, also the AdminServer's `monitor` (without the `zk_` prefix).
-pub(crate) fn mntr_rows(st: &View<'_>) -> Vec<(&'static str, String)> {
+/// The gauges ZooKeeper's server registers, computed from the server's state, in the order
+/// ZooKeeper 3.8's `mntr` prints them.
+pub(crate) fn gauges(st: &View<'_>) -> Vec<(String, Value)> {
     let s = &st.stats;
     let core = st.node.core();
     let tree = core.tree();
-    let fds = std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0);
-    let rows: Vec<(&str, String)> = vec![
-        ("zk_version", VERSION.to_string()),
-        ("zk_server_state", mode(st).to_string()),
-        ("zk_ephemerals_count", tree.ephemeral_count().to_string()),
-        ("zk_num_alive_connections", st.conns.len().to_string()),
-        ("zk_avg_latency", format!("{:.1}", s.latency.avg())),
-        ("zk_outstanding_requests", "0".into()),
-        ("zk_znode_count", node_count(st).to_string()),
-        ("zk_global_sessions", core.sessions().len().to_string()),
-        ("zk_packets_sent", s.packets_sent.to_string()),
-        ("zk_packets_received", s.packets_received.to_string()),
+    let (open_fds, max_fds) = file_descriptors();
+    let (last_resp, min_resp, max_resp) = s.response_size_figures();
+    let long = |v: usize| Value::Long(v as i64);
+    let rows: Vec<(&str, Value)> = vec![
+        ("ephemerals_count", long(tree.ephemeral_count())),
+        ("num_alive_connections", long(st.conns.len())),
+        ("avg_latency", Value::Double(s.latency.avg())),
+        ("outstanding_requests", long(outstanding(st))),
+        ("znode_count", long(node_count(st))),
+        ("global_sessions", long(core.sessions().len())),
+        ("non_mtls_remote_conn_count", long(0)),
+        ("last_client_response_size", Value::Long(last_resp)),
+        ("packets_sent", Value::Long(s.packets_sent as i64)),
+        ("packets_received", Value::Long(s.packets_received as i64)),
+        ("max_client_response_size", Value::Long(max_resp)),
+        ("connection_drop_probability", Value::Double(0.0)),
         (
-            "zk_watch_count",
-            (core.data_watches().watch_count() + core.child_watches().watch_count()).to_string(),
+            "watch_count",
+            long(core.data_watches().watch_count() + core.child_watches().watch_count()),
         ),
-        ("zk_auth_failed_count", st.auth_failed.to_string()),
-        (
-            "zk_unsuccessful_handshake",
-            st.unsuccessful_handshake.to_string(),
-        ),
-        ("zk_min_latency", s.latency.min().to_string()),
-        ("zk_max_latency", s.latency.max_ms.to_string()),
-        ("zk_open_file_descriptor_count", fds.to_string()),
-        (
-            "zk_approximate_data_size",
-            tree.approximate_data_size().to_string(),
-        ),
-        ("zk_local_sessions", "0".into()),
-        ("zk_uptime", st.uptime_ms.to_string()),
-        ("zk_bytes_received_count", s.bytes_received.to_string()),
-        (
-            "zk_large_requests_rejected",
-            s.large_requests_rejected.to_string(),
-        ),
-        ("zk_connection_rejected", st.connection_rejected.to_string()),
-        ("zk_proposal_count", "0".into()),
-        ("zk_commit_count", st.node.counters().txns.to_string()),
-        ("zk_digest_mismatches_count", "0".into()),
+        ("auth_failed_count", Value::Long(st.auth_failed as i64)),
+        ("min_latency", Value::Long(s.latency.min() as i64)),
+        ("max_file_descriptor_count", Value::Long(max_fds)),
+        ("approximate_data_size", Value::Long(tree.approximate_data_size() as i64)),
+        ("open_file_descriptor_count", Value::Long(open_fds)),
+        ("local_sessions", long(0)),
+        ("uptime", Value::Long(st.uptime_ms as i64)),
+        ("max_latency", Value::Long(s.latency.max_ms as i64)),
+        ("outstanding_tls_handshake", long(0)),
+        ("min_client_response_size", Value::Long(min_resp)),
+        ("non_mtls_local_conn_count", long(0)),
     ];
-    rows.into_iter().chain(ensemble_rows(st)).collect()
+    rows.into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .chain(ensemble_rows(st))
+        .collect()
+}
+
+/// ZooKeeper's quota gauge sets: (set, top-level namespace, value), limits (the hard one when
+/// set) and usage summed over the quotas in each namespace.
+pub(crate) fn quota_gauges(st: &View<'_>) -> Vec<(&'static str, String, i64)> {
+    let mut sums: std::collections::BTreeMap<(&'static str, String), i64> = Default::default();
+    for (path, limits, stats) in st.node.core().tree().quota_figures() {
+        let Some(ns) = path.split('/').nth(1).filter(|n| !n.is_empty()) else {
+            continue;
+        };
+        let get = |m: &std::collections::BTreeMap<String, i64>, k: &str| m.get(k).copied().unwrap_or(-1);
+        let limit = |hard: i64, soft: i64| if hard > -1 { hard } else { soft };
+        for (set, v) in [
+            ("quota_count_limit_per_namespace", limit(get(&limits, "countHardLimit"), get(&limits, "count"))),
+            ("quota_bytes_limit_per_namespace", limit(get(&limits, "byteHardLimit"), get(&limits, "bytes"))),
+            ("quota_count_usage_per_namespace", get(&stats, "count")),
+            ("quota_bytes_usage_per_namespace", get(&stats, "bytes")),
+        ] {
+            *sums.entry((set, ns.to_string())).or_default() += v;
+        }
+    }
+    sums.into_iter().map(|((set, ns), v)| (set, ns, v)).collect()
+}
+
+/// `mntr`'s rows without the `zk_` prefix, also the AdminServer's `monitor`: version and
+/// state, the gauges, then what the metrics provider dumps (with the Prometheus provider, its
+/// samples, as ZooKeeper's Prometheus provider dumps them).
+pub(crate) fn mntr_rows(st: &View<'_>) -> Vec<(String, Value)> {
+    let mut rows = vec![
+        ("version".to_string(), Value::Text(VERSION.to_string())),
+        ("server_state".to_string(), Value::Text(mode(st).to_string())),
+    ];
+    match st.metrics.provider() {
+        Provider::Default => {
+            rows.extend(gauges(st));
+            let quota = quota_gauges(st).into_iter();
+            rows.extend(quota.map(|(set, ns, v)| (format!("{ns}_{set}"), Value::Long(v))));
+            rows.extend(st.metrics.rows());
+        }
+        Provider::Prometheus => rows.extend(crate::metrics_http::samples(st)),
+    }
+    rows
 }
 
 fn dump(st: &View<'_>, o: &mut String) {

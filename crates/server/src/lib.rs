@@ -9,6 +9,8 @@ pub mod config;
 pub mod fourlw;
 pub mod kerberos;
 mod limits;
+mod metrics;
+mod metrics_http;
 mod node_task;
 pub mod quorum;
 mod quorum_auth;

@@ -14,7 +14,11 @@ use corral_tree::ConnId;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
+use corral_node::NodeCounters;
+use corral_proto::quorum::ServerState;
+
 use crate::config::ServerConfig;
+use crate::metrics::{Counter, Metrics, Summary};
 use crate::fourlw::{self, View};
 use crate::limits::EVENT_BATCH_MAX;
 use crate::quorum::{QuorumIo, REDIAL_EVERY};
@@ -75,10 +79,88 @@ pub(crate) struct State {
     pub events: mpsc::Sender<Event>,
     /// Failed TLS handshakes and client certificates, counted by the connection tasks.
     pub auth_failed: std::sync::Arc<crate::server::TlsCounters>,
+    /// ZooKeeper's server metrics (`mntr`, `monitor`, Prometheus).
+    pub metrics: Metrics,
+    /// The node's counters as last carried into `metrics`.
+    pub node_seen: NodeCounters,
+    /// Txns appended when the last fsync ran (`sync_processor_batch_size`).
+    pub txns_at_sync: u64,
+    /// The ensemble role as last seen, and when it began (elections, syncs, leader uptime).
+    pub role: RoleClock,
+}
+
+/// When the current ensemble role began, for `election_time`, `looking_count`,
+/// `follower_sync_time` / `observer_sync_time` and `leader_uptime`.
+#[derive(Debug, Default)]
+pub(crate) struct RoleClock {
+    pub state: Option<ServerState>,
+    pub since: Option<Instant>,
+    /// When the last election began (entering LOOKING).
+    pub looking_since: Option<Instant>,
+    pub serving: bool,
+}
+
+impl RoleClock {
+    /// Milliseconds in the current role while leading (`leader_uptime`).
+    pub(crate) fn leader_uptime_ms(&self) -> Option<u64> {
+        match (self.state, self.since) {
+            (Some(ServerState::Leading), Some(t)) => Some(t.elapsed().as_millis() as u64),
+            _ => None,
+        }
+    }
+}
+
+/// Carries role changes into the metrics: ZooKeeper counts each LOOKING spell, times the
+/// election up to the new role, and times a learner's sync up to serving.
+fn track_role(st: &mut State) {
+    let state = st.node.state();
+    let serving = st.node.peer().is_some_and(|p| p.serving());
+    let r = &mut st.role;
+    let now = Instant::now();
+    if state != r.state {
+        if state == Some(ServerState::Looking) {
+            st.metrics.add(Counter::LookingCount, 1);
+            r.looking_since = Some(now);
+        } else if let Some(t) = r.looking_since.take() {
+            st.metrics.observe(Summary::ElectionTime, t.elapsed().as_millis() as i64);
+        }
+        r.state = state;
+        r.since = Some(now);
+        r.serving = false;
+    }
+    if serving && !r.serving {
+        let took = r.since.map_or(0, |t| t.elapsed().as_millis() as i64);
+        match state {
+            Some(ServerState::Following) => st.metrics.observe(Summary::FollowerSyncTime, took),
+            Some(ServerState::Observing) => st.metrics.observe(Summary::ObserverSyncTime, took),
+            _ => {}
+        }
+    }
+    r.serving = serving;
+}
+
+/// Carries what the node and the connection tasks counted since the last look into the
+/// metrics.
+fn carry_counts(st: &mut State) {
+    let now = *st.node.counters();
+    let was = std::mem::replace(&mut st.node_seen, now);
+    let m = &mut st.metrics;
+    m.add(Counter::ProposalCount, now.proposals - was.proposals);
+    m.add(Counter::CommitCount, now.leader_commits - was.leader_commits);
+    m.add(Counter::DigestMismatchesCount, now.digest_mismatches - was.digest_mismatches);
+    m.add(Counter::LearnerProposalReceivedCount, now.learner_proposals - was.learner_proposals);
+    m.add(Counter::LearnerCommitReceivedCount, now.learner_commits - was.learner_commits);
+    m.add(Counter::DiffCount, now.diff_syncs - was.diff_syncs);
+    m.add(Counter::SnapCount, now.snap_syncs - was.snap_syncs);
+    m.add(Counter::RevalidateCount, now.revalidations - was.revalidations);
+    let take = |c: &std::sync::atomic::AtomicU64| c.swap(0, std::sync::atomic::Ordering::Relaxed);
+    m.add(Counter::UnsuccessfulHandshake, take(&st.auth_failed.unsuccessful_handshake));
+    m.add(Counter::ConnectionRejected, take(&st.auth_failed.connection_rejected));
 }
 
 /// What the four-letter words and the AdminServer read (and reset).
 fn view(st: &mut State) -> View<'_> {
+    carry_counts(st);
     let counted = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     View {
         node: &mut st.node,
@@ -90,8 +172,8 @@ fn view(st: &mut State) -> View<'_> {
         my_sid: st.quorum.as_ref().map_or(0, |q| q.my_sid),
         fsync_threshold_exceeded: st.fsync_threshold_exceeded,
         auth_failed: counted(&st.auth_failed.auth_failed),
-        unsuccessful_handshake: counted(&st.auth_failed.unsuccessful_handshake),
-        connection_rejected: counted(&st.auth_failed.connection_rejected),
+        metrics: &mut st.metrics,
+        leader_uptime_ms: st.role.leader_uptime_ms(),
     }
 }
 
@@ -120,6 +202,7 @@ pub(crate) async fn node_loop(mut st: State, mut rx: mpsc::Receiver<Event>) {
             }
             _ = tokio::time::sleep(sleep) => {}
         }
+        track_role(&mut st);
         // Timers, and with a snapshot walk pending one slice of it between batches.
         now = st.clock.now();
         if now.mono_ms >= st.node.poll_timeout() {
@@ -165,6 +248,10 @@ fn handle_event(st: &mut State, ev: Event) {
         }
         Event::Connect { conn, connect } => {
             st.stats.packets_received += 1;
+            st.metrics.add(Counter::ConnectionRequestCount, 1);
+            if connect.req.session_id != 0 {
+                st.metrics.add(Counter::ConnectionRevalidateCount, 1);
+            }
             if let Some((_, cs)) = st.conns.get_mut(&conn) {
                 cs.received += 1;
             }
@@ -179,10 +266,10 @@ fn handle_event(st: &mut State, ev: Event) {
             len,
         } => {
             st.stats.packets_received += 1;
-            st.stats.bytes_received += len as u64 + 4;
+            st.metrics.add(Counter::BytesReceivedCount, len as u64 + 4);
             if let Some((_, cs)) = st.conns.get_mut(&conn) {
                 cs.received += 1;
-                cs.in_flight.push_back(at);
+                cs.in_flight.push_back((at, req.is_write()));
             }
             st.node
                 .handle(now, NodeEvent::ClientRequest { conn, xid, req });
@@ -229,6 +316,11 @@ fn handle_event(st: &mut State, ev: Event) {
             let _ = reply.send(answer);
         }
         Event::StorageDone(ev) => st.node.handle(now, ev),
+        Event::Observe(summary, value) => st.metrics.observe(summary, value),
+        Event::Prometheus { reply } => {
+            execute_actions(st);
+            let _ = reply.send(crate::metrics_http::render(&mut view(st)));
+        }
     }
 }
 
@@ -261,6 +353,10 @@ fn execute(st: &mut State, a: Action) {
             let node = &mut st.node;
             tokio::task::block_in_place(|| node.handle_sync(now));
             let ms = t0.elapsed().as_millis() as i64;
+            st.metrics.observe(Summary::Fsynctime, ms);
+            let txns = st.node.counters().txns;
+            let batch = txns - std::mem::replace(&mut st.txns_at_sync, txns);
+            st.metrics.observe(Summary::SyncProcessorBatchSize, batch as i64);
             if ms > st.cfg.fsync_warning_threshold_ms {
                 st.fsync_threshold_exceeded += 1;
                 warn!(
@@ -277,6 +373,8 @@ fn execute(st: &mut State, a: Action) {
                 let result = FileStore::new(RealDisk::default(), opts)
                     .and_then(|mut store| store.write_snapshot(zxid, &raw))
                     .map(|path| {
+                        let ms = t0.elapsed().as_millis() as i64;
+                        let _ = events.blocking_send(Event::Observe(Summary::Snapshottime, ms));
                         info!(
                             "snapshot {} written: {nodes} znodes, {} bytes uncompressed, in {} ms",
                             path.display(),
@@ -318,14 +416,40 @@ fn execute(st: &mut State, a: Action) {
     }
 }
 
+/// The xids of watch notifications and of auth replies.
+const NOTIFICATION_XID: i32 = -1;
+const AUTH_XID: i32 = -4;
+
 fn send(st: &mut State, conn: ConnId, frame: Vec<u8>) {
     if let Some((tx, cs)) = st.conns.get_mut(&conn) {
         st.stats.packets_sent += 1;
         cs.sent += 1;
+        // The first frame is the connect response, which ZooKeeper writes without counting
+        // it among response sizes.
+        let greeting = !std::mem::replace(&mut cs.greeted, true);
+        let xid = (frame.len() >= 8).then(|| i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]));
+        let body = frame.len().saturating_sub(4) as u64;
+        match xid {
+            _ if greeting => {}
+            None => {}
+            Some(NOTIFICATION_XID) => {
+                st.metrics.add(Counter::WatchBytes, body);
+                st.stats.add_response(body as i64);
+            }
+            Some(xid) => {
+                // Auth replies are sent outside ZooKeeper's final request processor.
+                if xid != AUTH_XID {
+                    st.metrics.add(Counter::ResponseBytes, body);
+                }
+                st.stats.add_response(body as i64);
+            }
+        }
         // A reply (not a watch event) completes the oldest request in flight on the connection.
-        if frame.len() >= 8 && frame[4..8] != [0xff, 0xff, 0xff, 0xff] {
-            if let Some(at) = cs.in_flight.pop_front() {
+        if !greeting && xid.is_some_and(|x| x != NOTIFICATION_XID) {
+            if let Some((at, write)) = cs.in_flight.pop_front() {
                 let ms = at.elapsed().as_millis() as u64;
+                let latency = if write { Summary::Updatelatency } else { Summary::Readlatency };
+                st.metrics.observe(latency, ms as i64);
                 st.stats.latency.add(ms);
                 cs.latency.add(ms);
                 cs.last_latency_ms = ms;

@@ -57,6 +57,8 @@ pub struct Server {
     quorum_listeners: Option<crate::quorum::Listeners>,
     /// The AdminServer's listener and settings (`admin.enableServer`).
     admin: Option<(TcpListener, crate::admin::AdminSettings)>,
+    /// The Prometheus endpoint's listener (`metricsProvider.className`).
+    metrics: Option<TcpListener>,
 }
 
 pub fn core_config(cfg: &ServerConfig) -> CoreConfig {
@@ -131,6 +133,27 @@ pub fn snapshot_policy(cfg: &ServerConfig) -> SnapshotPolicy {
 }
 
 /// The peer's configuration for member `my_sid`, with `zookeeper.snapshotSizeFactor`.
+/// The metrics, with what start-up measured: ZooKeeper's `dbinittime` (loading the
+/// database), `startup_snap_load_time`, `startup_txns_load_time` and `startup_txns_loaded`.
+fn startup_metrics(
+    prometheus: bool,
+    (txns, snapshot_ms, replay_ms): &(u64, Option<u64>, Option<u64>),
+    db_init_ms: i64,
+) -> crate::metrics::Metrics {
+    use crate::metrics::{Metrics, Provider, Summary};
+    let mut m = Metrics::new(if prometheus {
+        Provider::Prometheus
+    } else {
+        Provider::Default
+    });
+    m.observe(Summary::Dbinittime, db_init_ms);
+    // ZooKeeper times the snapshot step even when there is no snapshot to load.
+    m.observe(Summary::StartupSnapLoadTime, snapshot_ms.unwrap_or(0) as i64);
+    m.observe(Summary::StartupTxnsLoadTime, replay_ms.unwrap_or(0) as i64);
+    m.observe(Summary::StartupTxnsLoaded, *txns as i64);
+    m
+}
+
 fn ensemble_config(cfg: &ServerConfig, my_sid: i64) -> EnsembleConfig {
     let factor_prop = cfg.property("zookeeper.snapshotSizeFactor");
     let snapshot_size_factor = corral_zab::sync::snapshot_size_factor(factor_prop);
@@ -203,11 +226,10 @@ impl Server {
         let node = tokio::task::block_in_place(|| {
             Node::start(node_cfg, RealDisk::default(), clock.now())
         })?;
-        info!(
-            "loaded {} (start-up took {} ms)",
-            node.load_summary(),
-            t0.elapsed().as_millis()
-        );
+        let db_init_ms = t0.elapsed().as_millis() as i64;
+        info!("loaded {} (start-up took {db_init_ms} ms)", node.load_summary());
+        let node_figures = node.startup_figures();
+        let cfg_metrics = cfg.metrics_prometheus;
         let events = mpsc::channel::<Event>(EVENT_QUEUE_BOUND);
         let (quorum, quorum_listeners) = match &me {
             None => (None, None),
@@ -318,6 +340,10 @@ impl Server {
             store_options: store,
             events: events.0.clone(),
             auth_failed: Arc::default(),
+            metrics: startup_metrics(cfg_metrics, &node_figures, db_init_ms),
+            node_seen: Default::default(),
+            txns_at_sync: 0,
+            role: Default::default(),
         };
         let admin = if state.cfg.admin_enable_server {
             let settings = crate::admin::AdminSettings {
@@ -329,6 +355,13 @@ impl Server {
         } else {
             None
         };
+        let metrics = if state.cfg.metrics_prometheus {
+            let (host, port) = (&state.cfg.metrics_http_host, state.cfg.metrics_http_port);
+            let l = crate::metrics_http::bind(host, port).await;
+            Some(l.map_err(|e| ServerError::Unsupported(e.to_string()))?)
+        } else {
+            None
+        };
         Ok(Server {
             listener,
             unified,
@@ -337,6 +370,7 @@ impl Server {
             events,
             quorum_listeners,
             admin,
+            metrics,
         })
     }
 
@@ -363,6 +397,7 @@ impl Server {
             events: (ev_tx, ev_rx),
             quorum_listeners,
             admin,
+            metrics,
         } = self;
         let max_frame = state.cfg.jute_max_buffer;
         let mut quorum_tasks = Vec::new();
@@ -397,6 +432,9 @@ impl Server {
                 settings,
                 ev_tx.clone(),
             )));
+        }
+        if let Some(l) = metrics {
+            quorum_tasks.push(tokio::spawn(crate::metrics_http::serve(l, ev_tx.clone())));
         }
         let core_task = tokio::spawn(node_loop(state, ev_rx));
         let (secure_listener, acceptor) = match secure {

@@ -51,10 +51,39 @@ impl Latency {
 pub struct ServerStats {
     pub packets_received: u64,
     pub packets_sent: u64,
-    pub bytes_received: u64,
     pub latency: Latency,
-    pub connections_rejected: u64,
-    pub large_requests_rejected: u64,
+    /// Sizes of the replies and notifications sent (ZooKeeper's `BufferStats`: -1 until one).
+    pub response_sizes: Option<ResponseSizes>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseSizes {
+    pub last: i64,
+    pub min: i64,
+    pub max: i64,
+}
+
+impl ServerStats {
+    /// A reply or notification of `bytes` (without the length prefix) was sent.
+    pub fn add_response(&mut self, bytes: i64) {
+        self.response_sizes = Some(match self.response_sizes {
+            None => ResponseSizes {
+                last: bytes,
+                min: bytes,
+                max: bytes,
+            },
+            Some(r) => ResponseSizes {
+                last: bytes,
+                min: r.min.min(bytes),
+                max: r.max.max(bytes),
+            },
+        });
+    }
+
+    /// last, min, max, as `mntr` and the AdminServer show them.
+    pub fn response_size_figures(&self) -> (i64, i64, i64) {
+        self.response_sizes.map_or((-1, -1, -1), |r| (r.last, r.min, r.max))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -67,8 +96,10 @@ pub struct ConnStats {
     pub latency: Latency,
     pub last_latency_ms: u64,
     pub last_response_wall_ms: i64,
-    /// Arrival times of requests not yet answered, oldest first.
-    pub in_flight: std::collections::VecDeque<Instant>,
+    /// Arrival times of requests not yet answered, oldest first, and whether each is a write.
+    pub in_flight: std::collections::VecDeque<(Instant, bool)>,
+    /// Whether the connect response went out (the first frame on a connection).
+    pub greeted: bool,
 }
 
 impl ConnStats {
@@ -83,6 +114,7 @@ impl ConnStats {
             last_latency_ms: 0,
             last_response_wall_ms: 0,
             in_flight: Default::default(),
+            greeted: false,
         }
     }
 

@@ -137,6 +137,12 @@ pub(crate) enum Event {
     },
     /// A background storage job the node asked for finished.
     StorageDone(corral_node::Event),
+    /// A value for one of the server's summaries, measured off the node task.
+    Observe(crate::metrics::Summary, i64),
+    /// A Prometheus scrape: the metrics in the text exposition format.
+    Prometheus {
+        reply: oneshot::Sender<String>,
+    },
 }
 
 /// Quorum-side events from the connection tasks.

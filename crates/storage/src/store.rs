@@ -93,6 +93,10 @@ pub struct RestoreReport {
     pub removed: Vec<PathBuf>,
     /// Sessions whose ephemerals were dropped without a txn (gone from the session list).
     pub dead_sessions: usize,
+    /// Milliseconds spent loading the snapshot and replaying the logs (None on a disk
+    /// without a clock).
+    pub snapshot_ms: Option<u64>,
+    pub replay_ms: Option<u64>,
 }
 
 /// Logged txns as (zxid, serialized txn), oldest first.
@@ -207,6 +211,7 @@ impl<D: Disk> FileStore<D> {
                         took(t0, self.disk.clock_ms())
                     );
                     report.snapshot = Some((path.clone(), zxid));
+                    report.snapshot_ms = t0.zip(self.disk.clock_ms()).map(|(a, b)| b.saturating_sub(a));
                     loaded = Some((tree, meta, zxid, path));
                     break;
                 }
@@ -382,6 +387,10 @@ impl<D: Disk> FileStore<D> {
             took(t0, self.disk.clock_ms())
         );
         report.replayed = replayed;
+        let snapshot_ms = report.snapshot_ms.unwrap_or(0);
+        report.replay_ms = t0
+            .zip(self.disk.clock_ms())
+            .map(|(a, b)| b.saturating_sub(a).saturating_sub(snapshot_ms));
         Ok(Restored {
             tree,
             sessions: sessions.into_iter().collect(),

@@ -853,6 +853,20 @@ impl DataTree {
         }
     }
 
+    /// Every quota: its path, then the parsed `zookeeper_limits` and `zookeeper_stats` nodes
+    /// (`count`, `bytes`, `countHardLimit`, `byteHardLimit`; -1 where unset).
+    pub fn quota_figures(&self) -> Vec<(String, BTreeMap<String, i64>, BTreeMap<String, i64>)> {
+        let data = |prefix: &str, leaf: &str| {
+            self.get(&format!("{QUOTA_ROOT}{prefix}/{leaf}"))
+                .map(|n| parse_stats(n.data().unwrap_or(&[])))
+                .unwrap_or_default()
+        };
+        self.quotas
+            .iter()
+            .map(|q| (q.clone(), data(q, QUOTA_LIMITS), data(q, QUOTA_STATS)))
+            .collect()
+    }
+
     /// Adjust a quota's `zookeeper_stats` node in place (no txn, no stat change: ZooKeeper's
     /// `updateQuotaStat`; the node is outside the digest).
     fn update_quota_stat(&mut self, prefix: &str, bytes: i64, count: i64) {

@@ -10,6 +10,11 @@ use super::support::{self, Source};
 use super::value::{invalid, parse_bool, parse_i32, parse_i64, parse_port, parse_u32};
 use super::{ConfigError, ConfigWarning};
 
+/// ZooKeeper's metrics providers, by the class names zoo.cfg gives them.
+pub const DEFAULT_METRICS_PROVIDER: &str = "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider";
+pub const PROMETHEUS_METRICS_PROVIDER: &str =
+    "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
+
 /// Intermediate state for the keys `QuorumPeerConfig` parses itself.
 #[derive(Default)]
 pub(super) struct QuorumKeys {
@@ -192,7 +197,39 @@ impl Loader {
             "quorum.auth.kerberos.servicePrincipal" => {
                 q.quorum_service_principal = Some(value.to_string())
             }
-            "oraclePath" | "metricsProvider.className" => {}
+            "metricsProvider.className" => {
+                cfg.metrics_prometheus = match value.trim() {
+                    DEFAULT_METRICS_PROVIDER => false,
+                    PROMETHEUS_METRICS_PROVIDER => true,
+                    other => {
+                        return Err(ConfigError::Invalid {
+                            key: key.to_string(),
+                            line,
+                            value: other.to_string(),
+                            reason: format!(
+                                "corral provides {DEFAULT_METRICS_PROVIDER} and \
+                                 {PROMETHEUS_METRICS_PROVIDER}"
+                            ),
+                        })
+                    }
+                }
+            }
+            "metricsProvider.httpHost" => cfg.metrics_http_host = value.trim().to_string(),
+            "metricsProvider.httpPort" => {
+                // ZooKeeper's provider reads it with Integer.parseInt; 0 picks a free port.
+                let n = parse_i32(key, line, value)?;
+                cfg.metrics_http_port = u16::try_from(n).map_err(|_| ConfigError::Invalid {
+                    key: key.to_string(),
+                    line,
+                    value: value.to_string(),
+                    reason: "not a port number".into(),
+                })?;
+            }
+            // Java's Boolean.parseBoolean: anything but "true" (any case) is false.
+            "metricsProvider.exportJvmInfo" => {
+                cfg.metrics_export_process_info = value.trim().eq_ignore_ascii_case("true")
+            }
+            "oraclePath" => {}
             _ if key.starts_with("metricsProvider.") => {}
             _ => return Ok(false),
         }
@@ -240,7 +277,7 @@ mod tests {
     #[test]
     fn unknown_key_becomes_property_with_warning() {
         let text = "dataDir=/d\nextendedTypesEnabled=true\nsnapCount=5000\nsslQuorum=false\n\
-                    tickTme=100\nmetricsProvider.httpPort=7000\n";
+                    tickTme=100\nmetricsProvider.numWorkerThreads=2\n";
         let (cfg, warnings) = load(text);
         assert!(cfg.extended_types_enabled);
         assert_eq!(cfg.snap_count, 5000);
@@ -248,10 +285,10 @@ mod tests {
         assert_eq!(cfg.property("zookeeper.tickTme"), Some("100"));
         // Keys QuorumPeerConfig handles itself never become properties.
         assert_eq!(cfg.property("zookeeper.sslQuorum"), None);
-        assert_eq!(cfg.property("zookeeper.metricsProvider.httpPort"), None);
+        assert_eq!(cfg.property("zookeeper.metricsProvider.numWorkerThreads"), None);
         assert_eq!(cfg.tick_time_ms, 3000);
         assert_eq!(warnings.len(), 2, "{warnings:?}");
-        assert_eq!(warnings[0].key, "metricsProvider.httpPort");
+        assert_eq!(warnings[0].key, "metricsProvider.numWorkerThreads");
         assert_eq!(warnings[1].key, "tickTme");
         assert_eq!(warnings[1].line, Some(5));
         assert_eq!(

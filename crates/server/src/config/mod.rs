@@ -293,6 +293,13 @@ pub struct ServerConfig {
     pub admin_command_url: String,
     /// `admin.idleTimeout` (ms): an AdminServer connection idle this long is closed.
     pub admin_idle_timeout_ms: u64,
+    /// `metricsProvider.className`: ZooKeeper's Prometheus provider rather than its default.
+    pub metrics_prometheus: bool,
+    /// `metricsProvider.httpHost` / `httpPort`: where the Prometheus endpoint listens.
+    pub metrics_http_host: String,
+    pub metrics_http_port: u16,
+    /// `metricsProvider.exportJvmInfo`: export the process metrics too.
+    pub metrics_export_process_info: bool,
     pub global_outstanding_limit: u32,
     pub pre_alloc_size_kb: u64,
     pub force_sync: bool,
@@ -413,6 +420,10 @@ impl ServerConfig {
             admin_server_port: 8080,
             admin_command_url: "/commands".to_string(),
             admin_idle_timeout_ms: 30_000,
+            metrics_prometheus: false,
+            metrics_http_host: "0.0.0.0".to_string(),
+            metrics_http_port: 7000,
+            metrics_export_process_info: true,
             global_outstanding_limit: 1000,
             pre_alloc_size_kb: 65536,
             force_sync: true,

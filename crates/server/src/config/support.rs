@@ -124,8 +124,6 @@ const NO_QUORUM_TLS: &str =
 const NO_SASL: &str = "not supported yet with corral's SASL; remove it";
 const NO_ADMIN: &str = "corral's AdminServer speaks plain HTTP only so far; remove it (or set \
      admin.enableServer=false)";
-const NO_METRICS: &str =
-    "metrics providers are not supported yet; remove it (mntr on the client port has the figures)";
 const THREADS: &str = "a JVM thread pool size; corral's I/O runs on its own small runtime";
 const NO_THROTTLE: &str = "corral does not throttle requests yet; remove it";
 const NO_CNX_THROTTLE: &str = "corral does not rate-limit new connections yet; remove it";
@@ -353,8 +351,11 @@ pub const SETTINGS: &[Setting] = &[
     admin("admin.forceHttps", "false"),
     admin("admin.portUnification", "false"),
     // Metrics.
-    s("metricsProvider.className", Cfg, "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider", R(NO_METRICS)),
-    s("metricsProvider.", Cfg, "", N("read only by a metricsProvider.className provider")),
+    s("metricsProvider.className", Cfg, "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider", Support::Honoured("ZooKeeper's DefaultMetricsProvider (mntr) or PrometheusMetricsProvider (/metrics); other classes stop start-up")),
+    s("metricsProvider.httpHost", Cfg, "0.0.0.0", Support::Honoured("the Prometheus endpoint's address")),
+    s("metricsProvider.httpPort", Cfg, "7000", Support::Honoured("the Prometheus endpoint's port")),
+    s("metricsProvider.exportJvmInfo", Cfg, "true", Support::Honoured("exports the process_* metrics (CPU, memory, file descriptors, start time) in place of the JVM's")),
+    s("metricsProvider.", Cfg, "", N("a tuning knob of the Prometheus provider's JVM worker pool")),
     // JVM pause monitor.
     s("jvm.pause.monitor", Cfg, "false", N("watches for JVM garbage-collection pauses; corral has no garbage collector")),
     s("jvm.pause.info-threshold.ms", Cfg, "1000", N("watches for JVM garbage-collection pauses; corral has no garbage collector")),
