@@ -1305,3 +1305,107 @@ fn fsync_threshold_counts_match_zookeeper() {
         server.stop();
     }
 }
+
+/// `mntr` as key → value.
+fn mntr_map(addr: SocketAddr) -> std::collections::BTreeMap<String, String> {
+    let text = corral_testkit::four_letter(addr, "mntr").expect("mntr");
+    text.lines()
+        .map(|l| {
+            let (k, v) = l.split_once('\t').unwrap_or_else(|| panic!("not key<TAB>value: {l:?}"));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+// The same requests on ZooKeeper and corral, then mntr: the same 485 keys, and the figures that
+// depend only on what the client did (packets, bytes, response sizes, watch bytes, sessions,
+// counts of reads and writes, connection requests) equal. Figures that depend on timing or
+// on the server's insides (latencies, fsync counts, file descriptors) are checked by kind.
+#[test]
+fn mntr_figures_match_zookeeper() {
+    let test = "mntr_figures_match_zookeeper";
+    if !corral_testkit::require_real_zookeeper(test) {
+        return;
+    }
+    let cfg = ["maxClientCnxns=0"];
+    let mut zk = corral_testkit::start_zookeeper(&cfg, &[]).expect("start ZooKeeper");
+    let mut corral =
+        corral_testkit::start_corral(Path::new(env!("CARGO_BIN_EXE_corral")), &cfg, &[])
+            .expect("start corral");
+    let mut maps = Vec::new();
+    for server in [&zk, &corral] {
+        let addr = server.addr();
+        let mut c = Raw::connect(addr);
+        c.call(&mkd("/a", b"hello"));
+        c.call(&Request::GetData(pw("/a", true)));
+        c.call(&Request::Exists(pw("/b", true)));
+        c.call(&Request::GetChildren(pw("/", true)));
+        // Fires /a's data watch: a notification.
+        c.call(&set("/a", b"hello, world"));
+        // Fires /b's exists watch and the root's child watch.
+        c.call(&mkd("/b", b""));
+        c.call(&Request::Ping);
+        c.call(&Request::GetData(pw("/missing", false)));
+        c.call(&Request::Delete(DeleteRequest {
+            path: "/b".into(),
+            version: -1,
+        }));
+        // A second session that goes away: one more connection request.
+        let d = Raw::connect(addr);
+        drop(d);
+        // Its close is seen before mntr is read.
+        std::thread::sleep(Duration::from_millis(300));
+        maps.push(mntr_map(addr));
+        drop(c);
+    }
+    let (zkm, ours) = (&maps[0], &maps[1]);
+    let zk_keys: Vec<&String> = zkm.keys().collect();
+    let our_keys: Vec<&String> = ours.keys().collect();
+    assert_eq!(our_keys, zk_keys, "mntr's keys");
+    assert!(zk_keys.len() >= 480, "{}", zk_keys.len());
+    for key in [
+        "zk_server_state",
+        "zk_znode_count",
+        "zk_ephemerals_count",
+        "zk_num_alive_connections",
+        "zk_global_sessions",
+        "zk_watch_count",
+        "zk_packets_received",
+        "zk_packets_sent",
+        "zk_bytes_received_count",
+        "zk_connection_request_count",
+        "zk_last_client_response_size",
+        "zk_min_client_response_size",
+        "zk_max_client_response_size",
+        "zk_watch_bytes",
+        "zk_response_bytes",
+        "zk_outstanding_requests",
+        "zk_commit_count",
+        "zk_proposal_count",
+        "zk_digest_mismatches_count",
+        "zk_cnt_readlatency",
+        "zk_cnt_updatelatency",
+        "zk_cnt_dbinittime",
+        "zk_cnt_startup_txns_loaded",
+        "zk_sum_startup_txns_loaded",
+        "zk_cnt_election_time",
+        "zk_looking_count",
+        "zk_approximate_data_size",
+        "zk_local_sessions",
+        "zk_connection_rejected",
+    ] {
+        assert_eq!(ours.get(key), zkm.get(key), "{key}: corral vs ZooKeeper");
+    }
+    // Figures that move with time or with the process: of the same kind, and moved.
+    for key in ["zk_uptime", "zk_open_file_descriptor_count", "zk_max_file_descriptor_count"] {
+        let v: i64 = ours[key].parse().unwrap_or_else(|_| panic!("{key}={}", ours[key]));
+        assert!(v > 0, "{key}={v}");
+    }
+    for key in ["zk_avg_latency", "zk_avg_readlatency", "zk_avg_fsynctime"] {
+        assert!(ours[key].contains('.'), "{key} is a double: {}", ours[key]);
+        assert!(zkm[key].contains('.'), "ZooKeeper's {key}: {}", zkm[key]);
+    }
+    assert!(ours["zk_cnt_fsynctime"].parse::<u64>().unwrap() > 0);
+    zk.stop();
+    corral.stop();
+}

@@ -376,6 +376,11 @@ impl<D: Disk> Node<D> {
 
     // ---- reading -------------------------------------------------------------------------
 
+    /// The tree's per-namespace write figures since the last call (`write_per_namespace`).
+    pub fn take_write_stats(&mut self) -> Vec<(String, i64)> {
+        self.core.take_write_stats()
+    }
+
     pub fn core(&self) -> &Core {
         &self.core
     }

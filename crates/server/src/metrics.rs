@@ -323,6 +323,8 @@ pub(crate) struct Metrics {
     provider: Provider,
     counters: Vec<u64>,
     summaries: Vec<Stat>,
+    /// Summary sets (ZooKeeper's `getSummarySet`, basic): (set name, key) → observations.
+    sets: std::collections::BTreeMap<(&'static str, String), Stat>,
 }
 
 impl Metrics {
@@ -331,6 +333,7 @@ impl Metrics {
             provider,
             counters: vec![0; COUNTER_NAMES.len()],
             summaries: (0..SUMMARY_NAMES.len()).map(|_| Stat::new()).collect(),
+            sets: Default::default(),
         }
     }
 
@@ -348,6 +351,16 @@ impl Metrics {
         // Prometheus wants their median.
         let keep = s.advanced() || windowed;
         self.summaries[s as usize].add(value, keep, windowed, Instant::now());
+    }
+
+    /// One observation for `key` in the summary set `set` (`read_per_namespace`,
+    /// `write_per_namespace`).
+    pub(crate) fn observe_set(&mut self, set: &'static str, key: &str, value: i64) {
+        let windowed = self.provider == Provider::Prometheus;
+        self.sets
+            .entry((set, key.to_string()))
+            .or_insert_with(Stat::new)
+            .add(value, windowed, windowed, Instant::now());
     }
 
     /// `srst`: ZooKeeper's default provider resets every counter and summary; its Prometheus
@@ -373,6 +386,9 @@ impl Metrics {
             let advanced = i >= FIRST_ADVANCED;
             summary_rows(&mut rows, name, stat, advanced, now);
         }
+        for ((set, key), stat) in &self.sets {
+            summary_rows(&mut rows, &format!("{key}_{set}"), stat, false, now);
+        }
         rows
     }
 
@@ -392,6 +408,16 @@ impl Metrics {
                 BASIC_QUANTILES
             };
             out.push(family(name, MetricType::SUMMARY, vec![summary(stat, qs, now)]));
+        }
+        let mut sets: std::collections::BTreeMap<&str, Vec<prometheus::proto::Metric>> =
+            Default::default();
+        for ((set, key), stat) in &self.sets {
+            let mut m = summary(stat, BASIC_QUANTILES, now);
+            m.set_label(key_label(Some(key)));
+            sets.entry(set).or_default().push(m);
+        }
+        for (set, metrics) in sets {
+            out.push(family(set, MetricType::SUMMARY, metrics));
         }
         out
     }

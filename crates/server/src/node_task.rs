@@ -22,7 +22,8 @@ use crate::metrics::{Counter, Metrics, Summary};
 use crate::fourlw::{self, View};
 use crate::limits::EVENT_BATCH_MAX;
 use crate::quorum::{QuorumIo, REDIAL_EVERY};
-use crate::stats::{ConnStats, ServerStats};
+use crate::stats::{ConnStats, InFlight, ReadKind, ServerStats};
+use corral_proto::request::Request;
 use crate::wire::{ClientTx, Event, WriterMsg};
 
 /// The clocks handed to the node. The monotonic clock is anchored at the wall clock at
@@ -203,6 +204,9 @@ pub(crate) async fn node_loop(mut st: State, mut rx: mpsc::Receiver<Event>) {
             _ = tokio::time::sleep(sleep) => {}
         }
         track_role(&mut st);
+        for (ns, bytes) in st.node.take_write_stats() {
+            st.metrics.observe_set("write_per_namespace", &ns, bytes);
+        }
         // Timers, and with a snapshot walk pending one slice of it between batches.
         now = st.clock.now();
         if now.mono_ms >= st.node.poll_timeout() {
@@ -249,8 +253,16 @@ fn handle_event(st: &mut State, ev: Event) {
         Event::Connect { conn, connect } => {
             st.stats.packets_received += 1;
             st.metrics.add(Counter::ConnectionRequestCount, 1);
+            // The frame's length prefix, then protocol version, last zxid, timeout, session id,
+            // the password as a buffer, and the read-only flag when the client sent one.
+            let passwd = connect.req.passwd.as_ref().map_or(0, Vec::len);
+            let ro = usize::from(connect.read_only.is_some());
+            let bytes = 4 + 4 + 8 + 4 + 8 + 4 + passwd + ro;
+            st.metrics.add(Counter::BytesReceivedCount, bytes as u64);
             if connect.req.session_id != 0 {
                 st.metrics.add(Counter::ConnectionRevalidateCount, 1);
+            } else if let Some((_, cs)) = st.conns.get_mut(&conn) {
+                cs.session_asked = Some(Instant::now());
             }
             if let Some((_, cs)) = st.conns.get_mut(&conn) {
                 cs.received += 1;
@@ -269,7 +281,15 @@ fn handle_event(st: &mut State, ev: Event) {
             st.metrics.add(Counter::BytesReceivedCount, len as u64 + 4);
             if let Some((_, cs)) = st.conns.get_mut(&conn) {
                 cs.received += 1;
-                cs.in_flight.push_back((at, req.is_write()));
+                let read = match &req {
+                    Request::GetData(r) => Some((r.path.clone(), ReadKind::Data)),
+                    Request::Exists(r) => Some((r.path.clone(), ReadKind::Exists)),
+                    Request::GetChildren(r) => Some((r.path.clone(), ReadKind::Children)),
+                    Request::GetChildren2(r) => Some((r.path.clone(), ReadKind::Children2)),
+                    _ => None,
+                };
+                let write = req.is_write();
+                cs.in_flight.push_back(InFlight { at, write, read });
             }
             st.node
                 .handle(now, NodeEvent::ClientRequest { conn, xid, req });
@@ -302,6 +322,9 @@ fn handle_event(st: &mut State, ev: Event) {
             if let Some(mask) = arg {
                 st.trace_mask = mask;
             }
+            // ZooKeeper counts the word as a packet (of its 4 bytes) before answering it.
+            st.stats.packets_received += 1;
+            st.metrics.add(Counter::BytesReceivedCount, 4);
             execute_actions(st);
             let text = fourlw::run(&mut view(st), &word, peer);
             let _ = reply.send(text);
@@ -416,9 +439,37 @@ fn execute(st: &mut State, a: Action) {
     }
 }
 
+/// ZooKeeper's bytes of a read for `read_per_namespace`: the path, what was read (data, or
+/// the children's names) and a stat's worth, for reads that found their node.
+fn note_read(metrics: &mut Metrics, path: &str, kind: ReadKind, frame: &[u8]) {
+    const STAT_BYTES: i64 = 6 * 8 + 5 * 4;
+    let Some(ns) = path.split('/').nth(1).filter(|n| !n.is_empty()) else {
+        return;
+    };
+    let int = |at: usize| {
+        frame
+            .get(at..at + 4)
+            .map_or(0, |b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as i64)
+    };
+    // length, xid, zxid, err, then the reply's record.
+    if frame.len() < 20 || int(16) != 0 {
+        return;
+    }
+    let body = frame.len() as i64 - 20;
+    let read = match kind {
+        ReadKind::Data => int(20).max(0),
+        ReadKind::Exists => 0,
+        ReadKind::Children => body - 4 - 4 * int(20),
+        ReadKind::Children2 => body - 4 - 4 * int(20) - STAT_BYTES,
+    };
+    let bytes = path.len() as i64 + read + STAT_BYTES;
+    metrics.observe_set("read_per_namespace", ns, bytes);
+}
+
 /// The xids of watch notifications and of auth replies.
 const NOTIFICATION_XID: i32 = -1;
 const AUTH_XID: i32 = -4;
+const PING_XID: i32 = -2;
 
 fn send(st: &mut State, conn: ConnId, frame: Vec<u8>) {
     if let Some((tx, cs)) = st.conns.get_mut(&conn) {
@@ -430,15 +481,23 @@ fn send(st: &mut State, conn: ConnId, frame: Vec<u8>) {
         let xid = (frame.len() >= 8).then(|| i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]));
         let body = frame.len().saturating_sub(4) as u64;
         match xid {
-            _ if greeting => {}
+            _ if greeting => {
+                // A new session's createSession went through like a write.
+                if let Some(at) = cs.session_asked.take() {
+                    let ms = at.elapsed().as_millis() as u64;
+                    st.metrics.observe(Summary::Updatelatency, ms as i64);
+                    st.stats.latency.add(ms);
+                }
+            }
             None => {}
             Some(NOTIFICATION_XID) => {
                 st.metrics.add(Counter::WatchBytes, body);
                 st.stats.add_response(body as i64);
             }
             Some(xid) => {
-                // Auth replies are sent outside ZooKeeper's final request processor.
-                if xid != AUTH_XID {
+                // Auth replies are sent outside ZooKeeper's final request processor, and ping
+                // replies leave it before it counts.
+                if xid != AUTH_XID && xid != PING_XID {
                     st.metrics.add(Counter::ResponseBytes, body);
                 }
                 st.stats.add_response(body as i64);
@@ -446,7 +505,10 @@ fn send(st: &mut State, conn: ConnId, frame: Vec<u8>) {
         }
         // A reply (not a watch event) completes the oldest request in flight on the connection.
         if !greeting && xid.is_some_and(|x| x != NOTIFICATION_XID) {
-            if let Some((at, write)) = cs.in_flight.pop_front() {
+            if let Some(InFlight { at, write, read }) = cs.in_flight.pop_front() {
+                if let Some((path, kind)) = read {
+                    note_read(&mut st.metrics, &path, kind, &frame);
+                }
                 let ms = at.elapsed().as_millis() as u64;
                 let latency = if write { Summary::Updatelatency } else { Summary::Readlatency };
                 st.metrics.observe(latency, ms as i64);

@@ -149,8 +149,12 @@ fn startup_metrics(
     m.observe(Summary::Dbinittime, db_init_ms);
     // ZooKeeper times the snapshot step even when there is no snapshot to load.
     m.observe(Summary::StartupSnapLoadTime, snapshot_ms.unwrap_or(0) as i64);
-    m.observe(Summary::StartupTxnsLoadTime, replay_ms.unwrap_or(0) as i64);
-    m.observe(Summary::StartupTxnsLoaded, *txns as i64);
+    // The logs are read after a snapshot (or when logs exist without one); a fresh data
+    // directory has neither, and ZooKeeper records no txn figures then.
+    if snapshot_ms.is_some() || *txns > 0 {
+        m.observe(Summary::StartupTxnsLoadTime, replay_ms.unwrap_or(0) as i64);
+        m.observe(Summary::StartupTxnsLoaded, *txns as i64);
+    }
     m
 }
 

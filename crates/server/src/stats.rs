@@ -86,6 +86,24 @@ impl ServerStats {
     }
 }
 
+/// A request waiting for its reply.
+#[derive(Debug, Clone)]
+pub struct InFlight {
+    pub at: Instant,
+    /// Turned into a txn (ZooKeeper's update latency) rather than read.
+    pub write: bool,
+    /// A read ZooKeeper counts in `read_per_namespace`: its path and kind.
+    pub read: Option<(String, ReadKind)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadKind {
+    Data,
+    Exists,
+    Children,
+    Children2,
+}
+
 #[derive(Debug, Clone)]
 pub struct ConnStats {
     pub peer: std::net::SocketAddr,
@@ -96,10 +114,12 @@ pub struct ConnStats {
     pub latency: Latency,
     pub last_latency_ms: u64,
     pub last_response_wall_ms: i64,
-    /// Arrival times of requests not yet answered, oldest first, and whether each is a write.
-    pub in_flight: std::collections::VecDeque<(Instant, bool)>,
+    /// Requests not yet answered, oldest first.
+    pub in_flight: std::collections::VecDeque<InFlight>,
     /// Whether the connect response went out (the first frame on a connection).
     pub greeted: bool,
+    /// When a connect asking for a new session arrived: creating it is a txn, timed as one.
+    pub session_asked: Option<Instant>,
 }
 
 impl ConnStats {
@@ -115,6 +135,7 @@ impl ConnStats {
             last_response_wall_ms: 0,
             in_flight: Default::default(),
             greeted: false,
+            session_asked: None,
         }
     }
 

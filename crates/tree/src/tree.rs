@@ -311,6 +311,8 @@ pub struct DataTree {
     acl_ids: HashMap<Vec<Acl>, u32>,
     /// Paths with a quota (a `/zookeeper/quota/<path>/zookeeper_limits` node exists).
     quotas: BTreeSet<String>,
+    /// Per-namespace writes not yet taken ([`DataTree::take_write_stats`]).
+    write_stats: Vec<(String, i64)>,
     /// Tells trees of one process apart: a `NodeId` means nothing in another tree.
     instance: u64,
     /// Full paths of nodes left without a parent: a replay over a fuzzy snapshot can delete a
@@ -417,6 +419,9 @@ pub enum QuotaCheck {
 }
 
 const QUOTA_ROOT: &str = "/zookeeper/quota";
+
+/// Per-namespace write figures kept between [`DataTree::take_write_stats`] calls.
+pub const WRITE_STATS_KEPT: usize = 65_536;
 const QUOTA_LIMITS: &str = "zookeeper_limits";
 const QUOTA_STATS: &str = "zookeeper_stats";
 
@@ -527,6 +532,7 @@ impl DataTree {
             acl_lists: Vec::new(),
             acl_ids: HashMap::default(),
             quotas: BTreeSet::new(),
+            write_stats: Vec::new(),
             orphans: HashMap::default(),
             digest_log: std::collections::VecDeque::new(),
             instance: {
@@ -1108,7 +1114,45 @@ impl DataTree {
         self.digest_log.iter().copied()
     }
 
+    /// ZooKeeper's per-namespace write figures (`write_per_namespace`: the path's length plus
+    /// the data's, per top-level namespace) of the txns applied since the last call. At most
+    /// [`WRITE_STATS_KEPT`] are kept between calls: a tree nobody asks (the simulation) stays
+    /// small.
+    pub fn take_write_stats(&mut self) -> Vec<(String, i64)> {
+        std::mem::take(&mut self.write_stats)
+    }
+
+    fn note_write(&mut self, p: &str, data: usize) {
+        if self.write_stats.len() < WRITE_STATS_KEPT {
+            if let Some(ns) = p.split('/').nth(1).filter(|n| !n.is_empty()) {
+                self.write_stats.push((ns.to_string(), (p.len() + data) as i64));
+            }
+        }
+    }
+
     fn apply_body(&mut self, h: &TxnHeader, body: &TxnBody, out: &mut Applied) {
+        self.apply_one(h, body, out);
+        if out.err == 0 {
+            match body {
+                TxnBody::Create(t) => {
+                    self.note_write(&t.path, t.data.as_ref().map_or(0, Vec::len))
+                }
+                TxnBody::CreateContainer(t) => {
+                    self.note_write(&t.path, t.data.as_ref().map_or(0, Vec::len))
+                }
+                TxnBody::CreateTtl(t) => {
+                    self.note_write(&t.path, t.data.as_ref().map_or(0, Vec::len))
+                }
+                TxnBody::Delete(t) | TxnBody::DeleteContainer(t) => self.note_write(&t.path, 0),
+                TxnBody::SetData(t) | TxnBody::Reconfig(t) => {
+                    self.note_write(&t.path, t.data.as_ref().map_or(0, Vec::len))
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn apply_one(&mut self, h: &TxnHeader, body: &TxnBody, out: &mut Applied) {
         match body {
             TxnBody::Create(t) => {
                 let owner = if t.ephemeral { h.client_id } else { 0 };

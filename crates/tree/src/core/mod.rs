@@ -268,6 +268,11 @@ impl Core {
         &self.tree
     }
 
+    /// The tree's per-namespace write figures since the last call (`write_per_namespace`).
+    pub fn take_write_stats(&mut self) -> Vec<(String, i64)> {
+        self.tree.take_write_stats()
+    }
+
     pub fn sessions(&self) -> &SessionTable {
         &self.sessions
     }
