@@ -1311,7 +1311,9 @@ fn mntr_map(addr: SocketAddr) -> std::collections::BTreeMap<String, String> {
     let text = corral_testkit::four_letter(addr, "mntr").expect("mntr");
     text.lines()
         .map(|l| {
-            let (k, v) = l.split_once('\t').unwrap_or_else(|| panic!("not key<TAB>value: {l:?}"));
+            let (k, v) = l
+                .split_once('\t')
+                .unwrap_or_else(|| panic!("not key<TAB>value: {l:?}"));
             (k.to_string(), v.to_string())
         })
         .collect()
@@ -1397,8 +1399,14 @@ fn mntr_figures_match_zookeeper() {
         assert_eq!(ours.get(key), zkm.get(key), "{key}: corral vs ZooKeeper");
     }
     // Figures that move with time or with the process: of the same kind, and moved.
-    for key in ["zk_uptime", "zk_open_file_descriptor_count", "zk_max_file_descriptor_count"] {
-        let v: i64 = ours[key].parse().unwrap_or_else(|_| panic!("{key}={}", ours[key]));
+    for key in [
+        "zk_uptime",
+        "zk_open_file_descriptor_count",
+        "zk_max_file_descriptor_count",
+    ] {
+        let v: i64 = ours[key]
+            .parse()
+            .unwrap_or_else(|_| panic!("{key}={}", ours[key]));
         assert!(v > 0, "{key}={v}");
     }
     for key in ["zk_avg_latency", "zk_avg_readlatency", "zk_avg_fsynctime"] {

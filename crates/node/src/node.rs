@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use corral_proto::quorum::ForwardedRequest;
 use corral_proto::quorum::{packet_type, QuorumPacket, ServerState};
-use corral_proto::txn::DIGEST_VERSION;
 use corral_proto::txn::Txn;
+use corral_proto::txn::DIGEST_VERSION;
 use corral_proto::{Epoch, ServerId, SessionId, Zxid};
 use corral_storage::disk::Disk;
 use corral_storage::snapshot::{self, Fuzzy};
@@ -785,8 +785,7 @@ impl<D: Disk> Node<D> {
             PeerOutput::SendLeader(p) => self.out.push_back(Action::SendLeader(p)),
             PeerOutput::SendLearner { conn, p } => {
                 match p.r#type {
-                    packet_type::DIFF
-                    | packet_type::TRUNC => self.counters.diff_syncs += 1,
+                    packet_type::DIFF | packet_type::TRUNC => self.counters.diff_syncs += 1,
                     packet_type::SNAP => self.counters.snap_syncs += 1,
                     _ => {}
                 }
@@ -847,7 +846,10 @@ impl<D: Disk> Node<D> {
                     } else if self.state() == Some(ServerState::Leading) {
                         self.counters.leader_commits += 1;
                     }
-                    let expected = parsed.digest.clone().filter(|d| d.version == DIGEST_VERSION);
+                    let expected = parsed
+                        .digest
+                        .clone()
+                        .filter(|d| d.version == DIGEST_VERSION);
                     self.core.apply_committed(now, parsed);
                     if let Some(d) = expected {
                         let ours = self.core.tree().digest() as i64;

@@ -249,7 +249,10 @@ fn ensemble_rows(st: &View<'_>) -> Vec<(String, Value)> {
                 ("last_proposal_size", Value::Long(l)),
                 ("min_proposal_size", Value::Long(mi)),
                 ("max_proposal_size", Value::Long(ma)),
-                ("leader_uptime", Value::Long(st.leader_uptime_ms.unwrap_or(0) as i64)),
+                (
+                    "leader_uptime",
+                    Value::Long(st.leader_uptime_ms.unwrap_or(0) as i64),
+                ),
             ]);
         }
         ServerState::Observing => {
@@ -400,7 +403,10 @@ pub(crate) fn gauges(st: &View<'_>) -> Vec<(String, Value)> {
         ("auth_failed_count", Value::Long(st.auth_failed as i64)),
         ("min_latency", Value::Long(s.latency.min() as i64)),
         ("max_file_descriptor_count", Value::Long(max_fds)),
-        ("approximate_data_size", Value::Long(tree.approximate_data_size() as i64)),
+        (
+            "approximate_data_size",
+            Value::Long(tree.approximate_data_size() as i64),
+        ),
         ("open_file_descriptor_count", Value::Long(open_fds)),
         ("local_sessions", long(0)),
         ("uptime", Value::Long(st.uptime_ms as i64)),
@@ -423,18 +429,27 @@ pub(crate) fn quota_gauges(st: &View<'_>) -> Vec<(&'static str, String, i64)> {
         let Some(ns) = path.split('/').nth(1).filter(|n| !n.is_empty()) else {
             continue;
         };
-        let get = |m: &std::collections::BTreeMap<String, i64>, k: &str| m.get(k).copied().unwrap_or(-1);
+        let get =
+            |m: &std::collections::BTreeMap<String, i64>, k: &str| m.get(k).copied().unwrap_or(-1);
         let limit = |hard: i64, soft: i64| if hard > -1 { hard } else { soft };
         for (set, v) in [
-            ("quota_count_limit_per_namespace", limit(get(&limits, "countHardLimit"), get(&limits, "count"))),
-            ("quota_bytes_limit_per_namespace", limit(get(&limits, "byteHardLimit"), get(&limits, "bytes"))),
+            (
+                "quota_count_limit_per_namespace",
+                limit(get(&limits, "countHardLimit"), get(&limits, "count")),
+            ),
+            (
+                "quota_bytes_limit_per_namespace",
+                limit(get(&limits, "byteHardLimit"), get(&limits, "bytes")),
+            ),
             ("quota_count_usage_per_namespace", get(&stats, "count")),
             ("quota_bytes_usage_per_namespace", get(&stats, "bytes")),
         ] {
             *sums.entry((set, ns.to_string())).or_default() += v;
         }
     }
-    sums.into_iter().map(|((set, ns), v)| (set, ns, v)).collect()
+    sums.into_iter()
+        .map(|((set, ns), v)| (set, ns, v))
+        .collect()
 }
 
 /// `mntr`'s rows without the `zk_` prefix, also the AdminServer's `monitor`: version and
@@ -443,7 +458,10 @@ pub(crate) fn quota_gauges(st: &View<'_>) -> Vec<(&'static str, String, i64)> {
 pub(crate) fn mntr_rows(st: &View<'_>) -> Vec<(String, Value)> {
     let mut rows = vec![
         ("version".to_string(), Value::Text(VERSION.to_string())),
-        ("server_state".to_string(), Value::Text(mode(st).to_string())),
+        (
+            "server_state".to_string(),
+            Value::Text(mode(st).to_string()),
+        ),
     ];
     match st.metrics.provider() {
         Provider::Default => {

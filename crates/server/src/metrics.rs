@@ -407,7 +407,11 @@ impl Metrics {
             } else {
                 BASIC_QUANTILES
             };
-            out.push(family(name, MetricType::SUMMARY, vec![summary(stat, qs, now)]));
+            out.push(family(
+                name,
+                MetricType::SUMMARY,
+                vec![summary(stat, qs, now)],
+            ));
         }
         let mut sets: std::collections::BTreeMap<&str, Vec<prometheus::proto::Metric>> =
             Default::default();
@@ -423,7 +427,13 @@ impl Metrics {
     }
 }
 
-fn summary_rows(rows: &mut Vec<(String, Value)>, name: &str, s: &Stat, advanced: bool, now: Instant) {
+fn summary_rows(
+    rows: &mut Vec<(String, Value)>,
+    name: &str,
+    s: &Stat,
+    advanced: bool,
+    now: Instant,
+) {
     rows.push((format!("avg_{name}"), Value::Double(s.avg())));
     rows.push((format!("min_{name}"), Value::Long(s.min())));
     rows.push((format!("max_{name}"), Value::Long(s.max())));
@@ -510,20 +520,29 @@ mod tests {
         m.observe(Summary::Fsynctime, 4);
         m.observe(Summary::Readlatency, 10);
         m.add(Counter::CommitCount, 2);
-        let rows: BTreeMap<String, String> =
-            m.rows().into_iter().map(|(k, v)| (k, v.to_string())).collect();
+        let rows: BTreeMap<String, String> = m
+            .rows()
+            .into_iter()
+            .map(|(k, v)| (k, v.to_string()))
+            .collect();
         assert_eq!(rows["avg_fsynctime"], "3.5");
         assert_eq!(rows["min_fsynctime"], "3");
         assert_eq!(rows["max_fsynctime"], "4");
         assert_eq!(rows["cnt_fsynctime"], "2");
         assert_eq!(rows["sum_fsynctime"], "7");
-        assert!(!rows.contains_key("p50_fsynctime"), "a basic summary has no percentiles");
+        assert!(
+            !rows.contains_key("p50_fsynctime"),
+            "a basic summary has no percentiles"
+        );
         assert_eq!(rows["p99_readlatency"], "10");
         assert_eq!(rows["commit_count"], "2");
         assert_eq!(rows["avg_snapshottime"], "0.0");
         m.reset();
-        let rows: BTreeMap<String, String> =
-            m.rows().into_iter().map(|(k, v)| (k, v.to_string())).collect();
+        let rows: BTreeMap<String, String> = m
+            .rows()
+            .into_iter()
+            .map(|(k, v)| (k, v.to_string()))
+            .collect();
         assert_eq!(rows["cnt_fsynctime"], "0");
         assert_eq!(rows["p99_readlatency"], "0");
         assert_eq!(rows["commit_count"], "0");
@@ -542,7 +561,11 @@ mod tests {
         let s = read.get_metric()[0].get_summary();
         assert_eq!(s.sample_count(), 100);
         assert_eq!(s.sample_sum(), 5050.0);
-        let qs: Vec<(f64, f64)> = s.get_quantile().iter().map(|q| (q.quantile(), q.value())).collect();
+        let qs: Vec<(f64, f64)> = s
+            .get_quantile()
+            .iter()
+            .map(|q| (q.quantile(), q.value()))
+            .collect();
         assert_eq!(qs.len(), 3);
         assert_eq!(qs[0], (0.5, 50.0));
         assert_eq!(qs[2], (0.99, 99.0));
@@ -551,7 +574,9 @@ mod tests {
         assert_eq!(q.len(), 1, "a basic summary exports the median only");
         assert_eq!(q[0].value(), 7.0);
         let idle = fams.iter().find(|f| f.name() == "snapshottime").unwrap();
-        assert!(idle.get_metric()[0].get_summary().get_quantile()[0].value().is_nan());
+        assert!(idle.get_metric()[0].get_summary().get_quantile()[0]
+            .value()
+            .is_nan());
     }
 
     #[test]

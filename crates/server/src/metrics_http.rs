@@ -57,7 +57,10 @@ fn quota_gauges(st: &View<'_>) -> Vec<MetricFamily> {
     let mut by_set: std::collections::BTreeMap<&str, Vec<prometheus::proto::Metric>> =
         Default::default();
     for (set, ns, v) in fourlw::quota_gauges(st) {
-        by_set.entry(set).or_default().push(gauge(v as f64, Some(&ns)));
+        by_set
+            .entry(set)
+            .or_default()
+            .push(gauge(v as f64, Some(&ns)));
     }
     by_set
         .into_iter()
@@ -95,20 +98,28 @@ pub(crate) fn samples(st: &View<'_>) -> Vec<(String, Value)> {
                 }
             };
             match f.get_field_type() {
-                MetricType::COUNTER => {
-                    rows.push((format!("{name}{}", with(None)), Value::Double(m.get_counter().get_value())))
-                }
-                MetricType::GAUGE => {
-                    rows.push((format!("{name}{}", with(None)), Value::Double(m.get_gauge().get_value())))
-                }
+                MetricType::COUNTER => rows.push((
+                    format!("{name}{}", with(None)),
+                    Value::Double(m.get_counter().get_value()),
+                )),
+                MetricType::GAUGE => rows.push((
+                    format!("{name}{}", with(None)),
+                    Value::Double(m.get_gauge().get_value()),
+                )),
                 MetricType::SUMMARY => {
                     let s = m.get_summary();
                     for q in s.get_quantile() {
                         let label = Some(format!("quantile=\"{}\"", java_double(q.quantile())));
                         rows.push((format!("{name}{}", with(label)), Value::Double(q.value())));
                     }
-                    rows.push((format!("{name}_count{}", with(None)), Value::Double(s.sample_count() as f64)));
-                    rows.push((format!("{name}_sum{}", with(None)), Value::Double(s.sample_sum())));
+                    rows.push((
+                        format!("{name}_count{}", with(None)),
+                        Value::Double(s.sample_count() as f64),
+                    ));
+                    rows.push((
+                        format!("{name}_sum{}", with(None)),
+                        Value::Double(s.sample_sum()),
+                    ));
                 }
                 _ => {}
             }
@@ -127,7 +138,8 @@ pub(crate) async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> 
     })?;
     info!(
         "Prometheus metrics on http://{}/metrics (metricsProvider.httpHost/httpPort)",
-        l.local_addr().map_or_else(|_| format!("{host}:{port}"), |a| a.to_string())
+        l.local_addr()
+            .map_or_else(|_| format!("{host}:{port}"), |a| a.to_string())
     );
     Ok(l)
 }
@@ -150,11 +162,7 @@ async fn scrape(State(ev): State<mpsc::Sender<Event>>) -> Response {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     match rx.await {
-        Ok(text) => (
-            [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
-            text,
-        )
-            .into_response(),
+        Ok(text) => ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], text).into_response(),
         Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
 }

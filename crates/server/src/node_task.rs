@@ -18,13 +18,13 @@ use corral_node::NodeCounters;
 use corral_proto::quorum::ServerState;
 
 use crate::config::ServerConfig;
-use crate::metrics::{Counter, Metrics, Summary};
 use crate::fourlw::{self, View};
 use crate::limits::EVENT_BATCH_MAX;
+use crate::metrics::{Counter, Metrics, Summary};
 use crate::quorum::{QuorumIo, REDIAL_EVERY};
 use crate::stats::{ConnStats, InFlight, ReadKind, ServerStats};
-use corral_proto::request::Request;
 use crate::wire::{ClientTx, Event, WriterMsg};
+use corral_proto::request::Request;
 
 /// The clocks handed to the node. The monotonic clock is anchored at the wall clock at
 /// start-up so session ids (which embed it) differ across restarts, like ZooKeeper's do.
@@ -123,7 +123,8 @@ fn track_role(st: &mut State) {
             st.metrics.add(Counter::LookingCount, 1);
             r.looking_since = Some(now);
         } else if let Some(t) = r.looking_since.take() {
-            st.metrics.observe(Summary::ElectionTime, t.elapsed().as_millis() as i64);
+            st.metrics
+                .observe(Summary::ElectionTime, t.elapsed().as_millis() as i64);
         }
         r.state = state;
         r.since = Some(now);
@@ -147,16 +148,37 @@ fn carry_counts(st: &mut State) {
     let was = std::mem::replace(&mut st.node_seen, now);
     let m = &mut st.metrics;
     m.add(Counter::ProposalCount, now.proposals - was.proposals);
-    m.add(Counter::CommitCount, now.leader_commits - was.leader_commits);
-    m.add(Counter::DigestMismatchesCount, now.digest_mismatches - was.digest_mismatches);
-    m.add(Counter::LearnerProposalReceivedCount, now.learner_proposals - was.learner_proposals);
-    m.add(Counter::LearnerCommitReceivedCount, now.learner_commits - was.learner_commits);
+    m.add(
+        Counter::CommitCount,
+        now.leader_commits - was.leader_commits,
+    );
+    m.add(
+        Counter::DigestMismatchesCount,
+        now.digest_mismatches - was.digest_mismatches,
+    );
+    m.add(
+        Counter::LearnerProposalReceivedCount,
+        now.learner_proposals - was.learner_proposals,
+    );
+    m.add(
+        Counter::LearnerCommitReceivedCount,
+        now.learner_commits - was.learner_commits,
+    );
     m.add(Counter::DiffCount, now.diff_syncs - was.diff_syncs);
     m.add(Counter::SnapCount, now.snap_syncs - was.snap_syncs);
-    m.add(Counter::RevalidateCount, now.revalidations - was.revalidations);
+    m.add(
+        Counter::RevalidateCount,
+        now.revalidations - was.revalidations,
+    );
     let take = |c: &std::sync::atomic::AtomicU64| c.swap(0, std::sync::atomic::Ordering::Relaxed);
-    m.add(Counter::UnsuccessfulHandshake, take(&st.auth_failed.unsuccessful_handshake));
-    m.add(Counter::ConnectionRejected, take(&st.auth_failed.connection_rejected));
+    m.add(
+        Counter::UnsuccessfulHandshake,
+        take(&st.auth_failed.unsuccessful_handshake),
+    );
+    m.add(
+        Counter::ConnectionRejected,
+        take(&st.auth_failed.connection_rejected),
+    );
 }
 
 /// What the four-letter words and the AdminServer read (and reset).
@@ -379,7 +401,8 @@ fn execute(st: &mut State, a: Action) {
             st.metrics.observe(Summary::Fsynctime, ms);
             let txns = st.node.counters().txns;
             let batch = txns - std::mem::replace(&mut st.txns_at_sync, txns);
-            st.metrics.observe(Summary::SyncProcessorBatchSize, batch as i64);
+            st.metrics
+                .observe(Summary::SyncProcessorBatchSize, batch as i64);
             if ms > st.cfg.fsync_warning_threshold_ms {
                 st.fsync_threshold_exceeded += 1;
                 warn!(
@@ -478,7 +501,8 @@ fn send(st: &mut State, conn: ConnId, frame: Vec<u8>) {
         // The first frame is the connect response, which ZooKeeper writes without counting
         // it among response sizes.
         let greeting = !std::mem::replace(&mut cs.greeted, true);
-        let xid = (frame.len() >= 8).then(|| i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]));
+        let xid = (frame.len() >= 8)
+            .then(|| i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]));
         let body = frame.len().saturating_sub(4) as u64;
         match xid {
             _ if greeting => {
@@ -510,7 +534,11 @@ fn send(st: &mut State, conn: ConnId, frame: Vec<u8>) {
                     note_read(&mut st.metrics, &path, kind, &frame);
                 }
                 let ms = at.elapsed().as_millis() as u64;
-                let latency = if write { Summary::Updatelatency } else { Summary::Readlatency };
+                let latency = if write {
+                    Summary::Updatelatency
+                } else {
+                    Summary::Readlatency
+                };
                 st.metrics.observe(latency, ms as i64);
                 st.stats.latency.add(ms);
                 cs.latency.add(ms);

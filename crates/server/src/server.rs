@@ -148,7 +148,10 @@ fn startup_metrics(
     });
     m.observe(Summary::Dbinittime, db_init_ms);
     // ZooKeeper times the snapshot step even when there is no snapshot to load.
-    m.observe(Summary::StartupSnapLoadTime, snapshot_ms.unwrap_or(0) as i64);
+    m.observe(
+        Summary::StartupSnapLoadTime,
+        snapshot_ms.unwrap_or(0) as i64,
+    );
     // The logs are read after a snapshot (or when logs exist without one); a fresh data
     // directory has neither, and ZooKeeper records no txn figures then.
     if snapshot_ms.is_some() || *txns > 0 {
@@ -231,7 +234,10 @@ impl Server {
             Node::start(node_cfg, RealDisk::default(), clock.now())
         })?;
         let db_init_ms = t0.elapsed().as_millis() as i64;
-        info!("loaded {} (start-up took {db_init_ms} ms)", node.load_summary());
+        info!(
+            "loaded {} (start-up took {db_init_ms} ms)",
+            node.load_summary()
+        );
         let node_figures = node.startup_figures();
         let cfg_metrics = cfg.metrics_prometheus;
         let events = mpsc::channel::<Event>(EVENT_QUEUE_BOUND);

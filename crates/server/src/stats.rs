@@ -82,7 +82,8 @@ impl ServerStats {
 
     /// last, min, max, as `mntr` and the AdminServer show them.
     pub fn response_size_figures(&self) -> (i64, i64, i64) {
-        self.response_sizes.map_or((-1, -1, -1), |r| (r.last, r.min, r.max))
+        self.response_sizes
+            .map_or((-1, -1, -1), |r| (r.last, r.min, r.max))
     }
 }
 

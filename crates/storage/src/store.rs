@@ -211,7 +211,9 @@ impl<D: Disk> FileStore<D> {
                         took(t0, self.disk.clock_ms())
                     );
                     report.snapshot = Some((path.clone(), zxid));
-                    report.snapshot_ms = t0.zip(self.disk.clock_ms()).map(|(a, b)| b.saturating_sub(a));
+                    report.snapshot_ms = t0
+                        .zip(self.disk.clock_ms())
+                        .map(|(a, b)| b.saturating_sub(a));
                     loaded = Some((tree, meta, zxid, path));
                     break;
                 }

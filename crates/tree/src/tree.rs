@@ -420,6 +420,9 @@ pub enum QuotaCheck {
 
 const QUOTA_ROOT: &str = "/zookeeper/quota";
 
+/// A quota's path, its parsed `zookeeper_limits` and its parsed `zookeeper_stats`.
+pub type QuotaFigures = (String, BTreeMap<String, i64>, BTreeMap<String, i64>);
+
 /// Per-namespace write figures kept between [`DataTree::take_write_stats`] calls.
 pub const WRITE_STATS_KEPT: usize = 65_536;
 const QUOTA_LIMITS: &str = "zookeeper_limits";
@@ -861,7 +864,7 @@ impl DataTree {
 
     /// Every quota: its path, then the parsed `zookeeper_limits` and `zookeeper_stats` nodes
     /// (`count`, `bytes`, `countHardLimit`, `byteHardLimit`; -1 where unset).
-    pub fn quota_figures(&self) -> Vec<(String, BTreeMap<String, i64>, BTreeMap<String, i64>)> {
+    pub fn quota_figures(&self) -> Vec<QuotaFigures> {
         let data = |prefix: &str, leaf: &str| {
             self.get(&format!("{QUOTA_ROOT}{prefix}/{leaf}"))
                 .map(|n| parse_stats(n.data().unwrap_or(&[])))
@@ -1125,7 +1128,8 @@ impl DataTree {
     fn note_write(&mut self, p: &str, data: usize) {
         if self.write_stats.len() < WRITE_STATS_KEPT {
             if let Some(ns) = p.split('/').nth(1).filter(|n| !n.is_empty()) {
-                self.write_stats.push((ns.to_string(), (p.len() + data) as i64));
+                self.write_stats
+                    .push((ns.to_string(), (p.len() + data) as i64));
             }
         }
     }
@@ -1134,9 +1138,7 @@ impl DataTree {
         self.apply_one(h, body, out);
         if out.err == 0 {
             match body {
-                TxnBody::Create(t) => {
-                    self.note_write(&t.path, t.data.as_ref().map_or(0, Vec::len))
-                }
+                TxnBody::Create(t) => self.note_write(&t.path, t.data.as_ref().map_or(0, Vec::len)),
                 TxnBody::CreateContainer(t) => {
                     self.note_write(&t.path, t.data.as_ref().map_or(0, Vec::len))
                 }

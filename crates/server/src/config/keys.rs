@@ -11,7 +11,8 @@ use super::value::{invalid, parse_bool, parse_i32, parse_i64, parse_port, parse_
 use super::{ConfigError, ConfigWarning};
 
 /// ZooKeeper's metrics providers, by the class names zoo.cfg gives them.
-pub const DEFAULT_METRICS_PROVIDER: &str = "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider";
+pub const DEFAULT_METRICS_PROVIDER: &str =
+    "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider";
 pub const PROMETHEUS_METRICS_PROVIDER: &str =
     "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
 
@@ -285,7 +286,10 @@ mod tests {
         assert_eq!(cfg.property("zookeeper.tickTme"), Some("100"));
         // Keys QuorumPeerConfig handles itself never become properties.
         assert_eq!(cfg.property("zookeeper.sslQuorum"), None);
-        assert_eq!(cfg.property("zookeeper.metricsProvider.numWorkerThreads"), None);
+        assert_eq!(
+            cfg.property("zookeeper.metricsProvider.numWorkerThreads"),
+            None
+        );
         assert_eq!(cfg.tick_time_ms, 3000);
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert_eq!(warnings[0].key, "metricsProvider.numWorkerThreads");
