@@ -20,7 +20,7 @@ use tracing::{debug, warn};
 
 use crate::fourlw::FOUR_LETTER_WORDS;
 use crate::limits::SESSIONLESS_TIMEOUT;
-use crate::wire::{ClientSock, Event, WriterMsg};
+use crate::wire::{ClientSock, Event, Throttle, WriterMsg};
 
 /// Writes what the core could not write straight to a client socket, in order, until `Close`
 /// or a write error.
@@ -81,42 +81,48 @@ enum Output {
     Stream(WriteHalf<tokio_rustls::server::TlsStream<TcpStream>>),
 }
 
+/// What every client connection's reader shares.
+#[derive(Clone)]
+pub(crate) struct Readers {
+    pub ev: mpsc::Sender<Event>,
+    /// `jute.maxbuffer`: the largest frame read.
+    pub max_frame: usize,
+    pub whitelist: crate::config::FourLetterWhitelist,
+    /// `globalOutstandingLimit`.
+    pub throttle: Arc<Throttle>,
+}
+
 /// One client connection: the reader runs here, the writer in its own task.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn connection(
     conn: ConnId,
     stream: ClientStream,
     peer: SocketAddr,
-    ev: mpsc::Sender<Event>,
-    max_frame: usize,
-    whitelist: crate::config::FourLetterWhitelist,
+    readers: Readers,
     x509: Option<String>,
 ) {
     match stream {
         ClientStream::Plain(sock) => {
             let (rd, wr) = sock.into_split();
             let out = Output::Direct(wr);
-            serve(conn, rd, out, peer, ev, max_frame, whitelist, x509).await
+            serve(conn, rd, out, peer, readers, x509).await
         }
         ClientStream::Tls(tls) => {
             let (rd, wr) = tokio::io::split(*tls);
             let out = Output::Stream(wr);
-            serve(conn, rd, out, peer, ev, max_frame, whitelist, x509).await
+            serve(conn, rd, out, peer, readers, x509).await
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn serve<R: AsyncRead + Unpin>(
     conn: ConnId,
     rd: R,
     out: Output,
     peer: SocketAddr,
-    ev: mpsc::Sender<Event>,
-    max_frame: usize,
-    whitelist: crate::config::FourLetterWhitelist,
+    readers: Readers,
     x509: Option<String>,
 ) {
+    let ev = readers.ev.clone();
     // Pipelined requests arrive many to a read.
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
     // First four bytes: a four-letter word or the length of the ConnectRequest.
@@ -126,7 +132,7 @@ async fn serve<R: AsyncRead + Unpin>(
         _ => return,
     }
     if let Some(word) = FOUR_LETTER_WORDS.iter().find(|w| w.as_bytes() == head) {
-        let text = if whitelist.allows(word) {
+        let text = if readers.whitelist.allows(word) {
             // stmk carries the new trace mask, a big-endian i64, as ZooKeeper reads it.
             let mut arg = None;
             if *word == "stmk" {
@@ -174,6 +180,7 @@ async fn serve<R: AsyncRead + Unpin>(
         wr: direct,
         queued: AtomicUsize::new(0),
         unsent: AtomicUsize::new(0),
+        outstanding: AtomicUsize::new(0),
         cut: tokio::sync::Notify::new(),
     });
     if ev
@@ -198,7 +205,7 @@ async fn serve<R: AsyncRead + Unpin>(
     // closes it (the writer then stops after flushing what was queued before the close).
     let cut = sock_for_cut.clone();
     let reason = tokio::select! {
-        r = read_frames(conn, &mut rd, head, &ev, max_frame, peer) => Some(r),
+        r = read_frames(conn, &mut rd, head, &readers, &sock_for_cut, peer) => Some(r),
         _ = &mut writer => None,
         _ = cut.cut.notified() => {
             // It does not read: waiting for the writer would wait for ever.
@@ -222,14 +229,16 @@ async fn read_frames<R: AsyncRead + Unpin>(
     conn: ConnId,
     rd: &mut R,
     mut head: [u8; 4],
-    ev: &mpsc::Sender<Event>,
-    max_frame: usize,
+    readers: &Readers,
+    sock: &ClientSock,
     peer: SocketAddr,
 ) -> Result<(), String> {
+    let (ev, max_frame) = (&readers.ev, readers.max_frame);
     let mut first = true;
     let mut buf = Vec::new();
     loop {
         if !first {
+            readers.throttle.wait_for_room(sock).await;
             match rd.read_exact(&mut head).await {
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
@@ -263,6 +272,10 @@ async fn read_frames<R: AsyncRead + Unpin>(
         let mut r = Reader::with_max_len(&buf, max_frame);
         let h =
             RequestHeader::read(&mut r).map_err(|e| format!("malformed request header: {e}"))?;
+        // Counted before the node task can answer it (which counts it off again).
+        if h.xid > 0 {
+            readers.throttle.read_one(sock);
+        }
         match Request::read(h.r#type, &mut r) {
             Ok(req) => {
                 ev.send(Event::Request {

@@ -36,6 +36,8 @@ pub(crate) struct View<'a> {
     pub metrics: &'a mut Metrics,
     /// Milliseconds since this member became leader, while it leads.
     pub leader_uptime_ms: Option<u64>,
+    /// Requests read and not yet answered (`globalOutstandingLimit`'s count).
+    pub in_process: usize,
 }
 
 /// ZooTrace's default mask: client ping, client data packets and server packets (2+16+256+32).
@@ -265,9 +267,10 @@ fn ensemble_rows(st: &View<'_>) -> Vec<(String, Value)> {
     rows.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-/// Requests received and not yet answered, over every connection.
+/// Requests read and not yet answered, over every connection (ZooKeeper's requests in
+/// process: those still queued for the node task included).
 pub(crate) fn outstanding(st: &View<'_>) -> usize {
-    st.conns.values().map(|c| c.in_flight.len()).sum()
+    st.in_process
 }
 
 /// This process's open file descriptors and their limit (ZooKeeper's OSMXBean figures).

@@ -84,6 +84,8 @@ pub(crate) struct State {
     pub metrics: Metrics,
     /// The node's counters as last carried into `metrics`.
     pub node_seen: NodeCounters,
+    /// `globalOutstandingLimit`: requests in process, counted with the connection readers.
+    pub throttle: std::sync::Arc<crate::wire::Throttle>,
     /// Txns appended when the last fsync ran (`sync_processor_batch_size`).
     pub txns_at_sync: u64,
     /// The ensemble role as last seen, and when it began (elections, syncs, leader uptime).
@@ -119,6 +121,16 @@ fn track_role(st: &mut State) {
     let r = &mut st.role;
     let now = Instant::now();
     if state != r.state {
+        // A follower takes its share of globalOutstandingLimit, as ZooKeeper's followers do.
+        let quorum = st.node.quorum_size();
+        let limit = st.cfg.global_outstanding_limit as usize;
+        let limit = match state {
+            Some(ServerState::Following) if quorum > 2 => limit / (quorum - 1),
+            _ => limit,
+        };
+        st.throttle
+            .limit
+            .store(limit, std::sync::atomic::Ordering::Relaxed);
         if state == Some(ServerState::Looking) {
             st.metrics.add(Counter::LookingCount, 1);
             r.looking_since = Some(now);
@@ -197,6 +209,10 @@ fn view(st: &mut State) -> View<'_> {
         auth_failed: counted(&st.auth_failed.auth_failed),
         metrics: &mut st.metrics,
         leader_uptime_ms: st.role.leader_uptime_ms(),
+        in_process: st
+            .throttle
+            .in_process
+            .load(std::sync::atomic::Ordering::Acquire),
     }
 }
 
@@ -332,6 +348,10 @@ fn handle_event(st: &mut State, ev: Event) {
                 .handle(now, NodeEvent::ClientMalformed { conn, xid, op_type });
         }
         Event::Closed { conn } => {
+            if let Some((tx, _)) = st.conns.get(&conn) {
+                // Its unanswered requests leave the count with it.
+                st.throttle.answered(&tx.sock, usize::MAX);
+            }
             st.node.handle(now, NodeEvent::ClientClosed { conn });
             st.conns.remove(&conn);
         }
@@ -526,6 +546,9 @@ fn send(st: &mut State, conn: ConnId, frame: Vec<u8>) {
                 }
                 st.stats.add_response(body as i64);
             }
+        }
+        if !greeting && xid.is_some_and(|x| x > 0) {
+            st.throttle.answered(&tx.sock, 1);
         }
         // A reply (not a watch event) completes the oldest request in flight on the connection.
         if !greeting && xid.is_some_and(|x| x != NOTIFICATION_XID) {

@@ -240,6 +240,7 @@ impl Server {
         );
         let node_figures = node.startup_figures();
         let cfg_metrics = cfg.metrics_prometheus;
+        let cfg_global_outstanding_limit = cfg.global_outstanding_limit;
         let events = mpsc::channel::<Event>(EVENT_QUEUE_BOUND);
         let (quorum, quorum_listeners) = match &me {
             None => (None, None),
@@ -352,6 +353,9 @@ impl Server {
             auth_failed: Arc::default(),
             metrics: startup_metrics(cfg_metrics, &node_figures, db_init_ms),
             node_seen: Default::default(),
+            throttle: Arc::new(crate::wire::Throttle::new(
+                cfg_global_outstanding_limit as usize,
+            )),
             txns_at_sync: 0,
             role: Default::default(),
         };
@@ -435,6 +439,7 @@ impl Server {
             ev_tx: ev_tx.clone(),
             max_frame,
             whitelist: state.cfg.four_letter_whitelist.clone(),
+            throttle: state.throttle.clone(),
         };
         if let Some((l, settings)) = admin {
             quorum_tasks.push(tokio::spawn(crate::admin::serve(
@@ -512,6 +517,7 @@ struct Admit {
     ev_tx: mpsc::Sender<Event>,
     max_frame: usize,
     whitelist: crate::config::FourLetterWhitelist,
+    throttle: Arc<crate::wire::Throttle>,
 }
 
 impl Admit {
@@ -600,16 +606,18 @@ impl Admit {
         F: std::future::Future<Output = Option<(ClientStream, Option<String>)>> + Send + 'static,
     {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed) as ConnId;
-        let ev_tx = self.ev_tx.clone();
         let conns = self.open.clone();
-        let whitelist = self.whitelist.clone();
-        let max_frame = self.max_frame;
+        let readers = crate::client::Readers {
+            ev: self.ev_tx.clone(),
+            max_frame: self.max_frame,
+            whitelist: self.whitelist.clone(),
+            throttle: self.throttle.clone(),
+        };
         tokio::spawn(async move {
             // Released however the task ends, a panic included.
             let _slot = Slot { open: conns, peer };
             if let Some((stream, x509)) = open.await {
-                crate::client::connection(conn, stream, peer, ev_tx, max_frame, whitelist, x509)
-                    .await;
+                crate::client::connection(conn, stream, peer, readers, x509).await;
             }
         });
     }

@@ -30,6 +30,74 @@ pub(crate) struct ClientSock {
     pub unsent: AtomicUsize,
     /// Told when the connection is to be cut off at once (it does not read its replies).
     pub cut: tokio::sync::Notify,
+    /// Requests read (with a positive xid) and not yet answered, for `globalOutstandingLimit`.
+    pub outstanding: AtomicUsize,
+}
+
+/// `globalOutstandingLimit`, as ZooKeeper applies it: while more requests are in process than
+/// the limit, a connection with requests of its own still unanswered reads no more (its
+/// client's writes back up in TCP); connections with none outstanding go on.
+#[derive(Debug)]
+pub(crate) struct Throttle {
+    /// Requests (positive xids) read and not yet answered, over every connection.
+    pub in_process: AtomicUsize,
+    /// The limit (a follower's share of it on followers, as ZooKeeper divides it).
+    pub limit: AtomicUsize,
+    /// Told when a reply goes out.
+    pub released: tokio::sync::Notify,
+}
+
+impl Throttle {
+    pub(crate) fn new(limit: usize) -> Throttle {
+        Throttle {
+            in_process: AtomicUsize::new(0),
+            limit: AtomicUsize::new(limit),
+            released: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// ZooKeeper's `shouldThrottle`.
+    fn holds(&self, own: usize) -> bool {
+        own > 0 && self.in_process.load(Ordering::Acquire) > self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `sock` may read its next request.
+    pub(crate) async fn wait_for_room(&self, sock: &ClientSock) {
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if !self.holds(sock.outstanding.load(Ordering::Acquire)) {
+                return;
+            }
+            released.await;
+        }
+    }
+
+    /// A request was read on `sock`.
+    pub(crate) fn read_one(&self, sock: &ClientSock) {
+        sock.outstanding.fetch_add(1, Ordering::AcqRel);
+        self.in_process.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// `n` of `sock`'s requests were answered (or dropped with its connection).
+    pub(crate) fn answered(&self, sock: &ClientSock, n: usize) {
+        let mut taken = 0;
+        let _ = sock
+            .outstanding
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |o| {
+                taken = o.min(n);
+                Some(o - taken)
+            });
+        if taken > 0 {
+            let _ = self
+                .in_process
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |i| {
+                    Some(i.saturating_sub(taken))
+                });
+            self.released.notify_waiters();
+        }
+    }
 }
 
 /// The node task's handle on a client connection's output.
@@ -191,4 +259,51 @@ pub(crate) enum QEvent {
     LeaderDown {
         gen: u64,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sock() -> ClientSock {
+        ClientSock {
+            wr: None,
+            queued: AtomicUsize::new(0),
+            unsent: AtomicUsize::new(0),
+            cut: tokio::sync::Notify::new(),
+            outstanding: AtomicUsize::new(0),
+        }
+    }
+
+    #[tokio::test]
+    async fn over_the_limit_only_connections_with_requests_outstanding_wait() {
+        let t = Arc::new(Throttle::new(2));
+        let (busy, idle) = (Arc::new(sock()), sock());
+        for _ in 0..3 {
+            t.read_one(&busy);
+        }
+        // Over the limit: the busy connection waits, one with nothing outstanding reads on.
+        tokio::time::timeout(std::time::Duration::from_millis(50), t.wait_for_room(&idle))
+            .await
+            .expect("a connection with nothing outstanding is not held");
+        let waiter = {
+            let (t, busy) = (t.clone(), busy.clone());
+            tokio::spawn(async move { t.wait_for_room(&busy).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(
+            !waiter.is_finished(),
+            "3 in process over a limit of 2 holds the busy one"
+        );
+        // One reply: 2 in process, no longer over the limit.
+        t.answered(&busy, 1);
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("released by the reply")
+            .unwrap();
+        // A closed connection gives back all it had.
+        t.answered(&busy, usize::MAX);
+        assert_eq!(t.in_process.load(Ordering::Acquire), 0);
+        assert_eq!(busy.outstanding.load(Ordering::Acquire), 0);
+    }
 }

@@ -142,7 +142,7 @@ pub const SETTINGS: &[Setting] = &[
     s("tickTime", Cfg, "3000", H),
     // Advanced configuration.
     s("dataLogDir", Cfg, "", H),
-    s("globalOutstandingLimit", Both, "1000", R("corral does not cap outstanding requests yet; remove it")),
+    s("globalOutstandingLimit", Both, "1000", Support::Honoured("past it, connections with requests outstanding stop being read until replies go out (a follower takes limit/(quorum size-1))")),
     s("preAllocSize", Both, "65536", H),
     s("snapCount", Both, "100000", H),
     s("commitLogCount", Both, "500", Support::Honoured("the leader's in-memory txns for DIFF; older ones are read from the log")),
