@@ -124,7 +124,7 @@ async fn serve<R: AsyncRead + Unpin>(
 ) {
     let ev = readers.ev.clone();
     // Pipelined requests arrive many to a read.
-    let mut rd = BufReader::with_capacity(64 * 1024, rd);
+    let mut rd = BufReader::with_capacity(8 * 1024, rd);
     // First four bytes: a four-letter word or the length of the ConnectRequest.
     let mut head = [0u8; 4];
     match tokio::time::timeout(SESSIONLESS_TIMEOUT, rd.read_exact(&mut head)).await {
