@@ -967,6 +967,20 @@ fn scenario_enforced_quotas() {
             (0, stats()),
         ];
         run_steps(test, &steps, zk, corral);
+        // The quota metrics: refusals and the limit and usage gauges, per namespace.
+        let quota_rows = |addr| -> Vec<(String, String)> {
+            mntr_map(addr)
+                .into_iter()
+                .filter(|(k, _)| k.contains("quota_") && k.ends_with("_per_namespace"))
+                .collect()
+        };
+        let ours = quota_rows(corral);
+        assert_eq!(ours, quota_rows(zk), "quota metrics: corral vs ZooKeeper");
+        assert!(
+            ours.iter()
+                .any(|(k, v)| k == "zk_q_quota_exceeded_error_per_namespace" && v != "0"),
+            "{ours:?}"
+        );
     });
 }
 
@@ -1329,7 +1343,11 @@ fn mntr_figures_match_zookeeper() {
     if !corral_testkit::require_real_zookeeper(test) {
         return;
     }
-    let cfg = ["maxClientCnxns=0"];
+    let cfg = [
+        "maxClientCnxns=0",
+        "tickTime=1000",
+        "maxSessionTimeout=2000",
+    ];
     let mut zk = corral_testkit::start_zookeeper(&cfg, &[]).expect("start ZooKeeper");
     let mut corral =
         corral_testkit::start_corral(Path::new(env!("CARGO_BIN_EXE_corral")), &cfg, &[])
@@ -1358,6 +1376,7 @@ fn mntr_figures_match_zookeeper() {
         // Its close is seen before mntr is read.
         std::thread::sleep(Duration::from_millis(300));
         maps.push(mntr_map(addr));
+        // Gone without closing its session: it expires (below).
         drop(c);
     }
     let (zkm, ours) = (&maps[0], &maps[1]);
@@ -1395,6 +1414,12 @@ fn mntr_figures_match_zookeeper() {
         "zk_approximate_data_size",
         "zk_local_sessions",
         "zk_connection_rejected",
+        "zk_cnt_node_created_watch_count",
+        "zk_sum_node_created_watch_count",
+        "zk_cnt_node_changed_watch_count",
+        "zk_cnt_node_children_watch_count",
+        "zk_cnt_node_deleted_watch_count",
+        "zk_stale_sessions_expired",
     ] {
         assert_eq!(ours.get(key), zkm.get(key), "{key}: corral vs ZooKeeper");
     }
@@ -1414,6 +1439,21 @@ fn mntr_figures_match_zookeeper() {
         assert!(zkm[key].contains('.'), "ZooKeeper's {key}: {}", zkm[key]);
     }
     assert!(ours["zk_cnt_fsynctime"].parse::<u64>().unwrap() > 0);
+    assert_eq!(ours["zk_cnt_node_children_watch_count"], "1");
+    // Both sessions gone without closing (2 s sessions, 1 s ticks): expired on both servers.
+    std::thread::sleep(Duration::from_millis(4000));
+    for (who, server) in [("ZooKeeper", &zk), ("corral", &corral)] {
+        let m = mntr_map(server.addr());
+        assert_eq!(
+            (
+                m["zk_stale_sessions_expired"].as_str(),
+                m["zk_global_sessions"].as_str()
+            ),
+            ("2", "0"),
+            "{who}: sessions expired, sessions left"
+        );
+        assert_eq!(m["zk_global_sessions"], "0", "{}", server.addr());
+    }
     zk.stop();
     corral.stop();
 }

@@ -376,9 +376,9 @@ impl<D: Disk> Node<D> {
 
     // ---- reading -------------------------------------------------------------------------
 
-    /// The tree's per-namespace write figures since the last call (`write_per_namespace`).
-    pub fn take_write_stats(&mut self) -> Vec<(String, i64)> {
-        self.core.take_write_stats()
+    /// The core's figures for the server's metrics since the last call.
+    pub fn take_tally(&mut self) -> corral_tree::core::Tally {
+        self.core.take_tally()
     }
 
     pub fn core(&self) -> &Core {

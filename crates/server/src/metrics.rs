@@ -325,6 +325,8 @@ pub(crate) struct Metrics {
     summaries: Vec<Stat>,
     /// Summary sets (ZooKeeper's `getSummarySet`, basic): (set name, key) → observations.
     sets: std::collections::BTreeMap<(&'static str, String), Stat>,
+    /// Counter sets (`getCounterSet`): (set name, key) → count.
+    counter_sets: std::collections::BTreeMap<(&'static str, String), u64>,
 }
 
 impl Metrics {
@@ -334,6 +336,7 @@ impl Metrics {
             counters: vec![0; COUNTER_NAMES.len()],
             summaries: (0..SUMMARY_NAMES.len()).map(|_| Stat::new()).collect(),
             sets: Default::default(),
+            counter_sets: Default::default(),
         }
     }
 
@@ -363,6 +366,11 @@ impl Metrics {
             .add(value, windowed, windowed, Instant::now());
     }
 
+    /// `n` more for `key` in the counter set `set` (`quota_exceeded_error_per_namespace`).
+    pub(crate) fn add_to_set(&mut self, set: &'static str, key: &str, n: u64) {
+        *self.counter_sets.entry((set, key.to_string())).or_default() += n;
+    }
+
     /// `srst`: ZooKeeper's default provider resets every counter and summary; its Prometheus
     /// provider resets nothing.
     pub(crate) fn reset(&mut self) {
@@ -381,6 +389,9 @@ impl Metrics {
             .zip(&self.counters)
             .map(|(n, v)| (n.to_string(), Value::Long(*v as i64)))
             .collect();
+        for ((set, key), v) in &self.counter_sets {
+            rows.push((format!("{key}_{set}"), Value::Long(*v as i64)));
+        }
         let now = Instant::now();
         for (i, (name, stat)) in SUMMARY_NAMES.iter().zip(&self.summaries).enumerate() {
             let advanced = i >= FIRST_ADVANCED;
@@ -400,6 +411,16 @@ impl Metrics {
         let mut out = Vec::new();
         for (name, v) in COUNTER_NAMES.iter().zip(&self.counters) {
             out.push(family(name, MetricType::COUNTER, vec![counter(*v as f64)]));
+        }
+        let mut counter_sets: std::collections::BTreeMap<&str, Vec<prometheus::proto::Metric>> =
+            Default::default();
+        for ((set, key), v) in &self.counter_sets {
+            let mut m = counter(*v as f64);
+            m.set_label(key_label(Some(key)));
+            counter_sets.entry(set).or_default().push(m);
+        }
+        for (set, metrics) in counter_sets {
+            out.push(family(set, MetricType::COUNTER, metrics));
         }
         for (i, (name, stat)) in SUMMARY_NAMES.iter().zip(&self.summaries).enumerate() {
             let qs = if i >= FIRST_ADVANCED {

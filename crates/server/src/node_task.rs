@@ -153,6 +153,31 @@ fn track_role(st: &mut State) {
     r.serving = serving;
 }
 
+/// Carries what the core counted (per-namespace writes, watchers fired, quota refusals,
+/// expired sessions) into the metrics.
+fn carry_tally(st: &mut State) {
+    use corral_proto::records::event_type;
+    let t = st.node.take_tally();
+    let m = &mut st.metrics;
+    for (ns, bytes) in t.writes {
+        m.observe_set("write_per_namespace", &ns, bytes);
+    }
+    for (event, n) in t.watchers_fired {
+        let summary = match event {
+            event_type::NODE_CREATED => Summary::NodeCreatedWatchCount,
+            event_type::NODE_DELETED => Summary::NodeDeletedWatchCount,
+            event_type::NODE_DATA_CHANGED => Summary::NodeChangedWatchCount,
+            event_type::NODE_CHILDREN_CHANGED => Summary::NodeChildrenWatchCount,
+            _ => continue,
+        };
+        m.observe(summary, n as i64);
+    }
+    for ns in t.quota_refused {
+        m.add_to_set("quota_exceeded_error_per_namespace", &ns, 1);
+    }
+    m.add(Counter::StaleSessionsExpired, t.sessions_expired);
+}
+
 /// Carries what the node and the connection tasks counted since the last look into the
 /// metrics.
 fn carry_counts(st: &mut State) {
@@ -196,6 +221,7 @@ fn carry_counts(st: &mut State) {
 /// What the four-letter words and the AdminServer read (and reset).
 fn view(st: &mut State) -> View<'_> {
     carry_counts(st);
+    carry_tally(st);
     let counted = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     View {
         node: &mut st.node,
@@ -242,9 +268,7 @@ pub(crate) async fn node_loop(mut st: State, mut rx: mpsc::Receiver<Event>) {
             _ = tokio::time::sleep(sleep) => {}
         }
         track_role(&mut st);
-        for (ns, bytes) in st.node.take_write_stats() {
-            st.metrics.observe_set("write_per_namespace", &ns, bytes);
-        }
+        carry_tally(&mut st);
         // Timers, and with a snapshot walk pending one slice of it between batches.
         now = st.clock.now();
         if now.mono_ms >= st.node.poll_timeout() {

@@ -117,6 +117,8 @@ pub struct View<'a> {
     tree: &'a DataTree,
     outstanding: Option<&'a Outstanding>,
     over: HashMap<String, Option<Rec>>,
+    /// Top-level namespaces of the quotas that refused this request (QuotaExceeded).
+    pub quota_refused: Vec<String>,
 }
 
 /// Who is asking, and under which rules.
@@ -198,6 +200,7 @@ impl<'a> View<'a> {
             tree,
             outstanding: None,
             over: HashMap::new(),
+            quota_refused: Vec::new(),
         }
     }
 
@@ -206,6 +209,7 @@ impl<'a> View<'a> {
             tree,
             outstanding: Some(outstanding),
             over: HashMap::new(),
+            quota_refused: Vec::new(),
         }
     }
 
@@ -230,7 +234,7 @@ impl<'a> View<'a> {
 
     /// `zookeeper.enforceQuota`: ZooKeeper checks the quota's committed stats (not the
     /// outstanding changes), refusing only over a hard limit.
-    fn check_quota(&self, ctx: &Ctx<'_>, p: &str, bytes_diff: i64, count_diff: i64) -> Res<()> {
+    fn check_quota(&mut self, ctx: &Ctx<'_>, p: &str, bytes_diff: i64, count_diff: i64) -> Res<()> {
         if !ctx.enforce_quota {
             return Ok(());
         }
@@ -242,6 +246,9 @@ impl<'a> View<'a> {
             }
             QuotaCheck::Exceeded(msg) => {
                 tracing::warn!("{msg}");
+                if let Some(ns) = p.split('/').nth(1).filter(|n| !n.is_empty()) {
+                    self.quota_refused.push(ns.to_string());
+                }
                 Err(ErrorCode::QuotaExceeded)
             }
         }

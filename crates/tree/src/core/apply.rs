@@ -302,6 +302,10 @@ impl Core {
                 Trigger::Deleted(p, acl) => {
                     let data = self.data_watches.trigger(p, event_type::NODE_DELETED);
                     let mut child = self.child_watches.trigger(p, event_type::NODE_DELETED);
+                    // ZooKeeper counts each table's watchers, the child table's before it
+                    // leaves out those the data table told already.
+                    self.tally.note_fired(event_type::NODE_DELETED, data.len());
+                    self.tally.note_fired(event_type::NODE_DELETED, child.len());
                     child.retain(|c| !data.contains(c));
                     (
                         p,
@@ -313,6 +317,11 @@ impl Core {
                     )
                 }
             };
+            if !matches!(t, Trigger::Deleted(..)) {
+                for (ty, conns) in &notify {
+                    self.tally.note_fired(*ty, conns.len());
+                }
+            }
             for (ty, conns) in notify {
                 let ev = WatcherEvent {
                     r#type: ty,

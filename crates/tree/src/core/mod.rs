@@ -198,6 +198,40 @@ pub struct Core {
     serving: bool,
     /// SASL exchanges begun, for distinct nonces.
     sasl_nonces: u64,
+    /// Figures for the server's metrics since the last [`Core::take_tally`].
+    tally: Tally,
+}
+
+/// Entries each list of a [`Tally`] keeps between takes: a core nobody asks (the
+/// simulation) stays small.
+pub const TALLY_KEPT: usize = 65_536;
+
+/// What the core counts for the server's metrics as it happens, taken with
+/// [`Core::take_tally`].
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Watch triggers that found watchers: (event type, watchers), per watch table (ZooKeeper's
+    /// `node_created/deleted/changed/children_watch_count`).
+    pub watchers_fired: Vec<(i32, usize)>,
+    /// Requests refused with QuotaExceeded, by top-level namespace.
+    pub quota_refused: Vec<String>,
+    /// Sessions expired (`stale_sessions_expired`).
+    pub sessions_expired: u64,
+    /// Writes applied, by top-level namespace: (namespace, path and data bytes).
+    pub writes: Vec<(String, i64)>,
+}
+
+impl Tally {
+    fn note_fired(&mut self, event: i32, watchers: usize) {
+        if watchers > 0 && self.watchers_fired.len() < TALLY_KEPT {
+            self.watchers_fired.push((event, watchers));
+        }
+    }
+
+    fn note_quota_refused(&mut self, namespaces: Vec<String>) {
+        let room = TALLY_KEPT.saturating_sub(self.quota_refused.len());
+        self.quota_refused.extend(namespaces.into_iter().take(room));
+    }
 }
 
 fn body<T: Jute>(r: &T) -> Vec<u8> {
@@ -257,6 +291,7 @@ impl Core {
             touched: HashMap::new(),
             serving: true,
             sasl_nonces: 0,
+            tally: Tally::default(),
         }
     }
 
@@ -268,9 +303,11 @@ impl Core {
         &self.tree
     }
 
-    /// The tree's per-namespace write figures since the last call (`write_per_namespace`).
-    pub fn take_write_stats(&mut self) -> Vec<(String, i64)> {
-        self.tree.take_write_stats()
+    /// The figures counted since the last call.
+    pub fn take_tally(&mut self) -> Tally {
+        let mut t = std::mem::take(&mut self.tally);
+        t.writes = self.tree.take_write_stats();
+        t
     }
 
     pub fn sessions(&self) -> &SessionTable {

@@ -98,6 +98,8 @@ impl Core {
             }
             (Some(e), _) => Err(e),
         };
+        self.tally
+            .note_quota_refused(std::mem::take(&mut view.quota_refused));
         let (ty, body) = match prepped {
             Ok(x) => x,
             Err(e) => {

@@ -70,6 +70,7 @@ impl Core {
             return;
         }
         for id in self.sessions.expire(now.mono_ms) {
+            self.tally.sessions_expired += 1;
             tracing::info!("expiring session 0x{id:x}");
             self.submit(now, id, 0, Work::CloseSession, None);
             if let Some(conn) = self.session_conn.remove(&id) {
