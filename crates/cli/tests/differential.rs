@@ -1204,6 +1204,7 @@ fn start_with_admin(which: &str, props: &[(&str, &str)]) -> (corral_testkit::Ser
 // a subset of ZooKeeper's 487 metrics so far, each with ZooKeeper's type.
 #[test]
 fn admin_server_matches_zookeeper() {
+    const BACKUP: [&str; 2] = ["restore", "snapshot"];
     let test = "admin_server_matches_zookeeper";
     if !corral_testkit::require_real_zookeeper(test) {
         return;
@@ -1228,7 +1229,9 @@ fn admin_server_matches_zookeeper() {
             .map(str::to_string)
             .collect();
         let mut shapes = std::collections::BTreeMap::new();
-        for name in &names {
+        // ZooKeeper 3.9's backup commands, which corral also serves, are tested in
+        // admin_backup.rs.
+        for name in names.iter().filter(|n| !BACKUP.contains(&n.as_str())) {
             let (status, body) = http_get(port, &format!("/commands/{name}"));
             let v: serde_json::Value = serde_json::from_str(&body)
                 .unwrap_or_else(|e| panic!("{which} {name}: {e}: {body}"));
@@ -1265,7 +1268,18 @@ fn admin_server_matches_zookeeper() {
         26,
         "ZooKeeper lists 26 commands: {zk_names:?}"
     );
-    assert_eq!(names, zk_names, "the command list");
+    let ours: Vec<&String> = names
+        .iter()
+        .filter(|n| !BACKUP.contains(&n.as_str()))
+        .collect();
+    assert_eq!(
+        ours,
+        zk_names.iter().collect::<Vec<_>>(),
+        "the command list"
+    );
+    for b in BACKUP {
+        assert!(names.iter().any(|n| n == b), "corral lists {b}: {names:?}");
+    }
     assert_eq!(post, zk_post, "POST");
     let u = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
     assert_eq!(u(unknown), u(zk_unknown), "an unknown command");
@@ -1547,4 +1561,115 @@ fn global_outstanding_limit_holds_the_flood() {
     );
     zk.stop();
     corral.stop();
+}
+
+/// `curl` over HTTPS (trusting the test CA): status and body; None when no TLS session comes
+/// up.
+fn curl_https(port: u16, path: &str, ca: &Path) -> Option<(u16, String, String)> {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "20", "-D", "-", "--cacert"])
+        .arg(ca)
+        .arg(format!("https://localhost:{port}{path}"))
+        .output()
+        .expect("run curl");
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, head.to_ascii_lowercase(), body.to_string()))
+}
+
+// admin.forceHttps and admin.portUnification with the members' key store (ssl.quorum.*), as
+// ZooKeeper's Jetty serves them: over HTTPS the same JSON and the Strict-Transport-Security
+// header; with forceHttps plain HTTP gets no answer, with portUnification it gets the same.
+#[test]
+fn admin_server_over_https_matches_zookeeper() {
+    let test = "admin_server_over_https_matches_zookeeper";
+    if !corral_testkit::require_real_zookeeper(test)
+        || !corral_testkit::require_tool(test, "/usr/bin/curl", "curl")
+    {
+        return;
+    }
+    let pki = tempfile::tempdir().unwrap();
+    corral_testkit::pki::make_pki(pki.path());
+    let ca = pki.path().join("ca.pem");
+    for mode in ["admin.forceHttps", "admin.portUnification"] {
+        let mut seen = Vec::new();
+        for which in ["zookeeper", "corral"] {
+            let store = format!(
+                "ssl.quorum.keyStore.location={}",
+                pki.path().join("server.jks").display()
+            );
+            let password = format!("ssl.quorum.keyStore.password={}", corral_testkit::pki::PW);
+            // ZooKeeper's Jetty loads a trust store too (and starts no AdminServer without).
+            let trust = format!(
+                "ssl.quorum.trustStore.location={}",
+                pki.path().join("trust.jks").display()
+            );
+            let trust_password =
+                format!("ssl.quorum.trustStore.password={}", corral_testkit::pki::PW);
+            let port = corral_testkit::free_port();
+            let cfg = [
+                "admin.enableServer=true".to_string(),
+                "admin.serverAddress=127.0.0.1".to_string(),
+                format!("admin.serverPort={port}"),
+                format!("{mode}=true"),
+                store,
+                password,
+                trust,
+                trust_password,
+            ];
+            let cfg: Vec<&str> = cfg.iter().map(String::as_str).collect();
+            let mut server = match which {
+                "zookeeper" => corral_testkit::start_zookeeper(&cfg, &[]),
+                _ => {
+                    corral_testkit::start_corral(Path::new(env!("CARGO_BIN_EXE_corral")), &cfg, &[])
+                }
+            }
+            .unwrap_or_else(|e| panic!("{which}: {e:#}"));
+            // ZooKeeper's Jetty starts a moment after the client port.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let https = loop {
+                if let Some(r) = curl_https(port, "/commands/ruok", &ca) {
+                    break r;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{which} {mode}: no HTTPS answer\n{}",
+                    server.log()
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            };
+            let plain = {
+                use std::io::{Read, Write};
+                let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let _ = write!(s, "GET /commands/ruok HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+                let mut t = String::new();
+                let _ = s.read_to_string(&mut t);
+                t.split_whitespace().nth(1).map(str::to_string)
+            };
+            server.stop();
+            seen.push((https, plain));
+        }
+        let ((zk_status, zk_head, zk_body), zk_plain) = &seen[0];
+        let ((status, head, body), plain) = &seen[1];
+        assert_eq!(status, zk_status, "{mode}: status");
+        let v = |b: &str| serde_json::from_str::<serde_json::Value>(b).unwrap();
+        assert_eq!(v(body), v(zk_body), "{mode}: ruok over HTTPS");
+        let hsts = |h: &str| {
+            h.lines()
+                .find_map(|l| l.strip_prefix("strict-transport-security:"))
+                .map(|v| v.trim().to_string())
+        };
+        assert_eq!(
+            hsts(head),
+            hsts(zk_head),
+            "{mode}: Strict-Transport-Security"
+        );
+        assert!(hsts(head).is_some(), "{mode}: {head}");
+        assert_eq!(plain, zk_plain, "{mode}: plain HTTP on the same port");
+    }
 }

@@ -344,6 +344,63 @@ impl<D: Disk> Node<D> {
     }
 
     /// A whole snapshot of `tree`, written here and now (nothing else runs meanwhile).
+    /// A consistent snapshot of the database as it is now, in ZooKeeper's snapshot format
+    /// (uncompressed, with its checksum and digest): (its zxid, its bytes). The AdminServer's
+    /// `snapshot` (ZooKeeper 3.9): a hot backup `restore` or ZooKeeper can load. The node does
+    /// nothing else while it is taken.
+    pub fn snapshot_now(&self) -> (i64, Vec<u8>) {
+        let tree = self.core.tree();
+        let mut f = Fuzzy::start(tree, self.core.session_list());
+        while !f.step(tree, usize::MAX) {}
+        let zxid = f.zxid();
+        let raw = f.finish(Some((tree.last_processed_zxid(), tree.digest() as i64)));
+        (zxid, raw)
+    }
+
+    /// The AdminServer's `restore` (ZooKeeper 3.9), on a standalone server: the database becomes
+    /// the snapshot in `blob` (as `snapshot` gives it). Every client connection is closed;
+    /// clients whose sessions the snapshot holds resume them. The restored state is written as
+    /// a snapshot named after the zxid this server goes on from, the higher of the snapshot's
+    /// and its own, so its txn log stays in order and a restart comes back to the restored
+    /// state. Returns the snapshot's zxid. Nothing changes when the blob is not a whole,
+    /// intact snapshot.
+    pub fn restore(&mut self, now: Now, blob: &[u8]) -> Result<i64, String> {
+        if self.ensemble.is_some() {
+            return Err(
+                "restore is for a standalone server: an ensemble member's database \
+                        comes from its leader"
+                    .into(),
+            );
+        }
+        if self.job_in_flight || self.unsynced.is_some() {
+            return Err(
+                "a snapshot is being written or txns are not yet durable; try again".into(),
+            );
+        }
+        let (mut tree, meta) = snapshot::deserialize(blob, usize::MAX)
+            .map_err(|e| format!("not an intact snapshot: {e}"))?;
+        // A snapshot's zxid is in its file's name; a stream carries it in its digest trailer
+        // (the zxid the digest was taken at).
+        let restored = meta
+            .digest
+            .map_or(tree.last_processed_zxid(), |(zxid, _)| zxid);
+        let go_on = restored.max(self.core.last_zxid());
+        tree.set_last_processed_zxid(go_on);
+        info!(
+            "restoring a snapshot at 0x{restored:x}: {} znodes, {} sessions; going on from 0x{go_on:x}",
+            tree.node_count(),
+            meta.sessions.len()
+        );
+        self.write_snapshotnow(&tree, meta.sessions.clone())
+            .map_err(|e| format!("cannot write the restored snapshot: {e}"))?;
+        self.since_snapshot = 0;
+        self.core.set_serving(false);
+        self.core.replace_state(now, tree, &meta.sessions);
+        self.core.set_serving(true);
+        self.pump(now);
+        Ok(restored)
+    }
+
     fn write_snapshotnow(
         &mut self,
         tree: &corral_tree::DataTree,

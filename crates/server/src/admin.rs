@@ -18,7 +18,7 @@ use axum::Router;
 use serde_json::{json, Map, Value};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::fourlw::{self, View};
 use crate::wire::Event;
@@ -69,12 +69,72 @@ pub(crate) struct AdminSettings {
     pub addr: SocketAddr,
     pub command_url: String,
     pub idle_timeout: Duration,
+    pub backup: BackupSettings,
+    /// HTTPS (`admin.forceHttps`), or HTTPS beside HTTP (`admin.portUnification`: true).
+    pub tls: Option<(std::sync::Arc<rustls::ServerConfig>, bool)>,
+}
+
+/// What Jetty's SecureRequestCustomizer adds to HTTPS answers in ZooKeeper's AdminServer.
+const HSTS: &str = "max-age=86400; includeSubDomains";
+
+/// ZooKeeper 3.9's backup commands, served beside 3.8's: `snapshot` (GET) streams a
+/// consistent snapshot, `restore` (POST) loads one. Both need an `Authorization` header whose
+/// identity holds ALL on `/`.
+pub(crate) const BACKUP_COMMANDS: &[(&str, &[&str])] =
+    &[("restore", &["rest"]), ("snapshot", &["snap"])];
+
+/// The backup commands' settings (ZooKeeper 3.9's properties).
+#[derive(Debug, Clone)]
+pub(crate) struct BackupSettings {
+    /// `zookeeper.admin.snapshot.enabled` / `zookeeper.admin.restore.enabled` (default true).
+    pub snapshot_enabled: bool,
+    pub restore_enabled: bool,
+    /// `zookeeper.admin.rateLimiterIntervalInMS` (default 300000): one call per interval. As
+    /// in ZooKeeper 3.9, `snapshot` reads the value as microseconds, `restore` as milliseconds.
+    pub rate_limit_interval: i64,
+}
+
+impl BackupSettings {
+    pub(crate) fn from_config(cfg: &crate::config::ServerConfig) -> BackupSettings {
+        let flag = |k: &str| {
+            cfg.property(k)
+                .is_none_or(|v| v.trim().eq_ignore_ascii_case("true"))
+        };
+        BackupSettings {
+            snapshot_enabled: flag("zookeeper.admin.snapshot.enabled"),
+            restore_enabled: flag("zookeeper.admin.restore.enabled"),
+            rate_limit_interval: cfg
+                .property("zookeeper.admin.rateLimiterIntervalInMS")
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(300_000),
+        }
+    }
+}
+
+/// What the node task answers a backup command.
+#[derive(Debug)]
+pub(crate) enum Backup {
+    /// Allowed (auth checked, server serving).
+    Allowed,
+    Snapshot {
+        zxid: i64,
+        bytes: Vec<u8>,
+    },
+    Restored {
+        zxid: i64,
+    },
+    /// An HTTP status and the `error` text.
+    Refused(StatusCode, String),
 }
 
 #[derive(Clone)]
 struct Shared {
     ev: mpsc::Sender<Event>,
     command_url: String,
+    backup: BackupSettings,
+    /// When `snapshot` and `restore` last ran (their rate limits).
+    last_snapshot: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    last_restore: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 /// Binds the AdminServer's port. ZooKeeper logs a failure and goes on without it.
@@ -105,13 +165,18 @@ pub(crate) async fn serve(listener: TcpListener, settings: AdminSettings, ev: mp
     let shared = Shared {
         ev,
         command_url: settings.command_url.clone(),
+        backup: settings.backup.clone(),
+        last_snapshot: Default::default(),
+        last_restore: Default::default(),
     };
     let base = settings.command_url.trim_end_matches('/').to_string();
     let router = Router::new()
         .route(
             &format!("{base}/{{name}}"),
-            get(command).fallback(other_method),
+            get(command).post(post_command).fallback(other_method),
         )
+        // A snapshot to restore is as large as the database.
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .route(&base.clone(), get(list).fallback(other_method))
         .route(&format!("{base}/"), get(list).fallback(other_method))
         .route("/ready", get(ready))
@@ -119,26 +184,72 @@ pub(crate) async fn serve(listener: TcpListener, settings: AdminSettings, ev: mp
         .fallback(not_found)
         .with_state(shared);
     loop {
-        let Ok((sock, _)) = listener.accept().await else {
+        let Ok((sock, peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let with_peer = router
+            .clone()
+            .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
         let idle = settings.idle_timeout;
+        let tls = settings.tls.clone();
         tokio::spawn(async move {
-            let io = hyper_util::rt::TokioIo::new(sock);
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(idle)
-                .serve_connection(io, service);
-            let _ = conn.await;
+            let https = match &tls {
+                None => false,
+                Some((_, false)) => true,
+                // Port unification: a TLS handshake record's first byte.
+                Some((_, true)) => {
+                    let mut first = [0u8; 1];
+                    match tokio::time::timeout(idle, sock.peek(&mut first)).await {
+                        Ok(Ok(1)) => first[0] == 0x16,
+                        _ => return,
+                    }
+                }
+            };
+            if !https {
+                serve_http(sock, with_peer, idle).await;
+                return;
+            }
+            let Some((config, _)) = tls else { return };
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            match tokio::time::timeout(idle, acceptor.accept(sock)).await {
+                Ok(Ok(stream)) => {
+                    let secured = with_peer.layer(axum::middleware::map_response(
+                        |mut r: Response| async move {
+                            r.headers_mut().insert(
+                                header::STRICT_TRANSPORT_SECURITY,
+                                axum::http::HeaderValue::from_static(HSTS),
+                            );
+                            r
+                        },
+                    ));
+                    serve_http(stream, secured, idle).await;
+                }
+                Ok(Err(e)) => debug!("AdminServer TLS handshake with {peer} failed: {e}"),
+                Err(_) => debug!("AdminServer TLS handshake with {peer} timed out"),
+            }
         });
     }
+}
+
+/// One HTTP/1.1 connection until it closes or idles past `idle`.
+async fn serve_http<S>(stream: S, router: Router, idle: Duration)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper_util::service::TowerToHyperService::new(router);
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(idle)
+        .serve_connection(io, service);
+    let _ = conn.await;
 }
 
 /// `GET <commandURL>`: links to every command, as ZooKeeper's CommandListServlet writes them.
 async fn list(State(s): State<Shared>) -> Response {
     let mut names: Vec<&str> = COMMANDS.iter().map(|(n, _, _)| *n).collect();
+    names.extend(BACKUP_COMMANDS.iter().map(|(n, _)| *n));
     names.sort_unstable();
     let base = s.command_url.trim_end_matches('/');
     let body: String = names
@@ -188,12 +299,283 @@ async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "Not Found\n").into_response()
 }
 
+/// The primary name of a backup command or its alias.
+fn backup_command(name: &str) -> Option<&'static str> {
+    BACKUP_COMMANDS
+        .iter()
+        .find(|(n, aliases)| *n == name || aliases.contains(&name))
+        .map(|(n, _)| *n)
+}
+
+/// A backup command's JSON answer: `command`, `error`, and what else it carries.
+fn backup_json(
+    status: StatusCode,
+    command: &str,
+    error: Option<String>,
+    more: Map<String, Value>,
+) -> Response {
+    let mut m = more;
+    m.insert("command".into(), json!(command));
+    m.insert("error".into(), error.map_or(Value::Null, Value::from));
+    let body = serde_json::to_string_pretty(&Value::Object(m)).unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// One call per interval (ZooKeeper's RateLimiter with a single permit).
+fn rate_limited(last: &std::sync::Mutex<Option<std::time::Instant>>, interval: Duration) -> bool {
+    let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+    let now = std::time::Instant::now();
+    if last.is_some_and(|t| now.duration_since(t) < interval) {
+        return true;
+    }
+    *last = Some(now);
+    false
+}
+
+/// Asks the node task; a closed channel is a server going away.
+async fn ask_backup(s: &Shared, what: crate::wire::BackupAsk) -> Backup {
+    let (reply, rx) = oneshot::channel();
+    if s.ev.send(Event::Backup { what, reply }).await.is_err() {
+        return Backup::Refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down".into(),
+        );
+    }
+    rx.await.unwrap_or_else(|_| {
+        Backup::Refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down".into(),
+        )
+    })
+}
+
+fn client_ip(peer: axum::extract::ConnectInfo<SocketAddr>) -> String {
+    peer.0.ip().to_string()
+}
+
+/// `GET <commandURL>/snapshot[?streaming=false]`: a consistent snapshot of the database, its
+/// zxid and size in the `last_zxid` and `snapshot_size` headers, streamed unless
+/// `streaming=false`.
+async fn snapshot(
+    s: &Shared,
+    args: &HashMap<String, String>,
+    auth: Option<String>,
+    ip: String,
+) -> Response {
+    let cmd = "snapshot";
+    let allowed = ask_backup(s, crate::wire::BackupAsk::Check { auth, ip }).await;
+    if let Backup::Refused(status, error) = allowed {
+        return backup_json(status, cmd, Some(error), Map::new());
+    }
+    if !s.backup.snapshot_enabled {
+        warn!("snapshot command refused: zookeeper.admin.snapshot.enabled=false");
+        return backup_json(StatusCode::SERVICE_UNAVAILABLE, cmd, None, Map::new());
+    }
+    let interval = Duration::from_micros(s.backup.rate_limit_interval.max(0) as u64);
+    if rate_limited(&s.last_snapshot, interval) {
+        return backup_json(StatusCode::TOO_MANY_REQUESTS, cmd, None, Map::new());
+    }
+    let streaming = args
+        .get("streaming")
+        .is_none_or(|v| v.trim().eq_ignore_ascii_case("true"));
+    match ask_backup(s, crate::wire::BackupAsk::Snapshot).await {
+        Backup::Snapshot { zxid, bytes } => {
+            info!(
+                "AdminServer snapshot at 0x{zxid:x}: {} bytes{}",
+                bytes.len(),
+                if streaming { ", streamed" } else { "" }
+            );
+            let headers = [
+                ("last_zxid", format!("0x{zxid:x}")),
+                ("snapshot_size", bytes.len().to_string()),
+            ];
+            let mut r = if streaming {
+                ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
+            } else {
+                backup_json(StatusCode::OK, cmd, None, Map::new())
+            };
+            for (k, v) in headers {
+                if let Ok(v) = axum::http::HeaderValue::from_str(&v) {
+                    r.headers_mut().insert(k, v);
+                }
+            }
+            r
+        }
+        Backup::Refused(status, error) => backup_json(status, cmd, Some(error), Map::new()),
+        other => backup_json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            cmd,
+            Some(format!("unexpected answer {other:?}")),
+            Map::new(),
+        ),
+    }
+}
+
+/// `POST <commandURL>/restore` with a snapshot as the body.
+async fn post_command(
+    State(s): State<Shared>,
+    Path(name): Path<String>,
+    peer: axum::extract::ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
+    version: axum::http::Version,
+    method: axum::http::Method,
+    body: axum::body::Body,
+) -> Response {
+    if backup_command(&name) != Some("restore") {
+        return other_method(version, method).await;
+    }
+    let cmd = "restore";
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let ip = client_ip(peer);
+    // Who is asking is checked before the body is read.
+    let allowed = ask_backup(&s, crate::wire::BackupAsk::Check { auth, ip }).await;
+    if let Backup::Refused(status, error) = allowed {
+        return backup_json(status, cmd, Some(error), Map::new());
+    }
+    if !s.backup.restore_enabled {
+        warn!("restore command refused: zookeeper.admin.restore.enabled=false");
+        return backup_json(StatusCode::SERVICE_UNAVAILABLE, cmd, None, Map::new());
+    }
+    let blob = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) if !b.is_empty() => b.to_vec(),
+        Ok(_) => {
+            return backup_json(
+                StatusCode::BAD_REQUEST,
+                cmd,
+                Some("no snapshot in the request".into()),
+                Map::new(),
+            )
+        }
+        Err(e) => {
+            return backup_json(
+                StatusCode::BAD_REQUEST,
+                cmd,
+                Some(format!("reading the snapshot: {e}")),
+                Map::new(),
+            )
+        }
+    };
+    let interval = Duration::from_millis(s.backup.rate_limit_interval.max(0) as u64);
+    if rate_limited(&s.last_restore, interval) {
+        return backup_json(StatusCode::TOO_MANY_REQUESTS, cmd, None, Map::new());
+    }
+    match ask_backup(&s, crate::wire::BackupAsk::Restore { blob }).await {
+        Backup::Restored { zxid } => {
+            let mut more = Map::new();
+            more.insert("last_zxid".into(), json!(zxid));
+            backup_json(StatusCode::OK, cmd, None, more)
+        }
+        Backup::Refused(status, error) => backup_json(status, cmd, Some(error), Map::new()),
+        other => backup_json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            cmd,
+            Some(format!("unexpected answer {other:?}")),
+            Map::new(),
+        ),
+    }
+}
+
+/// The node task's side of the backup commands.
+pub(crate) fn backup(
+    st: &mut View<'_>,
+    what: crate::wire::BackupAsk,
+    now: corral_tree::core::Now,
+) -> Backup {
+    use crate::wire::BackupAsk;
+    let serving = st.node.state().is_none() || st.node.peer().is_some_and(|p| p.serving());
+    if !serving {
+        return Backup::Refused(
+            StatusCode::OK,
+            "This ZooKeeper instance is not currently serving requests".into(),
+        );
+    }
+    match what {
+        BackupAsk::Check { auth, ip } => match authorized(st, auth.as_deref(), &ip) {
+            Ok(()) => Backup::Allowed,
+            Err((status, why)) => Backup::Refused(status, why.into()),
+        },
+        BackupAsk::Snapshot => {
+            let (zxid, bytes) = st.node.snapshot_now();
+            Backup::Snapshot { zxid, bytes }
+        }
+        BackupAsk::Restore { blob } => match st.node.restore(now, &blob) {
+            Ok(zxid) => Backup::Restored { zxid },
+            Err(e) => {
+                warn!("restore refused: {e}");
+                Backup::Refused(StatusCode::INTERNAL_SERVER_ERROR, e)
+            }
+        },
+    }
+}
+
+/// ZooKeeper 3.9's check of a backup command's `Authorization: <scheme> [<auth>]`: the
+/// scheme's provider turns it into ids (`digest user:password`, `ip`), which must hold ALL
+/// on `/` (a super user always does).
+fn authorized(
+    st: &View<'_>,
+    auth: Option<&str>,
+    ip: &str,
+) -> Result<(), (StatusCode, &'static str)> {
+    use corral_tree::acl::AuthOutcome;
+    let Some(auth) = auth else {
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            "Auth info is missing for the command",
+        ));
+    };
+    let not_authenticated = (StatusCode::UNAUTHORIZED, "Not authenticated");
+    // Java's split(" "): trailing empty strings dropped.
+    let mut parts: Vec<&str> = auth.split(' ').collect();
+    while parts.last() == Some(&"") {
+        parts.pop();
+    }
+    if parts.is_empty() || parts.len() > 2 {
+        return Err(not_authenticated);
+    }
+    let policy = &st.node.core().config().acl;
+    let data = parts.get(1).map_or(&b""[..], |d| d.as_bytes());
+    let ids = match policy.authenticate(parts[0], data, ip) {
+        AuthOutcome::Added(ids) if !ids.is_empty() => ids,
+        _ => return Err(not_authenticated),
+    };
+    let tree = st.node.core().tree();
+    let Some(root) = tree.get("/") else {
+        return Err((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Error occurred during auth",
+        ));
+    };
+    if policy.allows(root.acl(), corral_proto::records::perms::ALL, &ids) {
+        Ok(())
+    } else {
+        Err((StatusCode::FORBIDDEN, "Not authorized"))
+    }
+}
+
 /// `GET <commandURL>/<name>[?arg=value]`.
 async fn command(
     State(s): State<Shared>,
     Path(name): Path<String>,
     Query(args): Query<HashMap<String, String>>,
+    peer: axum::extract::ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
+    version: axum::http::Version,
+    method: axum::http::Method,
 ) -> Response {
+    match backup_command(&name) {
+        Some("snapshot") => {
+            let auth = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            return snapshot(&s, &args, auth, client_ip(peer)).await;
+        }
+        Some(_) => return other_method(version, method).await,
+        None => {}
+    }
     let value = match primary(&name) {
         None => json!({"command": name, "error": format!("Unknown command: {name}")}),
         Some(cmd) => {
@@ -250,10 +632,7 @@ fn answer(
                         cs.reset();
                     }
                 }
-                "stat_reset" => {
-                    *st.stats = Default::default();
-                    *st.node.counters_mut() = Default::default();
-                }
+                "stat_reset" => fourlw::reset_server_stats(st),
                 _ => {}
             }
         }

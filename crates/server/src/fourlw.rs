@@ -78,9 +78,7 @@ pub(crate) fn run(st: &mut View<'_>, word: &str, peer: SocketAddr) -> String {
             o.push_str("Connection stats reset.\n");
         }
         "srst" => {
-            *st.stats = Default::default();
-            st.node.counters_mut().reset();
-            st.metrics.reset();
+            reset_server_stats(st);
             o.push_str("Server stats reset.\n");
         }
         "conf" => conf(st, &mut o),
@@ -135,6 +133,13 @@ pub(crate) fn run(st: &mut View<'_>, word: &str, peer: SocketAddr) -> String {
         _ => {}
     }
     o
+}
+
+/// `srst` and the AdminServer's `stat_reset`: what ZooKeeper's `ServerStats.reset` clears.
+pub(crate) fn reset_server_stats(st: &mut View<'_>) {
+    *st.stats = Default::default();
+    st.node.counters_mut().reset();
+    st.metrics.reset();
 }
 
 /// The snapshot and txn log directories, `<dataDir>/version-2` and `<dataLogDir>/version-2`

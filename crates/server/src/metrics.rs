@@ -377,8 +377,11 @@ impl Metrics {
         if self.provider == Provider::Prometheus {
             return;
         }
-        let provider = self.provider;
-        *self = Metrics::new(provider);
+        self.counters.iter_mut().for_each(|c| *c = 0);
+        self.summaries.iter_mut().for_each(|s| *s = Stat::new());
+        // The sets keep their keys, zeroed, as ZooKeeper's do.
+        self.sets.values_mut().for_each(|s| *s = Stat::new());
+        self.counter_sets.values_mut().for_each(|c| *c = 0);
     }
 
     /// The default provider's rows for `mntr` (without the `zk_` prefix): counters, then

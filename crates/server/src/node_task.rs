@@ -406,6 +406,13 @@ fn handle_event(st: &mut State, ev: Event) {
         }
         Event::StorageDone(ev) => st.node.handle(now, ev),
         Event::Observe(summary, value) => st.metrics.observe(summary, value),
+        Event::Backup { what, reply } => {
+            execute_actions(st);
+            let answer = crate::admin::backup(&mut view(st), what, now);
+            // A restore closed every client connection.
+            execute_actions(st);
+            let _ = reply.send(answer);
+        }
         Event::Prometheus { reply } => {
             execute_actions(st);
             let _ = reply.send(crate::metrics_http::render(&mut view(st)));

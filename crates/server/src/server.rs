@@ -359,11 +359,31 @@ impl Server {
             txns_at_sync: 0,
             role: Default::default(),
         };
-        let admin = if state.cfg.admin_enable_server {
+        // ZooKeeper goes on without its AdminServer when the certificates do not load.
+        let admin_tls: Result<_, ()> = match &state.cfg.admin_tls {
+            None => Ok(None),
+            Some(t) if t.trust_store.is_none() => {
+                warn!(
+                    "AdminServer not started: HTTPS needs ssl.quorum.trustStore.location as \
+                     well (ZooKeeper's Jetty loads both stores)"
+                );
+                Err(())
+            }
+            Some(t) => match crate::tls::server_config(t) {
+                Ok(c) => Ok(Some((c, t.port_unification))),
+                Err(e) => {
+                    warn!("AdminServer not started: its TLS settings (ssl.quorum.*): {e}");
+                    Err(())
+                }
+            },
+        };
+        let admin = if state.cfg.admin_enable_server && admin_tls.is_ok() {
             let settings = crate::admin::AdminSettings {
+                tls: admin_tls.ok().flatten(),
                 addr: SocketAddr::new(state.cfg.admin_server_address, state.cfg.admin_server_port),
                 command_url: state.cfg.admin_command_url.clone(),
                 idle_timeout: Duration::from_millis(state.cfg.admin_idle_timeout_ms),
+                backup: crate::admin::BackupSettings::from_config(&state.cfg),
             };
             crate::admin::bind(&settings).await.map(|l| (l, settings))
         } else {

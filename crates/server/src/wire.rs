@@ -34,6 +34,20 @@ pub(crate) struct ClientSock {
     pub outstanding: AtomicUsize,
 }
 
+/// What the AdminServer asks of the node task for a backup command.
+#[derive(Debug)]
+pub(crate) enum BackupAsk {
+    /// May the caller (its `Authorization` header, its IP) run a backup command?
+    Check {
+        auth: Option<String>,
+        ip: String,
+    },
+    Snapshot,
+    Restore {
+        blob: Vec<u8>,
+    },
+}
+
 /// `globalOutstandingLimit`, as ZooKeeper applies it: while more requests are in process than
 /// the limit, a connection with requests of its own still unanswered reads no more (its
 /// client's writes back up in TCP); connections with none outstanding go on.
@@ -207,6 +221,11 @@ pub(crate) enum Event {
     StorageDone(corral_node::Event),
     /// A value for one of the server's summaries, measured off the node task.
     Observe(crate::metrics::Summary, i64),
+    /// The AdminServer's `snapshot` / `restore` (ZooKeeper 3.9).
+    Backup {
+        what: BackupAsk,
+        reply: oneshot::Sender<crate::admin::Backup>,
+    },
     /// A Prometheus scrape: the metrics in the text exposition format.
     Prometheus {
         reply: oneshot::Sender<String>,

@@ -464,6 +464,7 @@ impl Loader {
         self.configure_ssl_auth()?;
         self.cfg.client_tls = self.client_tls()?;
         self.cfg.quorum_tls = self.quorum_tls()?;
+        self.cfg.admin_tls = self.admin_tls()?;
         self.auth_enforcement()?;
 
         let int_max = i64::from(i32::MAX);

@@ -250,6 +250,9 @@ pub struct ServerConfig {
     pub ssl_quorum_reload_cert_files: bool,
     /// The members' TLS settings (`ssl.quorum.*`) when `sslQuorum` or `portUnification` is on.
     pub quorum_tls: Option<TlsConfig>,
+    /// The AdminServer over HTTPS (`admin.forceHttps`), or HTTPS and HTTP on its port
+    /// (`admin.portUnification`: `port_unification` set).
+    pub admin_tls: Option<TlsConfig>,
     /// Members authenticate each other with SASL (`quorum.auth.enableSasl=true`).
     pub quorum_sasl: Option<QuorumSaslConfig>,
     /// Connections allowed per client IP; 0 means unlimited.
@@ -393,6 +396,7 @@ impl ServerConfig {
             quorum_port_unification: false,
             ssl_quorum_reload_cert_files: false,
             quorum_tls: None,
+            admin_tls: None,
             quorum_sasl: None,
             max_client_cnxns: 60,
             max_cnxns: 0,

@@ -102,18 +102,6 @@ const fn s(key: &'static str, source: Source, default: &'static str, support: Su
     }
 }
 
-const fn admin(key: &'static str, default: &'static str) -> Setting {
-    Setting {
-        key,
-        source: Source::Both,
-        default,
-        support: Support::Refused(NO_ADMIN),
-        moot_when: Some(("admin.enableServer", "false")),
-        aka: "",
-        accepts: "",
-    }
-}
-
 use Source::{Both, Cfg, PropertyOnly as Only};
 use Support::{NoEffect as N, Refused as R};
 const H: Support = Support::Honoured("");
@@ -122,8 +110,6 @@ const NO_TLS: &str = "not supported yet with corral's TLS; remove it";
 const NO_QUORUM_TLS: &str =
     "quorum TLS is not supported yet; remove it (members talk in plaintext)";
 const NO_SASL: &str = "not supported yet with corral's SASL; remove it";
-const NO_ADMIN: &str = "corral's AdminServer speaks plain HTTP only so far; remove it (or set \
-     admin.enableServer=false)";
 const THREADS: &str = "a JVM thread pool size; corral's I/O runs on its own small runtime";
 const NO_THROTTLE: &str = "corral does not throttle requests yet; remove it";
 const NO_CNX_THROTTLE: &str = "corral does not rate-limit new connections yet; remove it";
@@ -348,8 +334,12 @@ pub const SETTINGS: &[Setting] = &[
     s("admin.serverPort", Both, "8080", H),
     s("admin.idleTimeout", Both, "30000", Support::Honoured("an AdminServer connection waiting this long for its next request is closed")),
     s("admin.commandURL", Both, "/commands", H),
-    admin("admin.forceHttps", "false"),
-    admin("admin.portUnification", "false"),
+    s("admin.forceHttps", Both, "false", Support::Honoured("HTTPS only, with ssl.quorum.keyStore's certificate, as ZooKeeper's Jetty")),
+    s("admin.portUnification", Both, "false", Support::Honoured("HTTPS and HTTP on the AdminServer's port, told apart by the first byte")),
+    // ZooKeeper 3.9's backup commands on the AdminServer (corral serves them beside 3.8's).
+    s("zookeeper.admin.snapshot.enabled", Only, "true", Support::Honoured("ZooKeeper 3.9: the AdminServer's snapshot command (503 when false)")),
+    s("zookeeper.admin.restore.enabled", Only, "true", Support::Honoured("ZooKeeper 3.9: the AdminServer's restore command (503 when false)")),
+    s("zookeeper.admin.rateLimiterIntervalInMS", Only, "300000", Support::Honoured("ZooKeeper 3.9: one snapshot per interval (read as microseconds, as 3.9 does) and one restore per interval (milliseconds)")),
     // Metrics.
     s("metricsProvider.className", Cfg, "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider", Support::Honoured("ZooKeeper's DefaultMetricsProvider (mntr) or PrometheusMetricsProvider (/metrics); other classes stop start-up")),
     s("metricsProvider.httpHost", Cfg, "0.0.0.0", Support::Honoured("the Prometheus endpoint's address")),

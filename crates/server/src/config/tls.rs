@@ -197,6 +197,51 @@ impl Loader {
 }
 
 impl Loader {
+    /// The AdminServer's TLS settings when `admin.forceHttps` or `admin.portUnification` is
+    /// set: ZooKeeper's Jetty loads the members' key (and trust) store, `ssl.quorum.*`, and
+    /// asks for no client certificate.
+    pub(super) fn admin_tls(&self) -> Result<Option<TlsConfig>, ConfigError> {
+        // Java's Boolean.getBoolean: "true" in any case, anything else is false.
+        let on = |k: &str| {
+            self.props
+                .get(k)
+                .is_some_and(|(v, _)| v.trim().eq_ignore_ascii_case("true"))
+        };
+        let (force, unified) = (
+            on("zookeeper.admin.forceHttps"),
+            on("zookeeper.admin.portUnification"),
+        );
+        if !self.cfg.admin_enable_server || !(force || unified) {
+            return Ok(None);
+        }
+        let key = if force {
+            "admin.forceHttps"
+        } else {
+            "admin.portUnification"
+        };
+        let key_store = self
+            .store("zookeeper.ssl.quorum.keyStore")?
+            .ok_or_else(|| ConfigError::Conflict {
+                key: key.to_string(),
+                line: None,
+                reason: format!(
+                    "{key}=true needs ssl.quorum.keyStore.location (the AdminServer's certificate)"
+                ),
+            })?;
+        Ok(Some(TlsConfig {
+            key_store,
+            trust_store: self.store("zookeeper.ssl.quorum.trustStore")?,
+            client_auth: ClientAuth::None,
+            versions: self.versions("zookeeper.ssl.quorum")?,
+            cipher_suites: self.cipher_suites("zookeeper.ssl.quorum"),
+            x509_super_user: None,
+            port_unification: unified && !force,
+            cert_reload: false,
+            hostname_verification: false,
+            crl: false,
+        }))
+    }
+
     /// The members' TLS settings when `sslQuorum=true` or `portUnification=true` (which takes
     /// TLS on the quorum ports, too): `ssl.quorum.*`, read as ZooKeeper's `QuorumX509Util`
     /// reads them (a key and a trust store are required; client certificates and host name
