@@ -21,8 +21,24 @@ use tracing::{info, warn};
     about = "A drop-in replacement for Apache ZooKeeper 3.8"
 )]
 struct Cli {
+    /// Log lines as text, or as one JSON object per line (timestamp, level, target, fields)
+    /// for log collectors. Also `CORRAL_LOG_FORMAT`.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "CORRAL_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -81,14 +97,17 @@ fn main() -> std::process::ExitCode {
 fn run() -> anyhow::Result<()> {
     let (args, defines) = split_defines(std::env::args().collect())?;
     let cli = Cli::parse_from(args);
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CORRAL_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CORRAL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().with_current_span(false).init(),
+    }
     match cli.cmd {
         Cmd::Server {
             config,

@@ -931,6 +931,68 @@ fn sigterm_stops_promptly_with_success() {
     read_until_closed(&mut live.stream, CLOSE_DEADLINE).expect("client connection closed at exit");
 }
 
+/// `--log-format json` (or `CORRAL_LOG_FORMAT=json`): every line on stderr is one JSON object
+/// with a timestamp, a level, the target and the message, from start-up to the stop.
+#[test]
+fn log_lines_as_json_for_log_collectors() {
+    if vs_zookeeper() {
+        return;
+    }
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let port = corral_testkit::free_port();
+    let cfg = dir.path().join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
+             admin.enableServer=false\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let bin = corral_testkit::corral_bin(Path::new(env!("CARGO_BIN_EXE_corral")));
+    let mut child = std::process::Command::new(bin)
+        .args(["--log-format", "json", "server", "--config"])
+        .arg(&cfg)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start corral");
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let ready = line.contains("ready in");
+        seen.push(line);
+        if ready || Instant::now() > deadline {
+            break;
+        }
+    }
+    probe_handshake(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_secs(10),
+    )
+    .expect("a session");
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    seen.extend(lines.map_while(Result::ok));
+    assert!(child.wait().unwrap().success());
+    assert!(seen.iter().any(|l| l.contains("ready in")), "{seen:#?}");
+    assert!(seen.iter().any(|l| l.contains("session 0x")), "{seen:#?}");
+    for line in &seen {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        for field in ["timestamp", "level", "target"] {
+            assert!(v[field].is_string(), "{field} in {line}");
+        }
+        assert!(v["fields"]["message"].is_string(), "message in {line}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // A closed connection stays closed
 // ---------------------------------------------------------------------------------------------
