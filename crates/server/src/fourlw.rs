@@ -34,6 +34,8 @@ pub(crate) struct View<'a> {
     pub auth_failed: u64,
     /// ZooKeeper's server metrics.
     pub metrics: &'a mut Metrics,
+    /// `zk_outstanding_tls_handshake`.
+    pub handshakes_in_progress: u64,
     /// Milliseconds since this member became leader, while it leads.
     pub leader_uptime_ms: Option<u64>,
     /// Requests read and not yet answered (`globalOutstandingLimit`'s count).
@@ -419,7 +421,10 @@ pub(crate) fn gauges(st: &View<'_>) -> Vec<(String, Value)> {
         ("local_sessions", long(0)),
         ("uptime", Value::Long(st.uptime_ms as i64)),
         ("max_latency", Value::Long(s.latency.max_ms as i64)),
-        ("outstanding_tls_handshake", long(0)),
+        (
+            "outstanding_tls_handshake",
+            Value::Long(st.handshakes_in_progress as i64),
+        ),
         ("min_client_response_size", Value::Long(min_resp)),
         ("non_mtls_local_conn_count", long(0)),
     ];

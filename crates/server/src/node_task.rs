@@ -184,38 +184,42 @@ fn carry_counts(st: &mut State) {
     let now = *st.node.counters();
     let was = std::mem::replace(&mut st.node_seen, now);
     let m = &mut st.metrics;
-    m.add(Counter::ProposalCount, now.proposals - was.proposals);
-    m.add(
-        Counter::CommitCount,
-        now.leader_commits - was.leader_commits,
-    );
-    m.add(
-        Counter::DigestMismatchesCount,
-        now.digest_mismatches - was.digest_mismatches,
-    );
-    m.add(
-        Counter::LearnerProposalReceivedCount,
-        now.learner_proposals - was.learner_proposals,
-    );
-    m.add(
-        Counter::LearnerCommitReceivedCount,
-        now.learner_commits - was.learner_commits,
-    );
-    m.add(Counter::DiffCount, now.diff_syncs - was.diff_syncs);
-    m.add(Counter::SnapCount, now.snap_syncs - was.snap_syncs);
-    m.add(
-        Counter::RevalidateCount,
-        now.revalidations - was.revalidations,
-    );
-    let take = |c: &std::sync::atomic::AtomicU64| c.swap(0, std::sync::atomic::Ordering::Relaxed);
-    m.add(
-        Counter::UnsuccessfulHandshake,
-        take(&st.auth_failed.unsuccessful_handshake),
-    );
-    m.add(
-        Counter::ConnectionRejected,
-        take(&st.auth_failed.connection_rejected),
-    );
+    for (counter, now, was) in [
+        (Counter::ProposalCount, now.proposals, was.proposals),
+        (Counter::CommitCount, now.leader_commits, was.leader_commits),
+        (
+            Counter::DigestMismatchesCount,
+            now.digest_mismatches,
+            was.digest_mismatches,
+        ),
+        (
+            Counter::LearnerProposalReceivedCount,
+            now.learner_proposals,
+            was.learner_proposals,
+        ),
+        (
+            Counter::LearnerCommitReceivedCount,
+            now.learner_commits,
+            was.learner_commits,
+        ),
+        (Counter::DiffCount, now.diff_syncs, was.diff_syncs),
+        (Counter::SnapCount, now.snap_syncs, was.snap_syncs),
+        (
+            Counter::RevalidateCount,
+            now.revalidations,
+            was.revalidations,
+        ),
+    ] {
+        m.add(counter, now.saturating_sub(was));
+    }
+    let c = &st.auth_failed;
+    for (counter, taken) in [
+        (Counter::UnsuccessfulHandshake, &c.unsuccessful_handshake),
+        (Counter::ConnectionRejected, &c.connection_rejected),
+        (Counter::TlsHandshakeExceeded, &c.tls_handshake_exceeded),
+    ] {
+        m.add(counter, taken.swap(0, std::sync::atomic::Ordering::Relaxed));
+    }
 }
 
 /// What the four-letter words and the AdminServer read (and reset).
@@ -233,6 +237,7 @@ fn view(st: &mut State) -> View<'_> {
         my_sid: st.quorum.as_ref().map_or(0, |q| q.my_sid),
         fsync_threshold_exceeded: st.fsync_threshold_exceeded,
         auth_failed: counted(&st.auth_failed.auth_failed),
+        handshakes_in_progress: counted(&st.auth_failed.handshakes_in_progress),
         metrics: &mut st.metrics,
         leader_uptime_ms: st.role.leader_uptime_ms(),
         in_process: st

@@ -460,6 +460,7 @@ impl Server {
             max_frame,
             whitelist: state.cfg.four_letter_whitelist.clone(),
             throttle: state.throttle.clone(),
+            handshake_limit: state.cfg.outstanding_handshake_limit,
         };
         if let Some((l, settings)) = admin {
             quorum_tasks.push(tokio::spawn(crate::admin::serve(
@@ -538,9 +539,31 @@ struct Admit {
     max_frame: usize,
     whitelist: crate::config::FourLetterWhitelist,
     throttle: Arc<crate::wire::Throttle>,
+    /// `outstandingHandshake.limit`: TLS handshakes under way at once; 0 is no limit.
+    handshake_limit: u64,
 }
 
 impl Admit {
+    /// A place for a connection that may do a TLS handshake, under `outstandingHandshake.limit`:
+    /// `Err` when the limit is reached (the connection is to be closed, and is counted in
+    /// `zk_tls_handshake_exceeded`), `Ok(None)` without a limit.
+    fn handshake_slot(&self, peer: SocketAddr) -> Result<Option<HandshakeSlot>, ()> {
+        if self.handshake_limit == 0 {
+            return Ok(None);
+        }
+        let c = &self.auth_failed;
+        if c.handshakes_in_progress.fetch_add(1, Ordering::AcqRel) + 1 > self.handshake_limit {
+            c.handshakes_in_progress.fetch_sub(1, Ordering::AcqRel);
+            c.tls_handshake_exceeded.fetch_add(1, Ordering::Relaxed);
+            warn!(
+                "{} TLS handshakes under way (outstandingHandshake.limit); closing the connection from {peer}",
+                self.handshake_limit
+            );
+            return Err(());
+        }
+        Ok(Some(HandshakeSlot(c.clone())))
+    }
+
     /// Counts the connection against its IP; false (and counted in `zk_connection_rejected`)
     /// when the server is at `maxCnxns` or the IP at `maxClientCnxns`, checked in that order as
     /// ZooKeeper checks them.
@@ -594,7 +617,16 @@ impl Admit {
         }
         let _ = sock.set_nodelay(true);
         let failed = self.auth_failed.clone();
+        // With port unification every connection may be a TLS one until its first byte.
+        let slot = match &unified {
+            None => None,
+            Some(_) => match self.handshake_slot(peer) {
+                Ok(slot) => slot,
+                Err(()) => return,
+            },
+        };
         self.spawn(peer, async move {
+            let _slot = slot;
             let Some(source) = unified else {
                 return Some((ClientStream::Plain(sock), None));
             };
@@ -614,9 +646,13 @@ impl Admit {
         if !self.admit(peer) {
             return;
         }
+        let Ok(slot) = self.handshake_slot(peer) else {
+            return;
+        };
         let _ = sock.set_nodelay(true);
         let failed = self.auth_failed.clone();
         self.spawn(peer, async move {
+            let _slot = slot;
             handshake(sock, peer, source.acceptor(), &failed).await
         });
     }
@@ -668,6 +704,21 @@ pub(crate) struct TlsCounters {
     /// `zk_connection_rejected`: connections closed at once by `maxCnxns` or `maxClientCnxns`
     /// (plaintext and TLS alike).
     pub connection_rejected: AtomicU64,
+    /// `zk_outstanding_tls_handshake`: TLS handshakes under way (counted when
+    /// `outstandingHandshake.limit` is set, as ZooKeeper counts them).
+    pub handshakes_in_progress: AtomicU64,
+    /// `zk_tls_handshake_exceeded`: connections closed at once past that limit.
+    pub tls_handshake_exceeded: AtomicU64,
+}
+
+/// A place among the TLS handshakes under way, given back when dropped (the handshake
+/// finished, failed, or the connection turned out to be plaintext).
+struct HandshakeSlot(Arc<TlsCounters>);
+
+impl Drop for HandshakeSlot {
+    fn drop(&mut self) {
+        self.0.handshakes_in_progress.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// The TLS handshake of a client connection, bounded in time; a failed one is logged with the

@@ -498,6 +498,13 @@ impl Loader {
             self.cfg.admin_idle_timeout_ms = n as u64;
         }
 
+        if let Some(n) = self.prop_int(
+            "zookeeper.netty.server.outstandingHandshake.limit",
+            i64::from(i32::MIN),
+            int_max,
+        )? {
+            self.cfg.outstanding_handshake_limit = n.max(0) as u64;
+        }
         if let Some(n) = self.prop_int("zookeeper.globalOutstandingLimit", 0, int_max)? {
             self.cfg.global_outstanding_limit = n as u32;
         }

@@ -304,6 +304,9 @@ pub struct ServerConfig {
     /// `metricsProvider.exportJvmInfo`: export the process metrics too.
     pub metrics_export_process_info: bool,
     pub global_outstanding_limit: u32,
+    /// `outstandingHandshake.limit`: TLS handshakes under way at once on the client ports; 0
+    /// (or less) is no limit.
+    pub outstanding_handshake_limit: u64,
     pub pre_alloc_size_kb: u64,
     pub force_sync: bool,
     /// Any long, as ZooKeeper reads it: a negative one makes every fsync count.
@@ -429,6 +432,7 @@ impl ServerConfig {
             metrics_http_port: 7000,
             metrics_export_process_info: true,
             global_outstanding_limit: 1000,
+            outstanding_handshake_limit: 0,
             pre_alloc_size_kb: 65536,
             force_sync: true,
             fsync_warning_threshold_ms: 1000,

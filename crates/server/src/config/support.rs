@@ -191,7 +191,7 @@ pub const SETTINGS: &[Setting] = &[
     s("audit.impl.class", Both, "", R("audit logging is not supported yet; remove it")),
     s("largeRequestMaxBytes", Both, "104857600", R(NO_THROTTLE)),
     s("largeRequestThreshold", Both, "-1", R(NO_THROTTLE)),
-    s("outstandingHandshake.limit", Both, "0", R(NO_TLS)).aka("zookeeper.netty.server.outstandingHandshake.limit"),
+    s("outstandingHandshake.limit", Both, "0", Support::Honoured("TLS handshakes under way at once on the client ports (secure or unified); past it a new connection is closed and counted in zk_tls_handshake_exceeded")).aka("zookeeper.netty.server.outstandingHandshake.limit"),
     s("netty.server.earlyDropSecureConnectionHandshakes", Both, "true", R(NO_TLS)),
     s("throttledOpWaitTime", Both, "0", R(NO_THROTTLE)).aka("zookeeper.throttled_op_wait_time"),
     s("learner.closeSocketAsync", Both, "false", N("corral never blocks a role change on closing a socket")).aka("learner.closeSocketAsync"),
