@@ -1673,3 +1673,85 @@ fn admin_server_over_https_matches_zookeeper() {
         assert_eq!(plain, zk_plain, "{mode}: plain HTTP on the same port");
     }
 }
+
+/// The audit lines in a server's log, session ids replaced by `S`.
+fn audit_lines(log: &str) -> Vec<String> {
+    log.lines()
+        .filter(|l| l.contains("operation="))
+        .filter_map(|l| {
+            let at = l.find("session=").or_else(|| l.find("user="))?;
+            let line = &l[at..];
+            let line = match line.strip_prefix("session=0x") {
+                Some(rest) => format!(
+                    "session=S{}",
+                    &rest[rest.find('\t').unwrap_or(rest.len())..]
+                ),
+                None => line.to_string(),
+            };
+            Some(line.trim_end().to_string())
+        })
+        .collect()
+}
+
+// audit.enable=true and the same zkCli.sh session on ZooKeeper and corral: the same audit
+// lines (creates of each kind with their types, setData, setAcl with its ACL, a failed delete
+// and create, a client's users after addauth, the ephemeral removed with the session, the
+// server's start and stop), field for field and in order.
+#[test]
+fn audit_log_matches_zookeeper() {
+    let test = "audit_log_matches_zookeeper";
+    if !corral_testkit::require_real_zookeeper(test)
+        || !corral_testkit::require_tool(test, corral_testkit::ZKCLI, "zookeeper")
+    {
+        return;
+    }
+    let script = "create /a hello\ncreate -e /e x\ncreate -s /s y\nset /a world\n\
+                  setAcl /a world:anyone:cdrwa\ndelete /missing\ncreate /a again\n\
+                  addauth digest bob:pw\ncreate /b z\ncreate -t 5000 /t q\ncreate -c /c\n\
+                  delete /b\nquit\n";
+    let cfg = ["audit.enable=true"];
+    let mut seen = Vec::new();
+    for which in ["zookeeper", "corral"] {
+        let mut server = match which {
+            "zookeeper" => corral_testkit::start_zookeeper(&cfg, &[]),
+            _ => corral_testkit::start_corral(Path::new(env!("CARGO_BIN_EXE_corral")), &cfg, &[]),
+        }
+        .unwrap_or_else(|e| panic!("{which}: {e:#}"));
+        let mut cli = std::process::Command::new(corral_testkit::ZKCLI)
+            .args(["-server", &server.addr().to_string()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("zkCli.sh");
+        {
+            use std::io::Write;
+            cli.stdin
+                .take()
+                .unwrap()
+                .write_all(script.as_bytes())
+                .unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while cli.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "zkCli.sh did not finish");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // The session's close (and its ephemeral's removal) is logged once applied.
+        std::thread::sleep(Duration::from_millis(500));
+        server.stop();
+        seen.push(audit_lines(&server.log()));
+    }
+    // ZooKeeper's readiness probe (testkit) makes no audited write; ours neither.
+    assert!(
+        seen[0].len() >= 12,
+        "ZooKeeper's audit lines: {:#?}",
+        seen[0]
+    );
+    eprintln!(
+        "{test}: {} audit lines, e.g. {:?}",
+        seen[0].len(),
+        seen[0].last()
+    );
+    assert_eq!(seen[1], seen[0], "audit lines: corral vs ZooKeeper");
+}

@@ -114,7 +114,37 @@ pub fn core_config(cfg: &ServerConfig) -> CoreConfig {
         container_check_interval_ms: cfg.container_check_interval_ms.max(1),
         container_max_per_minute: cfg.container_max_per_minute,
         container_max_never_used_interval_ms: cfg.container_max_never_used_interval_ms,
+        audit_user: audit_enabled(cfg).then(process_user),
     }
+}
+
+/// `audit.enable` (`zookeeper.audit.enable`, read with Boolean.getBoolean: "true", any case).
+pub fn audit_enabled(cfg: &ServerConfig) -> bool {
+    cfg.property("zookeeper.audit.enable")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// The user this process runs as (what ZooKeeper's audit lines name as the server's user:
+/// Java's `user.name`), from /proc and /etc/passwd; `<NA>` when unknown, as Java says.
+pub fn process_user() -> String {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|v| v.split_whitespace().next().map(str::to_string))
+        });
+    let from_passwd = uid.and_then(|uid| {
+        std::fs::read_to_string("/etc/passwd").ok().and_then(|p| {
+            p.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 2 && f[2] == uid).then(|| f[0].to_string())
+            })
+        })
+    });
+    from_passwd
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "<NA>".to_string())
 }
 
 /// How snapshots and autopurge run, from zoo.cfg.
@@ -472,6 +502,10 @@ impl Server {
         if let Some(l) = metrics {
             quorum_tasks.push(tokio::spawn(crate::metrics_http::serve(l, ev_tx.clone())));
         }
+        let audit_user = state.node.core().config().audit_user.clone();
+        if let Some(user) = &audit_user {
+            corral_tree::core::audit::server_event(user, "serverStart", "success");
+        }
         let core_task = tokio::spawn(node_loop(state, ev_rx));
         let (secure_listener, acceptor) = match secure {
             Some((l, a)) => (Some(l), Some(a)),
@@ -496,6 +530,9 @@ impl Server {
             }
         }
         info!("shutting down");
+        if let Some(user) = &audit_user {
+            corral_tree::core::audit::server_event(user, "serverStop", "invoked");
+        }
         for t in quorum_tasks {
             t.abort();
         }

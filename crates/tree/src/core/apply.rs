@@ -24,7 +24,17 @@ impl Core {
         let zxid = txn.header.zxid;
         let ty = txn.header.r#type;
         let origin = self.take_pending(session, cxid, ty);
+        // The ephemerals a closing session takes with it, for the audit log.
+        let removed = match (&self.cfg.audit_user, &txn.body) {
+            (Some(_), TxnBody::CloseSession(_)) => self.tree.ephemerals_of(session),
+            _ => Vec::new(),
+        };
         let (err, results) = self.apply_to_tree(now, &txn);
+        if let Some(user) = &self.cfg.audit_user {
+            for path in removed {
+                super::audit::ephemeral_removed(user, session, &path);
+            }
+        }
         if err == 0 {
             self.note_ttl_changes(now, &txn.body);
         }
@@ -202,7 +212,15 @@ impl Core {
                 );
                 tracing::info!("session 0x{session:x} created, timeout {timeout} ms");
             }
-            Pending::Write { conn, xid, op: o } => {
+            Pending::Write {
+                conn,
+                xid,
+                op: o,
+                audit,
+            } => {
+                if let Some(a) = audit {
+                    a.log(&txn.body, err);
+                }
                 if !self.conns.contains_key(&conn) {
                     return;
                 }

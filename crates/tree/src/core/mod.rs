@@ -23,6 +23,7 @@ use crate::tree::DataTree;
 use crate::watch::{ConnId, WatchManager};
 
 mod apply;
+pub mod audit;
 mod conn;
 mod prepare;
 mod read;
@@ -49,6 +50,9 @@ pub struct CoreConfig {
     pub container_check_interval_ms: u64,
     pub container_max_per_minute: u32,
     pub container_max_never_used_interval_ms: u64,
+    /// `audit.enable`: audit lines are logged, with this as the server's own user (ZooKeeper's
+    /// login user: the process's user name).
+    pub audit_user: Option<String>,
 }
 
 impl Default for CoreConfig {
@@ -66,6 +70,7 @@ impl Default for CoreConfig {
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
             container_max_never_used_interval_ms: 0,
+            audit_user: None,
         }
     }
 }
@@ -129,6 +134,8 @@ enum Pending {
         conn: ConnId,
         xid: i32,
         op: i32,
+        /// Its audit facts, with `audit.enable`.
+        audit: Option<Box<audit::AuditReq>>,
     },
     Read {
         conn: ConnId,

@@ -222,6 +222,7 @@ impl Core {
                     conn,
                     xid,
                     op: op_type,
+                    audit: None,
                 },
             );
             self.submit(now, session, xid, Work::Malformed(op_type), None);
@@ -242,12 +243,19 @@ impl Core {
             return;
         }
         let auth = self.conns.get(&conn).map(|c| c.auth.clone());
+        let audit = match (&self.cfg.audit_user, self.conns.get(&conn)) {
+            (Some(_), Some(c)) => {
+                super::audit::AuditReq::of(&req, session, &c.auth, &c.remote_ip).map(Box::new)
+            }
+            _ => None,
+        };
         self.enqueue(
             session,
             Pending::Write {
                 conn,
                 xid,
                 op: req.op_code(),
+                audit,
             },
         );
         if let Request::CloseSession = req {
