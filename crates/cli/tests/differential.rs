@@ -1434,6 +1434,8 @@ fn mntr_figures_match_zookeeper() {
         "zk_cnt_node_children_watch_count",
         "zk_cnt_node_deleted_watch_count",
         "zk_stale_sessions_expired",
+        "zk_cnt_request_throttle_queue_time_ms",
+        "zk_request_throttle_wait_count",
     ] {
         assert_eq!(ours.get(key), zkm.get(key), "{key}: corral vs ZooKeeper");
     }
@@ -1472,13 +1474,73 @@ fn mntr_figures_match_zookeeper() {
     corral.stop();
 }
 
-// globalOutstandingLimit=10 and 20 connections that each pipeline 100 writes at once: every
-// write is answered in order and applied once while connections are held back and let go, and
-// mntr's zk_outstanding_requests (requests read and not answered) never passes the limit by
-// more than two per connection. ZooKeeper runs the same load; its peak is printed beside
-// corral's. (On this machine the server keeps up with this load even unthrottled, so the peak
-// alone does not show the throttle at work: the hold-and-release rule itself is tested
-// deterministically in corral-server's wire.rs.)
+/// 20 connections that each pipeline 100 writes at once, then read their replies, on a server
+/// started with `cfg` and `props`: asserts every write is answered in order and applied once,
+/// and returns the highest `zk_outstanding_requests` seen meanwhile and mntr afterwards.
+fn flood(
+    server: &corral_testkit::ServerProcess,
+) -> (u64, std::collections::BTreeMap<String, String>) {
+    const CONNS: usize = 20;
+    const WRITES: usize = 100;
+    let addr = server.addr();
+    Raw::connect(addr).call(&mkd("/flood", b""));
+    let mut clients: Vec<Raw> = (0..CONNS).map(|_| Raw::connect(addr)).collect();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0u64;
+            let stop = Instant::now() + Duration::from_secs(60);
+            while !done.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < stop {
+                if let Ok(m) = corral_testkit::four_letter(addr, "mntr") {
+                    let n = m
+                        .lines()
+                        .find_map(|l| l.strip_prefix("zk_outstanding_requests\t"))
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    peak = peak.max(n);
+                }
+            }
+            peak
+        })
+    };
+    // Everything is sent before anything is read.
+    for (c, client) in clients.iter_mut().enumerate() {
+        for i in 0..WRITES {
+            let data = format!("{c}:{i}");
+            client.send(i as i32 + 1, op::SET_DATA, &set("/flood", data.as_bytes()));
+        }
+    }
+    for client in clients.iter_mut() {
+        for i in 0..WRITES {
+            let f = client.read_frame().expect("a reply to every write");
+            let h = ReplyHeader::read(&mut Reader::new(&f)).unwrap();
+            assert_eq!(
+                (h.xid, h.err),
+                (i as i32 + 1, 0),
+                "replies in order, all applied"
+            );
+        }
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let peak = sampler.join().unwrap();
+    let reply = Raw::connect(addr).call(&Request::Exists(pw("/flood", false)));
+    let stat = Stat::read(&mut Reader::new(&reply.body)).unwrap();
+    assert_eq!(
+        stat.version as usize,
+        CONNS * WRITES,
+        "every write applied once"
+    );
+    (peak, mntr_map(addr))
+}
+
+// globalOutstandingLimit=10 and a flood (above): every write is answered in order and applied
+// once while connections are held back and let go, and mntr's zk_outstanding_requests
+// (requests read and not answered) never passes the limit by more than two per connection.
+// ZooKeeper runs the same load; its peak is printed beside corral's. (On this machine the
+// server keeps up with this load even unthrottled, so the peak alone does not show the
+// throttle at work: the hold-and-release rule itself is tested deterministically in
+// corral-server's wire.rs.)
 #[test]
 fn global_outstanding_limit_holds_the_flood() {
     let test = "global_outstanding_limit_holds_the_flood";
@@ -1486,81 +1548,59 @@ fn global_outstanding_limit_holds_the_flood() {
         return;
     }
     const LIMIT: u64 = 10;
-    const CONNS: usize = 20;
-    const WRITES: usize = 100;
     let limit_line = format!("globalOutstandingLimit={LIMIT}");
     let cfg = ["maxClientCnxns=0", limit_line.as_str()];
     let mut zk = corral_testkit::start_zookeeper(&cfg, &[]).expect("start ZooKeeper");
     let mut corral =
         corral_testkit::start_corral(Path::new(env!("CARGO_BIN_EXE_corral")), &cfg, &[])
             .expect("start corral");
-    let mut peaks = Vec::new();
-    for server in [&zk, &corral] {
-        let addr = server.addr();
-        Raw::connect(addr).call(&mkd("/flood", b""));
-        let mut clients: Vec<Raw> = (0..CONNS).map(|_| Raw::connect(addr)).collect();
-        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let sampler = {
-            let done = done.clone();
-            std::thread::spawn(move || {
-                let mut peak = 0u64;
-                let stop = Instant::now() + Duration::from_secs(60);
-                while !done.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < stop {
-                    if let Ok(m) = corral_testkit::four_letter(addr, "mntr") {
-                        let n = m
-                            .lines()
-                            .find_map(|l| l.strip_prefix("zk_outstanding_requests\t"))
-                            .and_then(|v| v.parse().ok())
-                            .unwrap_or(0);
-                        peak = peak.max(n);
-                    }
-                }
-                peak
-            })
-        };
-        // Everything is sent before anything is read.
-        for (c, client) in clients.iter_mut().enumerate() {
-            for i in 0..WRITES {
-                let data = format!("{c}:{i}");
-                client.send(i as i32 + 1, op::SET_DATA, &set("/flood", data.as_bytes()));
-            }
-        }
-        for client in clients.iter_mut() {
-            for i in 0..WRITES {
-                let f = client.read_frame().expect("a reply to every write");
-                let h = ReplyHeader::read(&mut Reader::new(&f)).unwrap();
-                assert_eq!(
-                    (h.xid, h.err),
-                    (i as i32 + 1, 0),
-                    "replies in order, all applied"
-                );
-            }
-        }
-        done.store(true, std::sync::atomic::Ordering::Relaxed);
-        let peak = sampler.join().unwrap();
-        let reply = Raw::connect(addr).call(&Request::Exists(pw("/flood", false)));
-        let stat = Stat::read(&mut Reader::new(&reply.body)).unwrap();
-        assert_eq!(
-            stat.version as usize,
-            CONNS * WRITES,
-            "every write applied once"
-        );
-        peaks.push(peak);
-    }
+    let (zk_peak, _) = flood(&zk);
+    let (peak, _) = flood(&corral);
     eprintln!(
-        "{test}: peak zk_outstanding_requests with globalOutstandingLimit={LIMIT}, {CONNS} \
-         connections x {WRITES} pipelined writes: ZooKeeper {}, corral {}",
-        peaks[0], peaks[1]
+        "{test}: peak zk_outstanding_requests with globalOutstandingLimit={LIMIT}, 20 \
+         connections x 100 pipelined writes: ZooKeeper {zk_peak}, corral {peak}"
     );
     // Each connection may have one request read past the limit (it is read before the count
     // is checked again), and one more while it had none outstanding.
     assert!(
-        peaks[1] <= LIMIT + 2 * CONNS as u64,
-        "corral let {} requests in past a limit of {LIMIT}",
-        peaks[1]
+        peak <= LIMIT + 2 * 20,
+        "corral let {peak} requests in past a limit of {LIMIT}"
     );
     zk.stop();
     corral.stop();
+}
+
+// The request throttler (zookeeper.request_throttle_max_requests=5) under the same flood: the
+// flood is held back (zk_request_throttle_wait_count moves, on ZooKeeper and on corral) and
+// every write is still answered and applied once.
+#[test]
+fn request_throttler_holds_the_flood() {
+    let test = "request_throttler_holds_the_flood";
+    if !corral_testkit::require_real_zookeeper(test) {
+        return;
+    }
+    let cfg = ["maxClientCnxns=0"];
+    let props = [("zookeeper.request_throttle_max_requests", "5")];
+    let mut waits = Vec::new();
+    for which in ["zookeeper", "corral"] {
+        let mut server = match which {
+            "zookeeper" => corral_testkit::start_zookeeper(&cfg, &props),
+            _ => {
+                corral_testkit::start_corral(Path::new(env!("CARGO_BIN_EXE_corral")), &cfg, &props)
+            }
+        }
+        .unwrap_or_else(|e| panic!("{which}: {e:#}"));
+        let (_, m) = flood(&server);
+        let n: u64 = m["zk_request_throttle_wait_count"].parse().unwrap();
+        server.stop();
+        waits.push(n);
+    }
+    eprintln!(
+        "{test}: request_throttle_wait_count ZooKeeper {}, corral {}",
+        waits[0], waits[1]
+    );
+    assert!(waits[0] > 0, "ZooKeeper's throttler waited");
+    assert!(waits[1] > 0, "corral's throttler waited");
 }
 
 /// `curl` over HTTPS (trusting the test CA): status and body; None when no TLS session comes

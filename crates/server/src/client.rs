@@ -263,7 +263,8 @@ async fn read_frames<R: AsyncRead + Unpin>(
                 "connection {conn} from {peer}: connect session 0x{:x}",
                 connect.req.session_id
             );
-            ev.send(Event::Connect { conn, connect })
+            let at = Instant::now();
+            ev.send(Event::Connect { conn, connect, at })
                 .await
                 .map_err(|_| "server stopping".to_string())?;
             continue;

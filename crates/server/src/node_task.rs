@@ -217,6 +217,7 @@ fn carry_counts(st: &mut State) {
         (Counter::UnsuccessfulHandshake, &c.unsuccessful_handshake),
         (Counter::ConnectionRejected, &c.connection_rejected),
         (Counter::TlsHandshakeExceeded, &c.tls_handshake_exceeded),
+        (Counter::RequestThrottleWaitCount, &st.throttle.waits),
     ] {
         m.add(counter, taken.swap(0, std::sync::atomic::Ordering::Relaxed));
     }
@@ -317,7 +318,7 @@ fn handle_event(st: &mut State, ev: Event) {
             let cs = ConnStats::new(peer, now.wall_ms);
             st.conns.insert(conn, (out, cs));
         }
-        Event::Connect { conn, connect } => {
+        Event::Connect { conn, connect, at } => {
             st.stats.packets_received += 1;
             st.metrics.add(Counter::ConnectionRequestCount, 1);
             // The frame's length prefix, then protocol version, last zxid, timeout, session id,
@@ -328,8 +329,14 @@ fn handle_event(st: &mut State, ev: Event) {
             st.metrics.add(Counter::BytesReceivedCount, bytes as u64);
             if connect.req.session_id != 0 {
                 st.metrics.add(Counter::ConnectionRevalidateCount, 1);
-            } else if let Some((_, cs)) = st.conns.get_mut(&conn) {
-                cs.session_asked = Some(Instant::now());
+            } else {
+                // createSession goes through ZooKeeper's throttler like any request.
+                let queued = at.elapsed().as_millis() as i64;
+                st.metrics
+                    .observe(Summary::RequestThrottleQueueTimeMs, queued);
+                if let Some((_, cs)) = st.conns.get_mut(&conn) {
+                    cs.session_asked = Some(at);
+                }
             }
             if let Some((_, cs)) = st.conns.get_mut(&conn) {
                 cs.received += 1;
@@ -346,6 +353,10 @@ fn handle_event(st: &mut State, ev: Event) {
         } => {
             st.stats.packets_received += 1;
             st.metrics.add(Counter::BytesReceivedCount, len as u64 + 4);
+            // ZooKeeper times every request from its arrival to its leaving the throttler.
+            let queued = at.elapsed().as_millis() as i64;
+            st.metrics
+                .observe(Summary::RequestThrottleQueueTimeMs, queued);
             if let Some((_, cs)) = st.conns.get_mut(&conn) {
                 cs.received += 1;
                 let read = match &req {

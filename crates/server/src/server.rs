@@ -271,6 +271,10 @@ impl Server {
         let node_figures = node.startup_figures();
         let cfg_metrics = cfg.metrics_prometheus;
         let cfg_global_outstanding_limit = cfg.global_outstanding_limit;
+        let cfg_request_throttle = (
+            cfg.request_throttle_max_requests,
+            Duration::from_millis(cfg.request_throttle_stall_ms),
+        );
         let events = mpsc::channel::<Event>(EVENT_QUEUE_BOUND);
         let (quorum, quorum_listeners) = match &me {
             None => (None, None),
@@ -383,9 +387,11 @@ impl Server {
             auth_failed: Arc::default(),
             metrics: startup_metrics(cfg_metrics, &node_figures, db_init_ms),
             node_seen: Default::default(),
-            throttle: Arc::new(crate::wire::Throttle::new(
-                cfg_global_outstanding_limit as usize,
-            )),
+            throttle: Arc::new(crate::wire::Throttle {
+                max_requests: cfg_request_throttle.0,
+                stall: cfg_request_throttle.1,
+                ..crate::wire::Throttle::new(cfg_global_outstanding_limit as usize)
+            }),
             txns_at_sync: 0,
             role: Default::default(),
         };

@@ -57,6 +57,14 @@ pub(crate) struct Throttle {
     pub in_process: AtomicUsize,
     /// The limit (a follower's share of it on followers, as ZooKeeper divides it).
     pub limit: AtomicUsize,
+    /// ZooKeeper's request throttler (`zookeeper.request_throttle_max_requests`; 0 is off):
+    /// with this many requests in process, no connection reads another.
+    pub max_requests: usize,
+    /// `zookeeper.request_throttle_stall_time`: how long a held reader waits before it looks
+    /// again (it is also woken by each reply).
+    pub stall: std::time::Duration,
+    /// `zk_request_throttle_wait_count`: requests held back before they were read.
+    pub waits: std::sync::atomic::AtomicU64,
     /// Told when a reply goes out.
     pub released: tokio::sync::Notify,
 }
@@ -66,17 +74,23 @@ impl Throttle {
         Throttle {
             in_process: AtomicUsize::new(0),
             limit: AtomicUsize::new(limit),
+            max_requests: 0,
+            stall: std::time::Duration::from_millis(100),
+            waits: std::sync::atomic::AtomicU64::new(0),
             released: tokio::sync::Notify::new(),
         }
     }
 
-    /// ZooKeeper's `shouldThrottle`.
+    /// ZooKeeper's `shouldThrottle` (globalOutstandingLimit), and its request throttler.
     fn holds(&self, own: usize) -> bool {
-        own > 0 && self.in_process.load(Ordering::Acquire) > self.limit.load(Ordering::Relaxed)
+        let in_process = self.in_process.load(Ordering::Acquire);
+        (self.max_requests > 0 && in_process >= self.max_requests)
+            || (own > 0 && in_process > self.limit.load(Ordering::Relaxed))
     }
 
-    /// Waits until `sock` may read its next request.
+    /// Waits until `sock` may read its next request; counts one wait per request held.
     pub(crate) async fn wait_for_room(&self, sock: &ClientSock) {
+        let mut held = false;
         loop {
             let released = self.released.notified();
             tokio::pin!(released);
@@ -84,7 +98,11 @@ impl Throttle {
             if !self.holds(sock.outstanding.load(Ordering::Acquire)) {
                 return;
             }
-            released.await;
+            if !held {
+                held = true;
+                self.waits.fetch_add(1, Ordering::Relaxed);
+            }
+            let _ = tokio::time::timeout(self.stall, released).await;
         }
     }
 
@@ -184,6 +202,8 @@ pub(crate) enum Event {
     Connect {
         conn: ConnId,
         connect: Connect,
+        /// When it was read.
+        at: Instant,
     },
     Request {
         conn: ConnId,
@@ -324,5 +344,29 @@ mod tests {
         t.answered(&busy, usize::MAX);
         assert_eq!(t.in_process.load(Ordering::Acquire), 0);
         assert_eq!(busy.outstanding.load(Ordering::Acquire), 0);
+    }
+
+    #[tokio::test]
+    async fn the_request_throttler_holds_every_connection_at_its_limit() {
+        let t = Arc::new(Throttle {
+            max_requests: 1,
+            stall: std::time::Duration::from_secs(60),
+            ..Throttle::new(1000)
+        });
+        let (busy, fresh) = (sock(), Arc::new(sock()));
+        t.read_one(&busy);
+        // Unlike globalOutstandingLimit, a connection with nothing outstanding waits too.
+        let waiter = {
+            let (t, fresh) = (t.clone(), fresh.clone());
+            tokio::spawn(async move { t.wait_for_room(&fresh).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!waiter.is_finished());
+        assert_eq!(t.waits.load(Ordering::Relaxed), 1, "one request held");
+        t.answered(&busy, 1);
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("released by the reply")
+            .unwrap();
     }
 }

@@ -505,6 +505,17 @@ impl Loader {
         )? {
             self.cfg.outstanding_handshake_limit = n.max(0) as u64;
         }
+        // RequestThrottler reads these with Integer.getInteger; 0 or less is off.
+        if let Some(n) = self.prop_int(
+            "zookeeper.request_throttle_max_requests",
+            i64::from(i32::MIN),
+            int_max,
+        )? {
+            self.cfg.request_throttle_max_requests = n.max(0) as usize;
+        }
+        if let Some(n) = self.prop_int("zookeeper.request_throttle_stall_time", 1, int_max)? {
+            self.cfg.request_throttle_stall_ms = n as u64;
+        }
         if let Some(n) = self.prop_int("zookeeper.globalOutstandingLimit", 0, int_max)? {
             self.cfg.global_outstanding_limit = n as u32;
         }

@@ -304,6 +304,9 @@ pub struct ServerConfig {
     /// `metricsProvider.exportJvmInfo`: export the process metrics too.
     pub metrics_export_process_info: bool,
     pub global_outstanding_limit: u32,
+    /// `zookeeper.request_throttle_max_requests` (0: off) and `..._stall_time` (ms).
+    pub request_throttle_max_requests: usize,
+    pub request_throttle_stall_ms: u64,
     /// `outstandingHandshake.limit`: TLS handshakes under way at once on the client ports; 0
     /// (or less) is no limit.
     pub outstanding_handshake_limit: u64,
@@ -432,6 +435,8 @@ impl ServerConfig {
             metrics_http_port: 7000,
             metrics_export_process_info: true,
             global_outstanding_limit: 1000,
+            request_throttle_max_requests: 0,
+            request_throttle_stall_ms: 100,
             outstanding_handshake_limit: 0,
             pre_alloc_size_kb: 65536,
             force_sync: true,
