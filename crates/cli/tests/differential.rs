@@ -1436,6 +1436,7 @@ fn mntr_figures_match_zookeeper() {
         "zk_stale_sessions_expired",
         "zk_cnt_request_throttle_queue_time_ms",
         "zk_request_throttle_wait_count",
+        "zk_cnt_connection_token_deficit",
     ] {
         assert_eq!(ours.get(key), zkm.get(key), "{key}: corral vs ZooKeeper");
     }
@@ -1794,4 +1795,62 @@ fn audit_log_matches_zookeeper() {
         seen[0].last()
     );
     assert_eq!(seen[1], seen[0], "audit lines: corral vs ZooKeeper");
+}
+
+// The connection throttle: a bucket of 3 tokens refilled once a minute
+// (zookeeper.connection_throttle_tokens=3, fill time 60000 ms): the readiness probe and two
+// sessions take the three, the next connect requests are closed without an answer and counted
+// in zk_connection_rejected; connection_token_deficit records each admitted one. The same on
+// ZooKeeper and corral, and with the weights on (a new session costs 3 of 3x3 tokens).
+#[test]
+fn connection_throttle_matches_zookeeper() {
+    let test = "connection_throttle_matches_zookeeper";
+    if !corral_testkit::require_real_zookeeper(test) {
+        return;
+    }
+    let cases: [&[(&str, &str)]; 2] = [
+        &[
+            ("zookeeper.connection_throttle_tokens", "3"),
+            ("zookeeper.connection_throttle_fill_time", "60000"),
+        ],
+        &[
+            ("zookeeper.connection_throttle_tokens", "3"),
+            ("zookeeper.connection_throttle_fill_time", "60000"),
+            ("zookeeper.connection_throttle_weight_enabled", "true"),
+        ],
+    ];
+    for props in cases {
+        let mut seen = Vec::new();
+        for which in ["zookeeper", "corral"] {
+            let cfg = ["maxClientCnxns=0"];
+            let mut server = match which {
+                "zookeeper" => corral_testkit::start_zookeeper(&cfg, props),
+                _ => corral_testkit::start_corral(
+                    Path::new(env!("CARGO_BIN_EXE_corral")),
+                    &cfg,
+                    props,
+                ),
+            }
+            .unwrap_or_else(|e| panic!("{which}: {e:#}"));
+            let addr = server.addr();
+            let answered: Vec<bool> = (0..4)
+                .map(|_| Raw::resume(addr, 0, vec![0; 16], 0).is_some())
+                .collect();
+            let m = mntr_map(addr);
+            server.stop();
+            let get = |k: &str| m.get(k).cloned().unwrap_or_default();
+            seen.push((
+                answered,
+                get("zk_connection_rejected"),
+                get("zk_cnt_connection_token_deficit"),
+                get("zk_max_connection_token_deficit"),
+            ));
+        }
+        assert_eq!(
+            seen[0].0,
+            [true, true, false, false],
+            "ZooKeeper with {props:?}: {seen:?}"
+        );
+        assert_eq!(seen[1], seen[0], "corral vs ZooKeeper with {props:?}");
+    }
 }

@@ -6,6 +6,7 @@
 mod admin;
 mod client;
 pub mod config;
+mod conn_throttle;
 pub mod fourlw;
 pub mod kerberos;
 mod limits;

@@ -84,6 +84,8 @@ pub(crate) struct State {
     pub metrics: Metrics,
     /// The node's counters as last carried into `metrics`.
     pub node_seen: NodeCounters,
+    /// ZooKeeper's connection throttle (`connectionMaxTokens`).
+    pub conn_throttle: crate::conn_throttle::ConnThrottle,
     /// `globalOutstandingLimit`: requests in process, counted with the connection readers.
     pub throttle: std::sync::Arc<crate::wire::Throttle>,
     /// Txns appended when the last fsync ran (`sync_processor_batch_size`).
@@ -320,6 +322,16 @@ fn handle_event(st: &mut State, ev: Event) {
         }
         Event::Connect { conn, connect, at } => {
             st.stats.packets_received += 1;
+            let renew = connect.req.session_id != 0;
+            if !st.conn_throttle.admit(renew, now.mono_ms as i64) {
+                // ZooKeeper's ClientCnxnLimitException: closed, counted as rejected.
+                st.metrics.add(Counter::ConnectionRejected, 1);
+                warn!("connection {conn}: the connection throttle has no tokens left; closing it");
+                close(st, conn);
+                return;
+            }
+            let deficit = st.conn_throttle.deficit();
+            st.metrics.observe(Summary::ConnectionTokenDeficit, deficit);
             st.metrics.add(Counter::ConnectionRequestCount, 1);
             // The frame's length prefix, then protocol version, last zxid, timeout, session id,
             // the password as a buffer, and the read-only flag when the client sent one.

@@ -271,6 +271,7 @@ impl Server {
         let node_figures = node.startup_figures();
         let cfg_metrics = cfg.metrics_prometheus;
         let cfg_global_outstanding_limit = cfg.global_outstanding_limit;
+        let cfg_conn_throttle = cfg.conn_throttle;
         let cfg_request_throttle = (
             cfg.request_throttle_max_requests,
             Duration::from_millis(cfg.request_throttle_stall_ms),
@@ -387,6 +388,15 @@ impl Server {
             auth_failed: Arc::default(),
             metrics: startup_metrics(cfg_metrics, &node_figures, db_init_ms),
             node_seen: Default::default(),
+            conn_throttle: crate::conn_throttle::ConnThrottle::new(
+                crate::conn_throttle::ConnThrottleSettings {
+                    max_tokens: cfg_conn_throttle.0,
+                    fill_time_ms: cfg_conn_throttle.1,
+                    fill_count: cfg_conn_throttle.2,
+                    weights: cfg_conn_throttle.3,
+                },
+                clock.now().mono_ms as i64,
+            ),
             throttle: Arc::new(crate::wire::Throttle {
                 max_requests: cfg_request_throttle.0,
                 stall: cfg_request_throttle.1,

@@ -505,6 +505,75 @@ impl Loader {
         )? {
             self.cfg.outstanding_handshake_limit = n.max(0) as u64;
         }
+        // BlueThrottle reads zookeeper.connection_throttle_*; the guide's zoo.cfg names
+        // (connectionMaxTokens, ...) are read too, so neither is accepted and ignored.
+        let int = |this: &Self, names: [&str; 2], min: i64| -> Result<Option<i64>, ConfigError> {
+            for n in names {
+                if let Some(v) = this.prop_int(n, min, int_max)? {
+                    return Ok(Some(v));
+                }
+            }
+            Ok(None)
+        };
+        let tokens = int(
+            self,
+            [
+                "zookeeper.connection_throttle_tokens",
+                "zookeeper.connectionMaxTokens",
+            ],
+            i64::from(i32::MIN),
+        )?
+        .unwrap_or(0);
+        let fill_time = int(
+            self,
+            [
+                "zookeeper.connection_throttle_fill_time",
+                "zookeeper.connectionTokenFillTime",
+            ],
+            1,
+        )?
+        .unwrap_or(1);
+        let fill_count = int(
+            self,
+            [
+                "zookeeper.connection_throttle_fill_count",
+                "zookeeper.connectionTokenFillCount",
+            ],
+            i64::from(i32::MIN),
+        )?
+        .unwrap_or(1);
+        let weighted = self
+            .props
+            .get("zookeeper.connection_throttle_weight_enabled")
+            .is_some_and(|(v, _)| v.trim().eq_ignore_ascii_case("true"));
+        let weights = if weighted {
+            let w = |this: &Self, n: &str, d: i64| -> Result<i64, ConfigError> {
+                Ok(this.prop_int(n, i64::from(i32::MIN), int_max)?.unwrap_or(d))
+            };
+            let global = w(
+                self,
+                "zookeeper.connection_throttle_global_session_weight",
+                3,
+            )?;
+            let local = w(
+                self,
+                "zookeeper.connection_throttle_local_session_weight",
+                1,
+            )?;
+            let renew = w(
+                self,
+                "zookeeper.connection_throttle_renew_session_weight",
+                2,
+            )?;
+            // ZooKeeper's corrections of weights it finds invalid.
+            let local = if local <= 0 { 1 } else { local };
+            let global = if global <= 0 { 3 } else { global.max(local) };
+            let renew = if renew <= 0 { 2 } else { renew.max(local) };
+            Some((global, renew))
+        } else {
+            None
+        };
+        self.cfg.conn_throttle = (tokens.max(0), fill_time, fill_count, weights);
         // RequestThrottler reads these with Integer.getInteger; 0 or less is off.
         if let Some(n) = self.prop_int(
             "zookeeper.request_throttle_max_requests",

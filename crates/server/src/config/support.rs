@@ -112,7 +112,7 @@ const NO_QUORUM_TLS: &str =
 const NO_SASL: &str = "not supported yet with corral's SASL; remove it";
 const THREADS: &str = "a JVM thread pool size; corral's I/O runs on its own small runtime";
 const NO_THROTTLE: &str = "corral does not throttle requests yet; remove it";
-const NO_CNX_THROTTLE: &str = "corral does not rate-limit new connections yet; remove it";
+const NO_CNX_THROTTLE: &str = "ZooKeeper's randomized (BLUE) connection dropping is not supported yet (the token bucket, connectionMaxTokens, is); remove it";
 const NO_LOCAL_SESSIONS: &str =
     "local sessions are not supported yet; remove it (every session is global)";
 const NO_MULTI_ADDRESS: &str = "several addresses per member are not supported yet; remove it";
@@ -156,9 +156,9 @@ pub const SETTINGS: &[Setting] = &[
     s("bitHashCacheSize", Both, "10", N("a cache inside ZooKeeper's optimized watch manager")),
     s("fastleader.minNotificationInterval", Both, "200", R(ELECTION_TIMING)),
     s("fastleader.maxNotificationInterval", Both, "60000", R(ELECTION_TIMING)),
-    s("connectionMaxTokens", Both, "0", R(NO_CNX_THROTTLE)).aka("zookeeper.connection_throttle_tokens"),
-    s("connectionTokenFillTime", Both, "1", R(NO_CNX_THROTTLE)).aka("zookeeper.connection_throttle_fill_time"),
-    s("connectionTokenFillCount", Both, "1", R(NO_CNX_THROTTLE)).aka("zookeeper.connection_throttle_fill_count"),
+    s("connectionMaxTokens", Both, "0", Support::Honoured("the connection throttle's bucket: each connect request takes a token (or its weight); none left, the connection is closed and counted in zk_connection_rejected")).aka("zookeeper.connection_throttle_tokens"),
+    s("connectionTokenFillTime", Both, "1", Support::Honoured("the connection throttle's refill period (ms)")).aka("zookeeper.connection_throttle_fill_time"),
+    s("connectionTokenFillCount", Both, "1", Support::Honoured("tokens added per refill period")).aka("zookeeper.connection_throttle_fill_count"),
     s("connectionFreezeTime", Both, "-1", R(NO_CNX_THROTTLE)).aka("zookeeper.connection_throttle_freeze_time"),
     s("connectionDropIncrease", Both, "0.02", R(NO_CNX_THROTTLE)).aka("zookeeper.connection_throttle_drop_increase"),
     s("connectionDropDecrease", Both, "0.002", R(NO_CNX_THROTTLE)).aka("zookeeper.connection_throttle_drop_decrease"),
@@ -170,10 +170,10 @@ pub const SETTINGS: &[Setting] = &[
     s("maxWriteQueuePollTime", Both, "", N("corral joins every write waiting when an fsync starts to that fsync")),
     s("maxBatchSize", Both, "1000", N("corral joins every write waiting when an fsync starts to that fsync")),
     s("enforceQuota", Both, "false", Support::Honoured("creates and setData over a hard quota limit (countHardLimit, byteHardLimit) get QuotaExceeded; soft limits log a warning")),
-    s("connection_throttle_weight_enabled", Both, "false", R(NO_CNX_THROTTLE)),
-    s("connection_throttle_global_session_weight", Both, "3", R(NO_CNX_THROTTLE)),
-    s("connection_throttle_local_session_weight", Both, "1", R(NO_CNX_THROTTLE)),
-    s("connection_throttle_renew_session_weight", Both, "2", R(NO_CNX_THROTTLE)),
+    s("connection_throttle_weight_enabled", Both, "false", Support::Honoured("connect requests take their weight: a new session's, a renewal's")),
+    s("connection_throttle_global_session_weight", Both, "3", Support::Honoured("a new session's weight (and the bucket's scale)")),
+    s("connection_throttle_local_session_weight", Both, "1", Support::Honoured("a local session's weight (every session is global in corral; it bounds the others as ZooKeeper does)")),
+    s("connection_throttle_renew_session_weight", Both, "2", Support::Honoured("a renewal's weight")),
     s("request_throttler.shutdownTimeout", Both, "10000", N("corral stops without a request throttler to drain")),
     s("requestThrottleLimit", Both, "0", Support::Honoured("with this many requests in process no connection is read until replies go out (requests wait in their clients' TCP buffers, not in the server)")).aka("zookeeper.request_throttle_max_requests"),
     s("requestThrottleStallTime", Both, "100", Support::Honoured("the longest a held connection waits before it looks again (each reply also wakes it)")).aka("zookeeper.request_throttle_stall_time"),
