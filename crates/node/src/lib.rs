@@ -34,5 +34,5 @@ mod node;
 pub use io::{Action, Event, LearnerConn, Observation};
 pub use node::{
     EnsembleConfig, Node, NodeConfig, NodeCounters, ProposalSizes, SnapshotPolicy, StartError,
-    StartFailed,
+    StartFailed, TxnLatency,
 };

@@ -83,6 +83,20 @@ impl std::fmt::Display for StartFailed {
 
 impl std::error::Error for StartFailed {}
 
+/// Which of ZooKeeper's txn latencies (`logLatency`: now minus the txn header's time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnLatency {
+    /// A follower receiving a PROPOSAL (`proposal_latency`).
+    Proposal,
+    /// The leader reaching a quorum of acks (`quorum_ack_latency`).
+    QuorumAck,
+    /// A learner receiving the COMMIT (`commit_propagation_latency`).
+    CommitPropagation,
+}
+
+/// Latencies kept between takes: a node nobody asks (the simulation) stays small.
+const LATENCIES_KEPT: usize = 65_536;
+
 /// Counters the four-letter words show that only the node sees.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NodeCounters {
@@ -96,7 +110,8 @@ pub struct NodeCounters {
     /// Committed txns whose TxnDigest differs from the tree's digest after applying them
     /// (`zk_digest_mismatches_count`).
     pub digest_mismatches: u64,
-    /// Learner, once serving: proposals and commits received from the leader.
+    /// Once serving: a follower's proposals, a learner's commits (an observer's INFORMs)
+    /// received from the leader.
     pub learner_proposals: u64,
     pub learner_commits: u64,
     /// Leader: learners synced by DIFF or TRUNC, and by SNAP.
@@ -185,6 +200,8 @@ pub struct Node<D: Disk> {
     load_summary: String,
     /// Txns replayed at start-up, and the milliseconds the snapshot and the replay took.
     startup: (u64, Option<u64>, Option<u64>),
+    /// Txn latencies for the server's metrics, taken with [`Node::take_latencies`].
+    latencies: Vec<(TxnLatency, i64)>,
     failed: bool,
     observe: bool,
 }
@@ -219,6 +236,7 @@ impl<D: Disk> Node<D> {
             counters: NodeCounters::default(),
             load_summary: String::new(),
             startup: (0, None, None),
+            latencies: Vec::new(),
             failed: false,
             observe: cfg.observe,
         };
@@ -877,8 +895,11 @@ impl<D: Disk> Node<D> {
             PeerOutput::WriteCurrentEpoch(epoch) => self.write_epoch("currentEpoch", epoch),
             PeerOutput::Append { zxid, txn } => match Txn::from_bytes(&txn) {
                 Ok(txn) => {
-                    if self.learner_serving() {
+                    // A serving follower's PROPOSAL (an observer is INFORMed: no proposal).
+                    if self.learner_serving() && self.state() == Some(ServerState::Following) {
                         self.counters.learner_proposals += 1;
+                        let latency = now.wall_ms - txn.header.time;
+                        self.note_latency(TxnLatency::Proposal, latency);
                     }
                     self.append(&txn)
                 }
@@ -898,10 +919,13 @@ impl<D: Disk> Node<D> {
             } => match Txn::from_bytes(&txn) {
                 Ok(parsed) => {
                     debug!("commit 0x{zxid:x}");
+                    let latency = now.wall_ms - parsed.header.time;
                     if self.learner_serving() {
                         self.counters.learner_commits += 1;
+                        self.note_latency(TxnLatency::CommitPropagation, latency);
                     } else if self.state() == Some(ServerState::Leading) {
                         self.counters.leader_commits += 1;
+                        self.note_latency(TxnLatency::QuorumAck, latency);
                     }
                     let expected = parsed
                         .digest
@@ -1003,6 +1027,19 @@ impl<D: Disk> Node<D> {
                 self.out.push_back(Action::PersistConfig { text, version });
             }
         }
+    }
+
+    /// A txn's latency from its header's time (the leader's wall clock when it made it), as
+    /// ZooKeeper's `logLatency` measures it; a negative one (clock skew) is left out.
+    fn note_latency(&mut self, kind: TxnLatency, ms: i64) {
+        if ms >= 0 && self.latencies.len() < LATENCIES_KEPT {
+            self.latencies.push((kind, ms));
+        }
+    }
+
+    /// The txn latencies noted since the last call.
+    pub fn take_latencies(&mut self) -> Vec<(TxnLatency, i64)> {
+        std::mem::take(&mut self.latencies)
     }
 
     /// A follower or observer past its sync with the leader.

@@ -102,6 +102,8 @@ pub(crate) struct RoleClock {
     pub since: Option<Instant>,
     /// When the last election began (entering LOOKING).
     pub looking_since: Option<Instant>,
+    /// When this member stopped serving to look for a leader, until it serves again.
+    pub unavailable_since: Option<Instant>,
     pub serving: bool,
 }
 
@@ -136,15 +138,28 @@ fn track_role(st: &mut State) {
         if state == Some(ServerState::Looking) {
             st.metrics.add(Counter::LookingCount, 1);
             r.looking_since = Some(now);
+            r.unavailable_since = Some(now);
         } else if let Some(t) = r.looking_since.take() {
-            st.metrics
-                .observe(Summary::ElectionTime, t.elapsed().as_millis() as i64);
+            // ZooKeeper times the election when a voter starts leading or following (an
+            // observer's search for its leader is not timed).
+            if matches!(state, Some(ServerState::Leading | ServerState::Following)) {
+                let ms = t.elapsed().as_millis() as i64;
+                st.metrics.observe(Summary::ElectionTime, ms);
+            }
         }
         r.state = state;
         r.since = Some(now);
         r.serving = false;
     }
     if serving && !r.serving {
+        // ZooKeeper's unavailable time: from the start of the election to serving again.
+        if let Some(t) = r.unavailable_since.take() {
+            let ms = t.elapsed().as_millis() as i64;
+            st.metrics.observe(Summary::UnavailableTime, ms);
+            if state == Some(ServerState::Leading) {
+                st.metrics.observe(Summary::LeaderUnavailableTime, ms);
+            }
+        }
         let took = r.since.map_or(0, |t| t.elapsed().as_millis() as i64);
         match state {
             Some(ServerState::Following) => st.metrics.observe(Summary::FollowerSyncTime, took),
@@ -178,6 +193,14 @@ fn carry_tally(st: &mut State) {
         m.add_to_set("quota_exceeded_error_per_namespace", &ns, 1);
     }
     m.add(Counter::StaleSessionsExpired, t.sessions_expired);
+    for (kind, ms) in st.node.take_latencies() {
+        let summary = match kind {
+            corral_node::TxnLatency::Proposal => Summary::ProposalLatency,
+            corral_node::TxnLatency::QuorumAck => Summary::QuorumAckLatency,
+            corral_node::TxnLatency::CommitPropagation => Summary::CommitPropagationLatency,
+        };
+        st.metrics.observe(summary, ms);
+    }
 }
 
 /// Carries what the node and the connection tasks counted since the last look into the
