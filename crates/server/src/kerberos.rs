@@ -73,13 +73,12 @@ pub fn krb5_login(
 /// runtime starts: empty when no JAAS section in use is Kerberos. The acceptor keytab is
 /// process-wide, so the client port's and the members' sections must name the same one.
 pub fn environment(cfg: &ServerConfig) -> Result<Vec<(&'static str, String)>, String> {
-    let Some(path) = cfg.property("java.security.auth.login.config") else {
+    let Some(jaas) = &cfg.jaas else {
         return Ok(Vec::new());
     };
-    let text = std::fs::read_to_string(path).map_err(|e| format!("JAAS file {path}: {e}"))?;
-    let sections = jaas::parse(&text).map_err(|e| format!("JAAS file {path}: {e}"))?;
+    let (path, sections) = (&jaas.path, &jaas.sections);
     let login = |section: &str| {
-        krb5_login(&sections, section).map_err(|e| format!("JAAS file {path}, {e}"))
+        krb5_login(sections, section).map_err(|e| format!("JAAS file {path}, {e}"))
     };
     let mut accept = vec![login(
         cfg.property("zookeeper.sasl.serverconfig")

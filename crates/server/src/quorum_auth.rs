@@ -79,15 +79,14 @@ pub(crate) fn load(
     q: &QuorumSaslConfig,
     hosts: BTreeSet<String>,
 ) -> Result<QuorumSasl, String> {
-    let Some(path) = cfg.property("java.security.auth.login.config") else {
+    let Some(jaas) = &cfg.jaas else {
         return Err("quorum.auth.enableSasl=true needs a JAAS file \
                     (-Djava.security.auth.login.config=…) with the QuorumServer and \
                     QuorumLearner sections"
             .into());
     };
-    let text = std::fs::read_to_string(path).map_err(|e| format!("JAAS file {path}: {e}"))?;
     let server_realm = cfg.property("zookeeper.server.realm").map(str::to_string);
-    from_jaas(q, path, &text, server_realm, |login| {
+    from_jaas(q, jaas, server_realm, |login| {
         Ok(Members::Kerberos {
             mech: crate::kerberos::quorum_mechanism(login)?,
             hosts: hosts.clone(),
@@ -95,16 +94,15 @@ pub(crate) fn load(
     })
 }
 
-/// [`load`] once the JAAS file at `path` is read; `kerberos` makes the acceptor of a Kerberos
+/// [`load`] with the JAAS file read; `kerberos` makes the acceptor of a Kerberos
 /// `QuorumServer` section.
 fn from_jaas(
     cfg: &QuorumSaslConfig,
-    path: &str,
-    text: &str,
+    jaas: &jaas::JaasFile,
     server_realm: Option<String>,
     kerberos: impl FnOnce(&Krb5Login) -> Result<Members, String>,
 ) -> Result<QuorumSasl, String> {
-    let sections = jaas::parse(text).map_err(|e| format!("JAAS file {path}: {e}"))?;
+    let (path, sections) = (&jaas.path, &jaas.sections);
     let section = |name: &str| -> Result<(&[LoginModule], Option<Krb5Login>), String> {
         let modules = sections.get(name).map(Vec::as_slice).unwrap_or_default();
         if modules.is_empty() {
@@ -429,7 +427,11 @@ mod tests {
     }
 
     fn load_text(text: &str, learner_require: bool) -> Result<QuorumSasl, String> {
-        from_jaas(&cfg(learner_require), "jaas.conf", text, None, |login| {
+        let jaas = jaas::JaasFile {
+            path: "jaas.conf".into(),
+            sections: jaas::parse(text).map_err(|e| format!("JAAS file jaas.conf: {e}"))?,
+        };
+        from_jaas(&cfg(learner_require), &jaas, None, |login| {
             Err(format!("Kerberos as {}", login.principal))
         })
     }

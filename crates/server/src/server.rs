@@ -820,20 +820,19 @@ fn client_sasl(
     ),
     ServerError,
 > {
-    let Some(path) = cfg.property("java.security.auth.login.config") else {
+    let Some(jaas) = &cfg.jaas else {
         return Ok((None, None));
     };
+    let (path, sections) = (&jaas.path, &jaas.sections);
     let section = cfg
         .property("zookeeper.sasl.serverconfig")
         .unwrap_or("Server");
     let bad = |why: String| ServerError::Unsupported(format!("JAAS file {path}: {why}"));
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-    let sections = crate::config::jaas::parse(&text).map_err(bad)?;
     let Some(modules) = sections.get(section) else {
         warn!("JAAS file {path} has no {section} section: no SASL for clients");
         return Ok((None, None));
     };
-    if let Some(login) = crate::kerberos::krb5_login(&sections, section).map_err(bad)? {
+    if let Some(login) = crate::kerberos::krb5_login(sections, section).map_err(bad)? {
         let mech = crate::kerberos::mechanism(cfg, &login)
             .map_err(|e| bad(format!("section {section}: {e}")))?;
         return Ok((None, Some(mech)));

@@ -105,6 +105,26 @@ fn tokens(text: &str) -> Result<Vec<(Tok, usize)>, String> {
     Ok(out)
 }
 
+/// The JAAS file `-Djava.security.auth.login.config` names, read and parsed once at start-up
+/// for every part that logs in with it (client SASL, quorum SASL, Kerberos).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JaasFile {
+    pub path: String,
+    pub sections: BTreeMap<String, Vec<LoginModule>>,
+}
+
+impl JaasFile {
+    /// Reads and parses the file at `path`; the error names the file.
+    pub fn load(path: &str) -> Result<JaasFile, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("JAAS file {path}: {e}"))?;
+        let sections = parse(&text).map_err(|e| format!("JAAS file {path}: {e}"))?;
+        Ok(JaasFile {
+            path: path.to_string(),
+            sections,
+        })
+    }
+}
+
 /// Every section of a JAAS file, by name.
 pub fn parse(text: &str) -> Result<BTreeMap<String, Vec<LoginModule>>, String> {
     let toks = tokens(text)?;

@@ -304,6 +304,8 @@ pub struct ServerConfig {
     /// `metricsProvider.exportJvmInfo`: export the process metrics too.
     pub metrics_export_process_info: bool,
     pub global_outstanding_limit: u32,
+    /// The JAAS file (`-Djava.security.auth.login.config`), read once at start-up.
+    pub jaas: Option<std::sync::Arc<jaas::JaasFile>>,
     /// ZooKeeper's connection throttle: (max tokens, fill time ms, fill count, weights as
     /// (new session, renewal) when `connection_throttle_weight_enabled`). 0 tokens: off.
     pub conn_throttle: (i64, i64, i64, Option<(i64, i64)>),
@@ -438,6 +440,7 @@ impl ServerConfig {
             metrics_http_port: 7000,
             metrics_export_process_info: true,
             global_outstanding_limit: 1000,
+            jaas: None,
             conn_throttle: (0, 1, 1, None),
             request_throttle_max_requests: 0,
             request_throttle_stall_ms: 100,
