@@ -1186,10 +1186,8 @@ fn start_with_admin(which: &str, props: &[(&str, &str)]) -> (corral_testkit::Ser
         format!("admin.serverPort={port}"),
     ];
     let cfg: Vec<&str> = cfg.iter().map(String::as_str).collect();
-    let server = match which {
-        "zookeeper" => corral_testkit::start_zookeeper(&cfg, props),
-        _ => corral_testkit::start_corral(Path::new(env!("CARGO_BIN_EXE_corral")), &cfg, props),
-    };
+    let server =
+        corral_testkit::start_server(which, Path::new(env!("CARGO_BIN_EXE_corral")), &cfg, props);
     (
         server.unwrap_or_else(|e| panic!("starting {which}: {e:#}")),
         port,
@@ -1584,12 +1582,12 @@ fn request_throttler_holds_the_flood() {
     let props = [("zookeeper.request_throttle_max_requests", "5")];
     let mut waits = Vec::new();
     for which in ["zookeeper", "corral"] {
-        let mut server = match which {
-            "zookeeper" => corral_testkit::start_zookeeper(&cfg, &props),
-            _ => {
-                corral_testkit::start_corral(Path::new(env!("CARGO_BIN_EXE_corral")), &cfg, &props)
-            }
-        }
+        let mut server = corral_testkit::start_server(
+            which,
+            Path::new(env!("CARGO_BIN_EXE_corral")),
+            &cfg,
+            &props,
+        )
         .unwrap_or_else(|e| panic!("{which}: {e:#}"));
         let (_, m) = flood(&server);
         let n: u64 = m["zk_request_throttle_wait_count"].parse().unwrap();
@@ -1663,12 +1661,12 @@ fn admin_server_over_https_matches_zookeeper() {
                 trust_password,
             ];
             let cfg: Vec<&str> = cfg.iter().map(String::as_str).collect();
-            let mut server = match which {
-                "zookeeper" => corral_testkit::start_zookeeper(&cfg, &[]),
-                _ => {
-                    corral_testkit::start_corral(Path::new(env!("CARGO_BIN_EXE_corral")), &cfg, &[])
-                }
-            }
+            let mut server = corral_testkit::start_server(
+                which,
+                Path::new(env!("CARGO_BIN_EXE_corral")),
+                &cfg,
+                &[],
+            )
             .unwrap_or_else(|e| panic!("{which}: {e:#}"));
             // ZooKeeper's Jetty starts a moment after the client port.
             let deadline = Instant::now() + Duration::from_secs(30);
@@ -1753,11 +1751,9 @@ fn audit_log_matches_zookeeper() {
     let cfg = ["audit.enable=true"];
     let mut seen = Vec::new();
     for which in ["zookeeper", "corral"] {
-        let mut server = match which {
-            "zookeeper" => corral_testkit::start_zookeeper(&cfg, &[]),
-            _ => corral_testkit::start_corral(Path::new(env!("CARGO_BIN_EXE_corral")), &cfg, &[]),
-        }
-        .unwrap_or_else(|e| panic!("{which}: {e:#}"));
+        let mut server =
+            corral_testkit::start_server(which, Path::new(env!("CARGO_BIN_EXE_corral")), &cfg, &[])
+                .unwrap_or_else(|e| panic!("{which}: {e:#}"));
         let mut cli = std::process::Command::new(corral_testkit::ZKCLI)
             .args(["-server", &server.addr().to_string()])
             .stdin(std::process::Stdio::piped())

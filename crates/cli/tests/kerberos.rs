@@ -17,9 +17,8 @@ use std::time::{Duration, Instant};
 
 use corral_testkit::kdc::{Kdc, KDC_PACKAGES, KRB5KDC};
 use corral_testkit::{
-    four_letter, interop_dir, java_program, javac, open_session, output_lines, raw,
-    require_real_zookeeper, require_tool, start_corral, start_zookeeper, ServerProcess,
-    SLF4J_SIMPLE, ZOOKEEPER_JAR,
+    four_letter, interop_dir, java_sasl_client, javac, open_session, output_lines, raw,
+    require_real_zookeeper, require_tool, start_corral, ServerProcess, ZOOKEEPER_JAR,
 };
 
 const TEST: &str = "kerberos";
@@ -76,30 +75,19 @@ fn localhost(server: &ServerProcess) -> String {
 }
 
 fn java_client(r: &Realm, classes: &Path, server: &ServerProcess) -> String {
-    let jaas = r.kdc.path("client-jaas.conf");
-    fs::write(
-        &jaas,
-        format!(
-            "Client {{\n    com.sun.security.auth.module.Krb5LoginModule required\n    \
-             useKeyTab=true\n    keyTab=\"{}\"\n    storeKey=true\n    useTicketCache=false\n    \
-             principal=\"alice@{REALM}\";\n}};\n",
-            r.alice_keytab.display()
-        ),
+    let login = format!(
+        "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true \
+         keyTab=\"{}\" storeKey=true useTicketCache=false principal=\"alice@{REALM}\"",
+        r.alice_keytab.display()
+    );
+    let krb5 = r.kdc.krb5_conf().display().to_string();
+    java_sasl_client(
+        classes,
+        &r.kdc.path("client-jaas.conf"),
+        &login,
+        &[("java.security.krb5.conf", krb5)],
+        &localhost(server),
     )
-    .unwrap();
-    let cp = format!("{}:{ZOOKEEPER_JAR}:{SLF4J_SIMPLE}", classes.display());
-    let mut cmd = java_program(&cp);
-    cmd.arg(format!(
-        "-Djava.security.auth.login.config={}",
-        jaas.display()
-    ))
-    .arg(format!(
-        "-Djava.security.krb5.conf={}",
-        r.kdc.krb5_conf().display()
-    ))
-    .arg("SaslClient")
-    .arg(localhost(server));
-    output_lines(&mut cmd, Duration::from_secs(60), "SaslClient")
 }
 
 fn kazoo(r: &Realm, server: &ServerProcess, sasl_id: &str) -> String {
@@ -119,10 +107,7 @@ fn start(which: &str, r: &Realm, cfg: &[&str], props: &[(&str, &str)]) -> Server
         ("java.security.krb5.conf", krb5.as_str()),
     ];
     all.extend_from_slice(props);
-    let server = match which {
-        "zookeeper" => start_zookeeper(cfg, &all),
-        _ => start_corral(corral(), cfg, &all),
-    };
+    let server = corral_testkit::start_server(which, corral(), cfg, &all);
     server.unwrap_or_else(|e| panic!("starting {which}: {e:#}"))
 }
 

@@ -12,8 +12,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use corral_testkit::{
-    interop_dir, java_program, javac, output_lines, require_real_zookeeper, require_tool,
-    start_corral, start_zookeeper, ServerProcess, SLF4J_SIMPLE, ZOOKEEPER_JAR,
+    interop_dir, java_program, java_sasl_client, javac, output_lines, require_real_zookeeper,
+    require_tool, start_corral, ServerProcess, SLF4J_SIMPLE, ZOOKEEPER_JAR,
 };
 
 const TEST: &str = "sasl";
@@ -50,23 +50,11 @@ fn client(
     password: &str,
 ) -> String {
     let jaas = dir.join(format!("client-{user}-{}.conf", password.len()));
-    fs::write(
-        &jaas,
-        format!(
-            "Client {{\n    org.apache.zookeeper.server.auth.DigestLoginModule required\n    \
-             username=\"{user}\"\n    password=\"{password}\";\n}};\n"
-        ),
-    )
-    .unwrap();
-    let cp = format!("{}:{ZOOKEEPER_JAR}:{SLF4J_SIMPLE}", classes.display());
-    let mut cmd = java_program(&cp);
-    cmd.arg(format!(
-        "-Djava.security.auth.login.config={}",
-        jaas.display()
-    ))
-    .arg("SaslClient")
-    .arg(server.connect_string());
-    output_lines(&mut cmd, Duration::from_secs(60), "SaslClient")
+    let login = format!(
+        "org.apache.zookeeper.server.auth.DigestLoginModule required \
+         username=\"{user}\" password=\"{password}\""
+    );
+    java_sasl_client(classes, &jaas, &login, &[], &server.connect_string())
 }
 
 // The Java client's DIGEST-MD5 login sees the same on ZooKeeper and on corral.
@@ -92,10 +80,7 @@ fn java_client_sasl_digest_matches_zookeeper() {
     ];
     let mut outs: Vec<Vec<String>> = Vec::new();
     for which in ["zookeeper", "corral"] {
-        let server = match which {
-            "zookeeper" => start_zookeeper(&cfg, &props),
-            _ => start_corral(corral(), &cfg, &props),
-        };
+        let server = corral_testkit::start_server(which, corral(), &cfg, &props);
         let mut server = server.unwrap_or_else(|e| panic!("starting {which}: {e:#}"));
         let out = cases
             .iter()
@@ -146,10 +131,7 @@ fn sasl_super_user_and_kerberos_refusal() {
     let props = [("java.security.auth.login.config", jaas.as_str())];
     let mut outs = Vec::new();
     for which in ["zookeeper", "corral"] {
-        let server = match which {
-            "zookeeper" => start_zookeeper(&cfg, &props),
-            _ => start_corral(corral(), &cfg, &props),
-        };
+        let server = corral_testkit::start_server(which, corral(), &cfg, &props);
         let mut server = server.unwrap_or_else(|e| panic!("starting {which}: {e:#}"));
         outs.push(client(dir, &classes, &server, "bob", "bob's secret"));
         server.stop();
@@ -216,10 +198,7 @@ fn enforced_auth_and_digest_algorithm_match_zookeeper() {
     ];
     let mut outs = Vec::new();
     for which in ["zookeeper", "corral"] {
-        let server = match which {
-            "zookeeper" => start_zookeeper(&cfg, &[]),
-            _ => start_corral(corral(), &cfg, &[]),
-        };
+        let server = corral_testkit::start_server(which, corral(), &cfg, &[]);
         let mut server = server.unwrap_or_else(|e| panic!("starting {which}: {e:#}"));
         let plain = auth_client(&classes, &server, "plain");
         let digest = auth_client(&classes, &server, "digest");
@@ -271,10 +250,7 @@ fn kazoo_sasl_digest_matches_zookeeper() {
     let props = [("java.security.auth.login.config", jaas.as_str())];
     let mut outs = Vec::new();
     for which in ["zookeeper", "corral"] {
-        let server = match which {
-            "zookeeper" => start_zookeeper(&cfg, &props),
-            _ => start_corral(corral(), &cfg, &props),
-        };
+        let server = corral_testkit::start_server(which, corral(), &cfg, &props);
         let mut server = server.unwrap_or_else(|e| panic!("starting {which}: {e:#}"));
         let right = kazoo(&server, "bob", "bob's secret");
         let wrong = kazoo(&server, "bob", "nope");
@@ -308,10 +284,7 @@ fn allow_sasl_failed_clients_matches_zookeeper() {
     ];
     let mut outs = Vec::new();
     for which in ["zookeeper", "corral"] {
-        let server = match which {
-            "zookeeper" => start_zookeeper(&cfg, &props),
-            _ => start_corral(corral(), &cfg, &props),
-        };
+        let server = corral_testkit::start_server(which, corral(), &cfg, &props);
         let mut server = server.unwrap_or_else(|e| panic!("starting {which}: {e:#}"));
         let out = client(dir, &classes, &server, "bob", "wrong");
         let log = server.log();
@@ -385,10 +358,7 @@ fn replayed_and_cut_sasl_exchanges_match_zookeeper() {
     let io = Duration::from_secs(10);
     let mut outs = Vec::new();
     for which in ["zookeeper", "corral"] {
-        let server = match which {
-            "zookeeper" => start_zookeeper(&cfg, &props),
-            _ => start_corral(corral(), &cfg, &props),
-        };
+        let server = corral_testkit::start_server(which, corral(), &cfg, &props);
         let mut server = server.unwrap_or_else(|e| panic!("starting {which}: {e:#}"));
         let mut out = Vec::new();
         let mut a = open_session(server.addr(), io).unwrap();

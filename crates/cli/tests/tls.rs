@@ -15,8 +15,8 @@ use std::time::Duration;
 use corral_testkit::pki::{make_pki, openssl, PW};
 use corral_testkit::{
     four_letter, free_port, interop_dir, java_program, javac, output_lines, require_real_zookeeper,
-    require_tool, run_bounded, start_corral, start_zookeeper, ServerProcess, NETTY_TLS_JARS,
-    SLF4J_SIMPLE, ZOOKEEPER_JAR,
+    require_tool, run_bounded, start_corral, ServerProcess, NETTY_TLS_JARS, SLF4J_SIMPLE,
+    ZOOKEEPER_JAR,
 };
 
 const TEST: &str = "tls";
@@ -98,10 +98,7 @@ fn mntr_count(server: &ServerProcess, key: &str) -> u64 {
 
 fn start(which: &str, lines: &[String]) -> ServerProcess {
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-    let r = match which {
-        "zookeeper" => start_zookeeper(&lines, &[]),
-        _ => start_corral(corral(), &lines, &[]),
-    };
+    let r = corral_testkit::start_server(which, corral(), &lines, &[]);
     r.unwrap_or_else(|e| panic!("starting {which}: {e:#}"))
 }
 
@@ -417,10 +414,7 @@ fn curator_and_zkcli_over_tls_with_sasl() {
         );
         let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
         let props = [("java.security.auth.login.config", server_jaas.as_str())];
-        let server = match which {
-            "zookeeper" => start_zookeeper(&lines, &props),
-            _ => start_corral(corral(), &lines, &props),
-        };
+        let server = corral_testkit::start_server(which, corral(), &lines, &props);
         let mut server = server.unwrap_or_else(|e| panic!("starting {which}: {e:#}"));
         let hostport = format!("127.0.0.1:{port}");
         let curator = run_java(
@@ -655,11 +649,8 @@ fn handshake_limit_matches_zookeeper() {
         }
         let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
         let props = [("zookeeper.netty.server.outstandingHandshake.limit", "2")];
-        let mut server = match which {
-            "zookeeper" => start_zookeeper(&lines, &props),
-            _ => start_corral(corral(), &lines, &props),
-        }
-        .unwrap_or_else(|e| panic!("starting {which}: {e:#}"));
+        let mut server = corral_testkit::start_server(which, corral(), &lines, &props)
+            .unwrap_or_else(|e| panic!("starting {which}: {e:#}"));
         let client_port = if unified { server.addr().port() } else { port };
         let dial = || std::net::TcpStream::connect(("127.0.0.1", client_port)).expect("connect");
         let first = dial();

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use corral_tree::sasl::SaslMechanism;
 
-use crate::config::jaas::{self, LoginModule};
+use crate::config::jaas::LoginModule;
 use crate::config::ServerConfig;
 
 /// Java's Kerberos login module, as JAAS files name it.
@@ -77,9 +77,8 @@ pub fn environment(cfg: &ServerConfig) -> Result<Vec<(&'static str, String)>, St
         return Ok(Vec::new());
     };
     let (path, sections) = (&jaas.path, &jaas.sections);
-    let login = |section: &str| {
-        krb5_login(sections, section).map_err(|e| format!("JAAS file {path}, {e}"))
-    };
+    let login =
+        |section: &str| krb5_login(sections, section).map_err(|e| format!("JAAS file {path}, {e}"));
     let mut accept = vec![login(
         cfg.property("zookeeper.sasl.serverconfig")
             .unwrap_or("Server"),
@@ -588,7 +587,7 @@ mod tests {
                     principal=\"zookeeper/localhost@EXAMPLE.COM\"; };\n\
                     Other { com.sun.security.auth.module.Krb5LoginModule required \
                     useTicketCache=true; };";
-        let sections = jaas::parse(text).unwrap();
+        let sections = crate::config::jaas::parse(text).unwrap();
         let login = krb5_login(&sections, "Server").unwrap().unwrap();
         assert_eq!(login.keytab, "/k.keytab");
         assert_eq!(login.principal, "zookeeper/localhost@EXAMPLE.COM");

@@ -110,7 +110,7 @@ fn from_jaas(
                 "JAAS file {path} has no {name} section, which quorum SASL needs"
             ));
         }
-        let krb = krb5_login(&sections, name).map_err(|e| format!("JAAS file {path}, {e}"))?;
+        let krb = krb5_login(sections, name).map_err(|e| format!("JAAS file {path}, {e}"))?;
         if krb.is_none() {
             if let Some(m) = modules.iter().find(|m| m.class != DIGEST_LOGIN_MODULE) {
                 return Err(format!(

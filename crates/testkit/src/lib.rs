@@ -299,6 +299,31 @@ pub fn java_program(classpath: &str) -> Command {
     cmd
 }
 
+/// Runs the interop `SaslClient` program (compiled into `classes`) against `connect`, logging
+/// in with a JAAS file written to `jaas` whose `Client` section is `login` (the login module
+/// and its options, e.g. `org.apache.zookeeper.server.auth.DigestLoginModule required
+/// username="bob" password="pw"`), with `-D` `defines`; returns what it printed (60 s bound).
+pub fn java_sasl_client(
+    classes: &Path,
+    jaas: &Path,
+    login: &str,
+    defines: &[(&str, String)],
+    connect: &str,
+) -> String {
+    fs::write(jaas, format!("Client {{\n    {login};\n}};\n")).expect("client JAAS file");
+    let cp = format!("{}:{ZOOKEEPER_JAR}:{SLF4J_SIMPLE}", classes.display());
+    let mut cmd = java_program(&cp);
+    cmd.arg(format!(
+        "-Djava.security.auth.login.config={}",
+        jaas.display()
+    ));
+    for (k, v) in defines {
+        cmd.arg(format!("-D{k}={v}"));
+    }
+    cmd.arg("SaslClient").arg(connect);
+    output_lines(&mut cmd, Duration::from_secs(60), "SaslClient")
+}
+
 pub fn javac(src: &Path, classpath: &str, out: &Path) -> PathBuf {
     fs::create_dir_all(out).expect("class directory");
     let mut cmd = Command::new("javac");
@@ -897,6 +922,21 @@ pub fn corral_bin(default: &Path) -> PathBuf {
     match std::env::var_os("CORRAL_BIN") {
         Some(bin) if !bin.is_empty() => PathBuf::from(bin),
         _ => default.to_path_buf(),
+    }
+}
+
+/// The real ZooKeeper (`which` is `"zookeeper"`) or corral (`bin`, any other `which`) with the
+/// same zoo.cfg lines and properties: the start of every test that runs the same steps on
+/// both.
+pub fn start_server(
+    which: &str,
+    bin: &Path,
+    extra_cfg: &[&str],
+    extra_props: &[(&str, &str)],
+) -> anyhow::Result<ServerProcess> {
+    match which {
+        "zookeeper" => start_zookeeper(extra_cfg, extra_props),
+        _ => start_corral(bin, extra_cfg, extra_props),
     }
 }
 

@@ -506,12 +506,13 @@ impl Loader {
             self.cfg.outstanding_handshake_limit = n.max(0) as u64;
         }
         if let Some((path, origin)) = self.props.get("java.security.auth.login.config") {
-            let file = super::jaas::JaasFile::load(path).map_err(|reason| ConfigError::Invalid {
-                key: origin.key.clone(),
-                line: origin.line,
-                value: path.to_string(),
-                reason,
-            })?;
+            let file =
+                super::jaas::JaasFile::load(path).map_err(|reason| ConfigError::Invalid {
+                    key: origin.key.clone(),
+                    line: origin.line,
+                    value: path.to_string(),
+                    reason,
+                })?;
             self.cfg.jaas = Some(std::sync::Arc::new(file));
         }
         // BlueThrottle reads zookeeper.connection_throttle_*; the guide's zoo.cfg names
