@@ -1134,47 +1134,6 @@ fn hash_trace_mask_and_dirs_match_zookeeper() {
 }
 
 /// `GET path` over HTTP/1.0 on 127.0.0.1:`port`: the status code and the body.
-fn http_get(port: u16, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the AdminServer");
-    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text)
-        .expect("the AdminServer's answer");
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, body.to_string())
-}
-
-/// The shape of a JSON answer: field names with the types of their values, nested. Maps keyed
-/// by data (session ids, paths, expiry times) keep one key, `<key>`, with the shape of their
-/// first value; arrays the shape of their first element.
-fn shape(v: &serde_json::Value) -> serde_json::Value {
-    use serde_json::{json, Value};
-    match v {
-        Value::Null => json!("null"),
-        Value::Bool(_) => json!("bool"),
-        Value::Number(n) if n.is_f64() => json!("float"),
-        Value::Number(_) => json!("int"),
-        Value::String(_) => json!("string"),
-        Value::Array(a) => json!([a.first().map(shape).unwrap_or(json!("empty"))]),
-        Value::Object(m) => {
-            let data_keys = !m.is_empty()
-                && m.keys()
-                    .all(|k| k.starts_with('/') || k.parse::<i64>().is_ok());
-            if data_keys {
-                json!({"<key>": shape(m.values().next().unwrap())})
-            } else {
-                Value::Object(m.iter().map(|(k, v)| (k.clone(), shape(v))).collect())
-            }
-        }
-    }
-}
 
 /// ZooKeeper (`which == "zookeeper"`) or corral with `props` and its AdminServer on a free
 /// loopback port, which is returned with it.
@@ -1219,7 +1178,7 @@ fn admin_server_matches_zookeeper() {
             flags: 1,
         }));
         c.call(&Request::GetData(pw("/w", true)));
-        let (_, list) = http_get(port, "/commands");
+        let (_, list) = corral_testkit::http_get(port, "/commands");
         let names: Vec<String> = list
             .lines()
             .filter_map(|l| l.strip_prefix("<a href=\"/commands/"))
@@ -1230,7 +1189,7 @@ fn admin_server_matches_zookeeper() {
         // ZooKeeper 3.9's backup commands, which corral also serves, are tested in
         // admin_backup.rs.
         for name in names.iter().filter(|n| !BACKUP.contains(&n.as_str())) {
-            let (status, body) = http_get(port, &format!("/commands/{name}"));
+            let (status, body) = corral_testkit::http_get(port, &format!("/commands/{name}"));
             let v: serde_json::Value = serde_json::from_str(&body)
                 .unwrap_or_else(|e| panic!("{which} {name}: {e}: {body}"));
             shapes.insert(name.clone(), (status, v));
@@ -1238,11 +1197,11 @@ fn admin_server_matches_zookeeper() {
         for alias in [
             "conf", "cons", "srvr", "stat", "mntr", "wchc", "isro", "lsnp",
         ] {
-            let (_, body) = http_get(port, &format!("/commands/{alias}"));
+            let (_, body) = corral_testkit::http_get(port, &format!("/commands/{alias}"));
             let v: serde_json::Value = serde_json::from_str(&body).unwrap();
             shapes.insert(format!("alias {alias}"), (200, v));
         }
-        let (_, unknown) = http_get(port, "/commands/nosuch");
+        let (_, unknown) = corral_testkit::http_get(port, "/commands/nosuch");
         let (post, _) = {
             use std::io::{Read, Write};
             let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -1289,8 +1248,8 @@ fn admin_server_matches_zookeeper() {
                 assert!(c.is_object() && c["error"].is_null(), "{name}: {c}");
             }
             "monitor" | "alias mntr" => {
-                let zk_shape = shape(v);
-                for (k, t) in shape(c).as_object().unwrap() {
+                let zk_shape = corral_testkit::json_shape(v);
+                for (k, t) in corral_testkit::json_shape(c).as_object().unwrap() {
                     assert_eq!(
                         zk_shape.get(k),
                         Some(t),
@@ -1298,7 +1257,11 @@ fn admin_server_matches_zookeeper() {
                     );
                 }
             }
-            _ => assert_eq!(shape(c), shape(v), "{name}:\ncorral {c:#}\nZooKeeper {v:#}"),
+            _ => assert_eq!(
+                corral_testkit::json_shape(c),
+                corral_testkit::json_shape(v),
+                "{name}:\ncorral {c:#}\nZooKeeper {v:#}"
+            ),
         }
     }
 }
@@ -1318,7 +1281,7 @@ fn fsync_threshold_counts_match_zookeeper() {
         for i in 0..3 {
             c.call(&mkd(&format!("/f{i}"), b"x"));
         }
-        let (_, body) = http_get(port, "/commands/server_stats");
+        let (_, body) = corral_testkit::http_get(port, "/commands/server_stats");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         let count = v["server_stats"]["fsync_threshold_exceed_count"].as_i64();
         assert!(count.is_some_and(|n| n >= 1), "{which}: {body}");

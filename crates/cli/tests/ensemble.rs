@@ -2261,6 +2261,18 @@ fn ready_and_live_follow_the_quorum() {
     assert_eq!(http_status(port, "/live"), Some(200));
 }
 
+/// AdminServer commands whose answers depend on the ensemble role.
+const ADMIN_IN_ROLES: &[&str] = &[
+    "leader",
+    "voting_view",
+    "zabstate",
+    "observers",
+    "server_stats",
+    "configuration",
+    "is_read_only",
+    "last_snapshot",
+];
+
 /// `mntr` as key → value.
 fn mntr_of(m: &corral_testkit::Member) -> std::collections::BTreeMap<String, String> {
     corral_testkit::four_letter(m.server.addr(), "mntr")
@@ -2271,27 +2283,37 @@ fn mntr_of(m: &corral_testkit::Member) -> std::collections::BTreeMap<String, Str
         .collect()
 }
 
-// mntr in every ensemble role: a ZooKeeper ensemble and a corral one (3 voters and an
-// observer each) take the same 20 writes; each role's mntr has the keys ZooKeeper's has in
-// that role (leader: learners, synced followers and observers, pending syncs, proposal sizes,
+// mntr and the AdminServer in every ensemble role: a ZooKeeper ensemble and a corral one (3
+// voters and an observer each) take the same 20 writes; in each role the role-dependent
+// AdminServer answers (leader, voting_view, zabstate, observers, server_stats, configuration,
+// is_read_only, last_snapshot) have ZooKeeper's fields, types and nesting, and mntr has the
+// keys ZooKeeper's has in that role (leader: learners, synced followers and observers, pending syncs, proposal sizes,
 // leader uptime; follower; observer), and the figures that count what happened move as
 // ZooKeeper's do: the leader's proposals and commits, the learners' proposals and commits
 // received, elections, syncs, and the quorum, proposal and commit latencies.
 #[test]
-fn mntr_in_every_ensemble_role_matches_zookeeper() {
-    let test = "mntr_in_every_ensemble_role_matches_zookeeper";
+fn mntr_and_admin_in_every_ensemble_role_match_zookeeper() {
+    let test = "mntr_and_admin_in_every_ensemble_role_match_zookeeper";
     if !corral_testkit::require_real_zookeeper(test) {
         return;
     }
     let rt = runtime();
     let mut by_flavor = Vec::new();
+    let mut admin_by_flavor = Vec::new();
     for flavor in [Flavor::ZooKeeper, Flavor::Corral] {
-        let mut ens = ok(EnsembleBuilder::new(corral())
+        // Each member's AdminServer on a port of its own.
+        let ports: Vec<u16> = (0..4).map(|_| corral_testkit::free_port()).collect();
+        let mut builder = EnsembleBuilder::new(corral())
             .voter(flavor)
             .voter(flavor)
             .voter(flavor)
             .observer(flavor)
-            .start());
+            .cfg("admin.enableServer=true")
+            .cfg("admin.serverAddress=127.0.0.1");
+        for (i, port) in ports.iter().enumerate() {
+            builder = builder.member_cfg_line(i as u64 + 1, &format!("admin.serverPort={port}"));
+        }
+        let mut ens = ok(builder.start());
         let sids = ens.sids();
         ok(ens.wait_serving(&sids, ELECTION));
         let leader = ok(ens.wait_leader(&ens.voters(), ELECTION));
@@ -2308,13 +2330,37 @@ fn mntr_in_every_ensemble_role_matches_zookeeper() {
         // A learner sees a COMMIT a moment after the leader does.
         std::thread::sleep(Duration::from_millis(500));
         let mut roles = std::collections::BTreeMap::new();
+        let mut admin = std::collections::BTreeMap::new();
         for sid in &sids {
             let m = ens.member(*sid);
             let mode = m.mode().unwrap_or_default();
-            roles.entry(mode).or_insert_with(|| mntr_of(m));
+            roles.entry(mode.clone()).or_insert_with(|| mntr_of(m));
+            let port = ports[(*sid - 1) as usize];
+            admin.entry(mode).or_insert_with(|| {
+                ADMIN_IN_ROLES
+                    .iter()
+                    .map(|c| {
+                        let (status, body) =
+                            corral_testkit::http_get(port, &format!("/commands/{c}"));
+                        let v: serde_json::Value = serde_json::from_str(&body)
+                            .unwrap_or_else(|e| panic!("{flavor:?} {c}: {e}: {body}"));
+                        (c.to_string(), (status, corral_testkit::json_shape(&v)))
+                    })
+                    .collect::<std::collections::BTreeMap<_, _>>()
+            });
         }
         by_flavor.push(roles);
+        admin_by_flavor.push(admin);
         drop(ens);
+    }
+    // The AdminServer's answers in each role: the same fields, types and nesting.
+    for (role, zk_cmds) in &admin_by_flavor[0] {
+        for (cmd, zk_shape) in zk_cmds {
+            assert_eq!(
+                &admin_by_flavor[1][role][cmd], zk_shape,
+                "{role}: /commands/{cmd}, corral vs ZooKeeper"
+            );
+        }
     }
     let (zk, ours) = (&by_flavor[0], &by_flavor[1]);
     assert_eq!(

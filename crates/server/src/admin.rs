@@ -754,7 +754,26 @@ fn answer(
         "observers" => {
             let synced = st.node.peer().map_or(0, |p| p.synced_observers().len());
             m.insert("synced_observers".into(), json!(synced));
-            m.insert("observers".into(), json!([]));
+            // ZooKeeper's LearnerHandler figures; corral queues nothing for a learner
+            // beyond its socket writer, so the queue figures are 0.
+            let observers: Vec<Value> = st
+                .observers
+                .iter()
+                .map(|(sid, s)| {
+                    json!({
+                        "remote_socket_address": s.peer.map(|a| format!("/{a}")).unwrap_or_default(),
+                        "sid": sid,
+                        "established": s.established_ms,
+                        "queued_packets": 0,
+                        "queued_packets_size": 0,
+                        "packets_received": s.received,
+                        "packets_sent": s.sent,
+                        "requests": s.requests,
+                        "last_zxid": s.last_zxid,
+                    })
+                })
+                .collect();
+            m.insert("observers".into(), Value::Array(observers));
         }
         "server_stats" | "stats" => {
             let s = &st.stats;
@@ -788,6 +807,14 @@ fn answer(
                 }),
             );
             m.insert("client_response".into(), response);
+            // A leader also shows its proposal sizes (ZooKeeper's LeaderZooKeeperServer).
+            if st.node.state() == Some(corral_proto::quorum::ServerState::Leading) {
+                let (last, min, max) = fourlw::proposal_sizes(st);
+                m.insert(
+                    "proposal_stats".into(),
+                    json!({"last_buffer_size": last, "min_buffer_size": min, "max_buffer_size": max}),
+                );
+            }
             m.insert("node_count".into(), json!(fourlw::node_count(st)));
             if command == "stats" {
                 m.insert("connections".into(), Value::Array(connections(st, false)));
@@ -802,17 +829,26 @@ fn answer(
             }
         }
         "voting_view" => {
+            // The voting members (observers are not in the voting view), each with its
+            // addresses as ZooKeeper's QuorumServer shows them; a member's client address is
+            // known when its server line names one, and always for this member.
             let mut view = Map::new();
             if st.node.state().is_some() {
-                for s in &st.cfg.servers {
+                for s in st.cfg.servers.iter().filter(|s| !s.observer) {
+                    let client = match s.client_port {
+                        Some(_) => s.client_socket_addr().map(|a| a.to_string()),
+                        None if s.id as i64 == st.my_sid => {
+                            st.cfg.client_address().map(|a| a.to_string())
+                        }
+                        None => None,
+                    };
                     view.insert(
                         s.id.to_string(),
                         json!({
-                            "id": s.id,
-                            "addrs": [format!("{}:{}", s.host, s.quorum_port)],
-                            "election_addrs": [format!("{}:{}", s.host, s.election_port)],
-                            "client_addr": s.client_port.map(|p| format!("{}:{p}", s.client_address.as_deref().unwrap_or("0.0.0.0"))).unwrap_or_default(),
-                            "learner_type": if s.observer { "observer" } else { "participant" },
+                            "server_addresses": [quorum_address(&s.host, s.quorum_port)],
+                            "election_addresses": [quorum_address(&s.host, s.election_port)],
+                            "client_address": client.unwrap_or_default(),
+                            "learner_type": "participant",
                         }),
                     );
                 }
@@ -868,12 +904,57 @@ fn answer(
                     },
                 ),
             };
+            // A member also shows who it is, where it listens, and its last zxid.
+            if let Some(me) = st.cfg.servers.iter().find(|s| s.id as i64 == st.my_sid) {
+                let zxid = fourlw::zxid(st);
+                m.insert("myid".into(), json!(st.my_sid));
+                m.insert(
+                    "is_leader".into(),
+                    json!(st.node.state() == Some(ServerState::Leading)),
+                );
+                m.insert("quorum_address".into(), addresses(&me.host, me.quorum_port));
+                m.insert(
+                    "election_address".into(),
+                    addresses(&me.host, me.election_port),
+                );
+                let client = crate::quorum::client_address(st.cfg, me);
+                m.insert(
+                    "client_address".into(),
+                    json!(client.map(|a| a.to_string()).unwrap_or_default()),
+                );
+                m.insert("last_zxid".into(), json!(format!("0x{zxid:x}")));
+                m.insert("zab_epoch".into(), json!(zxid >> 32));
+                m.insert("zab_counter".into(), json!(zxid & 0xffff_ffff));
+            }
             m.insert("voting".into(), json!(voting));
             m.insert("zabstate".into(), json!(state));
         }
         _ => return Some(format!("Unknown command: {command}")),
     }
     None
+}
+
+/// `host:port` as ZooKeeper prints a member's address.
+fn quorum_address(host: &str, port: u16) -> String {
+    corral_proto::quorum::format_address(host, port)
+}
+
+/// A member's address as ZooKeeper's `MultipleAddresses` serializes (one address here:
+/// `multiAddress` is not supported).
+fn addresses(host: &str, port: u16) -> Value {
+    let one = quorum_address(host, port);
+    json!({
+        "empty": false,
+        "all_addresses": [one],
+        "all_reachable_addresses": [one],
+        "one": one,
+        "reachable_address": one,
+        "wildcard_addresses": [format!("0.0.0.0:{port}")],
+        "all_ports": [port],
+        "all_host_strings": [host],
+        "all_reachable_addresses_or_all": [one],
+        "reachable_or_one": one,
+    })
 }
 
 /// The newest snapshot's zxid and modification time in seconds in `snap_dir` (ZooKeeper's

@@ -40,6 +40,8 @@ pub(crate) struct View<'a> {
     pub leader_uptime_ms: Option<u64>,
     /// Requests read and not yet answered (`globalOutstandingLimit`'s count).
     pub in_process: usize,
+    /// The leader's synced observers: sid and their connection's figures.
+    pub observers: Vec<(i64, crate::quorum::LearnerStats)>,
 }
 
 /// ZooTrace's default mask: client ping, client data packets and server packets (2+16+256+32).
@@ -227,7 +229,7 @@ pub(crate) fn zxid(st: &View<'_>) -> i64 {
     }
 }
 
-fn proposal_sizes(st: &View<'_>) -> (i64, i64, i64) {
+pub(crate) fn proposal_sizes(st: &View<'_>) -> (i64, i64, i64) {
     match st.node.counters().proposal_sizes {
         None => (-1, -1, -1),
         Some(p) => (p.last as i64, p.min as i64, p.max as i64),

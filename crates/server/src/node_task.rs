@@ -252,6 +252,14 @@ fn carry_counts(st: &mut State) {
 fn view(st: &mut State) -> View<'_> {
     carry_counts(st);
     carry_tally(st);
+    let observers = match (st.node.peer(), st.quorum.as_ref()) {
+        (Some(p), Some(q)) => p
+            .observer_conns()
+            .into_iter()
+            .filter_map(|(conn, sid)| q.learner_stats.get(&conn).map(|s| (sid, s.clone())))
+            .collect(),
+        _ => Vec::new(),
+    };
     let counted = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     View {
         node: &mut st.node,
@@ -270,6 +278,7 @@ fn view(st: &mut State) -> View<'_> {
             .throttle
             .in_process
             .load(std::sync::atomic::Ordering::Acquire),
+        observers,
     }
 }
 

@@ -44,6 +44,8 @@ pub(crate) struct QuorumIo {
     last_dial: HashMap<i64, Instant>,
     next_id: u64,
     learners: HashMap<u64, mpsc::UnboundedSender<WriterMsg>>,
+    /// What the AdminServer's `observers` shows of each learner connection.
+    pub(crate) learner_stats: HashMap<u64, LearnerStats>,
     leader: Option<mpsc::UnboundedSender<WriterMsg>>,
     leader_gen: u64,
     max_packet: usize,
@@ -174,6 +176,7 @@ impl QuorumIo {
             last_dial: HashMap::new(),
             next_id: 1,
             learners: HashMap::new(),
+            learner_stats: HashMap::new(),
             leader: None,
             leader_gen: 0,
             max_packet: cfg.jute_max_buffer + (1 << 20),
@@ -276,16 +279,31 @@ impl QuorumIo {
                 self.last_dial.remove(&sid);
                 self.dial_election(sid);
             }
-            QEvent::LearnerUp { conn, tx } => {
+            QEvent::LearnerUp { conn, tx, peer } => {
                 self.learners.insert(conn, tx);
+                self.learner_stats.insert(
+                    conn,
+                    LearnerStats {
+                        peer: Some(peer),
+                        established_ms: now.wall_ms,
+                        ..Default::default()
+                    },
+                );
                 node.handle(now, NodeEvent::LearnerConnected { conn });
             }
             QEvent::LearnerPacket { conn, p } => {
                 if self.learners.contains_key(&conn) {
+                    if let Some(s) = self.learner_stats.get_mut(&conn) {
+                        s.received += 1;
+                        if p.r#type == packet_type::REQUEST {
+                            s.requests += 1;
+                        }
+                    }
                     node.handle(now, NodeEvent::LearnerPacket { conn, p });
                 }
             }
             QEvent::LearnerDown { conn } => {
+                self.learner_stats.remove(&conn);
                 if self.learners.remove(&conn).is_some() {
                     node.handle(now, NodeEvent::LearnerClosed { conn });
                 }
@@ -369,6 +387,10 @@ impl QuorumIo {
             }
             Action::SendLearner { conn, p } => {
                 if let Some(tx) = self.learners.get(&conn) {
+                    if let Some(s) = self.learner_stats.get_mut(&conn) {
+                        s.sent += 1;
+                        s.last_zxid = s.last_zxid.max(p.zxid);
+                    }
                     let _ = tx.send(WriterMsg::Frame(p.to_bytes()));
                 }
             }
@@ -412,6 +434,20 @@ impl QuorumIo {
         }
         Ok(())
     }
+}
+
+/// A learner connection's figures, as ZooKeeper's LearnerHandler shows them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LearnerStats {
+    pub peer: Option<SocketAddr>,
+    /// Wall-clock ms when it connected.
+    pub established_ms: i64,
+    pub sent: u64,
+    pub received: u64,
+    /// REQUEST packets it forwarded.
+    pub requests: u64,
+    /// The highest zxid sent to it.
+    pub last_zxid: i64,
 }
 
 /// Read `myid` from the data directory, as ZooKeeper does.
@@ -632,7 +668,7 @@ pub(crate) async fn quorum_listener(
             let (tx, rx) = mpsc::unbounded_channel();
             let writer = tokio::spawn(write_loop(wr, rx));
             if ev
-                .send(Event::Quorum(QEvent::LearnerUp { conn, tx }))
+                .send(Event::Quorum(QEvent::LearnerUp { conn, tx, peer }))
                 .await
                 .is_err()
             {

@@ -274,6 +274,8 @@ pub(crate) enum QEvent {
     LearnerUp {
         conn: u64,
         tx: mpsc::UnboundedSender<WriterMsg>,
+        /// The learner's address.
+        peer: SocketAddr,
     },
     LearnerPacket {
         conn: u64,

@@ -188,6 +188,17 @@ impl Leading {
             .collect()
     }
 
+    /// The synced observers' connections and sids.
+    pub fn observer_conns(&self, now_ms: u64, rep: &Replica) -> Vec<(ConnId, i64)> {
+        let limit = rep.cfg.sync_limit as u64 * rep.tick_ms();
+        self.learners
+            .iter()
+            .filter(|(_, f)| matches!(f.stage, Stage::AwaitStartup | Stage::Active))
+            .filter(|(_, f)| f.observer && now_ms.saturating_sub(f.last_heard_ms) <= limit)
+            .filter_map(|(c, f)| f.sid.map(|sid| (*c, sid)))
+            .collect()
+    }
+
     pub fn synced_learners(&self, now_ms: u64, rep: &Replica) -> Vec<i64> {
         let limit = rep.cfg.sync_limit as u64 * rep.tick_ms();
         self.learners

@@ -127,6 +127,14 @@ impl Peer {
         }
     }
 
+    /// Leader: the synced observers' connections and sids.
+    pub fn observer_conns(&self) -> Vec<(crate::ConnId, i64)> {
+        match &self.role {
+            Role::Leading(l) => l.observer_conns(self.now_ms, &self.rep),
+            Role::Looking | Role::Learning(_) => Vec::new(),
+        }
+    }
+
     pub fn pending_syncs(&self) -> usize {
         match &self.role {
             Role::Leading(l) => l.pending_syncs(),
