@@ -1133,8 +1133,6 @@ fn hash_trace_mask_and_dirs_match_zookeeper() {
     corral.stop();
 }
 
-/// `GET path` over HTTP/1.0 on 127.0.0.1:`port`: the status code and the body.
-
 /// ZooKeeper (`which == "zookeeper"`) or corral with `props` and its AdminServer on a free
 /// loopback port, which is returned with it.
 fn start_with_admin(which: &str, props: &[(&str, &str)]) -> (corral_testkit::ServerProcess, u16) {
