@@ -992,6 +992,49 @@ fn corral_command(
 // Unit tests (no ZooKeeper needed; see tests/real_zookeeper.rs for the real one)
 // ---------------------------------------------------------------------------------------------
 
+/// `GET path` over HTTP/1.0 on 127.0.0.1:`port` (an AdminServer): the status and the body.
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    let mut s =
+        std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the AdminServer");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text)
+        .expect("the AdminServer's answer");
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_string())
+}
+
+/// The shape of a JSON answer: field names with the types of their values, nested. Maps keyed
+/// by data (session ids, paths, expiry times) keep one key, `<key>`, with the shape of their
+/// first value; arrays the shape of their first element.
+pub fn json_shape(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::{json, Value};
+    match v {
+        Value::Null => json!("null"),
+        Value::Bool(_) => json!("bool"),
+        Value::Number(n) if n.is_f64() => json!("float"),
+        Value::Number(_) => json!("int"),
+        Value::String(_) => json!("string"),
+        Value::Array(a) => json!([a.first().map(json_shape).unwrap_or(json!("empty"))]),
+        Value::Object(m) => {
+            let data_keys = !m.is_empty()
+                && m.keys()
+                    .all(|k| k.starts_with('/') || k.parse::<i64>().is_ok());
+            if data_keys {
+                json!({"<key>": json_shape(m.values().next().unwrap())})
+            } else {
+                Value::Object(m.iter().map(|(k, v)| (k.clone(), json_shape(v))).collect())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1276,48 +1319,5 @@ mod tests {
         drop(p);
         assert!(!Path::new(&format!("/proc/{pid}")).exists(), "child reaped");
         assert!(!dir.exists(), "temporary directory removed");
-    }
-}
-
-/// `GET path` over HTTP/1.0 on 127.0.0.1:`port` (an AdminServer): the status and the body.
-pub fn http_get(port: u16, path: &str) -> (u16, String) {
-    let mut s =
-        std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the AdminServer");
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text)
-        .expect("the AdminServer's answer");
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, body.to_string())
-}
-
-/// The shape of a JSON answer: field names with the types of their values, nested. Maps keyed
-/// by data (session ids, paths, expiry times) keep one key, `<key>`, with the shape of their
-/// first value; arrays the shape of their first element.
-pub fn json_shape(v: &serde_json::Value) -> serde_json::Value {
-    use serde_json::{json, Value};
-    match v {
-        Value::Null => json!("null"),
-        Value::Bool(_) => json!("bool"),
-        Value::Number(n) if n.is_f64() => json!("float"),
-        Value::Number(_) => json!("int"),
-        Value::String(_) => json!("string"),
-        Value::Array(a) => json!([a.first().map(json_shape).unwrap_or(json!("empty"))]),
-        Value::Object(m) => {
-            let data_keys = !m.is_empty()
-                && m.keys()
-                    .all(|k| k.starts_with('/') || k.parse::<i64>().is_ok());
-            if data_keys {
-                json!({"<key>": json_shape(m.values().next().unwrap())})
-            } else {
-                Value::Object(m.iter().map(|(k, v)| (k.clone(), json_shape(v))).collect())
-            }
-        }
     }
 }
