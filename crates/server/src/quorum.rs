@@ -179,7 +179,7 @@ impl QuorumIo {
             learner_stats: HashMap::new(),
             leader: None,
             leader_gen: 0,
-            max_packet: cfg.jute_max_buffer + (1 << 20),
+            max_packet: cfg.jute_max_buffer + cfg.jute_max_buffer_extra,
             ev,
             links,
         }

@@ -482,7 +482,7 @@ impl Server {
         let max_frame = state.cfg.jute_max_buffer;
         let mut quorum_tasks = Vec::new();
         if let (Some(l), Some(q)) = (quorum_listeners, state.quorum.as_ref()) {
-            let max_packet = state.cfg.jute_max_buffer + (1 << 20);
+            let max_packet = state.cfg.jute_max_buffer + state.cfg.jute_max_buffer_extra;
             quorum_tasks.push(tokio::spawn(crate::quorum::election_listener(
                 l.election,
                 q.my_sid,

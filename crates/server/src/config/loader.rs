@@ -420,6 +420,16 @@ impl Loader {
         if let Some(n) = self.prop_int("jute.maxbuffer", 1, i64::from(i32::MAX))? {
             self.cfg.jute_max_buffer = n as usize;
         }
+        // BinaryInputArchive's allowance over jute.maxbuffer for a length read inside a packet
+        // (members' packets here): its default is jute.maxbuffer, never under 1024.
+        let extra = self
+            .prop_int(
+                "zookeeper.jute.maxbuffer.extrasize",
+                i64::from(i32::MIN),
+                i64::from(i32::MAX),
+            )?
+            .unwrap_or(self.cfg.jute_max_buffer as i64);
+        self.cfg.jute_max_buffer_extra = extra.max(1024) as usize;
         if let Some(b) = self.prop_bool("zookeeper.extendedTypesEnabled")? {
             self.cfg.extended_types_enabled = b;
         }
@@ -918,6 +928,25 @@ mod tests {
         assert!(
             e.to_string().contains("learnerRequireSasl is disabled"),
             "{e}"
+        );
+    }
+
+    // jute.maxbuffer.extrasize as BinaryInputArchive reads it: jute.maxbuffer by default, and
+    // never under 1024.
+    #[test]
+    fn jute_extra_size() {
+        let with = |d: &[(&str, &str)]| {
+            ServerConfig::load(Some((Path::new("zoo.cfg"), "dataDir=/d\n")), &defines(d))
+                .expect("valid")
+                .0
+                .jute_max_buffer_extra
+        };
+        assert_eq!(with(&[]), 0xfffff);
+        assert_eq!(with(&[("jute.maxbuffer", "4096")]), 4096);
+        assert_eq!(with(&[("zookeeper.jute.maxbuffer.extrasize", "10")]), 1024);
+        assert_eq!(
+            with(&[("zookeeper.jute.maxbuffer.extrasize", "65536")]),
+            65536
         );
     }
 

@@ -304,6 +304,8 @@ pub struct ServerConfig {
     /// `metricsProvider.exportJvmInfo`: export the process metrics too.
     pub metrics_export_process_info: bool,
     pub global_outstanding_limit: u32,
+    /// `jute.maxbuffer.extrasize`: how far past `jute.maxbuffer` a member's packet may go.
+    pub jute_max_buffer_extra: usize,
     /// The JAAS file (`-Djava.security.auth.login.config`), read once at start-up.
     pub jaas: Option<std::sync::Arc<jaas::JaasFile>>,
     /// ZooKeeper's connection throttle: (max tokens, fill time ms, fill count, weights as
@@ -440,6 +442,7 @@ impl ServerConfig {
             metrics_http_port: 7000,
             metrics_export_process_info: true,
             global_outstanding_limit: 1000,
+            jute_max_buffer_extra: 0xfffff,
             jaas: None,
             conn_throttle: (0, 1, 1, None),
             request_throttle_max_requests: 0,

@@ -301,7 +301,7 @@ pub const SETTINGS: &[Setting] = &[
     // Unsafe options.
     s("forceSync", Both, "yes", H),
     s("jute.maxbuffer", Only, "1048575", H),
-    s("jute.maxbuffer.extrasize", Both, "", R("corral allows 1 MiB over jute.maxbuffer between members; remove it")),
+    s("jute.maxbuffer.extrasize", Both, "", Support::Honoured("how far past jute.maxbuffer a member's packet may go (default jute.maxbuffer, at least 1024)")),
     s("skipACL", Both, "no", H),
     s("quorumListenOnAllIPs", Cfg, "false", R("corral listens on the member's own quorum and election addresses; remove it")),
     // SASL's JAAS file (system properties only; ZooKeeper's SASL documentation).
