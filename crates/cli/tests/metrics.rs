@@ -1,6 +1,7 @@
 //! The Prometheus provider checked by a real Prometheus server (Debian's `prometheus`): it
 //! scrapes corral's `/metrics` with the scrape config ZooKeeper's monitoring guide gives, and
-//! the expressions of the guide's alert rules return corral's series.
+//! the expressions of the guide's alert rules return corral's series; corral's own `corral_`
+//! metrics are there beside ZooKeeper's.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -88,11 +89,20 @@ fn prometheus_scrapes_zookeepers_metrics_and_alert_expressions_work() {
         "# TYPE readlatency summary",
         "# HELP readlatency readlatency",
         "# TYPE process_resident_memory_bytes gauge",
+        // corral's own, beside ZooKeeper's.
+        "# TYPE corral_fsync_ms summary",
+        "# TYPE corral_fsync_batch_txns summary",
+        "# TYPE corral_request_latency_ms summary",
     ] {
         assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
     }
     assert!(text.contains("readlatency{quantile=\"0.99\"}"), "{text}");
     assert!(text.contains("fsynctime{quantile=\"0.5\"}"), "{text}");
+    // The readiness probe's session was closed: a closeSession request, timed by operation.
+    assert!(
+        text.contains("corral_request_latency_ms{op=\"closeSession\",quantile=\"0.99\"}"),
+        "{text}"
+    );
     assert!(
         !text.contains("fsynctime{quantile=\"0.9\"}"),
         "a basic summary has the median only"
@@ -156,6 +166,7 @@ fn prometheus_scrapes_zookeepers_metrics_and_alert_expressions_work() {
         "avg_latency >= 0",
         "readlatency_count >= 0",
         "process_resident_memory_bytes > 0",
+        "corral_fsync_ms_count > 0",
     ] {
         let series = query(web, expr);
         assert_eq!(series.len(), 1, "{expr}: {series:?}");

@@ -327,6 +327,21 @@ pub(crate) struct Metrics {
     sets: std::collections::BTreeMap<(&'static str, String), Stat>,
     /// Counter sets (`getCounterSet`): (set name, key) → count.
     counter_sets: std::collections::BTreeMap<(&'static str, String), u64>,
+    /// corral's own summaries, on the Prometheus endpoint only (`corral_` names; `mntr` keeps
+    /// ZooKeeper's keys): (family, `op` label) → observations.
+    own: std::collections::BTreeMap<(&'static str, &'static str), Stat>,
+}
+
+/// corral's own metrics (Prometheus only).
+pub(crate) mod own {
+    /// Each txn log fsync, in ms.
+    pub const FSYNC_MS: &str = "corral_fsync_ms";
+    /// Txns made durable by each fsync.
+    pub const FSYNC_BATCH_TXNS: &str = "corral_fsync_batch_txns";
+    /// Each snapshot written, in ms.
+    pub const SNAPSHOT_WRITE_MS: &str = "corral_snapshot_write_ms";
+    /// Each request, from its arrival to its reply, in ms, by operation (`op` label).
+    pub const REQUEST_LATENCY_MS: &str = "corral_request_latency_ms";
 }
 
 impl Metrics {
@@ -337,6 +352,7 @@ impl Metrics {
             summaries: (0..SUMMARY_NAMES.len()).map(|_| Stat::new()).collect(),
             sets: Default::default(),
             counter_sets: Default::default(),
+            own: Default::default(),
         }
     }
 
@@ -364,6 +380,16 @@ impl Metrics {
             .entry((set, key.to_string()))
             .or_insert_with(Stat::new)
             .add(value, windowed, windowed, Instant::now());
+    }
+
+    /// One observation for one of corral's own summaries (`op`: the operation, or "").
+    pub(crate) fn observe_own(&mut self, family: &'static str, op: &'static str, value: i64) {
+        self.own.entry((family, op)).or_insert_with(Stat::new).add(
+            value,
+            true,
+            true,
+            Instant::now(),
+        );
     }
 
     /// `n` more for `key` in the counter set `set` (`quota_exceeded_error_per_namespace`).
@@ -447,7 +473,36 @@ impl Metrics {
         for (set, metrics) in sets {
             out.push(family(set, MetricType::SUMMARY, metrics));
         }
+        let mut own: std::collections::BTreeMap<&str, Vec<prometheus::proto::Metric>> =
+            Default::default();
+        for ((name, op), stat) in &self.own {
+            let mut m = summary(stat, ADVANCED_QUANTILES, now);
+            if !op.is_empty() {
+                let mut l = prometheus::proto::LabelPair::default();
+                l.set_name("op".to_string());
+                l.set_value(op.to_string());
+                m.set_label(vec![l]);
+            }
+            own.entry(name).or_default().push(m);
+        }
+        for (name, metrics) in own {
+            let mut f = family(name, MetricType::SUMMARY, metrics);
+            f.set_help(own_help(name).to_string());
+            out.push(f);
+        }
         out
+    }
+}
+
+fn own_help(name: &str) -> &'static str {
+    match name {
+        own::FSYNC_MS => "corral: each txn log fsync, in milliseconds",
+        own::FSYNC_BATCH_TXNS => "corral: txns made durable by each fsync",
+        own::SNAPSHOT_WRITE_MS => "corral: each snapshot written, in milliseconds",
+        own::REQUEST_LATENCY_MS => {
+            "corral: request latency from arrival to reply, in milliseconds, by operation"
+        }
+        _ => "corral",
     }
 }
 

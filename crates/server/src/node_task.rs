@@ -20,7 +20,7 @@ use corral_proto::quorum::ServerState;
 use crate::config::ServerConfig;
 use crate::fourlw::{self, View};
 use crate::limits::EVENT_BATCH_MAX;
-use crate::metrics::{Counter, Metrics, Summary};
+use crate::metrics::{own, Counter, Metrics, Summary};
 use crate::quorum::{QuorumIo, REDIAL_EVERY};
 use crate::stats::{ConnStats, InFlight, ReadKind, ServerStats};
 use crate::wire::{ClientTx, Event, WriterMsg};
@@ -411,7 +411,13 @@ fn handle_event(st: &mut State, ev: Event) {
                     _ => None,
                 };
                 let write = req.is_write();
-                cs.in_flight.push_back(InFlight { at, write, read });
+                let op = op_name(&req);
+                cs.in_flight.push_back(InFlight {
+                    at,
+                    write,
+                    read,
+                    op,
+                });
             }
             st.node
                 .handle(now, NodeEvent::ClientRequest { conn, xid, req });
@@ -465,7 +471,12 @@ fn handle_event(st: &mut State, ev: Event) {
             let _ = reply.send(answer);
         }
         Event::StorageDone(ev) => st.node.handle(now, ev),
-        Event::Observe(summary, value) => st.metrics.observe(summary, value),
+        Event::Observe(summary, value) => {
+            st.metrics.observe(summary, value);
+            if summary == Summary::Snapshottime {
+                st.metrics.observe_own(own::SNAPSHOT_WRITE_MS, "", value);
+            }
+        }
         Event::Backup { what, reply } => {
             execute_actions(st);
             let answer = crate::admin::backup(&mut view(st), what, now);
@@ -510,10 +521,13 @@ fn execute(st: &mut State, a: Action) {
             tokio::task::block_in_place(|| node.handle_sync(now));
             let ms = t0.elapsed().as_millis() as i64;
             st.metrics.observe(Summary::Fsynctime, ms);
+            st.metrics.observe_own(own::FSYNC_MS, "", ms);
             let txns = st.node.counters().txns;
             let batch = txns - std::mem::replace(&mut st.txns_at_sync, txns);
             st.metrics
                 .observe(Summary::SyncProcessorBatchSize, batch as i64);
+            st.metrics
+                .observe_own(own::FSYNC_BATCH_TXNS, "", batch as i64);
             if ms > st.cfg.fsync_warning_threshold_ms {
                 st.fsync_threshold_exceeded += 1;
                 warn!(
@@ -570,6 +584,38 @@ fn execute(st: &mut State, a: Action) {
                 None => unreachable!("a standalone node asked for a quorum action: {other:?}"),
             }
         }
+    }
+}
+
+/// A request's operation as ZooKeeper names it in logs and `cons` (`lop`).
+fn op_name(req: &Request) -> &'static str {
+    match req {
+        Request::Create(_) | Request::Create2(_) => "create",
+        Request::CreateContainer(_) => "createContainer",
+        Request::CreateTtl(_) => "createTTL",
+        Request::Delete(_) => "delete",
+        Request::Exists(_) => "exists",
+        Request::GetData(_) => "getData",
+        Request::SetData(_) => "setData",
+        Request::GetAcl(_) => "getACL",
+        Request::SetAcl(_) => "setACL",
+        Request::GetChildren(_) | Request::GetChildren2(_) => "getChildren",
+        Request::Sync(_) => "sync",
+        Request::Ping => "ping",
+        Request::Check(_) => "check",
+        Request::Multi(_) => "multi",
+        Request::MultiRead(_) => "multiRead",
+        Request::Reconfig(_) => "reconfig",
+        Request::CheckWatches(_) => "checkWatches",
+        Request::RemoveWatches(_) => "removeWatches",
+        Request::AddWatch(_) => "addWatch",
+        Request::SetWatches(_) | Request::SetWatches2(_) => "setWatches",
+        Request::GetEphemerals(_) => "getEphemerals",
+        Request::GetAllChildrenNumber(_) => "getAllChildrenNumber",
+        Request::WhoAmI => "whoAmI",
+        Request::CloseSession => "closeSession",
+        Request::Auth(_) => "auth",
+        Request::Sasl(_) => "sasl",
     }
 }
 
@@ -643,11 +689,19 @@ fn send(st: &mut State, conn: ConnId, frame: Vec<u8>) {
         }
         // A reply (not a watch event) completes the oldest request in flight on the connection.
         if !greeting && xid.is_some_and(|x| x != NOTIFICATION_XID) {
-            if let Some(InFlight { at, write, read }) = cs.in_flight.pop_front() {
+            if let Some(InFlight {
+                at,
+                write,
+                read,
+                op,
+            }) = cs.in_flight.pop_front()
+            {
                 if let Some((path, kind)) = read {
                     note_read(&mut st.metrics, &path, kind, &frame);
                 }
                 let ms = at.elapsed().as_millis() as u64;
+                st.metrics
+                    .observe_own(own::REQUEST_LATENCY_MS, op, ms as i64);
                 let latency = if write {
                     Summary::Updatelatency
                 } else {

@@ -95,6 +95,8 @@ pub struct InFlight {
     pub write: bool,
     /// A read ZooKeeper counts in `read_per_namespace`: its path and kind.
     pub read: Option<(String, ReadKind)>,
+    /// The operation's name (`corral_request_latency_ms`' `op` label).
+    pub op: &'static str,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
