@@ -172,6 +172,25 @@ fn prometheus_scrapes_zookeepers_metrics_and_alert_expressions_work() {
         assert_eq!(series.len(), 1, "{expr}: {series:?}");
         assert_eq!(series[0].0["job"], "test-zk", "{expr}: {series:?}");
     }
+    // The dashboard docs/grafana/zookeeper-corral.json gives: every panel's query is valid
+    // PromQL and finds corral's series (the leader's panels, on this standalone server, only
+    // need to be valid).
+    let dashboard: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../docs/grafana/zookeeper-corral.json"
+    ))
+    .expect("the dashboard is JSON");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 20, "{} panels", panels.len());
+    for p in panels {
+        let title = p["title"].as_str().unwrap_or("");
+        for t in p["targets"].as_array().expect("targets") {
+            let expr = t["expr"].as_str().expect("expr");
+            let series = query(web, expr);
+            if !title.starts_with("Leader:") {
+                assert!(!series.is_empty(), "panel {title:?}: {expr} finds nothing");
+            }
+        }
+    }
     let znodes = query(web, "znode_count");
     assert_eq!(
         znodes[0].1, "5",
