@@ -2273,6 +2273,18 @@ const ADMIN_IN_ROLES: &[&str] = &[
     "last_snapshot",
 ];
 
+/// A four-letter word's lines by label: `conf`'s keys (before `=`), `srvr`/`stat`'s labels
+/// (before `:`); connection lines and blank lines left out.
+fn labels(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with(' '))
+        .map(|l| {
+            let cut = l.find(['=', ':']).unwrap_or(l.len());
+            l[..cut].to_string()
+        })
+        .collect()
+}
+
 /// `mntr` as key → value.
 fn mntr_of(m: &corral_testkit::Member) -> std::collections::BTreeMap<String, String> {
     corral_testkit::four_letter(m.server.addr(), "mntr")
@@ -2286,8 +2298,8 @@ fn mntr_of(m: &corral_testkit::Member) -> std::collections::BTreeMap<String, Str
 // mntr and the AdminServer in every ensemble role: a ZooKeeper ensemble and a corral one (3
 // voters and an observer each) take the same 20 writes; in each role the role-dependent
 // AdminServer answers (leader, voting_view, zabstate, observers, server_stats, configuration,
-// is_read_only, last_snapshot) have ZooKeeper's fields, types and nesting, and mntr has the
-// keys ZooKeeper's has in that role (leader: learners, synced followers and observers, pending syncs, proposal sizes,
+// is_read_only, last_snapshot) have ZooKeeper's fields, types and nesting, conf, srvr and stat
+// have ZooKeeper's lines, and mntr has the keys ZooKeeper's has in that role (leader: learners, synced followers and observers, pending syncs, proposal sizes,
 // leader uptime; follower; observer), and the figures that count what happened move as
 // ZooKeeper's do: the leader's proposals and commits, the learners' proposals and commits
 // received, elections, syncs, and the quorum, proposal and commit latencies.
@@ -2300,6 +2312,7 @@ fn mntr_and_admin_in_every_ensemble_role_match_zookeeper() {
     let rt = runtime();
     let mut by_flavor = Vec::new();
     let mut admin_by_flavor = Vec::new();
+    let mut words_by_flavor = Vec::new();
     for flavor in [Flavor::ZooKeeper, Flavor::Corral] {
         // Each member's AdminServer on a port of its own.
         let ports: Vec<u16> = (0..4).map(|_| corral_testkit::free_port()).collect();
@@ -2331,10 +2344,21 @@ fn mntr_and_admin_in_every_ensemble_role_match_zookeeper() {
         std::thread::sleep(Duration::from_millis(500));
         let mut roles = std::collections::BTreeMap::new();
         let mut admin = std::collections::BTreeMap::new();
+        let mut words = std::collections::BTreeMap::new();
         for sid in &sids {
             let m = ens.member(*sid);
             let mode = m.mode().unwrap_or_default();
             roles.entry(mode.clone()).or_insert_with(|| mntr_of(m));
+            words.entry(mode.clone()).or_insert_with(|| {
+                ["conf", "srvr", "stat"]
+                    .iter()
+                    .map(|w| {
+                        let text =
+                            corral_testkit::four_letter(m.server.addr(), w).unwrap_or_default();
+                        (w.to_string(), labels(&text))
+                    })
+                    .collect::<std::collections::BTreeMap<_, _>>()
+            });
             let port = ports[(*sid - 1) as usize];
             admin.entry(mode).or_insert_with(|| {
                 ADMIN_IN_ROLES
@@ -2351,7 +2375,17 @@ fn mntr_and_admin_in_every_ensemble_role_match_zookeeper() {
         }
         by_flavor.push(roles);
         admin_by_flavor.push(admin);
+        words_by_flavor.push(words);
         drop(ens);
+    }
+    // conf, srvr and stat in each role: the same lines (by their labels).
+    for (role, zk_words) in &words_by_flavor[0] {
+        for (word, zk_labels) in zk_words {
+            assert_eq!(
+                &words_by_flavor[1][role][word], zk_labels,
+                "{role}: {word}'s lines, corral vs ZooKeeper"
+            );
+        }
     }
     // The AdminServer's answers in each role: the same fields, types and nesting.
     for (role, zk_cmds) in &admin_by_flavor[0] {

@@ -175,10 +175,9 @@ fn prometheus_scrapes_zookeepers_metrics_and_alert_expressions_work() {
     // The dashboard docs/grafana/zookeeper-corral.json gives: every panel's query is valid
     // PromQL and finds corral's series (the leader's panels, on this standalone server, only
     // need to be valid).
-    let dashboard: serde_json::Value = serde_json::from_str(include_str!(
-        "../../../docs/grafana/zookeeper-corral.json"
-    ))
-    .expect("the dashboard is JSON");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(include_str!("../../../docs/grafana/zookeeper-corral.json"))
+            .expect("the dashboard is JSON");
     let panels = dashboard["panels"].as_array().expect("panels");
     assert!(panels.len() >= 20, "{} panels", panels.len());
     for p in panels {

@@ -348,7 +348,28 @@ fn conf(st: &View<'_>, o: &mut String) {
     let _ = writeln!(o, "minSessionTimeout={}", c.min_session_timeout_ms);
     let _ = writeln!(o, "maxSessionTimeout={}", c.max_session_timeout_ms);
     let _ = writeln!(o, "clientPortListenBacklog=-1");
-    let _ = writeln!(o, "serverId=0");
+    let _ = writeln!(o, "serverId={}", st.my_sid);
+    // An ensemble member adds its quorum settings and the membership (ZooKeeper's
+    // QuorumZooKeeperServer), the server lines as `/zookeeper/config` holds them.
+    let Some(me) = c.servers.iter().find(|s| s.id as i64 == st.my_sid) else {
+        return;
+    };
+    let _ = writeln!(o, "initLimit={}", c.init_limit.unwrap_or(0));
+    let _ = writeln!(o, "syncLimit={}", c.sync_limit.unwrap_or(0));
+    let _ = writeln!(o, "electionAlg=3");
+    let _ = writeln!(o, "electionPort={}", me.election_port);
+    let _ = writeln!(o, "quorumPort={}", me.quorum_port);
+    let _ = writeln!(o, "peerType={}", u8::from(me.observer));
+    let _ = writeln!(o, "membership: ");
+    let config = st
+        .node
+        .core()
+        .tree()
+        .get("/zookeeper/config")
+        .and_then(|n| n.data().map(|d| String::from_utf8_lossy(d).into_owned()))
+        .unwrap_or_default();
+    o.push_str(config.trim_end());
+    o.push('\n');
 }
 
 fn envi(o: &mut String) {
