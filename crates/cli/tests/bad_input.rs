@@ -931,6 +931,71 @@ fn sigterm_stops_promptly_with_success() {
     read_until_closed(&mut live.stream, CLOSE_DEADLINE).expect("client connection closed at exit");
 }
 
+/// A client that sends 40 getData of a 512 KiB node and reads nothing (20 MiB of replies, below
+/// the cut-off): `cons` shows replies queued for its connection, and none for a client that
+/// reads.
+#[test]
+fn cons_shows_the_replies_queued_for_a_client_that_does_not_read() {
+    if vs_zookeeper() {
+        return;
+    }
+    let mut server = start(&[], &[]);
+    let addr = server.addr();
+    let deadline = || Instant::now() + IO_TIMEOUT;
+    let mut good = corral_testkit::open_session(addr, IO_TIMEOUT).unwrap();
+    let mut create = Vec::new();
+    create.extend_from_slice(&1i32.to_be_bytes());
+    create.extend_from_slice(&1i32.to_be_bytes());
+    jute_str(&mut create, "/big");
+    create.extend_from_slice(&(512i32 << 10).to_be_bytes());
+    create.extend(std::iter::repeat_n(7u8, 512 << 10));
+    create.extend_from_slice(&1i32.to_be_bytes());
+    create.extend_from_slice(&31i32.to_be_bytes());
+    jute_str(&mut create, "world");
+    jute_str(&mut create, "anyone");
+    create.extend_from_slice(&0i32.to_be_bytes());
+    raw::send_frame(&mut good, &create, deadline()).unwrap();
+    raw::read_frame(&mut good, raw::FRAME_BYTES_MAX, deadline()).unwrap();
+    let mut slow = corral_testkit::open_session(addr, IO_TIMEOUT).unwrap();
+    let slow_port = slow.local_addr().unwrap().port();
+    let mut get = Vec::new();
+    for xid in 1..=40i32 {
+        let mut req = Vec::new();
+        req.extend_from_slice(&xid.to_be_bytes());
+        req.extend_from_slice(&4i32.to_be_bytes());
+        jute_str(&mut req, "/big");
+        req.push(0);
+        get.extend_from_slice(&frame(&req));
+    }
+    raw::write_all_by(&mut slow, &get, deadline()).unwrap();
+    let queued_for = |port: u16| -> Option<u64> {
+        let cons = four_letter(addr, "cons").ok()?;
+        let line = cons.lines().find(|l| l.contains(&format!(":{port}[")))?;
+        let q = line.split("queued=").nth(1)?.split(',').next()?;
+        q.parse().ok()
+    };
+    let started = Instant::now();
+    loop {
+        if queued_for(slow_port).is_some_and(|q| q > 0) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no replies queued for the client that does not read:\n{}",
+            four_letter(addr, "cons").unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let good_port = good.local_addr().unwrap().port();
+    assert_eq!(
+        queued_for(good_port),
+        Some(0),
+        "the client that reads has nothing queued"
+    );
+    drop(slow);
+    server.stop();
+}
+
 /// `--log-format json` (or `CORRAL_LOG_FORMAT=json`): every line on stderr is one JSON object
 /// with a timestamp, a level, the target and the message, from start-up to the stop.
 #[test]

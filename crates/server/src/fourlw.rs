@@ -301,7 +301,10 @@ fn connection_lines(st: &View<'_>, full: bool) -> Vec<String> {
     st.conns
         .iter()
         .map(|(id, cs)| {
-            let mut s = format!(" /{}[1](queued=0,recved={},sent={}", cs.peer, cs.received, cs.sent);
+            let mut s = format!(
+                " /{}[1](queued={},recved={},sent={}",
+                cs.peer, cs.queued, cs.received, cs.sent
+            );
             if full {
                 if let Some(c) = st.node.core().conn(*id) {
                     let to = st.node.core().sessions().get(c.session).map_or(0, |s| s.timeout_ms);

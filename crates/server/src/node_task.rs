@@ -260,6 +260,10 @@ fn view(st: &mut State) -> View<'_> {
             .collect(),
         _ => Vec::new(),
     };
+    for (tx, cs) in st.conns.values_mut() {
+        let handed = tx.sock.queued.load(std::sync::atomic::Ordering::Relaxed);
+        cs.queued = handed + usize::from(!tx.outbox.is_empty());
+    }
     let counted = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     View {
         node: &mut st.node,

@@ -121,6 +121,8 @@ pub struct ConnStats {
     pub in_flight: std::collections::VecDeque<InFlight>,
     /// Whether the connect response went out (the first frame on a connection).
     pub greeted: bool,
+    /// Reply buffers waiting to be written (`cons`' `queued`), as of the last look.
+    pub queued: usize,
     /// When a connect asking for a new session arrived: creating it is a txn, timed as one.
     pub session_asked: Option<Instant>,
 }
@@ -138,6 +140,7 @@ impl ConnStats {
             last_response_wall_ms: 0,
             in_flight: Default::default(),
             greeted: false,
+            queued: 0,
             session_asked: None,
         }
     }
