@@ -678,3 +678,31 @@ fn handshake_limit_matches_zookeeper() {
     assert_eq!(seen[1], seen[0], "corral vs ZooKeeper, port unification");
     assert_eq!(seen[2], seen[0], "corral, secure port");
 }
+
+// With TLS configured for clients, plaintext client connections are counted in
+// zk_non_mtls_local_conn_count (from loopback) as ZooKeeper's Netty factory counts them:
+// three four-letter words and the mntr that reads the count move it by the same amount on
+// both; none is remote.
+#[test]
+fn non_mtls_connections_counted_as_zookeeper_counts_them() {
+    if !peers_present() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    make_pki(dir);
+    let mut moved = Vec::new();
+    for which in ["zookeeper", "corral"] {
+        let mut server = start(which, &tls_cfg(dir, free_port(), "server.p12", "trust.jks"));
+        let before = mntr_count(&server, "zk_non_mtls_local_conn_count");
+        for _ in 0..3 {
+            four_letter(server.addr(), "ruok").expect("ruok");
+        }
+        let after = mntr_count(&server, "zk_non_mtls_local_conn_count");
+        let remote = mntr_count(&server, "zk_non_mtls_remote_conn_count");
+        server.stop();
+        moved.push((after - before, remote));
+    }
+    assert_eq!(moved[0], (4, 0), "ZooKeeper");
+    assert_eq!(moved[1], moved[0], "corral vs ZooKeeper");
+}

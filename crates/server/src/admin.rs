@@ -801,8 +801,8 @@ fn answer(
                     "min_latency": s.latency.min(),
                     "num_alive_client_connections": st.conns.len(),
                     "auth_failed_count": st.auth_failed,
-                    "non_mtlsremote_conn_count": 0,
-                    "non_mtlslocal_conn_count": 0,
+                    "non_mtlsremote_conn_count": st.non_mtls.1,
+                    "non_mtlslocal_conn_count": st.non_mtls.0,
                     "uptime": st.uptime_ms,
                 }),
             );

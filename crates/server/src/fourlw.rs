@@ -36,6 +36,8 @@ pub(crate) struct View<'a> {
     pub metrics: &'a mut Metrics,
     /// `zk_outstanding_tls_handshake`.
     pub handshakes_in_progress: u64,
+    /// Plaintext client connections (local, remote) when TLS is configured.
+    pub non_mtls: (u64, u64),
     /// Milliseconds since this member became leader, while it leads.
     pub leader_uptime_ms: Option<u64>,
     /// Requests read and not yet answered (`globalOutstandingLimit`'s count).
@@ -426,7 +428,10 @@ pub(crate) fn gauges(st: &View<'_>) -> Vec<(String, Value)> {
         ("outstanding_requests", long(outstanding(st))),
         ("znode_count", long(node_count(st))),
         ("global_sessions", long(core.sessions().len())),
-        ("non_mtls_remote_conn_count", long(0)),
+        (
+            "non_mtls_remote_conn_count",
+            Value::Long(st.non_mtls.1 as i64),
+        ),
         ("last_client_response_size", Value::Long(last_resp)),
         ("packets_sent", Value::Long(s.packets_sent as i64)),
         ("packets_received", Value::Long(s.packets_received as i64)),
@@ -452,7 +457,10 @@ pub(crate) fn gauges(st: &View<'_>) -> Vec<(String, Value)> {
             Value::Long(st.handshakes_in_progress as i64),
         ),
         ("min_client_response_size", Value::Long(min_resp)),
-        ("non_mtls_local_conn_count", long(0)),
+        (
+            "non_mtls_local_conn_count",
+            Value::Long(st.non_mtls.0 as i64),
+        ),
     ];
     rows.into_iter()
         .map(|(k, v)| (k.to_string(), v))

@@ -276,6 +276,10 @@ fn view(st: &mut State) -> View<'_> {
         fsync_threshold_exceeded: st.fsync_threshold_exceeded,
         auth_failed: counted(&st.auth_failed.auth_failed),
         handshakes_in_progress: counted(&st.auth_failed.handshakes_in_progress),
+        non_mtls: (
+            counted(&st.auth_failed.non_mtls_local),
+            counted(&st.auth_failed.non_mtls_remote),
+        ),
         metrics: &mut st.metrics,
         leader_uptime_ms: st.role.leader_uptime_ms(),
         in_process: st

@@ -507,6 +507,7 @@ impl Server {
             whitelist: state.cfg.four_letter_whitelist.clone(),
             throttle: state.throttle.clone(),
             handshake_limit: state.cfg.outstanding_handshake_limit,
+            count_non_mtls: state.cfg.client_tls.is_some(),
         };
         if let Some((l, settings)) = admin {
             quorum_tasks.push(tokio::spawn(crate::admin::serve(
@@ -594,6 +595,8 @@ struct Admit {
     throttle: Arc<crate::wire::Throttle>,
     /// `outstandingHandshake.limit`: TLS handshakes under way at once; 0 is no limit.
     handshake_limit: u64,
+    /// TLS is configured for clients: plaintext connections are counted as non-mTLS.
+    count_non_mtls: bool,
 }
 
 impl Admit {
@@ -667,6 +670,15 @@ impl Admit {
     fn plain(&self, sock: TcpStream, peer: SocketAddr, unified: Option<Arc<TlsSource>>) {
         if !self.admit(peer) {
             return;
+        }
+        if self.count_non_mtls {
+            let c = &self.auth_failed;
+            let counter = if peer.ip().is_loopback() {
+                &c.non_mtls_local
+            } else {
+                &c.non_mtls_remote
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
         }
         let _ = sock.set_nodelay(true);
         let failed = self.auth_failed.clone();
@@ -762,6 +774,11 @@ pub(crate) struct TlsCounters {
     pub handshakes_in_progress: AtomicU64,
     /// `zk_tls_handshake_exceeded`: connections closed at once past that limit.
     pub tls_handshake_exceeded: AtomicU64,
+    /// `zk_non_mtls_local_conn_count` / `zk_non_mtls_remote_conn_count`: plaintext client
+    /// connections from loopback and from elsewhere, counted when TLS is configured for
+    /// clients (ZooKeeper's Netty factory counts them; its NIO one, used without TLS, does not).
+    pub non_mtls_local: AtomicU64,
+    pub non_mtls_remote: AtomicU64,
 }
 
 /// A place among the TLS handshakes under way, given back when dropped (the handshake
