@@ -2404,12 +2404,21 @@ fn mntr_and_admin_in_every_ensemble_role_match_zookeeper() {
     );
     for (role, zk_m) in zk {
         let m = &ours[role];
-        // Per-namespace and per-learner sets aside (their keys carry data: namespaces, sids;
-        // the per-learner queue figures are not kept by corral yet).
+        // Per-namespace sets aside (their keys carry the namespaces written); the per-learner
+        // ones with the sid in the key replaced by `<sid>`.
         let keys = |m: &std::collections::BTreeMap<String, String>| {
             m.keys()
-                .filter(|k| !k.ends_with("_per_namespace") && !k.contains("_learner_handler_qp_"))
-                .cloned()
+                .filter(|k| !k.ends_with("_per_namespace"))
+                .map(|k| match k.find("_learner_handler_qp_") {
+                    Some(at) => {
+                        let head = &k[..at];
+                        let cut = head
+                            .rfind(|c: char| !c.is_ascii_digit())
+                            .map_or(0, |i| i + 1);
+                        format!("{}<sid>{}", &head[..cut], &k[at..])
+                    }
+                    None => k.clone(),
+                })
                 .collect::<std::collections::BTreeSet<_>>()
         };
         let (ours_k, zk_k) = (keys(m), keys(zk_m));

@@ -376,10 +376,11 @@ impl Metrics {
     /// `write_per_namespace`).
     pub(crate) fn observe_set(&mut self, set: &'static str, key: &str, value: i64) {
         let windowed = self.provider == Provider::Prometheus;
+        let keep = windowed || set_is_advanced(set);
         self.sets
             .entry((set, key.to_string()))
             .or_insert_with(Stat::new)
-            .add(value, windowed, windowed, Instant::now());
+            .add(value, keep, windowed, Instant::now());
     }
 
     /// One observation for one of corral's own summaries (`op`: the operation, or "").
@@ -427,7 +428,8 @@ impl Metrics {
             summary_rows(&mut rows, name, stat, advanced, now);
         }
         for ((set, key), stat) in &self.sets {
-            summary_rows(&mut rows, &format!("{key}_{set}"), stat, false, now);
+            let advanced = set_is_advanced(set);
+            summary_rows(&mut rows, &format!("{key}_{set}"), stat, advanced, now);
         }
         rows
     }
@@ -466,7 +468,12 @@ impl Metrics {
         let mut sets: std::collections::BTreeMap<&str, Vec<prometheus::proto::Metric>> =
             Default::default();
         for ((set, key), stat) in &self.sets {
-            let mut m = summary(stat, BASIC_QUANTILES, now);
+            let qs = if set_is_advanced(set) {
+                ADVANCED_QUANTILES
+            } else {
+                BASIC_QUANTILES
+            };
+            let mut m = summary(stat, qs, now);
             m.set_label(key_label(Some(key)));
             sets.entry(set).or_default().push(m);
         }
@@ -492,6 +499,11 @@ impl Metrics {
         }
         out
     }
+}
+
+/// The summary sets ZooKeeper registers as detailed (with percentiles).
+fn set_is_advanced(set: &str) -> bool {
+    set == "learner_handler_qp_time_ms"
 }
 
 fn own_help(name: &str) -> &'static str {

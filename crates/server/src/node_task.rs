@@ -193,6 +193,21 @@ fn carry_tally(st: &mut State) {
         m.add_to_set("quota_exceeded_error_per_namespace", &ns, 1);
     }
     m.add(Counter::StaleSessionsExpired, t.sessions_expired);
+    // The leader's learner links: ZooKeeper's per-learner queue figures.
+    if let (Some(peer), Some(q)) = (st.node.peer(), st.quorum.as_ref()) {
+        let sids: HashMap<u64, i64> = peer.learner_sids().into_iter().collect();
+        for (conn, queue) in &q.learner_queues {
+            let samples = queue.take();
+            let Some(sid) = sids.get(conn) else { continue };
+            let key = sid.to_string();
+            for (left, ms) in samples {
+                st.metrics
+                    .observe_set("learner_handler_qp_size", &key, left as i64);
+                st.metrics
+                    .observe_set("learner_handler_qp_time_ms", &key, ms as i64);
+            }
+        }
+    }
     for (kind, ms) in st.node.take_latencies() {
         let summary = match kind {
             corral_node::TxnLatency::Proposal => Summary::ProposalLatency,

@@ -46,6 +46,8 @@ pub(crate) struct QuorumIo {
     learners: HashMap<u64, mpsc::UnboundedSender<WriterMsg>>,
     /// What the AdminServer's `observers` shows of each learner connection.
     pub(crate) learner_stats: HashMap<u64, LearnerStats>,
+    /// Each learner link's queue figures (`<sid>_learner_handler_qp_size` / `_time_ms`).
+    pub(crate) learner_queues: HashMap<u64, Arc<crate::wire::LearnerQueue>>,
     leader: Option<mpsc::UnboundedSender<WriterMsg>>,
     leader_gen: u64,
     max_packet: usize,
@@ -177,6 +179,7 @@ impl QuorumIo {
             next_id: 1,
             learners: HashMap::new(),
             learner_stats: HashMap::new(),
+            learner_queues: HashMap::new(),
             leader: None,
             leader_gen: 0,
             max_packet: cfg.jute_max_buffer + cfg.jute_max_buffer_extra,
@@ -279,8 +282,14 @@ impl QuorumIo {
                 self.last_dial.remove(&sid);
                 self.dial_election(sid);
             }
-            QEvent::LearnerUp { conn, tx, peer } => {
+            QEvent::LearnerUp {
+                conn,
+                tx,
+                peer,
+                queue,
+            } => {
                 self.learners.insert(conn, tx);
+                self.learner_queues.insert(conn, queue);
                 self.learner_stats.insert(
                     conn,
                     LearnerStats {
@@ -304,6 +313,7 @@ impl QuorumIo {
             }
             QEvent::LearnerDown { conn } => {
                 self.learner_stats.remove(&conn);
+                self.learner_queues.remove(&conn);
                 if self.learners.remove(&conn).is_some() {
                     node.handle(now, NodeEvent::LearnerClosed { conn });
                 }
@@ -391,7 +401,16 @@ impl QuorumIo {
                         s.sent += 1;
                         s.last_zxid = s.last_zxid.max(p.zxid);
                     }
-                    let _ = tx.send(WriterMsg::Frame(p.to_bytes()));
+                    match self.learner_queues.get(&conn) {
+                        Some(q) => {
+                            q.queued.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                            let at = std::time::Instant::now();
+                            let _ = tx.send(WriterMsg::Queued(p.to_bytes(), at));
+                        }
+                        None => {
+                            let _ = tx.send(WriterMsg::Frame(p.to_bytes()));
+                        }
+                    }
                 }
             }
             Action::SendSnapshot { conn, zxid, blob } => {
@@ -580,7 +599,7 @@ async fn election_connection(
 ) {
     let (mut rd, wr) = tokio::io::split(sock);
     let (tx, rx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(write_loop(wr, rx));
+    let writer = tokio::spawn(write_loop(wr, rx, None));
     if ev
         .send(Event::Quorum(QEvent::ElectionUp { sid, id, tx }))
         .await
@@ -666,9 +685,15 @@ pub(crate) async fn quorum_listener(
             }
             let (mut rd, wr) = tokio::io::split(sock);
             let (tx, rx) = mpsc::unbounded_channel();
-            let writer = tokio::spawn(write_loop(wr, rx));
+            let queue = Arc::new(crate::wire::LearnerQueue::default());
+            let writer = tokio::spawn(write_loop(wr, rx, Some(queue.clone())));
             if ev
-                .send(Event::Quorum(QEvent::LearnerUp { conn, tx, peer }))
+                .send(Event::Quorum(QEvent::LearnerUp {
+                    conn,
+                    tx,
+                    peer,
+                    queue,
+                }))
                 .await
                 .is_err()
             {
@@ -726,7 +751,7 @@ async fn leader_connection(
     };
     let (mut rd, wr) = tokio::io::split(sock);
     let (tx, rx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(write_loop(wr, rx));
+    let writer = tokio::spawn(write_loop(wr, rx, None));
     if ev
         .send(Event::Quorum(QEvent::LeaderUp { gen, tx }))
         .await
@@ -803,9 +828,19 @@ async fn leader_connection(
 pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
     wr: W,
     mut rx: mpsc::UnboundedReceiver<WriterMsg>,
+    queue: Option<Arc<crate::wire::LearnerQueue>>,
 ) {
     let mut w = BufWriter::with_capacity(64 * 1024, wr);
     while let Some(m) = rx.recv().await {
+        let m = match m {
+            WriterMsg::Queued(f, at) => {
+                if let Some(q) = &queue {
+                    q.took(at);
+                }
+                WriterMsg::Frame(f)
+            }
+            m => m,
+        };
         match m {
             WriterMsg::Frame(f) => {
                 if w.write_all(&f).await.is_err() {
@@ -815,7 +850,7 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
                     break;
                 }
             }
-            WriterMsg::Close => break,
+            WriterMsg::Close | WriterMsg::Queued(..) => break,
         }
     }
     let _ = w.flush().await;

@@ -14,7 +14,39 @@ use tokio::sync::{mpsc, oneshot};
 
 pub(crate) enum WriterMsg {
     Frame(Vec<u8>),
+    /// A frame for a learner, with when it was queued (the leader's per-learner queue
+    /// figures); only learner links carry these.
+    Queued(Vec<u8>, Instant),
     Close,
+}
+
+/// A learner link's queue, as ZooKeeper's LearnerHandler reports it: frames queued and not yet
+/// taken by the writer, and per frame taken (the frames left behind it, its ms in the queue),
+/// kept until the node task takes them.
+#[derive(Debug, Default)]
+pub(crate) struct LearnerQueue {
+    pub queued: AtomicUsize,
+    pub taken: std::sync::Mutex<Vec<(usize, u64)>>,
+}
+
+/// Samples a learner queue keeps between takes.
+const LEARNER_QUEUE_SAMPLES_KEPT: usize = 65_536;
+
+impl LearnerQueue {
+    /// The writer took a frame queued at `at`.
+    pub(crate) fn took(&self, at: Instant) {
+        let left = self.queued.fetch_sub(1, Ordering::AcqRel).saturating_sub(1);
+        let ms = at.elapsed().as_millis() as u64;
+        let mut t = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+        if t.len() < LEARNER_QUEUE_SAMPLES_KEPT {
+            t.push((left, ms));
+        }
+    }
+
+    /// The samples since the last call.
+    pub(crate) fn take(&self) -> Vec<(usize, u64)> {
+        std::mem::take(&mut *self.taken.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 /// The write half of a client socket, shared by the node task (which writes a batch's replies
@@ -276,6 +308,8 @@ pub(crate) enum QEvent {
         tx: mpsc::UnboundedSender<WriterMsg>,
         /// The learner's address.
         peer: SocketAddr,
+        /// Its link's queue figures, shared with the writer.
+        queue: Arc<LearnerQueue>,
     },
     LearnerPacket {
         conn: u64,

@@ -188,6 +188,14 @@ impl Leading {
             .collect()
     }
 
+    /// Every learner connection whose sid is known, with it.
+    pub fn learner_sids(&self) -> Vec<(ConnId, i64)> {
+        self.learners
+            .iter()
+            .filter_map(|(c, f)| f.sid.map(|sid| (*c, sid)))
+            .collect()
+    }
+
     /// The synced observers' connections and sids.
     pub fn observer_conns(&self, now_ms: u64, rep: &Replica) -> Vec<(ConnId, i64)> {
         let limit = rep.cfg.sync_limit as u64 * rep.tick_ms();

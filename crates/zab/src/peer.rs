@@ -127,6 +127,14 @@ impl Peer {
         }
     }
 
+    /// Leader: every learner connection whose sid is known, with it.
+    pub fn learner_sids(&self) -> Vec<(crate::ConnId, i64)> {
+        match &self.role {
+            Role::Leading(l) => l.learner_sids(),
+            Role::Looking | Role::Learning(_) => Vec::new(),
+        }
+    }
+
     /// Leader: the synced observers' connections and sids.
     pub fn observer_conns(&self) -> Vec<(crate::ConnId, i64)> {
         match &self.role {
