@@ -931,6 +931,22 @@ fn sigterm_stops_promptly_with_success() {
     read_until_closed(&mut live.stream, CLOSE_DEADLINE).expect("client connection closed at exit");
 }
 
+/// A create request (xid 1) of `/big` with 512 KiB of data, open to anyone.
+fn create_big() -> Vec<u8> {
+    let mut create = Vec::new();
+    create.extend_from_slice(&1i32.to_be_bytes());
+    create.extend_from_slice(&1i32.to_be_bytes());
+    jute_str(&mut create, "/big");
+    create.extend_from_slice(&(512i32 << 10).to_be_bytes());
+    create.extend(std::iter::repeat_n(7u8, 512 << 10));
+    create.extend_from_slice(&1i32.to_be_bytes());
+    create.extend_from_slice(&31i32.to_be_bytes());
+    jute_str(&mut create, "world");
+    jute_str(&mut create, "anyone");
+    create.extend_from_slice(&0i32.to_be_bytes());
+    create
+}
+
 /// A client that sends 40 getData of a 512 KiB node and reads nothing (20 MiB of replies, below
 /// the cut-off): `cons` shows replies queued for its connection, and none for a client that
 /// reads.
@@ -943,18 +959,7 @@ fn cons_shows_the_replies_queued_for_a_client_that_does_not_read() {
     let addr = server.addr();
     let deadline = || Instant::now() + IO_TIMEOUT;
     let mut good = corral_testkit::open_session(addr, IO_TIMEOUT).unwrap();
-    let mut create = Vec::new();
-    create.extend_from_slice(&1i32.to_be_bytes());
-    create.extend_from_slice(&1i32.to_be_bytes());
-    jute_str(&mut create, "/big");
-    create.extend_from_slice(&(512i32 << 10).to_be_bytes());
-    create.extend(std::iter::repeat_n(7u8, 512 << 10));
-    create.extend_from_slice(&1i32.to_be_bytes());
-    create.extend_from_slice(&31i32.to_be_bytes());
-    jute_str(&mut create, "world");
-    jute_str(&mut create, "anyone");
-    create.extend_from_slice(&0i32.to_be_bytes());
-    raw::send_frame(&mut good, &create, deadline()).unwrap();
+    raw::send_frame(&mut good, &create_big(), deadline()).unwrap();
     raw::read_frame(&mut good, raw::FRAME_BYTES_MAX, deadline()).unwrap();
     let mut slow = corral_testkit::open_session(addr, IO_TIMEOUT).unwrap();
     let slow_port = slow.local_addr().unwrap().port();
@@ -1123,18 +1128,7 @@ fn a_client_that_does_not_read_is_cut_off() {
     let deadline = || Instant::now() + IO_TIMEOUT;
     let mut good = corral_testkit::open_session(addr, IO_TIMEOUT).unwrap();
     // create /big with 512 KiB of data, from the well-behaved session.
-    let mut create = Vec::new();
-    create.extend_from_slice(&1i32.to_be_bytes());
-    create.extend_from_slice(&1i32.to_be_bytes());
-    jute_str(&mut create, "/big");
-    create.extend_from_slice(&(512i32 << 10).to_be_bytes());
-    create.extend(std::iter::repeat_n(7u8, 512 << 10));
-    create.extend_from_slice(&1i32.to_be_bytes());
-    create.extend_from_slice(&31i32.to_be_bytes());
-    jute_str(&mut create, "world");
-    jute_str(&mut create, "anyone");
-    create.extend_from_slice(&0i32.to_be_bytes());
-    raw::send_frame(&mut good, &create, deadline()).unwrap();
+    raw::send_frame(&mut good, &create_big(), deadline()).unwrap();
     let reply = raw::read_frame(&mut good, raw::FRAME_BYTES_MAX, deadline()).unwrap();
     assert_eq!(&reply[12..16], &[0, 0, 0, 0], "create /big");
 

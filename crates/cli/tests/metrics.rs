@@ -3,7 +3,6 @@
 //! the expressions of the guide's alert rules return corral's series; corral's own `corral_`
 //! metrics are there beside ZooKeeper's.
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -21,21 +20,6 @@ impl Drop for Started {
     }
 }
 
-fn http_get(port: u16, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).expect("an answer");
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, body.to_string())
-}
-
 fn encode(q: &str) -> String {
     q.bytes()
         .map(|b| match b {
@@ -47,7 +31,8 @@ fn encode(q: &str) -> String {
 
 /// The instant-query result of `expr`: (labels, value) per series.
 fn query(port: u16, expr: &str) -> Vec<(serde_json::Value, String)> {
-    let (status, body) = http_get(port, &format!("/api/v1/query?query={}", encode(expr)));
+    let (status, body) =
+        corral_testkit::http_get(port, &format!("/api/v1/query?query={}", encode(expr)));
     assert_eq!(status, 200, "{expr}: {body}");
     let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     v["data"]["result"]
@@ -80,7 +65,7 @@ fn prometheus_scrapes_zookeepers_metrics_and_alert_expressions_work() {
         corral_testkit::start_corral(Path::new(env!("CARGO_BIN_EXE_corral")), &cfg, &[])
             .expect("start corral");
     // What a scrape sees directly: ZooKeeper's names, types and quantiles.
-    let (status, text) = http_get(metrics_port, "/metrics");
+    let (status, text) = corral_testkit::http_get(metrics_port, "/metrics");
     assert_eq!(status, 200);
     for line in [
         "# TYPE znode_count gauge",
@@ -107,7 +92,7 @@ fn prometheus_scrapes_zookeepers_metrics_and_alert_expressions_work() {
         !text.contains("fsynctime{quantile=\"0.9\"}"),
         "a basic summary has the median only"
     );
-    assert_eq!(http_get(metrics_port, "/other").0, 404);
+    assert_eq!(corral_testkit::http_get(metrics_port, "/other").0, 404);
 
     // A real Prometheus with the guide's scrape config (a shorter interval).
     let dir = tempfile::tempdir().unwrap();

@@ -321,6 +321,19 @@ fn backup_json(
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// A backup command's answer when the node task refused it (or answered out of turn).
+fn not_done(cmd: &str, answer: Backup) -> Response {
+    match answer {
+        Backup::Refused(status, error) => backup_json(status, cmd, Some(error), Map::new()),
+        other => backup_json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            cmd,
+            Some(format!("unexpected answer {other:?}")),
+            Map::new(),
+        ),
+    }
+}
+
 /// One call per interval (ZooKeeper's RateLimiter with a single permit).
 fn rate_limited(last: &std::sync::Mutex<Option<std::time::Instant>>, interval: Duration) -> bool {
     let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
@@ -401,13 +414,7 @@ async fn snapshot(
             }
             r
         }
-        Backup::Refused(status, error) => backup_json(status, cmd, Some(error), Map::new()),
-        other => backup_json(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            cmd,
-            Some(format!("unexpected answer {other:?}")),
-            Map::new(),
-        ),
+        other => not_done(cmd, other),
     }
 }
 
@@ -468,13 +475,7 @@ async fn post_command(
             more.insert("last_zxid".into(), json!(zxid));
             backup_json(StatusCode::OK, cmd, None, more)
         }
-        Backup::Refused(status, error) => backup_json(status, cmd, Some(error), Map::new()),
-        other => backup_json(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            cmd,
-            Some(format!("unexpected answer {other:?}")),
-            Map::new(),
-        ),
+        other => not_done(cmd, other),
     }
 }
 
