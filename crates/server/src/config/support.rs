@@ -108,7 +108,7 @@ const H: Support = Support::Honoured("");
 
 const NO_TLS: &str = "not supported yet with corral's TLS; remove it";
 const NO_QUORUM_TLS: &str =
-    "quorum TLS is not supported yet; remove it (members talk in plaintext)";
+    "not supported yet with corral's quorum TLS (sslQuorum is); remove it";
 const NO_SASL: &str = "not supported yet with corral's SASL; remove it";
 const THREADS: &str = "a JVM thread pool size; corral's I/O runs on its own small runtime";
 const NO_THROTTLE: &str = "corral does not throttle requests yet; remove it";
