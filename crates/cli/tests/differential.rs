@@ -1396,6 +1396,7 @@ fn mntr_figures_match_zookeeper() {
         "zk_cnt_request_throttle_queue_time_ms",
         "zk_request_throttle_wait_count",
         "zk_cnt_connection_token_deficit",
+        "zk_connection_drop_probability",
     ] {
         assert_eq!(ours.get(key), zkm.get(key), "{key}: corral vs ZooKeeper");
     }
@@ -1416,6 +1417,12 @@ fn mntr_figures_match_zookeeper() {
     }
     assert!(ours["zk_cnt_fsynctime"].parse::<u64>().unwrap() > 0);
     assert_eq!(ours["zk_cnt_node_children_watch_count"], "1");
+    // The session dropped without closing counts as a connection the client dropped on both
+    // (ZooKeeper may count the readiness probe's close too, when its read loses the race).
+    for m in [&ours, &zkm] {
+        let drops: u64 = m["zk_connection_drop_count"].parse().unwrap();
+        assert!((1..=2).contains(&drops), "zk_connection_drop_count {drops}");
+    }
     // Both sessions gone without closing (2 s sessions, 1 s ticks): expired on both servers.
     std::thread::sleep(Duration::from_millis(4000));
     for (who, server) in [("ZooKeeper", &zk), ("corral", &corral)] {

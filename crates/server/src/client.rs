@@ -218,7 +218,8 @@ async fn serve<R: AsyncRead + Unpin>(
         Some(Err(why)) => warn!("closing connection {conn} from {peer}: {why}"),
         None => debug!("connection {conn} from {peer} closed by server"),
     }
-    let _ = ev.send(Event::Closed { conn }).await;
+    let by_client = matches!(reason, Some(Ok(())));
+    let _ = ev.send(Event::Closed { conn, by_client }).await;
     if reason.is_some() && !writer.is_finished() {
         // Let the writer finish what the core queued (e.g. an error reply) unless it is stuck.
         let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;

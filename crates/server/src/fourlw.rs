@@ -36,6 +36,8 @@ pub(crate) struct View<'a> {
     pub metrics: &'a mut Metrics,
     /// `zk_outstanding_tls_handshake`.
     pub handshakes_in_progress: u64,
+    /// The connection throttle's BLUE drop chance.
+    pub drop_probability: f64,
     /// Plaintext client connections (local, remote) when TLS is configured.
     pub non_mtls: (u64, u64),
     /// Milliseconds since this member became leader, while it leads.
@@ -436,7 +438,10 @@ pub(crate) fn gauges(st: &View<'_>) -> Vec<(String, Value)> {
         ("packets_sent", Value::Long(s.packets_sent as i64)),
         ("packets_received", Value::Long(s.packets_received as i64)),
         ("max_client_response_size", Value::Long(max_resp)),
-        ("connection_drop_probability", Value::Double(0.0)),
+        (
+            "connection_drop_probability",
+            Value::Double(st.drop_probability),
+        ),
         (
             "watch_count",
             long(core.data_watches().watch_count() + core.child_watches().watch_count()),

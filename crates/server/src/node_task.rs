@@ -291,6 +291,7 @@ fn view(st: &mut State) -> View<'_> {
         fsync_threshold_exceeded: st.fsync_threshold_exceeded,
         auth_failed: counted(&st.auth_failed.auth_failed),
         handshakes_in_progress: counted(&st.auth_failed.handshakes_in_progress),
+        drop_probability: st.conn_throttle.drop_probability(),
         non_mtls: (
             counted(&st.auth_failed.non_mtls_local),
             counted(&st.auth_failed.non_mtls_remote),
@@ -378,7 +379,8 @@ fn handle_event(st: &mut State, ev: Event) {
         Event::Connect { conn, connect, at } => {
             st.stats.packets_received += 1;
             let renew = connect.req.session_id != 0;
-            if !st.conn_throttle.admit(renew, now.mono_ms as i64) {
+            let draw: f64 = rand::random();
+            if !st.conn_throttle.admit(renew, now.mono_ms as i64, draw) {
                 // ZooKeeper's ClientCnxnLimitException: closed, counted as rejected.
                 st.metrics.add(Counter::ConnectionRejected, 1);
                 warn!("connection {conn}: the connection throttle has no tokens left; closing it");
@@ -460,7 +462,13 @@ fn handle_event(st: &mut State, ev: Event) {
             st.node
                 .handle(now, NodeEvent::ClientMalformed { conn, xid, op_type });
         }
-        Event::Closed { conn } => {
+        Event::Closed { conn, by_client } => {
+            // ZooKeeper's connection_drop_count: a failed read on a connection the server
+            // had not begun to close.
+            let open = st.node.core().conn(conn).is_some_and(|c| !c.closing);
+            if by_client && open {
+                st.metrics.add(Counter::ConnectionDropCount, 1);
+            }
             if let Some((tx, _)) = st.conns.get(&conn) {
                 // Its unanswered requests leave the count with it.
                 st.throttle.answered(&tx.sock, usize::MAX);

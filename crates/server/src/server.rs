@@ -272,6 +272,7 @@ impl Server {
         let cfg_metrics = cfg.metrics_prometheus;
         let cfg_global_outstanding_limit = cfg.global_outstanding_limit;
         let cfg_conn_throttle = cfg.conn_throttle;
+        let cfg_conn_blue = cfg.conn_blue;
         let cfg_request_throttle = (
             cfg.request_throttle_max_requests,
             Duration::from_millis(cfg.request_throttle_stall_ms),
@@ -394,6 +395,7 @@ impl Server {
                     fill_time_ms: cfg_conn_throttle.1,
                     fill_count: cfg_conn_throttle.2,
                     weights: cfg_conn_throttle.3,
+                    blue: cfg_conn_blue,
                 },
                 clock.now().mono_ms as i64,
             ),

@@ -255,6 +255,8 @@ pub(crate) enum Event {
     },
     Closed {
         conn: ConnId,
+        /// The client ended the stream (rather than the server closing the connection).
+        by_client: bool,
     },
     FourLetter {
         word: String,

@@ -594,6 +594,57 @@ impl Loader {
             None
         };
         self.cfg.conn_throttle = (tokens.max(0), fill_time, fill_count, weights);
+        let freeze = int(
+            self,
+            [
+                "zookeeper.connection_throttle_freeze_time",
+                "zookeeper.connectionFreezeTime",
+            ],
+            i64::from(i32::MIN),
+        )?
+        .unwrap_or(-1);
+        if freeze != -1 {
+            // getDoubleProp: Double.parseDouble of the property, else the default.
+            let double =
+                |this: &Self, names: [&str; 2], default: f64| -> Result<f64, ConfigError> {
+                    for n in names {
+                        if let Some((v, origin)) = this.props.get(n) {
+                            return v.trim().parse::<f64>().map_err(|_| ConfigError::Invalid {
+                                key: origin.key.clone(),
+                                line: origin.line,
+                                value: v.to_string(),
+                                reason: "not a number".into(),
+                            });
+                        }
+                    }
+                    Ok(default)
+                };
+            let inc = double(
+                self,
+                [
+                    "zookeeper.connection_throttle_drop_increase",
+                    "zookeeper.connectionDropIncrease",
+                ],
+                0.02,
+            )?;
+            let dec = double(
+                self,
+                [
+                    "zookeeper.connection_throttle_drop_decrease",
+                    "zookeeper.connectionDropDecrease",
+                ],
+                0.002,
+            )?;
+            let ratio = double(
+                self,
+                [
+                    "zookeeper.connection_throttle_decrease_ratio",
+                    "zookeeper.connectionDecreaseRatio",
+                ],
+                0.0,
+            )?;
+            self.cfg.conn_blue = Some((freeze, inc, dec, ratio));
+        }
         // RequestThrottler reads these with Integer.getInteger; 0 or less is off.
         if let Some(n) = self.prop_int(
             "zookeeper.request_throttle_max_requests",
@@ -928,6 +979,30 @@ mod tests {
         assert!(
             e.to_string().contains("learnerRequireSasl is disabled"),
             "{e}"
+        );
+    }
+
+    // The connection throttle's BLUE settings: off while the freeze time is -1; the zoo.cfg
+    // names of the guide and the properties BlueThrottle reads.
+    #[test]
+    fn connection_throttle_blue() {
+        let with = |d: &[(&str, &str)]| {
+            ServerConfig::load(Some((Path::new("zoo.cfg"), "dataDir=/d\n")), &defines(d))
+                .expect("valid")
+                .0
+                .conn_blue
+        };
+        assert_eq!(with(&[]), None);
+        assert_eq!(
+            with(&[("zookeeper.connection_throttle_freeze_time", "100")]),
+            Some((100, 0.02, 0.002, 0.0))
+        );
+        assert_eq!(
+            with(&[
+                ("zookeeper.connectionFreezeTime", "50"),
+                ("zookeeper.connection_throttle_drop_increase", "0.5"),
+            ]),
+            Some((50, 0.5, 0.002, 0.0))
         );
     }
 

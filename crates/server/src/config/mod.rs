@@ -311,6 +311,9 @@ pub struct ServerConfig {
     /// ZooKeeper's connection throttle: (max tokens, fill time ms, fill count, weights as
     /// (new session, renewal) when `connection_throttle_weight_enabled`). 0 tokens: off.
     pub conn_throttle: (i64, i64, i64, Option<(i64, i64)>),
+    /// BLUE dropping: (freeze time ms, drop increase, drop decrease, decrease ratio) when the
+    /// freeze time is not -1.
+    pub conn_blue: Option<(i64, f64, f64, f64)>,
     /// `zookeeper.request_throttle_max_requests` (0: off) and `..._stall_time` (ms).
     pub request_throttle_max_requests: usize,
     pub request_throttle_stall_ms: u64,
@@ -445,6 +448,7 @@ impl ServerConfig {
             jute_max_buffer_extra: 0xfffff,
             jaas: None,
             conn_throttle: (0, 1, 1, None),
+            conn_blue: None,
             request_throttle_max_requests: 0,
             request_throttle_stall_ms: 100,
             outstanding_handshake_limit: 0,

@@ -107,12 +107,10 @@ use Support::{NoEffect as N, Refused as R};
 const H: Support = Support::Honoured("");
 
 const NO_TLS: &str = "not supported yet with corral's TLS; remove it";
-const NO_QUORUM_TLS: &str =
-    "not supported yet with corral's quorum TLS (sslQuorum is); remove it";
+const NO_QUORUM_TLS: &str = "not supported yet with corral's quorum TLS (sslQuorum is); remove it";
 const NO_SASL: &str = "not supported yet with corral's SASL; remove it";
 const THREADS: &str = "a JVM thread pool size; corral's I/O runs on its own small runtime";
 const NO_THROTTLE: &str = "corral does not throttle requests yet; remove it";
-const NO_CNX_THROTTLE: &str = "ZooKeeper's randomized (BLUE) connection dropping is not supported yet (the token bucket, connectionMaxTokens, is); remove it";
 const NO_LOCAL_SESSIONS: &str =
     "local sessions are not supported yet; remove it (every session is global)";
 const NO_MULTI_ADDRESS: &str = "several addresses per member are not supported yet; remove it";
@@ -159,10 +157,10 @@ pub const SETTINGS: &[Setting] = &[
     s("connectionMaxTokens", Both, "0", Support::Honoured("the connection throttle's bucket: each connect request takes a token (or its weight); none left, the connection is closed and counted in zk_connection_rejected")).aka("zookeeper.connection_throttle_tokens"),
     s("connectionTokenFillTime", Both, "1", Support::Honoured("the connection throttle's refill period (ms)")).aka("zookeeper.connection_throttle_fill_time"),
     s("connectionTokenFillCount", Both, "1", Support::Honoured("tokens added per refill period")).aka("zookeeper.connection_throttle_fill_count"),
-    s("connectionFreezeTime", Both, "-1", R(NO_CNX_THROTTLE)).aka("zookeeper.connection_throttle_freeze_time"),
-    s("connectionDropIncrease", Both, "0.02", R(NO_CNX_THROTTLE)).aka("zookeeper.connection_throttle_drop_increase"),
-    s("connectionDropDecrease", Both, "0.002", R(NO_CNX_THROTTLE)).aka("zookeeper.connection_throttle_drop_decrease"),
-    s("connectionDecreaseRatio", Both, "0", R(NO_CNX_THROTTLE)).aka("zookeeper.connection_throttle_decrease_ratio"),
+    s("connectionFreezeTime", Both, "-1", Support::Honoured("BLUE dropping (-1: off): at most once per this many ms the drop chance moves")).aka("zookeeper.connection_throttle_freeze_time"),
+    s("connectionDropIncrease", Both, "0.02", Support::Honoured("BLUE: how much the drop chance rises while no tokens are left")).aka("zookeeper.connection_throttle_drop_increase"),
+    s("connectionDropDecrease", Both, "0.002", Support::Honoured("BLUE: how much the drop chance falls once the deficit is small")).aka("zookeeper.connection_throttle_drop_decrease"),
+    s("connectionDecreaseRatio", Both, "0", Support::Honoured("BLUE: the deficit, as a share of the bucket, under which the drop chance falls")).aka("zookeeper.connection_throttle_decrease_ratio"),
     s("clientPortListenBacklog", Cfg, "-1", R("corral listens with the operating system's default backlog; remove it")),
     s("serverCnxnFactory", Both, "", N("selects a Java networking library; corral has one connection layer")),
     s("clientCnxnSocket", Both, "", N("a Java client setting; the server does not read it")),
