@@ -362,8 +362,23 @@ async fn ask_backup(s: &Shared, what: crate::wire::BackupAsk) -> Backup {
     })
 }
 
-fn client_ip(peer: axum::extract::ConnectInfo<SocketAddr>) -> String {
-    peer.0.ip().to_string()
+/// 3.9's check of who calls a backup command (its `Authorization` header, its address), made
+/// before anything else: the refusal to answer with, if any.
+async fn refused_caller(
+    s: &Shared,
+    cmd: &str,
+    headers: &axum::http::HeaderMap,
+    peer: axum::extract::ConnectInfo<SocketAddr>,
+) -> Option<Response> {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let ip = peer.0.ip().to_string();
+    match ask_backup(s, crate::wire::BackupAsk::Check { auth, ip }).await {
+        Backup::Refused(status, error) => Some(backup_json(status, cmd, Some(error), Map::new())),
+        _ => None,
+    }
 }
 
 /// `GET <commandURL>/snapshot[?streaming=false]`: a consistent snapshot of the database, its
@@ -372,13 +387,12 @@ fn client_ip(peer: axum::extract::ConnectInfo<SocketAddr>) -> String {
 async fn snapshot(
     s: &Shared,
     args: &HashMap<String, String>,
-    auth: Option<String>,
-    ip: String,
+    headers: &axum::http::HeaderMap,
+    peer: axum::extract::ConnectInfo<SocketAddr>,
 ) -> Response {
     let cmd = "snapshot";
-    let allowed = ask_backup(s, crate::wire::BackupAsk::Check { auth, ip }).await;
-    if let Backup::Refused(status, error) = allowed {
-        return backup_json(status, cmd, Some(error), Map::new());
+    if let Some(refusal) = refused_caller(s, cmd, headers, peer).await {
+        return refusal;
     }
     if !s.backup.snapshot_enabled {
         warn!("snapshot command refused: zookeeper.admin.snapshot.enabled=false");
@@ -432,15 +446,9 @@ async fn post_command(
         return other_method(version, method).await;
     }
     let cmd = "restore";
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let ip = client_ip(peer);
     // Who is asking is checked before the body is read.
-    let allowed = ask_backup(&s, crate::wire::BackupAsk::Check { auth, ip }).await;
-    if let Backup::Refused(status, error) = allowed {
-        return backup_json(status, cmd, Some(error), Map::new());
+    if let Some(refusal) = refused_caller(&s, cmd, &headers, peer).await {
+        return refusal;
     }
     if !s.backup.restore_enabled {
         warn!("restore command refused: zookeeper.admin.restore.enabled=false");
@@ -567,13 +575,7 @@ async fn command(
     method: axum::http::Method,
 ) -> Response {
     match backup_command(&name) {
-        Some("snapshot") => {
-            let auth = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            return snapshot(&s, &args, auth, client_ip(peer)).await;
-        }
+        Some("snapshot") => return snapshot(&s, &args, &headers, peer).await,
         Some(_) => return other_method(version, method).await,
         None => {}
     }
