@@ -235,8 +235,9 @@ impl Stat {
         }
     }
 
-    /// The value at quantile `q` over what is kept; None when nothing is.
-    fn quantile(&self, q: f64, now: Instant, windowed: bool) -> Option<f64> {
+    /// The values at quantiles `qs` over what is kept (the window's buckets merged once);
+    /// None when nothing is.
+    fn quantiles(&self, qs: &[f64], now: Instant, windowed: bool) -> Option<Vec<f64>> {
         let mut merged = histogram();
         let mut any = false;
         for (since, h) in &self.recent {
@@ -246,7 +247,11 @@ impl Stat {
             let _ = merged.add(h);
             any |= !h.is_empty();
         }
-        any.then(|| merged.value_at_quantile(q) as f64)
+        any.then(|| {
+            qs.iter()
+                .map(|q| merged.value_at_quantile(*q) as f64)
+                .collect()
+        })
     }
 
     /// ZooKeeper's average: rounded half-up to four decimals, 0 when empty.
@@ -531,8 +536,9 @@ fn summary_rows(
     rows.push((format!("cnt_{name}"), Value::Long(s.count as i64)));
     rows.push((format!("sum_{name}"), Value::Long(s.sum)));
     if advanced {
-        for (label, q) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("p999", 0.999)] {
-            let v = s.quantile(q, now, false).unwrap_or(0.0).round() as i64;
+        let values = s.quantiles(&[0.5, 0.95, 0.99, 0.999], now, false);
+        for (i, label) in ["p50", "p95", "p99", "p999"].into_iter().enumerate() {
+            let v = values.as_ref().map_or(0.0, |v| v[i]).round() as i64;
             rows.push((format!("{label}_{name}"), Value::Long(v)));
         }
     }
@@ -584,12 +590,14 @@ fn summary(s: &Stat, qs: &[f64], now: Instant) -> prometheus::proto::Metric {
     let mut sum = prometheus::proto::Summary::default();
     sum.set_sample_count(s.count);
     sum.set_sample_sum(s.sum as f64);
+    let values = s.quantiles(qs, now, true);
     sum.set_quantile(
         qs.iter()
-            .map(|q| {
+            .enumerate()
+            .map(|(i, q)| {
                 let mut quantile = prometheus::proto::Quantile::default();
                 quantile.set_quantile(*q);
-                quantile.set_value(s.quantile(*q, now, true).unwrap_or(f64::NAN));
+                quantile.set_value(values.as_ref().map_or(f64::NAN, |v| v[i]));
                 quantile
             })
             .collect(),
@@ -604,6 +612,13 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
+    fn rows_of(m: &Metrics) -> BTreeMap<String, String> {
+        m.rows()
+            .into_iter()
+            .map(|(k, v)| (k, v.to_string()))
+            .collect()
+    }
+
     #[test]
     fn default_provider_prints_zookeepers_summary_keys_and_resets() {
         let mut m = Metrics::new(Provider::Default);
@@ -611,11 +626,7 @@ mod tests {
         m.observe(Summary::Fsynctime, 4);
         m.observe(Summary::Readlatency, 10);
         m.add(Counter::CommitCount, 2);
-        let rows: BTreeMap<String, String> = m
-            .rows()
-            .into_iter()
-            .map(|(k, v)| (k, v.to_string()))
-            .collect();
+        let rows = rows_of(&m);
         assert_eq!(rows["avg_fsynctime"], "3.5");
         assert_eq!(rows["min_fsynctime"], "3");
         assert_eq!(rows["max_fsynctime"], "4");
@@ -629,11 +640,7 @@ mod tests {
         assert_eq!(rows["commit_count"], "2");
         assert_eq!(rows["avg_snapshottime"], "0.0");
         m.reset();
-        let rows: BTreeMap<String, String> = m
-            .rows()
-            .into_iter()
-            .map(|(k, v)| (k, v.to_string()))
-            .collect();
+        let rows = rows_of(&m);
         assert_eq!(rows["cnt_fsynctime"], "0");
         assert_eq!(rows["p99_readlatency"], "0");
         assert_eq!(rows["commit_count"], "0");
@@ -677,7 +684,7 @@ mod tests {
         s.add(1000, true, true, t0);
         let later = t0 + WINDOW + Duration::from_secs(1);
         s.add(1, true, true, later);
-        assert_eq!(s.quantile(0.99, later, true), Some(1.0));
+        assert_eq!(s.quantiles(&[0.99], later, true), Some(vec![1.0]));
         assert_eq!(s.count, 2);
     }
 

@@ -24,6 +24,7 @@ use crate::metrics::{own, Counter, Metrics, Summary};
 use crate::quorum::{QuorumIo, REDIAL_EVERY};
 use crate::stats::{ConnStats, InFlight, ReadKind, ServerStats};
 use crate::wire::{ClientTx, Event, WriterMsg};
+use corral_proto::records::xid;
 use corral_proto::request::Request;
 
 /// The clocks handed to the node. The monotonic clock is anchored at the wall clock at
@@ -195,9 +196,15 @@ fn carry_tally(st: &mut State) {
     m.add(Counter::StaleSessionsExpired, t.sessions_expired);
     // The leader's learner links: ZooKeeper's per-learner queue figures.
     if let (Some(peer), Some(q)) = (st.node.peer(), st.quorum.as_ref()) {
-        let sids: HashMap<u64, i64> = peer.learner_sids().into_iter().collect();
+        // Runs after every batch: the learners' sids are looked up only when there is
+        // something to file.
+        let mut sids: Option<HashMap<u64, i64>> = None;
         for (conn, queue) in &q.learner_queues {
             let samples = queue.take();
+            if samples.is_empty() {
+                continue;
+            }
+            let sids = sids.get_or_insert_with(|| peer.learner_sids().into_iter().collect());
             let Some(sid) = sids.get(conn) else { continue };
             let key = sid.to_string();
             for (left, ms) in samples {
@@ -396,7 +403,7 @@ fn handle_event(st: &mut State, ev: Event) {
             let ro = usize::from(connect.read_only.is_some());
             let bytes = 4 + 4 + 8 + 4 + 8 + 4 + passwd + ro;
             st.metrics.add(Counter::BytesReceivedCount, bytes as u64);
-            if connect.req.session_id != 0 {
+            if renew {
                 st.metrics.add(Counter::ConnectionRevalidateCount, 1);
             } else {
                 // createSession goes through ZooKeeper's throttler like any request.
@@ -618,7 +625,8 @@ fn execute(st: &mut State, a: Action) {
     }
 }
 
-/// A request's operation as ZooKeeper names it in logs and `cons` (`lop`).
+/// A request's operation as `corral_request_latency_ms` labels it: the client API's name for
+/// it (`cons`' `lop` uses ZooKeeper's short names instead, `corral_tree`'s `op_name`).
 fn op_name(req: &Request) -> &'static str {
     match req {
         Request::Create(_) | Request::Create2(_) => "create",
@@ -677,11 +685,6 @@ fn note_read(metrics: &mut Metrics, path: &str, kind: ReadKind, frame: &[u8]) {
     metrics.observe_set("read_per_namespace", ns, bytes);
 }
 
-/// The xids of watch notifications and of auth replies.
-const NOTIFICATION_XID: i32 = -1;
-const AUTH_XID: i32 = -4;
-const PING_XID: i32 = -2;
-
 fn send(st: &mut State, conn: ConnId, frame: Vec<u8>) {
     if let Some((tx, cs)) = st.conns.get_mut(&conn) {
         st.stats.packets_sent += 1;
@@ -689,10 +692,10 @@ fn send(st: &mut State, conn: ConnId, frame: Vec<u8>) {
         // The first frame is the connect response, which ZooKeeper writes without counting
         // it among response sizes.
         let greeting = !std::mem::replace(&mut cs.greeted, true);
-        let xid = (frame.len() >= 8)
+        let reply_xid = (frame.len() >= 8)
             .then(|| i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]));
         let body = frame.len().saturating_sub(4) as u64;
-        match xid {
+        match reply_xid {
             _ if greeting => {
                 // A new session's createSession went through like a write.
                 if let Some(at) = cs.session_asked.take() {
@@ -702,24 +705,24 @@ fn send(st: &mut State, conn: ConnId, frame: Vec<u8>) {
                 }
             }
             None => {}
-            Some(NOTIFICATION_XID) => {
+            Some(xid::NOTIFICATION) => {
                 st.metrics.add(Counter::WatchBytes, body);
                 st.stats.add_response(body as i64);
             }
-            Some(xid) => {
+            Some(other) => {
                 // Auth replies are sent outside ZooKeeper's final request processor, and ping
                 // replies leave it before it counts.
-                if xid != AUTH_XID && xid != PING_XID {
+                if other != xid::AUTH && other != xid::PING {
                     st.metrics.add(Counter::ResponseBytes, body);
                 }
                 st.stats.add_response(body as i64);
             }
         }
-        if !greeting && xid.is_some_and(|x| x > 0) {
+        if !greeting && reply_xid.is_some_and(|x| x > 0) {
             st.throttle.answered(&tx.sock, 1);
         }
         // A reply (not a watch event) completes the oldest request in flight on the connection.
-        if !greeting && xid.is_some_and(|x| x != NOTIFICATION_XID) {
+        if !greeting && reply_xid.is_some_and(|x| x != xid::NOTIFICATION) {
             if let Some(InFlight {
                 at,
                 write,

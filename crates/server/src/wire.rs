@@ -122,6 +122,10 @@ impl Throttle {
 
     /// Waits until `sock` may read its next request; counts one wait per request held.
     pub(crate) async fn wait_for_room(&self, sock: &ClientSock) {
+        // Every request passes here: only a held one registers for the wake-up.
+        if !self.holds(sock.outstanding.load(Ordering::Acquire)) {
+            return;
+        }
         let mut held = false;
         loop {
             let released = self.released.notified();
