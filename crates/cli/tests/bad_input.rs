@@ -947,6 +947,20 @@ fn create_big() -> Vec<u8> {
     create
 }
 
+/// `n` getData frames of `/big` (xids 1..=n, no watch), to send at once.
+fn get_big_frames(n: i32) -> Vec<u8> {
+    let mut get = Vec::new();
+    for xid in 1..=n {
+        let mut req = Vec::new();
+        req.extend_from_slice(&xid.to_be_bytes());
+        req.extend_from_slice(&4i32.to_be_bytes());
+        jute_str(&mut req, "/big");
+        req.push(0);
+        get.extend_from_slice(&frame(&req));
+    }
+    get
+}
+
 /// A client that sends 40 getData of a 512 KiB node and reads nothing (20 MiB of replies, below
 /// the cut-off): `cons` shows replies queued for its connection, and none for a client that
 /// reads.
@@ -963,15 +977,7 @@ fn cons_shows_the_replies_queued_for_a_client_that_does_not_read() {
     raw::read_frame(&mut good, raw::FRAME_BYTES_MAX, deadline()).unwrap();
     let mut slow = corral_testkit::open_session(addr, IO_TIMEOUT).unwrap();
     let slow_port = slow.local_addr().unwrap().port();
-    let mut get = Vec::new();
-    for xid in 1..=40i32 {
-        let mut req = Vec::new();
-        req.extend_from_slice(&xid.to_be_bytes());
-        req.extend_from_slice(&4i32.to_be_bytes());
-        jute_str(&mut req, "/big");
-        req.push(0);
-        get.extend_from_slice(&frame(&req));
-    }
+    let get = get_big_frames(40);
     raw::write_all_by(&mut slow, &get, deadline()).unwrap();
     let queued_for = |port: u16| -> Option<u64> {
         let cons = four_letter(addr, "cons").ok()?;
@@ -1133,15 +1139,7 @@ fn a_client_that_does_not_read_is_cut_off() {
     assert_eq!(&reply[12..16], &[0, 0, 0, 0], "create /big");
 
     let mut flood = corral_testkit::open_session(addr, IO_TIMEOUT).unwrap();
-    let mut get = Vec::new();
-    for xid in 1..=200i32 {
-        let mut req = Vec::new();
-        req.extend_from_slice(&xid.to_be_bytes());
-        req.extend_from_slice(&4i32.to_be_bytes());
-        jute_str(&mut req, "/big");
-        req.push(0);
-        get.extend_from_slice(&frame(&req));
-    }
+    let get = get_big_frames(200);
     // The requests are small: they all go out though nothing is read.
     raw::write_all_by(&mut flood, &get, deadline()).unwrap();
     let alive = |server: &ServerProcess| -> Option<u64> {
